@@ -1,0 +1,189 @@
+//! A WebAssembly plugin runtime for building modular applications.
+//!
+//! Plugins are small, single-purpose WASM components that connect through
+//! abstract interfaces. Each plugin declares a *plug* (the interface it
+//! implements) and zero or more *sockets* (interfaces it depends on).
+//! `wasm_link` links these into a dependency tree and handles cross-plugin
+//! dispatch.
+//!
+//! # Core Concepts
+//!
+//! - **Interface**: a contract declaring what an implementer exports and what a
+//!   consumer may import. Defined via [`InterfaceData`].
+//! - **Plug**: a plugin's declaration that it implements an interface (exports
+//!   its functions).
+//! - **Socket**: a plugin's declaration that it depends on an interface
+//!   (expects to call into implementations provided by other plugins).
+//! - **Cardinality**: each interface specifies how many plugins may implement
+//!   it via [`InterfaceCardinality`]. This affects how dispatch results are
+//!   returned.
+//! - **Root Socket**: the entry point interface that the host application calls
+//!   into. Other interfaces are internal - only accessible to plugins, not the
+//!   host.
+//!
+//! # Example
+//!
+//! ```
+//! use wasm_link::{
+//!     InterfaceData, InterfaceCardinality, FunctionData, ReturnKind,
+//!     PluginCtxView, PluginData, PluginTree, Socket,
+//!     Engine, Component, Linker, ResourceTable, Val,
+//! };
+//!
+//! // Declare your fixture sources
+//! #[derive( Clone )]
+//! struct Func { name: String, return_kind: ReturnKind }
+//! impl FunctionData for Func {
+//!     fn name( &self ) -> &str { self.name.as_str() }
+//!     fn return_kind( &self ) -> ReturnKind { self.return_kind.clone() }
+//!     // Determine whether a function is a resource method
+//!     // a constructor is not considered to be a method
+//!     fn is_method( &self ) -> bool { false }
+//! }
+//!
+//! struct Interface { id: &'static str, funcs: Vec<Func> }
+//! impl InterfaceData for Interface {
+//!     type Id = &'static str ;
+//!     type Error = std::convert::Infallible ;
+//!     type Function = Func ;
+//!     type FunctionIter<'a> = std::slice::Iter<'a, Func> ;
+//!     type ResourceIter<'a> = std::iter::Empty<&'a String> ;
+//!     fn id( &self ) -> Result<&Self::Id, Self::Error> { Ok( &self.id ) }
+//!     fn cardinality( &self ) -> Result<&InterfaceCardinality, Self::Error> { Ok( &InterfaceCardinality::ExactlyOne ) }
+//!     fn package_name( &self ) -> Result<&str, Self::Error> { Ok( "my:package/example" ) }
+//!     fn functions( &self ) -> Result<Self::FunctionIter<'_>, Self::Error> { Ok( self.funcs.iter()) }
+//!     fn resources( &self ) -> Result<Self::ResourceIter<'_>, Self::Error> { Ok( std::iter::empty()) }
+//! }
+//!
+//! struct Plugin { id: &'static str, plug: &'static str, resource_table: ResourceTable }
+//! impl PluginCtxView for Plugin {
+//!     fn resource_table( &mut self ) -> &mut ResourceTable { &mut self.resource_table }
+//! }
+//! impl PluginData for Plugin {
+//!     type Id = &'static str ;
+//!     type InterfaceId = &'static str ;
+//!     type Error = std::convert::Infallible ;
+//!     type SocketIter<'a> = std::iter::Empty<&'a Self::InterfaceId> ;
+//!     fn id( &self ) -> Result<&Self::Id, Self::Error> { Ok( &self.id ) }
+//!     fn plug( &self ) -> Result<&Self::InterfaceId, Self::Error> { Ok( &self.plug ) }
+//!     fn sockets( &self ) -> Result<Self::SocketIter<'_>, Self::Error> { Ok( std::iter::empty()) }
+//!     fn component( &self, engine: &Engine ) -> Result<Component, Self::Error> {
+//!         // A component exporting `my:package/example` whose `get-value`
+//!         // returns 42 (in WIT the package is written `my:%package`).
+//!         Ok( Component::new( engine, r#"
+//!             (component
+//!                 (core module $m (func (export "get-value") (result i32) i32.const 42))
+//!                 (core instance $i (instantiate $m))
+//!                 (func $get-value (result u32) (canon lift (core func $i "get-value")))
+//!                 (instance $example (export "get-value" (func $get-value)))
+//!                 (export "my:package/example" (instance $example))
+//!             )
+//!         "# ).expect( "the example component is valid" ))
+//!     }
+//! }
+//!
+//! // Now construct some plugins and related data
+//! let root_interface_id = "root" ;
+//! let plugins = [ Plugin { id: "foo", plug: root_interface_id, resource_table: ResourceTable::new() }];
+//! let interfaces = [ Interface { id: root_interface_id, funcs: vec![
+//!     Func { name: "get-value".to_string(), return_kind: ReturnKind::MayContainResources }
+//! ]}];
+//!
+//! // First you need to tell wasm_link about your plugins, interfaces and where you want
+//! // the execution to begin. wasm_link will try it's best to load in all the plugins,
+//! // upon encountering an error, it will try to salvage as much of the remaining data
+//! // as possible returning a list of failures alongside the `PluginTree`.
+//! let ( tree, build_errors ) = PluginTree::new( root_interface_id, interfaces, plugins );
+//! assert!( build_errors.is_empty() );
+//!
+//! // Once you've got your `PluginTree` constructed, you can link the plugins together
+//! // Since some plugins may fail to load, it is only at this point that the cardinality
+//! // requirements are satisfied by the plugins that managed to get loaded, otherwise it
+//! // tries to salvage as much of the tree as can be loaded returning a list of failures
+//! // alongside the loaded `PluginTreeHead` - the root node of the `PluginTree`.
+//! let engine = Engine::default();
+//! let linker = Linker::new( &engine );
+//! let ( tree_head, load_errors ) = tree.load( &engine, &linker ).unwrap();
+//! assert!( load_errors.is_empty() );
+//!
+//! // Now you can dispatch any function on the root interface.
+//! // This will dispatch the function for all plugins plugged in to the root socket returning
+//! // a Result for each in the shape determined by the interface cardinality.
+//! let result = tree_head.dispatch( "my:package/example", "get-value", true, &[] );
+//! match result {
+//!     Socket::ExactlyOne( Ok( Val::U32( n ))) => assert_eq!( n, 42 ),
+//!     Socket::ExactlyOne( Err( e )) => panic!( "dispatch error: {e}" ),
+//!     _ => panic!( "unexpected cardinality" ),
+//! }
+//! ```
+//!
+//! # Naming rule
+//!
+//! An interface travels between plugins as one component instance:
+//!
+//! - a [`package_name`](InterfaceData::package_name) that names an interface,
+//!   `ns:pkg/iface` (optionally `@version`), is that instance's name: plugins
+//!   export their plug and import their sockets under exactly that name;
+//! - a bare package, `ns:pkg` (optionally `@version`), means the instance
+//!   `ns:pkg/root` (`ns:pkg/root@version`), the convention of components
+//!   built for wasm-link 0.1.0.
+//!
+//! [`PluginTreeHead::dispatch`] accepts either spelling of the root interface.
+//! Function names are the component's export names: `get-value`, and for
+//! resources `[constructor]doc`, `[method]doc.text`, `[static]doc.open`.
+//!
+//! # Sockets: what a consumer receives
+//!
+//! A consumer imports a socket interface's functions in a shape of its
+//! choosing; the runtime picks it from the declared import type at load time:
+//!
+//! | cardinality | accepted import results |
+//! |---|---|
+//! | `ExactlyOne` | `T`, `result<T, string>`, `result<T, dispatch-error>` |
+//! | `AtMostOne` | `option<T>`, `option<result<T, E>>` |
+//! | `AtLeastOne`, `Any` | `list<T>`, `list<result<T, E>>`, `list<tuple<string, result<T, E>>>` |
+//!
+//! `T` is the provider's result, `E` is `string` or the `dispatch-error`
+//! variant of `wit/runtime.wit` (package `wasm-link:runtime`). Lists are in
+//! plugin-id order; the tagged form carries the plugin id first. With plain
+//! `T`, `option<T>` or `list<T>`, a failure behind the socket traps the
+//! consumer, and the host receives a [`DispatchError::Socket`] whose source
+//! names the plugin and function that failed. Functions without a result follow
+//! the same rules with `T` = nothing. Resource methods always take the
+//! single-plugin shapes: they run in the plugin that owns the resource.
+//!
+//! # Engine configuration
+//!
+//! The user owns the [`Engine`]. This crate depends on wasmtime with
+//! `default-features = false`: wasmtime's default `component-model-async`
+//! feature makes every host-to-guest call about four times slower. Cargo
+//! unifies features, so any crate in your build that depends on wasmtime with
+//! default features switches that slow path back on; check with
+//! `cargo tree -e features -i wasmtime`.
+
+mod dispatch_error;
+mod interface;
+mod link;
+mod loading;
+mod partial;
+mod plugin;
+mod plugin_instance;
+mod plugin_tree;
+mod plugin_tree_head;
+mod resources;
+mod socket;
+mod types;
+mod wasm_error;
+
+pub use dispatch_error::{DispatchError, NestedDispatchError};
+pub use interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};
+pub use loading::LoadError;
+pub use partial::{PartialResult, PartialSuccess};
+pub use plugin::{PluginCtxView, PluginData};
+pub use plugin_tree::{BoxError, PluginTree, PluginTreeError};
+pub use plugin_tree_head::PluginTreeHead;
+pub use socket::{Iter as SocketIter, Socket};
+pub use wasm_error::WasmError;
+
+pub use wasmtime::Engine;
+pub use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable, Val};

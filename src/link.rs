@@ -1,0 +1,572 @@
+//! Plugging one consumer's sockets into the plugins behind them.
+//!
+//! For each socket the consumer imports, every imported function is defined in
+//! the consumer's linker with `func_new`, forwarding calls to the plugin(s)
+//! behind the socket, each in its own store. The import's declared type picks
+//! the result shape once, at load time ([`Shape`]); each call then only moves
+//! values and, where the types hold resources, translates handles.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock, Weak};
+
+use wasmtime::{AsContextMut, StoreContextMut};
+use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
+use wasmtime::component::{Resource, Val};
+
+use crate::dispatch_error::{DispatchError, SocketTrap};
+use crate::plugin_instance::{CallFailure, PluginSlot, Site};
+use crate::resources::{self, Endpoint, HandleError, Proxy, ResourceKinds};
+use crate::types::{self, ResourceNames};
+use crate::{InterfaceCardinality, PluginData};
+
+/// How a consumer receives the results of the plugins behind a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `T` (or, for a multi-plugin socket of a function without a result,
+    /// nothing): a failure traps the consumer.
+    Plain,
+    /// `result<T, E>`.
+    Result(ErrorKind),
+    /// `option<T>`: none when no plugin is behind the socket.
+    Option,
+    /// `option<result<T, E>>`.
+    OptionResult(ErrorKind),
+    /// `list<T>`, by plugin id; a failure traps the consumer.
+    List,
+    /// `list<result<T, E>>`, by plugin id.
+    ListResult(ErrorKind),
+    /// `list<tuple<string, result<T, E>>>`: plugin id first.
+    ListTagged(ErrorKind),
+}
+
+/// The error type `E` of a shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    /// `string`: the error's message.
+    String,
+    /// `dispatch-error` from `wit/runtime.wit`.
+    DispatchError,
+}
+
+/// The cases of `dispatch-error` in `wit/runtime.wit`, in order.
+const DISPATCH_ERROR_CASES: [&str; 6] = ["trap", "socket", "invalid-resource", "reentrant", "unavailable", "other"];
+/// The fields of `failure` in `wit/runtime.wit`, in order.
+const FAILURE_FIELDS: [&str; 4] = ["plugin", "interface", "function", "message"];
+
+fn error_kind(ty: Option<&Type>) -> Option<ErrorKind> {
+    match ty? {
+        Type::String => Some(ErrorKind::String),
+        Type::Variant(variant) => {
+            let cases_match = variant.cases().map(|c| c.name).eq(DISPATCH_ERROR_CASES);
+            let payloads_match = variant.cases().all(|c| match &c.ty {
+                Some(Type::Record(record)) => {
+                    record.fields().map(|f| f.name).eq(FAILURE_FIELDS)
+                        && record.fields().all(|f| f.ty == Type::String)
+                }
+                _ => false,
+            });
+            (cases_match && payloads_match).then_some(ErrorKind::DispatchError)
+        }
+        _ => None,
+    }
+}
+
+/// Picks the shape in which a consumer declared an import, given the provider's
+/// result type `provided`. `is_same` compares a consumer type with it.
+pub(crate) fn detect_shape(
+    declared: Option<&Type>,
+    provided_is_none: bool,
+    is_same: &dyn Fn(Option<&Type>) -> bool,
+    cardinality: InterfaceCardinality,
+    single: bool,
+) -> Option<Shape> {
+    let as_result = |ty: Option<&Type>| match ty {
+        Some(Type::Result(result)) if is_same(result.ok().as_ref()) => error_kind(result.err().as_ref()),
+        _ => None,
+    };
+    if single || cardinality == InterfaceCardinality::ExactlyOne {
+        if is_same(declared) {
+            return Some(Shape::Plain);
+        }
+        return as_result(declared).map(Shape::Result);
+    }
+    if provided_is_none && declared.is_none() {
+        return Some(Shape::Plain);
+    }
+    match (cardinality, declared) {
+        (InterfaceCardinality::AtMostOne, Some(Type::Option(option))) => {
+            let inner = option.ty();
+            if !provided_is_none && is_same(Some(&inner)) {
+                Some(Shape::Option)
+            } else {
+                as_result(Some(&inner)).map(Shape::OptionResult)
+            }
+        }
+        (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, Some(Type::List(list))) => {
+            let item = list.ty();
+            if !provided_is_none && is_same(Some(&item)) {
+                return Some(Shape::List);
+            }
+            if let Some(kind) = as_result(Some(&item)) {
+                return Some(Shape::ListResult(kind));
+            }
+            match &item {
+                Type::Tuple(tuple) if tuple.types().len() == 2 => {
+                    let mut parts = tuple.types();
+                    let (Some(tag), Some(result)) = (parts.next(), parts.next()) else {
+                        return None;
+                    };
+                    (tag == Type::String).then(|| as_result(Some(&result)).map(Shape::ListTagged)).flatten()
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The type `T` inside a consumer's declared result of the given shape.
+fn inner_type(declared: Option<Type>, shape: Shape) -> Option<Type> {
+    let ok_of = |ty: Type| match ty {
+        Type::Result(result) => result.ok(),
+        _ => None,
+    };
+    let declared = declared?;
+    match shape {
+        Shape::Plain => Some(declared),
+        Shape::Result(_) => ok_of(declared),
+        Shape::Option => match declared {
+            Type::Option(o) => Some(o.ty()),
+            _ => None,
+        },
+        Shape::OptionResult(_) => match declared {
+            Type::Option(o) => ok_of(o.ty()),
+            _ => None,
+        },
+        Shape::List => match declared {
+            Type::List(l) => Some(l.ty()),
+            _ => None,
+        },
+        Shape::ListResult(_) => match declared {
+            Type::List(l) => ok_of(l.ty()),
+            _ => None,
+        },
+        Shape::ListTagged(_) => match declared {
+            Type::List(l) => match l.ty() {
+                Type::Tuple(t) => t.types().nth(1).and_then(ok_of),
+                _ => None,
+            },
+            _ => None,
+        },
+    }
+}
+
+/// Everything a socket function needs at call time, resolved at load time.
+pub(crate) struct Adapter<P: PluginData + Send + 'static> {
+    pub(crate) site: Site,
+    /// The consumer's own slot, set once it is instantiated (a weak link: the
+    /// consumer's store owns this adapter).
+    pub(crate) consumer: Arc<OnceLock<Weak<PluginSlot<P>>>>,
+    /// The plugins behind the socket, by id.
+    pub(crate) targets: Vec<Arc<PluginSlot<P>>>,
+    /// The function's index in the socket interface.
+    pub(crate) function: usize,
+    pub(crate) shape: Shape,
+    pub(crate) method: bool,
+    pub(crate) convert_params: bool,
+    pub(crate) convert_result: bool,
+    pub(crate) kinds: Arc<ResourceKinds>,
+}
+
+impl<P: PluginData + Send + 'static> Adapter<P> {
+    /// Defines the socket's resources and functions in `linker`.
+    pub(crate) fn define_resource(
+        linker: &mut wasmtime::component::LinkerInstance<'_, P>,
+        name: &str,
+        ty: wasmtime::component::ResourceType,
+    ) -> wasmtime::Result<()> {
+        linker.resource(name, ty, |mut store: StoreContextMut<'_, P>, rep| {
+            // Dropping the proxy drops the owner's handle (see `Proxy`'s Drop).
+            let removed: Result<Proxy<P>, _> = store.data_mut().resource_table().delete(Resource::new_own(rep));
+            drop(removed);
+            Ok(())
+        })
+    }
+
+    /// Handles one call the consumer made through the socket.
+    pub(crate) fn call(
+        &self,
+        mut store: StoreContextMut<'_, P>,
+        ty: &ComponentFunc,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> wasmtime::Result<()> {
+        let consumer = self.consumer.get().and_then(Weak::upgrade);
+        let declared = ty.results().next();
+        let result_ty = if self.convert_result { inner_type(declared, self.shape) } else { None };
+        if self.method {
+            let outcome = self.call_method(consumer.as_ref(), &mut store, params, result_ty.as_ref());
+            return self.deliver_single(outcome, results);
+        }
+        let mut call = |target: &Arc<PluginSlot<P>>| {
+            self.invoke(target, consumer.as_ref(), &mut store, params, result_ty.as_ref())
+        };
+        match self.shape {
+            Shape::Plain | Shape::Result(_) if self.targets.len() == 1 => {
+                let outcome = call(&self.targets[0]);
+                self.deliver_single(outcome, results)
+            }
+            Shape::Plain => {
+                // A function without a result on a multi-plugin socket: call all.
+                for target in &self.targets {
+                    call(target).map_err(trap)?;
+                }
+                Ok(())
+            }
+            Shape::Result(_) => Err(wasmtime::format_err!("socket `{}` has no plugin", self.site.interface)),
+            Shape::Option | Shape::OptionResult(_) => {
+                let value = match self.targets.first() {
+                    None => Val::Option(None),
+                    Some(target) => {
+                        let value = match self.shape {
+                            Shape::OptionResult(kind) => wrap_result(call(target), kind),
+                            _ => unwrap_value(call(target).map_err(trap)?),
+                        };
+                        Val::Option(Some(Box::new(value)))
+                    }
+                };
+                set(results, value);
+                Ok(())
+            }
+            Shape::List | Shape::ListResult(_) | Shape::ListTagged(_) => {
+                let mut items = Vec::with_capacity(self.targets.len());
+                for target in &self.targets {
+                    let outcome = call(target);
+                    items.push(match self.shape {
+                        Shape::ListResult(kind) => wrap_result(outcome, kind),
+                        Shape::ListTagged(kind) => {
+                            Val::Tuple(vec![Val::String(target.label.to_string()), wrap_result(outcome, kind)])
+                        }
+                        _ => unwrap_value(outcome.map_err(trap)?),
+                    });
+                }
+                set(results, Val::List(items));
+                Ok(())
+            }
+        }
+    }
+
+    fn deliver_single(
+        &self,
+        outcome: Result<Option<Val>, DispatchError<P::Id>>,
+        results: &mut [Val],
+    ) -> wasmtime::Result<()> {
+        match self.shape {
+            Shape::Result(kind) | Shape::OptionResult(kind) | Shape::ListResult(kind) | Shape::ListTagged(kind) => {
+                set(results, wrap_result(outcome, kind));
+            }
+            _ => {
+                if let Some(value) = outcome.map_err(trap)? {
+                    set(results, value);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls the function on one plugin, translating handles both ways.
+    fn invoke(
+        &self,
+        target: &Arc<PluginSlot<P>>,
+        consumer: Option<&Arc<PluginSlot<P>>>,
+        store: &mut StoreContextMut<'_, P>,
+        params: &[Val],
+        result_ty: Option<&Type>,
+    ) -> Result<Option<Val>, DispatchError<P::Id>> {
+        target.call(&self.site, |live| {
+            let mut lent = Vec::new();
+            let args: Cow<'_, [Val]> = if self.convert_params {
+                let consumer_types = consumer.map(|c| c.resource_types().clone()).unwrap_or_default();
+                let mut src = Endpoint {
+                    slot: consumer,
+                    generation: consumer.map_or(0, |c| c.generation()),
+                    resource_types: &consumer_types,
+                    store: store.as_context_mut(),
+                };
+                let mut dst = Endpoint {
+                    slot: Some(target),
+                    generation: live.generation,
+                    resource_types: &live.resource_types,
+                    store: live.store.as_context_mut(),
+                };
+                let param_types: Vec<Type> = live.func_types[self.function].params().map(|(_, t)| t).collect();
+                let mut args = Vec::with_capacity(params.len());
+                for (param, ty) in params.iter().zip(&param_types) {
+                    let converted = resources::convert(param.clone(), ty, &mut src, &mut dst, &self.kinds, &mut lent);
+                    args.push(converted.map_err(|e| self.handle_failure(target, e))?);
+                }
+                Cow::Owned(args)
+            } else {
+                Cow::Borrowed(params)
+            };
+            self.finish_call(target, live, consumer, store, &args, &mut lent, result_ty)
+        })
+    }
+
+    /// Calls a resource method on the plugin that owns the resource.
+    fn call_method(
+        &self,
+        consumer: Option<&Arc<PluginSlot<P>>>,
+        store: &mut StoreContextMut<'_, P>,
+        params: &[Val],
+        result_ty: Option<&Type>,
+    ) -> Result<Option<Val>, DispatchError<P::Id>> {
+        let invalid = |reason: String| DispatchError::InvalidResource {
+            plugin: consumer.map_or_else(|| self.targets[0].id.clone(), |c| c.id.clone()),
+            interface: self.site.interface.clone(),
+            function: self.site.function.clone(),
+            reason,
+        };
+        let Some(Val::Resource(handle)) = params.first() else {
+            return Err(invalid("a method call without a resource handle".to_owned()));
+        };
+        let consumer_types = consumer.map(|c| c.resource_types().clone()).unwrap_or_default();
+        let mut src = Endpoint {
+            slot: consumer,
+            generation: consumer.map_or(0, |c| c.generation()),
+            resource_types: &consumer_types,
+            store: store.as_context_mut(),
+        };
+        let (owner, generation, inner) =
+            resources::take_handle(*handle, &mut src, &self.kinds).map_err(|e| invalid(describe_handle_error(e)))?;
+        if !self.targets.iter().any(|t| Arc::ptr_eq(t, &owner)) {
+            return Err(invalid(format!("plugin `{}` is not behind this socket", owner.label)));
+        }
+        owner.call(&self.site, |live| {
+            if live.generation != generation {
+                return Err(CallFailure::Dispatch(DispatchError::InvalidResource {
+                    plugin: owner.id.clone(),
+                    interface: self.site.interface.clone(),
+                    function: self.site.function.clone(),
+                    reason: "the resource belonged to an earlier instance of the plugin".to_owned(),
+                }));
+            }
+            let mut lent = Vec::new();
+            let mut args = Vec::with_capacity(params.len());
+            args.push(Val::Resource(inner));
+            if params.len() > 1 {
+                let mut src = Endpoint {
+                    slot: consumer,
+                    generation: consumer.map_or(0, |c| c.generation()),
+                    resource_types: &consumer_types,
+                    store: store.as_context_mut(),
+                };
+                let mut dst = Endpoint {
+                    slot: Some(&owner),
+                    generation: live.generation,
+                    resource_types: &live.resource_types,
+                    store: live.store.as_context_mut(),
+                };
+                let param_types: Vec<Type> = live.func_types[self.function].params().map(|(_, t)| t).collect();
+                for (param, ty) in params.iter().zip(&param_types).skip(1) {
+                    let converted = resources::convert(param.clone(), ty, &mut src, &mut dst, &self.kinds, &mut lent);
+                    args.push(converted.map_err(|e| self.handle_failure(&owner, e))?);
+                }
+            }
+            self.finish_call(&owner, live, consumer, store, &args, &mut lent, result_ty)
+        })
+    }
+
+    /// Runs the call on `live` and brings the result back to the consumer.
+    #[allow(clippy::too_many_arguments, reason = "the two stores and their context")]
+    fn finish_call(
+        &self,
+        target: &Arc<PluginSlot<P>>,
+        live: &mut crate::plugin_instance::Live<P>,
+        consumer: Option<&Arc<PluginSlot<P>>>,
+        store: &mut StoreContextMut<'_, P>,
+        args: &[Val],
+        lent: &mut Vec<u32>,
+        result_ty: Option<&Type>,
+    ) -> Result<Option<Val>, CallFailure<P::Id>> {
+        let returns = live.result_counts[self.function] == 1;
+        let mut out = [Val::Bool(false)];
+        let called = live.funcs[self.function].call(&mut live.store, args, &mut out[..usize::from(returns)]);
+        resources::return_lent(&mut live.store.as_context_mut(), lent);
+        called.map_err(CallFailure::Ran)?;
+        if !returns {
+            return Ok(None);
+        }
+        let [value] = out;
+        let Some(ty) = result_ty else { return Ok(Some(value)) };
+        let consumer_types = consumer.map(|c| c.resource_types().clone()).unwrap_or_default();
+        let mut src = Endpoint {
+            slot: Some(target),
+            generation: live.generation,
+            resource_types: &live.resource_types,
+            store: live.store.as_context_mut(),
+        };
+        let mut dst = Endpoint {
+            slot: consumer,
+            generation: consumer.map_or(0, |c| c.generation()),
+            resource_types: &consumer_types,
+            store: store.as_context_mut(),
+        };
+        let mut no_lending = Vec::new();
+        resources::convert(value, ty, &mut src, &mut dst, &self.kinds, &mut no_lending)
+            .map(Some)
+            .map_err(|e| self.handle_failure(target, e))
+    }
+
+    fn handle_failure(&self, target: &Arc<PluginSlot<P>>, error: HandleError) -> CallFailure<P::Id> {
+        CallFailure::Dispatch(DispatchError::InvalidResource {
+            plugin: target.id.clone(),
+            interface: self.site.interface.clone(),
+            function: self.site.function.clone(),
+            reason: describe_handle_error(error),
+        })
+    }
+}
+
+fn describe_handle_error(error: HandleError) -> String {
+    match error {
+        HandleError::Foreign(reason) => reason,
+        HandleError::Stale => "the resource belonged to an earlier instance of its plugin".to_owned(),
+        HandleError::Wasm(error) => crate::wasm_error::WasmError::new(error).to_string(),
+    }
+}
+
+fn set(results: &mut [Val], value: Val) {
+    if let Some(slot) = results.first_mut() {
+        *slot = value;
+    }
+}
+
+fn unwrap_value(value: Option<Val>) -> Val {
+    value.unwrap_or(Val::Tuple(Vec::new()))
+}
+
+/// Turns a socket failure into the error that traps the consumer.
+fn trap<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(error: DispatchError<Id>) -> wasmtime::Error {
+    wasmtime::Error::new(SocketTrap(Arc::new(error)))
+}
+
+/// `result<T, E>` for one plugin's outcome.
+fn wrap_result<Id: std::fmt::Debug + std::fmt::Display + 'static>(
+    outcome: Result<Option<Val>, DispatchError<Id>>,
+    kind: ErrorKind,
+) -> Val {
+    Val::Result(match outcome {
+        Ok(value) => Ok(value.map(Box::new)),
+        Err(error) => Err(Some(Box::new(error_value(&error, kind)))),
+    })
+}
+
+/// The guest-side value of a dispatch error.
+fn error_value<Id: std::fmt::Debug + std::fmt::Display + 'static>(error: &DispatchError<Id>, kind: ErrorKind) -> Val {
+    let message = error_message(error);
+    match kind {
+        ErrorKind::String => Val::String(message),
+        ErrorKind::DispatchError => {
+            let failure = Val::Record(vec![
+                ("plugin".to_owned(), Val::String(error.plugin().to_string())),
+                ("interface".to_owned(), Val::String(error.interface_name().to_owned())),
+                ("function".to_owned(), Val::String(error.function_name().to_owned())),
+                ("message".to_owned(), Val::String(message)),
+            ]);
+            Val::Variant(error.wit_case().to_owned(), Some(Box::new(failure)))
+        }
+    }
+}
+
+/// The error and its sources, one line.
+fn error_message(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// The socket functions a consumer imports and the shapes it declared them in.
+pub(crate) struct SocketImports {
+    pub(crate) resources: Vec<(String, usize)>,
+    pub(crate) functions: Vec<(String, usize, ComponentFunc)>,
+}
+
+/// Reads what a consumer imports from a socket instance.
+pub(crate) fn socket_imports(
+    engine: &wasmtime::Engine,
+    item: &ComponentItem,
+    functions: &[crate::plugin_tree::FunctionMeta],
+    resources: &[String],
+) -> Result<SocketImports, String> {
+    let ComponentItem::ComponentInstance(instance) = item else {
+        return Err("it is imported as something other than an instance".to_owned());
+    };
+    let mut imports = SocketImports { resources: Vec::new(), functions: Vec::new() };
+    for (name, export) in instance.exports(engine) {
+        match export.ty {
+            ComponentItem::Resource(_) => match resources.iter().position(|r| r == name) {
+                Some(index) => imports.resources.push((name.to_owned(), index)),
+                None => return Err(format!("it imports resource `{name}`, which the interface does not declare")),
+            },
+            ComponentItem::ComponentFunc(ty) => match functions.iter().position(|f| f.name == name) {
+                Some(index) => imports.functions.push((name.to_owned(), index, ty)),
+                None => return Err(format!("it imports function `{name}`, which the interface does not declare")),
+            },
+            ComponentItem::Type(_) => {}
+            _ => return Err(format!("it imports `{name}`, which is neither a function nor a resource")),
+        }
+    }
+    Ok(imports)
+}
+
+/// Checks a consumer's declared import against one provider's export: same
+/// parameters, and a result in one of the shapes the cardinality allows.
+pub(crate) fn check_import(
+    declared: &ComponentFunc,
+    consumer_names: &ResourceNames,
+    provided: &ComponentFunc,
+    provider_names: &ResourceNames,
+    cardinality: InterfaceCardinality,
+    single: bool,
+) -> Result<Shape, String> {
+    let params_match = declared.params().len() == provided.params().len()
+        && declared
+            .params()
+            .zip(provided.params())
+            .all(|((_, a), (_, b))| types::same_type(&a, &b, consumer_names, provider_names));
+    let provided_result = provided.results().next();
+    let declared_result = declared.results().next();
+    let is_same = |ty: Option<&Type>| types::same_opt(ty, provided_result.as_ref(), consumer_names, provider_names);
+    let shape = if params_match {
+        detect_shape(declared_result.as_ref(), provided_result.is_none(), &is_same, cardinality, single)
+    } else {
+        None
+    };
+    shape.ok_or_else(|| {
+        let params = |f: &ComponentFunc, names: &ResourceNames| {
+            f.params()
+                .map(|(n, t)| format!("{n}: {}", types::describe(&t, names)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "declared `func({}) -> {}`, but the plugin behind it provides `func({}) -> {}` and {} plugin(s) accept{}",
+            params(declared, consumer_names),
+            types::describe_opt(declared_result.as_ref(), consumer_names),
+            params(provided, provider_names),
+            types::describe_opt(provided_result.as_ref(), provider_names),
+            cardinality,
+            match (single, cardinality) {
+                (true, _) | (_, InterfaceCardinality::ExactlyOne) => " `T` or `result<T, E>`",
+                (_, InterfaceCardinality::AtMostOne) => " `option<T>` or `option<result<T, E>>`",
+                _ => " `list<T>`, `list<result<T, E>>` or `list<tuple<string, result<T, E>>>`",
+            }
+        )
+    })
+}

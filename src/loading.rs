@@ -1,0 +1,543 @@
+//! `PluginTree::load`: compile, link and instantiate plugins bottom-up.
+
+use std::fmt::{Debug, Display};
+use std::sync::{Arc, OnceLock};
+
+use thiserror::Error;
+use wasmtime::Engine;
+use wasmtime::component::types::{ComponentFunc, ComponentItem};
+use wasmtime::component::{Linker, Val};
+
+use crate::link::{self, Adapter, Shape};
+use crate::plugin_instance::{PlugExports, PluginSlot, Site};
+use crate::plugin_tree::{InterfaceNode, PluginNode, fmt_list};
+use crate::plugin_tree_head::{PluginTreeHead, RootPlugins};
+use crate::resources::ResourceKinds;
+use crate::types::{self, ResourceNames};
+use crate::wasm_error::WasmError;
+use crate::{InterfaceCardinality, InterfaceData, PartialResult, PluginData, PluginTree, ReturnKind};
+
+/// Why a plugin (or the root interface) could not be loaded.
+///
+/// Each names the plugin and the interface involved. A plugin that fails is
+/// dropped; the rest of the tree loads without it.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum LoadError<PluginId: Debug + Display, InterfaceId: Debug + Display> {
+    /// The root interface was not among the interfaces given to
+    /// [`PluginTree::new`].
+    #[error("the root interface `{interface}` is not defined")]
+    MissingRootInterface {
+        /// The root interface id.
+        interface: InterfaceId,
+    },
+    /// [`PluginData::component`] failed: unreadable or invalid component bytes.
+    #[error("plugin `{plugin}`: cannot get its component")]
+    Component {
+        /// The plugin.
+        plugin: PluginId,
+        /// The user's error.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// The component does not export its plug interface, or a function of it.
+    #[error("plugin `{plugin}` does not export `{export}` of its plug `{interface}`")]
+    MissingExport {
+        /// The plugin.
+        plugin: PluginId,
+        /// The plug interface.
+        interface: InterfaceId,
+        /// The missing instance or function name.
+        export: String,
+    },
+    /// An exported function does not match what the interface declares (for
+    /// example a result where the interface says `ReturnKind::Void`).
+    #[error("plugin `{plugin}`: `{function}` of `{interface}` does not match the interface: {reason}")]
+    SignatureMismatch {
+        /// The plugin.
+        plugin: PluginId,
+        /// The plug interface.
+        interface: InterfaceId,
+        /// The function.
+        function: String,
+        /// What differs.
+        reason: String,
+    },
+    /// The plugin imports something from a socket interface that the interface
+    /// does not declare, or imports the interface as something else than an
+    /// instance.
+    #[error("plugin `{plugin}`: invalid import of socket `{interface}`: {reason}")]
+    SocketImport {
+        /// The consumer.
+        plugin: PluginId,
+        /// The socket interface.
+        interface: InterfaceId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The shape in which the plugin imports a socket function fits none of
+    /// those its cardinality allows, or does not match the function of the
+    /// plugin behind the socket.
+    #[error("plugin `{plugin}`: socket `{interface}` function `{function}` does not fit plugin `{provider}`: {reason}")]
+    SocketSignature {
+        /// The consumer.
+        plugin: PluginId,
+        /// The socket interface.
+        interface: InterfaceId,
+        /// The function.
+        function: String,
+        /// The plugin behind the socket whose export was compared.
+        provider: PluginId,
+        /// The declared and the provided types, in WIT syntax.
+        reason: String,
+    },
+    /// Defining the socket's imports in the linker failed (for example because
+    /// the user's linker already defines them).
+    #[error("plugin `{plugin}`: cannot link socket `{interface}`")]
+    Link {
+        /// The consumer.
+        plugin: PluginId,
+        /// The socket interface.
+        interface: InterfaceId,
+        /// wasmtime's error.
+        #[source]
+        source: WasmError,
+    },
+    /// Instantiation failed: an import nobody provides, an import of the wrong
+    /// type, or a trap in the component's start.
+    #[error("plugin `{plugin}` cannot be instantiated")]
+    Instantiate {
+        /// The plugin.
+        plugin: PluginId,
+        /// wasmtime's error, naming the import when one is missing.
+        #[source]
+        source: WasmError,
+    },
+    /// One of the plugin's sockets cannot be served because the plugins behind
+    /// it failed to load. `source` says why.
+    #[error("plugin `{plugin}`: its socket `{interface}` cannot be served")]
+    SocketUnavailable {
+        /// The consumer, dropped.
+        plugin: PluginId,
+        /// The socket interface.
+        interface: InterfaceId,
+        /// The interface's failure.
+        #[source]
+        source: Arc<LoadError<PluginId, InterfaceId>>,
+    },
+    /// Too few of an interface's plugins loaded to satisfy its cardinality.
+    #[error(
+        "interface `{interface}` needs {cardinality} plugin(s) but {} loaded{}",
+        .loaded.len(),
+        if .failed.is_empty() { String::new() } else { format!(" (failed: {})", fmt_list(.failed)) }
+    )]
+    CardinalityNotMet {
+        /// The interface.
+        interface: InterfaceId,
+        /// Its cardinality.
+        cardinality: InterfaceCardinality,
+        /// The plugins that loaded.
+        loaded: Vec<PluginId>,
+        /// The implementers that failed to load.
+        failed: Vec<PluginId>,
+    },
+}
+
+/// The error type of [`PluginTree::load`] for given metadata types.
+pub(crate) type TreeLoadError<I, P> = LoadError<<P as PluginData>::Id, <I as InterfaceData>::Id>;
+
+/// A plugin that loaded, with what consumers need to link against it.
+struct Loaded<P: PluginData + Send + 'static> {
+    slot: Arc<PluginSlot<P>>,
+    /// The exported plug function types, per interface function.
+    plug_types: Vec<ComponentFunc>,
+    names: ResourceNames,
+}
+
+struct Loader<'a, I: InterfaceData, P: PluginData<InterfaceId = I::Id> + Send + 'static> {
+    engine: &'a Engine,
+    linker: &'a Linker<P>,
+    interfaces: &'a [InterfaceNode<I>],
+    plugin_ids: Vec<P::Id>,
+    kinds: Arc<ResourceKinds>,
+    loaded: Vec<Option<Loaded<P>>>,
+    resolved: Vec<Option<Result<Vec<usize>, Arc<TreeLoadError<I, P>>>>>,
+    errors: Vec<TreeLoadError<I, P>>,
+    root: usize,
+}
+
+impl<I, P> PluginTree<I, P>
+where
+    I: InterfaceData,
+    P: PluginData<InterfaceId = I::Id> + Send + 'static,
+{
+    /// Compiles, links and instantiates the plugins reachable from the root,
+    /// dependencies first.
+    ///
+    /// Every plugin gets its own `Store` (its data is the plugin value) and is
+    /// instantiated with a copy of `linker`, to which the runtime adds the
+    /// plugin's sockets; put WASI or host functions in `linker` to offer them to
+    /// plugins. A plugin reached by several paths is instantiated once.
+    ///
+    /// A plugin that fails is dropped with a [`LoadError`]; cardinality is
+    /// checked again over the plugins that loaded, and consumers of a socket
+    /// that can no longer be served fail in turn.
+    ///
+    /// # Errors
+    ///
+    /// `Err((primary, others))` only when the root interface cannot be served:
+    /// it is not defined, or too few of its plugins loaded. `others` are the
+    /// failures that led there.
+    pub fn load(
+        self,
+        engine: &Engine,
+        linker: &Linker<P>,
+    ) -> PartialResult<PluginTreeHead<I, P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
+        let Self { root_id, root, interfaces, plugins } = self;
+        let Some(root) = root else {
+            return Err((LoadError::MissingRootInterface { interface: root_id }, Vec::new()));
+        };
+        let mut kinds = ResourceKinds::default();
+        for (interface, node) in interfaces.iter().enumerate() {
+            for resource in 0..node.resources.len() {
+                kinds.add(interface, resource);
+            }
+        }
+        let order = dependency_order(&interfaces, &plugins, root);
+        let mut loader = Loader {
+            engine,
+            linker,
+            interfaces: &interfaces,
+            plugin_ids: plugins.iter().map(|p| p.id.clone()).collect(),
+            kinds: Arc::new(kinds),
+            loaded: (0..plugins.len()).map(|_| None).collect(),
+            resolved: (0..interfaces.len()).map(|_| None).collect(),
+            errors: Vec::new(),
+            root,
+        };
+        let mut nodes: Vec<Option<PluginNode<P>>> = plugins.into_iter().map(Some).collect();
+        for index in order {
+            if let Some(node) = nodes[index].take() {
+                match loader.load_plugin(node) {
+                    Ok(loaded) => loader.loaded[index] = Some(loaded),
+                    Err(error) => {
+                        tracing::warn!(%error, "plugin not loaded");
+                        loader.errors.push(error);
+                    }
+                }
+            }
+        }
+        match loader.resolve(root) {
+            Ok(members) => {
+                let slots: Vec<_> = members
+                    .iter()
+                    .filter_map(|&m| loader.loaded[m].as_ref().map(|l| l.slot.clone()))
+                    .collect();
+                let node = &interfaces[root];
+                let plugins = match (node.cardinality, slots.len()) {
+                    (InterfaceCardinality::ExactlyOne, 1) => slots.into_iter().next().map(RootPlugins::One),
+                    (InterfaceCardinality::AtMostOne, 0 | 1) => Some(RootPlugins::Optional(slots.into_iter().next())),
+                    (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, _) => Some(RootPlugins::Many(slots)),
+                    _ => None,
+                };
+                let Some(plugins) = plugins else {
+                    let loaded = members.iter().map(|&m| loader.plugin_ids[m].clone()).collect();
+                    let error = LoadError::CardinalityNotMet {
+                        interface: node.id.clone(),
+                        cardinality: node.cardinality,
+                        loaded,
+                        failed: Vec::new(),
+                    };
+                    return Err((error, loader.errors));
+                };
+                let head = PluginTreeHead::new(node, plugins, loader.kinds.clone());
+                Ok((head, loader.errors))
+            }
+            Err(primary) => {
+                let primary = Arc::try_unwrap(primary).unwrap_or_else(|shared| (*shared).clone());
+                Err((primary, loader.errors))
+            }
+        }
+    }
+}
+
+impl<I, P> Loader<'_, I, P>
+where
+    I: InterfaceData,
+    P: PluginData<InterfaceId = I::Id> + Send + 'static,
+{
+    /// The loaded implementers of an interface, or why it cannot be served.
+    /// Called only once all its implementers were attempted.
+    fn resolve(&mut self, interface: usize) -> Result<Vec<usize>, Arc<TreeLoadError<I, P>>> {
+        if let Some(resolved) = &self.resolved[interface] {
+            return resolved.clone();
+        }
+        let node = &self.interfaces[interface];
+        let (loaded, failed): (Vec<usize>, Vec<usize>) =
+            node.implementers.iter().partition(|&&p| self.loaded[p].is_some());
+        let result = if node.usable && node.cardinality.accepts(loaded.len()) {
+            Ok(loaded)
+        } else {
+            let error = LoadError::CardinalityNotMet {
+                interface: node.id.clone(),
+                cardinality: node.cardinality,
+                loaded: loaded.iter().map(|&p| self.plugin_ids[p].clone()).collect(),
+                failed: failed.iter().map(|&p| self.plugin_ids[p].clone()).collect(),
+            };
+            if interface != self.root {
+                self.errors.push(error.clone());
+            }
+            Err(Arc::new(error))
+        };
+        self.resolved[interface] = Some(result.clone());
+        result
+    }
+
+    fn load_plugin(&mut self, node: PluginNode<P>) -> Result<Loaded<P>, TreeLoadError<I, P>> {
+        let PluginNode { id, plug, sockets, data } = node;
+        let mut providers = Vec::with_capacity(sockets.len());
+        for &socket in &sockets {
+            match self.resolve(socket) {
+                Ok(members) => providers.push(members),
+                Err(source) => {
+                    return Err(LoadError::SocketUnavailable {
+                        plugin: id,
+                        interface: self.interfaces[socket].id.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        let component = data
+            .component(self.engine)
+            .map_err(|e| LoadError::Component { plugin: id.clone(), source: Arc::new(e) })?;
+        let component_type = component.component_type();
+        let names = ResourceNames::of(self.engine, &component_type);
+        let (exports, plug_types) = self.plug_exports(&id, plug, &component, &component_type)?;
+
+        let mut linker = self.linker.clone();
+        let consumer = Arc::new(OnceLock::new());
+        for (&socket, members) in sockets.iter().zip(&providers) {
+            self.link_socket(&mut linker, &id, socket, members, &component_type, &names, &consumer)?;
+        }
+        // Components that `use` the runtime's WIT types import an instance that
+        // holds only types; give it one so instantiation finds it.
+        if component_type.get_import(self.engine, "wasm-link:runtime/types").is_some() {
+            let _ = linker.instance("wasm-link:runtime/types");
+        }
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Instantiate { plugin: id.clone(), source: WasmError::new(e) })?;
+        let slot = PluginSlot::instantiate(id.clone(), self.engine, pre, exports, data)
+            .map_err(|source| LoadError::Instantiate { plugin: id.clone(), source })?;
+        let _ = consumer.set(Arc::downgrade(&slot));
+        tracing::debug!(plugin = %id, "plugin loaded");
+        Ok(Loaded { slot, plug_types, names })
+    }
+
+    /// Finds the plug's exports and checks them against the interface.
+    fn plug_exports(
+        &self,
+        id: &P::Id,
+        plug: usize,
+        component: &wasmtime::component::Component,
+        component_type: &wasmtime::component::types::Component,
+    ) -> Result<(PlugExports, Vec<ComponentFunc>), TreeLoadError<I, P>> {
+        let interface = &self.interfaces[plug];
+        let instance_name = &interface.name.instance;
+        let missing = |export: &str| LoadError::MissingExport {
+            plugin: id.clone(),
+            interface: interface.id.clone(),
+            export: export.to_owned(),
+        };
+        let instance = component.get_export_index(None, instance_name).ok_or_else(|| missing(instance_name))?;
+        let instance_type = match component_type.get_export(self.engine, instance_name).map(|e| e.ty) {
+            Some(ComponentItem::ComponentInstance(ty)) => ty,
+            _ => return Err(missing(instance_name)),
+        };
+        let names = ResourceNames::of(self.engine, component_type);
+        let mut functions = Vec::with_capacity(interface.functions.len());
+        let mut plug_types = Vec::with_capacity(interface.functions.len());
+        for function in &interface.functions {
+            let index = component
+                .get_export_index(Some(&instance), &function.name)
+                .ok_or_else(|| missing(&function.name))?;
+            let Some(ComponentItem::ComponentFunc(ty)) = instance_type.get_export(self.engine, &function.name).map(|e| e.ty)
+            else {
+                return Err(missing(&function.name));
+            };
+            let result = ty.results().next();
+            let mismatch = match (function.return_kind, &result) {
+                (ReturnKind::Void, Some(result)) => Some(format!(
+                    "the interface declares no result but the plugin returns `{}`",
+                    types::describe(result, &names)
+                )),
+                (ReturnKind::AssumeNoResources, None) => {
+                    Some("the interface declares a result but the plugin returns none".to_owned())
+                }
+                (ReturnKind::AssumeNoResources, Some(result)) if types::has_resources(result) => Some(format!(
+                    "the interface declares a result without resources but the plugin returns `{}`",
+                    types::describe(result, &names)
+                )),
+                _ => None,
+            };
+            if let Some(reason) = mismatch {
+                return Err(LoadError::SignatureMismatch {
+                    plugin: id.clone(),
+                    interface: interface.id.clone(),
+                    function: function.name.clone(),
+                    reason,
+                });
+            }
+            functions.push(index);
+            plug_types.push(ty);
+        }
+        let resources = interface
+            .resources
+            .iter()
+            .map(|name| component.get_export_index(Some(&instance), name))
+            .collect();
+        Ok((PlugExports { functions, resources }, plug_types))
+    }
+
+    /// Defines one socket's imports in the consumer's linker.
+    #[allow(clippy::too_many_arguments, reason = "the consumer's whole load context")]
+    fn link_socket(
+        &self,
+        linker: &mut Linker<P>,
+        id: &P::Id,
+        socket: usize,
+        members: &[usize],
+        component_type: &wasmtime::component::types::Component,
+        names: &ResourceNames,
+        consumer: &Arc<OnceLock<std::sync::Weak<PluginSlot<P>>>>,
+    ) -> Result<(), TreeLoadError<I, P>> {
+        let interface = &self.interfaces[socket];
+        let Some(import) = component_type.get_import(self.engine, &interface.name.instance) else {
+            // Declared but not imported: nothing to link.
+            return Ok(());
+        };
+        let imports = link::socket_imports(self.engine, &import.ty, &interface.functions, &interface.resources)
+            .map_err(|reason| LoadError::SocketImport {
+                plugin: id.clone(),
+                interface: interface.id.clone(),
+                reason,
+            })?;
+        let link_error = |e: wasmtime::Error| LoadError::Link {
+            plugin: id.clone(),
+            interface: interface.id.clone(),
+            source: WasmError::new(e),
+        };
+        let targets: Vec<&Loaded<P>> = members.iter().filter_map(|&m| self.loaded[m].as_ref()).collect();
+        let mut instance = linker.instance(&interface.name.instance).map_err(link_error)?;
+        for (name, resource) in &imports.resources {
+            let Some(kind) = self.kinds.find(socket, *resource) else { continue };
+            Adapter::define_resource(&mut instance, name, kind.ty).map_err(link_error)?;
+        }
+        for (name, function, declared) in imports.functions {
+            let meta = &interface.functions[function];
+            let single = meta.is_method;
+            let mut shape = None;
+            for target in &targets {
+                let found = link::check_import(
+                    &declared,
+                    names,
+                    &target.plug_types[function],
+                    &target.names,
+                    interface.cardinality,
+                    single,
+                )
+                .map_err(|reason| LoadError::SocketSignature {
+                    plugin: id.clone(),
+                    interface: interface.id.clone(),
+                    function: name.clone(),
+                    provider: target.slot.id.clone(),
+                    reason,
+                })?;
+                shape = Some(found);
+            }
+            let shape = match shape {
+                Some(shape) => shape,
+                None => shape_without_plugins(&declared, interface.cardinality).ok_or_else(|| {
+                    LoadError::SocketSignature {
+                        plugin: id.clone(),
+                        interface: interface.id.clone(),
+                        function: name.clone(),
+                        provider: id.clone(),
+                        reason: format!("no plugin is behind the socket and {} cannot be empty", describe_decl(&declared, names)),
+                    }
+                })?,
+            };
+            let adapter = Arc::new(Adapter {
+                site: Site { interface: interface.name.instance.as_str().into(), function: name.as_str().into() },
+                consumer: consumer.clone(),
+                targets: targets.iter().map(|t| t.slot.clone()).collect(),
+                function,
+                shape,
+                method: meta.is_method,
+                convert_params: declared.params().any(|(_, t)| types::has_resources(&t)),
+                convert_result: declared.results().any(|t| types::has_resources(&t)),
+                kinds: self.kinds.clone(),
+            });
+            instance
+                .func_new(&name, move |store, ty, params: &[Val], results: &mut [Val]| {
+                    adapter.call(store, &ty, params, results)
+                })
+                .map_err(link_error)?;
+        }
+        Ok(())
+    }
+}
+
+fn describe_decl(declared: &ComponentFunc, names: &ResourceNames) -> String {
+    format!("`{}`", types::describe_opt(declared.results().next().as_ref(), names))
+}
+
+/// The shape of an import on a socket that has no plugin behind it: any shape
+/// that can be empty.
+fn shape_without_plugins(declared: &ComponentFunc, cardinality: InterfaceCardinality) -> Option<Shape> {
+    use wasmtime::component::types::Type;
+    match (cardinality, declared.results().next()) {
+        (InterfaceCardinality::ExactlyOne, _) => None,
+        (_, None) => Some(Shape::Plain),
+        (InterfaceCardinality::AtMostOne, Some(Type::Option(_))) => Some(Shape::Option),
+        (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, Some(Type::List(_))) => Some(Shape::List),
+        _ => None,
+    }
+}
+
+/// The plugins reachable from `root`, each after every plugin it depends on.
+fn dependency_order<I: InterfaceData, P: PluginData<InterfaceId = I::Id>>(
+    interfaces: &[InterfaceNode<I>],
+    plugins: &[PluginNode<P>],
+    root: usize,
+) -> Vec<usize> {
+    // Iterative post-order DFS; the tree has no cycles (PluginTree::new
+    // removed them), and `state` guards against revisits all the same.
+    let mut state = vec![0u8; plugins.len()]; // 0 new, 1 open, 2 done
+    let mut order = Vec::new();
+    let mut stack: Vec<(usize, usize)> = interfaces[root].implementers.iter().rev().map(|&p| (p, 0)).collect();
+    while let Some((plugin, next)) = stack.pop() {
+        if next == 0 {
+            if state[plugin] != 0 {
+                continue;
+            }
+            state[plugin] = 1;
+        }
+        let deps: Vec<usize> = plugins[plugin]
+            .sockets
+            .iter()
+            .flat_map(|&s| interfaces[s].implementers.iter().copied())
+            .collect();
+        if let Some(&dep) = deps.get(next) {
+            stack.push((plugin, next + 1));
+            if state[dep] == 0 {
+                stack.push((dep, 0));
+            }
+        } else {
+            state[plugin] = 2;
+            order.push(plugin);
+        }
+    }
+    order
+}

@@ -1,0 +1,71 @@
+//! What the runtime needs to know about a plugin.
+
+use std::fmt::{Debug, Display};
+use std::hash::Hash;
+
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::Engine;
+
+/// Access to the [`ResourceTable`] carried by a plugin's store data.
+///
+/// Each plugin runs in its own wasmtime `Store` whose data is the plugin value
+/// itself. The runtime keeps the handles of resources that other plugins lent or
+/// gave to this plugin in this table, so the table must live as long as the
+/// plugin does and must not be shared between plugins.
+pub trait PluginCtxView {
+    /// The resource table of this plugin's store.
+    fn resource_table(&mut self) -> &mut ResourceTable;
+}
+
+/// Metadata and code of one plugin, from a user-defined source.
+///
+/// A plugin implements exactly one interface, its *plug*, and may depend on
+/// other interfaces, its *sockets*. The value becomes the data of the plugin's
+/// wasmtime `Store` once loaded, which is why it also implements
+/// [`PluginCtxView`].
+///
+/// Every accessor is fallible: metadata may come from files or manifests that
+/// can be broken. Errors are reported by [`PluginTree::new`](crate::PluginTree::new)
+/// and [`PluginTree::load`](crate::PluginTree::load), naming the plugin where its
+/// id is known, and never unwrapped.
+pub trait PluginData: PluginCtxView {
+    /// Identifies the plugin. Shown in errors and used as the key of
+    /// multi-plugin [`Socket`](crate::Socket)s; guests see it as a string
+    /// through its `Display` form.
+    type Id: Clone + Eq + Hash + Ord + Debug + Display + Send + Sync + 'static;
+    /// Identifies interfaces; must be the same type as
+    /// [`InterfaceData::Id`](crate::InterfaceData::Id).
+    type InterfaceId: Clone + Eq + Hash + Debug + Display + Send + Sync + 'static;
+    /// The error type of the fallible accessors.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// Iterator over the ids of the interfaces this plugin depends on.
+    type SocketIter<'a>: IntoIterator<Item = &'a Self::InterfaceId>
+    where
+        Self: 'a;
+
+    /// The plugin's unique id.
+    ///
+    /// # Errors
+    /// Whatever the metadata source fails with.
+    fn id(&self) -> Result<&Self::Id, Self::Error>;
+
+    /// The interface this plugin implements and exports.
+    ///
+    /// # Errors
+    /// Whatever the metadata source fails with.
+    fn plug(&self) -> Result<&Self::InterfaceId, Self::Error>;
+
+    /// The interfaces this plugin imports, served by other plugins.
+    ///
+    /// # Errors
+    /// Whatever the metadata source fails with.
+    fn sockets(&self) -> Result<Self::SocketIter<'_>, Self::Error>;
+
+    /// Compiles (or deserializes) the plugin's component for `engine`.
+    ///
+    /// Called once, at load time, and only for plugins reachable from the root.
+    ///
+    /// # Errors
+    /// Whatever compiling the component fails with (bad bytes, a missing file).
+    fn component(&self, engine: &Engine) -> Result<Component, Self::Error>;
+}

@@ -1,0 +1,340 @@
+//! One loaded plugin: its store, its instance and its cached exports, behind a
+//! lock, plus the per-thread call chain that turns re-entry into an error.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use wasmtime::component::types::ComponentFunc;
+use wasmtime::component::{ComponentExportIndex, Func, Instance, InstancePre, ResourceAny, ResourceTable, ResourceType};
+use wasmtime::{Engine, Store};
+
+use crate::PluginData;
+use crate::dispatch_error::{DispatchError, SocketTrap};
+use crate::wasm_error::WasmError;
+
+/// The plug interface as the runtime resolved it for one plugin.
+pub(crate) struct PlugExports {
+    /// Per interface function, in interface order.
+    pub(crate) functions: Vec<ComponentExportIndex>,
+    /// Per interface resource, in interface order; `None` when the plugin does
+    /// not export a resource the interface declares (it then cannot own any).
+    pub(crate) resources: Vec<Option<ComponentExportIndex>>,
+}
+
+/// A running instance of a plugin.
+pub(crate) struct Live<P: 'static> {
+    pub(crate) store: Store<P>,
+    pub(crate) funcs: Vec<Func>,
+    pub(crate) func_types: Vec<ComponentFunc>,
+    pub(crate) param_counts: Vec<usize>,
+    pub(crate) result_counts: Vec<usize>,
+    /// The guest resource types this instance defines for its plug's resources.
+    pub(crate) resource_types: Vec<Option<ResourceType>>,
+    /// Bumped at every instantiation: handles from an older instance are stale.
+    pub(crate) generation: u64,
+}
+
+pub(crate) enum SlotState<P: 'static> {
+    Live(Live<P>),
+    /// The instance is gone and could not be replaced; the data is kept to try
+    /// again on the next call.
+    Dead(Option<P>, WasmError, u64),
+}
+
+/// A loaded plugin, shared by every consumer that sockets it and by the head.
+pub(crate) struct PluginSlot<P: PluginData + 'static> {
+    /// Unique in the process; identifies the slot on call chains.
+    pub(crate) key: usize,
+    pub(crate) id: P::Id,
+    /// `id` as the string guests see.
+    pub(crate) label: Arc<str>,
+    pub(crate) engine: Engine,
+    pre: InstancePre<P>,
+    exports: PlugExports,
+    state: Mutex<SlotState<P>>,
+    /// Owned handles released while the slot was busy on the releasing thread.
+    deferred: Mutex<Vec<(u64, ResourceAny)>>,
+    /// Copies of the live instance's generation and resource types, readable
+    /// while the instance is busy (a consumer inside a call cannot lock itself).
+    generation: AtomicU64,
+    resource_types: RwLock<Vec<Option<ResourceType>>>,
+}
+
+static NEXT_KEY: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// The slots the current thread is inside of, outermost first.
+    static CHAIN: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+fn on_chain(key: usize) -> bool {
+    CHAIN.with(|chain| chain.borrow().contains(&key))
+}
+
+/// The slot is already busy on this thread's call chain.
+pub(crate) struct Reentered;
+
+/// Exclusive access to a slot's state for one call; leaves the call chain when
+/// dropped.
+pub(crate) struct Busy<'a, P: 'static> {
+    pub(crate) state: MutexGuard<'a, SlotState<P>>,
+}
+
+impl<P> Drop for Busy<'_, P> {
+    fn drop(&mut self) {
+        CHAIN.with(|chain| {
+            chain.borrow_mut().pop();
+        });
+    }
+}
+
+impl<P: PluginData + Send + 'static> PluginSlot<P> {
+    /// Instantiates a plugin for the first time.
+    pub(crate) fn instantiate(
+        id: P::Id,
+        engine: &Engine,
+        pre: InstancePre<P>,
+        exports: PlugExports,
+        data: P,
+    ) -> Result<Arc<Self>, WasmError> {
+        let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+        let live = start(engine, &pre, &exports, data, 0).map_err(|(_, e)| e)?;
+        let resource_types = RwLock::new(live.resource_types.clone());
+        Ok(Arc::new(Self {
+            generation: AtomicU64::new(0),
+            resource_types,
+            key,
+            label: id.to_string().into(),
+            id,
+            engine: engine.clone(),
+            pre,
+            exports,
+            state: Mutex::new(SlotState::Live(live)),
+            deferred: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Enters the slot on this thread's call chain and locks it.
+    ///
+    /// Fails instead of blocking when the slot is already on the chain, which
+    /// would otherwise deadlock. Handles released while the slot was busy are
+    /// dropped here, in the owner's store.
+    pub(crate) fn enter(&self) -> Result<Busy<'_, P>, Reentered> {
+        if on_chain(self.key) {
+            return Err(Reentered);
+        }
+        CHAIN.with(|chain| chain.borrow_mut().push(self.key));
+        // A panic while the lock was held (in user host code) leaves the state
+        // as consistent as after a trap; keep serving.
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut busy = Busy { state };
+        let pending = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
+        if !pending.is_empty()
+            && let SlotState::Live(live) = &mut *busy.state
+        {
+            for (generation, handle) in pending {
+                if generation == live.generation {
+                    drop_handle(&self.label, live, handle);
+                }
+            }
+        }
+        Ok(busy)
+    }
+
+    /// Releases an owned handle of one of this plugin's resources that a
+    /// consumer (or the host) dropped.
+    pub(crate) fn release(&self, generation: u64, handle: ResourceAny) {
+        if on_chain(self.key) {
+            // The owner is busy further up this very thread: dropping now would
+            // deadlock. Its next entry drops it.
+            self.deferred.lock().unwrap_or_else(PoisonError::into_inner).push((generation, handle));
+            return;
+        }
+        let Ok(mut busy) = self.enter() else { return };
+        if let SlotState::Live(live) = &mut *busy.state
+            && live.generation == generation
+        {
+            drop_handle(&self.label, live, handle);
+        }
+    }
+
+    /// Replaces the instance after a failure left it in an unknown state.
+    ///
+    /// The plugin's resource table is replaced too: the handles other plugins
+    /// lent it belong to the old instance, and dropping the old table returns
+    /// them to their owners. Returns whether a new instance is running.
+    pub(crate) fn reinstantiate(&self, state: &mut SlotState<P>) -> bool {
+        let (data, generation) = match std::mem::replace(state, SlotState::Dead(None, dead_placeholder(), 0)) {
+            SlotState::Live(live) => (Some(live.store.into_data()), live.generation + 1),
+            SlotState::Dead(data, _, generation) => (data, generation + 1),
+        };
+        let Some(mut data) = data else { return false };
+        // Dropping the old table drops the proxies in it, which releases the
+        // handles they hold in their owners.
+        drop(std::mem::replace(data.resource_table(), ResourceTable::new()));
+        match start(&self.engine, &self.pre, &self.exports, data, generation) {
+            Ok(live) => {
+                tracing::info!(plugin = %self.label, generation, "plugin re-instantiated after a failure");
+                *self.resource_types.write().unwrap_or_else(PoisonError::into_inner) = live.resource_types.clone();
+                self.generation.store(generation, Ordering::Release);
+                *state = SlotState::Live(live);
+                true
+            }
+            Err((data, error)) => {
+                tracing::warn!(plugin = %self.label, %error, "plugin could not be re-instantiated");
+                *state = SlotState::Dead(data, error, generation);
+                false
+            }
+        }
+    }
+}
+
+impl<P: PluginData + Send + 'static> PluginSlot<P> {
+    /// The generation of the current instance.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The resource types the current instance defines.
+    pub(crate) fn resource_types(&self) -> std::sync::RwLockReadGuard<'_, Vec<Option<ResourceType>>> {
+        self.resource_types.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the current instance defines the type of `handle`.
+    pub(crate) fn defines(&self, handle: &ResourceAny) -> bool {
+        self.resource_types().iter().flatten().any(|t| *t == handle.ty())
+    }
+
+    /// Runs one call on the plugin: enters it (an error on re-entry), revives
+    /// a dead instance, runs `body` on the live one, and after a failure inside
+    /// wasm replaces the instance so the next call finds a sound one.
+    pub(crate) fn call<R>(
+        &self,
+        site: &Site,
+        body: impl FnOnce(&mut Live<P>) -> Result<R, CallFailure<P::Id>>,
+    ) -> Result<R, DispatchError<P::Id>> {
+        let Ok(mut busy) = self.enter() else {
+            return Err(DispatchError::Reentrant {
+                plugin: self.id.clone(),
+                interface: site.interface.clone(),
+                function: site.function.clone(),
+            });
+        };
+        if let SlotState::Dead(..) = &*busy.state {
+            self.reinstantiate(&mut busy.state);
+        }
+        let live = match &mut *busy.state {
+            SlotState::Live(live) => live,
+            SlotState::Dead(_, error, _) => {
+                return Err(DispatchError::Unavailable {
+                    plugin: self.id.clone(),
+                    interface: site.interface.clone(),
+                    function: site.function.clone(),
+                    source: error.clone(),
+                });
+            }
+        };
+        match body(live) {
+            Ok(value) => Ok(value),
+            Err(CallFailure::Dispatch(error)) => Err(error),
+            Err(CallFailure::InvalidArguments(error)) => Err(DispatchError::InvalidArguments {
+                plugin: self.id.clone(),
+                interface: site.interface.clone(),
+                function: site.function.clone(),
+                source: WasmError::new(error),
+            }),
+            Err(CallFailure::Ran(error)) => {
+                let socket = error
+                    .chain()
+                    .find_map(|cause| cause.downcast_ref::<SocketTrap<P::Id>>())
+                    .map(|trap| crate::dispatch_error::NestedDispatchError(trap.0.clone()));
+                let reinstantiated = self.reinstantiate(&mut busy.state);
+                Err(match socket {
+                    Some(source) => DispatchError::Socket {
+                        plugin: self.id.clone(),
+                        interface: site.interface.clone(),
+                        function: site.function.clone(),
+                        reinstantiated,
+                        source,
+                    },
+                    None => DispatchError::Trap {
+                        plugin: self.id.clone(),
+                        interface: site.interface.clone(),
+                        function: site.function.clone(),
+                        reinstantiated,
+                        source: WasmError::new(error),
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// The interface and function a call is for, as named in errors.
+#[derive(Clone)]
+pub(crate) struct Site {
+    pub(crate) interface: Arc<str>,
+    pub(crate) function: Arc<str>,
+}
+
+/// How a call body failed.
+pub(crate) enum CallFailure<Id: std::fmt::Debug + std::fmt::Display + 'static> {
+    /// Nothing ran: the error is complete as it is.
+    Dispatch(DispatchError<Id>),
+    /// wasmtime rejected the arguments before entering wasm.
+    InvalidArguments(wasmtime::Error),
+    /// wasm ran and failed: the instance is in an unknown state.
+    Ran(wasmtime::Error),
+}
+
+fn dead_placeholder() -> WasmError {
+    WasmError::new(wasmtime::format_err!("instance is being replaced"))
+}
+
+fn drop_handle<P>(label: &str, live: &mut Live<P>, handle: ResourceAny) {
+    if let Err(error) = handle.resource_drop(&mut live.store) {
+        tracing::warn!(plugin = %label, error = %WasmError::new(error), "dropping a resource failed");
+    }
+}
+
+/// Creates a store for `data` and instantiates the plugin in it, resolving its
+/// plug's exports. On failure the data is handed back.
+fn start<P: 'static>(
+    engine: &Engine,
+    pre: &InstancePre<P>,
+    exports: &PlugExports,
+    data: P,
+    generation: u64,
+) -> Result<Live<P>, (Option<P>, WasmError)> {
+    let mut store = Store::new(engine, data);
+    let instance: Instance = match pre.instantiate(&mut store) {
+        Ok(instance) => instance,
+        Err(error) => return Err((Some(store.into_data()), WasmError::new(error))),
+    };
+    let mut funcs = Vec::with_capacity(exports.functions.len());
+    for index in &exports.functions {
+        match instance.get_func(&mut store, index) {
+            Some(func) => funcs.push(func),
+            None => {
+                let error = wasmtime::format_err!("an export checked at load time is missing");
+                return Err((Some(store.into_data()), WasmError::new(error)));
+            }
+        }
+    }
+    let func_types: Vec<ComponentFunc> = funcs.iter().map(|f| f.ty(&store)).collect();
+    let resource_types = exports
+        .resources
+        .iter()
+        .map(|index| index.as_ref().and_then(|index| instance.get_resource(&mut store, index)))
+        .collect();
+    Ok(Live {
+        param_counts: func_types.iter().map(|t| t.params().len()).collect(),
+        result_counts: func_types.iter().map(|t| t.results().len()).collect(),
+        store,
+        funcs,
+        func_types,
+        resource_types,
+        generation,
+    })
+}

@@ -1,0 +1,542 @@
+//! `PluginTree`: the plugin dependency graph, built and checked before loading.
+
+use std::collections::HashMap;
+use std::fmt::{Debug, Display};
+
+use thiserror::Error;
+
+use crate::interface::InterfaceName;
+use crate::{FunctionData, InterfaceCardinality, InterfaceData, PluginData, ReturnKind};
+
+/// A boxed error from a user's metadata accessor.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error found while building a [`PluginTree`].
+///
+/// Each names the plugin and interface involved. The plugin it concerns is left
+/// out of the tree; everything else is kept.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PluginTreeError<PluginId: Debug + Display, InterfaceId: Debug + Display> {
+    /// An [`InterfaceData`] accessor failed. `interface` is `None` when the id
+    /// itself could not be read; `position` is the interface's index in the
+    /// input.
+    #[error("interface {} (input #{position}): cannot read its {accessor}", fmt_opt(.interface.as_ref()))]
+    InterfaceMetadata {
+        /// The interface id, when it could be read.
+        interface: Option<InterfaceId>,
+        /// The interface's position in the input.
+        position: usize,
+        /// The accessor that failed (`id`, `cardinality`, ...).
+        accessor: &'static str,
+        /// The user's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A [`PluginData`] accessor failed. The plugin is dropped.
+    #[error("plugin {} (input #{position}): cannot read its {accessor}", fmt_opt(.plugin.as_ref()))]
+    PluginMetadata {
+        /// The plugin id, when it could be read.
+        plugin: Option<PluginId>,
+        /// The plugin's position in the input.
+        position: usize,
+        /// The accessor that failed (`id`, `plug`, `sockets`).
+        accessor: &'static str,
+        /// The user's error.
+        #[source]
+        source: BoxError,
+    },
+    /// An interface's `package_name` is not `ns:pkg[/iface][@version]`.
+    #[error("interface `{interface}` has an invalid package name `{package_name}`")]
+    InvalidPackageName {
+        /// The interface.
+        interface: InterfaceId,
+        /// The name given.
+        package_name: String,
+    },
+    /// Two interfaces share an id; the later one is dropped.
+    #[error("interface `{interface}` is defined twice")]
+    DuplicateInterface {
+        /// The repeated id.
+        interface: InterfaceId,
+    },
+    /// Two plugins share an id; the later one is dropped.
+    #[error("plugin `{plugin}` is defined twice")]
+    DuplicatePlugin {
+        /// The repeated id.
+        plugin: PluginId,
+    },
+    /// The root interface given to [`PluginTree::new`] is not among the
+    /// interfaces.
+    #[error("the root interface `{interface}` is not defined")]
+    MissingRootInterface {
+        /// The root interface id.
+        interface: InterfaceId,
+    },
+    /// A plugin's plug names an interface that is not defined.
+    #[error("plugin `{plugin}` plugs into interface `{interface}`, which is not defined")]
+    UnknownPlug {
+        /// The plugin, dropped.
+        plugin: PluginId,
+        /// The unknown interface.
+        interface: InterfaceId,
+    },
+    /// A plugin's socket names an interface that is not defined.
+    #[error("plugin `{plugin}` has a socket for interface `{interface}`, which is not defined")]
+    UnknownSocket {
+        /// The plugin, dropped.
+        plugin: PluginId,
+        /// The unknown interface.
+        interface: InterfaceId,
+    },
+    /// The plugin depends on itself, directly (a socket for its own plug) or
+    /// through other plugins. Every plugin on the cycle is dropped.
+    #[error("plugin `{plugin}` depends on itself through interface `{interface}` (cycle: {})", fmt_list(.cycle))]
+    DependencyCycle {
+        /// A plugin on the cycle, dropped.
+        plugin: PluginId,
+        /// The socket of `plugin` through which the cycle goes.
+        interface: InterfaceId,
+        /// The plugins on the cycle, starting at `plugin`.
+        cycle: Vec<PluginId>,
+    },
+    /// More plugins implement an interface than its cardinality allows. The
+    /// interface is unusable; its consumers fail in turn.
+    #[error("interface `{interface}` takes {cardinality} plugin(s) but {} implement it: {}", .plugins.len(), fmt_list(.plugins))]
+    TooManyPlugins {
+        /// The interface.
+        interface: InterfaceId,
+        /// Its cardinality.
+        cardinality: InterfaceCardinality,
+        /// The implementers, by id.
+        plugins: Vec<PluginId>,
+    },
+    /// No plugin implements an interface that needs at least one.
+    #[error("interface `{interface}` needs {cardinality} plugin(s) but none implements it")]
+    NoPlugins {
+        /// The interface.
+        interface: InterfaceId,
+        /// Its cardinality.
+        cardinality: InterfaceCardinality,
+    },
+    /// A plugin's socket leads to an interface that cannot be served (see the
+    /// interface's own error). The plugin is dropped.
+    #[error("plugin `{plugin}` cannot be linked: its socket `{interface}` cannot be served")]
+    UnsatisfiedSocket {
+        /// The plugin, dropped.
+        plugin: PluginId,
+        /// The unusable interface.
+        interface: InterfaceId,
+    },
+}
+
+pub(crate) fn fmt_opt<T: Display>(value: Option<&T>) -> String {
+    value.map_or_else(|| "<unknown id>".to_owned(), |v| format!("`{v}`"))
+}
+
+pub(crate) fn fmt_list<T: Display>(items: &[T]) -> String {
+    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Metadata of one function, read once at build time.
+#[derive(Clone, Debug)]
+pub(crate) struct FunctionMeta {
+    pub(crate) name: String,
+    pub(crate) return_kind: ReturnKind,
+    pub(crate) is_method: bool,
+}
+
+pub(crate) struct InterfaceNode<I: InterfaceData> {
+    pub(crate) id: I::Id,
+    pub(crate) cardinality: InterfaceCardinality,
+    pub(crate) name: InterfaceName,
+    pub(crate) functions: Vec<FunctionMeta>,
+    pub(crate) resources: Vec<String>,
+    /// Indices into `PluginTree::plugins`, sorted by plugin id.
+    pub(crate) implementers: Vec<usize>,
+    /// False once a cardinality violation made the interface unusable.
+    pub(crate) usable: bool,
+    #[allow(dead_code, reason = "kept so the user's metadata lives as long as the tree")]
+    pub(crate) data: I,
+}
+
+pub(crate) struct PluginNode<P: PluginData> {
+    pub(crate) id: P::Id,
+    pub(crate) plug: usize,
+    pub(crate) sockets: Vec<usize>,
+    pub(crate) data: P,
+}
+
+/// An unloaded plugin dependency tree.
+///
+/// Built by [`PluginTree::new`] from interface and plugin metadata, checked for
+/// unknown interfaces, cardinality violations and cycles, then turned into
+/// running plugins by [`PluginTree::load`].
+pub struct PluginTree<I: InterfaceData, P: PluginData<InterfaceId = I::Id>> {
+    pub(crate) root_id: I::Id,
+    pub(crate) root: Option<usize>,
+    pub(crate) interfaces: Vec<InterfaceNode<I>>,
+    pub(crate) plugins: Vec<PluginNode<P>>,
+}
+
+/// The error type of [`PluginTree::new`] for given metadata types.
+pub(crate) type TreeError<I, P> = PluginTreeError<<P as PluginData>::Id, <I as InterfaceData>::Id>;
+
+impl<I, P> PluginTree<I, P>
+where
+    I: InterfaceData,
+    P: PluginData<InterfaceId = I::Id>,
+{
+    /// Builds the dependency tree rooted at the interface `root`.
+    ///
+    /// Groups plugins by plug, checks that every referenced interface exists,
+    /// that each interface has as many implementers as its cardinality allows,
+    /// and that no plugin depends on itself. Every problem is returned as a
+    /// [`PluginTreeError`] naming the plugin and interface; the plugins it
+    /// concerns are left out (and, in turn, the plugins whose sockets they
+    /// served), and the rest is kept. Metadata accessors are called here, once.
+    ///
+    /// Cardinality is checked again at [`load`](Self::load) time over the
+    /// plugins that actually load.
+    pub fn new(
+        root: I::Id,
+        interfaces: impl IntoIterator<Item = I>,
+        plugins: impl IntoIterator<Item = P>,
+    ) -> crate::PartialSuccess<Self, TreeError<I, P>> {
+        let mut errors = Vec::new();
+        let interfaces = collect_interfaces(interfaces, &mut errors);
+        let by_id: HashMap<I::Id, usize> =
+            interfaces.iter().enumerate().map(|(index, node)| (node.id.clone(), index)).collect();
+        let plugins = collect_plugins::<I, P>(plugins, &by_id, &mut errors);
+        let root_index = by_id.get(&root).copied();
+        if root_index.is_none() {
+            errors.push(PluginTreeError::MissingRootInterface { interface: root.clone() });
+        }
+        let mut tree = Self { root_id: root, root: root_index, interfaces, plugins };
+        tree.drop_cycles(&mut errors);
+        tree.settle(&mut errors);
+        (tree, errors)
+    }
+
+    /// The id of the root interface.
+    pub fn root_interface(&self) -> &I::Id {
+        &self.root_id
+    }
+
+    /// The ids of the plugins that survived the build checks, in input order.
+    pub fn plugin_ids(&self) -> impl Iterator<Item = &P::Id> {
+        self.plugins.iter().map(|plugin| &plugin.id)
+    }
+
+    /// Drops every plugin that lies on a dependency cycle.
+    fn drop_cycles(&mut self, errors: &mut Vec<TreeError<I, P>>) {
+        // Plugin-level edges: p -> every implementer of every socket of p.
+        let edges: Vec<Vec<(usize, usize)>> = self
+            .plugins
+            .iter()
+            .map(|plugin| {
+                plugin
+                    .sockets
+                    .iter()
+                    .flat_map(|&socket| {
+                        self.plugins
+                            .iter()
+                            .enumerate()
+                            .filter(move |(_, other)| other.plug == socket)
+                            .map(move |(target, _)| (target, socket))
+                    })
+                    .collect()
+            })
+            .collect();
+        let on_cycle = find_cycles(&edges);
+        let mut doomed = vec![false; self.plugins.len()];
+        for (plugin, (interface, cycle)) in on_cycle {
+            doomed[plugin] = true;
+            errors.push(PluginTreeError::DependencyCycle {
+                plugin: self.plugins[plugin].id.clone(),
+                interface: self.interfaces[interface].id.clone(),
+                cycle: cycle.iter().map(|&p| self.plugins[p].id.clone()).collect(),
+            });
+        }
+        let mut index = 0;
+        self.plugins.retain(|_| {
+            index += 1;
+            !doomed[index - 1]
+        });
+    }
+
+    /// Checks cardinalities and drops consumers of unusable interfaces until
+    /// nothing changes, then records each interface's implementers.
+    fn settle(&mut self, errors: &mut Vec<TreeError<I, P>>) {
+        let mut reported = vec![false; self.interfaces.len()];
+        loop {
+            for interface in &mut self.interfaces {
+                interface.implementers.clear();
+            }
+            for (index, plugin) in self.plugins.iter().enumerate() {
+                self.interfaces[plugin.plug].implementers.push(index);
+            }
+            // An interface is needed when it is the root or some plugin sockets it.
+            let mut needed = vec![false; self.interfaces.len()];
+            if let Some(root) = self.root {
+                needed[root] = true;
+            }
+            for plugin in &self.plugins {
+                for &socket in &plugin.sockets {
+                    needed[socket] = true;
+                }
+            }
+            for (index, interface) in self.interfaces.iter_mut().enumerate() {
+                let count = interface.implementers.len();
+                let usable = interface.cardinality.accepts(count);
+                if !usable && !reported[index] && needed[index] {
+                    reported[index] = true;
+                    errors.push(if count == 0 {
+                        PluginTreeError::NoPlugins {
+                            interface: interface.id.clone(),
+                            cardinality: interface.cardinality,
+                        }
+                    } else {
+                        PluginTreeError::TooManyPlugins {
+                            interface: interface.id.clone(),
+                            cardinality: interface.cardinality,
+                            plugins: interface
+                                .implementers
+                                .iter()
+                                .map(|&p| self.plugins[p].id.clone())
+                                .collect(),
+                        }
+                    });
+                }
+                interface.usable = usable;
+            }
+            let before = self.plugins.len();
+            let interfaces = &self.interfaces;
+            self.plugins.retain(|plugin| {
+                let broken = plugin.sockets.iter().find(|&&socket| !interfaces[socket].usable);
+                if let Some(&socket) = broken {
+                    errors.push(PluginTreeError::UnsatisfiedSocket {
+                        plugin: plugin.id.clone(),
+                        interface: interfaces[socket].id.clone(),
+                    });
+                }
+                broken.is_none()
+            });
+            if self.plugins.len() == before {
+                break;
+            }
+        }
+        let plugins = &self.plugins;
+        for interface in &mut self.interfaces {
+            interface.implementers.sort_by(|&a, &b| plugins[a].id.cmp(&plugins[b].id));
+        }
+    }
+}
+
+fn collect_interfaces<I: InterfaceData, PId: Debug + Display>(
+    interfaces: impl IntoIterator<Item = I>,
+    errors: &mut Vec<PluginTreeError<PId, I::Id>>,
+) -> Vec<InterfaceNode<I>> {
+    let mut nodes: Vec<InterfaceNode<I>> = Vec::new();
+    for (position, data) in interfaces.into_iter().enumerate() {
+        let fail = |interface: Option<&I::Id>, accessor, source: I::Error| PluginTreeError::InterfaceMetadata {
+            interface: interface.cloned(),
+            position,
+            accessor,
+            source: Box::new(source),
+        };
+        let id = match data.id() {
+            Ok(id) => id.clone(),
+            Err(e) => {
+                errors.push(fail(None, "id", e));
+                continue;
+            }
+        };
+        if nodes.iter().any(|node| node.id == id) {
+            errors.push(PluginTreeError::DuplicateInterface { interface: id });
+            continue;
+        }
+        let read = || -> Result<_, PluginTreeError<PId, I::Id>> {
+            let cardinality = *data.cardinality().map_err(|e| fail(Some(&id), "cardinality", e))?;
+            let package_name = data.package_name().map_err(|e| fail(Some(&id), "package name", e))?;
+            let name = InterfaceName::parse(package_name).ok_or_else(|| PluginTreeError::InvalidPackageName {
+                interface: id.clone(),
+                package_name: package_name.to_owned(),
+            })?;
+            let functions = data
+                .functions()
+                .map_err(|e| fail(Some(&id), "functions", e))?
+                .into_iter()
+                .map(|f| FunctionMeta {
+                    name: f.name().to_owned(),
+                    return_kind: f.return_kind(),
+                    is_method: f.is_method(),
+                })
+                .collect();
+            let resources = data
+                .resources()
+                .map_err(|e| fail(Some(&id), "resources", e))?
+                .into_iter()
+                .cloned()
+                .collect();
+            Ok((cardinality, name, functions, resources))
+        };
+        match read() {
+            Ok((cardinality, name, functions, resources)) => nodes.push(InterfaceNode {
+                id,
+                cardinality,
+                name,
+                functions,
+                resources,
+                implementers: Vec::new(),
+                usable: true,
+                data,
+            }),
+            Err(error) => errors.push(error),
+        }
+    }
+    nodes
+}
+
+fn collect_plugins<I, P>(
+    plugins: impl IntoIterator<Item = P>,
+    interfaces: &HashMap<I::Id, usize>,
+    errors: &mut Vec<TreeError<I, P>>,
+) -> Vec<PluginNode<P>>
+where
+    I: InterfaceData,
+    P: PluginData<InterfaceId = I::Id>,
+{
+    let mut nodes: Vec<PluginNode<P>> = Vec::new();
+    for (position, data) in plugins.into_iter().enumerate() {
+        let fail = |plugin: Option<&P::Id>, accessor, source: P::Error| PluginTreeError::PluginMetadata {
+            plugin: plugin.cloned(),
+            position,
+            accessor,
+            source: Box::new(source),
+        };
+        let id = match data.id() {
+            Ok(id) => id.clone(),
+            Err(e) => {
+                errors.push(fail(None, "id", e));
+                continue;
+            }
+        };
+        if nodes.iter().any(|node| node.id == id) {
+            errors.push(PluginTreeError::DuplicatePlugin { plugin: id });
+            continue;
+        }
+        let plug = match data.plug() {
+            Ok(plug) => plug.clone(),
+            Err(e) => {
+                errors.push(fail(Some(&id), "plug", e));
+                continue;
+            }
+        };
+        let Some(&plug_index) = interfaces.get(&plug) else {
+            errors.push(PluginTreeError::UnknownPlug { plugin: id, interface: plug });
+            continue;
+        };
+        let socket_ids: Vec<I::Id> = match data.sockets() {
+            Ok(sockets) => sockets.into_iter().cloned().collect(),
+            Err(e) => {
+                errors.push(fail(Some(&id), "sockets", e));
+                continue;
+            }
+        };
+        let mut sockets = Vec::with_capacity(socket_ids.len());
+        let mut unknown = None;
+        for socket in socket_ids {
+            match interfaces.get(&socket) {
+                Some(&index) if !sockets.contains(&index) => sockets.push(index),
+                Some(_) => {}
+                None => {
+                    unknown = Some(socket);
+                    break;
+                }
+            }
+        }
+        if let Some(interface) = unknown {
+            errors.push(PluginTreeError::UnknownSocket { plugin: id, interface });
+            continue;
+        }
+        nodes.push(PluginNode { id, plug: plug_index, sockets, data });
+    }
+    nodes
+}
+
+/// Finds every node on a cycle of the directed graph `edges` (node -> (target,
+/// label)). Returns, per such node, the label of its first edge on the cycle and
+/// the cycle's nodes starting at it.
+fn find_cycles(edges: &[Vec<(usize, usize)>]) -> Vec<(usize, (usize, Vec<usize>))> {
+    // Tarjan's strongly connected components, iterative so that a hostile,
+    // deep graph cannot overflow the stack.
+    let n = edges.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut component = vec![usize::MAX; n];
+    let mut components = 0;
+    let mut counter = 0;
+    for start in 0..n {
+        if index[start] != usize::MAX {
+            continue;
+        }
+        let mut work = vec![(start, 0usize)];
+        while let Some(&mut (node, ref mut next)) = work.last_mut() {
+            if *next == 0 && index[node] == usize::MAX {
+                index[node] = counter;
+                low[node] = counter;
+                counter += 1;
+                stack.push(node);
+                on_stack[node] = true;
+            }
+            if let Some(&(target, _)) = edges[node].get(*next) {
+                *next += 1;
+                if index[target] == usize::MAX {
+                    work.push((target, 0));
+                } else if on_stack[target] {
+                    low[node] = low[node].min(index[target]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[node]);
+            }
+            if low[node] == index[node] {
+                while let Some(member) = stack.pop() {
+                    on_stack[member] = false;
+                    component[member] = components;
+                    if member == node {
+                        break;
+                    }
+                }
+                components += 1;
+            }
+        }
+    }
+    let mut result = Vec::new();
+    for node in 0..n {
+        let same = |t: usize| component[t] == component[node];
+        let Some(&(_, label)) = edges[node].iter().find(|&&(t, _)| same(t)) else {
+            continue;
+        };
+        // Walk along edges inside the component back to `node` for the message.
+        let mut cycle = vec![node];
+        let mut seen = vec![false; n];
+        seen[node] = true;
+        let mut current = node;
+        while let Some(&(next, _)) = edges[current].iter().find(|&&(t, _)| same(t) && (t == node || !seen[t])) {
+            if next == node {
+                break;
+            }
+            seen[next] = true;
+            cycle.push(next);
+            current = next;
+        }
+        result.push((node, (label, cycle)));
+    }
+    result
+}

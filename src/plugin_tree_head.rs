@@ -1,0 +1,276 @@
+//! `PluginTreeHead`: the loaded tree, seen from the root socket.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use wasmtime::component::{ResourceAny, Val};
+
+use crate::dispatch_error::DispatchError;
+use crate::interface::InterfaceName;
+use crate::plugin_instance::{CallFailure, PluginSlot, Site};
+use crate::plugin_tree::InterfaceNode;
+use crate::resources::ResourceKinds;
+use crate::types;
+use crate::{InterfaceCardinality, InterfaceData, PluginData, Socket};
+
+/// The plugins behind the root socket, in the shape of its cardinality.
+pub(crate) enum RootPlugins<P: PluginData + Send + 'static> {
+    One(Arc<PluginSlot<P>>),
+    Optional(Option<Arc<PluginSlot<P>>>),
+    /// Sorted by plugin id.
+    Many(Vec<Arc<PluginSlot<P>>>),
+}
+
+struct RootFunction {
+    name: Arc<str>,
+    is_method: bool,
+}
+
+/// The root node of a loaded plugin tree: the host's way into the plugins.
+///
+/// `PluginTreeHead` is `Send + Sync`: share it (for example in an `Arc`) and
+/// call [`dispatch`](Self::dispatch) from any number of threads. Each plugin
+/// serves one call at a time; calls to different plugins run in parallel.
+pub struct PluginTreeHead<I: InterfaceData, P: PluginData + Send + 'static> {
+    name: InterfaceName,
+    instance: Arc<str>,
+    cardinality: InterfaceCardinality,
+    functions: Vec<RootFunction>,
+    by_name: HashMap<String, usize>,
+    plugins: RootPlugins<P>,
+    _kinds: Arc<ResourceKinds>,
+    _interface: PhantomData<fn() -> I>,
+}
+
+type DispatchResult<P> = Result<Val, DispatchError<<P as PluginData>::Id>>;
+
+impl<I, P> PluginTreeHead<I, P>
+where
+    I: InterfaceData,
+    P: PluginData + Send + 'static,
+{
+    pub(crate) fn new(node: &InterfaceNode<I>, plugins: RootPlugins<P>, kinds: Arc<ResourceKinds>) -> Self {
+        let functions: Vec<RootFunction> = node
+            .functions
+            .iter()
+            .map(|f| RootFunction { name: f.name.as_str().into(), is_method: f.is_method })
+            .collect();
+        let by_name = functions.iter().enumerate().map(|(i, f)| (f.name.to_string(), i)).collect();
+        Self {
+            instance: node.name.instance.as_str().into(),
+            name: node.name.clone(),
+            cardinality: node.cardinality,
+            functions,
+            by_name,
+            plugins,
+            _kinds: kinds,
+            _interface: PhantomData,
+        }
+    }
+
+    /// The root interface's instance name (see the crate docs' naming rule).
+    #[must_use]
+    pub fn interface_path(&self) -> &str {
+        &self.instance
+    }
+
+    /// The root interface's cardinality.
+    #[must_use]
+    pub fn cardinality(&self) -> InterfaceCardinality {
+        self.cardinality
+    }
+
+    /// The ids of the plugins behind the root socket, sorted.
+    pub fn plugin_ids(&self) -> Vec<&P::Id> {
+        self.slots().map(|slot| &slot.id).collect()
+    }
+
+    fn slots(&self) -> impl Iterator<Item = &Arc<PluginSlot<P>>> {
+        let (one, many): (Option<&Arc<PluginSlot<P>>>, &[Arc<PluginSlot<P>>]) = match &self.plugins {
+            RootPlugins::One(slot) => (Some(slot), &[]),
+            RootPlugins::Optional(slot) => (slot.as_ref(), &[]),
+            RootPlugins::Many(slots) => (None, slots),
+        };
+        one.into_iter().chain(many)
+    }
+
+    /// Calls `function` of the root interface on every plugin behind the root
+    /// socket and returns one result per plugin, in the shape of the root's
+    /// cardinality.
+    ///
+    /// `path` is the root interface's path in either spelling (see the naming
+    /// rule in the crate docs). `has_return` says whether the function returns
+    /// a value: when it is `false`, each `Ok` holds `Val::Option(None)`, a
+    /// placeholder (the published wasm-link does the same).
+    ///
+    /// Resource methods ([`FunctionData::is_method`](crate::FunctionData::is_method))
+    /// go to the plugin that owns the resource given as first argument only, so
+    /// the result holds that one plugin. Resources a plugin returns stay owned
+    /// by it; give them back to it as arguments, and release them with
+    /// [`drop_resource`](Self::drop_resource).
+    ///
+    /// Failures never panic: each plugin's entry is a [`DispatchError`] naming
+    /// the plugin, interface and function. After any error the plugin keeps
+    /// serving later calls; a plugin whose wasm failed mid-call is
+    /// re-instantiated first (the error says so), which resets its state.
+    pub fn dispatch(
+        &self,
+        path: &str,
+        function: &str,
+        has_return: bool,
+        args: &[Val],
+    ) -> Socket<DispatchResult<P>, P::Id> {
+        if !self.name.matches(path) {
+            return self.each(|slot| {
+                Err(DispatchError::InvalidInterface {
+                    plugin: slot.id.clone(),
+                    interface: path.to_owned(),
+                    root: self.instance.clone(),
+                })
+            });
+        }
+        let Some(&index) = self.by_name.get(function) else {
+            return self.each(|slot| {
+                Err(DispatchError::InvalidFunction {
+                    plugin: slot.id.clone(),
+                    interface: self.instance.clone(),
+                    function: function.to_owned(),
+                })
+            });
+        };
+        let site = Site { interface: self.instance.clone(), function: self.functions[index].name.clone() };
+        if self.functions[index].is_method {
+            return self.dispatch_method(&site, index, has_return, args);
+        }
+        self.each(|slot| call(slot, &site, index, has_return, args))
+    }
+
+    /// Routes a method call to the plugin that owns its first argument.
+    fn dispatch_method(
+        &self,
+        site: &Site,
+        index: usize,
+        has_return: bool,
+        args: &[Val],
+    ) -> Socket<DispatchResult<P>, P::Id> {
+        let owner = match args.first() {
+            Some(Val::Resource(handle)) => self.slots().find(|slot| slot.defines(handle)),
+            _ => None,
+        };
+        let Some(owner) = owner else {
+            return self.each(|slot| {
+                Err(DispatchError::InvalidResource {
+                    plugin: slot.id.clone(),
+                    interface: site.interface.clone(),
+                    function: site.function.clone(),
+                    reason: "the first argument is not a live resource owned by a plugin behind the root socket"
+                        .to_owned(),
+                })
+            });
+        };
+        let result = call(owner, site, index, has_return, args);
+        match &self.plugins {
+            RootPlugins::One(_) => Socket::ExactlyOne(result),
+            RootPlugins::Optional(_) => Socket::AtMostOne(Some(result)),
+            RootPlugins::Many(_) => {
+                let map = HashMap::from([(owner.id.clone(), result)]);
+                if self.cardinality == InterfaceCardinality::AtLeastOne {
+                    Socket::AtLeastOne(map)
+                } else {
+                    Socket::Any(map)
+                }
+            }
+        }
+    }
+
+    /// Applies `f` to every plugin behind the root socket.
+    fn each(&self, mut f: impl FnMut(&Arc<PluginSlot<P>>) -> DispatchResult<P>) -> Socket<DispatchResult<P>, P::Id> {
+        match &self.plugins {
+            RootPlugins::One(slot) => Socket::ExactlyOne(f(slot)),
+            RootPlugins::Optional(slot) => Socket::AtMostOne(slot.as_ref().map(f)),
+            RootPlugins::Many(slots) => {
+                let map = slots.iter().map(|slot| (slot.id.clone(), f(slot))).collect();
+                if self.cardinality == InterfaceCardinality::AtLeastOne {
+                    Socket::AtLeastOne(map)
+                } else {
+                    Socket::Any(map)
+                }
+            }
+        }
+    }
+
+    /// Releases a resource handle that a dispatch returned to the host, in the
+    /// plugin that owns it (running the resource's destructor there).
+    ///
+    /// Returns `Ok(false)` when no plugin behind the root socket owns the
+    /// handle (it was already dropped, or its plugin was re-instantiated since),
+    /// in which case nothing happens.
+    ///
+    /// # Errors
+    ///
+    /// A [`DispatchError`] naming the owner when the destructor failed.
+    pub fn drop_resource(&self, handle: ResourceAny) -> Result<bool, DispatchError<P::Id>> {
+        let Some(owner) = self.slots().find(|slot| slot.defines(&handle)) else {
+            return Ok(false);
+        };
+        let site = Site { interface: self.instance.clone(), function: "[resource-drop]".into() };
+        owner.call(&site, |live| {
+            handle.resource_drop(&mut live.store).map_err(|error| {
+                if error.downcast_ref::<wasmtime::Trap>().is_some() {
+                    CallFailure::Ran(error)
+                } else {
+                    CallFailure::InvalidArguments(error)
+                }
+            })
+        })?;
+        Ok(true)
+    }
+}
+
+/// Calls one root plugin.
+fn call<P: PluginData + Send + 'static>(
+    slot: &Arc<PluginSlot<P>>,
+    site: &Site,
+    index: usize,
+    has_return: bool,
+    args: &[Val],
+) -> DispatchResult<P> {
+    slot.call(site, |live| {
+        let expected = live.param_counts[index];
+        if args.len() != expected {
+            return Err(CallFailure::Dispatch(DispatchError::ArgumentCount {
+                plugin: slot.id.clone(),
+                interface: site.interface.clone(),
+                function: site.function.clone(),
+                expected,
+                found: args.len(),
+            }));
+        }
+        let returns = live.result_counts[index] == 1;
+        if returns != has_return {
+            return Err(CallFailure::Dispatch(DispatchError::ReturnMismatch {
+                plugin: slot.id.clone(),
+                interface: site.interface.clone(),
+                function: site.function.clone(),
+                returns,
+            }));
+        }
+        let mut out = [Val::Bool(false)];
+        match live.funcs[index].call(&mut live.store, args, &mut out[..usize::from(returns)]) {
+            Ok(()) => {
+                let [value] = out;
+                Ok(if returns { value } else { Val::Option(None) })
+            }
+            Err(error) => {
+                // wasmtime checks arguments before entering wasm: if they are
+                // ill-typed nothing ran and the instance is untouched.
+                let well_typed = live.func_types[index]
+                    .params()
+                    .zip(args)
+                    .all(|((_, ty), arg)| types::val_matches(arg, &ty));
+                Err(if well_typed { CallFailure::Ran(error) } else { CallFailure::InvalidArguments(error) })
+            }
+        }
+    })
+}

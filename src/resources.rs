@@ -1,0 +1,234 @@
+//! Resource handles crossing plugins: proxies, routing and drop forwarding.
+//!
+//! A resource lives in the store of the plugin that created it (its *owner*).
+//! When a handle crosses a socket into another plugin, that plugin receives a
+//! handle of a host resource type the runtime defined for its import, whose
+//! table entry (a [`Proxy`]) records the owner and the owner's handle. Method
+//! calls on it are routed to the owner; dropping it drops the owner's handle.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::types::Type;
+use wasmtime::component::{Resource, ResourceAny, ResourceDynamic, ResourceType, Val};
+
+use crate::PluginData;
+use crate::plugin_instance::PluginSlot;
+
+/// A handle owned by another plugin, as held in a consumer's resource table.
+pub(crate) struct Proxy<P: PluginData + Send + 'static> {
+    pub(crate) owner: Arc<PluginSlot<P>>,
+    pub(crate) generation: u64,
+    handle: Option<ResourceAny>,
+    /// Whether dropping the proxy drops the owner's handle (false for the
+    /// temporary entries that lend a borrow for one call).
+    owned: bool,
+}
+
+impl<P: PluginData + Send + 'static> Drop for Proxy<P> {
+    fn drop(&mut self) {
+        if self.owned
+            && let Some(handle) = self.handle.take()
+        {
+            self.owner.release(self.generation, handle);
+        }
+    }
+}
+
+/// One resource type of one interface, as consumers import it.
+pub(crate) struct ResourceKind {
+    pub(crate) payload: u32,
+    pub(crate) ty: ResourceType,
+    /// Index of the interface that defines it, and of the resource in it.
+    pub(crate) interface: usize,
+    pub(crate) resource: usize,
+}
+
+/// Every resource kind of a loaded tree.
+#[derive(Default)]
+pub(crate) struct ResourceKinds(pub(crate) Vec<ResourceKind>);
+
+/// Payloads for `ResourceType::host_dynamic`, unique in the process so that
+/// handles of two trees can never be confused.
+static NEXT_PAYLOAD: AtomicU32 = AtomicU32::new(0x574c_0000);
+
+impl ResourceKinds {
+    pub(crate) fn add(&mut self, interface: usize, resource: usize) -> u32 {
+        let payload = NEXT_PAYLOAD.fetch_add(1, Ordering::Relaxed);
+        self.0.push(ResourceKind { payload, ty: ResourceType::host_dynamic(payload), interface, resource });
+        payload
+    }
+
+    pub(crate) fn by_type(&self, ty: &ResourceType) -> Option<&ResourceKind> {
+        self.0.iter().find(|kind| kind.ty == *ty)
+    }
+
+    pub(crate) fn find(&self, interface: usize, resource: usize) -> Option<&ResourceKind> {
+        self.0.iter().find(|k| k.interface == interface && k.resource == resource)
+    }
+}
+
+/// Why a handle could not cross.
+#[derive(Debug)]
+pub(crate) enum HandleError {
+    /// The handle belongs to neither the receiving plugin nor a type it imports.
+    Foreign(String),
+    /// The owner was re-instantiated since the handle was made.
+    Stale,
+    /// wasmtime refused the conversion (a dropped or mistyped handle).
+    Wasm(wasmtime::Error),
+}
+
+impl From<wasmtime::Error> for HandleError {
+    fn from(error: wasmtime::Error) -> Self {
+        Self::Wasm(error)
+    }
+}
+
+impl From<wasmtime::component::ResourceTableError> for HandleError {
+    fn from(error: wasmtime::component::ResourceTableError) -> Self {
+        Self::Wasm(wasmtime::Error::new(error))
+    }
+}
+
+/// One side of a crossing: a plugin's store, and its slot when known.
+pub(crate) struct Endpoint<'a, 's, P: PluginData + Send + 'static> {
+    pub(crate) slot: Option<&'a Arc<PluginSlot<P>>>,
+    pub(crate) generation: u64,
+    pub(crate) resource_types: &'a [Option<ResourceType>],
+    pub(crate) store: StoreContextMut<'s, P>,
+}
+
+/// Moves `val` from `src`'s store into `dst`'s, where it has type `ty`,
+/// translating every resource handle in it. Table entries made only to lend a
+/// borrow for one call are recorded in `lent`, to be removed after the call.
+pub(crate) fn convert<P: PluginData + Send + 'static>(
+    val: Val,
+    ty: &Type,
+    src: &mut Endpoint<'_, '_, P>,
+    dst: &mut Endpoint<'_, '_, P>,
+    kinds: &ResourceKinds,
+    lent: &mut Vec<u32>,
+) -> Result<Val, HandleError> {
+    Ok(match (val, ty) {
+        (Val::Resource(handle), Type::Own(expected) | Type::Borrow(expected)) => {
+            let borrow = matches!(ty, Type::Borrow(_));
+            let (owner, generation, handle) = take_handle(handle, src, kinds)?;
+            if let Some(kind) = kinds.by_type(expected) {
+                let proxy = Proxy { owner, generation, handle: Some(handle), owned: !borrow };
+                let rep = dst.store.data_mut().resource_table().push(proxy)?.rep();
+                let dynamic = if borrow {
+                    lent.push(rep);
+                    ResourceDynamic::new_borrow(rep, kind.payload)
+                } else {
+                    ResourceDynamic::new_own(rep, kind.payload)
+                };
+                Val::Resource(dynamic.try_into_resource_any(&mut dst.store)?)
+            } else {
+                let is_owner = dst.slot.is_some_and(|slot| Arc::ptr_eq(slot, &owner));
+                if !is_owner || handle.ty() != *expected {
+                    return Err(HandleError::Foreign(format!(
+                        "a handle owned by plugin `{}` cannot be given to plugin `{}`",
+                        owner.label,
+                        dst.slot.map_or("<host>", |s| &*s.label)
+                    )));
+                }
+                if generation != dst.generation {
+                    return Err(HandleError::Stale);
+                }
+                Val::Resource(handle)
+            }
+        }
+        (Val::List(items), Type::List(list)) => {
+            let item_ty = list.ty();
+            Val::List(
+                items
+                    .into_iter()
+                    .map(|item| convert(item, &item_ty, src, dst, kinds, lent))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        (Val::Option(Some(inner)), Type::Option(option)) => {
+            Val::Option(Some(Box::new(convert(*inner, &option.ty(), src, dst, kinds, lent)?)))
+        }
+        (Val::Result(result), Type::Result(result_ty)) => Val::Result(match result {
+            Ok(Some(inner)) => match result_ty.ok() {
+                Some(t) => Ok(Some(Box::new(convert(*inner, &t, src, dst, kinds, lent)?))),
+                None => Ok(Some(inner)),
+            },
+            Err(Some(inner)) => match result_ty.err() {
+                Some(t) => Err(Some(Box::new(convert(*inner, &t, src, dst, kinds, lent)?))),
+                None => Err(Some(inner)),
+            },
+            other => other,
+        }),
+        (Val::Tuple(items), Type::Tuple(tuple)) => Val::Tuple(
+            items
+                .into_iter()
+                .zip(tuple.types())
+                .map(|(item, t)| convert(item, &t, src, dst, kinds, lent))
+                .collect::<Result<_, _>>()?,
+        ),
+        (Val::Record(fields), Type::Record(record)) => Val::Record(
+            fields
+                .into_iter()
+                .zip(record.fields())
+                .map(|((name, value), field)| Ok((name, convert(value, &field.ty, src, dst, kinds, lent)?)))
+                .collect::<Result<_, HandleError>>()?,
+        ),
+        (Val::Variant(case, Some(payload)), Type::Variant(variant)) => {
+            let case_ty = variant.cases().find(|c| c.name == case).and_then(|c| c.ty);
+            match case_ty {
+                Some(t) => {
+                    let payload = convert(*payload, &t, src, dst, kinds, lent)?;
+                    Val::Variant(case, Some(Box::new(payload)))
+                }
+                None => Val::Variant(case, Some(payload)),
+            }
+        }
+        (val, _) => val,
+    })
+}
+
+/// Takes a handle out of `src`: the owner, the owner's generation and the
+/// owner's handle.
+pub(crate) fn take_handle<P: PluginData + Send + 'static>(
+    handle: ResourceAny,
+    src: &mut Endpoint<'_, '_, P>,
+    kinds: &ResourceKinds,
+) -> Result<(Arc<PluginSlot<P>>, u64, ResourceAny), HandleError> {
+    if kinds.by_type(&handle.ty()).is_some() {
+        let owned = handle.owned();
+        let rep = handle.try_into_resource_dynamic(&mut src.store)?.rep();
+        let table = src.store.data_mut().resource_table();
+        if owned {
+            let mut proxy: Proxy<P> = table.delete(Resource::new_own(rep))?;
+            let inner = proxy.handle.take().ok_or(HandleError::Stale)?;
+            Ok((proxy.owner.clone(), proxy.generation, inner))
+        } else {
+            let proxy: &Proxy<P> = table.get(&Resource::new_borrow(rep))?;
+            let inner = proxy.handle.ok_or(HandleError::Stale)?;
+            Ok((proxy.owner.clone(), proxy.generation, inner))
+        }
+    } else {
+        let Some(slot) = src.slot else {
+            return Err(HandleError::Foreign("the handle's owner is unknown".to_owned()));
+        };
+        if !src.resource_types.iter().flatten().any(|t| *t == handle.ty()) {
+            return Err(HandleError::Foreign(format!(
+                "plugin `{}` passed a handle of a resource it does not define",
+                slot.label
+            )));
+        }
+        Ok((slot.clone(), src.generation, handle))
+    }
+}
+
+/// Removes the entries that lent borrows for one call.
+pub(crate) fn return_lent<P: PluginData + Send + 'static>(store: &mut StoreContextMut<'_, P>, lent: &mut Vec<u32>) {
+    let table = store.data_mut().resource_table();
+    for rep in lent.drain(..) {
+        let _: Result<Proxy<P>, _> = table.delete(Resource::new_own(rep));
+    }
+}

@@ -1,0 +1,148 @@
+//! `Socket`: a value per plugin behind an interface, shaped by its cardinality.
+
+use std::collections::HashMap;
+use std::collections::hash_map;
+use std::hash::Hash;
+
+use crate::InterfaceCardinality;
+
+/// Container for per-plugin values behind one interface, shaped by the
+/// interface's [`InterfaceCardinality`].
+///
+/// [`PluginTreeHead::dispatch`](crate::PluginTreeHead::dispatch) returns one of
+/// these holding a `Result` per plugin. Single-plugin shapes carry no id since
+/// there is nothing to tell apart; multi-plugin shapes are keyed by plugin id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Socket<T, Id: Eq + Hash> {
+    /// The value of the one plugin behind an `ExactlyOne` interface.
+    ExactlyOne(T),
+    /// The value of the plugin behind an `AtMostOne` interface, if there is one.
+    AtMostOne(Option<T>),
+    /// The values of the (one or more) plugins behind an `AtLeastOne` interface.
+    AtLeastOne(HashMap<Id, T>),
+    /// The values of the plugins behind an `Any` interface.
+    Any(HashMap<Id, T>),
+}
+
+impl<T, Id: Eq + Hash> Socket<T, Id> {
+    /// The cardinality this shape belongs to.
+    #[must_use]
+    pub fn cardinality(&self) -> InterfaceCardinality {
+        match self {
+            Self::ExactlyOne(_) => InterfaceCardinality::ExactlyOne,
+            Self::AtMostOne(_) => InterfaceCardinality::AtMostOne,
+            Self::AtLeastOne(_) => InterfaceCardinality::AtLeastOne,
+            Self::Any(_) => InterfaceCardinality::Any,
+        }
+    }
+
+    /// The number of values held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match self {
+            Self::ExactlyOne(_) => 1,
+            Self::AtMostOne(value) => usize::from(value.is_some()),
+            Self::AtLeastOne(map) | Self::Any(map) => map.len(),
+        }
+    }
+
+    /// Whether no value is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies `f` to every value, keeping the shape and the ids.
+    ///
+    /// ```
+    /// use wasm_link::Socket;
+    /// let doubled = Socket::<u32, &str>::ExactlyOne(21).map(|n| n * 2);
+    /// assert_eq!(doubled, Socket::ExactlyOne(42));
+    /// ```
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Socket<U, Id> {
+        match self {
+            Self::ExactlyOne(value) => Socket::ExactlyOne(f(value)),
+            Self::AtMostOne(value) => Socket::AtMostOne(value.map(f)),
+            Self::AtLeastOne(map) => Socket::AtLeastOne(map.into_iter().map(|(k, v)| (k, f(v))).collect()),
+            Self::Any(map) => Socket::Any(map.into_iter().map(|(k, v)| (k, f(v))).collect()),
+        }
+    }
+
+    /// Borrows every value, keeping the shape and cloning the ids.
+    #[must_use]
+    pub fn as_ref(&self) -> Socket<&T, Id>
+    where
+        Id: Clone,
+    {
+        match self {
+            Self::ExactlyOne(value) => Socket::ExactlyOne(value),
+            Self::AtMostOne(value) => Socket::AtMostOne(value.as_ref()),
+            Self::AtLeastOne(map) => Socket::AtLeastOne(map.iter().map(|(k, v)| (k.clone(), v)).collect()),
+            Self::Any(map) => Socket::Any(map.iter().map(|(k, v)| (k.clone(), v)).collect()),
+        }
+    }
+
+    /// Iterates over the values with their plugin id (`None` for the
+    /// single-plugin shapes). Multi-plugin shapes iterate in map order; sort by
+    /// id when order matters.
+    pub fn iter(&self) -> Iter<'_, T, Id> {
+        Iter(match self {
+            Self::ExactlyOne(value) => IterInner::One(Some(value)),
+            Self::AtMostOne(value) => IterInner::One(value.as_ref()),
+            Self::AtLeastOne(map) | Self::Any(map) => IterInner::Many(map.iter()),
+        })
+    }
+
+    /// Iterates over the values alone.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.iter().map(|(_, value)| value)
+    }
+
+    /// Consumes the socket into its values (multi-plugin shapes in map order).
+    #[must_use]
+    pub fn into_values(self) -> Vec<T> {
+        match self {
+            Self::ExactlyOne(value) => vec![value],
+            Self::AtMostOne(value) => value.into_iter().collect(),
+            Self::AtLeastOne(map) | Self::Any(map) => map.into_values().collect(),
+        }
+    }
+
+    /// The value of the plugin `id` in a multi-plugin shape; for single-plugin
+    /// shapes, the value whatever the id.
+    pub fn get(&self, id: &Id) -> Option<&T> {
+        match self {
+            Self::ExactlyOne(value) => Some(value),
+            Self::AtMostOne(value) => value.as_ref(),
+            Self::AtLeastOne(map) | Self::Any(map) => map.get(id),
+        }
+    }
+}
+
+/// Iterator over a [`Socket`]'s values and ids, from [`Socket::iter`].
+pub struct Iter<'a, T, Id>(IterInner<'a, T, Id>);
+
+enum IterInner<'a, T, Id> {
+    One(Option<&'a T>),
+    Many(hash_map::Iter<'a, Id, T>),
+}
+
+impl<'a, T, Id> Iterator for Iter<'a, T, Id> {
+    type Item = (Option<&'a Id>, &'a T);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            IterInner::One(value) => value.take().map(|value| (None, value)),
+            IterInner::Many(iter) => iter.next().map(|(id, value)| (Some(id), value)),
+        }
+    }
+}
+
+impl<'a, T, Id: Eq + Hash> IntoIterator for &'a Socket<T, Id> {
+    type Item = (Option<&'a Id>, &'a T);
+    type IntoIter = Iter<'a, T, Id>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
