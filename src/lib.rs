@@ -185,5 +185,5 @@ pub use plugin_tree_head::PluginTreeHead;
 pub use socket::{Iter as SocketIter, Socket};
 pub use wasm_error::WasmError;
 
-pub use wasmtime::Engine;
+pub use wasmtime::{Engine, Trap};
 pub use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable, Val};

@@ -1,0 +1,38 @@
+//! Integration tests: one binary (wasmtime links once), a module per behaviour.
+#![allow(missing_docs, dead_code, reason = "a test binary: helpers are shared across modules")]
+
+mod fixtures;
+mod plugins;
+
+mod dispatch;
+mod loading;
+mod resources;
+mod sockets;
+mod threads;
+mod tree;
+
+use wasm_link::{Engine, LoadError, Linker, PluginTree, PluginTreeHead};
+
+use fixtures::{Interface, Plugin};
+
+pub type Head = PluginTreeHead<Interface, Plugin>;
+pub type Load = LoadError<String, String>;
+
+/// Builds and loads a tree, asserting the build found nothing wrong.
+pub fn load(root: &str, interfaces: Vec<Interface>, plugins: Vec<Plugin>) -> (Head, Vec<Load>) {
+    let (tree, build_errors) = PluginTree::new(root.to_owned(), interfaces, plugins);
+    assert!(build_errors.is_empty(), "unexpected build errors: {build_errors:#?}");
+    let engine = Engine::default();
+    let linker = Linker::new(&engine);
+    match tree.load(&engine, &linker) {
+        Ok(loaded) => loaded,
+        Err((primary, others)) => panic!("root cannot be served: {primary}; others: {others:#?}"),
+    }
+}
+
+/// Loads a tree that must load without any error.
+pub fn load_clean(root: &str, interfaces: Vec<Interface>, plugins: Vec<Plugin>) -> Head {
+    let (head, errors) = load(root, interfaces, plugins);
+    assert!(errors.is_empty(), "unexpected load errors: {errors:#?}");
+    head
+}
