@@ -29,6 +29,8 @@ pub(crate) struct Live<P: 'static> {
     pub(crate) func_types: Vec<ComponentFunc>,
     pub(crate) param_counts: Vec<usize>,
     pub(crate) result_counts: Vec<usize>,
+    /// Per function, whether any parameter may hold a resource handle.
+    pub(crate) param_resources: Vec<bool>,
     /// The guest resource types this instance defines for its plug's resources.
     pub(crate) resource_types: Vec<Option<ResourceType>>,
     /// Bumped at every instantiation: handles from an older instance are stale.
@@ -331,6 +333,10 @@ fn start<P: 'static>(
     Ok(Live {
         param_counts: func_types.iter().map(|t| t.params().len()).collect(),
         result_counts: func_types.iter().map(|t| t.results().len()).collect(),
+        param_resources: func_types
+            .iter()
+            .map(|t| t.params().any(|(_, ty)| crate::types::has_resources(&ty)))
+            .collect(),
         store,
         funcs,
         func_types,

@@ -203,28 +203,24 @@ where
     /// Releases a resource handle that a dispatch returned to the host, in the
     /// plugin that owns it (running the resource's destructor there).
     ///
-    /// Returns `Ok(false)` when no plugin behind the root socket owns the
-    /// handle (it was already dropped, or its plugin was re-instantiated since),
-    /// in which case nothing happens.
+    /// Returns `Ok(false)` when the handle is not live: no plugin behind the
+    /// root socket owns it, it was already dropped or given away, or its plugin
+    /// was re-instantiated since. Nothing happens then.
     ///
     /// # Errors
     ///
-    /// A [`DispatchError`] naming the owner when the destructor failed.
+    /// A [`DispatchError::Trap`] naming the owner when the destructor trapped.
     pub fn drop_resource(&self, handle: ResourceAny) -> Result<bool, DispatchError<P::Id>> {
         let Some(owner) = self.slots().find(|slot| slot.defines(&handle)) else {
             return Ok(false);
         };
         let site = Site { interface: self.instance.clone(), function: "[resource-drop]".into() };
-        owner.call(&site, |live| {
-            handle.resource_drop(&mut live.store).map_err(|error| {
-                if error.downcast_ref::<wasmtime::Trap>().is_some() {
-                    CallFailure::Ran(error)
-                } else {
-                    CallFailure::InvalidArguments(error)
-                }
-            })
-        })?;
-        Ok(true)
+        owner.call(&site, |live| match handle.resource_drop(&mut live.store) {
+            Ok(()) => Ok(true),
+            Err(error) if error.downcast_ref::<wasmtime::Trap>().is_some() => Err(CallFailure::Ran(error)),
+            // wasmtime refuses handles that are no longer in the table.
+            Err(_) => Ok(false),
+        })
     }
 }
 
@@ -256,6 +252,14 @@ fn call<P: PluginData + Send + 'static>(
                 returns,
             }));
         }
+        if live.param_resources[index] && args.iter().any(|arg| has_foreign_handle(arg, &live.resource_types)) {
+            return Err(CallFailure::Dispatch(DispatchError::InvalidResource {
+                plugin: slot.id.clone(),
+                interface: site.interface.clone(),
+                function: site.function.clone(),
+                reason: "a handle in the arguments is not owned by this plugin (or is stale)".to_owned(),
+            }));
+        }
         let mut out = [Val::Bool(false)];
         match live.funcs[index].call(&mut live.store, args, &mut out[..usize::from(returns)]) {
             Ok(()) => {
@@ -273,4 +277,22 @@ fn call<P: PluginData + Send + 'static>(
             }
         }
     })
+}
+
+/// Whether `val` holds a handle of a resource type the plugin's current
+/// instance does not define: another plugin's, an earlier instance's, or a
+/// proxy the host cannot vouch for.
+fn has_foreign_handle(val: &Val, types: &[Option<wasmtime::component::ResourceType>]) -> bool {
+    match val {
+        Val::Resource(handle) => !types.iter().flatten().any(|t| *t == handle.ty()),
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
+            items.iter().any(|v| has_foreign_handle(v, types))
+        }
+        Val::Record(fields) => fields.iter().any(|(_, v)| has_foreign_handle(v, types)),
+        Val::Variant(_, Some(v)) | Val::Option(Some(v)) | Val::Result(Ok(Some(v)) | Err(Some(v))) => {
+            has_foreign_handle(v, types)
+        }
+        Val::Map(entries) => entries.iter().any(|(k, v)| has_foreign_handle(k, types) || has_foreign_handle(v, types)),
+        _ => false,
+    }
 }

@@ -237,3 +237,189 @@ pub fn consumer(shape: &ImportShape) -> Vec<u8> {
         crate::fixtures::component_using_runtime(&wit, "consumer", &core)
     }
 }
+
+const DOCS_ITEMS: &str = r#"
+    resource doc {
+        constructor(v: u32);
+        get: func() -> u32;
+        set: func(v: u32);
+    }
+    make: func(v: u32) -> doc;
+    read: func(d: borrow<doc>) -> u32;
+    consume: func(d: doc) -> u32;
+    live: func() -> u32;
+"#;
+
+/// `docs`: a `doc` resource holding a number. `live` counts docs not yet
+/// destroyed, so a test can see that every handle reached the destructor.
+pub fn docs() -> Vec<u8> {
+    component(
+        &format!("package test:fixtures;\ninterface docs {{ {DOCS_ITEMS} }}\nworld docs-plugin {{ export docs; }}"),
+        "docs-plugin",
+        r#"(module
+            (import "[export]test:fixtures/docs" "[resource-new]doc" (func $new (param i32) (result i32)))
+            (import "[export]test:fixtures/docs" "[resource-rep]doc" (func $rep (param i32) (result i32)))
+            (import "[export]test:fixtures/docs" "[resource-drop]doc" (func $drop (param i32)))
+            (memory 1)
+            (global $next (mut i32) (i32.const 0))
+            (global $live (mut i32) (i32.const 0))
+            ;; reps cycle through 8192 cells: plenty for the few docs alive at once
+            (func $alloc (param $v i32) (result i32)
+                (local $rep i32)
+                (global.set $next (i32.add (global.get $next) (i32.const 1)))
+                (local.set $rep (i32.add (i32.and (global.get $next) (i32.const 8191)) (i32.const 1)))
+                (i32.store (i32.mul (local.get $rep) (i32.const 4)) (local.get $v))
+                (global.set $live (i32.add (global.get $live) (i32.const 1)))
+                (local.get $rep))
+            (func (export "test:fixtures/docs#[constructor]doc") (param i32) (result i32)
+                (call $new (call $alloc (local.get 0))))
+            (func (export "test:fixtures/docs#[method]doc.get") (param i32) (result i32)
+                (i32.load (i32.mul (local.get 0) (i32.const 4))))
+            (func (export "test:fixtures/docs#[method]doc.set") (param i32 i32)
+                (i32.store (i32.mul (local.get 0) (i32.const 4)) (local.get 1)))
+            (func (export "test:fixtures/docs#make") (param i32) (result i32)
+                (call $new (call $alloc (local.get 0))))
+            (func (export "test:fixtures/docs#read") (param i32) (result i32)
+                (i32.load (i32.mul (local.get 0) (i32.const 4))))
+            (func (export "test:fixtures/docs#consume") (param $h i32) (result i32)
+                (local $v i32)
+                (local.set $v (i32.load (i32.mul (call $rep (local.get $h)) (i32.const 4))))
+                (call $drop (local.get $h))
+                (local.get $v))
+            (func (export "test:fixtures/docs#live") (result i32) (global.get $live))
+            (func (export "test:fixtures/docs#[dtor]doc") (param i32)
+                (global.set $live (i32.sub (global.get $live) (i32.const 1))))
+        )"#,
+    )
+}
+
+pub fn docs_interface(cardinality: InterfaceCardinality) -> Interface {
+    use crate::fixtures::{method, with_resources};
+    use wasm_link::ReturnKind;
+    Interface::new(
+        "docs",
+        cardinality,
+        "test:fixtures/docs",
+        vec![
+            with_resources("[constructor]doc"),
+            method("[method]doc.get", ReturnKind::AssumeNoResources),
+            method("[method]doc.set", ReturnKind::Void),
+            with_resources("make"),
+            func("read"),
+            func("consume"),
+            func("live"),
+        ],
+    )
+    .with_resources(&["doc"])
+}
+
+/// `user`: a consumer of `docs` that creates, uses, hands over and keeps docs
+/// through its socket.
+pub fn user() -> Vec<u8> {
+    component(
+        &format!(
+            r#"package test:fixtures;
+            interface docs {{ {DOCS_ITEMS} }}
+            interface user {{
+                roundtrip: func(v: u32) -> u32;
+                hand-over: func(v: u32) -> u32;
+                keep: func(v: u32) -> u32;
+                provider-live: func() -> u32;
+                boom: func() -> u32;
+            }}
+            world user-plugin {{ import docs; export user; }}"#
+        ),
+        "user-plugin",
+        r#"(module
+            (import "test:fixtures/docs" "[constructor]doc" (func $ctor (param i32) (result i32)))
+            (import "test:fixtures/docs" "[method]doc.get" (func $get (param i32) (result i32)))
+            (import "test:fixtures/docs" "[method]doc.set" (func $set (param i32 i32)))
+            (import "test:fixtures/docs" "make" (func $make (param i32) (result i32)))
+            (import "test:fixtures/docs" "read" (func $read (param i32) (result i32)))
+            (import "test:fixtures/docs" "consume" (func $consume (param i32) (result i32)))
+            (import "test:fixtures/docs" "live" (func $live (result i32)))
+            (import "test:fixtures/docs" "[resource-drop]doc" (func $drop (param i32)))
+            (global $kept (mut i32) (i32.const 0))
+            ;; make(v); set(v + 1); get + 1000 * read(borrow); drop;
+            ;; then the constructor: + 1000000 * get
+            (func (export "test:fixtures/user#roundtrip") (param $v i32) (result i32)
+                (local $h i32) (local $r i32) (local $c i32)
+                (local.set $h (call $make (local.get $v)))
+                (call $set (local.get $h) (i32.add (local.get $v) (i32.const 1)))
+                (local.set $r (i32.add (call $get (local.get $h))
+                    (i32.mul (i32.const 1000) (call $read (local.get $h)))))
+                (call $drop (local.get $h))
+                (local.set $c (call $ctor (local.get $v)))
+                (local.set $r (i32.add (local.get $r) (i32.mul (i32.const 1000000) (call $get (local.get $c)))))
+                (call $drop (local.get $c))
+                (local.get $r))
+            (func (export "test:fixtures/user#hand-over") (param $v i32) (result i32)
+                (call $consume (call $make (local.get $v))))
+            (func (export "test:fixtures/user#keep") (param $v i32) (result i32)
+                (if (global.get $kept) (then (call $drop (global.get $kept))))
+                (global.set $kept (call $make (local.get $v)))
+                (call $get (global.get $kept)))
+            (func (export "test:fixtures/user#provider-live") (result i32) (call $live))
+            (func (export "test:fixtures/user#boom") (result i32) unreachable)
+        )"#,
+    )
+}
+
+pub fn user_interface() -> Interface {
+    Interface::new(
+        "user",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/user",
+        vec![func("roundtrip"), func("hand-over"), func("keep"), func("provider-live"), func("boom")],
+    )
+}
+
+/// `user` over an `Any` docs socket: `make` returns a list of docs, one per
+/// plugin. `roundtrip` sets the i-th doc to i + 1 through its method, then
+/// reads them all back as digits: routing each method to the doc's owner is
+/// what keeps the digits apart (both owners use the same reps).
+pub fn collector() -> Vec<u8> {
+    component(
+        &format!(
+            r#"package test:fixtures;
+            interface docs {{
+                resource doc {{ get: func() -> u32; set: func(v: u32); }}
+                make: func(v: u32) -> list<doc>;
+            }}
+            interface user {{ roundtrip: func(v: u32) -> u32; }}
+            world collector {{ import docs; export user; }}"#
+        ),
+        "collector",
+        &format!(
+            r#"(module
+                (import "test:fixtures/docs" "[method]doc.get" (func $get (param i32) (result i32)))
+                (import "test:fixtures/docs" "[method]doc.set" (func $set (param i32 i32)))
+                (import "test:fixtures/docs" "make" (func $make (param i32 i32)))
+                (import "test:fixtures/docs" "[resource-drop]doc" (func $drop (param i32)))
+                {allocator}
+                (func (export "test:fixtures/user#roundtrip") (param $v i32) (result i32)
+                    (local $i i32) (local $n i32) (local $p i32) (local $acc i32)
+                    (call $reset)
+                    (call $make (local.get $v) (i32.const 16))
+                    (local.set $p (i32.load (i32.const 16)))
+                    (local.set $n (i32.load (i32.const 20)))
+                    (block $done (loop $next
+                        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+                        (call $set (i32.load (i32.add (local.get $p) (i32.mul (local.get $i) (i32.const 4))))
+                            (i32.add (local.get $i) (i32.const 1)))
+                        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                        (br $next)))
+                    (local.set $i (i32.const 0))
+                    (block $done (loop $next
+                        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+                        (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const 10))
+                            (call $get (i32.load (i32.add (local.get $p) (i32.mul (local.get $i) (i32.const 4)))))))
+                        (call $drop (i32.load (i32.add (local.get $p) (i32.mul (local.get $i) (i32.const 4)))))
+                        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                        (br $next)))
+                    (local.get $acc))
+            )"#,
+            allocator = crate::fixtures::ALLOCATOR
+        ),
+    )
+}
