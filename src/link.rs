@@ -386,7 +386,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         consumer: Option<&Arc<PluginSlot<P>>>,
         store: &mut StoreContextMut<'_, P>,
         args: &[Val],
-        lent: &mut Vec<u32>,
+        lent: &mut Vec<(u32, wasmtime::component::ResourceAny)>,
         result_ty: Option<&Type>,
     ) -> Result<Option<Val>, CallFailure<P::Id>> {
         let returns = live.result_counts[self.function] == 1;
@@ -500,9 +500,11 @@ pub(crate) struct SocketImports {
 /// Reads what a consumer imports from a socket instance.
 pub(crate) fn socket_imports(
     engine: &wasmtime::Engine,
+    instance_name: &str,
     item: &ComponentItem,
     functions: &[crate::plugin_tree::FunctionMeta],
     resources: &[String],
+    names: &ResourceNames,
 ) -> Result<SocketImports, String> {
     let ComponentItem::ComponentInstance(instance) = item else {
         return Err("it is imported as something other than an instance".to_owned());
@@ -510,6 +512,9 @@ pub(crate) fn socket_imports(
     let mut imports = SocketImports { resources: Vec::new(), functions: Vec::new() };
     for (name, export) in instance.exports(engine) {
         match export.ty {
+            // A resource another imported interface defines, re-exported here
+            // by a WIT `use`: wasmtime ties it to that import, nothing to define.
+            ComponentItem::Resource(ty) if names.name(&ty).is_some_and(|(owner, _)| owner != instance_name) => {}
             ComponentItem::Resource(_) => match resources.iter().position(|r| r == name) {
                 Some(index) => imports.resources.push((name.to_owned(), index)),
                 None => return Err(format!("it imports resource `{name}`, which the interface does not declare")),

@@ -417,7 +417,14 @@ where
             // Declared but not imported: nothing to link.
             return Ok(());
         };
-        let imports = link::socket_imports(self.engine, &import.ty, &interface.functions, &interface.resources)
+        let imports = link::socket_imports(
+            self.engine,
+            &interface.name.instance,
+            &import.ty,
+            &interface.functions,
+            &interface.resources,
+            names,
+        )
             .map_err(|reason| LoadError::SocketImport {
                 plugin: id.clone(),
                 interface: interface.id.clone(),

@@ -109,7 +109,7 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
     src: &mut Endpoint<'_, '_, P>,
     dst: &mut Endpoint<'_, '_, P>,
     kinds: &ResourceKinds,
-    lent: &mut Vec<u32>,
+    lent: &mut Vec<(u32, ResourceAny)>,
 ) -> Result<Val, HandleError> {
     Ok(match (val, ty) {
         (Val::Resource(handle), Type::Own(expected) | Type::Borrow(expected)) => {
@@ -118,13 +118,15 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
             if let Some(kind) = kinds.by_type(expected) {
                 let proxy = Proxy { owner, generation, handle: Some(handle), owned: !borrow };
                 let rep = dst.store.data_mut().resource_table().push(proxy)?.rep();
-                let dynamic = if borrow {
-                    lent.push(rep);
-                    ResourceDynamic::new_borrow(rep, kind.payload)
-                } else {
-                    ResourceDynamic::new_own(rep, kind.payload)
-                };
-                Val::Resource(dynamic.try_into_resource_any(&mut dst.store)?)
+                // A borrow is lent as an owned host handle: wasmtime can only
+                // mint borrows inside a call of the receiving store, and an own
+                // handle lowers into a `borrow` parameter all the same. It is
+                // taken back after the call.
+                let any = ResourceDynamic::new_own(rep, kind.payload).try_into_resource_any(&mut dst.store)?;
+                if borrow {
+                    lent.push((rep, any));
+                }
+                Val::Resource(any)
             } else {
                 let is_owner = dst.slot.is_some_and(|slot| Arc::ptr_eq(slot, &owner));
                 if !is_owner || handle.ty() != *expected {
@@ -225,10 +227,14 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
     }
 }
 
-/// Removes the entries that lent borrows for one call.
-pub(crate) fn return_lent<P: PluginData + Send + 'static>(store: &mut StoreContextMut<'_, P>, lent: &mut Vec<u32>) {
-    let table = store.data_mut().resource_table();
-    for rep in lent.drain(..) {
-        let _: Result<Proxy<P>, _> = table.delete(Resource::new_own(rep));
+/// Takes back the handles lent for one call, and their table entries.
+pub(crate) fn return_lent<P: PluginData + Send + 'static>(
+    store: &mut StoreContextMut<'_, P>,
+    lent: &mut Vec<(u32, ResourceAny)>,
+) {
+    for (rep, handle) in lent.drain(..) {
+        // A host-defined handle without destructor: this only frees the slot.
+        let _ = handle.resource_drop(&mut *store);
+        let _: Result<Proxy<P>, _> = store.data_mut().resource_table().delete(Resource::new_own(rep));
     }
 }

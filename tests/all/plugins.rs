@@ -423,3 +423,50 @@ pub fn collector() -> Vec<u8> {
         ),
     )
 }
+
+const INSPECT_WIT: &str = r#"
+    package test:fixtures;
+    interface docs { resource doc { constructor(v: u32); get: func() -> u32; } }
+    interface inspect { use docs.{doc}; inspect: func(d: borrow<doc>) -> u32; }
+    interface user { roundtrip: func(v: u32) -> u32; }
+    world inspector { import docs; export inspect; }
+    world pipeline { import docs; import inspect; export user; }
+"#;
+
+/// `inspect` over borrowed docs it does not own: twice the doc's value, read
+/// through its own `docs` socket.
+pub fn inspector() -> Vec<u8> {
+    component(
+        INSPECT_WIT,
+        "inspector",
+        r#"(module
+            (import "test:fixtures/docs" "[method]doc.get" (func $get (param i32) (result i32)))
+            (import "test:fixtures/docs" "[resource-drop]doc" (func $drop (param i32)))
+            (func (export "test:fixtures/inspect#inspect") (param $d i32) (result i32)
+                (local $v i32)
+                (local.set $v (i32.mul (call $get (local.get $d)) (i32.const 2)))
+                ;; a borrow received by an export must be released before returning
+                (call $drop (local.get $d))
+                (local.get $v))
+        )"#,
+    )
+}
+
+/// `user` that makes a doc with `docs` and lends it to `inspect`.
+pub fn pipeline() -> Vec<u8> {
+    component(
+        INSPECT_WIT,
+        "pipeline",
+        r#"(module
+            (import "test:fixtures/docs" "[constructor]doc" (func $ctor (param i32) (result i32)))
+            (import "test:fixtures/docs" "[resource-drop]doc" (func $drop (param i32)))
+            (import "test:fixtures/inspect" "inspect" (func $inspect (param i32) (result i32)))
+            (func (export "test:fixtures/user#roundtrip") (param $v i32) (result i32)
+                (local $d i32) (local $r i32)
+                (local.set $d (call $ctor (local.get $v)))
+                (local.set $r (call $inspect (local.get $d)))
+                (call $drop (local.get $d))
+                (local.get $r))
+        )"#,
+    )
+}

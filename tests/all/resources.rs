@@ -157,3 +157,31 @@ fn a_handle_given_to_a_plugin_that_does_not_own_it_is_an_error() {
     let Socket::Any(live) = head.dispatch(path, "live", true, &[]) else { panic!("expected Any") };
     assert_eq!(live["b"].as_ref().unwrap(), &Val::U32(1));
 }
+
+#[test]
+fn a_borrowed_handle_reaches_a_third_plugin_that_imports_its_type() {
+    let user = Interface::new(
+        "user",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/user",
+        vec![crate::fixtures::func("roundtrip")],
+    );
+    let inspect = Interface::new(
+        "inspect",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/inspect",
+        vec![crate::fixtures::func("inspect")],
+    );
+    let head = load_clean(
+        "user",
+        vec![user, inspect, docs_interface(InterfaceCardinality::ExactlyOne)],
+        vec![
+            Plugin::new("pipeline", "user", &["docs", "inspect"], crate::plugins::pipeline()),
+            Plugin::new("inspector", "inspect", &["docs"], crate::plugins::inspector()),
+            Plugin::new("docs", "docs", &[], docs()),
+        ],
+    );
+    for v in 1..50 {
+        assert_eq!(u32_of(call_user(&head, "roundtrip", Some(v))), 2 * v);
+    }
+}
