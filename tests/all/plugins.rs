@@ -470,3 +470,56 @@ pub fn pipeline() -> Vec<u8> {
         )"#,
     )
 }
+
+/// A plugin that forwards `bump` from its `counter` socket under the plug
+/// interface `test:fixtures/{name}`.
+pub fn forwarder(name: &str) -> Vec<u8> {
+    component(
+        &format!(
+            r#"package test:fixtures;
+            interface counter {{ bump: func() -> u32; }}
+            interface {name} {{ bump: func() -> u32; }}
+            world forwarder {{ import counter; export {name}; }}"#
+        ),
+        "forwarder",
+        &format!(
+            r#"(module
+                (import "test:fixtures/counter" "bump" (func $bump (result i32)))
+                (func (export "test:fixtures/{name}#bump") (result i32) (call $bump))
+            )"#
+        ),
+    )
+}
+
+/// `top#total`: left.bump() * 10 + right.bump().
+pub fn top() -> Vec<u8> {
+    component(
+        r#"package test:fixtures;
+        interface left { bump: func() -> u32; }
+        interface right { bump: func() -> u32; }
+        interface top { total: func() -> u32; }
+        world top-plugin { import left; import right; export top; }"#,
+        "top-plugin",
+        r#"(module
+            (import "test:fixtures/left" "bump" (func $left (result i32)))
+            (import "test:fixtures/right" "bump" (func $right (result i32)))
+            (func (export "test:fixtures/top#total") (result i32)
+                (i32.add (i32.mul (call $left) (i32.const 10)) (call $right)))
+        )"#,
+    )
+}
+
+/// `caller#run`: returns what the host's `test:fixtures/host#callback` returns.
+pub fn caller() -> Vec<u8> {
+    component(
+        r#"package test:fixtures;
+        interface host { callback: func() -> u32; }
+        interface caller { run: func() -> u32; }
+        world caller-plugin { import host; export caller; }"#,
+        "caller-plugin",
+        r#"(module
+            (import "test:fixtures/host" "callback" (func $callback (result i32)))
+            (func (export "test:fixtures/caller#run") (result i32) (call $callback))
+        )"#,
+    )
+}
