@@ -54,7 +54,9 @@ pub enum DispatchError<PluginId: Debug + Display + 'static> {
         returns: bool,
     },
     /// The wrong number of arguments was given.
-    #[error("plugin `{plugin}`: `{interface}#{function}` takes {expected} argument(s), {found} given")]
+    #[error(
+        "plugin `{plugin}`: `{interface}#{function}` takes {expected} argument(s), {found} given"
+    )]
     ArgumentCount {
         /// The plugin.
         plugin: PluginId,
@@ -115,7 +117,9 @@ pub enum DispatchError<PluginId: Debug + Display + 'static> {
     },
     /// A resource handle was given to a plugin that does not own it (and does
     /// not import its type), or the owner no longer exists.
-    #[error("plugin `{plugin}`: `{interface}#{function}` was given a resource handle it cannot use: {reason}")]
+    #[error(
+        "plugin `{plugin}`: `{interface}#{function}` was given a resource handle it cannot use: {reason}"
+    )]
     InvalidResource {
         /// The plugin.
         plugin: PluginId,
@@ -128,7 +132,9 @@ pub enum DispatchError<PluginId: Debug + Display + 'static> {
     },
     /// The call would re-enter a plugin that is already busy on the same call
     /// chain, which would otherwise deadlock.
-    #[error("plugin `{plugin}` is already busy on this call chain; `{interface}#{function}` would re-enter it")]
+    #[error(
+        "plugin `{plugin}` is already busy on this call chain; `{interface}#{function}` would re-enter it"
+    )]
     Reentrant {
         /// The plugin.
         plugin: PluginId,
@@ -229,12 +235,16 @@ impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
 /// the consumer, so the caller above can report it.
 #[derive(Debug, Error)]
 #[error("{0}")]
-pub(crate) struct SocketTrap<PluginId: Debug + Display + 'static>(pub(crate) Arc<DispatchError<PluginId>>);
+pub(crate) struct SocketTrap<PluginId: Debug + Display + 'static>(
+    pub(crate) Arc<DispatchError<PluginId>>,
+);
 
 /// A [`DispatchError`] further down a chain of socket calls: the source of
 /// [`DispatchError::Socket`]. Dereferences to the inner error.
 #[derive(Debug, Clone)]
-pub struct NestedDispatchError<PluginId: Debug + Display + 'static>(pub(crate) Arc<DispatchError<PluginId>>);
+pub struct NestedDispatchError<PluginId: Debug + Display + 'static>(
+    pub(crate) Arc<DispatchError<PluginId>>,
+);
 
 impl<PluginId: Debug + Display + 'static> std::ops::Deref for NestedDispatchError<PluginId> {
     type Target = DispatchError<PluginId>;
@@ -261,9 +271,9 @@ impl<PluginId: Debug + Display + 'static> std::error::Error for NestedDispatchEr
 impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
     fn source_dyn(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::InvalidArguments { source, .. } | Self::Trap { source, .. } | Self::Unavailable { source, .. } => {
-                Some(source)
-            }
+            Self::InvalidArguments { source, .. }
+            | Self::Trap { source, .. }
+            | Self::Unavailable { source, .. } => Some(source),
             Self::Socket { source, .. } => Some(source),
             _ => None,
         }

@@ -177,7 +177,7 @@ mod wasm_error;
 
 pub use dispatch_error::{DispatchError, NestedDispatchError};
 pub use interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};
-pub use loading::LoadError;
+pub use loading::{LoadError, NestedLoadError};
 pub use partial::{PartialResult, PartialSuccess};
 pub use plugin::{PluginCtxView, PluginData};
 pub use plugin_tree::{BoxError, PluginTree, PluginTreeError};
@@ -185,5 +185,5 @@ pub use plugin_tree_head::PluginTreeHead;
 pub use socket::{Iter as SocketIter, Socket};
 pub use wasm_error::WasmError;
 
-pub use wasmtime::{Engine, Trap};
 pub use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable, Val};
+pub use wasmtime::{Engine, Trap};

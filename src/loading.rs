@@ -15,7 +15,9 @@ use crate::plugin_tree_head::{PluginTreeHead, RootPlugins};
 use crate::resources::ResourceKinds;
 use crate::types::{self, ResourceNames};
 use crate::wasm_error::WasmError;
-use crate::{InterfaceCardinality, InterfaceData, PartialResult, PluginData, PluginTree, ReturnKind};
+use crate::{
+    InterfaceCardinality, InterfaceData, PartialResult, PluginData, PluginTree, ReturnKind,
+};
 
 /// Why a plugin (or the root interface) could not be loaded.
 ///
@@ -23,7 +25,7 @@ use crate::{InterfaceCardinality, InterfaceData, PartialResult, PluginData, Plug
 /// dropped; the rest of the tree loads without it.
 #[derive(Debug, Clone, Error)]
 #[non_exhaustive]
-pub enum LoadError<PluginId: Debug + Display, InterfaceId: Debug + Display> {
+pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> {
     /// The root interface was not among the interfaces given to
     /// [`PluginTree::new`].
     #[error("the root interface `{interface}` is not defined")]
@@ -52,7 +54,9 @@ pub enum LoadError<PluginId: Debug + Display, InterfaceId: Debug + Display> {
     },
     /// An exported function does not match what the interface declares (for
     /// example a result where the interface says `ReturnKind::Void`).
-    #[error("plugin `{plugin}`: `{function}` of `{interface}` does not match the interface: {reason}")]
+    #[error(
+        "plugin `{plugin}`: `{function}` of `{interface}` does not match the interface: {reason}"
+    )]
     SignatureMismatch {
         /// The plugin.
         plugin: PluginId,
@@ -78,7 +82,9 @@ pub enum LoadError<PluginId: Debug + Display, InterfaceId: Debug + Display> {
     /// The shape in which the plugin imports a socket function fits none of
     /// those its cardinality allows, or does not match the function of the
     /// plugin behind the socket.
-    #[error("plugin `{plugin}`: socket `{interface}` function `{function}` does not fit plugin `{provider}`: {reason}")]
+    #[error(
+        "plugin `{plugin}`: socket `{interface}` function `{function}` does not fit plugin `{provider}`: {reason}"
+    )]
     SocketSignature {
         /// The consumer.
         plugin: PluginId,
@@ -123,7 +129,7 @@ pub enum LoadError<PluginId: Debug + Display, InterfaceId: Debug + Display> {
         interface: InterfaceId,
         /// The interface's failure.
         #[source]
-        source: Arc<LoadError<PluginId, InterfaceId>>,
+        source: NestedLoadError<PluginId, InterfaceId>,
     },
     /// Too few of an interface's plugins loaded to satisfy its cardinality.
     #[error(
@@ -143,6 +149,44 @@ pub enum LoadError<PluginId: Debug + Display, InterfaceId: Debug + Display> {
     },
 }
 
+/// The [`LoadError`] behind another: the source of
+/// [`LoadError::SocketUnavailable`]. Dereferences to the inner error.
+#[derive(Debug, Clone)]
+pub struct NestedLoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static>(
+    pub(crate) Arc<LoadError<PluginId, InterfaceId>>,
+);
+
+impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> std::ops::Deref for NestedLoadError<PluginId, InterfaceId> {
+    type Target = LoadError<PluginId, InterfaceId>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> Display for NestedLoadError<PluginId, InterfaceId> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Display::fmt(&*self.0, f)
+    }
+}
+
+// Written by hand: a derived impl would need `NestedLoadError: Error` to prove
+// `LoadError: Error`, a cycle the trait solver cannot close.
+impl<PluginId, InterfaceId> std::error::Error for NestedLoadError<PluginId, InterfaceId>
+where
+    PluginId: Debug + Display + 'static,
+    InterfaceId: Debug + Display + 'static,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &*self.0 {
+            LoadError::Component { source, .. } => Some(&**source),
+            LoadError::Link { source, .. } | LoadError::Instantiate { source, .. } => Some(source),
+            LoadError::SocketUnavailable { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 /// The error type of [`PluginTree::load`] for given metadata types.
 pub(crate) type TreeLoadError<I, P> = LoadError<<P as PluginData>::Id, <I as InterfaceData>::Id>;
 
@@ -154,6 +198,9 @@ struct Loaded<P: PluginData + Send + 'static> {
     names: ResourceNames,
 }
 
+/// An interface's loaded implementers, or why it cannot be served.
+type Resolved<I, P> = Result<Vec<usize>, Arc<TreeLoadError<I, P>>>;
+
 struct Loader<'a, I: InterfaceData, P: PluginData<InterfaceId = I::Id> + Send + 'static> {
     engine: &'a Engine,
     linker: &'a Linker<P>,
@@ -161,7 +208,7 @@ struct Loader<'a, I: InterfaceData, P: PluginData<InterfaceId = I::Id> + Send + 
     plugin_ids: Vec<P::Id>,
     kinds: Arc<ResourceKinds>,
     loaded: Vec<Option<Loaded<P>>>,
-    resolved: Vec<Option<Result<Vec<usize>, Arc<TreeLoadError<I, P>>>>>,
+    resolved: Vec<Option<Resolved<I, P>>>,
     errors: Vec<TreeLoadError<I, P>>,
     root: usize,
 }
@@ -193,9 +240,17 @@ where
         engine: &Engine,
         linker: &Linker<P>,
     ) -> PartialResult<PluginTreeHead<I, P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
-        let Self { root_id, root, interfaces, plugins } = self;
+        let Self {
+            root_id,
+            root,
+            interfaces,
+            plugins,
+        } = self;
         let Some(root) = root else {
-            return Err((LoadError::MissingRootInterface { interface: root_id }, Vec::new()));
+            return Err((
+                LoadError::MissingRootInterface { interface: root_id },
+                Vec::new(),
+            ));
         };
         let mut kinds = ResourceKinds::default();
         for (interface, node) in interfaces.iter().enumerate() {
@@ -219,7 +274,7 @@ where
         for index in order {
             if let Some(node) = nodes[index].take() {
                 match loader.load_plugin(node) {
-                    Ok(loaded) => loader.loaded[index] = Some(loaded),
+                    Ok(plugin) => loader.loaded[index] = Some(plugin),
                     Err(error) => {
                         tracing::warn!(%error, "plugin not loaded");
                         loader.errors.push(error);
@@ -235,17 +290,25 @@ where
                     .collect();
                 let node = &interfaces[root];
                 let plugins = match (node.cardinality, slots.len()) {
-                    (InterfaceCardinality::ExactlyOne, 1) => slots.into_iter().next().map(RootPlugins::One),
-                    (InterfaceCardinality::AtMostOne, 0 | 1) => Some(RootPlugins::Optional(slots.into_iter().next())),
-                    (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, _) => Some(RootPlugins::Many(slots)),
+                    (InterfaceCardinality::ExactlyOne, 1) => {
+                        slots.into_iter().next().map(RootPlugins::One)
+                    }
+                    (InterfaceCardinality::AtMostOne, 0 | 1) => {
+                        Some(RootPlugins::Optional(slots.into_iter().next()))
+                    }
+                    (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, _) => {
+                        Some(RootPlugins::Many(slots))
+                    }
                     _ => None,
                 };
                 let Some(plugins) = plugins else {
-                    let loaded = members.iter().map(|&m| loader.plugin_ids[m].clone()).collect();
                     let error = LoadError::CardinalityNotMet {
                         interface: node.id.clone(),
                         cardinality: node.cardinality,
-                        loaded,
+                        loaded: members
+                            .iter()
+                            .map(|&m| loader.plugin_ids[m].clone())
+                            .collect(),
                         failed: Vec::new(),
                     };
                     return Err((error, loader.errors));
@@ -273,8 +336,10 @@ where
             return resolved.clone();
         }
         let node = &self.interfaces[interface];
-        let (loaded, failed): (Vec<usize>, Vec<usize>) =
-            node.implementers.iter().partition(|&&p| self.loaded[p].is_some());
+        let (loaded, failed): (Vec<usize>, Vec<usize>) = node
+            .implementers
+            .iter()
+            .partition(|&&p| self.loaded[p].is_some());
         let result = if node.usable && node.cardinality.accepts(loaded.len()) {
             Ok(loaded)
         } else {
@@ -294,7 +359,12 @@ where
     }
 
     fn load_plugin(&mut self, node: PluginNode<P>) -> Result<Loaded<P>, TreeLoadError<I, P>> {
-        let PluginNode { id, plug, sockets, data } = node;
+        let PluginNode {
+            id,
+            plug,
+            sockets,
+            data,
+        } = node;
         let mut providers = Vec::with_capacity(sockets.len());
         for &socket in &sockets {
             match self.resolve(socket) {
@@ -303,14 +373,17 @@ where
                     return Err(LoadError::SocketUnavailable {
                         plugin: id,
                         interface: self.interfaces[socket].id.clone(),
-                        source,
+                        source: NestedLoadError(source),
                     });
                 }
             }
         }
         let component = data
             .component(self.engine)
-            .map_err(|e| LoadError::Component { plugin: id.clone(), source: Arc::new(e) })?;
+            .map_err(|e| LoadError::Component {
+                plugin: id.clone(),
+                source: Arc::new(e),
+            })?;
         let component_type = component.component_type();
         let names = ResourceNames::of(self.engine, &component_type);
         let (exports, plug_types) = self.plug_exports(&id, plug, &component, &component_type)?;
@@ -318,21 +391,43 @@ where
         let mut linker = self.linker.clone();
         let consumer = Arc::new(OnceLock::new());
         for (&socket, members) in sockets.iter().zip(&providers) {
-            self.link_socket(&mut linker, &id, socket, members, &component_type, &names, &consumer)?;
+            self.link_socket(
+                &mut linker,
+                &id,
+                socket,
+                members,
+                &component_type,
+                &names,
+                &consumer,
+            )?;
         }
         // Components that `use` the runtime's WIT types import an instance that
         // holds only types; give it one so instantiation finds it.
-        if component_type.get_import(self.engine, "wasm-link:runtime/types").is_some() {
+        if component_type
+            .get_import(self.engine, "wasm-link:runtime/types")
+            .is_some()
+        {
             let _ = linker.instance("wasm-link:runtime/types");
         }
         let pre = linker
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::Instantiate { plugin: id.clone(), source: WasmError::new(e) })?;
-        let slot = PluginSlot::instantiate(id.clone(), self.engine, pre, exports, data)
-            .map_err(|source| LoadError::Instantiate { plugin: id.clone(), source })?;
+            .map_err(|e| LoadError::Instantiate {
+                plugin: id.clone(),
+                source: WasmError::new(e),
+            })?;
+        let slot = PluginSlot::instantiate(id.clone(), self.engine, pre, exports, data).map_err(
+            |source| LoadError::Instantiate {
+                plugin: id.clone(),
+                source,
+            },
+        )?;
         let _ = consumer.set(Arc::downgrade(&slot));
         tracing::debug!(plugin = %id, "plugin loaded");
-        Ok(Loaded { slot, plug_types, names })
+        Ok(Loaded {
+            slot,
+            plug_types,
+            names,
+        })
     }
 
     /// Finds the plug's exports and checks them against the interface.
@@ -350,10 +445,14 @@ where
             interface: interface.id.clone(),
             export: export.to_owned(),
         };
-        let instance = component.get_export_index(None, instance_name).ok_or_else(|| missing(instance_name))?;
-        let instance_type = match component_type.get_export(self.engine, instance_name).map(|e| e.ty) {
-            Some(ComponentItem::ComponentInstance(ty)) => ty,
-            _ => return Err(missing(instance_name)),
+        let instance = component
+            .get_export_index(None, instance_name)
+            .ok_or_else(|| missing(instance_name))?;
+        let Some(ComponentItem::ComponentInstance(instance_type)) = component_type
+            .get_export(self.engine, instance_name)
+            .map(|e| e.ty)
+        else {
+            return Err(missing(instance_name));
         };
         let names = ResourceNames::of(self.engine, component_type);
         let mut functions = Vec::with_capacity(interface.functions.len());
@@ -362,7 +461,9 @@ where
             let index = component
                 .get_export_index(Some(&instance), &function.name)
                 .ok_or_else(|| missing(&function.name))?;
-            let Some(ComponentItem::ComponentFunc(ty)) = instance_type.get_export(self.engine, &function.name).map(|e| e.ty)
+            let Some(ComponentItem::ComponentFunc(ty)) = instance_type
+                .get_export(self.engine, &function.name)
+                .map(|e| e.ty)
             else {
                 return Err(missing(&function.name));
             };
@@ -375,10 +476,12 @@ where
                 (ReturnKind::AssumeNoResources, None) => {
                     Some("the interface declares a result but the plugin returns none".to_owned())
                 }
-                (ReturnKind::AssumeNoResources, Some(result)) if types::has_resources(result) => Some(format!(
-                    "the interface declares a result without resources but the plugin returns `{}`",
-                    types::describe(result, &names)
-                )),
+                (ReturnKind::AssumeNoResources, Some(result)) if types::has_resources(result) => {
+                    Some(format!(
+                        "the interface declares a result without resources but the plugin returns `{}`",
+                        types::describe(result, &names)
+                    ))
+                }
                 _ => None,
             };
             if let Some(reason) = mismatch {
@@ -397,11 +500,20 @@ where
             .iter()
             .map(|name| component.get_export_index(Some(&instance), name))
             .collect();
-        Ok((PlugExports { functions, resources }, plug_types))
+        Ok((
+            PlugExports {
+                functions,
+                resources,
+            },
+            plug_types,
+        ))
     }
 
     /// Defines one socket's imports in the consumer's linker.
-    #[allow(clippy::too_many_arguments, reason = "the consumer's whole load context")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the consumer's whole load context"
+    )]
     fn link_socket(
         &self,
         linker: &mut Linker<P>,
@@ -425,20 +537,27 @@ where
             &interface.resources,
             names,
         )
-            .map_err(|reason| LoadError::SocketImport {
-                plugin: id.clone(),
-                interface: interface.id.clone(),
-                reason,
-            })?;
+        .map_err(|reason| LoadError::SocketImport {
+            plugin: id.clone(),
+            interface: interface.id.clone(),
+            reason,
+        })?;
         let link_error = |e: wasmtime::Error| LoadError::Link {
             plugin: id.clone(),
             interface: interface.id.clone(),
             source: WasmError::new(e),
         };
-        let targets: Vec<&Loaded<P>> = members.iter().filter_map(|&m| self.loaded[m].as_ref()).collect();
-        let mut instance = linker.instance(&interface.name.instance).map_err(link_error)?;
+        let targets: Vec<&Loaded<P>> = members
+            .iter()
+            .filter_map(|&m| self.loaded[m].as_ref())
+            .collect();
+        let mut instance = linker
+            .instance(&interface.name.instance)
+            .map_err(link_error)?;
         for (name, resource) in &imports.resources {
-            let Some(kind) = self.kinds.find(socket, *resource) else { continue };
+            let Some(kind) = self.kinds.find(socket, *resource) else {
+                continue;
+            };
             Adapter::define_resource(&mut instance, name, kind.ty).map_err(link_error)?;
         }
         for (name, function, declared) in imports.functions {
@@ -463,20 +582,27 @@ where
                 })?;
                 shape = Some(found);
             }
-            let shape = match shape {
-                Some(shape) => shape,
-                None => shape_without_plugins(&declared, interface.cardinality).ok_or_else(|| {
-                    LoadError::SocketSignature {
-                        plugin: id.clone(),
-                        interface: interface.id.clone(),
-                        function: name.clone(),
-                        provider: id.clone(),
-                        reason: format!("no plugin is behind the socket and {} cannot be empty", describe_decl(&declared, names)),
-                    }
-                })?,
-            };
+            let shape =
+                match shape {
+                    Some(shape) => shape,
+                    None => shape_without_plugins(&declared, interface.cardinality).ok_or_else(
+                        || LoadError::SocketSignature {
+                            plugin: id.clone(),
+                            interface: interface.id.clone(),
+                            function: name.clone(),
+                            provider: id.clone(),
+                            reason: format!(
+                                "no plugin is behind the socket and {} cannot be empty",
+                                describe_decl(&declared, names)
+                            ),
+                        },
+                    )?,
+                };
             let adapter = Arc::new(Adapter {
-                site: Site { interface: interface.name.instance.as_str().into(), function: name.as_str().into() },
+                site: Site {
+                    interface: interface.name.instance.as_str().into(),
+                    function: name.as_str().into(),
+                },
                 consumer: consumer.clone(),
                 targets: targets.iter().map(|t| t.slot.clone()).collect(),
                 function,
@@ -487,9 +613,12 @@ where
                 kinds: self.kinds.clone(),
             });
             instance
-                .func_new(&name, move |store, ty, params: &[Val], results: &mut [Val]| {
-                    adapter.call(store, &ty, params, results)
-                })
+                .func_new(
+                    &name,
+                    move |store, ty, params: &[Val], results: &mut [Val]| {
+                        adapter.call(store, &ty, params, results)
+                    },
+                )
                 .map_err(link_error)?;
         }
         Ok(())
@@ -497,18 +626,26 @@ where
 }
 
 fn describe_decl(declared: &ComponentFunc, names: &ResourceNames) -> String {
-    format!("`{}`", types::describe_opt(declared.results().next().as_ref(), names))
+    format!(
+        "`{}`",
+        types::describe_opt(declared.results().next().as_ref(), names)
+    )
 }
 
 /// The shape of an import on a socket that has no plugin behind it: any shape
 /// that can be empty.
-fn shape_without_plugins(declared: &ComponentFunc, cardinality: InterfaceCardinality) -> Option<Shape> {
+fn shape_without_plugins(
+    declared: &ComponentFunc,
+    cardinality: InterfaceCardinality,
+) -> Option<Shape> {
     use wasmtime::component::types::Type;
     match (cardinality, declared.results().next()) {
         (InterfaceCardinality::ExactlyOne, _) => None,
         (_, None) => Some(Shape::Plain),
         (InterfaceCardinality::AtMostOne, Some(Type::Option(_))) => Some(Shape::Option),
-        (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, Some(Type::List(_))) => Some(Shape::List),
+        (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, Some(Type::List(_))) => {
+            Some(Shape::List)
+        }
         _ => None,
     }
 }
@@ -523,7 +660,12 @@ fn dependency_order<I: InterfaceData, P: PluginData<InterfaceId = I::Id>>(
     // removed them), and `state` guards against revisits all the same.
     let mut state = vec![0u8; plugins.len()]; // 0 new, 1 open, 2 done
     let mut order = Vec::new();
-    let mut stack: Vec<(usize, usize)> = interfaces[root].implementers.iter().rev().map(|&p| (p, 0)).collect();
+    let mut stack: Vec<(usize, usize)> = interfaces[root]
+        .implementers
+        .iter()
+        .rev()
+        .map(|&p| (p, 0))
+        .collect();
     while let Some((plugin, next)) = stack.pop() {
         if next == 0 {
             if state[plugin] != 0 {

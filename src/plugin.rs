@@ -3,8 +3,8 @@
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
 
-use wasmtime::component::{Component, ResourceTable};
 use wasmtime::Engine;
+use wasmtime::component::{Component, ResourceTable};
 
 /// Access to the [`ResourceTable`] carried by a plugin's store data.
 ///

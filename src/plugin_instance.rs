@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use wasmtime::component::types::ComponentFunc;
-use wasmtime::component::{ComponentExportIndex, Func, Instance, InstancePre, ResourceAny, ResourceTable, ResourceType};
+use wasmtime::component::{
+    ComponentExportIndex, Func, Instance, InstancePre, ResourceAny, ResourceTable, ResourceType,
+};
 use wasmtime::{Engine, Store};
 
 use crate::PluginData;
@@ -131,7 +133,8 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         // as consistent as after a trap; keep serving.
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let mut busy = Busy { state };
-        let pending = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
+        let pending =
+            std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
         if !pending.is_empty()
             && let SlotState::Live(live) = &mut *busy.state
         {
@@ -150,7 +153,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         if on_chain(self.key) {
             // The owner is busy further up this very thread: dropping now would
             // deadlock. Its next entry drops it.
-            self.deferred.lock().unwrap_or_else(PoisonError::into_inner).push((generation, handle));
+            self.deferred
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((generation, handle));
             return;
         }
         let Ok(mut busy) = self.enter() else { return };
@@ -167,18 +173,25 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// lent it belong to the old instance, and dropping the old table returns
     /// them to their owners. Returns whether a new instance is running.
     pub(crate) fn reinstantiate(&self, state: &mut SlotState<P>) -> bool {
-        let (data, generation) = match std::mem::replace(state, SlotState::Dead(None, dead_placeholder(), 0)) {
-            SlotState::Live(live) => (Some(live.store.into_data()), live.generation + 1),
-            SlotState::Dead(data, _, generation) => (data, generation + 1),
-        };
+        let (data, generation) =
+            match std::mem::replace(state, SlotState::Dead(None, dead_placeholder(), 0)) {
+                SlotState::Live(live) => (Some(live.store.into_data()), live.generation + 1),
+                SlotState::Dead(data, _, generation) => (data, generation + 1),
+            };
         let Some(mut data) = data else { return false };
         // Dropping the old table drops the proxies in it, which releases the
         // handles they hold in their owners.
-        drop(std::mem::replace(data.resource_table(), ResourceTable::new()));
+        drop(std::mem::replace(
+            data.resource_table(),
+            ResourceTable::new(),
+        ));
         match start(&self.engine, &self.pre, &self.exports, data, generation) {
             Ok(live) => {
                 tracing::info!(plugin = %self.label, generation, "plugin re-instantiated after a failure");
-                *self.resource_types.write().unwrap_or_else(PoisonError::into_inner) = live.resource_types.clone();
+                self.resource_types
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone_from(&live.resource_types);
                 self.generation.store(generation, Ordering::Release);
                 *state = SlotState::Live(live);
                 true
@@ -199,13 +212,20 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     }
 
     /// The resource types the current instance defines.
-    pub(crate) fn resource_types(&self) -> std::sync::RwLockReadGuard<'_, Vec<Option<ResourceType>>> {
-        self.resource_types.read().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn resource_types(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, Vec<Option<ResourceType>>> {
+        self.resource_types
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether the current instance defines the type of `handle`.
     pub(crate) fn defines(&self, handle: &ResourceAny) -> bool {
-        self.resource_types().iter().flatten().any(|t| *t == handle.ty())
+        self.resource_types()
+            .iter()
+            .flatten()
+            .any(|t| *t == handle.ty())
     }
 
     /// Runs one call on the plugin: enters it (an error on re-entry), revives
@@ -316,19 +336,22 @@ fn start<P: 'static>(
     };
     let mut funcs = Vec::with_capacity(exports.functions.len());
     for index in &exports.functions {
-        match instance.get_func(&mut store, index) {
-            Some(func) => funcs.push(func),
-            None => {
-                let error = wasmtime::format_err!("an export checked at load time is missing");
-                return Err((Some(store.into_data()), WasmError::new(error)));
-            }
+        if let Some(func) = instance.get_func(&mut store, index) {
+            funcs.push(func)
+        } else {
+            let error = wasmtime::format_err!("an export checked at load time is missing");
+            return Err((Some(store.into_data()), WasmError::new(error)));
         }
     }
     let func_types: Vec<ComponentFunc> = funcs.iter().map(|f| f.ty(&store)).collect();
     let resource_types = exports
         .resources
         .iter()
-        .map(|index| index.as_ref().and_then(|index| instance.get_resource(&mut store, index)))
+        .map(|index| {
+            index
+                .as_ref()
+                .and_then(|index| instance.get_resource(&mut store, index))
+        })
         .collect();
     Ok(Live {
         param_counts: func_types.iter().map(|t| t.params().len()).collect(),

@@ -50,13 +50,24 @@ where
     I: InterfaceData,
     P: PluginData + Send + 'static,
 {
-    pub(crate) fn new(node: &InterfaceNode<I>, plugins: RootPlugins<P>, kinds: Arc<ResourceKinds>) -> Self {
+    pub(crate) fn new(
+        node: &InterfaceNode<I>,
+        plugins: RootPlugins<P>,
+        kinds: Arc<ResourceKinds>,
+    ) -> Self {
         let functions: Vec<RootFunction> = node
             .functions
             .iter()
-            .map(|f| RootFunction { name: f.name.as_str().into(), is_method: f.is_method })
+            .map(|f| RootFunction {
+                name: f.name.as_str().into(),
+                is_method: f.is_method,
+            })
             .collect();
-        let by_name = functions.iter().enumerate().map(|(i, f)| (f.name.to_string(), i)).collect();
+        let by_name = functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.to_string(), i))
+            .collect();
         Self {
             instance: node.name.instance.as_str().into(),
             name: node.name.clone(),
@@ -82,15 +93,20 @@ where
     }
 
     /// The ids of the plugins behind the root socket, sorted.
+    #[must_use]
     pub fn plugin_ids(&self) -> Vec<&P::Id> {
         self.slots().map(|slot| &slot.id).collect()
     }
 
     fn slots(&self) -> impl Iterator<Item = &Arc<PluginSlot<P>>> {
-        let (one, many): (Option<&Arc<PluginSlot<P>>>, &[Arc<PluginSlot<P>>]) = match &self.plugins {
-            RootPlugins::One(slot) => (Some(slot), &[]),
-            RootPlugins::Optional(slot) => (slot.as_ref(), &[]),
-            RootPlugins::Many(slots) => (None, slots),
+        let many = match &self.plugins {
+            RootPlugins::Many(slots) => slots.as_slice(),
+            _ => &[],
+        };
+        let one = match &self.plugins {
+            RootPlugins::One(slot) => Some(slot),
+            RootPlugins::Optional(slot) => slot.as_ref(),
+            RootPlugins::Many(_) => None,
         };
         one.into_iter().chain(many)
     }
@@ -114,6 +130,7 @@ where
     /// the plugin, interface and function. After any error the plugin keeps
     /// serving later calls; a plugin whose wasm failed mid-call is
     /// re-instantiated first (the error says so), which resets its state.
+    #[must_use]
     pub fn dispatch(
         &self,
         path: &str,
@@ -139,7 +156,10 @@ where
                 })
             });
         };
-        let site = Site { interface: self.instance.clone(), function: self.functions[index].name.clone() };
+        let site = Site {
+            interface: self.instance.clone(),
+            function: self.functions[index].name.clone(),
+        };
         if self.functions[index].is_method {
             return self.dispatch_method(&site, index, has_return, args);
         }
@@ -185,12 +205,18 @@ where
     }
 
     /// Applies `f` to every plugin behind the root socket.
-    fn each(&self, mut f: impl FnMut(&Arc<PluginSlot<P>>) -> DispatchResult<P>) -> Socket<DispatchResult<P>, P::Id> {
+    fn each(
+        &self,
+        mut f: impl FnMut(&Arc<PluginSlot<P>>) -> DispatchResult<P>,
+    ) -> Socket<DispatchResult<P>, P::Id> {
         match &self.plugins {
             RootPlugins::One(slot) => Socket::ExactlyOne(f(slot)),
             RootPlugins::Optional(slot) => Socket::AtMostOne(slot.as_ref().map(f)),
             RootPlugins::Many(slots) => {
-                let map = slots.iter().map(|slot| (slot.id.clone(), f(slot))).collect();
+                let map = slots
+                    .iter()
+                    .map(|slot| (slot.id.clone(), f(slot)))
+                    .collect();
                 if self.cardinality == InterfaceCardinality::AtLeastOne {
                     Socket::AtLeastOne(map)
                 } else {
@@ -214,10 +240,15 @@ where
         let Some(owner) = self.slots().find(|slot| slot.defines(&handle)) else {
             return Ok(false);
         };
-        let site = Site { interface: self.instance.clone(), function: "[resource-drop]".into() };
+        let site = Site {
+            interface: self.instance.clone(),
+            function: "[resource-drop]".into(),
+        };
         owner.call(&site, |live| match handle.resource_drop(&mut live.store) {
             Ok(()) => Ok(true),
-            Err(error) if error.downcast_ref::<wasmtime::Trap>().is_some() => Err(CallFailure::Ran(error)),
+            Err(error) if error.downcast_ref::<wasmtime::Trap>().is_some() => {
+                Err(CallFailure::Ran(error))
+            }
             // wasmtime refuses handles that are no longer in the table.
             Err(_) => Ok(false),
         })
@@ -252,12 +283,17 @@ fn call<P: PluginData + Send + 'static>(
                 returns,
             }));
         }
-        if live.param_resources[index] && args.iter().any(|arg| has_foreign_handle(arg, &live.resource_types)) {
+        if live.param_resources[index]
+            && args
+                .iter()
+                .any(|arg| has_foreign_handle(arg, &live.resource_types))
+        {
             return Err(CallFailure::Dispatch(DispatchError::InvalidResource {
                 plugin: slot.id.clone(),
                 interface: site.interface.clone(),
                 function: site.function.clone(),
-                reason: "a handle in the arguments is not owned by this plugin (or is stale)".to_owned(),
+                reason: "a handle in the arguments is not owned by this plugin (or is stale)"
+                    .to_owned(),
             }));
         }
         let mut out = [Val::Bool(false)];
@@ -273,7 +309,11 @@ fn call<P: PluginData + Send + 'static>(
                     .params()
                     .zip(args)
                     .all(|((_, ty), arg)| types::val_matches(arg, &ty));
-                Err(if well_typed { CallFailure::Ran(error) } else { CallFailure::InvalidArguments(error) })
+                Err(if well_typed {
+                    CallFailure::Ran(error)
+                } else {
+                    CallFailure::InvalidArguments(error)
+                })
             }
         }
     })
@@ -289,10 +329,12 @@ fn has_foreign_handle(val: &Val, types: &[Option<wasmtime::component::ResourceTy
             items.iter().any(|v| has_foreign_handle(v, types))
         }
         Val::Record(fields) => fields.iter().any(|(_, v)| has_foreign_handle(v, types)),
-        Val::Variant(_, Some(v)) | Val::Option(Some(v)) | Val::Result(Ok(Some(v)) | Err(Some(v))) => {
-            has_foreign_handle(v, types)
-        }
-        Val::Map(entries) => entries.iter().any(|(k, v)| has_foreign_handle(k, types) || has_foreign_handle(v, types)),
+        Val::Variant(_, Some(v))
+        | Val::Option(Some(v))
+        | Val::Result(Ok(Some(v)) | Err(Some(v))) => has_foreign_handle(v, types),
+        Val::Map(entries) => entries
+            .iter()
+            .any(|(k, v)| has_foreign_handle(k, types) || has_foreign_handle(v, types)),
         _ => false,
     }
 }

@@ -56,7 +56,12 @@ static NEXT_PAYLOAD: AtomicU32 = AtomicU32::new(0x574c_0000);
 impl ResourceKinds {
     pub(crate) fn add(&mut self, interface: usize, resource: usize) -> u32 {
         let payload = NEXT_PAYLOAD.fetch_add(1, Ordering::Relaxed);
-        self.0.push(ResourceKind { payload, ty: ResourceType::host_dynamic(payload), interface, resource });
+        self.0.push(ResourceKind {
+            payload,
+            ty: ResourceType::host_dynamic(payload),
+            interface,
+            resource,
+        });
         payload
     }
 
@@ -65,7 +70,9 @@ impl ResourceKinds {
     }
 
     pub(crate) fn find(&self, interface: usize, resource: usize) -> Option<&ResourceKind> {
-        self.0.iter().find(|k| k.interface == interface && k.resource == resource)
+        self.0
+            .iter()
+            .find(|k| k.interface == interface && k.resource == resource)
     }
 }
 
@@ -116,13 +123,19 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
             let borrow = matches!(ty, Type::Borrow(_));
             let (owner, generation, handle) = take_handle(handle, src, kinds)?;
             if let Some(kind) = kinds.by_type(expected) {
-                let proxy = Proxy { owner, generation, handle: Some(handle), owned: !borrow };
+                let proxy = Proxy {
+                    owner,
+                    generation,
+                    handle: Some(handle),
+                    owned: !borrow,
+                };
                 let rep = dst.store.data_mut().resource_table().push(proxy)?.rep();
                 // A borrow is lent as an owned host handle: wasmtime can only
                 // mint borrows inside a call of the receiving store, and an own
                 // handle lowers into a `borrow` parameter all the same. It is
                 // taken back after the call.
-                let any = ResourceDynamic::new_own(rep, kind.payload).try_into_resource_any(&mut dst.store)?;
+                let any = ResourceDynamic::new_own(rep, kind.payload)
+                    .try_into_resource_any(&mut dst.store)?;
                 if borrow {
                     lent.push((rep, any));
                 }
@@ -151,9 +164,14 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
                     .collect::<Result<_, _>>()?,
             )
         }
-        (Val::Option(Some(inner)), Type::Option(option)) => {
-            Val::Option(Some(Box::new(convert(*inner, &option.ty(), src, dst, kinds, lent)?)))
-        }
+        (Val::Option(Some(inner)), Type::Option(option)) => Val::Option(Some(Box::new(convert(
+            *inner,
+            &option.ty(),
+            src,
+            dst,
+            kinds,
+            lent,
+        )?))),
         (Val::Result(result), Type::Result(result_ty)) => Val::Result(match result {
             Ok(Some(inner)) => match result_ty.ok() {
                 Some(t) => Ok(Some(Box::new(convert(*inner, &t, src, dst, kinds, lent)?))),
@@ -176,7 +194,9 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
             fields
                 .into_iter()
                 .zip(record.fields())
-                .map(|((name, value), field)| Ok((name, convert(value, &field.ty, src, dst, kinds, lent)?)))
+                .map(|((name, value), field)| {
+                    Ok((name, convert(value, &field.ty, src, dst, kinds, lent)?))
+                })
                 .collect::<Result<_, HandleError>>()?,
         ),
         (Val::Variant(case, Some(payload)), Type::Variant(variant)) => {
@@ -215,9 +235,16 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
         }
     } else {
         let Some(slot) = src.slot else {
-            return Err(HandleError::Foreign("the handle's owner is unknown".to_owned()));
+            return Err(HandleError::Foreign(
+                "the handle's owner is unknown".to_owned(),
+            ));
         };
-        if !src.resource_types.iter().flatten().any(|t| *t == handle.ty()) {
+        if !src
+            .resource_types
+            .iter()
+            .flatten()
+            .any(|t| *t == handle.ty())
+        {
             return Err(HandleError::Foreign(format!(
                 "plugin `{}` passed a handle of a resource it does not define",
                 slot.label
@@ -235,6 +262,9 @@ pub(crate) fn return_lent<P: PluginData + Send + 'static>(
     for (rep, handle) in lent.drain(..) {
         // A host-defined handle without destructor: this only frees the slot.
         let _ = handle.resource_drop(&mut *store);
-        let _: Result<Proxy<P>, _> = store.data_mut().resource_table().delete(Resource::new_own(rep));
+        let _: Result<Proxy<P>, _> = store
+            .data_mut()
+            .resource_table()
+            .delete(Resource::new_own(rep));
     }
 }

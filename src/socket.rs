@@ -63,7 +63,9 @@ impl<T, Id: Eq + Hash> Socket<T, Id> {
         match self {
             Self::ExactlyOne(value) => Socket::ExactlyOne(f(value)),
             Self::AtMostOne(value) => Socket::AtMostOne(value.map(f)),
-            Self::AtLeastOne(map) => Socket::AtLeastOne(map.into_iter().map(|(k, v)| (k, f(v))).collect()),
+            Self::AtLeastOne(map) => {
+                Socket::AtLeastOne(map.into_iter().map(|(k, v)| (k, f(v))).collect())
+            }
             Self::Any(map) => Socket::Any(map.into_iter().map(|(k, v)| (k, f(v))).collect()),
         }
     }
@@ -77,7 +79,9 @@ impl<T, Id: Eq + Hash> Socket<T, Id> {
         match self {
             Self::ExactlyOne(value) => Socket::ExactlyOne(value),
             Self::AtMostOne(value) => Socket::AtMostOne(value.as_ref()),
-            Self::AtLeastOne(map) => Socket::AtLeastOne(map.iter().map(|(k, v)| (k.clone(), v)).collect()),
+            Self::AtLeastOne(map) => {
+                Socket::AtLeastOne(map.iter().map(|(k, v)| (k.clone(), v)).collect())
+            }
             Self::Any(map) => Socket::Any(map.iter().map(|(k, v)| (k.clone(), v)).collect()),
         }
     }

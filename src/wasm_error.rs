@@ -54,3 +54,9 @@ impl fmt::Display for WasmError {
 }
 
 impl std::error::Error for WasmError {}
+
+impl From<wasmtime::Error> for WasmError {
+    fn from(error: wasmtime::Error) -> Self {
+        Self::new(error)
+    }
+}

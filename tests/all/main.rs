@@ -1,5 +1,14 @@
 //! Integration tests: one binary (wasmtime links once), a module per behaviour.
-#![allow(missing_docs, dead_code, reason = "a test binary: helpers are shared across modules")]
+#![allow(
+    missing_docs,
+    dead_code,
+    reason = "a test binary: helpers are shared across modules"
+)]
+#![allow(
+    clippy::missing_panics_doc,
+    clippy::result_large_err,
+    reason = "test helpers panic by design"
+)]
 
 mod fixtures;
 mod plugins;
@@ -11,7 +20,7 @@ mod sockets;
 mod threads;
 mod tree;
 
-use wasm_link::{Engine, LoadError, Linker, PluginTree, PluginTreeHead};
+use wasm_link::{Engine, Linker, LoadError, PluginTree, PluginTreeHead};
 
 use fixtures::{Interface, Plugin};
 
@@ -19,9 +28,13 @@ pub type Head = PluginTreeHead<Interface, Plugin>;
 pub type Load = LoadError<String, String>;
 
 /// Builds and loads a tree, asserting the build found nothing wrong.
+#[must_use]
 pub fn load(root: &str, interfaces: Vec<Interface>, plugins: Vec<Plugin>) -> (Head, Vec<Load>) {
     let (tree, build_errors) = PluginTree::new(root.to_owned(), interfaces, plugins);
-    assert!(build_errors.is_empty(), "unexpected build errors: {build_errors:#?}");
+    assert!(
+        build_errors.is_empty(),
+        "unexpected build errors: {build_errors:#?}"
+    );
     let engine = Engine::default();
     let linker = Linker::new(&engine);
     match tree.load(&engine, &linker) {
@@ -31,8 +44,21 @@ pub fn load(root: &str, interfaces: Vec<Interface>, plugins: Vec<Plugin>) -> (He
 }
 
 /// Loads a tree that must load without any error.
+#[must_use]
 pub fn load_clean(root: &str, interfaces: Vec<Interface>, plugins: Vec<Plugin>) -> Head {
     let (head, errors) = load(root, interfaces, plugins);
     assert!(errors.is_empty(), "unexpected load errors: {errors:#?}");
     head
+}
+
+/// The public errors are `std::error::Error`s, usable as `dyn Error` with
+/// their whole source chain.
+#[test]
+fn public_errors_are_std_errors() {
+    fn is_error<E: std::error::Error + Send + Sync + 'static>() {}
+    is_error::<wasm_link::PluginTreeError<String, String>>();
+    is_error::<LoadError<String, String>>();
+    is_error::<wasm_link::DispatchError<String>>();
+    is_error::<wasm_link::NestedLoadError<String, String>>();
+    is_error::<wasm_link::NestedDispatchError<String>>();
 }

@@ -4,7 +4,7 @@ use wasm_link::InterfaceCardinality;
 
 use crate::fixtures::{Interface, component, func, void};
 
-pub const COUNTER_WIT: &str = r#"
+pub const COUNTER_WIT: &str = r"
 package test:fixtures;
 interface counter {
     get: func() -> u32;
@@ -14,7 +14,7 @@ interface counter {
     nothing: func();
 }
 world counter-plugin { export counter; }
-"#;
+";
 
 /// `counter`: `get` is 42, `bump` counts calls (state that a re-instantiation
 /// resets), `boom` traps.
@@ -41,11 +41,17 @@ pub fn counter_interface(cardinality: InterfaceCardinality) -> Interface {
         "counter",
         cardinality,
         "test:fixtures/counter",
-        vec![func("get"), func("add"), func("bump"), func("boom"), void("nothing")],
+        vec![
+            func("get"),
+            func("add"),
+            func("bump"),
+            func("boom"),
+            void("nothing"),
+        ],
     )
 }
 
-pub const NUMBER_WIT: &str = r#"
+pub const NUMBER_WIT: &str = r"
 package test:fixtures;
 interface number {
     value: func() -> u32;
@@ -53,7 +59,7 @@ interface number {
     signal: func();
 }
 world number-plugin { export number; }
-"#;
+";
 
 /// A `number` provider: `value` returns `value`, `fail` traps, `signal`
 /// traps when `signal_traps`.
@@ -73,11 +79,21 @@ pub fn number(value: u32, signal_traps: bool) -> Vec<u8> {
 }
 
 pub fn number_interface(cardinality: InterfaceCardinality) -> Interface {
-    Interface::new("number", cardinality, "test:fixtures/number", vec![func("value"), func("fail"), void("signal")])
+    Interface::new(
+        "number",
+        cardinality,
+        "test:fixtures/number",
+        vec![func("value"), func("fail"), void("signal")],
+    )
 }
 
 pub fn sum_interface() -> Interface {
-    Interface::new("sum", InterfaceCardinality::ExactlyOne, "test:fixtures/sum", vec![func("total"), func("failing")])
+    Interface::new(
+        "sum",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/sum",
+        vec![func("total"), func("failing")],
+    )
 }
 
 /// How a consumer imports `number`: the WIT result type of `value` and
@@ -93,36 +109,40 @@ pub struct ImportShape {
 }
 
 /// `T` itself.
-pub const PLAIN: ImportShape = ImportShape { wit: "u32", defs: "", decode: "" };
+pub const PLAIN: ImportShape = ImportShape {
+    wit: "u32",
+    defs: "",
+    decode: "",
+};
 
 /// `result<u32, string>`: ok -> the value, err -> 1000 + message length
 /// (at least 1000 and so told apart from the fixtures' values).
 pub const RESULT_STRING: ImportShape = ImportShape {
     wit: "result<u32, string>",
     defs: "",
-    decode: r#"(if (result i32) (i32.load8_u (local.get $r))
+    decode: r"(if (result i32) (i32.load8_u (local.get $r))
         (then (i32.add (i32.const 1000) (i32.load (i32.add (local.get $r) (i32.const 8)))))
-        (else (i32.load (i32.add (local.get $r) (i32.const 4)))))"#,
+        (else (i32.load (i32.add (local.get $r) (i32.const 4)))))",
 };
 
 /// `result<u32, dispatch-error>`: err -> 1000 + 100 * case + plugin id length.
 pub const RESULT_DISPATCH_ERROR: ImportShape = ImportShape {
     wit: "result<u32, dispatch-error>",
     defs: "use wasm-link:runtime/types.{dispatch-error};",
-    decode: r#"(if (result i32) (i32.load8_u (local.get $r))
+    decode: r"(if (result i32) (i32.load8_u (local.get $r))
         (then (i32.add (i32.add (i32.const 1000)
                 (i32.mul (i32.const 100) (i32.load8_u (i32.add (local.get $r) (i32.const 4)))))
             (i32.load (i32.add (local.get $r) (i32.const 12)))))
-        (else (i32.load (i32.add (local.get $r) (i32.const 4)))))"#,
+        (else (i32.load (i32.add (local.get $r) (i32.const 4)))))",
 };
 
 /// `option<u32>`: none -> 0, some(v) -> 1 + v.
 pub const OPTION: ImportShape = ImportShape {
     wit: "option<u32>",
     defs: "",
-    decode: r#"(if (result i32) (i32.load8_u (local.get $r))
+    decode: r"(if (result i32) (i32.load8_u (local.get $r))
         (then (i32.add (i32.const 1) (i32.load (i32.add (local.get $r) (i32.const 4)))))
-        (else (i32.const 0)))"#,
+        (else (i32.const 0)))",
 };
 
 /// `option<result<u32, string>>`: none -> 0, some(ok v) -> 1 + v,
@@ -130,18 +150,18 @@ pub const OPTION: ImportShape = ImportShape {
 pub const OPTION_RESULT: ImportShape = ImportShape {
     wit: "option<result<u32, string>>",
     defs: "",
-    decode: r#"(if (result i32) (i32.load8_u (local.get $r))
+    decode: r"(if (result i32) (i32.load8_u (local.get $r))
         (then (if (result i32) (i32.load8_u (i32.add (local.get $r) (i32.const 4)))
             (then (i32.const 1000))
             (else (i32.add (i32.const 1) (i32.load (i32.add (local.get $r) (i32.const 8)))))))
-        (else (i32.const 0)))"#,
+        (else (i32.const 0)))",
 };
 
 /// `list<u32>`: the values as decimal digits, in list order.
 pub const LIST: ImportShape = ImportShape {
     wit: "list<u32>",
     defs: "",
-    decode: r#"(local $acc i32) (local $i i32) (local $p i32)
+    decode: r"(local $acc i32) (local $i i32) (local $p i32)
         (local.set $p (i32.load (local.get $r)))
         (block $done (loop $next
             (br_if $done (i32.ge_u (local.get $i) (i32.load (i32.add (local.get $r) (i32.const 4)))))
@@ -149,14 +169,14 @@ pub const LIST: ImportShape = ImportShape {
                 (i32.load (i32.add (local.get $p) (i32.mul (local.get $i) (i32.const 4))))))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)))
-        (local.get $acc)"#,
+        (local.get $acc)",
 };
 
 /// `list<result<u32, string>>`: a digit per plugin, 9 for an error.
 pub const LIST_RESULT: ImportShape = ImportShape {
     wit: "list<result<u32, string>>",
     defs: "",
-    decode: r#"(local $acc i32) (local $i i32) (local $e i32)
+    decode: r"(local $acc i32) (local $i i32) (local $e i32)
         (block $done (loop $next
             (br_if $done (i32.ge_u (local.get $i) (i32.load (i32.add (local.get $r) (i32.const 4)))))
             (local.set $e (i32.add (i32.load (local.get $r)) (i32.mul (local.get $i) (i32.const 12))))
@@ -166,7 +186,7 @@ pub const LIST_RESULT: ImportShape = ImportShape {
                     (else (i32.load (i32.add (local.get $e) (i32.const 4)))))))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)))
-        (local.get $acc)"#,
+        (local.get $acc)",
 };
 
 /// `list<tuple<string, result<u32, string>>>`: two digits per plugin: the
@@ -174,7 +194,7 @@ pub const LIST_RESULT: ImportShape = ImportShape {
 pub const LIST_TAGGED: ImportShape = ImportShape {
     wit: "list<tuple<string, result<u32, string>>>",
     defs: "",
-    decode: r#"(local $acc i32) (local $i i32) (local $e i32)
+    decode: r"(local $acc i32) (local $i i32) (local $e i32)
         (block $done (loop $next
             (br_if $done (i32.ge_u (local.get $i) (i32.load (i32.add (local.get $r) (i32.const 4)))))
             (local.set $e (i32.add (i32.load (local.get $r)) (i32.mul (local.get $i) (i32.const 20))))
@@ -186,7 +206,7 @@ pub const LIST_TAGGED: ImportShape = ImportShape {
                         (else (i32.load (i32.add (local.get $e) (i32.const 12))))))))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $next)))
-        (local.get $acc)"#,
+        (local.get $acc)",
 };
 
 /// A `sum` plugin that imports `number` in `shape`: `total` calls `value`,
@@ -194,7 +214,7 @@ pub const LIST_TAGGED: ImportShape = ImportShape {
 pub fn consumer(shape: &ImportShape) -> Vec<u8> {
     let ImportShape { wit, defs, decode } = shape;
     let wit = format!(
-        r#"
+        r"
         package test:fixtures;
         interface number {{
             {defs}
@@ -206,7 +226,7 @@ pub fn consumer(shape: &ImportShape) -> Vec<u8> {
             failing: func() -> u32;
         }}
         world consumer {{ import number; export sum; }}
-        "#
+        "
     );
     let core = if decode.is_empty() {
         r#"(module
@@ -238,7 +258,7 @@ pub fn consumer(shape: &ImportShape) -> Vec<u8> {
     }
 }
 
-const DOCS_ITEMS: &str = r#"
+const DOCS_ITEMS: &str = r"
     resource doc {
         constructor(v: u32);
         get: func() -> u32;
@@ -248,13 +268,15 @@ const DOCS_ITEMS: &str = r#"
     read: func(d: borrow<doc>) -> u32;
     consume: func(d: doc) -> u32;
     live: func() -> u32;
-"#;
+";
 
 /// `docs`: a `doc` resource holding a number. `live` counts docs not yet
 /// destroyed, so a test can see that every handle reached the destructor.
 pub fn docs() -> Vec<u8> {
     component(
-        &format!("package test:fixtures;\ninterface docs {{ {DOCS_ITEMS} }}\nworld docs-plugin {{ export docs; }}"),
+        &format!(
+            "package test:fixtures;\ninterface docs {{ {DOCS_ITEMS} }}\nworld docs-plugin {{ export docs; }}"
+        ),
         "docs-plugin",
         r#"(module
             (import "[export]test:fixtures/docs" "[resource-new]doc" (func $new (param i32) (result i32)))
@@ -318,7 +340,7 @@ pub fn docs_interface(cardinality: InterfaceCardinality) -> Interface {
 pub fn user() -> Vec<u8> {
     component(
         &format!(
-            r#"package test:fixtures;
+            r"package test:fixtures;
             interface docs {{ {DOCS_ITEMS} }}
             interface user {{
                 roundtrip: func(v: u32) -> u32;
@@ -327,7 +349,7 @@ pub fn user() -> Vec<u8> {
                 provider-live: func() -> u32;
                 boom: func() -> u32;
             }}
-            world user-plugin {{ import docs; export user; }}"#
+            world user-plugin {{ import docs; export user; }}"
         ),
         "user-plugin",
         r#"(module
@@ -370,7 +392,13 @@ pub fn user_interface() -> Interface {
         "user",
         InterfaceCardinality::ExactlyOne,
         "test:fixtures/user",
-        vec![func("roundtrip"), func("hand-over"), func("keep"), func("provider-live"), func("boom")],
+        vec![
+            func("roundtrip"),
+            func("hand-over"),
+            func("keep"),
+            func("provider-live"),
+            func("boom"),
+        ],
     )
 }
 
@@ -380,15 +408,13 @@ pub fn user_interface() -> Interface {
 /// what keeps the digits apart (both owners use the same reps).
 pub fn collector() -> Vec<u8> {
     component(
-        &format!(
-            r#"package test:fixtures;
-            interface docs {{
-                resource doc {{ get: func() -> u32; set: func(v: u32); }}
+        r"package test:fixtures;
+            interface docs {
+                resource doc { get: func() -> u32; set: func(v: u32); }
                 make: func(v: u32) -> list<doc>;
-            }}
-            interface user {{ roundtrip: func(v: u32) -> u32; }}
-            world collector {{ import docs; export user; }}"#
-        ),
+            }
+            interface user { roundtrip: func(v: u32) -> u32; }
+            world collector { import docs; export user; }",
         "collector",
         &format!(
             r#"(module
@@ -424,14 +450,14 @@ pub fn collector() -> Vec<u8> {
     )
 }
 
-const INSPECT_WIT: &str = r#"
+const INSPECT_WIT: &str = r"
     package test:fixtures;
     interface docs { resource doc { constructor(v: u32); get: func() -> u32; } }
     interface inspect { use docs.{doc}; inspect: func(d: borrow<doc>) -> u32; }
     interface user { roundtrip: func(v: u32) -> u32; }
     world inspector { import docs; export inspect; }
     world pipeline { import docs; import inspect; export user; }
-"#;
+";
 
 /// `inspect` over borrowed docs it does not own: twice the doc's value, read
 /// through its own `docs` socket.
@@ -476,10 +502,10 @@ pub fn pipeline() -> Vec<u8> {
 pub fn forwarder(name: &str) -> Vec<u8> {
     component(
         &format!(
-            r#"package test:fixtures;
+            r"package test:fixtures;
             interface counter {{ bump: func() -> u32; }}
             interface {name} {{ bump: func() -> u32; }}
-            world forwarder {{ import counter; export {name}; }}"#
+            world forwarder {{ import counter; export {name}; }}"
         ),
         "forwarder",
         &format!(
@@ -491,14 +517,14 @@ pub fn forwarder(name: &str) -> Vec<u8> {
     )
 }
 
-/// `top#total`: left.bump() * 10 + right.bump().
+/// `top#total`: `left.bump()` * 10 + `right.bump()`.
 pub fn top() -> Vec<u8> {
     component(
-        r#"package test:fixtures;
+        r"package test:fixtures;
         interface left { bump: func() -> u32; }
         interface right { bump: func() -> u32; }
         interface top { total: func() -> u32; }
-        world top-plugin { import left; import right; export top; }"#,
+        world top-plugin { import left; import right; export top; }",
         "top-plugin",
         r#"(module
             (import "test:fixtures/left" "bump" (func $left (result i32)))
@@ -512,10 +538,10 @@ pub fn top() -> Vec<u8> {
 /// `caller#run`: returns what the host's `test:fixtures/host#callback` returns.
 pub fn caller() -> Vec<u8> {
     component(
-        r#"package test:fixtures;
+        r"package test:fixtures;
         interface host { callback: func() -> u32; }
         interface caller { run: func() -> u32; }
-        world caller-plugin { import host; export caller; }"#,
+        world caller-plugin { import host; export caller; }",
         "caller-plugin",
         r#"(module
             (import "test:fixtures/host" "callback" (func $callback (result i32)))

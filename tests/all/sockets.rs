@@ -5,8 +5,8 @@ use wasm_link::{DispatchError, InterfaceCardinality, Socket, Val};
 
 use crate::fixtures::Plugin;
 use crate::plugins::{
-    ImportShape, LIST, LIST_RESULT, LIST_TAGGED, OPTION, OPTION_RESULT, PLAIN, RESULT_DISPATCH_ERROR, RESULT_STRING,
-    consumer, number, number_interface, sum_interface,
+    ImportShape, LIST, LIST_RESULT, LIST_TAGGED, OPTION, OPTION_RESULT, PLAIN,
+    RESULT_DISPATCH_ERROR, RESULT_STRING, consumer, number, number_interface, sum_interface,
 };
 use crate::{Head, load_clean};
 
@@ -16,7 +16,11 @@ fn tree(cardinality: InterfaceCardinality, shape: &ImportShape, providers: &[(&s
     for &(id, value) in providers {
         plugins.push(Plugin::new(id, "number", &[], number(value, false)));
     }
-    load_clean("sum", vec![sum_interface(), number_interface(cardinality)], plugins)
+    load_clean(
+        "sum",
+        vec![sum_interface(), number_interface(cardinality)],
+        plugins,
+    )
 }
 
 fn call(head: &Head, function: &str) -> Result<Val, DispatchError<String>> {
@@ -58,15 +62,26 @@ fn exactly_one_socket_failure_traps_the_consumer_and_names_the_failing_plugin() 
 
 #[test]
 fn exactly_one_socket_as_result_with_string_error() {
-    let head = tree(InterfaceCardinality::ExactlyOne, &RESULT_STRING, &[("a", 7)]);
+    let head = tree(
+        InterfaceCardinality::ExactlyOne,
+        &RESULT_STRING,
+        &[("a", 7)],
+    );
     assert_eq!(total(&head, "total"), 7);
     let failed = total(&head, "failing");
-    assert!(failed > 1000, "the consumer received an error message: {failed}");
+    assert!(
+        failed > 1000,
+        "the consumer received an error message: {failed}"
+    );
 }
 
 #[test]
 fn exactly_one_socket_as_result_with_dispatch_error() {
-    let head = tree(InterfaceCardinality::ExactlyOne, &RESULT_DISPATCH_ERROR, &[("abc", 7)]);
+    let head = tree(
+        InterfaceCardinality::ExactlyOne,
+        &RESULT_DISPATCH_ERROR,
+        &[("abc", 7)],
+    );
     assert_eq!(total(&head, "total"), 7);
     // case 0 (`trap`), plugin id `abc` (3 bytes)
     assert_eq!(total(&head, "failing"), 1003);
@@ -95,7 +110,11 @@ fn at_most_one_socket_as_option_of_result_carries_the_error() {
 
 #[test]
 fn any_socket_as_list_is_in_plugin_id_order() {
-    let head = tree(InterfaceCardinality::Any, &LIST, &[("c", 3), ("a", 1), ("b", 2)]);
+    let head = tree(
+        InterfaceCardinality::Any,
+        &LIST,
+        &[("c", 3), ("a", 1), ("b", 2)],
+    );
     assert_eq!(total(&head, "total"), 123);
 }
 
@@ -107,14 +126,22 @@ fn any_socket_with_no_plugin_is_an_empty_list() {
 
 #[test]
 fn at_least_one_socket_as_list_of_results() {
-    let head = tree(InterfaceCardinality::AtLeastOne, &LIST_RESULT, &[("b", 2), ("a", 1)]);
+    let head = tree(
+        InterfaceCardinality::AtLeastOne,
+        &LIST_RESULT,
+        &[("b", 2), ("a", 1)],
+    );
     assert_eq!(total(&head, "total"), 12);
     assert_eq!(total(&head, "failing"), 99);
 }
 
 #[test]
 fn any_socket_as_tagged_list_carries_plugin_ids() {
-    let head = tree(InterfaceCardinality::Any, &LIST_TAGGED, &[("b", 2), ("a", 1)]);
+    let head = tree(
+        InterfaceCardinality::Any,
+        &LIST_TAGGED,
+        &[("b", 2), ("a", 1)],
+    );
     assert_eq!(total(&head, "total"), 1122);
     assert_eq!(total(&head, "failing"), 1929);
 }
