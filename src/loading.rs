@@ -152,11 +152,14 @@ pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
 /// The [`LoadError`] behind another: the source of
 /// [`LoadError::SocketUnavailable`]. Dereferences to the inner error.
 #[derive(Debug, Clone)]
-pub struct NestedLoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static>(
-    pub(crate) Arc<LoadError<PluginId, InterfaceId>>,
-);
+pub struct NestedLoadError<
+    PluginId: Debug + Display + 'static,
+    InterfaceId: Debug + Display + 'static,
+>(pub(crate) Arc<LoadError<PluginId, InterfaceId>>);
 
-impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> std::ops::Deref for NestedLoadError<PluginId, InterfaceId> {
+impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> std::ops::Deref
+    for NestedLoadError<PluginId, InterfaceId>
+{
     type Target = LoadError<PluginId, InterfaceId>;
 
     fn deref(&self) -> &Self::Target {
@@ -164,7 +167,9 @@ impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static
     }
 }
 
-impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> Display for NestedLoadError<PluginId, InterfaceId> {
+impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> Display
+    for NestedLoadError<PluginId, InterfaceId>
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         Display::fmt(&*self.0, f)
     }

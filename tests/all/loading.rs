@@ -361,3 +361,118 @@ fn an_optional_root_with_no_plugin_loads_and_dispatches_to_nobody() {
         Socket::AtMostOne(None)
     ));
 }
+
+#[test]
+fn a_failure_deep_in_the_graph_reaches_the_host_with_the_whole_chain() {
+    let interface = |id: &str| {
+        Interface::new(
+            id,
+            InterfaceCardinality::ExactlyOne,
+            &format!("test:fixtures/{id}"),
+            vec![func("bump")],
+        )
+    };
+    let top_interface = Interface::new(
+        "top",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/top",
+        vec![func("total")],
+    );
+    let (head, errors) = load(
+        "top",
+        vec![
+            top_interface,
+            interface("left"),
+            interface("right"),
+            interface("counter"),
+        ],
+        vec![
+            Plugin::new("top", "top", &["left", "right"], top()),
+            Plugin::new("left", "left", &["counter"], forwarder("left")),
+            Plugin::new("right", "right", &["counter"], forwarder("right")),
+            Plugin::new(
+                "counter",
+                "counter",
+                &[],
+                crate::plugins::trapping_counter(),
+            ),
+        ],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let Socket::ExactlyOne(Err(error)) = head.dispatch("test:fixtures/top", "total", true, &[])
+    else {
+        panic!("the call fails")
+    };
+    let mut chain = vec![error.plugin().clone()];
+    let mut current = &error;
+    while let wasm_link::DispatchError::Socket { source, .. } = current {
+        chain.push(source.plugin().clone());
+        current = source;
+    }
+    assert_eq!(chain, ["top", "left", "counter"]);
+    assert!(
+        matches!(error.root_cause(), wasm_link::DispatchError::Trap { function, .. } if &**function == "bump")
+    );
+}
+
+#[test]
+fn a_plugin_that_cannot_be_reinstantiated_is_unavailable_until_it_can() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let engine = Engine::default();
+    let mut linker = Linker::new(&engine);
+    let open = Arc::new(AtomicBool::new(true));
+    let gate = open.clone();
+    linker
+        .instance("test:fixtures/gate")
+        .unwrap()
+        .func_new("open", move |_, _, _, results| {
+            results[0] = Val::Bool(gate.load(Ordering::SeqCst));
+            Ok(())
+        })
+        .unwrap();
+    let interface = Interface::new(
+        "counter",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/counter",
+        vec![func("bump")],
+    );
+    let (tree, _) = PluginTree::new(
+        "counter".to_owned(),
+        vec![interface],
+        vec![Plugin::new(
+            "gated",
+            "counter",
+            &[],
+            crate::plugins::gated_counter(),
+        )],
+    );
+    let (head, errors) = tree.load(&engine, &linker).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    open.store(false, Ordering::SeqCst);
+    let bump = || match head.dispatch("test:fixtures/counter", "bump", true, &[]) {
+        Socket::ExactlyOne(result) => result,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        bump(),
+        Err(wasm_link::DispatchError::Trap {
+            reinstantiated: false,
+            ..
+        })
+    ));
+    assert!(matches!(
+        bump(),
+        Err(wasm_link::DispatchError::Unavailable { .. })
+    ));
+    open.store(true, Ordering::SeqCst);
+    // Instantiable again: the next call gets a fresh instance (whose `bump` traps).
+    assert!(matches!(
+        bump(),
+        Err(wasm_link::DispatchError::Trap {
+            reinstantiated: true,
+            ..
+        })
+    ));
+}

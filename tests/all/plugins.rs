@@ -549,3 +549,30 @@ pub fn caller() -> Vec<u8> {
         )"#,
     )
 }
+
+/// A `counter` whose `bump` traps.
+pub fn trapping_counter() -> Vec<u8> {
+    component(
+        "package test:fixtures; interface counter { bump: func() -> u32; } world w { export counter; }",
+        "w",
+        r#"(module (func (export "test:fixtures/counter#bump") (result i32) unreachable))"#,
+    )
+}
+
+/// A `counter` whose instantiation asks the host's `test:fixtures/gate#open`
+/// and traps when the answer is no; `bump` traps too, forcing a
+/// re-instantiation.
+pub fn gated_counter() -> Vec<u8> {
+    component(
+        r#"package test:fixtures;
+        interface gate { open: func() -> bool; }
+        interface counter { bump: func() -> u32; }
+        world w { import gate; export counter; }"#,
+        "w",
+        r#"(module
+            (import "test:fixtures/gate" "open" (func $open (result i32)))
+            (func $start (if (i32.eqz (call $open)) (then unreachable)))
+            (start $start)
+            (func (export "test:fixtures/counter#bump") (result i32) unreachable))"#,
+    )
+}
