@@ -337,7 +337,7 @@ fn start<P: 'static>(
     let mut funcs = Vec::with_capacity(exports.functions.len());
     for index in &exports.functions {
         if let Some(func) = instance.get_func(&mut store, index) {
-            funcs.push(func)
+            funcs.push(func);
         } else {
             let error = wasmtime::format_err!("an export checked at load time is missing");
             return Err((Some(store.into_data()), WasmError::new(error)));

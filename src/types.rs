@@ -132,25 +132,8 @@ pub(crate) fn describe_opt(ty: Option<&Type>, names: &ResourceNames) -> String {
 }
 
 fn write_type(out: &mut String, ty: &Type, names: &ResourceNames) {
-    let simple = match ty {
-        Type::Bool => "bool",
-        Type::S8 => "s8",
-        Type::U8 => "u8",
-        Type::S16 => "s16",
-        Type::U16 => "u16",
-        Type::S32 => "s32",
-        Type::U32 => "u32",
-        Type::S64 => "s64",
-        Type::U64 => "u64",
-        Type::Float32 => "f32",
-        Type::Float64 => "f64",
-        Type::Char => "char",
-        Type::String => "string",
-        Type::ErrorContext => "error-context",
-        _ => "",
-    };
-    if !simple.is_empty() {
-        out.push_str(simple);
+    if let Some(name) = primitive_name(ty) {
+        out.push_str(name);
         return;
     }
     let list = |out: &mut String, open: &str, items: Vec<Type>| {
@@ -307,4 +290,25 @@ pub(crate) fn val_matches(val: &wasmtime::component::Val, ty: &Type) -> bool {
         (Val::Resource(r), Type::Own(t) | Type::Borrow(t)) => r.ty() == *t,
         _ => false,
     }
+}
+
+/// The WIT name of a primitive type.
+fn primitive_name(ty: &Type) -> Option<&'static str> {
+    Some(match ty {
+        Type::Bool => "bool",
+        Type::S8 => "s8",
+        Type::U8 => "u8",
+        Type::S16 => "s16",
+        Type::U16 => "u16",
+        Type::S32 => "s32",
+        Type::U32 => "u32",
+        Type::S64 => "s64",
+        Type::U64 => "u64",
+        Type::Float32 => "f32",
+        Type::Float64 => "f64",
+        Type::Char => "char",
+        Type::String => "string",
+        Type::ErrorContext => "error-context",
+        _ => return None,
+    })
 }

@@ -564,10 +564,10 @@ pub fn trapping_counter() -> Vec<u8> {
 /// re-instantiation.
 pub fn gated_counter() -> Vec<u8> {
     component(
-        r#"package test:fixtures;
+        r"package test:fixtures;
         interface gate { open: func() -> bool; }
         interface counter { bump: func() -> u32; }
-        world w { import gate; export counter; }"#,
+        world w { import gate; export counter; }",
         "w",
         r#"(module
             (import "test:fixtures/gate" "open" (func $open (result i32)))
