@@ -150,3 +150,43 @@ impl<'a, T, Id: Eq + Hash> IntoIterator for &'a Socket<T, Id> {
         self.iter()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::Socket;
+    use crate::InterfaceCardinality;
+
+    #[test]
+    fn len_counts_the_values_of_every_shape() {
+        assert_eq!(Socket::<u8, &str>::ExactlyOne(1).len(), 1);
+        assert!(Socket::<u8, &str>::AtMostOne(None).is_empty());
+        let many = Socket::Any(HashMap::from([("a", 1), ("b", 2)]));
+        assert_eq!(many.len(), 2);
+        assert_eq!(many.cardinality(), InterfaceCardinality::Any);
+    }
+
+    #[test]
+    fn map_keeps_ids_and_shape() {
+        let mapped = Socket::AtLeastOne(HashMap::from([("a", 1), ("b", 2)])).map(|v| v * 10);
+        assert_eq!(
+            mapped,
+            Socket::AtLeastOne(HashMap::from([("a", 10), ("b", 20)]))
+        );
+        assert_eq!(
+            Socket::<u8, &str>::AtMostOne(Some(2)).map(|v| v + 1),
+            Socket::AtMostOne(Some(3))
+        );
+    }
+
+    #[test]
+    fn iteration_yields_ids_for_multi_plugin_shapes_only() {
+        let one = Socket::<u8, &str>::ExactlyOne(7);
+        assert_eq!(one.iter().collect::<Vec<_>>(), [(None, &7)]);
+        let many = Socket::Any(HashMap::from([("a", 1)]));
+        assert_eq!(many.iter().collect::<Vec<_>>(), [(Some(&"a"), &1)]);
+        assert_eq!(many.get(&"a"), Some(&1));
+        assert_eq!(many.into_values(), [1]);
+    }
+}

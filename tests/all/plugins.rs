@@ -576,3 +576,36 @@ pub fn gated_counter() -> Vec<u8> {
             (func (export "test:fixtures/counter#bump") (result i32) unreachable))"#,
     )
 }
+
+/// A `sum` plugin whose `total` calls `number#signal` (a function without
+/// result) imported as `signal: func() -> {result}` (`None`: no result).
+/// `decode` turns what it received at retptr `$r` into a `u32`; without a
+/// result, `total` returns 1 once the call returned.
+pub fn signal_consumer(result: Option<&str>, decode: &str) -> Vec<u8> {
+    let declared = result.map(|r| format!(" -> {r}")).unwrap_or_default();
+    let wit = format!(
+        r"package test:fixtures;
+        interface number {{ signal: func(){declared}; }}
+        interface sum {{ total: func() -> u32; failing: func() -> u32; }}
+        world consumer {{ import number; export sum; }}"
+    );
+    let core = if result.is_none() {
+        r#"(module
+            (import "test:fixtures/number" "signal" (func $signal))
+            (func (export "test:fixtures/sum#total") (result i32) (call $signal) (i32.const 1))
+            (func (export "test:fixtures/sum#failing") (result i32) unreachable))"#
+            .to_owned()
+    } else {
+        format!(
+            r#"(module
+                (import "test:fixtures/number" "signal" (func $signal (param i32)))
+                {allocator}
+                (func $decode (param $r i32) (result i32) {decode})
+                (func (export "test:fixtures/sum#total") (result i32)
+                    (call $reset) (call $signal (i32.const 16)) (call $decode (i32.const 16)))
+                (func (export "test:fixtures/sum#failing") (result i32) unreachable))"#,
+            allocator = crate::fixtures::ALLOCATOR
+        )
+    };
+    component(&wit, "consumer", &core)
+}

@@ -4,6 +4,7 @@
 use wasm_link::{DispatchError, InterfaceCardinality, Socket, Val};
 
 use crate::fixtures::Plugin;
+use crate::plugins::signal_consumer;
 use crate::plugins::{
     ImportShape, LIST, LIST_RESULT, LIST_TAGGED, OPTION, OPTION_RESULT, PLAIN,
     RESULT_DISPATCH_ERROR, RESULT_STRING, consumer, number, number_interface, sum_interface,
@@ -151,4 +152,97 @@ fn list_socket_failure_traps_the_consumer() {
     let head = tree(InterfaceCardinality::Any, &LIST, &[("a", 1)]);
     let error = call(&head, "failing").unwrap_err();
     assert_eq!(error.root_cause().plugin(), "a");
+}
+
+/// A `sum` consumer of `signal` over `number` providers `(id, signal traps)`.
+fn signal_tree(
+    cardinality: InterfaceCardinality,
+    wasm: Vec<u8>,
+    providers: &[(&str, bool)],
+) -> Head {
+    let mut plugins = vec![Plugin::new("sum", "sum", &["number"], wasm)];
+    for &(id, traps) in providers {
+        plugins.push(Plugin::new(id, "number", &[], number(0, traps)));
+    }
+    load_clean(
+        "sum",
+        vec![sum_interface(), number_interface(cardinality)],
+        plugins,
+    )
+}
+
+#[test]
+fn a_function_without_result_is_plain_on_an_exactly_one_socket() {
+    let ok = signal_tree(
+        InterfaceCardinality::ExactlyOne,
+        signal_consumer(None, ""),
+        &[("a", false)],
+    );
+    assert_eq!(total(&ok, "total"), 1);
+    let failing = signal_tree(
+        InterfaceCardinality::ExactlyOne,
+        signal_consumer(None, ""),
+        &[("a", true)],
+    );
+    assert_eq!(
+        call(&failing, "total").unwrap_err().root_cause().plugin(),
+        "a"
+    );
+}
+
+#[test]
+fn a_function_without_result_as_result_of_nothing() {
+    let decode =
+        "(if (result i32) (i32.load8_u (local.get $r)) (then (i32.const 9)) (else (i32.const 1)))";
+    let wasm = || signal_consumer(Some("result<_, string>"), decode);
+    assert_eq!(
+        total(
+            &signal_tree(InterfaceCardinality::ExactlyOne, wasm(), &[("a", false)]),
+            "total"
+        ),
+        1
+    );
+    assert_eq!(
+        total(
+            &signal_tree(InterfaceCardinality::ExactlyOne, wasm(), &[("a", true)]),
+            "total"
+        ),
+        9
+    );
+}
+
+#[test]
+fn a_function_without_result_reaches_every_plugin_of_a_multi_plugin_socket() {
+    let decode = r"(local $acc i32) (local $i i32)
+        (block $done (loop $next
+            (br_if $done (i32.ge_u (local.get $i) (i32.load (i32.add (local.get $r) (i32.const 4)))))
+            (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const 10))
+                (if (result i32) (i32.load8_u (i32.add (i32.load (local.get $r)) (i32.mul (local.get $i) (i32.const 12))))
+                    (then (i32.const 9)) (else (i32.const 1)))))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next)))
+        (local.get $acc)";
+    let wasm = signal_consumer(Some("list<result<_, string>>"), decode);
+    let head = signal_tree(
+        InterfaceCardinality::Any,
+        wasm,
+        &[("b", true), ("a", false), ("c", false)],
+    );
+    assert_eq!(total(&head, "total"), 191);
+    // Plain: every plugin is called; a failure traps the consumer.
+    let plain = signal_tree(
+        InterfaceCardinality::AtLeastOne,
+        signal_consumer(None, ""),
+        &[("a", false), ("b", false)],
+    );
+    assert_eq!(total(&plain, "total"), 1);
+    let plain = signal_tree(
+        InterfaceCardinality::AtLeastOne,
+        signal_consumer(None, ""),
+        &[("a", false), ("b", true)],
+    );
+    assert_eq!(
+        call(&plain, "total").unwrap_err().root_cause().plugin(),
+        "b"
+    );
 }
