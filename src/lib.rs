@@ -161,6 +161,8 @@
 //! default features switches that slow path back on; check with
 //! `cargo tree -e features -i wasmtime`.
 
+#[cfg(feature = "dir")]
+pub mod dir;
 mod dispatch_error;
 mod interface;
 mod link;
@@ -174,6 +176,8 @@ mod resources;
 mod socket;
 mod types;
 mod wasm_error;
+#[cfg(feature = "wit")]
+mod wit;
 
 pub use dispatch_error::{DispatchError, NestedDispatchError};
 pub use interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};
@@ -184,6 +188,8 @@ pub use plugin_tree::{BoxError, PluginTree, PluginTreeError};
 pub use plugin_tree_head::PluginTreeHead;
 pub use socket::{Iter as SocketIter, Socket};
 pub use wasm_error::WasmError;
+#[cfg(feature = "wit")]
+pub use wit::{RUNTIME_WIT, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface, runtime_resolve};
 
 pub use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable, Val};
 pub use wasmtime::{Engine, Trap};

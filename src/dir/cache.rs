@@ -1,0 +1,101 @@
+//! A compile cache: components compiled once, stored by content hash.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Compiled components stored in a directory the user controls, keyed by the
+/// SHA-256 of the component bytes and the engine's compilation settings.
+///
+/// An entry is the SHA-256 of its payload followed by the payload
+/// (`Component::serialize` output). Before an entry is deserialized its hash is
+/// checked, and wasmtime checks that it was made by a compatible engine; an
+/// entry that fails either is compiled again and overwritten. The directory
+/// must be as trusted as the program itself: deserialized code runs natively.
+#[derive(Debug, Clone)]
+pub struct CompileCache {
+    dir: PathBuf,
+}
+
+/// How a component was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Deserialized from a valid cache entry.
+    Hit,
+    /// Compiled; the entry was missing.
+    Miss,
+    /// Compiled; the entry was corrupt or stale and was replaced.
+    Replaced,
+}
+
+impl CompileCache {
+    /// A cache in `dir` (created on first store).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The cache directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn entry(&self, engine: &Engine, bytes: &[u8]) -> PathBuf {
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        let digest = Sha256::digest(bytes);
+        let name: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(format!("{name}-{:016x}.cwasm", engine_hash.finish()))
+    }
+
+    /// The component for `bytes`, from the cache when a valid entry exists,
+    /// else compiled and stored. Failing to store is not an error (the
+    /// component is still returned).
+    ///
+    /// # Errors
+    /// wasmtime's error when `bytes` do not compile.
+    pub fn component(&self, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, CacheOutcome)> {
+        let path = self.entry(engine, bytes);
+        let mut outcome = CacheOutcome::Miss;
+        if let Ok(entry) = std::fs::read(&path) {
+            outcome = CacheOutcome::Replaced;
+            if let Some(component) = deserialize_checked(engine, &entry) {
+                return Ok((component, CacheOutcome::Hit));
+            }
+            tracing::warn!(path = %path.display(), "corrupt or stale compile cache entry; recompiling");
+        }
+        let component = Component::new(engine, bytes)?;
+        if let Err(error) = self.store(&path, &component) {
+            tracing::warn!(path = %path.display(), %error, "cannot write the compile cache");
+        }
+        Ok((component, outcome))
+    }
+
+    fn store(&self, path: &Path, component: &Component) -> std::io::Result<()> {
+        let payload = component.serialize().map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut entry = Sha256::digest(&payload).to_vec();
+        entry.extend_from_slice(&payload);
+        std::fs::create_dir_all(&self.dir)?;
+        // Write then rename: a reader never sees half an entry.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, &entry)?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+/// Deserializes an entry whose hash matches its payload.
+#[allow(unsafe_code, reason = "deserializing compiled code is unsafe by nature; see SAFETY")]
+fn deserialize_checked(engine: &Engine, entry: &[u8]) -> Option<Component> {
+    let (hash, payload) = entry.split_at_checked(32)?;
+    if Sha256::digest(payload).as_slice() != hash {
+        return None;
+    }
+    // SAFETY: the payload is byte-for-byte what `Component::serialize` wrote
+    // into this cache (its SHA-256 matches the one stored beside it), and
+    // wasmtime rejects artifacts from an incompatible engine or version. The
+    // cache directory is documented as trusted like the program itself.
+    unsafe { Component::deserialize(engine, payload) }.ok()
+}

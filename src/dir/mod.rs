@@ -1,0 +1,446 @@
+//! Plugins from a directory (feature `dir`).
+//!
+//! ```text
+//! wasm-link.toml                     # root = "<interface id>"
+//! interfaces/<name>/interface.toml   # cardinality, which WIT interface
+//! interfaces/<name>/*.wit
+//! plugins/<name>/plugin.toml         # id, plug, sockets, component file
+//! plugins/<name>/<file>.wasm
+//! ```
+//!
+//! [`PluginDir::open`] reads it all; every problem (a TOML typo, a missing
+//! file, a plug naming no interface, a duplicate id) is a [`DirError`] naming
+//! the file, and the rest still loads. [`PluginDir::into_tree`] then gives the
+//! [`PluginTree`] to load with [`PluginDir::linker`]'s linker. Interface
+//! metadata comes from the WIT ([`WitInterface`]); each plugin's exports are
+//! checked against its plug's WIT when it loads.
+
+mod cache;
+mod manifest;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use thiserror::Error;
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wit_parser::{Resolve, SourceMap, UnresolvedPackageGroup};
+
+pub use cache::{CacheOutcome, CompileCache};
+pub use manifest::{Cardinality, DirManifest, InterfaceManifest, PluginManifest};
+
+use crate::wasm_error::WasmError;
+use crate::wit::{SignatureMismatch, WitInterface, find_interface, runtime_resolve};
+use crate::{PluginCtxView, PluginData, PluginTree, PluginTreeError};
+
+/// A problem with one file of a plugin directory.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum DirError {
+    /// A file or directory could not be read.
+    #[error("cannot read `{}`", .path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A manifest is not valid TOML or has an unknown, missing or mistyped
+    /// field.
+    #[error("`{}`{}: {message}", .path.display(), .line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// The line, when the parser gives one.
+        line: Option<usize>,
+        /// The parser's message.
+        message: String,
+    },
+    /// WIT that does not parse or resolve, or lacks the interface a manifest
+    /// names.
+    #[error("`{}`: {message}", .path.display())]
+    Wit {
+        /// The WIT file, or the manifest naming the interface.
+        path: PathBuf,
+        /// What is wrong, with wit-parser's location.
+        message: String,
+    },
+    /// A plugin's plug or socket names no interface of the directory.
+    #[error("`{}`: `{interface}` is not an interface of this directory", .path.display())]
+    UnknownInterface {
+        /// The plugin manifest.
+        path: PathBuf,
+        /// The unknown id.
+        interface: String,
+    },
+    /// Two plugins share an id; the second is dropped.
+    #[error("`{}`: plugin id `{id}` is already used by `{}`", .path.display(), .first.display())]
+    DuplicatePlugin {
+        /// The id.
+        id: String,
+        /// The dropped plugin's manifest.
+        path: PathBuf,
+        /// The manifest that uses it first.
+        first: PathBuf,
+    },
+    /// A plugin's component file does not exist.
+    #[error("`{}`: component file `{}` does not exist", .path.display(), .component.display())]
+    MissingComponent {
+        /// The plugin manifest.
+        path: PathBuf,
+        /// The component path it names.
+        component: PathBuf,
+    },
+    /// The component does not compile.
+    #[error("plugin `{plugin}`: `{}` is not a valid component", .path.display())]
+    Compile {
+        /// The plugin.
+        plugin: String,
+        /// The component file.
+        path: PathBuf,
+        /// wasmtime's error.
+        #[source]
+        source: WasmError,
+    },
+    /// The component's exports do not match its plug's WIT.
+    #[error("plugin `{plugin}` (`{}`) does not match its plug", .path.display())]
+    Signature {
+        /// The plugin.
+        plugin: String,
+        /// The component file.
+        path: PathBuf,
+        /// The function, expected and found types, as WIT.
+        #[source]
+        source: SignatureMismatch,
+    },
+}
+
+/// Options for [`PluginDir::open`].
+#[derive(Debug, Clone, Default)]
+pub struct DirOptions {
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache: Option<CompileCache>,
+}
+
+/// A plugin read from a directory. It runs with WASI available but nothing
+/// granted: no files, no network, no environment, no clock beyond WASI's
+/// defaults, and standard output and error discarded.
+pub struct DirPlugin {
+    id: String,
+    plug: String,
+    sockets: Vec<String>,
+    manifest: PathBuf,
+    component: PathBuf,
+    plug_wit: Arc<WitInterface>,
+    cache: Option<CompileCache>,
+    table: ResourceTable,
+    wasi: WasiCtx,
+}
+
+impl DirPlugin {
+    /// The manifest this plugin was read from.
+    #[must_use]
+    pub fn manifest_path(&self) -> &Path {
+        &self.manifest
+    }
+
+    /// The component file.
+    #[must_use]
+    pub fn component_path(&self) -> &Path {
+        &self.component
+    }
+
+    /// The plugin's id.
+    #[must_use]
+    pub fn plugin_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id of the interface it implements.
+    #[must_use]
+    pub fn plug_id(&self) -> &str {
+        &self.plug
+    }
+
+    /// The ids of the interfaces it depends on.
+    #[must_use]
+    pub fn socket_ids(&self) -> &[String] {
+        &self.sockets
+    }
+}
+
+impl PluginCtxView for DirPlugin {
+    fn resource_table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
+impl WasiView for DirPlugin {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl PluginData for DirPlugin {
+    type Id = String;
+    type InterfaceId = String;
+    type Error = DirError;
+    type SocketIter<'a> = std::slice::Iter<'a, String>;
+
+    fn id(&self) -> Result<&String, DirError> {
+        Ok(&self.id)
+    }
+    fn plug(&self) -> Result<&String, DirError> {
+        Ok(&self.plug)
+    }
+    fn sockets(&self) -> Result<Self::SocketIter<'_>, DirError> {
+        Ok(self.sockets.iter())
+    }
+
+    /// Reads and compiles (or takes from the cache) the component, then checks
+    /// its exports against the plug's WIT.
+    fn component(&self, engine: &Engine) -> Result<Component, DirError> {
+        let bytes = std::fs::read(&self.component)
+            .map_err(|source| DirError::Io { path: self.component.clone(), source })?;
+        let compiled = match &self.cache {
+            Some(cache) => cache.component(engine, &bytes).map(|(component, _)| component),
+            None => Component::new(engine, &bytes),
+        };
+        let component = compiled.map_err(|e| DirError::Compile {
+            plugin: self.id.clone(),
+            path: self.component.clone(),
+            source: WasmError::new(e),
+        })?;
+        self.plug_wit.check_exports(engine, &component).map_err(|source| DirError::Signature {
+            plugin: self.id.clone(),
+            path: self.component.clone(),
+            source,
+        })?;
+        Ok(component)
+    }
+}
+
+/// The contents of a plugin directory.
+pub struct PluginDir {
+    /// The directory.
+    pub path: PathBuf,
+    /// The root interface's id.
+    pub root: String,
+    /// The interfaces that were read, sorted by id.
+    pub interfaces: Vec<WitInterface>,
+    /// The plugins that were read, sorted by directory name.
+    pub plugins: Vec<DirPlugin>,
+    /// Everything that could not be read.
+    pub errors: Vec<DirError>,
+}
+
+impl PluginDir {
+    /// Reads a plugin directory.
+    ///
+    /// # Errors
+    /// Only when `wasm-link.toml` cannot be read; every other problem is in
+    /// [`errors`](Self::errors) and drops just what it concerns.
+    pub fn open(path: impl AsRef<Path>, options: &DirOptions) -> Result<Self, DirError> {
+        let path = path.as_ref().to_path_buf();
+        let manifest: DirManifest = read_toml(&path.join("wasm-link.toml"))?;
+        let mut errors = Vec::new();
+        let interfaces = read_interfaces(&path.join("interfaces"), &mut errors);
+        let plugins = read_plugins(&path.join("plugins"), &interfaces, options, &mut errors);
+        Ok(Self { path, root: manifest.root, interfaces, plugins, errors })
+    }
+
+    /// The plugin tree of the directory, and the build errors.
+    #[must_use]
+    pub fn into_tree(
+        self,
+    ) -> (PluginTree<WitInterface, DirPlugin>, Vec<PluginTreeError<String, String>>) {
+        PluginTree::new(self.root, self.interfaces, self.plugins)
+    }
+
+    /// A linker offering WASI to plugins (with nothing granted: see
+    /// [`DirPlugin`]).
+    ///
+    /// # Errors
+    /// When wasmtime cannot define WASI in the linker.
+    pub fn linker(engine: &Engine) -> Result<Linker<DirPlugin>, WasmError> {
+        let mut linker = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Ok(linker)
+    }
+}
+
+fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DirError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DirError::Io { path: path.to_path_buf(), source })?;
+    toml::from_str(&text).map_err(|e| DirError::Manifest {
+        path: path.to_path_buf(),
+        line: e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+        message: e.message().to_owned(),
+    })
+}
+
+/// The subdirectories of `path`, sorted; none when it does not exist.
+fn subdirectories(path: &Path, errors: &mut Vec<DirError>) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(source) => {
+            errors.push(DirError::Io { path: path.to_path_buf(), source });
+            return Vec::new();
+        }
+    };
+    let mut dirs: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    dirs
+}
+
+fn dir_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn read_interfaces(path: &Path, errors: &mut Vec<DirError>) -> Vec<WitInterface> {
+    // Parse every interface's manifest and WIT files on their own first, so a
+    // broken file drops only its interface.
+    let mut candidates = Vec::new();
+    let mut sources: Vec<(PathBuf, String, String)> = Vec::new(); // path, package, text
+    for dir in subdirectories(path, errors) {
+        let manifest: InterfaceManifest = match read_toml(&dir.join("interface.toml")) {
+            Ok(manifest) => manifest,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
+        let mut files = Vec::new();
+        let mut broken = false;
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
+            Err(source) => {
+                errors.push(DirError::Io { path: dir.clone(), source });
+                continue;
+            }
+        };
+        entries.sort();
+        for file in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "wit")) {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(text) => text,
+                Err(source) => {
+                    errors.push(DirError::Io { path: file, source });
+                    broken = true;
+                    break;
+                }
+            };
+            match UnresolvedPackageGroup::parse(&file, &text) {
+                Ok(group) => files.push((file, group.main.name.to_string(), text)),
+                Err((map, error)) => {
+                    errors.push(DirError::Wit { path: file, message: error.render(&map) });
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        if !broken {
+            sources.extend(files);
+            candidates.push((dir, manifest));
+        }
+    }
+    let resolve = match resolve_all(&sources) {
+        Ok(resolve) => Arc::new(resolve),
+        Err(message) => {
+            let path = sources.first().map_or_else(|| path.to_path_buf(), |(p, _, _)| p.clone());
+            errors.push(DirError::Wit { path, message });
+            return Vec::new();
+        }
+    };
+    let mut interfaces = Vec::new();
+    for (dir, manifest) in candidates {
+        let found = find_interface(&resolve, &manifest.interface)
+            .and_then(|id| WitInterface::new(dir_name(&dir), manifest.cardinality.into(), resolve.clone(), id));
+        match found {
+            Ok(interface) => interfaces.push(interface),
+            Err(error) => errors.push(DirError::Wit { path: dir.join("interface.toml"), message: error.to_string() }),
+        }
+    }
+    interfaces
+}
+
+/// Resolves all WIT files together (an interface may `use` another's types),
+/// one package per group of files declaring it, on top of `wasm-link:runtime`.
+fn resolve_all(sources: &[(PathBuf, String, String)]) -> Result<Resolve, String> {
+    let mut packages: Vec<(&str, SourceMap)> = Vec::new();
+    for (path, package, text) in sources {
+        let index = match packages.iter().position(|(p, _)| p == package) {
+            Some(index) => index,
+            None => {
+                packages.push((package, SourceMap::default()));
+                packages.len() - 1
+            }
+        };
+        packages[index].1.push(path, text.as_str());
+    }
+    let mut groups = Vec::new();
+    for (_, map) in packages {
+        groups.push(map.parse().map_err(|(map, error)| error.render(&map))?);
+    }
+    let mut resolve = runtime_resolve();
+    if groups.is_empty() {
+        return Ok(resolve);
+    }
+    let main = groups.remove(0);
+    resolve.push_groups(main, groups).map_err(|e| e.to_string())?;
+    Ok(resolve)
+}
+
+fn read_plugins(
+    path: &Path,
+    interfaces: &[WitInterface],
+    options: &DirOptions,
+    errors: &mut Vec<DirError>,
+) -> Vec<DirPlugin> {
+    let mut plugins: Vec<DirPlugin> = Vec::new();
+    for dir in subdirectories(path, errors) {
+        let manifest_path = dir.join("plugin.toml");
+        let manifest: PluginManifest = match read_toml(&manifest_path) {
+            Ok(manifest) => manifest,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
+        if let Some(first) = plugins.iter().find(|p| p.id == manifest.id) {
+            errors.push(DirError::DuplicatePlugin {
+                id: manifest.id,
+                path: manifest_path,
+                first: first.manifest.clone(),
+            });
+            continue;
+        }
+        let find = |id: &str| interfaces.iter().find(|i| crate::InterfaceData::id(*i).is_ok_and(|i| i == id));
+        let Some(plug) = find(&manifest.plug) else {
+            errors.push(DirError::UnknownInterface { path: manifest_path, interface: manifest.plug });
+            continue;
+        };
+        if let Some(unknown) = manifest.sockets.iter().find(|s| find(s).is_none()) {
+            errors.push(DirError::UnknownInterface { path: manifest_path, interface: unknown.clone() });
+            continue;
+        }
+        let component = dir.join(&manifest.component);
+        if !component.is_file() {
+            errors.push(DirError::MissingComponent { path: manifest_path, component });
+            continue;
+        }
+        plugins.push(DirPlugin {
+            id: manifest.id,
+            plug: manifest.plug,
+            sockets: manifest.sockets,
+            manifest: manifest_path,
+            component,
+            plug_wit: Arc::new(plug.clone()),
+            cache: options.cache.clone(),
+            table: ResourceTable::new(),
+            wasi: WasiCtx::builder().build(),
+        });
+    }
+    plugins
+}
