@@ -189,7 +189,10 @@ pub use plugin_tree_head::PluginTreeHead;
 pub use socket::{Iter as SocketIter, Socket};
 pub use wasm_error::WasmError;
 #[cfg(feature = "wit")]
-pub use wit::{RUNTIME_WIT, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface, runtime_resolve};
+pub use wit::{
+    RUNTIME_WIT, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface,
+    runtime_resolve,
+};
 
 pub use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable, Val};
 pub use wasmtime::{Engine, Trap};

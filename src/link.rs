@@ -178,6 +178,9 @@ pub(crate) struct Adapter<P: PluginData + Send + 'static> {
     /// The consumer's own slot, set once it is instantiated (a weak link: the
     /// consumer's store owns this adapter).
     pub(crate) consumer: Arc<OnceLock<Weak<PluginSlot<P>>>>,
+    /// The consumer's id, for errors raised before its slot exists (a call
+    /// from its start function).
+    pub(crate) consumer_id: P::Id,
     /// The plugins behind the socket, by id.
     pub(crate) targets: Vec<Arc<PluginSlot<P>>>,
     /// The function's index in the socket interface.
@@ -215,6 +218,22 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         params: &[Val],
         results: &mut [Val],
     ) -> wasmtime::Result<()> {
+        let mut taken = Vec::new();
+        let outcome = self.forward(&mut store, ty, params, results, &mut taken);
+        if self.convert_params || self.method {
+            resources::release_borrows(params, &taken, &mut store);
+        }
+        outcome
+    }
+
+    fn forward(
+        &self,
+        store: &mut StoreContextMut<'_, P>,
+        ty: &ComponentFunc,
+        params: &[Val],
+        results: &mut [Val],
+        taken: &mut Vec<resources::Taken<P>>,
+    ) -> wasmtime::Result<()> {
         let consumer = self.consumer.get().and_then(Weak::upgrade);
         let declared = ty.results().next();
         let result_ty = if self.convert_result {
@@ -224,14 +243,15 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         };
         if self.method {
             let outcome =
-                self.call_method(consumer.as_ref(), &mut store, params, result_ty.as_ref());
+                self.call_method(consumer.as_ref(), store, taken, params, result_ty.as_ref());
             return self.deliver_single(outcome, results);
         }
         let mut call = |target: &Arc<PluginSlot<P>>| {
             self.invoke(
                 target,
                 consumer.as_ref(),
-                &mut store,
+                store,
+                taken,
                 params,
                 result_ty.as_ref(),
             )
@@ -312,6 +332,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         target: &Arc<PluginSlot<P>>,
         consumer: Option<&Arc<PluginSlot<P>>>,
         store: &mut StoreContextMut<'_, P>,
+        taken: &mut Vec<resources::Taken<P>>,
         params: &[Val],
         result_ty: Option<&Type>,
     ) -> Result<Option<Val>, DispatchError<P::Id>> {
@@ -326,12 +347,14 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                     generation: consumer.map_or(0, |c| c.generation()),
                     resource_types: &consumer_types,
                     store: store.as_context_mut(),
+                    taken: Some(taken),
                 };
                 let mut dst = Endpoint {
                     slot: Some(target),
                     generation: live.generation,
                     resource_types: &live.resource_types,
                     store: live.store.as_context_mut(),
+                    taken: None,
                 };
                 let param_types: Vec<Type> = live.func_types[self.function]
                     .params()
@@ -347,7 +370,13 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                         &self.kinds,
                         &mut lent,
                     );
-                    args.push(converted.map_err(|e| self.handle_failure(target, e))?);
+                    match converted {
+                        Ok(arg) => args.push(arg),
+                        Err(error) => {
+                            resources::return_lent(&mut live.store.as_context_mut(), &mut lent);
+                            return Err(self.handle_failure(target, error));
+                        }
+                    }
                 }
                 Cow::Owned(args)
             } else {
@@ -362,11 +391,12 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         &self,
         consumer: Option<&Arc<PluginSlot<P>>>,
         store: &mut StoreContextMut<'_, P>,
+        taken: &mut Vec<resources::Taken<P>>,
         params: &[Val],
         result_ty: Option<&Type>,
     ) -> Result<Option<Val>, DispatchError<P::Id>> {
         let invalid = |reason: String| DispatchError::InvalidResource {
-            plugin: consumer.map_or_else(|| self.targets[0].id.clone(), |c| c.id.clone()),
+            plugin: self.consumer_id.clone(),
             interface: self.site.interface.clone(),
             function: self.site.function.clone(),
             reason,
@@ -384,8 +414,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             generation: consumer.map_or(0, |c| c.generation()),
             resource_types: &consumer_types,
             store: store.as_context_mut(),
+            taken: Some(&mut *taken),
         };
-        let (owner, generation, inner) = resources::take_handle(*handle, &mut src, &self.kinds)
+        let (owner, generation, inner, _) = resources::take_handle(*handle, &mut src, &self.kinds)
             .map_err(|e| invalid(describe_handle_error(e)))?;
         if !self.targets.iter().any(|t| Arc::ptr_eq(t, &owner)) {
             return Err(invalid(format!(
@@ -411,12 +442,14 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                     generation: consumer.map_or(0, |c| c.generation()),
                     resource_types: &consumer_types,
                     store: store.as_context_mut(),
+                    taken: Some(&mut *taken),
                 };
                 let mut dst = Endpoint {
                     slot: Some(&owner),
                     generation: live.generation,
                     resource_types: &live.resource_types,
                     store: live.store.as_context_mut(),
+                    taken: None,
                 };
                 let param_types: Vec<Type> = live.func_types[self.function]
                     .params()
@@ -431,7 +464,13 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                         &self.kinds,
                         &mut lent,
                     );
-                    args.push(converted.map_err(|e| self.handle_failure(&owner, e))?);
+                    match converted {
+                        Ok(arg) => args.push(arg),
+                        Err(error) => {
+                            resources::return_lent(&mut live.store.as_context_mut(), &mut lent);
+                            return Err(self.handle_failure(&owner, error));
+                        }
+                    }
                 }
             }
             self.finish_call(&owner, live, consumer, store, &args, &mut lent, result_ty)
@@ -474,12 +513,14 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             generation: live.generation,
             resource_types: &live.resource_types,
             store: live.store.as_context_mut(),
+            taken: None,
         };
         let mut dst = Endpoint {
             slot: consumer,
             generation: consumer.map_or(0, |c| c.generation()),
             resource_types: &consumer_types,
             store: store.as_context_mut(),
+            taken: None,
         };
         let mut no_lending = Vec::new();
         resources::convert(value, ty, &mut src, &mut dst, &self.kinds, &mut no_lending)

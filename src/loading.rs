@@ -514,6 +514,77 @@ where
         ))
     }
 
+    /// The one shape in which the consumer's import fits every plugin behind
+    /// the socket.
+    #[allow(clippy::too_many_arguments, reason = "the consumer's load context")]
+    fn socket_shape(
+        id: &P::Id,
+        interface: &InterfaceNode<I>,
+        name: &str,
+        declared: &ComponentFunc,
+        names: &ResourceNames,
+        targets: &[&Loaded<P>],
+        single: bool,
+    ) -> Result<Shape, TreeLoadError<I, P>> {
+        let function = interface
+            .functions
+            .iter()
+            .position(|f| f.name == name)
+            .unwrap_or_default();
+        let mut shape = None;
+        for target in targets {
+            let found = link::check_import(
+                declared,
+                names,
+                &target.plug_types[function],
+                &target.names,
+                interface.cardinality,
+                single,
+            )
+            .map_err(|reason| LoadError::SocketSignature {
+                plugin: id.clone(),
+                interface: interface.id.clone(),
+                function: name.to_owned(),
+                provider: target.slot.id.clone(),
+                reason,
+            })?;
+            // Every plugin behind the socket must fit the same shape: one
+            // adapter serves them all.
+            if shape.is_some_and(|shape| shape != found) {
+                return Err(LoadError::SocketSignature {
+                    plugin: id.clone(),
+                    interface: interface.id.clone(),
+                    function: name.to_owned(),
+                    provider: target.slot.id.clone(),
+                    reason:
+                        "its result type differs from that of the other plugins behind the socket"
+                            .to_owned(),
+                });
+            }
+            shape = Some(found);
+        }
+        if let Some(shape) = shape {
+            return Ok(shape);
+        }
+        // No handle of the socket's resources can exist without a plugin
+        // behind it, so a method can never be called.
+        if single {
+            return Ok(Shape::Plain);
+        }
+        shape_without_plugins(declared, interface.cardinality).ok_or_else(|| {
+            LoadError::SocketSignature {
+                plugin: id.clone(),
+                interface: interface.id.clone(),
+                function: name.to_owned(),
+                provider: id.clone(),
+                reason: format!(
+                    "no plugin is behind the socket and {} cannot be empty",
+                    describe_decl(declared, names)
+                ),
+            }
+        })
+    }
+
     /// Defines one socket's imports in the consumer's linker.
     #[allow(
         clippy::too_many_arguments,
@@ -568,42 +639,10 @@ where
         for (name, function, declared) in imports.functions {
             let meta = &interface.functions[function];
             let single = meta.is_method;
-            let mut shape = None;
-            for target in &targets {
-                let found = link::check_import(
-                    &declared,
-                    names,
-                    &target.plug_types[function],
-                    &target.names,
-                    interface.cardinality,
-                    single,
-                )
-                .map_err(|reason| LoadError::SocketSignature {
-                    plugin: id.clone(),
-                    interface: interface.id.clone(),
-                    function: name.clone(),
-                    provider: target.slot.id.clone(),
-                    reason,
-                })?;
-                shape = Some(found);
-            }
             let shape =
-                match shape {
-                    Some(shape) => shape,
-                    None => shape_without_plugins(&declared, interface.cardinality).ok_or_else(
-                        || LoadError::SocketSignature {
-                            plugin: id.clone(),
-                            interface: interface.id.clone(),
-                            function: name.clone(),
-                            provider: id.clone(),
-                            reason: format!(
-                                "no plugin is behind the socket and {} cannot be empty",
-                                describe_decl(&declared, names)
-                            ),
-                        },
-                    )?,
-                };
+                Self::socket_shape(id, interface, &name, &declared, names, &targets, single)?;
             let adapter = Arc::new(Adapter {
+                consumer_id: id.clone(),
                 site: Site {
                     interface: interface.name.instance.as_str().into(),
                     function: name.as_str().into(),

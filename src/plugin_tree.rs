@@ -245,6 +245,27 @@ where
         self.plugins.iter().map(|plugin| &plugin.id)
     }
 
+    /// Drops the plugins with a socket to an unusable interface; whether any
+    /// was dropped.
+    fn drop_unsatisfied(&mut self, errors: &mut Vec<TreeError<I, P>>) -> bool {
+        let before = self.plugins.len();
+        let interfaces = &self.interfaces;
+        self.plugins.retain(|plugin| {
+            let broken = plugin
+                .sockets
+                .iter()
+                .find(|&&socket| !interfaces[socket].usable);
+            if let Some(&socket) = broken {
+                errors.push(PluginTreeError::UnsatisfiedSocket {
+                    plugin: plugin.id.clone(),
+                    interface: interfaces[socket].id.clone(),
+                });
+            }
+            broken.is_none()
+        });
+        self.plugins.len() != before
+    }
+
     /// Drops every plugin that lies on a dependency cycle.
     fn drop_cycles(&mut self, errors: &mut Vec<TreeError<I, P>>) {
         // Plugin-level edges: p -> every implementer of every socket of p.
@@ -286,6 +307,10 @@ where
     /// nothing changes, then records each interface's implementers.
     fn settle(&mut self, errors: &mut Vec<TreeError<I, P>>) {
         let mut reported = vec![false; self.interfaces.len()];
+        // Too many implementers is judged only once no implementer can drop
+        // any more for lack of its own sockets: an interface with one plugin
+        // too many may be fine once a broken implementer is gone.
+        let mut too_many = vec![false; self.interfaces.len()];
         loop {
             for interface in &mut self.interfaces {
                 interface.implementers.clear();
@@ -303,18 +328,40 @@ where
                     needed[socket] = true;
                 }
             }
+            let mut judge_too_many = true;
             for (index, interface) in self.interfaces.iter_mut().enumerate() {
                 let count = interface.implementers.len();
-                let usable = interface.cardinality.accepts(count);
-                if !usable && !reported[index] && needed[index] {
+                let too_few = count == 0
+                    && matches!(
+                        interface.cardinality,
+                        InterfaceCardinality::ExactlyOne | InterfaceCardinality::AtLeastOne
+                    );
+                interface.usable = !too_few && !too_many[index];
+                if too_few && needed[index] && !reported[index] {
                     reported[index] = true;
-                    errors.push(if count == 0 {
-                        PluginTreeError::NoPlugins {
-                            interface: interface.id.clone(),
-                            cardinality: interface.cardinality,
-                        }
-                    } else {
-                        PluginTreeError::TooManyPlugins {
+                    judge_too_many = false;
+                    errors.push(PluginTreeError::NoPlugins {
+                        interface: interface.id.clone(),
+                        cardinality: interface.cardinality,
+                    });
+                }
+            }
+            if self.drop_unsatisfied(errors) {
+                continue;
+            }
+            if !judge_too_many {
+                continue;
+            }
+            let mut changed = false;
+            for (index, interface) in self.interfaces.iter_mut().enumerate() {
+                let count = interface.implementers.len();
+                if count > 1 && !interface.cardinality.accepts(count) && !too_many[index] {
+                    too_many[index] = true;
+                    interface.usable = false;
+                    changed = true;
+                    if needed[index] {
+                        reported[index] = true;
+                        errors.push(PluginTreeError::TooManyPlugins {
                             interface: interface.id.clone(),
                             cardinality: interface.cardinality,
                             plugins: interface
@@ -322,27 +369,11 @@ where
                                 .iter()
                                 .map(|&p| self.plugins[p].id.clone())
                                 .collect(),
-                        }
-                    });
+                        });
+                    }
                 }
-                interface.usable = usable;
             }
-            let before = self.plugins.len();
-            let interfaces = &self.interfaces;
-            self.plugins.retain(|plugin| {
-                let broken = plugin
-                    .sockets
-                    .iter()
-                    .find(|&&socket| !interfaces[socket].usable);
-                if let Some(&socket) = broken {
-                    errors.push(PluginTreeError::UnsatisfiedSocket {
-                        plugin: plugin.id.clone(),
-                        interface: interfaces[socket].id.clone(),
-                    });
-                }
-                broken.is_none()
-            });
-            if self.plugins.len() == before {
+            if !changed {
                 break;
             }
         }
@@ -565,22 +596,32 @@ fn find_cycles(edges: &[Vec<(usize, usize)>]) -> Vec<(usize, (usize, Vec<usize>)
         let Some(&(_, label)) = edges[node].iter().find(|&&(t, _)| same(t)) else {
             continue;
         };
-        // Walk along edges inside the component back to `node` for the message.
-        let mut cycle = vec![node];
-        let mut seen = vec![false; n];
-        seen[node] = true;
-        let mut current = node;
-        while let Some(&(next, _)) = edges[current]
-            .iter()
-            .find(|&&(t, _)| same(t) && (t == node || !seen[t]))
-        {
-            if next == node {
-                break;
+        // The shortest way back to `node` inside its component, for the message.
+        let mut previous = vec![usize::MAX; n];
+        let mut queue = std::collections::VecDeque::from([node]);
+        'search: while let Some(current) = queue.pop_front() {
+            for &(next, _) in &edges[current] {
+                if !same(next) {
+                    continue;
+                }
+                if next == node {
+                    previous[node] = current;
+                    break 'search;
+                }
+                if previous[next] == usize::MAX {
+                    previous[next] = current;
+                    queue.push_back(next);
+                }
             }
-            seen[next] = true;
-            cycle.push(next);
-            current = next;
         }
+        let mut cycle = Vec::new();
+        let mut current = previous[node];
+        while current != node && current != usize::MAX && cycle.len() < n {
+            cycle.push(current);
+            current = previous[current];
+        }
+        cycle.push(node);
+        cycle.reverse();
         result.push((node, (label, cycle)));
     }
     result

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use wasmtime::component::{ResourceAny, Val};
 
-use crate::dispatch_error::DispatchError;
+use crate::dispatch_error::{DispatchError, SocketTrap};
 use crate::interface::InterfaceName;
 use crate::plugin_instance::{CallFailure, PluginSlot, Site};
 use crate::plugin_tree::InterfaceNode;
@@ -244,13 +244,25 @@ where
             interface: self.instance.clone(),
             function: "[resource-drop]".into(),
         };
-        owner.call(&site, |live| match handle.resource_drop(&mut live.store) {
-            Ok(()) => Ok(true),
-            Err(error) if error.downcast_ref::<wasmtime::Trap>().is_some() => {
-                Err(CallFailure::Ran(error))
+        owner.call(&site, |live| {
+            // Checked again under the lock: the owner may have been replaced
+            // since, and an old handle must never reach a new store.
+            if !live
+                .resource_types
+                .iter()
+                .flatten()
+                .any(|t| *t == handle.ty())
+            {
+                return Ok(false);
             }
-            // wasmtime refuses handles that are no longer in the table.
-            Err(_) => Ok(false),
+            match handle.resource_drop(&mut live.store) {
+                Ok(()) => Ok(true),
+                Err(error) if error.downcast_ref::<wasmtime::Trap>().is_some() => {
+                    Err(CallFailure::Ran(error))
+                }
+                // wasmtime refuses handles that are no longer in the table.
+                Err(_) => Ok(false),
+            }
         })
     }
 }
@@ -309,7 +321,15 @@ fn call<P: PluginData + Send + 'static>(
                     .params()
                     .zip(args)
                     .all(|((_, ty), arg)| types::val_matches(arg, &ty));
-                Err(if well_typed {
+                // A handle already dropped or given away passes the type check
+                // and fails while its arguments are lowered, before wasm runs:
+                // with handles among the arguments, only a trap means wasm ran.
+                let wasm_ran = error.downcast_ref::<wasmtime::Trap>().is_some()
+                    || error
+                        .chain()
+                        .any(|cause| cause.downcast_ref::<SocketTrap<P::Id>>().is_some());
+                let lowering_handles = live.param_resources[index] && !wasm_ran;
+                Err(if well_typed && !lowering_handles {
                     CallFailure::Ran(error)
                 } else {
                     CallFailure::InvalidArguments(error)

@@ -105,6 +105,21 @@ pub(crate) struct Endpoint<'a, 's, P: PluginData + Send + 'static> {
     pub(crate) generation: u64,
     pub(crate) resource_types: &'a [Option<ResourceType>],
     pub(crate) store: StoreContextMut<'s, P>,
+    /// Handles already taken out of this (source) store during the current
+    /// socket call: the same arguments go to every plugin behind a socket, and
+    /// a handle can be lifted out of a store only once.
+    pub(crate) taken: Option<&'a mut Vec<Taken<P>>>,
+}
+
+/// A handle taken out of a consumer's store: the consumer's handle, the
+/// owner, the owner's generation and handle, and whether it was an owned one
+/// (which can go to one plugin only).
+pub(crate) struct Taken<P: PluginData + Send + 'static> {
+    from: ResourceAny,
+    owner: Arc<PluginSlot<P>>,
+    generation: u64,
+    handle: ResourceAny,
+    owned: bool,
 }
 
 /// Moves `val` from `src`'s store into `dst`'s, where it has type `ty`,
@@ -121,7 +136,7 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
     Ok(match (val, ty) {
         (Val::Resource(handle), Type::Own(expected) | Type::Borrow(expected)) => {
             let borrow = matches!(ty, Type::Borrow(_));
-            let (owner, generation, handle) = take_handle(handle, src, kinds)?;
+            let (owner, generation, handle, given_up) = take_handle(handle, src, kinds)?;
             if let Some(kind) = kinds.by_type(expected) {
                 let proxy = Proxy {
                     owner,
@@ -143,6 +158,11 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
             } else {
                 let is_owner = dst.slot.is_some_and(|slot| Arc::ptr_eq(slot, &owner));
                 if !is_owner || handle.ty() != *expected {
+                    if given_up {
+                        // The consumer gave it up: give it back to its owner
+                        // rather than leak it there.
+                        owner.release(generation, handle);
+                    }
                     return Err(HandleError::Foreign(format!(
                         "a handle owned by plugin `{}` cannot be given to plugin `{}`",
                         owner.label,
@@ -213,26 +233,53 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
     })
 }
 
+/// A handle taken out of a store: its owner, the owner's generation, the
+/// owner's handle, and whether the taker now owns it.
+pub(crate) type Held<P> = (Arc<PluginSlot<P>>, u64, ResourceAny, bool);
+
 /// Takes a handle out of `src`: the owner, the owner's generation and the
 /// owner's handle.
 pub(crate) fn take_handle<P: PluginData + Send + 'static>(
     handle: ResourceAny,
     src: &mut Endpoint<'_, '_, P>,
     kinds: &ResourceKinds,
-) -> Result<(Arc<PluginSlot<P>>, u64, ResourceAny), HandleError> {
+) -> Result<Held<P>, HandleError> {
     if kinds.by_type(&handle.ty()).is_some() {
-        let owned = handle.owned();
+        if let Some(taken) = src
+            .taken
+            .as_deref()
+            .and_then(|t| t.iter().find(|t| t.from == handle))
+        {
+            if taken.owned {
+                return Err(HandleError::Foreign(format!(
+                    "an owned handle went to plugin `{}` already and cannot be given twice",
+                    taken.owner.label
+                )));
+            }
+            return Ok((taken.owner.clone(), taken.generation, taken.handle, false));
+        }
+        let is_own = handle.owned();
         let rep = handle.try_into_resource_dynamic(&mut src.store)?.rep();
         let table = src.store.data_mut().resource_table();
-        if owned {
+        let (owner, generation, inner) = if is_own {
             let mut proxy: Proxy<P> = table.delete(Resource::new_own(rep))?;
             let inner = proxy.handle.take().ok_or(HandleError::Stale)?;
-            Ok((proxy.owner.clone(), proxy.generation, inner))
+            (proxy.owner.clone(), proxy.generation, inner)
         } else {
             let proxy: &Proxy<P> = table.get(&Resource::new_borrow(rep))?;
             let inner = proxy.handle.ok_or(HandleError::Stale)?;
-            Ok((proxy.owner.clone(), proxy.generation, inner))
+            (proxy.owner.clone(), proxy.generation, inner)
+        };
+        if let Some(taken) = src.taken.as_deref_mut() {
+            taken.push(Taken {
+                from: handle,
+                owner: owner.clone(),
+                generation,
+                handle: inner,
+                owned: is_own,
+            });
         }
+        Ok((owner, generation, inner, is_own))
     } else {
         let Some(slot) = src.slot else {
             return Err(HandleError::Foreign(
@@ -250,7 +297,9 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
                 slot.label
             )));
         }
-        Ok((slot.clone(), src.generation, handle))
+        // The consumer's own resource: ownership stays with wasmtime's own
+        // tracking of the handle, nothing to give back on failure.
+        Ok((slot.clone(), src.generation, handle, false))
     }
 }
 
@@ -266,5 +315,49 @@ pub(crate) fn return_lent<P: PluginData + Send + 'static>(
             .data_mut()
             .resource_table()
             .delete(Resource::new_own(rep));
+    }
+}
+
+/// Releases the borrowed handles among `params` that no conversion took out
+/// of the consumer's store (a call failed before reaching them): wasmtime
+/// requires every borrow lent to the host to be released before it returns.
+pub(crate) fn release_borrows<P: PluginData + Send + 'static>(
+    params: &[Val],
+    taken: &[Taken<P>],
+    store: &mut StoreContextMut<'_, P>,
+) {
+    for param in params {
+        release_borrows_in(param, taken, store);
+    }
+}
+
+fn release_borrows_in<P: PluginData + Send + 'static>(
+    val: &Val,
+    taken: &[Taken<P>],
+    store: &mut StoreContextMut<'_, P>,
+) {
+    match val {
+        Val::Resource(handle) => {
+            let was_taken = taken.iter().any(|t| t.from == *handle);
+            if !handle.owned() && !was_taken {
+                let _ = handle.resource_drop(&mut *store);
+            }
+        }
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
+            for item in items {
+                release_borrows_in(item, taken, store);
+            }
+        }
+        Val::Record(fields) => {
+            for (_, item) in fields {
+                release_borrows_in(item, taken, store);
+            }
+        }
+        Val::Variant(_, Some(item))
+        | Val::Option(Some(item))
+        | Val::Result(Ok(Some(item)) | Err(Some(item))) => {
+            release_borrows_in(item, taken, store);
+        }
+        _ => {}
     }
 }

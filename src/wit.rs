@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use thiserror::Error;
 use wasmtime::Engine;
-use wasmtime::component::types::{self as wt, ComponentItem};
 use wasmtime::component::Component;
+use wasmtime::component::types::{self as wt, ComponentItem};
 use wit_parser::{Function, FunctionKind, Handle, InterfaceId, Resolve, Type, TypeDefKind, TypeId};
 
 use crate::types::{self, ResourceNames};
@@ -128,7 +128,9 @@ impl WitInterface {
         for function in iface.functions.values() {
             let is_method = match function.kind {
                 FunctionKind::Method(_) => true,
-                FunctionKind::Freestanding | FunctionKind::Static(_) | FunctionKind::Constructor(_) => false,
+                FunctionKind::Freestanding
+                | FunctionKind::Static(_)
+                | FunctionKind::Constructor(_) => false,
                 _ => {
                     return Err(WitError::Unsupported {
                         interface: package_name,
@@ -142,7 +144,11 @@ impl WitInterface {
                 Some(ty) if contains_resources(&resolve, ty) => ReturnKind::MayContainResources,
                 Some(_) => ReturnKind::AssumeNoResources,
             };
-            functions.push(WitFunction { name: function.name.clone(), return_kind, is_method });
+            functions.push(WitFunction {
+                name: function.name.clone(),
+                return_kind,
+                is_method,
+            });
         }
         let resources = iface
             .types
@@ -150,7 +156,15 @@ impl WitInterface {
             .filter(|&(_, &ty)| matches!(resolve.types[ty].kind, TypeDefKind::Resource))
             .map(|(name, _)| name.clone())
             .collect();
-        Ok(Self { id: id.into(), cardinality, package_name, functions, resources, resolve, interface })
+        Ok(Self {
+            id: id.into(),
+            cardinality,
+            package_name,
+            functions,
+            resources,
+            resolve,
+            interface,
+        })
     }
 
     /// Parses `wit` (one WIT package, which may `use wasm-link:runtime`
@@ -168,7 +182,10 @@ impl WitInterface {
         let mut resolve = runtime_resolve();
         resolve
             .push_source("<source>", wit)
-            .map_err(|e| WitError::Parse { source_name: "<source>".to_owned(), message: format!("{e:#}") })?;
+            .map_err(|e| WitError::Parse {
+                source_name: "<source>".to_owned(),
+                message: format!("{e:#}"),
+            })?;
         let resolve = Arc::new(resolve);
         let interface = find_interface(&resolve, path)?;
         Self::new(id, cardinality, resolve, interface)
@@ -192,7 +209,11 @@ impl WitInterface {
     /// # Errors
     /// A [`SignatureMismatch`] naming the function with the expected and the
     /// found type, in WIT syntax.
-    pub fn check_exports(&self, engine: &Engine, component: &Component) -> Result<(), SignatureMismatch> {
+    pub fn check_exports(
+        &self,
+        engine: &Engine,
+        component: &Component,
+    ) -> Result<(), SignatureMismatch> {
         let component_type = component.component_type();
         let mismatch = |function: &str, expected: String, found: String| SignatureMismatch {
             interface: self.package_name.clone(),
@@ -200,17 +221,27 @@ impl WitInterface {
             expected,
             found,
         };
-        let Some(ComponentItem::ComponentInstance(instance)) =
-            component_type.get_export(engine, &self.package_name).map(|e| e.ty)
+        let Some(ComponentItem::ComponentInstance(instance)) = component_type
+            .get_export(engine, &self.package_name)
+            .map(|e| e.ty)
         else {
-            return Err(mismatch("", format!("an export of instance `{}`", self.package_name), "none".to_owned()));
+            return Err(mismatch(
+                "",
+                format!("an export of instance `{}`", self.package_name),
+                "none".to_owned(),
+            ));
         };
         let names = ResourceNames::of(engine, &component_type);
         for function in self.resolve.interfaces[self.interface].functions.values() {
             let expected = self.describe_function(function);
-            let Some(ComponentItem::ComponentFunc(found)) = instance.get_export(engine, &function.name).map(|e| e.ty)
+            let Some(ComponentItem::ComponentFunc(found)) =
+                instance.get_export(engine, &function.name).map(|e| e.ty)
             else {
-                return Err(mismatch(&function.name, expected, "no such function".to_owned()));
+                return Err(mismatch(
+                    &function.name,
+                    expected,
+                    "no such function".to_owned(),
+                ));
             };
             let params_match = found.params().len() == function.params.len()
                 && function
@@ -224,9 +255,14 @@ impl WitInterface {
                 _ => false,
             };
             if !params_match || !result_match {
-                let params: Vec<String> =
-                    found.params().map(|(name, ty)| format!("{name}: {}", types::describe(&ty, &names))).collect();
-                let result = found.results().next().map(|t| format!(" -> {}", types::describe(&t, &names)));
+                let params: Vec<String> = found
+                    .params()
+                    .map(|(name, ty)| format!("{name}: {}", types::describe(&ty, &names)))
+                    .collect();
+                let result = found
+                    .results()
+                    .next()
+                    .map(|t| format!(" -> {}", types::describe(&t, &names)));
                 let found = format!("func({}){}", params.join(", "), result.unwrap_or_default());
                 return Err(mismatch(&function.name, expected, found));
             }
@@ -240,7 +276,10 @@ impl WitInterface {
             .iter()
             .map(|p| format!("{}: {}", p.name, describe_wit(&self.resolve, &p.ty)))
             .collect();
-        let result = function.result.as_ref().map(|t| format!(" -> {}", describe_wit(&self.resolve, t)));
+        let result = function
+            .result
+            .as_ref()
+            .map(|t| format!(" -> {}", describe_wit(&self.resolve, t)));
         format!("func({}){}", params.join(", "), result.unwrap_or_default())
     }
 
@@ -315,7 +354,9 @@ pub fn find_interface(resolve: &Resolve, path: &str) -> Result<InterfaceId, WitE
         .iter()
         .find(|(id, _)| resolve.id_of(*id).as_deref() == Some(path))
         .map(|(id, _)| id)
-        .ok_or_else(|| WitError::UnknownInterface { interface: path.to_owned() })
+        .ok_or_else(|| WitError::UnknownInterface {
+            interface: path.to_owned(),
+        })
 }
 
 /// Follows type aliases to the definition.
@@ -335,9 +376,10 @@ fn contains_resources(resolve: &Resolve, ty: &Type) -> bool {
         TypeDefKind::Record(r) => r.fields.iter().any(|f| contains_resources(resolve, &f.ty)),
         TypeDefKind::Tuple(t) => t.types.iter().any(|t| contains_resources(resolve, t)),
         TypeDefKind::Variant(v) => v.cases.iter().any(|c| opt(&c.ty)),
-        TypeDefKind::Option(t) | TypeDefKind::List(t) | TypeDefKind::FixedLengthList(t, _) | TypeDefKind::Type(t) => {
-            contains_resources(resolve, t)
-        }
+        TypeDefKind::Option(t)
+        | TypeDefKind::List(t)
+        | TypeDefKind::FixedLengthList(t, _)
+        | TypeDefKind::Type(t) => contains_resources(resolve, t),
         TypeDefKind::Result(r) => opt(&r.ok) || opt(&r.err),
         TypeDefKind::Map(k, v) => contains_resources(resolve, k) || contains_resources(resolve, v),
         TypeDefKind::Future(t) | TypeDefKind::Stream(t) => opt(t),
@@ -348,12 +390,19 @@ fn contains_resources(resolve: &Resolve, ty: &Type) -> bool {
 /// The instance and name of the resource a handle refers to.
 fn resource_name(resolve: &Resolve, id: TypeId) -> Option<(String, String)> {
     let def = &resolve.types[deref(resolve, id)];
-    let wit_parser::TypeOwner::Interface(owner) = def.owner else { return None };
+    let wit_parser::TypeOwner::Interface(owner) = def.owner else {
+        return None;
+    };
     Some((resolve.id_of(owner)?, def.name.clone()?))
 }
 
 /// Whether the component type `found` is the WIT type `expected`.
-fn wit_matches(resolve: &Resolve, expected: &Type, found: &wt::Type, names: &ResourceNames) -> bool {
+fn wit_matches(
+    resolve: &Resolve,
+    expected: &Type,
+    found: &wt::Type,
+    names: &ResourceNames,
+) -> bool {
     let id = match expected {
         Type::Bool => return matches!(found, wt::Type::Bool),
         Type::U8 => return matches!(found, wt::Type::U8),
@@ -380,20 +429,33 @@ fn wit_matches(resolve: &Resolve, expected: &Type, found: &wt::Type, names: &Res
     match (&resolve.types[id].kind, found) {
         (TypeDefKind::Record(r), wt::Type::Record(f)) => {
             r.fields.len() == f.fields().len()
-                && r.fields.iter().zip(f.fields()).all(|(e, f)| e.name == f.name && same(&e.ty, &f.ty))
+                && r.fields
+                    .iter()
+                    .zip(f.fields())
+                    .all(|(e, f)| e.name == f.name && same(&e.ty, &f.ty))
         }
         (TypeDefKind::Tuple(t), wt::Type::Tuple(f)) => {
-            t.types.len() == f.types().len() && t.types.iter().zip(f.types()).all(|(e, f)| same(e, &f))
+            t.types.len() == f.types().len()
+                && t.types.iter().zip(f.types()).all(|(e, f)| same(e, &f))
         }
         (TypeDefKind::Variant(v), wt::Type::Variant(f)) => {
             v.cases.len() == f.cases().len()
-                && v.cases.iter().zip(f.cases()).all(|(e, f)| e.name == f.name && same_opt(&e.ty, f.ty))
+                && v.cases
+                    .iter()
+                    .zip(f.cases())
+                    .all(|(e, f)| e.name == f.name && same_opt(&e.ty, f.ty))
         }
-        (TypeDefKind::Enum(e), wt::Type::Enum(f)) => e.cases.iter().map(|c| c.name.as_str()).eq(f.names()),
-        (TypeDefKind::Flags(e), wt::Type::Flags(f)) => e.flags.iter().map(|c| c.name.as_str()).eq(f.names()),
+        (TypeDefKind::Enum(e), wt::Type::Enum(f)) => {
+            e.cases.iter().map(|c| c.name.as_str()).eq(f.names())
+        }
+        (TypeDefKind::Flags(e), wt::Type::Flags(f)) => {
+            e.flags.iter().map(|c| c.name.as_str()).eq(f.names())
+        }
         (TypeDefKind::Option(e), wt::Type::Option(f)) => same(e, &f.ty()),
         (TypeDefKind::List(e), wt::Type::List(f)) => same(e, &f.ty()),
-        (TypeDefKind::Result(e), wt::Type::Result(f)) => same_opt(&e.ok, f.ok()) && same_opt(&e.err, f.err()),
+        (TypeDefKind::Result(e), wt::Type::Result(f)) => {
+            same_opt(&e.ok, f.ok()) && same_opt(&e.err, f.err())
+        }
         (TypeDefKind::Handle(Handle::Own(e)), wt::Type::Own(f))
         | (TypeDefKind::Handle(Handle::Borrow(e)), wt::Type::Borrow(f)) => {
             match (resource_name(resolve, *e), names.name(f)) {
@@ -418,18 +480,27 @@ fn describe_wit(resolve: &Resolve, ty: &Type) -> String {
     };
     let def = &resolve.types[id];
     let d = |t: &Type| describe_wit(resolve, t);
-    let d_opt = |t: &Option<Type>| t.as_ref().map_or_else(|| "_".to_owned(), |t| describe_wit(resolve, t));
+    let d_opt = |t: &Option<Type>| {
+        t.as_ref()
+            .map_or_else(|| "_".to_owned(), |t| describe_wit(resolve, t))
+    };
     match &def.kind {
         TypeDefKind::Handle(Handle::Own(r)) => {
             format!("own<{}>", resolve.types[*r].name.as_deref().unwrap_or("?"))
         }
         TypeDefKind::Handle(Handle::Borrow(r)) => {
-            format!("borrow<{}>", resolve.types[*r].name.as_deref().unwrap_or("?"))
+            format!(
+                "borrow<{}>",
+                resolve.types[*r].name.as_deref().unwrap_or("?")
+            )
         }
         TypeDefKind::Option(t) => format!("option<{}>", d(t)),
         TypeDefKind::List(t) => format!("list<{}>", d(t)),
         TypeDefKind::Result(r) => format!("result<{}, {}>", d_opt(&r.ok), d_opt(&r.err)),
-        TypeDefKind::Tuple(t) => format!("tuple<{}>", t.types.iter().map(d).collect::<Vec<_>>().join(", ")),
+        TypeDefKind::Tuple(t) => format!(
+            "tuple<{}>",
+            t.types.iter().map(d).collect::<Vec<_>>().join(", ")
+        ),
         _ => def.name.clone().unwrap_or_else(|| "?".to_owned()),
     }
 }

@@ -609,3 +609,39 @@ pub fn signal_consumer(result: Option<&str>, decode: &str) -> Vec<u8> {
     };
     component(&wit, "consumer", &core)
 }
+
+/// `pipeline` over an `Any` inspect socket: lends one doc to every inspector
+/// and sums their answers.
+pub fn multi_pipeline() -> Vec<u8> {
+    component(
+        r"
+        package test:fixtures;
+        interface docs { resource doc { constructor(v: u32); get: func() -> u32; } }
+        interface inspect { use docs.{doc}; inspect: func(d: borrow<doc>) -> list<u32>; }
+        interface user { roundtrip: func(v: u32) -> u32; }
+        world pipeline { import docs; import inspect; export user; }",
+        "pipeline",
+        &format!(
+            r#"(module
+                (import "test:fixtures/docs" "[constructor]doc" (func $ctor (param i32) (result i32)))
+                (import "test:fixtures/docs" "[resource-drop]doc" (func $drop (param i32)))
+                (import "test:fixtures/inspect" "inspect" (func $inspect (param i32 i32)))
+                {allocator}
+                (func (export "test:fixtures/user#roundtrip") (param $v i32) (result i32)
+                    (local $d i32) (local $i i32) (local $sum i32)
+                    (call $reset)
+                    (local.set $d (call $ctor (local.get $v)))
+                    (call $inspect (local.get $d) (i32.const 16))
+                    (block $done (loop $next
+                        (br_if $done (i32.ge_u (local.get $i) (i32.load (i32.const 20))))
+                        (local.set $sum (i32.add (local.get $sum)
+                            (i32.load (i32.add (i32.load (i32.const 16)) (i32.mul (local.get $i) (i32.const 4))))))
+                        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                        (br $next)))
+                    (call $drop (local.get $d))
+                    (local.get $sum))
+            )"#,
+            allocator = crate::fixtures::ALLOCATOR
+        ),
+    )
+}

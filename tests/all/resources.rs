@@ -251,3 +251,64 @@ fn a_borrowed_handle_reaches_a_third_plugin_that_imports_its_type() {
         assert_eq!(u32_of(call_user(&head, "roundtrip", Some(v))), 2 * v);
     }
 }
+
+#[test]
+fn a_handle_the_host_already_gave_away_is_refused_without_resetting_the_plugin() {
+    let head = docs_root(InterfaceCardinality::ExactlyOne, &["d"]);
+    let path = "test:fixtures/docs";
+    let kept = handle(single(head.dispatch(path, "make", true, &[Val::U32(1)])));
+    let given = handle(single(head.dispatch(path, "make", true, &[Val::U32(2)])));
+    assert_eq!(
+        single(head.dispatch(path, "consume", true, &[Val::Resource(given)])).unwrap(),
+        Val::U32(2)
+    );
+    let again = single(head.dispatch(path, "consume", true, &[Val::Resource(given)]));
+    assert!(
+        matches!(again, Err(DispatchError::InvalidArguments { .. })),
+        "{again:?}"
+    );
+    // The plugin was not re-instantiated: the other doc is still alive.
+    assert_eq!(
+        single(head.dispatch(path, "[method]doc.get", true, &[Val::Resource(kept)])).unwrap(),
+        Val::U32(1)
+    );
+}
+
+#[test]
+fn a_borrow_reaches_every_plugin_behind_a_multi_plugin_socket() {
+    let user = Interface::new(
+        "user",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/user",
+        vec![crate::fixtures::func("roundtrip")],
+    );
+    let inspect = Interface::new(
+        "inspect",
+        InterfaceCardinality::Any,
+        "test:fixtures/inspect",
+        vec![crate::fixtures::func("inspect")],
+    );
+    let head = load_clean(
+        "user",
+        vec![
+            user,
+            inspect,
+            docs_interface(InterfaceCardinality::ExactlyOne),
+        ],
+        vec![
+            Plugin::new(
+                "pipeline",
+                "user",
+                &["docs", "inspect"],
+                crate::plugins::multi_pipeline(),
+            ),
+            Plugin::new("i1", "inspect", &["docs"], crate::plugins::inspector()),
+            Plugin::new("i2", "inspect", &["docs"], crate::plugins::inspector()),
+            Plugin::new("docs", "docs", &[], docs()),
+        ],
+    );
+    // Each inspector doubles the value: 2v + 2v.
+    for v in 1..20 {
+        assert_eq!(u32_of(call_user(&head, "roundtrip", Some(v))), 4 * v);
+    }
+}

@@ -249,3 +249,56 @@ fn build_errors_read_well() {
         "plugin `a` depends on itself through interface `root` (cycle: `a`)"
     );
 }
+
+#[test]
+fn an_implementer_dropped_for_its_own_socket_does_not_count_as_one_too_many() {
+    // `one` has two implementers, but `o1` needs `missing`, which nobody
+    // implements: once `o1` is gone, `one` has exactly one and `r` keeps it.
+    let (plugins, errors) = build(
+        "root",
+        vec![
+            iface("root", Any),
+            iface("one", ExactlyOne),
+            iface("missing", ExactlyOne),
+        ],
+        vec![
+            Plugin::meta("r", "root", &["one"]),
+            Plugin::meta("o1", "one", &["missing"]),
+            Plugin::meta("o2", "one", &[]),
+        ],
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| !matches!(e, Error::TooManyPlugins { .. })),
+        "{errors:?}"
+    );
+    assert_eq!(plugins, ["r", "o2"]);
+}
+
+#[test]
+fn a_cycle_is_reported_as_a_real_path() {
+    // a -> b, b -> {c, a}, c -> b
+    let (_, errors) = build(
+        "root",
+        vec![
+            iface("root", Any),
+            iface("ia", Any),
+            iface("ib", Any),
+            iface("ic", Any),
+        ],
+        vec![
+            Plugin::meta("a", "ia", &["ib"]),
+            Plugin::meta("b", "ib", &["ic", "ia"]),
+            Plugin::meta("c", "ic", &["ib"]),
+        ],
+    );
+    let a = errors
+        .iter()
+        .find_map(|e| match e {
+            Error::DependencyCycle { plugin, cycle, .. } if plugin == "a" => Some(cycle.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(a, ["a", "b"]);
+}

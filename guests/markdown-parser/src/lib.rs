@@ -4,12 +4,13 @@
 use std::cell::RefCell;
 
 wit_bindgen::generate!({
-    path: "../../demo/interfaces/parser",
-    world: "markdown-parser",
-    inline: "package demo:guest; world markdown-parser { export demo:pipeline/parser@0.1.0; }",
+    path: ["../../demo/interfaces/parser"],
+    inline: "package demo:guest; world markdown-parser { export demo:parser/parser@0.1.0; }",
+    world: "demo:guest/markdown-parser",
+    generate_all,
 });
 
-use exports::demo::pipeline::parser::{Guest, GuestDocument, Document};
+use exports::demo::parser::parser::{Document, Guest, GuestDocument};
 
 struct Parser;
 
@@ -36,7 +37,7 @@ impl Guest for Parser {
     fn parse(source: String) -> Document {
         let mut title = String::from("Untitled");
         let mut paragraphs = Vec::new();
-        let mut current = Vec::new();
+        let mut current: Vec<&str> = Vec::new();
         for line in source.lines() {
             if let Some(heading) = line.strip_prefix("# ") {
                 title = heading.trim().to_owned();
@@ -46,7 +47,7 @@ impl Guest for Parser {
                     current.clear();
                 }
             } else {
-                current.push(line.trim().to_owned());
+                current.push(line);
             }
         }
         if !current.is_empty() {
