@@ -192,6 +192,25 @@ where
     }
 }
 
+impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static>
+    LoadError<PluginId, InterfaceId>
+{
+    /// The plugin the error concerns; `None` for errors about an interface.
+    pub fn plugin(&self) -> Option<&PluginId> {
+        match self {
+            Self::Component { plugin, .. }
+            | Self::MissingExport { plugin, .. }
+            | Self::SignatureMismatch { plugin, .. }
+            | Self::SocketImport { plugin, .. }
+            | Self::SocketSignature { plugin, .. }
+            | Self::Link { plugin, .. }
+            | Self::Instantiate { plugin, .. }
+            | Self::SocketUnavailable { plugin, .. } => Some(plugin),
+            Self::MissingRootInterface { .. } | Self::CardinalityNotMet { .. } => None,
+        }
+    }
+}
+
 /// The error type of [`PluginTree::load`] for given metadata types.
 pub(crate) type TreeLoadError<I, P> = LoadError<<P as PluginData>::Id, <I as InterfaceData>::Id>;
 
@@ -318,7 +337,14 @@ where
                     };
                     return Err((error, loader.errors));
                 };
-                let head = PluginTreeHead::new(node, plugins, loader.kinds.clone());
+                let mut all: Vec<_> = loader
+                    .loaded
+                    .iter()
+                    .flatten()
+                    .map(|l| l.slot.clone())
+                    .collect();
+                all.sort_by(|a, b| a.id.cmp(&b.id));
+                let head = PluginTreeHead::new(node, plugins, all, loader.kinds.clone());
                 Ok((head, loader.errors))
             }
             Err(primary) => {

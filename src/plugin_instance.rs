@@ -220,6 +220,15 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The type of plug function `index` in the current instance.
+    pub(crate) fn function_type(&self, index: usize) -> Option<ComponentFunc> {
+        let busy = self.enter().ok()?;
+        match &*busy.state {
+            SlotState::Live(live) => live.func_types.get(index).cloned(),
+            SlotState::Dead(..) => None,
+        }
+    }
+
     /// Whether the current instance defines the type of `handle`.
     pub(crate) fn defines(&self, handle: &ResourceAny) -> bool {
         self.resource_types()

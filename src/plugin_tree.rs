@@ -130,6 +130,29 @@ pub enum PluginTreeError<PluginId: Debug + Display, InterfaceId: Debug + Display
     },
 }
 
+impl<PluginId: Debug + Display, InterfaceId: Debug + Display>
+    PluginTreeError<PluginId, InterfaceId>
+{
+    /// The plugin the error concerns (and that was left out of the tree);
+    /// `None` for errors about an interface.
+    pub fn plugin(&self) -> Option<&PluginId> {
+        match self {
+            Self::PluginMetadata { plugin, .. } => plugin.as_ref(),
+            Self::DuplicatePlugin { plugin }
+            | Self::UnknownPlug { plugin, .. }
+            | Self::UnknownSocket { plugin, .. }
+            | Self::DependencyCycle { plugin, .. }
+            | Self::UnsatisfiedSocket { plugin, .. } => Some(plugin),
+            Self::InterfaceMetadata { .. }
+            | Self::InvalidPackageName { .. }
+            | Self::DuplicateInterface { .. }
+            | Self::MissingRootInterface { .. }
+            | Self::TooManyPlugins { .. }
+            | Self::NoPlugins { .. } => None,
+        }
+    }
+}
+
 pub(crate) fn fmt_opt<T: Display>(value: Option<&T>) -> String {
     value.map_or_else(|| "<unknown id>".to_owned(), |v| format!("`{v}`"))
 }

@@ -39,6 +39,8 @@ pub struct PluginTreeHead<I: InterfaceData, P: PluginData + Send + 'static> {
     functions: Vec<RootFunction>,
     by_name: HashMap<String, usize>,
     plugins: RootPlugins<P>,
+    /// Every loaded plugin, sorted by id: kept alive with the head.
+    all: Vec<Arc<PluginSlot<P>>>,
     _kinds: Arc<ResourceKinds>,
     _interface: PhantomData<fn() -> I>,
 }
@@ -53,6 +55,7 @@ where
     pub(crate) fn new(
         node: &InterfaceNode<I>,
         plugins: RootPlugins<P>,
+        all: Vec<Arc<PluginSlot<P>>>,
         kinds: Arc<ResourceKinds>,
     ) -> Self {
         let functions: Vec<RootFunction> = node
@@ -75,6 +78,7 @@ where
             functions,
             by_name,
             plugins,
+            all,
             _kinds: kinds,
             _interface: PhantomData,
         }
@@ -96,6 +100,31 @@ where
     #[must_use]
     pub fn plugin_ids(&self) -> Vec<&P::Id> {
         self.slots().map(|slot| &slot.id).collect()
+    }
+
+    /// The ids of every loaded plugin, behind the root or deeper, sorted.
+    #[must_use]
+    pub fn loaded_plugin_ids(&self) -> Vec<&P::Id> {
+        self.all.iter().map(|slot| &slot.id).collect()
+    }
+
+    /// The names of the root interface's functions, as `dispatch` takes them.
+    pub fn function_names(&self) -> impl Iterator<Item = &str> {
+        self.functions.iter().map(|f| &*f.name)
+    }
+
+    /// The component type of a root function, as the first plugin behind the
+    /// root exports it: its parameter and result types, for building or
+    /// parsing values (for example with wasm-wave). `None` when the function
+    /// is unknown or no plugin is behind the root.
+    #[must_use]
+    pub fn function_type(
+        &self,
+        function: &str,
+    ) -> Option<wasmtime::component::types::ComponentFunc> {
+        let &index = self.by_name.get(function)?;
+        let slot = self.slots().next()?;
+        slot.function_type(index)
     }
 
     fn slots(&self) -> impl Iterator<Item = &Arc<PluginSlot<P>>> {

@@ -1,0 +1,70 @@
+//! `wasm-link graph`: the plugin graph as Graphviz or Mermaid.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use wasm_link::InterfaceData;
+use wasm_link::dir::{DirOptions, PluginDir};
+
+use crate::GraphFormat;
+use crate::with_causes;
+
+/// `wasm-link graph`.
+pub fn run(dir: &Path, format: GraphFormat) -> Result<ExitCode, String> {
+    let plugin_dir = PluginDir::open(dir, &DirOptions::default())
+        .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
+    for error in &plugin_dir.errors {
+        eprintln!("skipped: {}", with_causes(error));
+    }
+    let interfaces: Vec<(String, String)> = plugin_dir
+        .interfaces
+        .iter()
+        .filter_map(|i| Some((i.id().ok()?.clone(), i.cardinality().ok()?.to_string())))
+        .collect();
+    match format {
+        GraphFormat::Dot => {
+            println!("digraph plugins {{");
+            println!("  rankdir=LR;");
+            for (id, cardinality) in &interfaces {
+                let root = if *id == plugin_dir.root {
+                    ", style=bold"
+                } else {
+                    ""
+                };
+                println!(
+                    "  \"interface:{id}\" [shape=box, label=\"{id}\\n({cardinality})\"{root}];"
+                );
+            }
+            for plugin in &plugin_dir.plugins {
+                let id = plugin.plugin_id();
+                println!("  \"plugin:{id}\" [shape=ellipse, label=\"{id}\"];");
+                println!(
+                    "  \"plugin:{id}\" -> \"interface:{}\" [label=\"plug\"];",
+                    plugin.plug_id()
+                );
+                for socket in plugin.socket_ids() {
+                    println!(
+                        "  \"interface:{socket}\" -> \"plugin:{id}\" [style=dashed, label=\"socket\"];"
+                    );
+                }
+            }
+            println!("}}");
+        }
+        GraphFormat::Mermaid => {
+            let node = |s: &str| s.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+            println!("flowchart LR");
+            for (id, cardinality) in &interfaces {
+                println!("  i_{}[[\"{id} ({cardinality})\"]]", node(id));
+            }
+            for plugin in &plugin_dir.plugins {
+                let id = plugin.plugin_id();
+                println!("  p_{}([\"{id}\"])", node(id));
+                println!("  p_{} -->|plug| i_{}", node(id), node(plugin.plug_id()));
+                for socket in plugin.socket_ids() {
+                    println!("  i_{} -.->|socket| p_{}", node(socket), node(id));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

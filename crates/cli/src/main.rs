@@ -1,0 +1,118 @@
+//! `wasm-link`: look at and poke a plugin directory.
+//!
+//! A thin front-end over the library: every command is a library call plus
+//! printing.
+//!
+//! - `wasm-link check DIR`: load the tree and report, per plugin, whether it
+//!   loaded and why not; exit code 1 when the root cannot be served.
+//! - `wasm-link graph DIR --format dot|mermaid`: the plugin graph.
+//! - `wasm-link call DIR INTERFACE FUNCTION [ARGS]...`: call a function with
+//!   arguments in WAVE; one line per plugin for multi-plugin interfaces.
+//! - `wasm-link wit DIR PLUGIN`: the WIT world a plugin must target.
+
+mod check;
+mod graph;
+mod load;
+mod scaffold;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "wasm-link",
+    version,
+    about = "Check, draw, call and scaffold wasm-link plugin directories"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load the plugin tree and report, per plugin, whether it loaded and why not.
+    Check {
+        /// The plugin directory (with `wasm-link.toml`).
+        dir: PathBuf,
+        /// Cache compiled components here.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+    /// Print the plugin graph with each interface's cardinality.
+    Graph {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Call a function of an interface on every plugin that implements it.
+    Call {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// The interface to call (its id in the directory).
+        interface: String,
+        /// The function's name, as exported (`get-value`, `[method]doc.text`).
+        function: String,
+        /// The arguments, in WAVE (`42`, `"text"`, `[1, 2]`, `{a: 1}`).
+        args: Vec<String>,
+        /// Cache compiled components here.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+    /// Print the WIT world a plugin must target: its plug exported, each
+    /// socket imported in the shape its cardinality gives.
+    Wit {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// The plugin's id.
+        plugin: String,
+    },
+}
+
+/// How `graph` prints.
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    /// Graphviz.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Check { dir, cache } => check::run(&dir, cache),
+        Command::Graph { dir, format } => graph::run(&dir, format),
+        Command::Call {
+            dir,
+            interface,
+            function,
+            args,
+            cache,
+        } => load::call(&dir, &interface, &function, &args, cache),
+        Command::Wit { dir, plugin } => scaffold::run(&dir, &plugin),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error followed by its causes, on one line.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
