@@ -180,12 +180,15 @@ impl WitInterface {
         path: &str,
     ) -> Result<Self, WitError> {
         let mut resolve = runtime_resolve();
-        resolve
-            .push_source("<source>", wit)
-            .map_err(|e| WitError::Parse {
-                source_name: "<source>".to_owned(),
-                message: format!("{e:#}"),
-            })?;
+        let mut map = wit_parser::SourceMap::default();
+        map.push_str("<source>", wit);
+        let parse_error = |message| WitError::Parse {
+            source_name: "<source>".to_owned(),
+            message,
+        };
+        // Rendered with the source map, the message carries file:line:column.
+        let group = map.parse().map_err(|(map, e)| parse_error(e.render(&map)))?;
+        resolve.push_group(group).map_err(|e| parse_error(e.to_string()))?;
         let resolve = Arc::new(resolve);
         let interface = find_interface(&resolve, path)?;
         Self::new(id, cardinality, resolve, interface)

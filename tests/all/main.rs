@@ -13,12 +13,14 @@
 mod fixtures;
 mod plugins;
 
+mod dir;
 mod dispatch;
 mod loading;
 mod resources;
 mod sockets;
 mod threads;
 mod tree;
+mod wit;
 
 use wasm_link::{Engine, Linker, LoadError, PluginTree, PluginTreeHead};
 

@@ -1,0 +1,118 @@
+//! Plugin directories: manifests, the files they name, and the compile cache.
+
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+use wasm_link::dir::{CacheOutcome, CompileCache, DirError, DirOptions, PluginDir};
+use wasm_link::{Engine, Socket, Val};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn demo_copy() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(Path::new(wasm_link_guests::DEMO_DIR), dir.path());
+    dir
+}
+
+fn run(dir: &Path) -> String {
+    let plugin_dir = PluginDir::open(dir, &DirOptions::default()).unwrap();
+    assert!(plugin_dir.errors.is_empty(), "{:?}", plugin_dir.errors);
+    let (tree, errors) = plugin_dir.into_tree();
+    assert!(errors.is_empty(), "{errors:?}");
+    let engine = Engine::default();
+    let (head, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    match head.dispatch("demo:app/app@0.1.0", "run", true, &[Val::String("# T\n\nhello   world.".into())]) {
+        Socket::ExactlyOne(Ok(Val::String(report))) => report,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_demo_directory_loads_and_runs_its_rust_plugins() {
+    let report = run(Path::new(wasm_link_guests::DEMO_DIR));
+    assert!(report.contains("Hello world."), "{report}");
+    assert!(report.contains("word-count: words"), "{report}");
+}
+
+#[test]
+fn a_duplicate_plugin_id_is_reported_with_both_manifests() {
+    let dir = demo_copy();
+    copy_dir(&dir.path().join("plugins/capitalize"), &dir.path().join("plugins/zz-copy"));
+    let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
+    match &plugin_dir.errors[..] {
+        [DirError::DuplicatePlugin { id, path, first }] => {
+            assert_eq!(id, "capitalize");
+            assert!(path.ends_with("zz-copy/plugin.toml") && first.ends_with("capitalize/plugin.toml"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(plugin_dir.plugins.len(), 7);
+}
+
+#[test]
+fn a_missing_component_file_and_an_unknown_plug_name_the_manifest() {
+    let dir = demo_copy();
+    std::fs::remove_file(dir.path().join("plugins/capitalize/capitalize.wasm")).unwrap();
+    let manifest = dir.path().join("plugins/readability/plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("plug = \"analyser\"", "plug = \"analyzer\"");
+    std::fs::write(&manifest, text).unwrap();
+    let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
+    assert!(plugin_dir.errors.iter().any(|e| matches!(e,
+        DirError::MissingComponent { component, .. } if component.ends_with("capitalize.wasm"))));
+    assert!(plugin_dir.errors.iter().any(|e| matches!(e,
+        DirError::UnknownInterface { path, interface } if path.ends_with("readability/plugin.toml") && interface == "analyzer")));
+    assert_eq!(plugin_dir.plugins.len(), 5);
+}
+
+#[test]
+fn a_directory_without_its_manifest_cannot_be_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = PluginDir::open(dir.path(), &DirOptions::default()).err().unwrap();
+    assert!(matches!(error, DirError::Io { path, .. } if path.ends_with("wasm-link.toml")));
+}
+
+#[test]
+fn the_compile_cache_is_used_the_second_time_and_a_corrupt_entry_is_recompiled() {
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = CompileCache::new(cache_dir.path());
+    let engine = Engine::default();
+    let bytes = std::fs::read(wasm_link_guests::component("word-count").unwrap()).unwrap();
+    assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Miss);
+    assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Hit);
+    let entries: Vec<PathBuf> = std::fs::read_dir(cache_dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1);
+    let mut corrupt = std::fs::read(&entries[0]).unwrap();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    std::fs::write(&entries[0], corrupt).unwrap();
+    assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Replaced);
+    assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Hit);
+}
+
+#[test]
+fn a_directory_loaded_through_the_cache_runs_the_same() {
+    let cache_dir = tempfile::tempdir().unwrap();
+    let options = DirOptions { cache: Some(CompileCache::new(cache_dir.path())) };
+    let dir = Path::new(wasm_link_guests::DEMO_DIR);
+    for _ in 0..2 {
+        let plugin_dir = PluginDir::open(dir, &options).unwrap();
+        let (tree, _) = plugin_dir.into_tree();
+        let engine = Engine::default();
+        let (head, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
+        assert!(errors.is_empty());
+        assert_eq!(head.loaded_plugin_ids().len(), 7);
+    }
+    assert_eq!(std::fs::read_dir(cache_dir.path()).unwrap().count(), 7);
+}
