@@ -187,8 +187,12 @@ impl WitInterface {
             message,
         };
         // Rendered with the source map, the message carries file:line:column.
-        let group = map.parse().map_err(|(map, e)| parse_error(e.render(&map)))?;
-        resolve.push_group(group).map_err(|e| parse_error(e.to_string()))?;
+        let group = map
+            .parse()
+            .map_err(|(map, e)| parse_error(e.render(&map)))?;
+        resolve
+            .push_group(group)
+            .map_err(|e| parse_error(e.to_string()))?;
         let resolve = Arc::new(resolve);
         let interface = find_interface(&resolve, path)?;
         Self::new(id, cardinality, resolve, interface)

@@ -1,6 +1,9 @@
 //! Interface metadata derived from WIT, and exports checked against it.
 
-use wasm_link::{Component, Engine, FunctionData, InterfaceCardinality, InterfaceData, ReturnKind, WitError, WitInterface};
+use wasm_link::{
+    Component, Engine, FunctionData, InterfaceCardinality, InterfaceData, ReturnKind, WitError,
+    WitInterface,
+};
 
 const SHAPES: &str = r"
     package test:shapes;
@@ -30,11 +33,22 @@ const SHAPES: &str = r"
 ";
 
 fn shapes() -> WitInterface {
-    WitInterface::from_source("shapes", InterfaceCardinality::Any, SHAPES, "test:shapes/shapes").unwrap()
+    WitInterface::from_source(
+        "shapes",
+        InterfaceCardinality::Any,
+        SHAPES,
+        "test:shapes/shapes",
+    )
+    .unwrap()
 }
 
 fn kind(interface: &WitInterface, name: &str) -> ReturnKind {
-    interface.functions().unwrap().find(|f| f.name() == name).unwrap().return_kind()
+    interface
+        .functions()
+        .unwrap()
+        .find(|f| f.name() == name)
+        .unwrap()
+        .return_kind()
 }
 
 #[test]
@@ -49,17 +63,37 @@ fn return_kind_comes_from_the_result_type() {
 #[test]
 fn a_handle_at_any_depth_may_contain_resources() {
     let shapes = shapes();
-    for name in ["handle", "in-record", "in-variant", "in-alias", "in-option", "in-result", "[static]shape.unit"] {
-        assert_eq!(kind(&shapes, name), ReturnKind::MayContainResources, "{name}");
+    for name in [
+        "handle",
+        "in-record",
+        "in-variant",
+        "in-alias",
+        "in-option",
+        "in-result",
+        "[static]shape.unit",
+    ] {
+        assert_eq!(
+            kind(&shapes, name),
+            ReturnKind::MayContainResources,
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn methods_resources_and_names_follow_the_component_conventions() {
     let shapes = shapes();
-    let method = shapes.functions().unwrap().find(|f| f.name() == "[method]shape.area").unwrap();
+    let method = shapes
+        .functions()
+        .unwrap()
+        .find(|f| f.name() == "[method]shape.area")
+        .unwrap();
     assert!(method.is_method());
-    let constructor = shapes.functions().unwrap().find(|f| f.name() == "[constructor]shape").unwrap();
+    let constructor = shapes
+        .functions()
+        .unwrap()
+        .find(|f| f.name() == "[constructor]shape")
+        .unwrap();
     assert!(!constructor.is_method());
     assert_eq!(shapes.resources().unwrap().collect::<Vec<_>>(), ["shape"]);
     assert_eq!(shapes.package_name().unwrap(), "test:shapes/shapes");
@@ -67,10 +101,18 @@ fn methods_resources_and_names_follow_the_component_conventions() {
 
 #[test]
 fn bad_wit_and_unknown_interfaces_are_errors() {
-    let bad = WitInterface::from_source("x", InterfaceCardinality::Any, "package a:b; interface x {", "a:b/x");
+    let bad = WitInterface::from_source(
+        "x",
+        InterfaceCardinality::Any,
+        "package a:b; interface x {",
+        "a:b/x",
+    );
     assert!(matches!(bad, Err(WitError::Parse { .. })));
-    let missing = WitInterface::from_source("x", InterfaceCardinality::Any, SHAPES, "test:shapes/other");
-    assert!(matches!(missing, Err(WitError::UnknownInterface { interface }) if interface == "test:shapes/other"));
+    let missing =
+        WitInterface::from_source("x", InterfaceCardinality::Any, SHAPES, "test:shapes/other");
+    assert!(
+        matches!(missing, Err(WitError::UnknownInterface { interface }) if interface == "test:shapes/other")
+    );
 }
 
 #[test]
@@ -100,9 +142,12 @@ fn exports_are_checked_against_the_wit_with_both_types_in_the_message() {
 
 #[test]
 fn a_wit_syntax_error_names_its_line() {
-    let Err(WitError::Parse { message, .. }) =
-        WitInterface::from_source("x", InterfaceCardinality::Any, "package a:b;\ninterface x {\n  f: func(;\n}", "a:b/x")
-    else {
+    let Err(WitError::Parse { message, .. }) = WitInterface::from_source(
+        "x",
+        InterfaceCardinality::Any,
+        "package a:b;\ninterface x {\n  f: func(;\n}",
+        "a:b/x",
+    ) else {
         panic!("the WIT is invalid")
     };
     assert!(message.contains("<source>:3:"), "{message}");

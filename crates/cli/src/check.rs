@@ -42,7 +42,7 @@ pub fn run(dir: &Path, cache: Option<PathBuf>) -> Result<ExitCode, String> {
         } else if loaded_ids.contains(id) {
             println!("  ok      {id} (plug `{plug}`)");
         } else {
-            println!("  unused  {id} (plug `{plug}`): not reachable from the root");
+            println!("  idle    {id} (plug `{plug}`): not loaded, no loaded plugin depends on it");
         }
     }
     if !loaded.dir_errors.is_empty() {

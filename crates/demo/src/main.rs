@@ -59,7 +59,11 @@ fn main() -> ExitCode {
     for error in &load_errors {
         println!("  not loaded: {}", with_causes(error));
     }
-    let loaded: Vec<&str> = head.loaded_plugin_ids().into_iter().map(String::as_str).collect();
+    let loaded: Vec<&str> = head
+        .loaded_plugin_ids()
+        .into_iter()
+        .map(String::as_str)
+        .collect();
     println!("  loaded: {}", loaded.join(", "));
     println!(
         "running `{}` on the sample document\n",
