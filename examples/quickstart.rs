@@ -3,8 +3,8 @@
 //! and one of which is broken. Run with `cargo run --example quickstart`.
 
 use wasm_link::{
-    Component, Engine, FunctionData, InterfaceCardinality, InterfaceData, Linker, PluginCtxView,
-    PluginData, PluginTree, ResourceTable, ReturnKind, Socket, Val,
+    Component, Engine, FunctionData, InterfaceCardinality, InterfaceData, Linker, PluginCtxView, PluginData,
+    PluginTree, ResourceTable, ReturnKind, Socket, Val,
 };
 
 struct Func(&'static str);
@@ -150,11 +150,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!(
-        "loaded behind `{}`: {:?}",
-        head.interface_path(),
-        head.plugin_ids()
-    );
+    println!("loaded behind `{}`: {:?}", head.interface_path(), head.plugin_ids());
     for error in &load_errors {
         println!("not loaded: {}", with_causes(error));
     }

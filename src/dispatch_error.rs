@@ -54,9 +54,7 @@ pub enum DispatchError<PluginId: Debug + Display + 'static> {
         returns: bool,
     },
     /// The wrong number of arguments was given.
-    #[error(
-        "plugin `{plugin}`: `{interface}#{function}` takes {expected} argument(s), {found} given"
-    )]
+    #[error("plugin `{plugin}`: `{interface}#{function}` takes {expected} argument(s), {found} given")]
     ArgumentCount {
         /// The plugin.
         plugin: PluginId,
@@ -117,9 +115,7 @@ pub enum DispatchError<PluginId: Debug + Display + 'static> {
     },
     /// A resource handle was given to a plugin that does not own it (and does
     /// not import its type), or the owner no longer exists.
-    #[error(
-        "plugin `{plugin}`: `{interface}#{function}` was given a resource handle it cannot use: {reason}"
-    )]
+    #[error("plugin `{plugin}`: `{interface}#{function}` was given a resource handle it cannot use: {reason}")]
     InvalidResource {
         /// The plugin.
         plugin: PluginId,
@@ -132,9 +128,7 @@ pub enum DispatchError<PluginId: Debug + Display + 'static> {
     },
     /// The call would re-enter a plugin that is already busy on the same call
     /// chain, which would otherwise deadlock.
-    #[error(
-        "plugin `{plugin}` is already busy on this call chain; `{interface}#{function}` would re-enter it"
-    )]
+    #[error("plugin `{plugin}` is already busy on this call chain; `{interface}#{function}` would re-enter it")]
     Reentrant {
         /// The plugin.
         plugin: PluginId,
@@ -142,6 +136,35 @@ pub enum DispatchError<PluginId: Debug + Display + 'static> {
         interface: Arc<str>,
         /// The function.
         function: Arc<str>,
+    },
+    /// The call exceeded one of the plugin's budgets ([`Limits`](crate::Limits)):
+    /// its deadline, fuel, memory, tables or held handles. `budget` has the
+    /// figure it hit.
+    #[error("plugin `{plugin}` exceeded its {budget} in `{interface}#{function}`{}", if *.reinstantiated { " (re-instantiated)" } else { "" })]
+    BudgetExceeded {
+        /// The plugin.
+        plugin: PluginId,
+        /// The interface.
+        interface: Arc<str>,
+        /// The function.
+        function: Arc<str>,
+        /// The budget and the figure it hit.
+        budget: crate::Budget,
+        /// Whether a fresh instance now serves the plugin.
+        reinstantiated: bool,
+    },
+    /// The plugin failed too often and is left alone for a while (see
+    /// [`Recovery`](crate::Recovery)). Nothing ran.
+    #[error("plugin `{plugin}` is quarantined for another {remaining:?}; `{interface}#{function}` not called")]
+    Quarantined {
+        /// The plugin.
+        plugin: PluginId,
+        /// The interface.
+        interface: Arc<str>,
+        /// The function.
+        function: Arc<str>,
+        /// How long the quarantine lasts still.
+        remaining: std::time::Duration,
     },
     /// The plugin's instance failed earlier and could not be re-instantiated.
     #[error("plugin `{plugin}` is unavailable for `{interface}#{function}`")]
@@ -171,6 +194,8 @@ impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
             | Self::Socket { plugin, .. }
             | Self::InvalidResource { plugin, .. }
             | Self::Reentrant { plugin, .. }
+            | Self::BudgetExceeded { plugin, .. }
+            | Self::Quarantined { plugin, .. }
             | Self::Unavailable { plugin, .. } => plugin,
         }
     }
@@ -189,11 +214,11 @@ impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
     /// carries this error to a guest.
     pub(crate) fn wit_case(&self) -> &'static str {
         match self {
-            Self::Trap { .. } => "trap",
+            Self::Trap { .. } | Self::BudgetExceeded { .. } => "trap",
             Self::Socket { .. } => "socket",
             Self::InvalidResource { .. } => "invalid-resource",
             Self::Reentrant { .. } => "reentrant",
-            Self::Unavailable { .. } => "unavailable",
+            Self::Unavailable { .. } | Self::Quarantined { .. } => "unavailable",
             _ => "other",
         }
     }
@@ -210,6 +235,8 @@ impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
             | Self::Socket { function, .. }
             | Self::InvalidResource { function, .. }
             | Self::Reentrant { function, .. }
+            | Self::BudgetExceeded { function, .. }
+            | Self::Quarantined { function, .. }
             | Self::Unavailable { function, .. } => function,
         }
     }
@@ -226,6 +253,8 @@ impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
             | Self::Socket { interface, .. }
             | Self::InvalidResource { interface, .. }
             | Self::Reentrant { interface, .. }
+            | Self::BudgetExceeded { interface, .. }
+            | Self::Quarantined { interface, .. }
             | Self::Unavailable { interface, .. } => interface,
         }
     }
@@ -235,16 +264,12 @@ impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
 /// the consumer, so the caller above can report it.
 #[derive(Debug, Error)]
 #[error("{0}")]
-pub(crate) struct SocketTrap<PluginId: Debug + Display + 'static>(
-    pub(crate) Arc<DispatchError<PluginId>>,
-);
+pub(crate) struct SocketTrap<PluginId: Debug + Display + 'static>(pub(crate) Arc<DispatchError<PluginId>>);
 
 /// A [`DispatchError`] further down a chain of socket calls: the source of
 /// [`DispatchError::Socket`]. Dereferences to the inner error.
 #[derive(Debug, Clone)]
-pub struct NestedDispatchError<PluginId: Debug + Display + 'static>(
-    pub(crate) Arc<DispatchError<PluginId>>,
-);
+pub struct NestedDispatchError<PluginId: Debug + Display + 'static>(pub(crate) Arc<DispatchError<PluginId>>);
 
 impl<PluginId: Debug + Display + 'static> std::ops::Deref for NestedDispatchError<PluginId> {
     type Target = DispatchError<PluginId>;
@@ -271,9 +296,9 @@ impl<PluginId: Debug + Display + 'static> std::error::Error for NestedDispatchEr
 impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
     fn source_dyn(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::InvalidArguments { source, .. }
-            | Self::Trap { source, .. }
-            | Self::Unavailable { source, .. } => Some(source),
+            Self::InvalidArguments { source, .. } | Self::Trap { source, .. } | Self::Unavailable { source, .. } => {
+                Some(source)
+            }
             Self::Socket { source, .. } => Some(source),
             _ => None,
         }

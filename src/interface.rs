@@ -162,24 +162,17 @@ impl InterfaceName {
             Some((package, interface)) => (package, Some(interface)),
             None => (rest, None),
         };
-        let valid = |s: &str| {
-            !s.is_empty()
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '%')
-        };
+        let valid =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '%');
         if !valid(namespace) || !valid(package) || interface.is_some_and(|i| !valid(i)) {
             return None;
         }
         let version = version.map(|v| format!("@{v}")).unwrap_or_default();
         Some(match interface {
-            Some(_) => Self {
-                instance: package_name.to_owned(),
-                alias: None,
-            },
-            None => Self {
-                instance: format!("{namespace}:{package}/root{version}"),
-                alias: Some(package_name.to_owned()),
-            },
+            Some(_) => Self { instance: package_name.to_owned(), alias: None },
+            None => {
+                Self { instance: format!("{namespace}:{package}/root{version}"), alias: Some(package_name.to_owned()) }
+            }
         })
     }
 

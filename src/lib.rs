@@ -164,7 +164,9 @@
 #[cfg(feature = "dir")]
 pub mod dir;
 mod dispatch_error;
+mod health;
 mod interface;
+mod limits;
 mod link;
 mod loading;
 mod partial;
@@ -180,7 +182,9 @@ mod wasm_error;
 mod wit;
 
 pub use dispatch_error::{DispatchError, NestedDispatchError};
+pub use health::{PluginHealth, PluginState};
 pub use interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};
+pub use limits::{Budget, Limits, Quarantine, Recovery, TICK, default_engine, engine_config};
 pub use loading::{LoadError, NestedLoadError};
 pub use partial::{PartialResult, PartialSuccess};
 pub use plugin::{PluginCtxView, PluginData};
@@ -189,10 +193,7 @@ pub use plugin_tree_head::PluginTreeHead;
 pub use socket::{Iter as SocketIter, Socket};
 pub use wasm_error::WasmError;
 #[cfg(feature = "wit")]
-pub use wit::{
-    RUNTIME_WIT, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface,
-    runtime_resolve,
-};
+pub use wit::{RUNTIME_WIT, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface, runtime_resolve};
 
 pub use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable, Val};
 pub use wasmtime::{Engine, Trap};

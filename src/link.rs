@@ -49,14 +49,7 @@ pub(crate) enum ErrorKind {
 }
 
 /// The cases of `dispatch-error` in `wit/runtime.wit`, in order.
-const DISPATCH_ERROR_CASES: [&str; 6] = [
-    "trap",
-    "socket",
-    "invalid-resource",
-    "reentrant",
-    "unavailable",
-    "other",
-];
+const DISPATCH_ERROR_CASES: [&str; 6] = ["trap", "socket", "invalid-resource", "reentrant", "unavailable", "other"];
 /// The fields of `failure` in `wit/runtime.wit`, in order.
 const FAILURE_FIELDS: [&str; 4] = ["plugin", "interface", "function", "message"];
 
@@ -67,8 +60,7 @@ fn error_kind(ty: Option<&Type>) -> Option<ErrorKind> {
             let cases_match = variant.cases().map(|c| c.name).eq(DISPATCH_ERROR_CASES);
             let payloads_match = variant.cases().all(|c| match &c.ty {
                 Some(Type::Record(record)) => {
-                    record.fields().map(|f| f.name).eq(FAILURE_FIELDS)
-                        && record.fields().all(|f| f.ty == Type::String)
+                    record.fields().map(|f| f.name).eq(FAILURE_FIELDS) && record.fields().all(|f| f.ty == Type::String)
                 }
                 _ => false,
             });
@@ -88,9 +80,7 @@ pub(crate) fn detect_shape(
     single: bool,
 ) -> Option<Shape> {
     let as_result = |ty: Option<&Type>| match ty {
-        Some(Type::Result(result)) if is_same(result.ok().as_ref()) => {
-            error_kind(result.err().as_ref())
-        }
+        Some(Type::Result(result)) if is_same(result.ok().as_ref()) => error_kind(result.err().as_ref()),
         _ => None,
     };
     if single || cardinality == InterfaceCardinality::ExactlyOne {
@@ -125,9 +115,7 @@ pub(crate) fn detect_shape(
                     let (Some(tag), Some(result)) = (parts.next(), parts.next()) else {
                         return None;
                     };
-                    (tag == Type::String)
-                        .then(|| as_result(Some(&result)).map(Shape::ListTagged))
-                        .flatten()
+                    (tag == Type::String).then(|| as_result(Some(&result)).map(Shape::ListTagged)).flatten()
                 }
                 _ => None,
             }
@@ -201,10 +189,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     ) -> wasmtime::Result<()> {
         linker.resource(name, ty, |mut store: StoreContextMut<'_, P>, rep| {
             // Dropping the proxy drops the owner's handle (see `Proxy`'s Drop).
-            let removed: Result<Proxy<P>, _> = store
-                .data_mut()
-                .resource_table()
-                .delete(Resource::new_own(rep));
+            let removed: Result<Proxy<P>, _> = store.data_mut().resource_table().delete(Resource::new_own(rep));
             drop(removed);
             Ok(())
         })
@@ -236,25 +221,13 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     ) -> wasmtime::Result<()> {
         let consumer = self.consumer.get().and_then(Weak::upgrade);
         let declared = ty.results().next();
-        let result_ty = if self.convert_result {
-            inner_type(declared, self.shape)
-        } else {
-            None
-        };
+        let result_ty = if self.convert_result { inner_type(declared, self.shape) } else { None };
         if self.method {
-            let outcome =
-                self.call_method(consumer.as_ref(), store, taken, params, result_ty.as_ref());
+            let outcome = self.call_method(consumer.as_ref(), store, taken, params, result_ty.as_ref());
             return self.deliver_single(outcome, results);
         }
         let mut call = |target: &Arc<PluginSlot<P>>| {
-            self.invoke(
-                target,
-                consumer.as_ref(),
-                store,
-                taken,
-                params,
-                result_ty.as_ref(),
-            )
+            self.invoke(target, consumer.as_ref(), store, taken, params, result_ty.as_ref())
         };
         match self.shape {
             Shape::Plain | Shape::Result(_) if self.targets.len() == 1 => {
@@ -268,10 +241,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                 }
                 Ok(())
             }
-            Shape::Result(_) => Err(wasmtime::format_err!(
-                "socket `{}` has no plugin",
-                self.site.interface
-            )),
+            Shape::Result(_) => Err(wasmtime::format_err!("socket `{}` has no plugin", self.site.interface)),
             Shape::Option | Shape::OptionResult(_) => {
                 let value = match self.targets.first() {
                     None => Val::Option(None),
@@ -292,10 +262,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                     let outcome = call(target);
                     items.push(match self.shape {
                         Shape::ListResult(kind) => wrap_result(outcome, kind),
-                        Shape::ListTagged(kind) => Val::Tuple(vec![
-                            Val::String(target.label.to_string()),
-                            wrap_result(outcome, kind),
-                        ]),
+                        Shape::ListTagged(kind) => {
+                            Val::Tuple(vec![Val::String(target.label.to_string()), wrap_result(outcome, kind)])
+                        }
                         _ => unwrap_value(outcome.map_err(trap)?),
                     });
                 }
@@ -311,10 +280,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         results: &mut [Val],
     ) -> wasmtime::Result<()> {
         match self.shape {
-            Shape::Result(kind)
-            | Shape::OptionResult(kind)
-            | Shape::ListResult(kind)
-            | Shape::ListTagged(kind) => {
+            Shape::Result(kind) | Shape::OptionResult(kind) | Shape::ListResult(kind) | Shape::ListTagged(kind) => {
                 set(results, wrap_result(outcome, kind));
             }
             _ => {
@@ -339,9 +305,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         target.call(&self.site, |live| {
             let mut lent = Vec::new();
             let args: Cow<'_, [Val]> = if self.convert_params {
-                let consumer_types = consumer
-                    .map(|c| c.resource_types().clone())
-                    .unwrap_or_default();
+                let consumer_types = consumer.map(|c| c.resource_types().clone()).unwrap_or_default();
                 let mut src = Endpoint {
                     slot: consumer,
                     generation: consumer.map_or(0, |c| c.generation()),
@@ -356,20 +320,10 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                     store: live.store.as_context_mut(),
                     taken: None,
                 };
-                let param_types: Vec<Type> = live.func_types[self.function]
-                    .params()
-                    .map(|(_, t)| t)
-                    .collect();
+                let param_types: Vec<Type> = live.func_types[self.function].params().map(|(_, t)| t).collect();
                 let mut args = Vec::with_capacity(params.len());
                 for (param, ty) in params.iter().zip(&param_types) {
-                    let converted = resources::convert(
-                        param.clone(),
-                        ty,
-                        &mut src,
-                        &mut dst,
-                        &self.kinds,
-                        &mut lent,
-                    );
+                    let converted = resources::convert(param.clone(), ty, &mut src, &mut dst, &self.kinds, &mut lent);
                     match converted {
                         Ok(arg) => args.push(arg),
                         Err(error) => {
@@ -402,13 +356,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             reason,
         };
         let Some(Val::Resource(handle)) = params.first() else {
-            return Err(invalid(
-                "a method call without a resource handle".to_owned(),
-            ));
+            return Err(invalid("a method call without a resource handle".to_owned()));
         };
-        let consumer_types = consumer
-            .map(|c| c.resource_types().clone())
-            .unwrap_or_default();
+        let consumer_types = consumer.map(|c| c.resource_types().clone()).unwrap_or_default();
         let mut src = Endpoint {
             slot: consumer,
             generation: consumer.map_or(0, |c| c.generation()),
@@ -416,13 +366,10 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             store: store.as_context_mut(),
             taken: Some(&mut *taken),
         };
-        let (owner, generation, inner, _) = resources::take_handle(*handle, &mut src, &self.kinds)
-            .map_err(|e| invalid(describe_handle_error(e)))?;
+        let (owner, generation, inner, _) =
+            resources::take_handle(*handle, &mut src, &self.kinds).map_err(|e| invalid(describe_handle_error(e)))?;
         if !self.targets.iter().any(|t| Arc::ptr_eq(t, &owner)) {
-            return Err(invalid(format!(
-                "plugin `{}` is not behind this socket",
-                owner.label
-            )));
+            return Err(invalid(format!("plugin `{}` is not behind this socket", owner.label)));
         }
         owner.call(&self.site, |live| {
             if live.generation != generation {
@@ -451,19 +398,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                     store: live.store.as_context_mut(),
                     taken: None,
                 };
-                let param_types: Vec<Type> = live.func_types[self.function]
-                    .params()
-                    .map(|(_, t)| t)
-                    .collect();
+                let param_types: Vec<Type> = live.func_types[self.function].params().map(|(_, t)| t).collect();
                 for (param, ty) in params.iter().zip(&param_types).skip(1) {
-                    let converted = resources::convert(
-                        param.clone(),
-                        ty,
-                        &mut src,
-                        &mut dst,
-                        &self.kinds,
-                        &mut lent,
-                    );
+                    let converted = resources::convert(param.clone(), ty, &mut src, &mut dst, &self.kinds, &mut lent);
                     match converted {
                         Ok(arg) => args.push(arg),
                         Err(error) => {
@@ -478,10 +415,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     }
 
     /// Runs the call on `live` and brings the result back to the consumer.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the two stores and their context"
-    )]
+    #[allow(clippy::too_many_arguments, reason = "the two stores and their context")]
     fn finish_call(
         &self,
         target: &Arc<PluginSlot<P>>,
@@ -494,8 +428,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     ) -> Result<Option<Val>, CallFailure<P::Id>> {
         let returns = live.result_counts[self.function] == 1;
         let mut out = [Val::Bool(false)];
-        let called =
-            live.funcs[self.function].call(&mut live.store, args, &mut out[..usize::from(returns)]);
+        let called = live.funcs[self.function].call(&mut live.store, args, &mut out[..usize::from(returns)]);
         resources::return_lent(&mut live.store.as_context_mut(), lent);
         called.map_err(CallFailure::Ran)?;
         if !returns {
@@ -505,9 +438,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         let Some(ty) = result_ty else {
             return Ok(Some(value));
         };
-        let consumer_types = consumer
-            .map(|c| c.resource_types().clone())
-            .unwrap_or_default();
+        let consumer_types = consumer.map(|c| c.resource_types().clone()).unwrap_or_default();
         let mut src = Endpoint {
             slot: Some(target),
             generation: live.generation,
@@ -528,11 +459,16 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             .map_err(|e| self.handle_failure(target, e))
     }
 
-    fn handle_failure(
-        &self,
-        target: &Arc<PluginSlot<P>>,
-        error: HandleError,
-    ) -> CallFailure<P::Id> {
+    fn handle_failure(&self, target: &Arc<PluginSlot<P>>, error: HandleError) -> CallFailure<P::Id> {
+        if let HandleError::Budget(limit) = error {
+            return CallFailure::Dispatch(DispatchError::BudgetExceeded {
+                plugin: target.id.clone(),
+                interface: self.site.interface.clone(),
+                function: self.site.function.clone(),
+                budget: crate::Budget::Handles { limit },
+                reinstantiated: false,
+            });
+        }
         CallFailure::Dispatch(DispatchError::InvalidResource {
             plugin: target.id.clone(),
             interface: self.site.interface.clone(),
@@ -545,10 +481,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
 fn describe_handle_error(error: HandleError) -> String {
     match error {
         HandleError::Foreign(reason) => reason,
-        HandleError::Stale => {
-            "the resource belonged to an earlier instance of its plugin".to_owned()
-        }
+        HandleError::Stale => "the resource belonged to an earlier instance of its plugin".to_owned(),
         HandleError::Wasm(error) => crate::wasm_error::WasmError::new(error).to_string(),
+        HandleError::Budget(limit) => format!("the receiver already holds its limit of {limit} handles"),
     }
 }
 
@@ -563,9 +498,7 @@ fn unwrap_value(value: Option<Val>) -> Val {
 }
 
 /// Turns a socket failure into the error that traps the consumer.
-fn trap<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
-    error: DispatchError<Id>,
-) -> wasmtime::Error {
+fn trap<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(error: DispatchError<Id>) -> wasmtime::Error {
     wasmtime::Error::new(SocketTrap(Arc::new(error)))
 }
 
@@ -581,24 +514,15 @@ fn wrap_result<Id: std::fmt::Debug + std::fmt::Display + 'static>(
 }
 
 /// The guest-side value of a dispatch error.
-fn error_value<Id: std::fmt::Debug + std::fmt::Display + 'static>(
-    error: &DispatchError<Id>,
-    kind: ErrorKind,
-) -> Val {
+fn error_value<Id: std::fmt::Debug + std::fmt::Display + 'static>(error: &DispatchError<Id>, kind: ErrorKind) -> Val {
     let message = error_message(error);
     match kind {
         ErrorKind::String => Val::String(message),
         ErrorKind::DispatchError => {
             let failure = Val::Record(vec![
                 ("plugin".to_owned(), Val::String(error.plugin().to_string())),
-                (
-                    "interface".to_owned(),
-                    Val::String(error.interface_name().to_owned()),
-                ),
-                (
-                    "function".to_owned(),
-                    Val::String(error.function_name().to_owned()),
-                ),
+                ("interface".to_owned(), Val::String(error.interface_name().to_owned())),
+                ("function".to_owned(), Val::String(error.function_name().to_owned())),
                 ("message".to_owned(), Val::String(message)),
             ]);
             Val::Variant(error.wit_case().to_owned(), Some(Box::new(failure)))
@@ -636,40 +560,27 @@ pub(crate) fn socket_imports(
     let ComponentItem::ComponentInstance(instance) = item else {
         return Err("it is imported as something other than an instance".to_owned());
     };
-    let mut imports = SocketImports {
-        resources: Vec::new(),
-        functions: Vec::new(),
-    };
+    let mut imports = SocketImports { resources: Vec::new(), functions: Vec::new() };
     for (name, export) in instance.exports(engine) {
         match export.ty {
             // A resource another imported interface defines, re-exported here
             // by a WIT `use`: wasmtime ties it to that import, nothing to define.
-            ComponentItem::Resource(ty)
-                if names
-                    .name(&ty)
-                    .is_some_and(|(owner, _)| owner != instance_name) => {}
+            ComponentItem::Resource(ty) if names.name(&ty).is_some_and(|(owner, _)| owner != instance_name) => {}
             ComponentItem::Resource(_) => match resources.iter().position(|r| r == name) {
                 Some(index) => imports.resources.push((name.to_owned(), index)),
                 None => {
-                    return Err(format!(
-                        "it imports resource `{name}`, which the interface does not declare"
-                    ));
+                    return Err(format!("it imports resource `{name}`, which the interface does not declare"));
                 }
             },
-            ComponentItem::ComponentFunc(ty) => match functions.iter().position(|f| f.name == name)
-            {
+            ComponentItem::ComponentFunc(ty) => match functions.iter().position(|f| f.name == name) {
                 Some(index) => imports.functions.push((name.to_owned(), index, ty)),
                 None => {
-                    return Err(format!(
-                        "it imports function `{name}`, which the interface does not declare"
-                    ));
+                    return Err(format!("it imports function `{name}`, which the interface does not declare"));
                 }
             },
             ComponentItem::Type(_) => {}
             _ => {
-                return Err(format!(
-                    "it imports `{name}`, which is neither a function nor a resource"
-                ));
+                return Err(format!("it imports `{name}`, which is neither a function nor a resource"));
             }
         }
     }
@@ -693,26 +604,15 @@ pub(crate) fn check_import(
             .all(|((_, a), (_, b))| types::same_type(&a, &b, consumer_names, provider_names));
     let provided_result = provided.results().next();
     let declared_result = declared.results().next();
-    let is_same = |ty: Option<&Type>| {
-        types::same_opt(ty, provided_result.as_ref(), consumer_names, provider_names)
-    };
+    let is_same = |ty: Option<&Type>| types::same_opt(ty, provided_result.as_ref(), consumer_names, provider_names);
     let shape = if params_match {
-        detect_shape(
-            declared_result.as_ref(),
-            provided_result.is_none(),
-            &is_same,
-            cardinality,
-            single,
-        )
+        detect_shape(declared_result.as_ref(), provided_result.is_none(), &is_same, cardinality, single)
     } else {
         None
     };
     shape.ok_or_else(|| {
         let params = |f: &ComponentFunc, names: &ResourceNames| {
-            f.params()
-                .map(|(n, t)| format!("{n}: {}", types::describe(&t, names)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            f.params().map(|(n, t)| format!("{n}: {}", types::describe(&t, names))).collect::<Vec<_>>().join(", ")
         };
         format!(
             "declared `func({}) -> {}`, but the plugin behind it provides `func({}) -> {}` and {} plugin(s) accept{}",

@@ -15,9 +15,7 @@ use crate::plugin_tree_head::{PluginTreeHead, RootPlugins};
 use crate::resources::ResourceKinds;
 use crate::types::{self, ResourceNames};
 use crate::wasm_error::WasmError;
-use crate::{
-    InterfaceCardinality, InterfaceData, PartialResult, PluginData, PluginTree, ReturnKind,
-};
+use crate::{InterfaceCardinality, InterfaceData, PartialResult, PluginData, PluginTree, ReturnKind};
 
 /// Why a plugin (or the root interface) could not be loaded.
 ///
@@ -54,9 +52,7 @@ pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
     },
     /// An exported function does not match what the interface declares (for
     /// example a result where the interface says `ReturnKind::Void`).
-    #[error(
-        "plugin `{plugin}`: `{function}` of `{interface}` does not match the interface: {reason}"
-    )]
+    #[error("plugin `{plugin}`: `{function}` of `{interface}` does not match the interface: {reason}")]
     SignatureMismatch {
         /// The plugin.
         plugin: PluginId,
@@ -82,9 +78,7 @@ pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
     /// The shape in which the plugin imports a socket function fits none of
     /// those its cardinality allows, or does not match the function of the
     /// plugin behind the socket.
-    #[error(
-        "plugin `{plugin}`: socket `{interface}` function `{function}` does not fit plugin `{provider}`: {reason}"
-    )]
+    #[error("plugin `{plugin}`: socket `{interface}` function `{function}` does not fit plugin `{provider}`: {reason}")]
     SocketSignature {
         /// The consumer.
         plugin: PluginId,
@@ -152,10 +146,9 @@ pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
 /// The [`LoadError`] behind another: the source of
 /// [`LoadError::SocketUnavailable`]. Dereferences to the inner error.
 #[derive(Debug, Clone)]
-pub struct NestedLoadError<
-    PluginId: Debug + Display + 'static,
-    InterfaceId: Debug + Display + 'static,
->(pub(crate) Arc<LoadError<PluginId, InterfaceId>>);
+pub struct NestedLoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static>(
+    pub(crate) Arc<LoadError<PluginId, InterfaceId>>,
+);
 
 impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> std::ops::Deref
     for NestedLoadError<PluginId, InterfaceId>
@@ -192,9 +185,7 @@ where
     }
 }
 
-impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static>
-    LoadError<PluginId, InterfaceId>
-{
+impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> LoadError<PluginId, InterfaceId> {
     /// The plugin the error concerns; `None` for errors about an interface.
     pub fn plugin(&self) -> Option<&PluginId> {
         match self {
@@ -264,23 +255,22 @@ where
         engine: &Engine,
         linker: &Linker<P>,
     ) -> PartialResult<PluginTreeHead<I, P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
-        let Self {
-            root_id,
-            root,
-            interfaces,
-            plugins,
-        } = self;
+        let Self { root_id, root, interfaces, plugins } = self;
         let Some(root) = root else {
-            return Err((
-                LoadError::MissingRootInterface { interface: root_id },
-                Vec::new(),
-            ));
+            return Err((LoadError::MissingRootInterface { interface: root_id }, Vec::new()));
         };
         let mut kinds = ResourceKinds::default();
         for (interface, node) in interfaces.iter().enumerate() {
             for resource in 0..node.resources.len() {
                 kinds.add(interface, resource);
             }
+        }
+        // Ticking from the start: start functions run under deadlines too.
+        let ticker = crate::limits::Ticker::for_engine(engine);
+        if ticker.is_none() {
+            tracing::warn!(
+                "the engine has no epoch interruption: plugin deadlines are not enforced (see wasm_link::default_engine)"
+            );
         }
         let order = dependency_order(&interfaces, &plugins, root);
         let mut loader = Loader {
@@ -308,43 +298,27 @@ where
         }
         match loader.resolve(root) {
             Ok(members) => {
-                let slots: Vec<_> = members
-                    .iter()
-                    .filter_map(|&m| loader.loaded[m].as_ref().map(|l| l.slot.clone()))
-                    .collect();
+                let slots: Vec<_> =
+                    members.iter().filter_map(|&m| loader.loaded[m].as_ref().map(|l| l.slot.clone())).collect();
                 let node = &interfaces[root];
                 let plugins = match (node.cardinality, slots.len()) {
-                    (InterfaceCardinality::ExactlyOne, 1) => {
-                        slots.into_iter().next().map(RootPlugins::One)
-                    }
-                    (InterfaceCardinality::AtMostOne, 0 | 1) => {
-                        Some(RootPlugins::Optional(slots.into_iter().next()))
-                    }
-                    (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, _) => {
-                        Some(RootPlugins::Many(slots))
-                    }
+                    (InterfaceCardinality::ExactlyOne, 1) => slots.into_iter().next().map(RootPlugins::One),
+                    (InterfaceCardinality::AtMostOne, 0 | 1) => Some(RootPlugins::Optional(slots.into_iter().next())),
+                    (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, _) => Some(RootPlugins::Many(slots)),
                     _ => None,
                 };
                 let Some(plugins) = plugins else {
                     let error = LoadError::CardinalityNotMet {
                         interface: node.id.clone(),
                         cardinality: node.cardinality,
-                        loaded: members
-                            .iter()
-                            .map(|&m| loader.plugin_ids[m].clone())
-                            .collect(),
+                        loaded: members.iter().map(|&m| loader.plugin_ids[m].clone()).collect(),
                         failed: Vec::new(),
                     };
                     return Err((error, loader.errors));
                 };
-                let mut all: Vec<_> = loader
-                    .loaded
-                    .iter()
-                    .flatten()
-                    .map(|l| l.slot.clone())
-                    .collect();
+                let mut all: Vec<_> = loader.loaded.iter().flatten().map(|l| l.slot.clone()).collect();
                 all.sort_by(|a, b| a.id.cmp(&b.id));
-                let head = PluginTreeHead::new(node, plugins, all, loader.kinds.clone());
+                let head = PluginTreeHead::new(node, plugins, all, loader.kinds.clone(), ticker);
                 Ok((head, loader.errors))
             }
             Err(primary) => {
@@ -367,10 +341,8 @@ where
             return resolved.clone();
         }
         let node = &self.interfaces[interface];
-        let (loaded, failed): (Vec<usize>, Vec<usize>) = node
-            .implementers
-            .iter()
-            .partition(|&&p| self.loaded[p].is_some());
+        let (loaded, failed): (Vec<usize>, Vec<usize>) =
+            node.implementers.iter().partition(|&&p| self.loaded[p].is_some());
         let result = if node.usable && node.cardinality.accepts(loaded.len()) {
             Ok(loaded)
         } else {
@@ -390,12 +362,7 @@ where
     }
 
     fn load_plugin(&mut self, node: PluginNode<P>) -> Result<Loaded<P>, TreeLoadError<I, P>> {
-        let PluginNode {
-            id,
-            plug,
-            sockets,
-            data,
-        } = node;
+        let PluginNode { id, plug, sockets, data } = node;
         let mut providers = Vec::with_capacity(sockets.len());
         for &socket in &sockets {
             match self.resolve(socket) {
@@ -411,10 +378,7 @@ where
         }
         let component = data
             .component(self.engine)
-            .map_err(|e| LoadError::Component {
-                plugin: id.clone(),
-                source: Arc::new(e),
-            })?;
+            .map_err(|e| LoadError::Component { plugin: id.clone(), source: Arc::new(e) })?;
         let component_type = component.component_type();
         let names = ResourceNames::of(self.engine, &component_type);
         let (exports, plug_types) = self.plug_exports(&id, plug, &component, &component_type)?;
@@ -422,43 +386,21 @@ where
         let mut linker = self.linker.clone();
         let consumer = Arc::new(OnceLock::new());
         for (&socket, members) in sockets.iter().zip(&providers) {
-            self.link_socket(
-                &mut linker,
-                &id,
-                socket,
-                members,
-                &component_type,
-                &names,
-                &consumer,
-            )?;
+            self.link_socket(&mut linker, &id, socket, members, &component_type, &names, &consumer)?;
         }
         // Components that `use` the runtime's WIT types import an instance that
         // holds only types; give it one so instantiation finds it.
-        if component_type
-            .get_import(self.engine, "wasm-link:runtime/types")
-            .is_some()
-        {
+        if component_type.get_import(self.engine, "wasm-link:runtime/types").is_some() {
             let _ = linker.instance("wasm-link:runtime/types");
         }
         let pre = linker
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::Instantiate {
-                plugin: id.clone(),
-                source: WasmError::new(e),
-            })?;
-        let slot = PluginSlot::instantiate(id.clone(), self.engine, pre, exports, data).map_err(
-            |source| LoadError::Instantiate {
-                plugin: id.clone(),
-                source,
-            },
-        )?;
+            .map_err(|e| LoadError::Instantiate { plugin: id.clone(), source: WasmError::new(e) })?;
+        let slot = PluginSlot::instantiate(id.clone(), self.engine, pre, exports, data)
+            .map_err(|source| LoadError::Instantiate { plugin: id.clone(), source })?;
         let _ = consumer.set(Arc::downgrade(&slot));
         tracing::debug!(plugin = %id, "plugin loaded");
-        Ok(Loaded {
-            slot,
-            plug_types,
-            names,
-        })
+        Ok(Loaded { slot, plug_types, names })
     }
 
     /// Finds the plug's exports and checks them against the interface.
@@ -476,12 +418,9 @@ where
             interface: interface.id.clone(),
             export: export.to_owned(),
         };
-        let instance = component
-            .get_export_index(None, instance_name)
-            .ok_or_else(|| missing(instance_name))?;
-        let Some(ComponentItem::ComponentInstance(instance_type)) = component_type
-            .get_export(self.engine, instance_name)
-            .map(|e| e.ty)
+        let instance = component.get_export_index(None, instance_name).ok_or_else(|| missing(instance_name))?;
+        let Some(ComponentItem::ComponentInstance(instance_type)) =
+            component_type.get_export(self.engine, instance_name).map(|e| e.ty)
         else {
             return Err(missing(instance_name));
         };
@@ -489,12 +428,10 @@ where
         let mut functions = Vec::with_capacity(interface.functions.len());
         let mut plug_types = Vec::with_capacity(interface.functions.len());
         for function in &interface.functions {
-            let index = component
-                .get_export_index(Some(&instance), &function.name)
-                .ok_or_else(|| missing(&function.name))?;
-            let Some(ComponentItem::ComponentFunc(ty)) = instance_type
-                .get_export(self.engine, &function.name)
-                .map(|e| e.ty)
+            let index =
+                component.get_export_index(Some(&instance), &function.name).ok_or_else(|| missing(&function.name))?;
+            let Some(ComponentItem::ComponentFunc(ty)) =
+                instance_type.get_export(self.engine, &function.name).map(|e| e.ty)
             else {
                 return Err(missing(&function.name));
             };
@@ -507,12 +444,10 @@ where
                 (ReturnKind::AssumeNoResources, None) => {
                     Some("the interface declares a result but the plugin returns none".to_owned())
                 }
-                (ReturnKind::AssumeNoResources, Some(result)) if types::has_resources(result) => {
-                    Some(format!(
-                        "the interface declares a result without resources but the plugin returns `{}`",
-                        types::describe(result, &names)
-                    ))
-                }
+                (ReturnKind::AssumeNoResources, Some(result)) if types::has_resources(result) => Some(format!(
+                    "the interface declares a result without resources but the plugin returns `{}`",
+                    types::describe(result, &names)
+                )),
                 _ => None,
             };
             if let Some(reason) = mismatch {
@@ -526,18 +461,9 @@ where
             functions.push(index);
             plug_types.push(ty);
         }
-        let resources = interface
-            .resources
-            .iter()
-            .map(|name| component.get_export_index(Some(&instance), name))
-            .collect();
-        Ok((
-            PlugExports {
-                functions,
-                resources,
-            },
-            plug_types,
-        ))
+        let resources =
+            interface.resources.iter().map(|name| component.get_export_index(Some(&instance), name)).collect();
+        Ok((PlugExports { functions, resources }, plug_types))
     }
 
     /// The one shape in which the consumer's import fits every plugin behind
@@ -552,11 +478,7 @@ where
         targets: &[&Loaded<P>],
         single: bool,
     ) -> Result<Shape, TreeLoadError<I, P>> {
-        let function = interface
-            .functions
-            .iter()
-            .position(|f| f.name == name)
-            .unwrap_or_default();
+        let function = interface.functions.iter().position(|f| f.name == name).unwrap_or_default();
         let mut shape = None;
         for target in targets {
             let found = link::check_import(
@@ -582,9 +504,7 @@ where
                     interface: interface.id.clone(),
                     function: name.to_owned(),
                     provider: target.slot.id.clone(),
-                    reason:
-                        "its result type differs from that of the other plugins behind the socket"
-                            .to_owned(),
+                    reason: "its result type differs from that of the other plugins behind the socket".to_owned(),
                 });
             }
             shape = Some(found);
@@ -597,25 +517,17 @@ where
         if single {
             return Ok(Shape::Plain);
         }
-        shape_without_plugins(declared, interface.cardinality).ok_or_else(|| {
-            LoadError::SocketSignature {
-                plugin: id.clone(),
-                interface: interface.id.clone(),
-                function: name.to_owned(),
-                provider: id.clone(),
-                reason: format!(
-                    "no plugin is behind the socket and {} cannot be empty",
-                    describe_decl(declared, names)
-                ),
-            }
+        shape_without_plugins(declared, interface.cardinality).ok_or_else(|| LoadError::SocketSignature {
+            plugin: id.clone(),
+            interface: interface.id.clone(),
+            function: name.to_owned(),
+            provider: id.clone(),
+            reason: format!("no plugin is behind the socket and {} cannot be empty", describe_decl(declared, names)),
         })
     }
 
     /// Defines one socket's imports in the consumer's linker.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the consumer's whole load context"
-    )]
+    #[allow(clippy::too_many_arguments, reason = "the consumer's whole load context")]
     fn link_socket(
         &self,
         linker: &mut Linker<P>,
@@ -649,13 +561,8 @@ where
             interface: interface.id.clone(),
             source: WasmError::new(e),
         };
-        let targets: Vec<&Loaded<P>> = members
-            .iter()
-            .filter_map(|&m| self.loaded[m].as_ref())
-            .collect();
-        let mut instance = linker
-            .instance(&interface.name.instance)
-            .map_err(link_error)?;
+        let targets: Vec<&Loaded<P>> = members.iter().filter_map(|&m| self.loaded[m].as_ref()).collect();
+        let mut instance = linker.instance(&interface.name.instance).map_err(link_error)?;
         for (name, resource) in &imports.resources {
             let Some(kind) = self.kinds.find(socket, *resource) else {
                 continue;
@@ -665,14 +572,10 @@ where
         for (name, function, declared) in imports.functions {
             let meta = &interface.functions[function];
             let single = meta.is_method;
-            let shape =
-                Self::socket_shape(id, interface, &name, &declared, names, &targets, single)?;
+            let shape = Self::socket_shape(id, interface, &name, &declared, names, &targets, single)?;
             let adapter = Arc::new(Adapter {
                 consumer_id: id.clone(),
-                site: Site {
-                    interface: interface.name.instance.as_str().into(),
-                    function: name.as_str().into(),
-                },
+                site: Site { interface: interface.name.instance.as_str().into(), function: name.as_str().into() },
                 consumer: consumer.clone(),
                 targets: targets.iter().map(|t| t.slot.clone()).collect(),
                 function,
@@ -683,12 +586,9 @@ where
                 kinds: self.kinds.clone(),
             });
             instance
-                .func_new(
-                    &name,
-                    move |store, ty, params: &[Val], results: &mut [Val]| {
-                        adapter.call(store, &ty, params, results)
-                    },
-                )
+                .func_new(&name, move |store, ty, params: &[Val], results: &mut [Val]| {
+                    adapter.call(store, &ty, params, results)
+                })
                 .map_err(link_error)?;
         }
         Ok(())
@@ -696,26 +596,18 @@ where
 }
 
 fn describe_decl(declared: &ComponentFunc, names: &ResourceNames) -> String {
-    format!(
-        "`{}`",
-        types::describe_opt(declared.results().next().as_ref(), names)
-    )
+    format!("`{}`", types::describe_opt(declared.results().next().as_ref(), names))
 }
 
 /// The shape of an import on a socket that has no plugin behind it: any shape
 /// that can be empty.
-fn shape_without_plugins(
-    declared: &ComponentFunc,
-    cardinality: InterfaceCardinality,
-) -> Option<Shape> {
+fn shape_without_plugins(declared: &ComponentFunc, cardinality: InterfaceCardinality) -> Option<Shape> {
     use wasmtime::component::types::Type;
     match (cardinality, declared.results().next()) {
         (InterfaceCardinality::ExactlyOne, _) => None,
         (_, None) => Some(Shape::Plain),
         (InterfaceCardinality::AtMostOne, Some(Type::Option(_))) => Some(Shape::Option),
-        (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, Some(Type::List(_))) => {
-            Some(Shape::List)
-        }
+        (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, Some(Type::List(_))) => Some(Shape::List),
         _ => None,
     }
 }
@@ -730,12 +622,7 @@ fn dependency_order<I: InterfaceData, P: PluginData<InterfaceId = I::Id>>(
     // removed them), and `state` guards against revisits all the same.
     let mut state = vec![0u8; plugins.len()]; // 0 new, 1 open, 2 done
     let mut order = Vec::new();
-    let mut stack: Vec<(usize, usize)> = interfaces[root]
-        .implementers
-        .iter()
-        .rev()
-        .map(|&p| (p, 0))
-        .collect();
+    let mut stack: Vec<(usize, usize)> = interfaces[root].implementers.iter().rev().map(|&p| (p, 0)).collect();
     while let Some((plugin, next)) = stack.pop() {
         if next == 0 {
             if state[plugin] != 0 {
@@ -743,11 +630,8 @@ fn dependency_order<I: InterfaceData, P: PluginData<InterfaceId = I::Id>>(
             }
             state[plugin] = 1;
         }
-        let deps: Vec<usize> = plugins[plugin]
-            .sockets
-            .iter()
-            .flat_map(|&s| interfaces[s].implementers.iter().copied())
-            .collect();
+        let deps: Vec<usize> =
+            plugins[plugin].sockets.iter().flat_map(|&s| interfaces[s].implementers.iter().copied()).collect();
         if let Some(&dep) = deps.get(next) {
             stack.push((plugin, next + 1));
             if state[dep] == 0 {

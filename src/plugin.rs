@@ -61,6 +61,18 @@ pub trait PluginData: PluginCtxView {
     /// Whatever the metadata source fails with.
     fn sockets(&self) -> Result<Self::SocketIter<'_>, Self::Error>;
 
+    /// What the plugin may consume: deadline, fuel, memory, tables, handles.
+    /// Read once, at load. The default is [`Limits::default`](crate::Limits).
+    fn limits(&self) -> crate::Limits {
+        crate::Limits::default()
+    }
+
+    /// What happens when the plugin keeps failing. Read once, at load. The
+    /// default re-instantiates after every failure and never quarantines.
+    fn recovery(&self) -> crate::Recovery {
+        crate::Recovery::default()
+    }
+
     /// Compiles (or deserializes) the plugin's component for `engine`.
     ///
     /// Called once, at load time, and only for plugins reachable from the root.

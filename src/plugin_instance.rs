@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{
@@ -13,6 +14,7 @@ use wasmtime::{Engine, Store};
 
 use crate::PluginData;
 use crate::dispatch_error::{DispatchError, SocketTrap};
+use crate::limits::{self, Budget, Limiter, Limits, Recovery};
 use crate::wasm_error::WasmError;
 
 /// The plug interface as the runtime resolved it for one plugin.
@@ -63,6 +65,24 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     /// while the instance is busy (a consumer inside a call cannot lock itself).
     generation: AtomicU64,
     resource_types: RwLock<Vec<Option<ResourceType>>>,
+    pub(crate) limits: Limits,
+    recovery: Recovery,
+    /// Handles of other plugins this plugin holds now (its proxies).
+    pub(crate) handles: Arc<AtomicUsize>,
+    health: Mutex<Health>,
+}
+
+/// Calls and failures of one plugin, for recovery and for
+/// [`PluginTreeHead::health`](crate::PluginTreeHead::health).
+#[derive(Default)]
+struct Health {
+    calls: u64,
+    failures: u64,
+    reinstantiations: u64,
+    last_error: Option<String>,
+    /// When recent failures happened, for the quarantine window.
+    recent: std::collections::VecDeque<Instant>,
+    quarantined_until: Option<Instant>,
 }
 
 static NEXT_KEY: AtomicUsize = AtomicUsize::new(0);
@@ -103,7 +123,9 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         data: P,
     ) -> Result<Arc<Self>, WasmError> {
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-        let live = start(engine, &pre, &exports, data, 0).map_err(|(_, e)| e)?;
+        let limits = data.limits();
+        let recovery = data.recovery();
+        let live = start(engine, &pre, &exports, data, 0, &limits).map_err(|(_, e)| e)?;
         let resource_types = RwLock::new(live.resource_types.clone());
         Ok(Arc::new(Self {
             generation: AtomicU64::new(0),
@@ -116,6 +138,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             exports,
             state: Mutex::new(SlotState::Live(live)),
             deferred: Mutex::new(Vec::new()),
+            limits,
+            recovery,
+            handles: Arc::new(AtomicUsize::new(0)),
+            health: Mutex::new(Health::default()),
         }))
     }
 
@@ -133,8 +159,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         // as consistent as after a trap; keep serving.
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let mut busy = Busy { state };
-        let pending =
-            std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
+        let pending = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
         if !pending.is_empty()
             && let SlotState::Live(live) = &mut *busy.state
         {
@@ -153,10 +178,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         if on_chain(self.key) {
             // The owner is busy further up this very thread: dropping now would
             // deadlock. Its next entry drops it.
-            self.deferred
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((generation, handle));
+            self.deferred.lock().unwrap_or_else(PoisonError::into_inner).push((generation, handle));
             return;
         }
         let Ok(mut busy) = self.enter() else { return };
@@ -173,25 +195,19 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// lent it belong to the old instance, and dropping the old table returns
     /// them to their owners. Returns whether a new instance is running.
     pub(crate) fn reinstantiate(&self, state: &mut SlotState<P>) -> bool {
-        let (data, generation) =
-            match std::mem::replace(state, SlotState::Dead(None, dead_placeholder(), 0)) {
-                SlotState::Live(live) => (Some(live.store.into_data()), live.generation + 1),
-                SlotState::Dead(data, _, generation) => (data, generation + 1),
-            };
+        let (data, generation) = match std::mem::replace(state, SlotState::Dead(None, dead_placeholder(), 0)) {
+            SlotState::Live(live) => (Some(live.store.into_data()), live.generation + 1),
+            SlotState::Dead(data, _, generation) => (data, generation + 1),
+        };
         let Some(mut data) = data else { return false };
         // Dropping the old table drops the proxies in it, which releases the
         // handles they hold in their owners.
-        drop(std::mem::replace(
-            data.resource_table(),
-            ResourceTable::new(),
-        ));
-        match start(&self.engine, &self.pre, &self.exports, data, generation) {
+        drop(std::mem::replace(data.resource_table(), ResourceTable::new()));
+        match start(&self.engine, &self.pre, &self.exports, data, generation, &self.limits) {
             Ok(live) => {
+                self.health.lock().unwrap_or_else(PoisonError::into_inner).reinstantiations += 1;
                 tracing::info!(plugin = %self.label, generation, "plugin re-instantiated after a failure");
-                self.resource_types
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone_from(&live.resource_types);
+                self.resource_types.write().unwrap_or_else(PoisonError::into_inner).clone_from(&live.resource_types);
                 self.generation.store(generation, Ordering::Release);
                 *state = SlotState::Live(live);
                 true
@@ -212,12 +228,8 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     }
 
     /// The resource types the current instance defines.
-    pub(crate) fn resource_types(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, Vec<Option<ResourceType>>> {
-        self.resource_types
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn resource_types(&self) -> std::sync::RwLockReadGuard<'_, Vec<Option<ResourceType>>> {
+        self.resource_types.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The type of plug function `index` in the current instance.
@@ -231,10 +243,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
 
     /// Whether the current instance defines the type of `handle`.
     pub(crate) fn defines(&self, handle: &ResourceAny) -> bool {
-        self.resource_types()
-            .iter()
-            .flatten()
-            .any(|t| *t == handle.ty())
+        self.resource_types().iter().flatten().any(|t| *t == handle.ty())
     }
 
     /// Runs one call on the plugin: enters it (an error on re-entry), revives
@@ -252,6 +261,14 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                 function: site.function.clone(),
             });
         };
+        if let Some(remaining) = self.quarantine_remaining() {
+            return Err(DispatchError::Quarantined {
+                plugin: self.id.clone(),
+                interface: site.interface.clone(),
+                function: site.function.clone(),
+                remaining,
+            });
+        }
         if let SlotState::Dead(..) = &*busy.state {
             self.reinstantiate(&mut busy.state);
         }
@@ -266,7 +283,34 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                 });
             }
         };
-        match body(live) {
+        let (ticks, _) = limits::enter(&self.limits);
+        let epochs = self.engine.get_epoch_interruption();
+        if epochs {
+            live.store.set_epoch_deadline(ticks);
+        }
+        let fuel = self.engine.get_consume_fuel().then(|| self.limits.fuel.unwrap_or(u64::MAX));
+        if let Some(fuel) = fuel {
+            // Cannot fail: the engine consumes fuel.
+            let _ = live.store.set_fuel(fuel);
+        }
+        let outcome = body(live);
+        let budget = limits::leave();
+        let result = self.conclude(site, outcome, budget, fuel, &mut busy.state);
+        self.record(result.as_ref().err());
+        result
+    }
+
+    /// Turns a call body's outcome into the call's result, replacing the
+    /// instance after a failure inside wasm.
+    fn conclude<R>(
+        &self,
+        site: &Site,
+        outcome: Result<R, CallFailure<P::Id>>,
+        budget: Option<limits::CallBudget>,
+        fuel: Option<u64>,
+        state: &mut SlotState<P>,
+    ) -> Result<R, DispatchError<P::Id>> {
+        match outcome {
             Ok(value) => Ok(value),
             Err(CallFailure::Dispatch(error)) => Err(error),
             Err(CallFailure::InvalidArguments(error)) => Err(DispatchError::InvalidArguments {
@@ -280,7 +324,24 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                     .chain()
                     .find_map(|cause| cause.downcast_ref::<SocketTrap<P::Id>>())
                     .map(|trap| crate::dispatch_error::NestedDispatchError(trap.0.clone()));
-                let reinstantiated = self.reinstantiate(&mut busy.state);
+                let exceeded = match (error.downcast_ref::<wasmtime::Trap>(), &budget) {
+                    (Some(wasmtime::Trap::Interrupt), Some(call)) => {
+                        Some(Budget::Deadline { limit: call.deadline, elapsed: call.started.elapsed() })
+                    }
+                    (Some(wasmtime::Trap::OutOfFuel), _) => Some(Budget::Fuel { limit: fuel.unwrap_or_default() }),
+                    _ => budget.and_then(|call| call.hit),
+                };
+                let reinstantiated = self.reinstantiate(state);
+                if let Some(budget) = exceeded {
+                    tracing::warn!(plugin = %self.label, %budget, "plugin exceeded its budget");
+                    return Err(DispatchError::BudgetExceeded {
+                        plugin: self.id.clone(),
+                        interface: site.interface.clone(),
+                        function: site.function.clone(),
+                        budget,
+                        reinstantiated,
+                    });
+                }
                 Err(match socket {
                     Some(source) => DispatchError::Socket {
                         plugin: self.id.clone(),
@@ -298,6 +359,72 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                     },
                 })
             }
+        }
+    }
+}
+
+impl<P: PluginData + Send + 'static> PluginSlot<P> {
+    /// How long the plugin stays quarantined, if it is.
+    fn quarantine_remaining(&self) -> Option<Duration> {
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        let until = health.quarantined_until?;
+        let remaining = until.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            health.quarantined_until = None;
+            health.recent.clear();
+            tracing::info!(plugin = %self.label, "plugin leaves quarantine");
+            return None;
+        }
+        Some(remaining)
+    }
+
+    /// Counts a call, and a failure, quarantining the plugin when its
+    /// recovery policy says so.
+    fn record(&self, error: Option<&DispatchError<P::Id>>) {
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        health.calls += 1;
+        let Some(error) = error else { return };
+        // Errors in the caller's use of the plugin are not the plugin's fault.
+        if !matches!(
+            error,
+            DispatchError::Trap { .. }
+                | DispatchError::Socket { .. }
+                | DispatchError::BudgetExceeded { .. }
+                | DispatchError::Unavailable { .. }
+        ) {
+            return;
+        }
+        health.failures += 1;
+        health.last_error = Some(error.to_string());
+        let Some(policy) = &self.recovery.quarantine else { return };
+        let now = Instant::now();
+        health.recent.push_back(now);
+        while health.recent.front().is_some_and(|t| now.duration_since(*t) > policy.window) {
+            health.recent.pop_front();
+        }
+        if health.recent.len() >= usize::try_from(policy.failures).unwrap_or(usize::MAX) {
+            health.quarantined_until = Some(now + policy.cooldown);
+            tracing::warn!(plugin = %self.label, cooldown = ?policy.cooldown, "plugin quarantined after repeated failures");
+        }
+    }
+
+    /// The plugin's health, for the head.
+    pub(crate) fn health(&self) -> crate::PluginHealth<P::Id> {
+        let remaining = self.quarantine_remaining();
+        let dead = matches!(&*self.state.lock().unwrap_or_else(PoisonError::into_inner), SlotState::Dead(..));
+        let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::PluginHealth {
+            plugin: self.id.clone(),
+            calls: health.calls,
+            failures: health.failures,
+            reinstantiations: health.reinstantiations,
+            last_error: health.last_error.clone(),
+            state: match (remaining, dead) {
+                (Some(remaining), _) => crate::PluginState::Quarantined { remaining },
+                (None, true) => crate::PluginState::Unavailable,
+                (None, false) => crate::PluginState::Running,
+            },
+            held_handles: self.handles.load(Ordering::Relaxed),
         }
     }
 }
@@ -337,11 +464,30 @@ fn start<P: 'static>(
     exports: &PlugExports,
     data: P,
     generation: u64,
+    limits: &Limits,
 ) -> Result<Live<P>, (Option<P>, WasmError)> {
     let mut store = Store::new(engine, data);
-    let instance: Instance = match pre.instantiate(&mut store) {
+    // `Limiter` is zero-sized: leaking a box of it allocates nothing.
+    store.limiter(|_| Box::leak(Box::new(Limiter)));
+    let (ticks, _) = limits::enter(limits);
+    if engine.get_epoch_interruption() {
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks);
+    }
+    if engine.get_consume_fuel() {
+        let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+    }
+    let instantiated = pre.instantiate(&mut store);
+    let budget = limits::leave();
+    let instance: Instance = match instantiated {
         Ok(instance) => instance,
-        Err(error) => return Err((Some(store.into_data()), WasmError::new(error))),
+        Err(error) => {
+            let error = match budget.and_then(|b| b.hit) {
+                Some(budget) => error.context(format!("instantiation exceeded its budget: {budget}")),
+                None => error,
+            };
+            return Err((Some(store.into_data()), WasmError::new(error)));
+        }
     };
     let mut funcs = Vec::with_capacity(exports.functions.len());
     for index in &exports.functions {
@@ -356,11 +502,7 @@ fn start<P: 'static>(
     let resource_types = exports
         .resources
         .iter()
-        .map(|index| {
-            index
-                .as_ref()
-                .and_then(|index| instance.get_resource(&mut store, index))
-        })
+        .map(|index| index.as_ref().and_then(|index| instance.get_resource(&mut store, index)))
         .collect();
     Ok(Live {
         param_counts: func_types.iter().map(|t| t.params().len()).collect(),

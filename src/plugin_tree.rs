@@ -130,9 +130,7 @@ pub enum PluginTreeError<PluginId: Debug + Display, InterfaceId: Debug + Display
     },
 }
 
-impl<PluginId: Debug + Display, InterfaceId: Debug + Display>
-    PluginTreeError<PluginId, InterfaceId>
-{
+impl<PluginId: Debug + Display, InterfaceId: Debug + Display> PluginTreeError<PluginId, InterfaceId> {
     /// The plugin the error concerns (and that was left out of the tree);
     /// `None` for errors about an interface.
     pub fn plugin(&self) -> Option<&PluginId> {
@@ -158,11 +156,7 @@ pub(crate) fn fmt_opt<T: Display>(value: Option<&T>) -> String {
 }
 
 pub(crate) fn fmt_list<T: Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(|i| format!("`{i}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// Metadata of one function, read once at build time.
@@ -183,10 +177,7 @@ pub(crate) struct InterfaceNode<I: InterfaceData> {
     pub(crate) implementers: Vec<usize>,
     /// False once a cardinality violation made the interface unusable.
     pub(crate) usable: bool,
-    #[allow(
-        dead_code,
-        reason = "kept so the user's metadata lives as long as the tree"
-    )]
+    #[allow(dead_code, reason = "kept so the user's metadata lives as long as the tree")]
     pub(crate) data: I,
 }
 
@@ -235,24 +226,14 @@ where
     ) -> crate::PartialSuccess<Self, TreeError<I, P>> {
         let mut errors = Vec::new();
         let interfaces = collect_interfaces(interfaces, &mut errors);
-        let by_id: HashMap<I::Id, usize> = interfaces
-            .iter()
-            .enumerate()
-            .map(|(index, node)| (node.id.clone(), index))
-            .collect();
+        let by_id: HashMap<I::Id, usize> =
+            interfaces.iter().enumerate().map(|(index, node)| (node.id.clone(), index)).collect();
         let plugins = collect_plugins::<I, P>(plugins, &by_id, &mut errors);
         let root_index = by_id.get(&root).copied();
         if root_index.is_none() {
-            errors.push(PluginTreeError::MissingRootInterface {
-                interface: root.clone(),
-            });
+            errors.push(PluginTreeError::MissingRootInterface { interface: root.clone() });
         }
-        let mut tree = Self {
-            root_id: root,
-            root: root_index,
-            interfaces,
-            plugins,
-        };
+        let mut tree = Self { root_id: root, root: root_index, interfaces, plugins };
         tree.drop_cycles(&mut errors);
         tree.settle(&mut errors);
         (tree, errors)
@@ -274,10 +255,7 @@ where
         let before = self.plugins.len();
         let interfaces = &self.interfaces;
         self.plugins.retain(|plugin| {
-            let broken = plugin
-                .sockets
-                .iter()
-                .find(|&&socket| !interfaces[socket].usable);
+            let broken = plugin.sockets.iter().find(|&&socket| !interfaces[socket].usable);
             if let Some(&socket) = broken {
                 errors.push(PluginTreeError::UnsatisfiedSocket {
                     plugin: plugin.id.clone(),
@@ -387,11 +365,7 @@ where
                         errors.push(PluginTreeError::TooManyPlugins {
                             interface: interface.id.clone(),
                             cardinality: interface.cardinality,
-                            plugins: interface
-                                .implementers
-                                .iter()
-                                .map(|&p| self.plugins[p].id.clone())
-                                .collect(),
+                            plugins: interface.implementers.iter().map(|&p| self.plugins[p].id.clone()).collect(),
                         });
                     }
                 }
@@ -402,9 +376,7 @@ where
         }
         let plugins = &self.plugins;
         for interface in &mut self.interfaces {
-            interface
-                .implementers
-                .sort_by(|&a, &b| plugins[a].id.cmp(&plugins[b].id));
+            interface.implementers.sort_by(|&a, &b| plugins[a].id.cmp(&plugins[b].id));
         }
     }
 }
@@ -415,13 +387,11 @@ fn collect_interfaces<I: InterfaceData, PId: Debug + Display>(
 ) -> Vec<InterfaceNode<I>> {
     let mut nodes: Vec<InterfaceNode<I>> = Vec::new();
     for (position, data) in interfaces.into_iter().enumerate() {
-        let fail = |interface: Option<&I::Id>, accessor, source: I::Error| {
-            PluginTreeError::InterfaceMetadata {
-                interface: interface.cloned(),
-                position,
-                accessor,
-                source: Box::new(source),
-            }
+        let fail = |interface: Option<&I::Id>, accessor, source: I::Error| PluginTreeError::InterfaceMetadata {
+            interface: interface.cloned(),
+            position,
+            accessor,
+            source: Box::new(source),
         };
         let id = match data.id() {
             Ok(id) => id.clone(),
@@ -435,17 +405,11 @@ fn collect_interfaces<I: InterfaceData, PId: Debug + Display>(
             continue;
         }
         let read = || -> Result<_, PluginTreeError<PId, I::Id>> {
-            let cardinality = *data
-                .cardinality()
-                .map_err(|e| fail(Some(&id), "cardinality", e))?;
-            let package_name = data
-                .package_name()
-                .map_err(|e| fail(Some(&id), "package name", e))?;
-            let name = InterfaceName::parse(package_name).ok_or_else(|| {
-                PluginTreeError::InvalidPackageName {
-                    interface: id.clone(),
-                    package_name: package_name.to_owned(),
-                }
+            let cardinality = *data.cardinality().map_err(|e| fail(Some(&id), "cardinality", e))?;
+            let package_name = data.package_name().map_err(|e| fail(Some(&id), "package name", e))?;
+            let name = InterfaceName::parse(package_name).ok_or_else(|| PluginTreeError::InvalidPackageName {
+                interface: id.clone(),
+                package_name: package_name.to_owned(),
             })?;
             let functions = data
                 .functions()
@@ -457,12 +421,8 @@ fn collect_interfaces<I: InterfaceData, PId: Debug + Display>(
                     is_method: f.is_method(),
                 })
                 .collect();
-            let resources = data
-                .resources()
-                .map_err(|e| fail(Some(&id), "resources", e))?
-                .into_iter()
-                .cloned()
-                .collect();
+            let resources =
+                data.resources().map_err(|e| fail(Some(&id), "resources", e))?.into_iter().cloned().collect();
             Ok((cardinality, name, functions, resources))
         };
         match read() {
@@ -493,13 +453,12 @@ where
 {
     let mut nodes: Vec<PluginNode<P>> = Vec::new();
     for (position, data) in plugins.into_iter().enumerate() {
-        let fail =
-            |plugin: Option<&P::Id>, accessor, source: P::Error| PluginTreeError::PluginMetadata {
-                plugin: plugin.cloned(),
-                position,
-                accessor,
-                source: Box::new(source),
-            };
+        let fail = |plugin: Option<&P::Id>, accessor, source: P::Error| PluginTreeError::PluginMetadata {
+            plugin: plugin.cloned(),
+            position,
+            accessor,
+            source: Box::new(source),
+        };
         let id = match data.id() {
             Ok(id) => id.clone(),
             Err(e) => {
@@ -519,10 +478,7 @@ where
             }
         };
         let Some(&plug_index) = interfaces.get(&plug) else {
-            errors.push(PluginTreeError::UnknownPlug {
-                plugin: id,
-                interface: plug,
-            });
+            errors.push(PluginTreeError::UnknownPlug { plugin: id, interface: plug });
             continue;
         };
         let socket_ids: Vec<I::Id> = match data.sockets() {
@@ -545,18 +501,10 @@ where
             }
         }
         if let Some(interface) = unknown {
-            errors.push(PluginTreeError::UnknownSocket {
-                plugin: id,
-                interface,
-            });
+            errors.push(PluginTreeError::UnknownSocket { plugin: id, interface });
             continue;
         }
-        nodes.push(PluginNode {
-            id,
-            plug: plug_index,
-            sockets,
-            data,
-        });
+        nodes.push(PluginNode { id, plug: plug_index, sockets, data });
     }
     nodes
 }

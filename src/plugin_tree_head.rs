@@ -42,6 +42,8 @@ pub struct PluginTreeHead<I: InterfaceData, P: PluginData + Send + 'static> {
     /// Every loaded plugin, sorted by id: kept alive with the head.
     all: Vec<Arc<PluginSlot<P>>>,
     _kinds: Arc<ResourceKinds>,
+    /// Keeps the engine's epoch ticking while the tree is loaded.
+    _ticker: Option<Arc<crate::limits::Ticker>>,
     _interface: PhantomData<fn() -> I>,
 }
 
@@ -57,20 +59,14 @@ where
         plugins: RootPlugins<P>,
         all: Vec<Arc<PluginSlot<P>>>,
         kinds: Arc<ResourceKinds>,
+        ticker: Option<Arc<crate::limits::Ticker>>,
     ) -> Self {
         let functions: Vec<RootFunction> = node
             .functions
             .iter()
-            .map(|f| RootFunction {
-                name: f.name.as_str().into(),
-                is_method: f.is_method,
-            })
+            .map(|f| RootFunction { name: f.name.as_str().into(), is_method: f.is_method })
             .collect();
-        let by_name = functions
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.name.to_string(), i))
-            .collect();
+        let by_name = functions.iter().enumerate().map(|(i, f)| (f.name.to_string(), i)).collect();
         Self {
             instance: node.name.instance.as_str().into(),
             name: node.name.clone(),
@@ -78,6 +74,7 @@ where
             functions,
             by_name,
             plugins,
+            _ticker: ticker,
             all,
             _kinds: kinds,
             _interface: PhantomData,
@@ -102,6 +99,13 @@ where
         self.slots().map(|slot| &slot.id).collect()
     }
 
+    /// Calls, failures, re-instantiations and state of every loaded plugin,
+    /// sorted by id.
+    #[must_use]
+    pub fn health(&self) -> Vec<crate::PluginHealth<P::Id>> {
+        self.all.iter().map(|slot| slot.health()).collect()
+    }
+
     /// The ids of every loaded plugin, behind the root or deeper, sorted.
     #[must_use]
     pub fn loaded_plugin_ids(&self) -> Vec<&P::Id> {
@@ -118,10 +122,7 @@ where
     /// parsing values (for example with wasm-wave). `None` when the function
     /// is unknown or no plugin is behind the root.
     #[must_use]
-    pub fn function_type(
-        &self,
-        function: &str,
-    ) -> Option<wasmtime::component::types::ComponentFunc> {
+    pub fn function_type(&self, function: &str) -> Option<wasmtime::component::types::ComponentFunc> {
         let &index = self.by_name.get(function)?;
         let slot = self.slots().next()?;
         slot.function_type(index)
@@ -185,10 +186,7 @@ where
                 })
             });
         };
-        let site = Site {
-            interface: self.instance.clone(),
-            function: self.functions[index].name.clone(),
-        };
+        let site = Site { interface: self.instance.clone(), function: self.functions[index].name.clone() };
         if self.functions[index].is_method {
             return self.dispatch_method(&site, index, has_return, args);
         }
@@ -234,18 +232,12 @@ where
     }
 
     /// Applies `f` to every plugin behind the root socket.
-    fn each(
-        &self,
-        mut f: impl FnMut(&Arc<PluginSlot<P>>) -> DispatchResult<P>,
-    ) -> Socket<DispatchResult<P>, P::Id> {
+    fn each(&self, mut f: impl FnMut(&Arc<PluginSlot<P>>) -> DispatchResult<P>) -> Socket<DispatchResult<P>, P::Id> {
         match &self.plugins {
             RootPlugins::One(slot) => Socket::ExactlyOne(f(slot)),
             RootPlugins::Optional(slot) => Socket::AtMostOne(slot.as_ref().map(f)),
             RootPlugins::Many(slots) => {
-                let map = slots
-                    .iter()
-                    .map(|slot| (slot.id.clone(), f(slot)))
-                    .collect();
+                let map = slots.iter().map(|slot| (slot.id.clone(), f(slot))).collect();
                 if self.cardinality == InterfaceCardinality::AtLeastOne {
                     Socket::AtLeastOne(map)
                 } else {
@@ -269,26 +261,16 @@ where
         let Some(owner) = self.slots().find(|slot| slot.defines(&handle)) else {
             return Ok(false);
         };
-        let site = Site {
-            interface: self.instance.clone(),
-            function: "[resource-drop]".into(),
-        };
+        let site = Site { interface: self.instance.clone(), function: "[resource-drop]".into() };
         owner.call(&site, |live| {
             // Checked again under the lock: the owner may have been replaced
             // since, and an old handle must never reach a new store.
-            if !live
-                .resource_types
-                .iter()
-                .flatten()
-                .any(|t| *t == handle.ty())
-            {
+            if !live.resource_types.iter().flatten().any(|t| *t == handle.ty()) {
                 return Ok(false);
             }
             match handle.resource_drop(&mut live.store) {
                 Ok(()) => Ok(true),
-                Err(error) if error.downcast_ref::<wasmtime::Trap>().is_some() => {
-                    Err(CallFailure::Ran(error))
-                }
+                Err(error) if error.downcast_ref::<wasmtime::Trap>().is_some() => Err(CallFailure::Ran(error)),
                 // wasmtime refuses handles that are no longer in the table.
                 Err(_) => Ok(false),
             }
@@ -324,17 +306,12 @@ fn call<P: PluginData + Send + 'static>(
                 returns,
             }));
         }
-        if live.param_resources[index]
-            && args
-                .iter()
-                .any(|arg| has_foreign_handle(arg, &live.resource_types))
-        {
+        if live.param_resources[index] && args.iter().any(|arg| has_foreign_handle(arg, &live.resource_types)) {
             return Err(CallFailure::Dispatch(DispatchError::InvalidResource {
                 plugin: slot.id.clone(),
                 interface: site.interface.clone(),
                 function: site.function.clone(),
-                reason: "a handle in the arguments is not owned by this plugin (or is stale)"
-                    .to_owned(),
+                reason: "a handle in the arguments is not owned by this plugin (or is stale)".to_owned(),
             }));
         }
         let mut out = [Val::Bool(false)];
@@ -346,17 +323,13 @@ fn call<P: PluginData + Send + 'static>(
             Err(error) => {
                 // wasmtime checks arguments before entering wasm: if they are
                 // ill-typed nothing ran and the instance is untouched.
-                let well_typed = live.func_types[index]
-                    .params()
-                    .zip(args)
-                    .all(|((_, ty), arg)| types::val_matches(arg, &ty));
+                let well_typed =
+                    live.func_types[index].params().zip(args).all(|((_, ty), arg)| types::val_matches(arg, &ty));
                 // A handle already dropped or given away passes the type check
                 // and fails while its arguments are lowered, before wasm runs:
                 // with handles among the arguments, only a trap means wasm ran.
                 let wasm_ran = error.downcast_ref::<wasmtime::Trap>().is_some()
-                    || error
-                        .chain()
-                        .any(|cause| cause.downcast_ref::<SocketTrap<P::Id>>().is_some());
+                    || error.chain().any(|cause| cause.downcast_ref::<SocketTrap<P::Id>>().is_some());
                 let lowering_handles = live.param_resources[index] && !wasm_ran;
                 Err(if well_typed && !lowering_handles {
                     CallFailure::Ran(error)
@@ -378,12 +351,10 @@ fn has_foreign_handle(val: &Val, types: &[Option<wasmtime::component::ResourceTy
             items.iter().any(|v| has_foreign_handle(v, types))
         }
         Val::Record(fields) => fields.iter().any(|(_, v)| has_foreign_handle(v, types)),
-        Val::Variant(_, Some(v))
-        | Val::Option(Some(v))
-        | Val::Result(Ok(Some(v)) | Err(Some(v))) => has_foreign_handle(v, types),
-        Val::Map(entries) => entries
-            .iter()
-            .any(|(k, v)| has_foreign_handle(k, types) || has_foreign_handle(v, types)),
+        Val::Variant(_, Some(v)) | Val::Option(Some(v)) | Val::Result(Ok(Some(v)) | Err(Some(v))) => {
+            has_foreign_handle(v, types)
+        }
+        Val::Map(entries) => entries.iter().any(|(k, v)| has_foreign_handle(k, types) || has_foreign_handle(v, types)),
         _ => false,
     }
 }

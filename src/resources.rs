@@ -24,10 +24,15 @@ pub(crate) struct Proxy<P: PluginData + Send + 'static> {
     /// Whether dropping the proxy drops the owner's handle (false for the
     /// temporary entries that lend a borrow for one call).
     owned: bool,
+    /// The holder's count of held handles, decremented on drop.
+    held: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl<P: PluginData + Send + 'static> Drop for Proxy<P> {
     fn drop(&mut self) {
+        if let Some(held) = &self.held {
+            held.fetch_sub(1, Ordering::Relaxed);
+        }
         if self.owned
             && let Some(handle) = self.handle.take()
         {
@@ -56,12 +61,7 @@ static NEXT_PAYLOAD: AtomicU32 = AtomicU32::new(0x574c_0000);
 impl ResourceKinds {
     pub(crate) fn add(&mut self, interface: usize, resource: usize) -> u32 {
         let payload = NEXT_PAYLOAD.fetch_add(1, Ordering::Relaxed);
-        self.0.push(ResourceKind {
-            payload,
-            ty: ResourceType::host_dynamic(payload),
-            interface,
-            resource,
-        });
+        self.0.push(ResourceKind { payload, ty: ResourceType::host_dynamic(payload), interface, resource });
         payload
     }
 
@@ -70,9 +70,7 @@ impl ResourceKinds {
     }
 
     pub(crate) fn find(&self, interface: usize, resource: usize) -> Option<&ResourceKind> {
-        self.0
-            .iter()
-            .find(|k| k.interface == interface && k.resource == resource)
+        self.0.iter().find(|k| k.interface == interface && k.resource == resource)
     }
 }
 
@@ -85,6 +83,8 @@ pub(crate) enum HandleError {
     Stale,
     /// wasmtime refused the conversion (a dropped or mistyped handle).
     Wasm(wasmtime::Error),
+    /// The receiver already holds as many handles as its budget allows.
+    Budget(usize),
 }
 
 impl From<wasmtime::Error> for HandleError {
@@ -138,19 +138,23 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
             let borrow = matches!(ty, Type::Borrow(_));
             let (owner, generation, handle, given_up) = take_handle(handle, src, kinds)?;
             if let Some(kind) = kinds.by_type(expected) {
-                let proxy = Proxy {
-                    owner,
-                    generation,
-                    handle: Some(handle),
-                    owned: !borrow,
-                };
+                let held = dst.slot.map(|slot| slot.handles.clone());
+                if let (Some(slot), Some(count)) = (dst.slot, &held)
+                    && count.fetch_add(1, Ordering::Relaxed) >= slot.limits.handles
+                {
+                    count.fetch_sub(1, Ordering::Relaxed);
+                    if given_up {
+                        owner.release(generation, handle);
+                    }
+                    return Err(HandleError::Budget(slot.limits.handles));
+                }
+                let proxy = Proxy { owner, generation, handle: Some(handle), owned: !borrow, held };
                 let rep = dst.store.data_mut().resource_table().push(proxy)?.rep();
                 // A borrow is lent as an owned host handle: wasmtime can only
                 // mint borrows inside a call of the receiving store, and an own
                 // handle lowers into a `borrow` parameter all the same. It is
                 // taken back after the call.
-                let any = ResourceDynamic::new_own(rep, kind.payload)
-                    .try_into_resource_any(&mut dst.store)?;
+                let any = ResourceDynamic::new_own(rep, kind.payload).try_into_resource_any(&mut dst.store)?;
                 if borrow {
                     lent.push((rep, any));
                 }
@@ -184,14 +188,9 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
                     .collect::<Result<_, _>>()?,
             )
         }
-        (Val::Option(Some(inner)), Type::Option(option)) => Val::Option(Some(Box::new(convert(
-            *inner,
-            &option.ty(),
-            src,
-            dst,
-            kinds,
-            lent,
-        )?))),
+        (Val::Option(Some(inner)), Type::Option(option)) => {
+            Val::Option(Some(Box::new(convert(*inner, &option.ty(), src, dst, kinds, lent)?)))
+        }
         (Val::Result(result), Type::Result(result_ty)) => Val::Result(match result {
             Ok(Some(inner)) => match result_ty.ok() {
                 Some(t) => Ok(Some(Box::new(convert(*inner, &t, src, dst, kinds, lent)?))),
@@ -214,9 +213,7 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
             fields
                 .into_iter()
                 .zip(record.fields())
-                .map(|((name, value), field)| {
-                    Ok((name, convert(value, &field.ty, src, dst, kinds, lent)?))
-                })
+                .map(|((name, value), field)| Ok((name, convert(value, &field.ty, src, dst, kinds, lent)?)))
                 .collect::<Result<_, HandleError>>()?,
         ),
         (Val::Variant(case, Some(payload)), Type::Variant(variant)) => {
@@ -245,11 +242,7 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
     kinds: &ResourceKinds,
 ) -> Result<Held<P>, HandleError> {
     if kinds.by_type(&handle.ty()).is_some() {
-        if let Some(taken) = src
-            .taken
-            .as_deref()
-            .and_then(|t| t.iter().find(|t| t.from == handle))
-        {
+        if let Some(taken) = src.taken.as_deref().and_then(|t| t.iter().find(|t| t.from == handle)) {
             if taken.owned {
                 return Err(HandleError::Foreign(format!(
                     "an owned handle went to plugin `{}` already and cannot be given twice",
@@ -271,27 +264,14 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
             (proxy.owner.clone(), proxy.generation, inner)
         };
         if let Some(taken) = src.taken.as_deref_mut() {
-            taken.push(Taken {
-                from: handle,
-                owner: owner.clone(),
-                generation,
-                handle: inner,
-                owned: is_own,
-            });
+            taken.push(Taken { from: handle, owner: owner.clone(), generation, handle: inner, owned: is_own });
         }
         Ok((owner, generation, inner, is_own))
     } else {
         let Some(slot) = src.slot else {
-            return Err(HandleError::Foreign(
-                "the handle's owner is unknown".to_owned(),
-            ));
+            return Err(HandleError::Foreign("the handle's owner is unknown".to_owned()));
         };
-        if !src
-            .resource_types
-            .iter()
-            .flatten()
-            .any(|t| *t == handle.ty())
-        {
+        if !src.resource_types.iter().flatten().any(|t| *t == handle.ty()) {
             return Err(HandleError::Foreign(format!(
                 "plugin `{}` passed a handle of a resource it does not define",
                 slot.label
@@ -311,10 +291,7 @@ pub(crate) fn return_lent<P: PluginData + Send + 'static>(
     for (rep, handle) in lent.drain(..) {
         // A host-defined handle without destructor: this only frees the slot.
         let _ = handle.resource_drop(&mut *store);
-        let _: Result<Proxy<P>, _> = store
-            .data_mut()
-            .resource_table()
-            .delete(Resource::new_own(rep));
+        let _: Result<Proxy<P>, _> = store.data_mut().resource_table().delete(Resource::new_own(rep));
     }
 }
 
@@ -353,9 +330,7 @@ fn release_borrows_in<P: PluginData + Send + 'static>(
                 release_borrows_in(item, taken, store);
             }
         }
-        Val::Variant(_, Some(item))
-        | Val::Option(Some(item))
-        | Val::Result(Ok(Some(item)) | Err(Some(item))) => {
+        Val::Variant(_, Some(item)) | Val::Option(Some(item)) | Val::Result(Ok(Some(item)) | Err(Some(item))) => {
             release_borrows_in(item, taken, store);
         }
         _ => {}

@@ -63,9 +63,7 @@ impl<T, Id: Eq + Hash> Socket<T, Id> {
         match self {
             Self::ExactlyOne(value) => Socket::ExactlyOne(f(value)),
             Self::AtMostOne(value) => Socket::AtMostOne(value.map(f)),
-            Self::AtLeastOne(map) => {
-                Socket::AtLeastOne(map.into_iter().map(|(k, v)| (k, f(v))).collect())
-            }
+            Self::AtLeastOne(map) => Socket::AtLeastOne(map.into_iter().map(|(k, v)| (k, f(v))).collect()),
             Self::Any(map) => Socket::Any(map.into_iter().map(|(k, v)| (k, f(v))).collect()),
         }
     }
@@ -79,9 +77,7 @@ impl<T, Id: Eq + Hash> Socket<T, Id> {
         match self {
             Self::ExactlyOne(value) => Socket::ExactlyOne(value),
             Self::AtMostOne(value) => Socket::AtMostOne(value.as_ref()),
-            Self::AtLeastOne(map) => {
-                Socket::AtLeastOne(map.iter().map(|(k, v)| (k.clone(), v)).collect())
-            }
+            Self::AtLeastOne(map) => Socket::AtLeastOne(map.iter().map(|(k, v)| (k.clone(), v)).collect()),
             Self::Any(map) => Socket::Any(map.iter().map(|(k, v)| (k.clone(), v)).collect()),
         }
     }
@@ -170,14 +166,8 @@ mod tests {
     #[test]
     fn map_keeps_ids_and_shape() {
         let mapped = Socket::AtLeastOne(HashMap::from([("a", 1), ("b", 2)])).map(|v| v * 10);
-        assert_eq!(
-            mapped,
-            Socket::AtLeastOne(HashMap::from([("a", 10), ("b", 20)]))
-        );
-        assert_eq!(
-            Socket::<u8, &str>::AtMostOne(Some(2)).map(|v| v + 1),
-            Socket::AtMostOne(Some(3))
-        );
+        assert_eq!(mapped, Socket::AtLeastOne(HashMap::from([("a", 10), ("b", 20)])));
+        assert_eq!(Socket::<u8, &str>::AtMostOne(Some(2)).map(|v| v + 1), Socket::AtMostOne(Some(3)));
     }
 
     #[test]

@@ -32,68 +32,44 @@ impl ResourceNames {
     }
 
     pub(crate) fn name(&self, ty: &ResourceType) -> Option<(&str, &str)> {
-        self.0
-            .iter()
-            .find(|(t, _, _)| t == ty)
-            .map(|(_, i, n)| (i.as_str(), n.as_str()))
+        self.0.iter().find(|(t, _, _)| t == ty).map(|(_, i, n)| (i.as_str(), n.as_str()))
     }
 }
 
 /// Whether `a` (from the component described by `ra`) and `b` (from `rb`) are
 /// the same WIT type.
-#[allow(
-    clippy::many_single_char_names,
-    reason = "a and b are the two sides throughout"
-)]
+#[allow(clippy::many_single_char_names, reason = "a and b are the two sides throughout")]
 pub(crate) fn same_type(a: &Type, b: &Type, ra: &ResourceNames, rb: &ResourceNames) -> bool {
     match (a, b) {
         (Type::List(x), Type::List(y)) => same_type(&x.ty(), &y.ty(), ra, rb),
         (Type::Option(x), Type::Option(y)) => same_type(&x.ty(), &y.ty(), ra, rb),
         (Type::Result(x), Type::Result(y)) => {
-            same_opt(x.ok().as_ref(), y.ok().as_ref(), ra, rb)
-                && same_opt(x.err().as_ref(), y.err().as_ref(), ra, rb)
+            same_opt(x.ok().as_ref(), y.ok().as_ref(), ra, rb) && same_opt(x.err().as_ref(), y.err().as_ref(), ra, rb)
         }
         (Type::Tuple(x), Type::Tuple(y)) => {
-            x.types().len() == y.types().len()
-                && x.types()
-                    .zip(y.types())
-                    .all(|(a, b)| same_type(&a, &b, ra, rb))
+            x.types().len() == y.types().len() && x.types().zip(y.types()).all(|(a, b)| same_type(&a, &b, ra, rb))
         }
         (Type::Record(x), Type::Record(y)) => {
             x.fields().len() == y.fields().len()
-                && x.fields()
-                    .zip(y.fields())
-                    .all(|(a, b)| a.name == b.name && same_type(&a.ty, &b.ty, ra, rb))
+                && x.fields().zip(y.fields()).all(|(a, b)| a.name == b.name && same_type(&a.ty, &b.ty, ra, rb))
         }
         (Type::Variant(x), Type::Variant(y)) => {
             x.cases().len() == y.cases().len()
-                && x.cases().zip(y.cases()).all(|(a, b)| {
-                    a.name == b.name && same_opt(a.ty.as_ref(), b.ty.as_ref(), ra, rb)
-                })
+                && x.cases()
+                    .zip(y.cases())
+                    .all(|(a, b)| a.name == b.name && same_opt(a.ty.as_ref(), b.ty.as_ref(), ra, rb))
         }
         (Type::Enum(x), Type::Enum(y)) => x.names().eq(y.names()),
         (Type::Flags(x), Type::Flags(y)) => x.names().eq(y.names()),
         (Type::Own(x), Type::Own(y)) | (Type::Borrow(x), Type::Borrow(y)) => {
             matches!((ra.name(x), rb.name(y)), (Some(p), Some(q)) if p == q)
         }
-        (
-            Type::Map(_)
-            | Type::FixedLengthList(_)
-            | Type::Future(_)
-            | Type::Stream(_)
-            | Type::ErrorContext,
-            _,
-        ) => false,
+        (Type::Map(_) | Type::FixedLengthList(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext, _) => false,
         _ => a == b,
     }
 }
 
-pub(crate) fn same_opt(
-    a: Option<&Type>,
-    b: Option<&Type>,
-    ra: &ResourceNames,
-    rb: &ResourceNames,
-) -> bool {
+pub(crate) fn same_opt(a: Option<&Type>, b: Option<&Type>, ra: &ResourceNames, rb: &ResourceNames) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => same_type(a, b, ra, rb),
@@ -107,9 +83,7 @@ pub(crate) fn has_resources(ty: &Type) -> bool {
         Type::Own(_) | Type::Borrow(_) => true,
         Type::List(l) => has_resources(&l.ty()),
         Type::Option(o) => has_resources(&o.ty()),
-        Type::Result(r) => {
-            r.ok().is_some_and(|t| has_resources(&t)) || r.err().is_some_and(|t| has_resources(&t))
-        }
+        Type::Result(r) => r.ok().is_some_and(|t| has_resources(&t)) || r.err().is_some_and(|t| has_resources(&t)),
         Type::Tuple(t) => t.types().any(|t| has_resources(&t)),
         Type::Record(r) => r.fields().any(|f| has_resources(&f.ty)),
         Type::Variant(v) => v.cases().any(|c| c.ty.as_ref().is_some_and(has_resources)),
@@ -190,25 +164,13 @@ fn write_type(out: &mut String, ty: &Type, names: &ResourceNames) {
             out.push_str(" }");
         }
         Type::Enum(e) => {
-            let _ = write!(
-                out,
-                "enum {{ {} }}",
-                e.names().collect::<Vec<_>>().join(", ")
-            );
+            let _ = write!(out, "enum {{ {} }}", e.names().collect::<Vec<_>>().join(", "));
         }
         Type::Flags(f) => {
-            let _ = write!(
-                out,
-                "flags {{ {} }}",
-                f.names().collect::<Vec<_>>().join(", ")
-            );
+            let _ = write!(out, "flags {{ {} }}", f.names().collect::<Vec<_>>().join(", "));
         }
         Type::Own(r) | Type::Borrow(r) => {
-            let kind = if matches!(ty, Type::Own(_)) {
-                "own"
-            } else {
-                "borrow"
-            };
+            let kind = if matches!(ty, Type::Own(_)) { "own" } else { "borrow" };
             match names.name(r) {
                 Some((instance, name)) => {
                     let _ = write!(out, "{kind}<{name}> (from `{instance}`)");
@@ -227,10 +189,7 @@ fn write_type(out: &mut String, ty: &Type, names: &ResourceNames) {
 /// Whether `val` is a value of type `ty`, as far as wasmtime's lowering checks
 /// it. Used after a failed call to tell ill-typed arguments (nothing ran) from
 /// a failure inside wasm.
-#[allow(
-    clippy::match_same_arms,
-    reason = "one arm per value kind reads as a table"
-)]
+#[allow(clippy::match_same_arms, reason = "one arm per value kind reads as a table")]
 pub(crate) fn val_matches(val: &wasmtime::component::Val, ty: &Type) -> bool {
     use wasmtime::component::Val;
     match (val, ty) {
@@ -265,15 +224,11 @@ pub(crate) fn val_matches(val: &wasmtime::component::Val, ty: &Type) -> bool {
             }
         }
         (Val::Tuple(items), Type::Tuple(t)) => {
-            items.len() == t.types().len()
-                && items.iter().zip(t.types()).all(|(v, t)| val_matches(v, &t))
+            items.len() == t.types().len() && items.iter().zip(t.types()).all(|(v, t)| val_matches(v, &t))
         }
         (Val::Record(fields), Type::Record(r)) => {
             fields.len() == r.fields().len()
-                && fields
-                    .iter()
-                    .zip(r.fields())
-                    .all(|((name, v), f)| name == f.name && val_matches(v, &f.ty))
+                && fields.iter().zip(r.fields()).all(|((name, v), f)| name == f.name && val_matches(v, &f.ty))
         }
         (Val::Variant(case, payload), Type::Variant(v)) => v.cases().any(|c| {
             c.name == case
@@ -284,9 +239,7 @@ pub(crate) fn val_matches(val: &wasmtime::component::Val, ty: &Type) -> bool {
                 }
         }),
         (Val::Enum(case), Type::Enum(e)) => e.names().any(|n| n == case),
-        (Val::Flags(flags), Type::Flags(f)) => {
-            flags.iter().all(|flag| f.names().any(|n| n == flag))
-        }
+        (Val::Flags(flags), Type::Flags(f)) => flags.iter().all(|flag| f.names().any(|n| n == flag)),
         (Val::Resource(r), Type::Own(t) | Type::Borrow(t)) => r.ty() == *t,
         _ => false,
     }

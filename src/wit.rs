@@ -128,9 +128,7 @@ impl WitInterface {
         for function in iface.functions.values() {
             let is_method = match function.kind {
                 FunctionKind::Method(_) => true,
-                FunctionKind::Freestanding
-                | FunctionKind::Static(_)
-                | FunctionKind::Constructor(_) => false,
+                FunctionKind::Freestanding | FunctionKind::Static(_) | FunctionKind::Constructor(_) => false,
                 _ => {
                     return Err(WitError::Unsupported {
                         interface: package_name,
@@ -144,11 +142,7 @@ impl WitInterface {
                 Some(ty) if contains_resources(&resolve, ty) => ReturnKind::MayContainResources,
                 Some(_) => ReturnKind::AssumeNoResources,
             };
-            functions.push(WitFunction {
-                name: function.name.clone(),
-                return_kind,
-                is_method,
-            });
+            functions.push(WitFunction { name: function.name.clone(), return_kind, is_method });
         }
         let resources = iface
             .types
@@ -156,15 +150,7 @@ impl WitInterface {
             .filter(|&(_, &ty)| matches!(resolve.types[ty].kind, TypeDefKind::Resource))
             .map(|(name, _)| name.clone())
             .collect();
-        Ok(Self {
-            id: id.into(),
-            cardinality,
-            package_name,
-            functions,
-            resources,
-            resolve,
-            interface,
-        })
+        Ok(Self { id: id.into(), cardinality, package_name, functions, resources, resolve, interface })
     }
 
     /// Parses `wit` (one WIT package, which may `use wasm-link:runtime`
@@ -182,17 +168,10 @@ impl WitInterface {
         let mut resolve = runtime_resolve();
         let mut map = wit_parser::SourceMap::default();
         map.push_str("<source>", wit);
-        let parse_error = |message| WitError::Parse {
-            source_name: "<source>".to_owned(),
-            message,
-        };
+        let parse_error = |message| WitError::Parse { source_name: "<source>".to_owned(), message };
         // Rendered with the source map, the message carries file:line:column.
-        let group = map
-            .parse()
-            .map_err(|(map, e)| parse_error(e.render(&map)))?;
-        resolve
-            .push_group(group)
-            .map_err(|e| parse_error(e.to_string()))?;
+        let group = map.parse().map_err(|(map, e)| parse_error(e.render(&map)))?;
+        resolve.push_group(group).map_err(|e| parse_error(e.to_string()))?;
         let resolve = Arc::new(resolve);
         let interface = find_interface(&resolve, path)?;
         Self::new(id, cardinality, resolve, interface)
@@ -216,11 +195,7 @@ impl WitInterface {
     /// # Errors
     /// A [`SignatureMismatch`] naming the function with the expected and the
     /// found type, in WIT syntax.
-    pub fn check_exports(
-        &self,
-        engine: &Engine,
-        component: &Component,
-    ) -> Result<(), SignatureMismatch> {
+    pub fn check_exports(&self, engine: &Engine, component: &Component) -> Result<(), SignatureMismatch> {
         let component_type = component.component_type();
         let mismatch = |function: &str, expected: String, found: String| SignatureMismatch {
             interface: self.package_name.clone(),
@@ -228,27 +203,17 @@ impl WitInterface {
             expected,
             found,
         };
-        let Some(ComponentItem::ComponentInstance(instance)) = component_type
-            .get_export(engine, &self.package_name)
-            .map(|e| e.ty)
+        let Some(ComponentItem::ComponentInstance(instance)) =
+            component_type.get_export(engine, &self.package_name).map(|e| e.ty)
         else {
-            return Err(mismatch(
-                "",
-                format!("an export of instance `{}`", self.package_name),
-                "none".to_owned(),
-            ));
+            return Err(mismatch("", format!("an export of instance `{}`", self.package_name), "none".to_owned()));
         };
         let names = ResourceNames::of(engine, &component_type);
         for function in self.resolve.interfaces[self.interface].functions.values() {
             let expected = self.describe_function(function);
-            let Some(ComponentItem::ComponentFunc(found)) =
-                instance.get_export(engine, &function.name).map(|e| e.ty)
+            let Some(ComponentItem::ComponentFunc(found)) = instance.get_export(engine, &function.name).map(|e| e.ty)
             else {
-                return Err(mismatch(
-                    &function.name,
-                    expected,
-                    "no such function".to_owned(),
-                ));
+                return Err(mismatch(&function.name, expected, "no such function".to_owned()));
             };
             let params_match = found.params().len() == function.params.len()
                 && function
@@ -262,14 +227,9 @@ impl WitInterface {
                 _ => false,
             };
             if !params_match || !result_match {
-                let params: Vec<String> = found
-                    .params()
-                    .map(|(name, ty)| format!("{name}: {}", types::describe(&ty, &names)))
-                    .collect();
-                let result = found
-                    .results()
-                    .next()
-                    .map(|t| format!(" -> {}", types::describe(&t, &names)));
+                let params: Vec<String> =
+                    found.params().map(|(name, ty)| format!("{name}: {}", types::describe(&ty, &names))).collect();
+                let result = found.results().next().map(|t| format!(" -> {}", types::describe(&t, &names)));
                 let found = format!("func({}){}", params.join(", "), result.unwrap_or_default());
                 return Err(mismatch(&function.name, expected, found));
             }
@@ -278,15 +238,9 @@ impl WitInterface {
     }
 
     fn describe_function(&self, function: &Function) -> String {
-        let params: Vec<String> = function
-            .params
-            .iter()
-            .map(|p| format!("{}: {}", p.name, describe_wit(&self.resolve, &p.ty)))
-            .collect();
-        let result = function
-            .result
-            .as_ref()
-            .map(|t| format!(" -> {}", describe_wit(&self.resolve, t)));
+        let params: Vec<String> =
+            function.params.iter().map(|p| format!("{}: {}", p.name, describe_wit(&self.resolve, &p.ty))).collect();
+        let result = function.result.as_ref().map(|t| format!(" -> {}", describe_wit(&self.resolve, t)));
         format!("func({}){}", params.join(", "), result.unwrap_or_default())
     }
 
@@ -361,9 +315,7 @@ pub fn find_interface(resolve: &Resolve, path: &str) -> Result<InterfaceId, WitE
         .iter()
         .find(|(id, _)| resolve.id_of(*id).as_deref() == Some(path))
         .map(|(id, _)| id)
-        .ok_or_else(|| WitError::UnknownInterface {
-            interface: path.to_owned(),
-        })
+        .ok_or_else(|| WitError::UnknownInterface { interface: path.to_owned() })
 }
 
 /// Follows type aliases to the definition.
@@ -383,10 +335,9 @@ fn contains_resources(resolve: &Resolve, ty: &Type) -> bool {
         TypeDefKind::Record(r) => r.fields.iter().any(|f| contains_resources(resolve, &f.ty)),
         TypeDefKind::Tuple(t) => t.types.iter().any(|t| contains_resources(resolve, t)),
         TypeDefKind::Variant(v) => v.cases.iter().any(|c| opt(&c.ty)),
-        TypeDefKind::Option(t)
-        | TypeDefKind::List(t)
-        | TypeDefKind::FixedLengthList(t, _)
-        | TypeDefKind::Type(t) => contains_resources(resolve, t),
+        TypeDefKind::Option(t) | TypeDefKind::List(t) | TypeDefKind::FixedLengthList(t, _) | TypeDefKind::Type(t) => {
+            contains_resources(resolve, t)
+        }
         TypeDefKind::Result(r) => opt(&r.ok) || opt(&r.err),
         TypeDefKind::Map(k, v) => contains_resources(resolve, k) || contains_resources(resolve, v),
         TypeDefKind::Future(t) | TypeDefKind::Stream(t) => opt(t),
@@ -404,12 +355,7 @@ fn resource_name(resolve: &Resolve, id: TypeId) -> Option<(String, String)> {
 }
 
 /// Whether the component type `found` is the WIT type `expected`.
-fn wit_matches(
-    resolve: &Resolve,
-    expected: &Type,
-    found: &wt::Type,
-    names: &ResourceNames,
-) -> bool {
+fn wit_matches(resolve: &Resolve, expected: &Type, found: &wt::Type, names: &ResourceNames) -> bool {
     let id = match expected {
         Type::Bool => return matches!(found, wt::Type::Bool),
         Type::U8 => return matches!(found, wt::Type::U8),
@@ -436,33 +382,20 @@ fn wit_matches(
     match (&resolve.types[id].kind, found) {
         (TypeDefKind::Record(r), wt::Type::Record(f)) => {
             r.fields.len() == f.fields().len()
-                && r.fields
-                    .iter()
-                    .zip(f.fields())
-                    .all(|(e, f)| e.name == f.name && same(&e.ty, &f.ty))
+                && r.fields.iter().zip(f.fields()).all(|(e, f)| e.name == f.name && same(&e.ty, &f.ty))
         }
         (TypeDefKind::Tuple(t), wt::Type::Tuple(f)) => {
-            t.types.len() == f.types().len()
-                && t.types.iter().zip(f.types()).all(|(e, f)| same(e, &f))
+            t.types.len() == f.types().len() && t.types.iter().zip(f.types()).all(|(e, f)| same(e, &f))
         }
         (TypeDefKind::Variant(v), wt::Type::Variant(f)) => {
             v.cases.len() == f.cases().len()
-                && v.cases
-                    .iter()
-                    .zip(f.cases())
-                    .all(|(e, f)| e.name == f.name && same_opt(&e.ty, f.ty))
+                && v.cases.iter().zip(f.cases()).all(|(e, f)| e.name == f.name && same_opt(&e.ty, f.ty))
         }
-        (TypeDefKind::Enum(e), wt::Type::Enum(f)) => {
-            e.cases.iter().map(|c| c.name.as_str()).eq(f.names())
-        }
-        (TypeDefKind::Flags(e), wt::Type::Flags(f)) => {
-            e.flags.iter().map(|c| c.name.as_str()).eq(f.names())
-        }
+        (TypeDefKind::Enum(e), wt::Type::Enum(f)) => e.cases.iter().map(|c| c.name.as_str()).eq(f.names()),
+        (TypeDefKind::Flags(e), wt::Type::Flags(f)) => e.flags.iter().map(|c| c.name.as_str()).eq(f.names()),
         (TypeDefKind::Option(e), wt::Type::Option(f)) => same(e, &f.ty()),
         (TypeDefKind::List(e), wt::Type::List(f)) => same(e, &f.ty()),
-        (TypeDefKind::Result(e), wt::Type::Result(f)) => {
-            same_opt(&e.ok, f.ok()) && same_opt(&e.err, f.err())
-        }
+        (TypeDefKind::Result(e), wt::Type::Result(f)) => same_opt(&e.ok, f.ok()) && same_opt(&e.err, f.err()),
         (TypeDefKind::Handle(Handle::Own(e)), wt::Type::Own(f))
         | (TypeDefKind::Handle(Handle::Borrow(e)), wt::Type::Borrow(f)) => {
             match (resource_name(resolve, *e), names.name(f)) {
@@ -487,27 +420,18 @@ fn describe_wit(resolve: &Resolve, ty: &Type) -> String {
     };
     let def = &resolve.types[id];
     let d = |t: &Type| describe_wit(resolve, t);
-    let d_opt = |t: &Option<Type>| {
-        t.as_ref()
-            .map_or_else(|| "_".to_owned(), |t| describe_wit(resolve, t))
-    };
+    let d_opt = |t: &Option<Type>| t.as_ref().map_or_else(|| "_".to_owned(), |t| describe_wit(resolve, t));
     match &def.kind {
         TypeDefKind::Handle(Handle::Own(r)) => {
             format!("own<{}>", resolve.types[*r].name.as_deref().unwrap_or("?"))
         }
         TypeDefKind::Handle(Handle::Borrow(r)) => {
-            format!(
-                "borrow<{}>",
-                resolve.types[*r].name.as_deref().unwrap_or("?")
-            )
+            format!("borrow<{}>", resolve.types[*r].name.as_deref().unwrap_or("?"))
         }
         TypeDefKind::Option(t) => format!("option<{}>", d(t)),
         TypeDefKind::List(t) => format!("list<{}>", d(t)),
         TypeDefKind::Result(r) => format!("result<{}, {}>", d_opt(&r.ok), d_opt(&r.err)),
-        TypeDefKind::Tuple(t) => format!(
-            "tuple<{}>",
-            t.types.iter().map(d).collect::<Vec<_>>().join(", ")
-        ),
+        TypeDefKind::Tuple(t) => format!("tuple<{}>", t.types.iter().map(d).collect::<Vec<_>>().join(", ")),
         _ => def.name.clone().unwrap_or_else(|| "?".to_owned()),
     }
 }

@@ -13,13 +13,8 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
-    let manifest_dir = PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
-    );
-    let root = manifest_dir
-        .join("../..")
-        .canonicalize()
-        .expect("the workspace root exists");
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir.join("../..").canonicalize().expect("the workspace root exists");
     let guests = root.join("guests");
     for watched in ["guests", "demo/interfaces", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
@@ -66,19 +61,11 @@ fn main() {
 
 /// Installs the wasm target with rustup when the toolchain lacks it.
 fn ensure_target() {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     match installed {
-        Ok(output)
-            if String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .any(|l| l.trim() == TARGET) => {}
+        Ok(output) if String::from_utf8_lossy(&output.stdout).lines().any(|l| l.trim() == TARGET) => {}
         Ok(_) => {
-            let status = Command::new("rustup")
-                .args(["target", "add", TARGET])
-                .status()
-                .expect("rustup runs");
+            let status = Command::new("rustup").args(["target", "add", TARGET]).status().expect("rustup runs");
             assert!(status.success(), "`rustup target add {TARGET}` failed");
         }
         Err(error) => panic!("rustup is needed to install the {TARGET} target: {error}"),

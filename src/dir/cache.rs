@@ -46,18 +46,13 @@ impl CompileCache {
 
     fn entry(&self, engine: &Engine, bytes: &[u8]) -> PathBuf {
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        engine
-            .precompile_compatibility_hash()
-            .hash(&mut engine_hash);
+        engine.precompile_compatibility_hash().hash(&mut engine_hash);
         let digest = Sha256::digest(bytes);
-        let name = digest
-            .iter()
-            .fold(String::with_capacity(64), |mut name, b| {
-                let _ = write!(name, "{b:02x}");
-                name
-            });
-        self.dir
-            .join(format!("{name}-{:016x}.cwasm", engine_hash.finish()))
+        let name = digest.iter().fold(String::with_capacity(64), |mut name, b| {
+            let _ = write!(name, "{b:02x}");
+            name
+        });
+        self.dir.join(format!("{name}-{:016x}.cwasm", engine_hash.finish()))
     }
 
     /// The component for `bytes`, from the cache when a valid entry exists,
@@ -66,11 +61,7 @@ impl CompileCache {
     ///
     /// # Errors
     /// wasmtime's error when `bytes` do not compile.
-    pub fn component(
-        &self,
-        engine: &Engine,
-        bytes: &[u8],
-    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+    pub fn component(&self, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.entry(engine, bytes);
         let mut outcome = CacheOutcome::Miss;
         if let Ok(entry) = std::fs::read(&path) {
@@ -88,9 +79,7 @@ impl CompileCache {
     }
 
     fn store(&self, path: &Path, component: &Component) -> std::io::Result<()> {
-        let payload = component
-            .serialize()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let payload = component.serialize().map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut entry = Sha256::digest(&payload).to_vec();
         entry.extend_from_slice(&payload);
         std::fs::create_dir_all(&self.dir)?;
@@ -102,10 +91,7 @@ impl CompileCache {
 }
 
 /// Deserializes an entry whose hash matches its payload.
-#[allow(
-    unsafe_code,
-    reason = "deserializing compiled code is unsafe by nature; see SAFETY"
-)]
+#[allow(unsafe_code, reason = "deserializing compiled code is unsafe by nature; see SAFETY")]
 fn deserialize_checked(engine: &Engine, entry: &[u8]) -> Option<Component> {
     let (hash, payload) = entry.split_at_checked(32)?;
     if Sha256::digest(payload).as_slice() != hash {

@@ -179,10 +179,7 @@ impl PluginCtxView for DirPlugin {
 
 impl WasiView for DirPlugin {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -205,14 +202,10 @@ impl PluginData for DirPlugin {
     /// Reads and compiles (or takes from the cache) the component, then checks
     /// its exports against the plug's WIT.
     fn component(&self, engine: &Engine) -> Result<Component, DirError> {
-        let bytes = std::fs::read(&self.component).map_err(|source| DirError::Io {
-            path: self.component.clone(),
-            source,
-        })?;
+        let bytes =
+            std::fs::read(&self.component).map_err(|source| DirError::Io { path: self.component.clone(), source })?;
         let compiled = match &self.cache {
-            Some(cache) => cache
-                .component(engine, &bytes)
-                .map(|(component, _)| component),
+            Some(cache) => cache.component(engine, &bytes).map(|(component, _)| component),
             None => Component::new(engine, &bytes),
         };
         let component = compiled.map_err(|e| DirError::Compile {
@@ -220,13 +213,11 @@ impl PluginData for DirPlugin {
             path: self.component.clone(),
             source: WasmError::new(e),
         })?;
-        self.plug_wit
-            .check_exports(engine, &component)
-            .map_err(|source| DirError::Signature {
-                plugin: self.id.clone(),
-                path: self.component.clone(),
-                source: Box::new(source),
-            })?;
+        self.plug_wit.check_exports(engine, &component).map_err(|source| DirError::Signature {
+            plugin: self.id.clone(),
+            path: self.component.clone(),
+            source: Box::new(source),
+        })?;
         Ok(component)
     }
 }
@@ -257,23 +248,12 @@ impl PluginDir {
         let mut errors = Vec::new();
         let interfaces = read_interfaces(&path.join("interfaces"), &mut errors);
         let plugins = read_plugins(&path.join("plugins"), &interfaces, options, &mut errors);
-        Ok(Self {
-            path,
-            root: manifest.root,
-            interfaces,
-            plugins,
-            errors,
-        })
+        Ok(Self { path, root: manifest.root, interfaces, plugins, errors })
     }
 
     /// The plugin tree of the directory, and the build errors.
     #[must_use]
-    pub fn into_tree(
-        self,
-    ) -> (
-        PluginTree<WitInterface, DirPlugin>,
-        Vec<PluginTreeError<String, String>>,
-    ) {
+    pub fn into_tree(self) -> (PluginTree<WitInterface, DirPlugin>, Vec<PluginTreeError<String, String>>) {
         PluginTree::new(self.root, self.interfaces, self.plugins)
     }
 
@@ -290,15 +270,10 @@ impl PluginDir {
 }
 
 fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DirError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DirError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| DirError::Io { path: path.to_path_buf(), source })?;
     toml::from_str(&text).map_err(|e| DirError::Manifest {
         path: path.to_path_buf(),
-        line: e
-            .span()
-            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+        line: e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
         message: e.message().to_owned(),
     })
 }
@@ -309,26 +284,17 @@ fn subdirectories(path: &Path, errors: &mut Vec<DirError>) -> Vec<PathBuf> {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(source) => {
-            errors.push(DirError::Io {
-                path: path.to_path_buf(),
-                source,
-            });
+            errors.push(DirError::Io { path: path.to_path_buf(), source });
             return Vec::new();
         }
     };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut dirs: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     dirs
 }
 
 fn dir_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn read_interfaces(path: &Path, errors: &mut Vec<DirError>) -> Vec<WitInterface> {
@@ -349,18 +315,12 @@ fn read_interfaces(path: &Path, errors: &mut Vec<DirError>) -> Vec<WitInterface>
         let mut entries: Vec<PathBuf> = match std::fs::read_dir(&dir) {
             Ok(entries) => entries.filter_map(Result::ok).map(|e| e.path()).collect(),
             Err(source) => {
-                errors.push(DirError::Io {
-                    path: dir.clone(),
-                    source,
-                });
+                errors.push(DirError::Io { path: dir.clone(), source });
                 continue;
             }
         };
         entries.sort();
-        for file in entries
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "wit"))
-        {
+        for file in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "wit")) {
             let text = match std::fs::read_to_string(&file) {
                 Ok(text) => text,
                 Err(source) => {
@@ -372,10 +332,7 @@ fn read_interfaces(path: &Path, errors: &mut Vec<DirError>) -> Vec<WitInterface>
             match UnresolvedPackageGroup::parse(&file, &text) {
                 Ok(group) => files.push((file, group.main.name.to_string(), text)),
                 Err((map, error)) => {
-                    errors.push(DirError::Wit {
-                        path: file,
-                        message: error.render(&map),
-                    });
+                    errors.push(DirError::Wit { path: file, message: error.render(&map) });
                     broken = true;
                     break;
                 }
@@ -389,29 +346,18 @@ fn read_interfaces(path: &Path, errors: &mut Vec<DirError>) -> Vec<WitInterface>
     let resolve = match resolve_all(&sources) {
         Ok(resolve) => Arc::new(resolve),
         Err(message) => {
-            let path = sources
-                .first()
-                .map_or_else(|| path.to_path_buf(), |(p, _, _)| p.clone());
+            let path = sources.first().map_or_else(|| path.to_path_buf(), |(p, _, _)| p.clone());
             errors.push(DirError::Wit { path, message });
             return Vec::new();
         }
     };
     let mut interfaces = Vec::new();
     for (dir, manifest) in candidates {
-        let found = find_interface(&resolve, &manifest.interface).and_then(|id| {
-            WitInterface::new(
-                dir_name(&dir),
-                manifest.cardinality.into(),
-                resolve.clone(),
-                id,
-            )
-        });
+        let found = find_interface(&resolve, &manifest.interface)
+            .and_then(|id| WitInterface::new(dir_name(&dir), manifest.cardinality.into(), resolve.clone(), id));
         match found {
             Ok(interface) => interfaces.push(interface),
-            Err(error) => errors.push(DirError::Wit {
-                path: dir.join("interface.toml"),
-                message: error.to_string(),
-            }),
+            Err(error) => errors.push(DirError::Wit { path: dir.join("interface.toml"), message: error.to_string() }),
         }
     }
     interfaces
@@ -439,9 +385,7 @@ fn resolve_all(sources: &[(PathBuf, String, String)]) -> Result<Resolve, String>
         return Ok(resolve);
     }
     let main = groups.remove(0);
-    resolve
-        .push_groups(main, groups)
-        .map_err(|e| e.to_string())?;
+    resolve.push_groups(main, groups).map_err(|e| e.to_string())?;
     Ok(resolve)
 }
 
@@ -469,31 +413,18 @@ fn read_plugins(
             });
             continue;
         }
-        let find = |id: &str| {
-            interfaces
-                .iter()
-                .find(|i| crate::InterfaceData::id(*i).is_ok_and(|i| i == id))
-        };
+        let find = |id: &str| interfaces.iter().find(|i| crate::InterfaceData::id(*i).is_ok_and(|i| i == id));
         let Some(plug) = find(&manifest.plug) else {
-            errors.push(DirError::UnknownInterface {
-                path: manifest_path,
-                interface: manifest.plug,
-            });
+            errors.push(DirError::UnknownInterface { path: manifest_path, interface: manifest.plug });
             continue;
         };
         if let Some(unknown) = manifest.sockets.iter().find(|s| find(s).is_none()) {
-            errors.push(DirError::UnknownInterface {
-                path: manifest_path,
-                interface: unknown.clone(),
-            });
+            errors.push(DirError::UnknownInterface { path: manifest_path, interface: unknown.clone() });
             continue;
         }
         let component = dir.join(&manifest.component);
         if !component.is_file() {
-            errors.push(DirError::MissingComponent {
-                path: manifest_path,
-                component,
-            });
+            errors.push(DirError::MissingComponent { path: manifest_path, component });
             continue;
         }
         plugins.push(DirPlugin {

@@ -8,7 +8,7 @@
 use std::fmt;
 
 use wasm_link::{
-    Component, Engine, FunctionData, InterfaceCardinality, InterfaceData, PluginCtxView,
+    Component, Engine, Limits, Recovery, FunctionData, InterfaceCardinality, InterfaceData, PluginCtxView,
     PluginData, ResourceTable, ReturnKind,
 };
 use wit_component::{ComponentEncoder, StringEncoding};
@@ -164,6 +164,8 @@ pub struct Plugin {
     pub wasm: Result<Vec<u8>, FixtureError>,
     pub broken: Option<&'static str>,
     pub table: ResourceTable,
+    pub limits: Limits,
+    pub recovery: Recovery,
 }
 
 impl Plugin {
@@ -175,7 +177,19 @@ impl Plugin {
             wasm: Ok(wasm),
             broken: None,
             table: ResourceTable::new(),
+            limits: Limits::default(),
+            recovery: Recovery::default(),
         }
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = recovery;
+        self
     }
 
     /// A plugin without code, for tree-shape tests that never load.
@@ -221,6 +235,12 @@ impl PluginData for Plugin {
     fn sockets(&self) -> Result<Self::SocketIter<'_>, FixtureError> {
         self.check("sockets")?;
         Ok(self.sockets.iter())
+    }
+    fn limits(&self) -> Limits {
+        self.limits.clone()
+    }
+    fn recovery(&self) -> Recovery {
+        self.recovery.clone()
     }
     fn component(&self, engine: &Engine) -> Result<Component, FixtureError> {
         let wasm = self.wasm.as_ref().map_err(Clone::clone)?;

@@ -11,6 +11,7 @@
 )]
 
 mod fixtures;
+mod hostile;
 mod plugins;
 
 mod dir;

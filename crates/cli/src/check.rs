@@ -63,10 +63,7 @@ pub fn run(dir: &Path, cache: Option<PathBuf>) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
-            println!(
-                "result: the root `{}` cannot be served: {error}",
-                loaded.root
-            );
+            println!("result: the root `{}` cannot be served: {error}", loaded.root);
             Ok(ExitCode::FAILURE)
         }
     }
@@ -94,10 +91,9 @@ fn load_kind(error: &wasm_link::LoadError<String, String>) -> &'static str {
                 "compile error"
             }
         }
-        E::MissingExport { .. }
-        | E::SignatureMismatch { .. }
-        | E::SocketSignature { .. }
-        | E::SocketImport { .. } => "type mismatch",
+        E::MissingExport { .. } | E::SignatureMismatch { .. } | E::SocketSignature { .. } | E::SocketImport { .. } => {
+            "type mismatch"
+        }
         E::SocketUnavailable { .. } => "missing socket",
         E::CardinalityNotMet { .. } => "cardinality",
         E::Link { .. } | E::Instantiate { .. } => "instantiation",

@@ -26,26 +26,15 @@ pub fn run(dir: &Path, format: GraphFormat) -> Result<ExitCode, String> {
             println!("digraph plugins {{");
             println!("  rankdir=LR;");
             for (id, cardinality) in &interfaces {
-                let root = if *id == plugin_dir.root {
-                    ", style=bold"
-                } else {
-                    ""
-                };
-                println!(
-                    "  \"interface:{id}\" [shape=box, label=\"{id}\\n({cardinality})\"{root}];"
-                );
+                let root = if *id == plugin_dir.root { ", style=bold" } else { "" };
+                println!("  \"interface:{id}\" [shape=box, label=\"{id}\\n({cardinality})\"{root}];");
             }
             for plugin in &plugin_dir.plugins {
                 let id = plugin.plugin_id();
                 println!("  \"plugin:{id}\" [shape=ellipse, label=\"{id}\"];");
-                println!(
-                    "  \"plugin:{id}\" -> \"interface:{}\" [label=\"plug\"];",
-                    plugin.plug_id()
-                );
+                println!("  \"plugin:{id}\" -> \"interface:{}\" [label=\"plug\"];", plugin.plug_id());
                 for socket in plugin.socket_ids() {
-                    println!(
-                        "  \"interface:{socket}\" -> \"plugin:{id}\" [style=dashed, label=\"socket\"];"
-                    );
+                    println!("  \"interface:{socket}\" -> \"plugin:{id}\" [style=dashed, label=\"socket\"];");
                 }
             }
             println!("}}");

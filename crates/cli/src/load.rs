@@ -22,38 +22,22 @@ pub struct Loaded {
     /// Problems building the graph.
     pub build_errors: Vec<PluginTreeError<String, String>>,
     /// The head, or the reason the root cannot be served.
-    pub head: Result<
-        wasm_link::PluginTreeHead<wasm_link::WitInterface, wasm_link::dir::DirPlugin>,
-        String,
-    >,
+    pub head: Result<wasm_link::PluginTreeHead<wasm_link::WitInterface, wasm_link::dir::DirPlugin>, String>,
     /// Problems loading plugins.
     pub load_errors: Vec<wasm_link::LoadError<String, String>>,
 }
 
 /// Opens `dir` and loads it, `root` replacing the manifest's root when given.
-pub fn open_and_load(
-    dir: &Path,
-    root: Option<&str>,
-    cache: Option<PathBuf>,
-) -> Result<Loaded, String> {
+pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>) -> Result<Loaded, String> {
     let cache = cache.map(CompileCache::new);
-    let mut plugin_dir = PluginDir::open(
-        dir,
-        &DirOptions {
-            cache: cache.clone(),
-        },
-    )
-    .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
+    let mut plugin_dir = PluginDir::open(dir, &DirOptions { cache: cache.clone() })
+        .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
     if let Some(root) = root {
         root.clone_into(&mut plugin_dir.root);
     }
     let engine = Engine::default();
     precompile(&engine, &plugin_dir, cache.as_ref());
-    let plugins = plugin_dir
-        .plugins
-        .iter()
-        .map(|p| (p.plugin_id().to_owned(), p.plug_id().to_owned()))
-        .collect();
+    let plugins = plugin_dir.plugins.iter().map(|p| (p.plugin_id().to_owned(), p.plug_id().to_owned())).collect();
     let root = plugin_dir.root.clone();
     let dir_errors = std::mem::take(&mut plugin_dir.errors);
     let (tree, build_errors) = plugin_dir.into_tree();
@@ -62,14 +46,7 @@ pub fn open_and_load(
         Ok((head, errors)) => (Ok(head), errors),
         Err((error, errors)) => (Err(with_causes(&error)), errors),
     };
-    Ok(Loaded {
-        plugins,
-        root,
-        dir_errors,
-        build_errors,
-        head,
-        load_errors,
-    })
+    Ok(Loaded { plugins, root, dir_errors, build_errors, head, load_errors })
 }
 
 /// Compiles every component into the cache first, with a progress bar when
@@ -104,15 +81,10 @@ pub fn call(
     cache: Option<PathBuf>,
 ) -> Result<ExitCode, String> {
     let loaded = open_and_load(dir, Some(interface), cache)?;
-    let head = loaded
-        .head
-        .map_err(|e| format!("`{interface}` cannot be served: {e}"))?;
+    let head = loaded.head.map_err(|e| format!("`{interface}` cannot be served: {e}"))?;
     let ty = head.function_type(function).ok_or_else(|| {
         let known: Vec<&str> = head.function_names().collect();
-        format!(
-            "`{interface}` has no function `{function}` (it has: {})",
-            known.join(", ")
-        )
+        format!("`{interface}` has no function `{function}` (it has: {})", known.join(", "))
     })?;
     let params: Vec<_> = ty.params().collect();
     if params.len() != args.len() {
@@ -126,8 +98,7 @@ pub fn call(
     }
     let mut values = Vec::with_capacity(args.len());
     for ((name, ty), arg) in params.iter().zip(args) {
-        let value: Val =
-            wasm_wave::from_str(ty, arg).map_err(|e| format!("argument `{name}`: {e}"))?;
+        let value: Val = wasm_wave::from_str(ty, arg).map_err(|e| format!("argument `{name}`: {e}"))?;
         values.push(value);
     }
     let returns = ty.results().len() == 1;
@@ -160,11 +131,7 @@ pub fn call(
             }
         }
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// A value in WAVE; resources, which WAVE cannot spell, as `<resource>`.

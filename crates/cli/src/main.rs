@@ -21,11 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(
-    name = "wasm-link",
-    version,
-    about = "Check, draw, call and scaffold wasm-link plugin directories"
-)]
+#[command(name = "wasm-link", version, about = "Check, draw, call and scaffold wasm-link plugin directories")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -87,13 +83,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check { dir, cache } => check::run(&dir, cache),
         Command::Graph { dir, format } => graph::run(&dir, format),
-        Command::Call {
-            dir,
-            interface,
-            function,
-            args,
-            cache,
-        } => load::call(&dir, &interface, &function, &args, cache),
+        Command::Call { dir, interface, function, args, cache } => {
+            load::call(&dir, &interface, &function, &args, cache)
+        }
         Command::Wit { dir, plugin } => scaffold::run(&dir, &plugin),
     };
     match outcome {

@@ -52,20 +52,14 @@ fn check_reports_every_plugin_of_the_demo_as_loaded() {
 #[test]
 fn check_explains_a_corrupt_component_and_keeps_its_siblings() {
     let dir = demo_copy();
-    std::fs::write(
-        dir.path().join("plugins/word-count/word-count.wasm"),
-        b"\0asm garbage",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("plugins/word-count/word-count.wasm"), b"\0asm garbage").unwrap();
     wasm_link()
         .arg("check")
         .arg(dir.path())
         .assert()
         .success()
         .stdout(predicate::str::contains("FAILED  word-count"))
-        .stdout(predicate::str::contains(
-            "word-count.wasm` is not a valid component",
-        ))
+        .stdout(predicate::str::contains("word-count.wasm` is not a valid component"))
         .stdout(predicate::str::contains("(compile error)"))
         .stdout(predicate::str::contains("ok      readability"));
 }
@@ -74,9 +68,7 @@ fn check_explains_a_corrupt_component_and_keeps_its_siblings() {
 fn check_names_the_file_and_line_of_a_manifest_typo() {
     let dir = demo_copy();
     let manifest = dir.path().join("plugins/capitalize/plugin.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("sockets", "sokets");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("sockets", "sokets");
     std::fs::write(&manifest, text).unwrap();
     wasm_link()
         .arg("check")
@@ -96,9 +88,7 @@ fn check_fails_when_the_exactly_one_parser_is_missing() {
         .arg(dir.path())
         .assert()
         .code(1)
-        .stdout(predicate::str::contains(
-            "interface `parser` needs exactly one plugin(s) but none implements it",
-        ))
+        .stdout(predicate::str::contains("interface `parser` needs exactly one plugin(s) but none implements it"))
         .stdout(predicate::str::contains("FAILED  pipeline"))
         .stdout(predicate::str::contains("(missing socket)"))
         .stdout(predicate::str::contains("cannot be served"));
@@ -131,12 +121,7 @@ fn check_reports_a_dependency_cycle() {
         .unwrap()
         .replace("sockets = [\"parser\"]", "sockets = [\"parser\", \"app\"]");
     std::fs::write(&manifest, text).unwrap();
-    wasm_link()
-        .arg("check")
-        .arg(dir.path())
-        .assert()
-        .code(1)
-        .stdout(predicate::str::contains("(cycle)"));
+    wasm_link().arg("check").arg(dir.path()).assert().code(1).stdout(predicate::str::contains("(cycle)"));
 }
 
 #[test]
@@ -179,15 +164,9 @@ fn graph_draws_plugs_and_sockets_with_cardinalities() {
         .arg(demo())
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "\"interface:analyser\" [shape=box, label=\"analyser\\n(at least one)\"",
-        ))
-        .stdout(predicate::str::contains(
-            "\"plugin:pipeline\" -> \"interface:app\"",
-        ))
-        .stdout(predicate::str::contains(
-            "\"interface:parser\" -> \"plugin:trim-whitespace\"",
-        ));
+        .stdout(predicate::str::contains("\"interface:analyser\" [shape=box, label=\"analyser\\n(at least one)\""))
+        .stdout(predicate::str::contains("\"plugin:pipeline\" -> \"interface:app\""))
+        .stdout(predicate::str::contains("\"interface:parser\" -> \"plugin:trim-whitespace\""));
     wasm_link()
         .arg("graph")
         .arg(demo())
@@ -199,24 +178,11 @@ fn graph_draws_plugs_and_sockets_with_cardinalities() {
 
 #[test]
 fn wit_prints_a_world_that_parses_with_sockets_in_their_cardinality_shape() {
-    let output = wasm_link()
-        .arg("wit")
-        .arg(demo())
-        .arg("pipeline")
-        .output()
-        .unwrap();
+    let output = wasm_link().arg("wit").arg(demo()).arg("pipeline").output().unwrap();
     assert!(output.status.success());
     let wit = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        wit.contains("analyse: func(doc: borrow<document>) -> list<list<metric>>;"),
-        "{wit}"
-    );
-    assert!(
-        wit.contains("render: func(report: report) -> option<string>;"),
-        "{wit}"
-    );
+    assert!(wit.contains("analyse: func(doc: borrow<document>) -> list<list<metric>>;"), "{wit}");
+    assert!(wit.contains("render: func(report: report) -> option<string>;"), "{wit}");
     let mut resolve = wit_parser::Resolve::new();
-    resolve
-        .push_source("scaffold.wit", &wit)
-        .expect("the generated WIT parses");
+    resolve.push_source("scaffold.wit", &wit).expect("the generated WIT parses");
 }

@@ -17,12 +17,8 @@ use wasm_link::{Engine, Socket, Val};
 const SAMPLE: &str = include_str!("../../../demo/sample.md");
 
 fn main() -> ExitCode {
-    let dir = std::env::args_os()
-        .nth(1)
-        .map_or_else(|| PathBuf::from(wasm_link_guests::DEMO_DIR), PathBuf::from);
-    let cache = CompileCache::new(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/demo-cache"),
-    );
+    let dir = std::env::args_os().nth(1).map_or_else(|| PathBuf::from(wasm_link_guests::DEMO_DIR), PathBuf::from);
+    let cache = CompileCache::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/demo-cache"));
     let plugin_dir = match PluginDir::open(&dir, &DirOptions { cache: Some(cache) }) {
         Ok(plugin_dir) => plugin_dir,
         Err(error) => {
@@ -59,22 +55,10 @@ fn main() -> ExitCode {
     for error in &load_errors {
         println!("  not loaded: {}", with_causes(error));
     }
-    let loaded: Vec<&str> = head
-        .loaded_plugin_ids()
-        .into_iter()
-        .map(String::as_str)
-        .collect();
+    let loaded: Vec<&str> = head.loaded_plugin_ids().into_iter().map(String::as_str).collect();
     println!("  loaded: {}", loaded.join(", "));
-    println!(
-        "running `{}` on the sample document\n",
-        head.interface_path()
-    );
-    match head.dispatch(
-        head.interface_path(),
-        "run",
-        true,
-        &[Val::String(SAMPLE.to_owned())],
-    ) {
+    println!("running `{}` on the sample document\n", head.interface_path());
+    match head.dispatch(head.interface_path(), "run", true, &[Val::String(SAMPLE.to_owned())]) {
         Socket::ExactlyOne(Ok(Val::String(report))) => {
             println!("{report}");
             ExitCode::SUCCESS

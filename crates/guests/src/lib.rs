@@ -8,8 +8,5 @@ include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 /// The built component of the guest crate `name`.
 #[must_use]
 pub fn component(name: &str) -> Option<&'static str> {
-    COMPONENTS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, path)| *path)
+    COMPONENTS.iter().find(|(n, _)| *n == name).map(|(_, path)| *path)
 }

@@ -1,0 +1,41 @@
+//! What the head reports about each plugin's calls and failures.
+
+use std::time::Duration;
+
+/// The state of one loaded plugin, from
+/// [`PluginTreeHead::health`](crate::PluginTreeHead::health).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PluginHealth<Id> {
+    /// The plugin.
+    pub plugin: Id,
+    /// Calls made to it (from the host or through sockets).
+    pub calls: u64,
+    /// Calls that failed inside it: traps, exceeded budgets, failures behind
+    /// its own sockets that trapped it.
+    pub failures: u64,
+    /// Times its instance was replaced after a failure.
+    pub reinstantiations: u64,
+    /// The last failure, as text.
+    pub last_error: Option<String>,
+    /// Whether it serves calls now.
+    pub state: PluginState,
+    /// Resource handles of other plugins it holds now.
+    pub held_handles: usize,
+}
+
+/// Whether a plugin serves calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PluginState {
+    /// It serves calls.
+    Running,
+    /// It failed too often; calls fail fast until the quarantine ends.
+    Quarantined {
+        /// How long it lasts still.
+        remaining: Duration,
+    },
+    /// Its instance failed and could not be replaced yet; the next call tries
+    /// again.
+    Unavailable,
+}

@@ -1,0 +1,304 @@
+//! What a plugin may consume: budgets per call and per instance, how they are
+//! enforced, and what happens to a plugin that keeps failing.
+//!
+//! - **Deadline** per call, by epoch interruption: the runtime starts one
+//!   ticker thread per engine that advances the epoch every [`TICK`] and stops
+//!   it when the last tree on that engine is dropped. The engine must be built
+//!   with [`Config::epoch_interruption`](wasmtime::Config::epoch_interruption)
+//!   (see [`default_engine`]); without it deadlines are not enforced.
+//!   A socket call made by a plugin spends from its caller's remaining
+//!   deadline, so a chain can never outlive the root call's deadline.
+//! - **Fuel** per call, when the engine consumes fuel.
+//! - **Memory** and **table** sizes per instance, by a resource limiter.
+//! - **Handles**: resources of other plugins a plugin may hold at once.
+//!
+//! The defaults are finite and sized for a plugin, not a whole program, so a
+//! stranger's plugin loaded with no configuration is already contained.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use wasmtime::{Config, Engine, EngineWeak, ResourceLimiter};
+
+/// How often the epoch advances: the granularity of deadlines.
+pub const TICK: Duration = Duration::from_millis(5);
+
+/// What one plugin may consume. Set per plugin with
+/// [`PluginData::limits`](crate::PluginData::limits).
+///
+/// ```
+/// use std::time::Duration;
+/// use wasm_link::Limits;
+///
+/// let strict = Limits { deadline: Duration::from_millis(100), memory: 16 << 20, ..Limits::default() };
+/// assert_eq!(strict.handles, Limits::default().handles);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time one call may take, including the socket calls it
+    /// makes. Default 5 s. Needs an engine with epoch interruption.
+    pub deadline: Duration,
+    /// Fuel one call may burn, when the engine consumes fuel
+    /// ([`Config::consume_fuel`]); `None` for no limit. Default `None`.
+    pub fuel: Option<u64>,
+    /// Bytes of linear memory an instance may grow to. Default 64 MiB.
+    pub memory: usize,
+    /// Elements a table may grow to. Default 100 000.
+    pub table_elements: usize,
+    /// Resource handles of other plugins the plugin may hold at once. Default
+    /// 10 000.
+    pub handles: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(5),
+            fuel: None,
+            memory: 64 << 20,
+            table_elements: 100_000,
+            handles: 10_000,
+        }
+    }
+}
+
+/// What to do with a plugin whose calls fail. Set per plugin with
+/// [`PluginData::recovery`](crate::PluginData::recovery).
+///
+/// After any failure inside wasm the plugin is re-instantiated for the next
+/// call. With a [`Quarantine`], a plugin that failed too often is not called
+/// at all (calls fail fast with [`DispatchError::Quarantined`](crate::DispatchError::Quarantined))
+/// until a cooldown passes. The default never quarantines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// When to stop calling a failing plugin for a while.
+    pub quarantine: Option<Quarantine>,
+}
+
+/// Quarantine a plugin after `failures` failures within `window`, for
+/// `cooldown`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quarantine {
+    /// Failures that trigger the quarantine.
+    pub failures: u32,
+    /// The window they must fall in.
+    pub window: Duration,
+    /// How long the plugin is left alone.
+    pub cooldown: Duration,
+}
+
+/// The budget a call exceeded, with the figure it hit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Budget {
+    /// The call ran past its deadline (or its caller's).
+    Deadline {
+        /// The deadline that applied.
+        limit: Duration,
+        /// How long the call had run when it was stopped.
+        elapsed: Duration,
+    },
+    /// The call burnt all its fuel.
+    Fuel {
+        /// The fuel it had.
+        limit: u64,
+    },
+    /// The instance tried to grow its memory past the limit.
+    Memory {
+        /// The limit, in bytes.
+        limit: usize,
+        /// The size asked for, in bytes.
+        requested: usize,
+    },
+    /// The instance tried to grow a table past the limit.
+    TableElements {
+        /// The limit.
+        limit: usize,
+        /// The size asked for.
+        requested: usize,
+    },
+    /// The plugin would hold more handles of other plugins than allowed.
+    Handles {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Deadline { limit, elapsed } => {
+                write!(f, "deadline of {limit:?} exceeded (stopped after {elapsed:?})")
+            }
+            Self::Fuel { limit } => write!(f, "fuel of {limit} exhausted"),
+            Self::Memory { limit, requested } => {
+                write!(f, "memory limit of {limit} bytes (asked for {requested})")
+            }
+            Self::TableElements { limit, requested } => {
+                write!(f, "table limit of {limit} elements (asked for {requested})")
+            }
+            Self::Handles { limit } => write!(f, "limit of {limit} held resource handles"),
+        }
+    }
+}
+
+/// A `Config` with what wasm-link needs to contain plugins: epoch
+/// interruption (deadlines). Add fuel with `consume_fuel(true)`.
+#[must_use]
+pub fn engine_config() -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config
+}
+
+/// An engine built from [`engine_config`].
+///
+/// # Errors
+/// When wasmtime rejects the configuration (it does not on supported hosts).
+pub fn default_engine() -> wasmtime::Result<Engine> {
+    Engine::new(&engine_config())
+}
+
+/// Advances an engine's epoch every [`TICK`] while any tree on it is loaded.
+pub(crate) struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The live tickers, one per engine.
+static TICKERS: Mutex<Vec<(EngineWeak, Weak<Ticker>)>> = Mutex::new(Vec::new());
+
+impl Ticker {
+    /// The engine's ticker, started if it is not running. `None` when the
+    /// engine has no epoch interruption (nothing to tick).
+    pub(crate) fn for_engine(engine: &Engine) -> Option<Arc<Self>> {
+        if !engine.get_epoch_interruption() {
+            return None;
+        }
+        let mut tickers = TICKERS.lock().unwrap_or_else(PoisonError::into_inner);
+        tickers.retain(|(engine, ticker)| engine.upgrade().is_some() && ticker.strong_count() > 0);
+        let existing = tickers.iter().find_map(|(weak, ticker)| {
+            let running = weak.upgrade().is_some_and(|e| Engine::same(&e, engine));
+            running.then(|| ticker.upgrade()).flatten()
+        });
+        if let Some(ticker) = existing {
+            return Some(ticker);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let thread_stop = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("wasm-link-epoch".to_owned())
+            .spawn(move || {
+                while !thread_stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
+                }
+            })
+            .ok()?;
+        let ticker = Arc::new(Self { stop, thread: Some(thread) });
+        tickers.push((engine.weak(), Arc::downgrade(&ticker)));
+        Some(ticker)
+    }
+}
+
+thread_local! {
+    /// The budgets of the calls the current thread is inside of, innermost
+    /// last: the limiter and socket calls read them.
+    static CALLS: RefCell<Vec<CallBudget>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The budget of one call in progress.
+#[derive(Clone, Debug)]
+pub(crate) struct CallBudget {
+    pub(crate) started: Instant,
+    /// When the call must end: its own deadline or its caller's, whichever
+    /// comes first.
+    pub(crate) ends: Instant,
+    /// The deadline that decided `ends`, for the error.
+    pub(crate) deadline: Duration,
+    pub(crate) memory: usize,
+    pub(crate) table_elements: usize,
+    /// The memory or table budget the call ran into, if any.
+    pub(crate) hit: Option<Budget>,
+}
+
+/// Enters a call with `limits`: its deadline is capped by the caller's.
+/// Returns the budget and the epoch ticks it may run.
+pub(crate) fn enter(limits: &Limits) -> (u64, Duration) {
+    let now = Instant::now();
+    let own_end = now + limits.deadline;
+    let (ends, deadline) = CALLS.with(|calls| {
+        let calls = calls.borrow();
+        match calls.last() {
+            Some(parent) if parent.ends < own_end => (parent.ends, parent.deadline),
+            _ => (own_end, limits.deadline),
+        }
+    });
+    CALLS.with(|calls| {
+        calls.borrow_mut().push(CallBudget {
+            started: now,
+            ends,
+            deadline,
+            memory: limits.memory,
+            table_elements: limits.table_elements,
+            hit: None,
+        });
+    });
+    let remaining = ends.saturating_duration_since(now);
+    // Round up, and one tick more: the epoch may advance right after this.
+    let ticks = remaining.as_nanos().div_ceil(TICK.as_nanos()) + 1;
+    (u64::try_from(ticks).unwrap_or(u64::MAX), remaining)
+}
+
+/// Leaves the innermost call, returning its budget.
+pub(crate) fn leave() -> Option<CallBudget> {
+    CALLS.with(|calls| calls.borrow_mut().pop())
+}
+
+/// Enforces the memory and table budgets of the innermost call on the
+/// current thread. A zero-sized type: `Store::limiter` gets a `'static`
+/// reference to it for free, and the numbers come from the thread's call.
+pub(crate) struct Limiter;
+
+impl Limiter {
+    fn check(requested: usize, budget: impl Fn(&CallBudget) -> (usize, Budget)) -> bool {
+        CALLS.with(|calls| {
+            let mut calls = calls.borrow_mut();
+            let Some(call) = calls.last_mut() else { return true };
+            let (limit, exceeded) = budget(call);
+            if requested > limit {
+                call.hit = Some(exceeded);
+                return false;
+            }
+            true
+        })
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(Self::check(desired, |call| (call.memory, Budget::Memory { limit: call.memory, requested: desired })))
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(Self::check(desired, |call| {
+            (call.table_elements, Budget::TableElements { limit: call.table_elements, requested: desired })
+        }))
+    }
+}
