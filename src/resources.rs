@@ -277,9 +277,10 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
                 slot.label
             )));
         }
-        // The consumer's own resource: ownership stays with wasmtime's own
-        // tracking of the handle, nothing to give back on failure.
-        Ok((slot.clone(), src.generation, handle, false))
+        // The source's own resource: an owned handle was given up by the
+        // source (a result, or an `own` argument) and must be dropped in it if
+        // it cannot be delivered.
+        Ok((slot.clone(), src.generation, handle, handle.owned()))
     }
 }
 

@@ -31,16 +31,9 @@ fn run(dir: &Path) -> String {
     let (tree, errors) = plugin_dir.into_tree();
     assert!(errors.is_empty(), "{errors:?}");
     let engine = Engine::default();
-    let (head, errors) = tree
-        .load(&engine, &PluginDir::linker(&engine).unwrap())
-        .unwrap();
+    let (head, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
-    match head.dispatch(
-        "demo:app/app@0.1.0",
-        "run",
-        true,
-        &[Val::String("# T\n\nhello   world.".into())],
-    ) {
+    match head.dispatch("demo:app/app@0.1.0", "run", true, &[Val::String("# T\n\nhello   world.".into())]) {
         Socket::ExactlyOne(Ok(Val::String(report))) => report,
         other => panic!("{other:?}"),
     }
@@ -56,17 +49,12 @@ fn the_demo_directory_loads_and_runs_its_rust_plugins() {
 #[test]
 fn a_duplicate_plugin_id_is_reported_with_both_manifests() {
     let dir = demo_copy();
-    copy_dir(
-        &dir.path().join("plugins/capitalize"),
-        &dir.path().join("plugins/zz-copy"),
-    );
+    copy_dir(&dir.path().join("plugins/capitalize"), &dir.path().join("plugins/zz-copy"));
     let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
     match &plugin_dir.errors[..] {
         [DirError::DuplicatePlugin { id, path, first }] => {
             assert_eq!(id, "capitalize");
-            assert!(
-                path.ends_with("zz-copy/plugin.toml") && first.ends_with("capitalize/plugin.toml")
-            );
+            assert!(path.ends_with("zz-copy/plugin.toml") && first.ends_with("capitalize/plugin.toml"));
         }
         other => panic!("{other:?}"),
     }
@@ -78,9 +66,7 @@ fn a_missing_component_file_and_an_unknown_plug_name_the_manifest() {
     let dir = demo_copy();
     std::fs::remove_file(dir.path().join("plugins/capitalize/capitalize.wasm")).unwrap();
     let manifest = dir.path().join("plugins/readability/plugin.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("plug = \"analyser\"", "plug = \"analyzer\"");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("plug = \"analyser\"", "plug = \"analyzer\"");
     std::fs::write(&manifest, text).unwrap();
     let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
     assert!(plugin_dir.errors.iter().any(|e| matches!(e,
@@ -93,9 +79,7 @@ fn a_missing_component_file_and_an_unknown_plug_name_the_manifest() {
 #[test]
 fn a_directory_without_its_manifest_cannot_be_opened() {
     let dir = tempfile::tempdir().unwrap();
-    let error = PluginDir::open(dir.path(), &DirOptions::default())
-        .err()
-        .unwrap();
+    let error = PluginDir::open(dir.path(), &DirOptions::default()).err().unwrap();
     assert!(matches!(error, DirError::Io { path, .. } if path.ends_with("wasm-link.toml")));
 }
 
@@ -105,47 +89,28 @@ fn the_compile_cache_is_used_the_second_time_and_a_corrupt_entry_is_recompiled()
     let cache = CompileCache::new(cache_dir.path());
     let engine = Engine::default();
     let bytes = std::fs::read(wasm_link_guests::component("word-count").unwrap()).unwrap();
-    assert_eq!(
-        cache.component(&engine, &bytes).unwrap().1,
-        CacheOutcome::Miss
-    );
-    assert_eq!(
-        cache.component(&engine, &bytes).unwrap().1,
-        CacheOutcome::Hit
-    );
-    let entries: Vec<PathBuf> = std::fs::read_dir(cache_dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Miss);
+    assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Hit);
+    let entries: Vec<PathBuf> = std::fs::read_dir(cache_dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(entries.len(), 1);
     let mut corrupt = std::fs::read(&entries[0]).unwrap();
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0xff;
     std::fs::write(&entries[0], corrupt).unwrap();
-    assert_eq!(
-        cache.component(&engine, &bytes).unwrap().1,
-        CacheOutcome::Replaced
-    );
-    assert_eq!(
-        cache.component(&engine, &bytes).unwrap().1,
-        CacheOutcome::Hit
-    );
+    assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Replaced);
+    assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Hit);
 }
 
 #[test]
 fn a_directory_loaded_through_the_cache_runs_the_same() {
     let cache_dir = tempfile::tempdir().unwrap();
-    let options = DirOptions {
-        cache: Some(CompileCache::new(cache_dir.path())),
-    };
+    let options = DirOptions { cache: Some(CompileCache::new(cache_dir.path())) };
     let dir = Path::new(wasm_link_guests::DEMO_DIR);
     for _ in 0..2 {
         let plugin_dir = PluginDir::open(dir, &options).unwrap();
         let (tree, _) = plugin_dir.into_tree();
         let engine = Engine::default();
-        let (head, errors) = tree
-            .load(&engine, &PluginDir::linker(&engine).unwrap())
-            .unwrap();
+        let (head, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
         assert!(errors.is_empty());
         assert_eq!(head.loaded_plugin_ids().len(), 7);
     }

@@ -14,9 +14,7 @@ fn counter_head() -> Head {
     )
 }
 
-fn one(
-    socket: Socket<Result<Val, DispatchError<String>>, String>,
-) -> Result<Val, DispatchError<String>> {
+fn one(socket: Socket<Result<Val, DispatchError<String>>, String>) -> Result<Val, DispatchError<String>> {
     match socket {
         Socket::ExactlyOne(result) => result,
         other => panic!("expected ExactlyOne, got {other:?}"),
@@ -26,34 +24,17 @@ fn one(
 #[test]
 fn dispatch_returns_the_plugins_value() {
     let head = counter_head();
-    let result = one(head.dispatch(
-        "test:fixtures/counter",
-        "add",
-        true,
-        &[Val::U32(2), Val::U32(3)],
-    ));
+    let result = one(head.dispatch("test:fixtures/counter", "add", true, &[Val::U32(2), Val::U32(3)]));
     assert_eq!(result.unwrap(), Val::U32(5));
 }
 
 #[test]
 fn a_trap_is_an_error_and_the_plugin_is_reinstantiated_for_the_next_call() {
     let head = counter_head();
-    assert_eq!(
-        one(head.dispatch("test:fixtures/counter", "bump", true, &[])).unwrap(),
-        Val::U32(1)
-    );
-    assert_eq!(
-        one(head.dispatch("test:fixtures/counter", "bump", true, &[])).unwrap(),
-        Val::U32(2)
-    );
+    assert_eq!(one(head.dispatch("test:fixtures/counter", "bump", true, &[])).unwrap(), Val::U32(1));
+    assert_eq!(one(head.dispatch("test:fixtures/counter", "bump", true, &[])).unwrap(), Val::U32(2));
     match one(head.dispatch("test:fixtures/counter", "boom", true, &[])) {
-        Err(DispatchError::Trap {
-            plugin,
-            function,
-            reinstantiated,
-            source,
-            ..
-        }) => {
+        Err(DispatchError::Trap { plugin, function, reinstantiated, source, .. }) => {
             assert_eq!(plugin, "c");
             assert_eq!(&*function, "boom");
             assert!(reinstantiated);
@@ -62,23 +43,15 @@ fn a_trap_is_an_error_and_the_plugin_is_reinstantiated_for_the_next_call() {
         other => panic!("expected a trap, got {other:?}"),
     }
     // A fresh instance: the count starts over.
-    assert_eq!(
-        one(head.dispatch("test:fixtures/counter", "bump", true, &[])).unwrap(),
-        Val::U32(1)
-    );
+    assert_eq!(one(head.dispatch("test:fixtures/counter", "bump", true, &[])).unwrap(), Val::U32(1));
 }
 
 #[test]
 fn an_unknown_interface_is_an_error_naming_the_plugin() {
     let head = counter_head();
     match one(head.dispatch("test:fixtures/other", "get", true, &[])) {
-        Err(DispatchError::InvalidInterface {
-            plugin, interface, ..
-        }) => {
-            assert_eq!(
-                (plugin.as_str(), interface.as_str()),
-                ("c", "test:fixtures/other")
-            );
+        Err(DispatchError::InvalidInterface { plugin, interface, .. }) => {
+            assert_eq!((plugin.as_str(), interface.as_str()), ("c", "test:fixtures/other"));
         }
         other => panic!("{other:?}"),
     }
@@ -98,36 +71,18 @@ fn a_wrong_argument_count_is_an_error() {
     let head = counter_head();
     assert!(matches!(
         one(head.dispatch("test:fixtures/counter", "add", true, &[Val::U32(1)])),
-        Err(DispatchError::ArgumentCount {
-            expected: 2,
-            found: 1,
-            ..
-        })
+        Err(DispatchError::ArgumentCount { expected: 2, found: 1, .. })
     ));
 }
 
 #[test]
 fn ill_typed_arguments_are_an_error_and_leave_the_plugin_untouched() {
     let head = counter_head();
-    assert_eq!(
-        one(head.dispatch("test:fixtures/counter", "bump", true, &[])).unwrap(),
-        Val::U32(1)
-    );
-    let error = one(head.dispatch(
-        "test:fixtures/counter",
-        "add",
-        true,
-        &[Val::String("x".into()), Val::U32(1)],
-    ));
-    assert!(
-        matches!(error, Err(DispatchError::InvalidArguments { .. })),
-        "{error:?}"
-    );
+    assert_eq!(one(head.dispatch("test:fixtures/counter", "bump", true, &[])).unwrap(), Val::U32(1));
+    let error = one(head.dispatch("test:fixtures/counter", "add", true, &[Val::String("x".into()), Val::U32(1)]));
+    assert!(matches!(error, Err(DispatchError::InvalidArguments { .. })), "{error:?}");
     // Nothing ran, nothing was reset: the count goes on.
-    assert_eq!(
-        one(head.dispatch("test:fixtures/counter", "bump", true, &[])).unwrap(),
-        Val::U32(2)
-    );
+    assert_eq!(one(head.dispatch("test:fixtures/counter", "bump", true, &[])).unwrap(), Val::U32(2));
 }
 
 #[test]
@@ -146,10 +101,7 @@ fn has_return_must_match_the_function() {
 #[test]
 fn a_function_without_result_returns_an_empty_option() {
     let head = counter_head();
-    assert_eq!(
-        one(head.dispatch("test:fixtures/counter", "nothing", false, &[])).unwrap(),
-        Val::Option(None)
-    );
+    assert_eq!(one(head.dispatch("test:fixtures/counter", "nothing", false, &[])).unwrap(), Val::Option(None));
 }
 
 #[test]
@@ -165,20 +117,10 @@ fn a_bare_package_name_means_its_root_instance_and_both_spellings_dispatch() {
         "test:bare",
         vec![crate::fixtures::func("get")],
     );
-    let head = load_clean(
-        "bare",
-        vec![interface],
-        vec![Plugin::new("b", "bare", &[], wasm)],
-    );
+    let head = load_clean("bare", vec![interface], vec![Plugin::new("b", "bare", &[], wasm)]);
     assert_eq!(head.interface_path(), "test:bare/root");
-    assert_eq!(
-        one(head.dispatch("test:bare", "get", true, &[])).unwrap(),
-        Val::U32(5)
-    );
-    assert_eq!(
-        one(head.dispatch("test:bare/root", "get", true, &[])).unwrap(),
-        Val::U32(5)
-    );
+    assert_eq!(one(head.dispatch("test:bare", "get", true, &[])).unwrap(), Val::U32(5));
+    assert_eq!(one(head.dispatch("test:bare/root", "get", true, &[])).unwrap(), Val::U32(5));
 }
 
 #[test]
@@ -186,15 +128,9 @@ fn an_at_least_one_root_returns_a_result_per_plugin_keyed_by_id() {
     let head = load_clean(
         "counter",
         vec![counter_interface(InterfaceCardinality::AtLeastOne)],
-        vec![
-            Plugin::new("x", "counter", &[], counter()),
-            Plugin::new("y", "counter", &[], counter()),
-        ],
+        vec![Plugin::new("x", "counter", &[], counter()), Plugin::new("y", "counter", &[], counter())],
     );
-    let Socket::AtLeastOne(results) = head.dispatch("test:fixtures/counter", "boom", true, &[])
-    else {
-        panic!()
-    };
+    let Socket::AtLeastOne(results) = head.dispatch("test:fixtures/counter", "boom", true, &[]) else { panic!() };
     assert_eq!(results.len(), 2);
     for (id, result) in &results {
         assert!(matches!(result, Err(DispatchError::Trap { plugin, .. }) if plugin == id));
@@ -207,12 +143,7 @@ fn dispatch_errors_read_well() {
     let head = counter_head();
     let error = one(head.dispatch("test:fixtures/counter", "boom", true, &[])).unwrap_err();
     let message = error.to_string();
-    assert_eq!(
-        message,
-        "plugin `c` trapped in `test:fixtures/counter#boom` (re-instantiated)"
-    );
-    let source = std::error::Error::source(&error)
-        .expect("the trap is the source")
-        .to_string();
+    assert_eq!(message, "plugin `c` trapped in `test:fixtures/counter#boom` (re-instantiated)");
+    let source = std::error::Error::source(&error).expect("the trap is the source").to_string();
     assert!(source.contains("unreachable"), "{source}");
 }

@@ -8,8 +8,8 @@
 use std::fmt;
 
 use wasm_link::{
-    Component, Engine, Limits, Recovery, FunctionData, InterfaceCardinality, InterfaceData, PluginCtxView,
-    PluginData, ResourceTable, ReturnKind,
+    Component, Engine, FunctionData, InterfaceCardinality, InterfaceData, Limits, PluginCtxView, PluginData, Recovery,
+    ResourceTable, ReturnKind,
 };
 use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::Resolve;
@@ -47,38 +47,22 @@ impl FunctionData for Func {
 
 /// A function returning a value without resources.
 pub fn func(name: &str) -> Func {
-    Func {
-        name: name.to_owned(),
-        return_kind: ReturnKind::AssumeNoResources,
-        method: false,
-    }
+    Func { name: name.to_owned(), return_kind: ReturnKind::AssumeNoResources, method: false }
 }
 
 /// A function returning nothing.
 pub fn void(name: &str) -> Func {
-    Func {
-        name: name.to_owned(),
-        return_kind: ReturnKind::Void,
-        method: false,
-    }
+    Func { name: name.to_owned(), return_kind: ReturnKind::Void, method: false }
 }
 
 /// A function whose result may hold resources.
 pub fn with_resources(name: &str) -> Func {
-    Func {
-        name: name.to_owned(),
-        return_kind: ReturnKind::MayContainResources,
-        method: false,
-    }
+    Func { name: name.to_owned(), return_kind: ReturnKind::MayContainResources, method: false }
 }
 
 /// A resource method.
 pub fn method(name: &str, return_kind: ReturnKind) -> Func {
-    Func {
-        name: name.to_owned(),
-        return_kind,
-        method: true,
-    }
+    Func { name: name.to_owned(), return_kind, method: true }
 }
 
 pub struct Interface {
@@ -92,20 +76,8 @@ pub struct Interface {
 }
 
 impl Interface {
-    pub fn new(
-        id: &str,
-        cardinality: InterfaceCardinality,
-        path: &str,
-        functions: Vec<Func>,
-    ) -> Self {
-        Self {
-            id: id.to_owned(),
-            cardinality,
-            path: path.to_owned(),
-            functions,
-            resources: Vec::new(),
-            broken: None,
-        }
+    pub fn new(id: &str, cardinality: InterfaceCardinality, path: &str, functions: Vec<Func>) -> Self {
+        Self { id: id.to_owned(), cardinality, path: path.to_owned(), functions, resources: Vec::new(), broken: None }
     }
 
     pub fn with_resources(mut self, resources: &[&str]) -> Self {
@@ -120,9 +92,7 @@ impl Interface {
 
     fn check(&self, accessor: &str) -> Result<(), FixtureError> {
         match self.broken {
-            Some(broken) if broken == accessor => {
-                Err(FixtureError(format!("cannot read {accessor}")))
-            }
+            Some(broken) if broken == accessor => Err(FixtureError(format!("cannot read {accessor}"))),
             _ => Ok(()),
         }
     }
@@ -204,9 +174,7 @@ impl Plugin {
 
     fn check(&self, accessor: &str) -> Result<(), FixtureError> {
         match self.broken {
-            Some(broken) if broken == accessor => {
-                Err(FixtureError(format!("cannot read {accessor}")))
-            }
+            Some(broken) if broken == accessor => Err(FixtureError(format!("cannot read {accessor}"))),
             _ => Ok(()),
         }
     }
@@ -251,12 +219,8 @@ impl PluginData for Plugin {
 /// Builds a component from a core module in WAT and the WIT world it targets.
 pub fn component(wit: &str, world: &str, core_wat: &str) -> Vec<u8> {
     let mut resolve = Resolve::new();
-    let package = resolve
-        .push_source("fixture.wit", wit)
-        .expect("fixture WIT parses");
-    let world = resolve
-        .select_world(&[package], Some(world))
-        .expect("fixture world exists");
+    let package = resolve.push_source("fixture.wit", wit).expect("fixture WIT parses");
+    let world = resolve.select_world(&[package], Some(world)).expect("fixture world exists");
     let mut module = wat::parse_str(core_wat).expect("fixture WAT parses");
     wit_component::embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8)
         .expect("fixture metadata embeds");
@@ -290,15 +254,9 @@ pub const RUNTIME_WIT: &str = include_str!("../../wit/runtime.wit");
 /// Like [`component`], with `wit/runtime.wit` available to `use`.
 pub fn component_using_runtime(wit: &str, world: &str, core_wat: &str) -> Vec<u8> {
     let mut resolve = Resolve::new();
-    resolve
-        .push_source("runtime.wit", RUNTIME_WIT)
-        .expect("runtime WIT parses");
-    let package = resolve
-        .push_source("fixture.wit", wit)
-        .expect("fixture WIT parses");
-    let world = resolve
-        .select_world(&[package], Some(world))
-        .expect("fixture world exists");
+    resolve.push_source("runtime.wit", RUNTIME_WIT).expect("runtime WIT parses");
+    let package = resolve.push_source("fixture.wit", wit).expect("fixture WIT parses");
+    let world = resolve.select_world(&[package], Some(world)).expect("fixture world exists");
     let mut module = wat::parse_str(core_wat).expect("fixture WAT parses");
     wit_component::embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8)
         .expect("fixture metadata embeds");

@@ -1,14 +1,11 @@
 //! `PluginTree::load`: partial success, the failures that drop a plugin, and
 //! a plugin reached twice instantiated once.
 
-use wasm_link::{
-    Engine, InterfaceCardinality, Linker, LoadError, PluginTree, ReturnKind, Socket, Val,
-};
+use wasm_link::{Engine, InterfaceCardinality, Linker, LoadError, PluginTree, ReturnKind, Socket, Val};
 
 use crate::fixtures::{Func, Interface, Plugin, component, func};
 use crate::plugins::{
-    PLAIN, consumer, counter, counter_interface, forwarder, number, number_interface,
-    sum_interface, top,
+    PLAIN, consumer, counter, counter_interface, forwarder, number, number_interface, sum_interface, top,
 };
 use crate::{Load, load};
 
@@ -31,13 +28,8 @@ fn a_plugin_with_bad_bytes_is_dropped_and_its_siblings_load() {
         vec![counter_interface(InterfaceCardinality::Any)],
         vec![Plugin::new("good", "counter", &[], counter()), bad],
     );
-    assert!(
-        matches!(&errors[..], [LoadError::Component { plugin, .. }] if plugin == "bad"),
-        "{errors:?}"
-    );
-    let Socket::Any(results) = head.dispatch("test:fixtures/counter", "get", true, &[]) else {
-        panic!()
-    };
+    assert!(matches!(&errors[..], [LoadError::Component { plugin, .. }] if plugin == "bad"), "{errors:?}");
+    let Socket::Any(results) = head.dispatch("test:fixtures/counter", "get", true, &[]) else { panic!() };
     assert_eq!(results.len(), 1);
     assert_eq!(results["good"].as_ref().unwrap(), &Val::U32(42));
 }
@@ -54,24 +46,12 @@ fn an_import_nobody_provides_fails_instantiation_naming_it() {
             (import "test:fixtures/missing" "f" (func))
             (func (export "test:fixtures/counter#get") (result i32) i32.const 1))"#,
     );
-    let interface = Interface::new(
-        "counter",
-        InterfaceCardinality::Any,
-        "test:fixtures/counter",
-        vec![func("get")],
-    );
-    let (_, errors) = load(
-        "counter",
-        vec![interface],
-        vec![Plugin::new("needy", "counter", &[], needy)],
-    );
+    let interface = Interface::new("counter", InterfaceCardinality::Any, "test:fixtures/counter", vec![func("get")]);
+    let (_, errors) = load("counter", vec![interface], vec![Plugin::new("needy", "counter", &[], needy)]);
     match &errors[..] {
         [LoadError::Instantiate { plugin, source }] => {
             assert_eq!(plugin, "needy");
-            assert!(
-                source.to_string().contains("test:fixtures/missing"),
-                "{source}"
-            );
+            assert!(source.to_string().contains("test:fixtures/missing"), "{source}");
         }
         other => panic!("{other:?}"),
     }
@@ -81,11 +61,7 @@ fn an_import_nobody_provides_fails_instantiation_naming_it() {
 fn a_missing_plug_function_is_a_load_error() {
     let mut interface = counter_interface(InterfaceCardinality::Any);
     interface.functions.push(func("absent"));
-    let (_, errors) = load(
-        "counter",
-        vec![interface],
-        vec![Plugin::new("c", "counter", &[], counter())],
-    );
+    let (_, errors) = load("counter", vec![interface], vec![Plugin::new("c", "counter", &[], counter())]);
     assert!(
         matches!(&errors[..], [LoadError::MissingExport { plugin, export, .. }] if plugin == "c" && export == "absent"),
         "{errors:?}"
@@ -94,17 +70,8 @@ fn a_missing_plug_function_is_a_load_error() {
 
 #[test]
 fn a_plugin_that_does_not_export_its_plug_is_a_load_error() {
-    let interface = Interface::new(
-        "counter",
-        InterfaceCardinality::Any,
-        "test:fixtures/elsewhere",
-        vec![func("get")],
-    );
-    let (_, errors) = load(
-        "counter",
-        vec![interface],
-        vec![Plugin::new("c", "counter", &[], counter())],
-    );
+    let interface = Interface::new("counter", InterfaceCardinality::Any, "test:fixtures/elsewhere", vec![func("get")]);
+    let (_, errors) = load("counter", vec![interface], vec![Plugin::new("c", "counter", &[], counter())]);
     assert!(
         matches!(&errors[..], [LoadError::MissingExport { export, .. }] if export == "test:fixtures/elsewhere"),
         "{errors:?}"
@@ -114,25 +81,10 @@ fn a_plugin_that_does_not_export_its_plug_is_a_load_error() {
 #[test]
 fn a_result_where_the_interface_declares_none_is_a_signature_mismatch() {
     let mut interface = counter_interface(InterfaceCardinality::Any);
-    interface.functions[0] = Func {
-        name: "get".into(),
-        return_kind: ReturnKind::Void,
-        method: false,
-    };
-    let (_, errors) = load(
-        "counter",
-        vec![interface],
-        vec![Plugin::new("c", "counter", &[], counter())],
-    );
+    interface.functions[0] = Func { name: "get".into(), return_kind: ReturnKind::Void, method: false };
+    let (_, errors) = load("counter", vec![interface], vec![Plugin::new("c", "counter", &[], counter())]);
     match &errors[..] {
-        [
-            LoadError::SignatureMismatch {
-                plugin,
-                function,
-                reason,
-                ..
-            },
-        ] => {
+        [LoadError::SignatureMismatch { plugin, function, reason, .. }] => {
             assert_eq!((plugin.as_str(), function.as_str()), ("c", "get"));
             assert!(reason.contains("u32"), "{reason}");
         }
@@ -144,35 +96,19 @@ fn a_result_where_the_interface_declares_none_is_a_signature_mismatch() {
 fn when_the_root_cannot_be_served_load_fails_with_the_chain_of_causes() {
     let result = try_load(
         "sum",
-        vec![
-            sum_interface(),
-            number_interface(InterfaceCardinality::ExactlyOne),
-        ],
+        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
         vec![
             Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)),
             Plugin::new("broken", "number", &[], b"garbage".to_vec()),
         ],
     );
-    let Err((primary, others)) = result else {
-        panic!("the root cannot be served")
-    };
-    assert!(
-        matches!(&primary, LoadError::CardinalityNotMet { interface, .. } if interface == "sum"),
-        "{primary}"
-    );
-    assert!(
-        others
-            .iter()
-            .any(|e| matches!(e, LoadError::Component { plugin, .. } if plugin == "broken"))
-    );
+    let Err((primary, others)) = result else { panic!("the root cannot be served") };
+    assert!(matches!(&primary, LoadError::CardinalityNotMet { interface, .. } if interface == "sum"), "{primary}");
+    assert!(others.iter().any(|e| matches!(e, LoadError::Component { plugin, .. } if plugin == "broken")));
     let socket = others
         .iter()
         .find_map(|e| match e {
-            LoadError::SocketUnavailable {
-                plugin,
-                interface,
-                source,
-            } if plugin == "sum" => Some((interface, source)),
+            LoadError::SocketUnavailable { plugin, interface, source } if plugin == "sum" => Some((interface, source)),
             _ => None,
         })
         .expect("the consumer fails because of its socket");
@@ -182,11 +118,7 @@ fn when_the_root_cannot_be_served_load_fails_with_the_chain_of_causes() {
 
 #[test]
 fn a_socket_import_that_fits_no_shape_names_consumer_function_and_types() {
-    let wrong = crate::plugins::ImportShape {
-        wit: "string",
-        defs: "",
-        decode: "(i32.const 0)",
-    };
+    let wrong = crate::plugins::ImportShape { wit: "string", defs: "", decode: "(i32.const 0)" };
     let (_, errors) = load(
         "counter",
         vec![
@@ -204,37 +136,18 @@ fn a_socket_import_that_fits_no_shape_names_consumer_function_and_types() {
     assert!(errors.is_empty(), "{errors:?}");
     let result = try_load(
         "sum",
-        vec![
-            sum_interface(),
-            number_interface(InterfaceCardinality::ExactlyOne),
-        ],
+        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
         vec![
             Plugin::new("sum", "sum", &["number"], consumer(&wrong)),
             Plugin::new("n", "number", &[], number(1, false)),
         ],
     );
-    let Err((_, others)) = result else {
-        panic!("the consumer cannot load")
-    };
+    let Err((_, others)) = result else { panic!("the consumer cannot load") };
     match &others[..] {
-        [
-            LoadError::SocketSignature {
-                plugin,
-                interface,
-                function,
-                provider,
-                reason,
-            },
-        ] => {
-            assert_eq!(
-                (plugin.as_str(), interface.as_str(), provider.as_str()),
-                ("sum", "number", "n")
-            );
+        [LoadError::SocketSignature { plugin, interface, function, provider, reason }] => {
+            assert_eq!((plugin.as_str(), interface.as_str(), provider.as_str()), ("sum", "number", "n"));
             assert_eq!(function, "value");
-            assert!(
-                reason.contains("string") && reason.contains("u32"),
-                "{reason}"
-            );
+            assert!(reason.contains("string") && reason.contains("u32"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
@@ -252,9 +165,7 @@ fn importing_a_function_the_interface_does_not_declare_is_a_load_error() {
             Plugin::new("n", "number", &[], number(1, false)),
         ],
     );
-    let Err((_, others)) = result else {
-        panic!("the consumer cannot load")
-    };
+    let Err((_, others)) = result else { panic!("the consumer cannot load") };
     assert!(
         matches!(&others[..], [LoadError::SocketImport { plugin, reason, .. }] if plugin == "sum" && reason.contains("`fail`")),
         "{others:?}"
@@ -275,18 +186,13 @@ fn a_socket_the_users_linker_already_defines_is_a_link_error() {
         .unwrap();
     let (tree, _) = PluginTree::new(
         "sum".to_owned(),
-        vec![
-            sum_interface(),
-            number_interface(InterfaceCardinality::ExactlyOne),
-        ],
+        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
         vec![
             Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)),
             Plugin::new("n", "number", &[], number(1, false)),
         ],
     );
-    let Err((_, others)) = tree.load(&engine, &linker) else {
-        panic!("the consumer cannot load")
-    };
+    let Err((_, others)) = tree.load(&engine, &linker) else { panic!("the consumer cannot load") };
     assert!(
         matches!(&others[..], [LoadError::Link { plugin, interface, .. }] if plugin == "sum" && interface == "number"),
         "{others:?}"
@@ -296,27 +202,13 @@ fn a_socket_the_users_linker_already_defines_is_a_link_error() {
 #[test]
 fn a_plugin_reached_by_two_paths_is_instantiated_once() {
     let interface = |id: &str| {
-        Interface::new(
-            id,
-            InterfaceCardinality::ExactlyOne,
-            &format!("test:fixtures/{id}"),
-            vec![func("bump")],
-        )
+        Interface::new(id, InterfaceCardinality::ExactlyOne, &format!("test:fixtures/{id}"), vec![func("bump")])
     };
-    let top_interface = Interface::new(
-        "top",
-        InterfaceCardinality::ExactlyOne,
-        "test:fixtures/top",
-        vec![func("total")],
-    );
+    let top_interface =
+        Interface::new("top", InterfaceCardinality::ExactlyOne, "test:fixtures/top", vec![func("total")]);
     let (head, errors) = load(
         "top",
-        vec![
-            top_interface,
-            interface("left"),
-            interface("right"),
-            counter_interface(InterfaceCardinality::ExactlyOne),
-        ],
+        vec![top_interface, interface("left"), interface("right"), counter_interface(InterfaceCardinality::ExactlyOne)],
         vec![
             Plugin::new("top", "top", &["left", "right"], top()),
             Plugin::new("left", "left", &["counter"], forwarder("left")),
@@ -326,9 +218,7 @@ fn a_plugin_reached_by_two_paths_is_instantiated_once() {
     );
     assert!(errors.is_empty(), "{errors:?}");
     // One shared counter: left sees 1, right sees 2.
-    let Socket::ExactlyOne(result) = head.dispatch("test:fixtures/top", "total", true, &[]) else {
-        panic!()
-    };
+    let Socket::ExactlyOne(result) = head.dispatch("test:fixtures/top", "total", true, &[]) else { panic!() };
     assert_eq!(result.unwrap(), Val::U32(12));
 }
 
@@ -340,67 +230,36 @@ fn a_missing_root_interface_fails_the_load() {
         vec![],
     );
     let engine = Engine::default();
-    let Err((primary, _)) = tree.load(&engine, &Linker::new(&engine)) else {
-        panic!("no root")
-    };
-    assert!(
-        matches!(primary, LoadError::MissingRootInterface { interface } if interface == "nowhere")
-    );
+    let Err((primary, _)) = tree.load(&engine, &Linker::new(&engine)) else { panic!("no root") };
+    assert!(matches!(primary, LoadError::MissingRootInterface { interface } if interface == "nowhere"));
 }
 
 #[test]
 fn an_optional_root_with_no_plugin_loads_and_dispatches_to_nobody() {
-    let (head, errors) = load(
-        "counter",
-        vec![counter_interface(InterfaceCardinality::AtMostOne)],
-        vec![],
-    );
+    let (head, errors) = load("counter", vec![counter_interface(InterfaceCardinality::AtMostOne)], vec![]);
     assert!(errors.is_empty());
-    assert!(matches!(
-        head.dispatch("test:fixtures/counter", "get", true, &[]),
-        Socket::AtMostOne(None)
-    ));
+    assert!(matches!(head.dispatch("test:fixtures/counter", "get", true, &[]), Socket::AtMostOne(None)));
 }
 
 #[test]
 fn a_failure_deep_in_the_graph_reaches_the_host_with_the_whole_chain() {
     let interface = |id: &str| {
-        Interface::new(
-            id,
-            InterfaceCardinality::ExactlyOne,
-            &format!("test:fixtures/{id}"),
-            vec![func("bump")],
-        )
+        Interface::new(id, InterfaceCardinality::ExactlyOne, &format!("test:fixtures/{id}"), vec![func("bump")])
     };
-    let top_interface = Interface::new(
-        "top",
-        InterfaceCardinality::ExactlyOne,
-        "test:fixtures/top",
-        vec![func("total")],
-    );
+    let top_interface =
+        Interface::new("top", InterfaceCardinality::ExactlyOne, "test:fixtures/top", vec![func("total")]);
     let (head, errors) = load(
         "top",
-        vec![
-            top_interface,
-            interface("left"),
-            interface("right"),
-            interface("counter"),
-        ],
+        vec![top_interface, interface("left"), interface("right"), interface("counter")],
         vec![
             Plugin::new("top", "top", &["left", "right"], top()),
             Plugin::new("left", "left", &["counter"], forwarder("left")),
             Plugin::new("right", "right", &["counter"], forwarder("right")),
-            Plugin::new(
-                "counter",
-                "counter",
-                &[],
-                crate::plugins::trapping_counter(),
-            ),
+            Plugin::new("counter", "counter", &[], crate::plugins::trapping_counter()),
         ],
     );
     assert!(errors.is_empty(), "{errors:?}");
-    let Socket::ExactlyOne(Err(error)) = head.dispatch("test:fixtures/top", "total", true, &[])
-    else {
+    let Socket::ExactlyOne(Err(error)) = head.dispatch("test:fixtures/top", "total", true, &[]) else {
         panic!("the call fails")
     };
     let mut chain = vec![error.plugin().clone()];
@@ -410,9 +269,7 @@ fn a_failure_deep_in_the_graph_reaches_the_host_with_the_whole_chain() {
         current = source;
     }
     assert_eq!(chain, ["top", "left", "counter"]);
-    assert!(
-        matches!(error.root_cause(), wasm_link::DispatchError::Trap { function, .. } if &**function == "bump")
-    );
+    assert!(matches!(error.root_cause(), wasm_link::DispatchError::Trap { function, .. } if &**function == "bump"));
 }
 
 #[test]
@@ -432,21 +289,12 @@ fn a_plugin_that_cannot_be_reinstantiated_is_unavailable_until_it_can() {
             Ok(())
         })
         .unwrap();
-    let interface = Interface::new(
-        "counter",
-        InterfaceCardinality::ExactlyOne,
-        "test:fixtures/counter",
-        vec![func("bump")],
-    );
+    let interface =
+        Interface::new("counter", InterfaceCardinality::ExactlyOne, "test:fixtures/counter", vec![func("bump")]);
     let (tree, _) = PluginTree::new(
         "counter".to_owned(),
         vec![interface],
-        vec![Plugin::new(
-            "gated",
-            "counter",
-            &[],
-            crate::plugins::gated_counter(),
-        )],
+        vec![Plugin::new("gated", "counter", &[], crate::plugins::gated_counter())],
     );
     let (head, errors) = tree.load(&engine, &linker).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
@@ -455,24 +303,9 @@ fn a_plugin_that_cannot_be_reinstantiated_is_unavailable_until_it_can() {
         Socket::ExactlyOne(result) => result,
         other => panic!("{other:?}"),
     };
-    assert!(matches!(
-        bump(),
-        Err(wasm_link::DispatchError::Trap {
-            reinstantiated: false,
-            ..
-        })
-    ));
-    assert!(matches!(
-        bump(),
-        Err(wasm_link::DispatchError::Unavailable { .. })
-    ));
+    assert!(matches!(bump(), Err(wasm_link::DispatchError::Trap { reinstantiated: false, .. })));
+    assert!(matches!(bump(), Err(wasm_link::DispatchError::Unavailable { .. })));
     open.store(true, Ordering::SeqCst);
     // Instantiable again: the next call gets a fresh instance (whose `bump` traps).
-    assert!(matches!(
-        bump(),
-        Err(wasm_link::DispatchError::Trap {
-            reinstantiated: true,
-            ..
-        })
-    ));
+    assert!(matches!(bump(), Err(wasm_link::DispatchError::Trap { reinstantiated: true, .. })));
 }

@@ -1,14 +1,6 @@
 //! Integration tests: one binary (wasmtime links once), a module per behaviour.
-#![allow(
-    missing_docs,
-    dead_code,
-    reason = "a test binary: helpers are shared across modules"
-)]
-#![allow(
-    clippy::missing_panics_doc,
-    clippy::result_large_err,
-    reason = "test helpers panic by design"
-)]
+#![allow(missing_docs, dead_code, reason = "a test binary: helpers are shared across modules")]
+#![allow(clippy::missing_panics_doc, clippy::result_large_err, reason = "test helpers panic by design")]
 
 mod fixtures;
 mod hostile;
@@ -33,14 +25,16 @@ pub type Load = LoadError<String, String>;
 /// Builds and loads a tree, asserting the build found nothing wrong.
 #[must_use]
 pub fn load(root: &str, interfaces: Vec<Interface>, plugins: Vec<Plugin>) -> (Head, Vec<Load>) {
+    load_on(&Engine::default(), root, interfaces, plugins)
+}
+
+/// Like [`load`], on a given engine.
+#[must_use]
+pub fn load_on(engine: &Engine, root: &str, interfaces: Vec<Interface>, plugins: Vec<Plugin>) -> (Head, Vec<Load>) {
     let (tree, build_errors) = PluginTree::new(root.to_owned(), interfaces, plugins);
-    assert!(
-        build_errors.is_empty(),
-        "unexpected build errors: {build_errors:#?}"
-    );
-    let engine = Engine::default();
-    let linker = Linker::new(&engine);
-    match tree.load(&engine, &linker) {
+    assert!(build_errors.is_empty(), "unexpected build errors: {build_errors:#?}");
+    let linker = Linker::new(engine);
+    match tree.load(engine, &linker) {
         Ok(loaded) => loaded,
         Err((primary, others)) => panic!("root cannot be served: {primary}; others: {others:#?}"),
     }

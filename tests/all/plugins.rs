@@ -41,13 +41,7 @@ pub fn counter_interface(cardinality: InterfaceCardinality) -> Interface {
         "counter",
         cardinality,
         "test:fixtures/counter",
-        vec![
-            func("get"),
-            func("add"),
-            func("bump"),
-            func("boom"),
-            void("nothing"),
-        ],
+        vec![func("get"), func("add"), func("bump"), func("boom"), void("nothing")],
     )
 }
 
@@ -79,21 +73,11 @@ pub fn number(value: u32, signal_traps: bool) -> Vec<u8> {
 }
 
 pub fn number_interface(cardinality: InterfaceCardinality) -> Interface {
-    Interface::new(
-        "number",
-        cardinality,
-        "test:fixtures/number",
-        vec![func("value"), func("fail"), void("signal")],
-    )
+    Interface::new("number", cardinality, "test:fixtures/number", vec![func("value"), func("fail"), void("signal")])
 }
 
 pub fn sum_interface() -> Interface {
-    Interface::new(
-        "sum",
-        InterfaceCardinality::ExactlyOne,
-        "test:fixtures/sum",
-        vec![func("total"), func("failing")],
-    )
+    Interface::new("sum", InterfaceCardinality::ExactlyOne, "test:fixtures/sum", vec![func("total"), func("failing")])
 }
 
 /// How a consumer imports `number`: the WIT result type of `value` and
@@ -109,11 +93,7 @@ pub struct ImportShape {
 }
 
 /// `T` itself.
-pub const PLAIN: ImportShape = ImportShape {
-    wit: "u32",
-    defs: "",
-    decode: "",
-};
+pub const PLAIN: ImportShape = ImportShape { wit: "u32", defs: "", decode: "" };
 
 /// `result<u32, string>`: ok -> the value, err -> 1000 + message length
 /// (at least 1000 and so told apart from the fixtures' values).
@@ -274,9 +254,7 @@ const DOCS_ITEMS: &str = r"
 /// destroyed, so a test can see that every handle reached the destructor.
 pub fn docs() -> Vec<u8> {
     component(
-        &format!(
-            "package test:fixtures;\ninterface docs {{ {DOCS_ITEMS} }}\nworld docs-plugin {{ export docs; }}"
-        ),
+        &format!("package test:fixtures;\ninterface docs {{ {DOCS_ITEMS} }}\nworld docs-plugin {{ export docs; }}"),
         "docs-plugin",
         r#"(module
             (import "[export]test:fixtures/docs" "[resource-new]doc" (func $new (param i32) (result i32)))
@@ -392,13 +370,7 @@ pub fn user_interface() -> Interface {
         "user",
         InterfaceCardinality::ExactlyOne,
         "test:fixtures/user",
-        vec![
-            func("roundtrip"),
-            func("hand-over"),
-            func("keep"),
-            func("provider-live"),
-            func("boom"),
-        ],
+        vec![func("roundtrip"), func("hand-over"), func("keep"), func("provider-live"), func("boom")],
     )
 }
 
@@ -643,5 +615,114 @@ pub fn multi_pipeline() -> Vec<u8> {
             )"#,
             allocator = crate::fixtures::ALLOCATOR
         ),
+    )
+}
+
+pub const VICTIM_WIT: &str = r"
+package test:hostile;
+interface victim {
+    spin: func() -> u32;
+    bomb: func() -> u32;
+    recurse: func() -> u32;
+    boom: func() -> u32;
+    ok: func() -> u32;
+    huge: func() -> string;
+}
+world victim-world { export victim; }
+";
+
+/// A hostile plugin: `spin` loops forever, `bomb` grows memory until refused
+/// and then traps, `recurse` overflows the stack, `boom` traps, `huge` tries
+/// to return a 100 MB string; `ok` returns 7.
+pub fn hostile() -> Vec<u8> {
+    component(
+        VICTIM_WIT,
+        "victim-world",
+        r#"(module
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0)
+            (func (export "test:hostile/victim#spin") (result i32) (loop $l (br $l)) unreachable)
+            (func (export "test:hostile/victim#bomb") (result i32)
+                (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+                unreachable)
+            (func $recurse (export "test:hostile/victim#recurse") (result i32)
+                (i32.add (call $recurse) (i32.const 1)))
+            (func (export "test:hostile/victim#boom") (result i32) unreachable)
+            (func (export "test:hostile/victim#ok") (result i32) i32.const 7)
+            ;; 100 MB: 1526 pages; refused under the default limits, and then
+            ;; the string points past the end of memory.
+            (func (export "test:hostile/victim#huge") (result i32)
+                (drop (memory.grow (i32.const 1526)))
+                (i32.store (i32.const 8) (i32.const 0))
+                (i32.store (i32.const 12) (i32.const 100000000))
+                (i32.const 8))
+        )"#,
+    )
+}
+
+/// The same interface, well behaved: every function returns 7 (`huge` an
+/// empty string).
+pub fn well_behaved() -> Vec<u8> {
+    component(
+        VICTIM_WIT,
+        "victim-world",
+        r#"(module
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0)
+            (func (export "test:hostile/victim#spin") (result i32) i32.const 7)
+            (func (export "test:hostile/victim#bomb") (result i32) i32.const 7)
+            (func (export "test:hostile/victim#recurse") (result i32) i32.const 7)
+            (func (export "test:hostile/victim#boom") (result i32) i32.const 7)
+            (func (export "test:hostile/victim#ok") (result i32) i32.const 7)
+            (func (export "test:hostile/victim#huge") (result i32)
+                (i32.store (i32.const 8) (i32.const 0))
+                (i32.store (i32.const 12) (i32.const 0))
+                (i32.const 8))
+        )"#,
+    )
+}
+
+pub fn victim_interface(cardinality: InterfaceCardinality) -> Interface {
+    Interface::new(
+        "victim",
+        cardinality,
+        "test:hostile/victim",
+        vec![func("spin"), func("bomb"), func("recurse"), func("boom"), func("ok"), func("huge")],
+    )
+}
+
+/// A `user` that drops the doc it made twice.
+pub fn double_dropper() -> Vec<u8> {
+    component(
+        r"package test:fixtures;
+        interface docs { resource doc { get: func() -> u32; } make: func(v: u32) -> doc; live: func() -> u32; }
+        interface user { roundtrip: func(v: u32) -> u32; provider-live: func() -> u32; }
+        world w { import docs; export user; }",
+        "w",
+        r#"(module
+            (import "test:fixtures/docs" "make" (func $make (param i32) (result i32)))
+            (import "test:fixtures/docs" "live" (func $live (result i32)))
+            (import "test:fixtures/docs" "[resource-drop]doc" (func $drop (param i32)))
+            (func (export "test:fixtures/user#roundtrip") (param i32) (result i32)
+                (local $h i32)
+                (local.set $h (call $make (local.get 0)))
+                (call $drop (local.get $h))
+                (call $drop (local.get $h))
+                (i32.const 0))
+            (func (export "test:fixtures/user#provider-live") (result i32) (call $live)))"#,
+    )
+}
+
+/// A `docs` whose `make` returns a handle it never created.
+pub fn handle_forger() -> Vec<u8> {
+    component(
+        r"package test:fixtures;
+        interface docs { resource doc { get: func() -> u32; } make: func(v: u32) -> doc; live: func() -> u32; }
+        world w { export docs; }",
+        "w",
+        r#"(module
+            (func (export "test:fixtures/docs#[method]doc.get") (param i32) (result i32) i32.const 0)
+            (func (export "test:fixtures/docs#make") (param i32) (result i32) i32.const 9999)
+            (func (export "test:fixtures/docs#live") (result i32) i32.const 0))"#,
     )
 }

@@ -11,10 +11,7 @@ fn user_tree(cardinality: InterfaceCardinality) -> Head {
     load_clean(
         "user",
         vec![user_interface(), docs_interface(cardinality)],
-        vec![
-            Plugin::new("user", "user", &["docs"], user()),
-            Plugin::new("docs", "docs", &[], docs()),
-        ],
+        vec![Plugin::new("user", "user", &["docs"], user()), Plugin::new("docs", "docs", &[], docs())],
     )
 }
 
@@ -73,10 +70,7 @@ fn no_handle_leaks_after_ten_thousand_create_use_drop_cycles() {
     let head = user_tree(InterfaceCardinality::ExactlyOne);
     for i in 0..10_000 {
         let v = i % 100;
-        assert_eq!(
-            u32_of(call_user(&head, "roundtrip", Some(v))),
-            (v + 1) * 1001 + v * 1_000_000
-        );
+        assert_eq!(u32_of(call_user(&head, "roundtrip", Some(v))), (v + 1) * 1001 + v * 1_000_000);
     }
     assert_eq!(u32_of(call_user(&head, "provider-live", None)), 0);
 }
@@ -87,13 +81,7 @@ fn handles_held_by_a_consumer_are_released_when_it_is_reinstantiated() {
     assert_eq!(u32_of(call_user(&head, "keep", Some(1))), 1);
     assert_eq!(u32_of(call_user(&head, "keep", Some(2))), 2);
     assert_eq!(u32_of(call_user(&head, "provider-live", None)), 1);
-    assert!(matches!(
-        call_user(&head, "boom", None),
-        Err(DispatchError::Trap {
-            reinstantiated: true,
-            ..
-        })
-    ));
+    assert!(matches!(call_user(&head, "boom", None), Err(DispatchError::Trap { reinstantiated: true, .. })));
     assert_eq!(u32_of(call_user(&head, "provider-live", None)), 0);
 }
 
@@ -101,15 +89,11 @@ fn docs_root(cardinality: InterfaceCardinality, ids: &[&str]) -> Head {
     load_clean(
         "docs",
         vec![docs_interface(cardinality)],
-        ids.iter()
-            .map(|id| Plugin::new(id, "docs", &[], docs()))
-            .collect(),
+        ids.iter().map(|id| Plugin::new(id, "docs", &[], docs())).collect(),
     )
 }
 
-fn single(
-    socket: Socket<Result<Val, DispatchError<String>>, String>,
-) -> Result<Val, DispatchError<String>> {
+fn single(socket: Socket<Result<Val, DispatchError<String>>, String>) -> Result<Val, DispatchError<String>> {
     match socket {
         Socket::ExactlyOne(result) => result,
         other => panic!("expected ExactlyOne, got {other:?}"),
@@ -128,33 +112,12 @@ fn the_host_calls_methods_passes_borrows_and_gives_ownership_back() {
     let head = docs_root(InterfaceCardinality::ExactlyOne, &["d"]);
     let path = "test:fixtures/docs";
     let doc = handle(single(head.dispatch(path, "make", true, &[Val::U32(7)])));
-    assert_eq!(
-        single(head.dispatch(path, "[method]doc.get", true, &[Val::Resource(doc)])).unwrap(),
-        Val::U32(7)
-    );
-    single(head.dispatch(
-        path,
-        "[method]doc.set",
-        false,
-        &[Val::Resource(doc), Val::U32(8)],
-    ))
-    .unwrap();
-    assert_eq!(
-        single(head.dispatch(path, "read", true, &[Val::Resource(doc)])).unwrap(),
-        Val::U32(8)
-    );
-    assert_eq!(
-        single(head.dispatch(path, "live", true, &[])).unwrap(),
-        Val::U32(1)
-    );
-    assert_eq!(
-        single(head.dispatch(path, "consume", true, &[Val::Resource(doc)])).unwrap(),
-        Val::U32(8)
-    );
-    assert_eq!(
-        single(head.dispatch(path, "live", true, &[])).unwrap(),
-        Val::U32(0)
-    );
+    assert_eq!(single(head.dispatch(path, "[method]doc.get", true, &[Val::Resource(doc)])).unwrap(), Val::U32(7));
+    single(head.dispatch(path, "[method]doc.set", false, &[Val::Resource(doc), Val::U32(8)])).unwrap();
+    assert_eq!(single(head.dispatch(path, "read", true, &[Val::Resource(doc)])).unwrap(), Val::U32(8));
+    assert_eq!(single(head.dispatch(path, "live", true, &[])).unwrap(), Val::U32(1));
+    assert_eq!(single(head.dispatch(path, "consume", true, &[Val::Resource(doc)])).unwrap(), Val::U32(8));
+    assert_eq!(single(head.dispatch(path, "live", true, &[])).unwrap(), Val::U32(0));
 }
 
 #[test]
@@ -165,22 +128,16 @@ fn the_host_drops_a_handle_in_its_owner() {
     assert!(matches!(head.drop_resource(doc), Ok(true)));
     // A second drop finds no owner.
     assert!(matches!(head.drop_resource(doc), Ok(false)));
-    assert_eq!(
-        single(head.dispatch(path, "live", true, &[])).unwrap(),
-        Val::U32(0)
-    );
+    assert_eq!(single(head.dispatch(path, "live", true, &[])).unwrap(), Val::U32(0));
 }
 
 #[test]
 fn a_method_call_goes_to_the_owning_plugin_only() {
     let head = docs_root(InterfaceCardinality::Any, &["a", "b"]);
     let path = "test:fixtures/docs";
-    let Socket::Any(made) = head.dispatch(path, "make", true, &[Val::U32(4)]) else {
-        panic!("expected Any")
-    };
+    let Socket::Any(made) = head.dispatch(path, "make", true, &[Val::U32(4)]) else { panic!("expected Any") };
     let from_a = handle(made["a"].clone());
-    let Socket::Any(got) = head.dispatch(path, "[method]doc.get", true, &[Val::Resource(from_a)])
-    else {
+    let Socket::Any(got) = head.dispatch(path, "[method]doc.get", true, &[Val::Resource(from_a)]) else {
         panic!("expected Any")
     };
     assert_eq!(got.len(), 1);
@@ -191,22 +148,13 @@ fn a_method_call_goes_to_the_owning_plugin_only() {
 fn a_handle_given_to_a_plugin_that_does_not_own_it_is_an_error() {
     let head = docs_root(InterfaceCardinality::Any, &["a", "b"]);
     let path = "test:fixtures/docs";
-    let Socket::Any(made) = head.dispatch(path, "make", true, &[Val::U32(4)]) else {
-        panic!("expected Any")
-    };
+    let Socket::Any(made) = head.dispatch(path, "make", true, &[Val::U32(4)]) else { panic!("expected Any") };
     let from_a = handle(made["a"].clone());
-    let Socket::Any(read) = head.dispatch(path, "read", true, &[Val::Resource(from_a)]) else {
-        panic!("expected Any")
-    };
+    let Socket::Any(read) = head.dispatch(path, "read", true, &[Val::Resource(from_a)]) else { panic!("expected Any") };
     assert_eq!(read["a"].as_ref().unwrap(), &Val::U32(4));
-    assert!(
-        matches!(&read["b"], Err(DispatchError::InvalidResource { plugin, .. }) if plugin == "b"),
-        "{read:?}"
-    );
+    assert!(matches!(&read["b"], Err(DispatchError::InvalidResource { plugin, .. }) if plugin == "b"), "{read:?}");
     // `b` is unharmed.
-    let Socket::Any(live) = head.dispatch(path, "live", true, &[]) else {
-        panic!("expected Any")
-    };
+    let Socket::Any(live) = head.dispatch(path, "live", true, &[]) else { panic!("expected Any") };
     assert_eq!(live["b"].as_ref().unwrap(), &Val::U32(1));
 }
 
@@ -226,24 +174,10 @@ fn a_borrowed_handle_reaches_a_third_plugin_that_imports_its_type() {
     );
     let head = load_clean(
         "user",
+        vec![user, inspect, docs_interface(InterfaceCardinality::ExactlyOne)],
         vec![
-            user,
-            inspect,
-            docs_interface(InterfaceCardinality::ExactlyOne),
-        ],
-        vec![
-            Plugin::new(
-                "pipeline",
-                "user",
-                &["docs", "inspect"],
-                crate::plugins::pipeline(),
-            ),
-            Plugin::new(
-                "inspector",
-                "inspect",
-                &["docs"],
-                crate::plugins::inspector(),
-            ),
+            Plugin::new("pipeline", "user", &["docs", "inspect"], crate::plugins::pipeline()),
+            Plugin::new("inspector", "inspect", &["docs"], crate::plugins::inspector()),
             Plugin::new("docs", "docs", &[], docs()),
         ],
     );
@@ -258,20 +192,11 @@ fn a_handle_the_host_already_gave_away_is_refused_without_resetting_the_plugin()
     let path = "test:fixtures/docs";
     let kept = handle(single(head.dispatch(path, "make", true, &[Val::U32(1)])));
     let given = handle(single(head.dispatch(path, "make", true, &[Val::U32(2)])));
-    assert_eq!(
-        single(head.dispatch(path, "consume", true, &[Val::Resource(given)])).unwrap(),
-        Val::U32(2)
-    );
+    assert_eq!(single(head.dispatch(path, "consume", true, &[Val::Resource(given)])).unwrap(), Val::U32(2));
     let again = single(head.dispatch(path, "consume", true, &[Val::Resource(given)]));
-    assert!(
-        matches!(again, Err(DispatchError::InvalidArguments { .. })),
-        "{again:?}"
-    );
+    assert!(matches!(again, Err(DispatchError::InvalidArguments { .. })), "{again:?}");
     // The plugin was not re-instantiated: the other doc is still alive.
-    assert_eq!(
-        single(head.dispatch(path, "[method]doc.get", true, &[Val::Resource(kept)])).unwrap(),
-        Val::U32(1)
-    );
+    assert_eq!(single(head.dispatch(path, "[method]doc.get", true, &[Val::Resource(kept)])).unwrap(), Val::U32(1));
 }
 
 #[test]
@@ -290,18 +215,9 @@ fn a_borrow_reaches_every_plugin_behind_a_multi_plugin_socket() {
     );
     let head = load_clean(
         "user",
+        vec![user, inspect, docs_interface(InterfaceCardinality::ExactlyOne)],
         vec![
-            user,
-            inspect,
-            docs_interface(InterfaceCardinality::ExactlyOne),
-        ],
-        vec![
-            Plugin::new(
-                "pipeline",
-                "user",
-                &["docs", "inspect"],
-                crate::plugins::multi_pipeline(),
-            ),
+            Plugin::new("pipeline", "user", &["docs", "inspect"], crate::plugins::multi_pipeline()),
             Plugin::new("i1", "inspect", &["docs"], crate::plugins::inspector()),
             Plugin::new("i2", "inspect", &["docs"], crate::plugins::inspector()),
             Plugin::new("docs", "docs", &[], docs()),

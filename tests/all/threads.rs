@@ -6,9 +6,7 @@ use std::sync::{Arc, OnceLock};
 use wasm_link::{DispatchError, Engine, InterfaceCardinality, Linker, PluginTree, Socket, Val};
 
 use crate::fixtures::{Interface, Plugin, func};
-use crate::plugins::{
-    caller, counter, counter_interface, docs, docs_interface, user, user_interface,
-};
+use crate::plugins::{caller, counter, counter_interface, docs, docs_interface, user, user_interface};
 use crate::{Head, load_clean};
 
 fn assert_send_sync<T: Send + Sync>() {}
@@ -22,14 +20,8 @@ fn the_head_is_send_and_sync() {
 fn eight_threads_dispatching_through_sockets_lose_no_call() {
     let head = Arc::new(load_clean(
         "user",
-        vec![
-            user_interface(),
-            docs_interface(InterfaceCardinality::ExactlyOne),
-        ],
-        vec![
-            Plugin::new("user", "user", &["docs"], user()),
-            Plugin::new("docs", "docs", &[], docs()),
-        ],
+        vec![user_interface(), docs_interface(InterfaceCardinality::ExactlyOne)],
+        vec![Plugin::new("user", "user", &["docs"], user()), Plugin::new("docs", "docs", &[], docs())],
     ));
     let threads: Vec<_> = (0..8u32)
         .map(|t| {
@@ -38,12 +30,7 @@ fn eight_threads_dispatching_through_sockets_lose_no_call() {
                 let mut served = 0;
                 for i in 0..250u32 {
                     let v = t * 1000 + i;
-                    let result = head.dispatch(
-                        "test:fixtures/user",
-                        "roundtrip",
-                        true,
-                        &[Val::U32(v % 4000)],
-                    );
+                    let result = head.dispatch("test:fixtures/user", "roundtrip", true, &[Val::U32(v % 4000)]);
                     let expected = (v % 4000 + 1) * 1001 + (v % 4000) * 1_000_000;
                     if let Socket::ExactlyOne(Ok(Val::U32(n))) = result {
                         assert_eq!(n, expected);
@@ -54,37 +41,22 @@ fn eight_threads_dispatching_through_sockets_lose_no_call() {
             })
         })
         .collect();
-    let served: u32 = threads
-        .into_iter()
-        .map(|t| t.join().expect("no thread panics"))
-        .sum();
+    let served: u32 = threads.into_iter().map(|t| t.join().expect("no thread panics")).sum();
     assert_eq!(served, 8 * 250);
     let live = head.dispatch("test:fixtures/user", "provider-live", true, &[]);
-    assert!(
-        matches!(live, Socket::ExactlyOne(Ok(Val::U32(0)))),
-        "{live:?}"
-    );
+    assert!(matches!(live, Socket::ExactlyOne(Ok(Val::U32(0)))), "{live:?}");
 }
 
 #[test]
 fn eight_threads_on_several_root_plugins_count_every_call() {
-    let plugins = ["a", "b", "c"]
-        .iter()
-        .map(|id| Plugin::new(id, "counter", &[], counter()))
-        .collect();
-    let head = Arc::new(load_clean(
-        "counter",
-        vec![counter_interface(InterfaceCardinality::Any)],
-        plugins,
-    ));
+    let plugins = ["a", "b", "c"].iter().map(|id| Plugin::new(id, "counter", &[], counter())).collect();
+    let head = Arc::new(load_clean("counter", vec![counter_interface(InterfaceCardinality::Any)], plugins));
     let threads: Vec<_> = (0..8)
         .map(|_| {
             let head = head.clone();
             std::thread::spawn(move || {
                 for _ in 0..100 {
-                    let Socket::Any(results) =
-                        head.dispatch("test:fixtures/counter", "bump", true, &[])
-                    else {
+                    let Socket::Any(results) = head.dispatch("test:fixtures/counter", "bump", true, &[]) else {
                         panic!("expected Any");
                     };
                     assert_eq!(results.len(), 3);
@@ -96,9 +68,7 @@ fn eight_threads_on_several_root_plugins_count_every_call() {
     for thread in threads {
         thread.join().expect("no thread panics");
     }
-    let Socket::Any(counts) = head.dispatch("test:fixtures/counter", "bump", true, &[]) else {
-        panic!("expected Any")
-    };
+    let Socket::Any(counts) = head.dispatch("test:fixtures/counter", "bump", true, &[]) else { panic!("expected Any") };
     for count in counts.values() {
         assert_eq!(count.as_ref().unwrap(), &Val::U32(801));
     }
@@ -120,10 +90,7 @@ fn a_call_that_would_reenter_a_busy_plugin_is_an_error_not_a_hang() {
                 // calling this very function.
                 let head = slot.get().expect("head is set before dispatch");
                 let outcome = head.dispatch("test:fixtures/caller", "run", true, &[]);
-                let reentered = matches!(
-                    outcome,
-                    Socket::ExactlyOne(Err(DispatchError::Reentrant { .. }))
-                );
+                let reentered = matches!(outcome, Socket::ExactlyOne(Err(DispatchError::Reentrant { .. })));
                 if let Socket::ExactlyOne(Err(error)) = outcome {
                     let _ = seen.set(error.to_string());
                 }
@@ -132,26 +99,16 @@ fn a_call_that_would_reenter_a_busy_plugin_is_an_error_not_a_hang() {
             })
             .unwrap();
     }
-    let interface = Interface::new(
-        "caller",
-        InterfaceCardinality::ExactlyOne,
-        "test:fixtures/caller",
-        vec![func("run")],
-    );
-    let (tree, errors) = PluginTree::new(
-        "caller".to_owned(),
-        vec![interface],
-        vec![Plugin::new("caller", "caller", &[], caller())],
-    );
+    let interface =
+        Interface::new("caller", InterfaceCardinality::ExactlyOne, "test:fixtures/caller", vec![func("run")]);
+    let (tree, errors) =
+        PluginTree::new("caller".to_owned(), vec![interface], vec![Plugin::new("caller", "caller", &[], caller())]);
     assert!(errors.is_empty());
     let (head, errors) = tree.load(&engine, &linker).unwrap();
     assert!(errors.is_empty());
     let head = Arc::new(head);
     let _ = slot.set(head.clone());
     let result = head.dispatch("test:fixtures/caller", "run", true, &[]);
-    assert!(
-        matches!(result, Socket::ExactlyOne(Ok(Val::U32(77)))),
-        "{result:?}"
-    );
+    assert!(matches!(result, Socket::ExactlyOne(Ok(Val::U32(77)))), "{result:?}");
     assert!(seen.get().unwrap().contains("`caller`"), "{seen:?}");
 }

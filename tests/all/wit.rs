@@ -1,8 +1,7 @@
 //! Interface metadata derived from WIT, and exports checked against it.
 
 use wasm_link::{
-    Component, Engine, FunctionData, InterfaceCardinality, InterfaceData, ReturnKind, WitError,
-    WitInterface,
+    Component, Engine, FunctionData, InterfaceCardinality, InterfaceData, ReturnKind, WitError, WitInterface,
 };
 
 const SHAPES: &str = r"
@@ -33,22 +32,11 @@ const SHAPES: &str = r"
 ";
 
 fn shapes() -> WitInterface {
-    WitInterface::from_source(
-        "shapes",
-        InterfaceCardinality::Any,
-        SHAPES,
-        "test:shapes/shapes",
-    )
-    .unwrap()
+    WitInterface::from_source("shapes", InterfaceCardinality::Any, SHAPES, "test:shapes/shapes").unwrap()
 }
 
 fn kind(interface: &WitInterface, name: &str) -> ReturnKind {
-    interface
-        .functions()
-        .unwrap()
-        .find(|f| f.name() == name)
-        .unwrap()
-        .return_kind()
+    interface.functions().unwrap().find(|f| f.name() == name).unwrap().return_kind()
 }
 
 #[test]
@@ -63,37 +51,17 @@ fn return_kind_comes_from_the_result_type() {
 #[test]
 fn a_handle_at_any_depth_may_contain_resources() {
     let shapes = shapes();
-    for name in [
-        "handle",
-        "in-record",
-        "in-variant",
-        "in-alias",
-        "in-option",
-        "in-result",
-        "[static]shape.unit",
-    ] {
-        assert_eq!(
-            kind(&shapes, name),
-            ReturnKind::MayContainResources,
-            "{name}"
-        );
+    for name in ["handle", "in-record", "in-variant", "in-alias", "in-option", "in-result", "[static]shape.unit"] {
+        assert_eq!(kind(&shapes, name), ReturnKind::MayContainResources, "{name}");
     }
 }
 
 #[test]
 fn methods_resources_and_names_follow_the_component_conventions() {
     let shapes = shapes();
-    let method = shapes
-        .functions()
-        .unwrap()
-        .find(|f| f.name() == "[method]shape.area")
-        .unwrap();
+    let method = shapes.functions().unwrap().find(|f| f.name() == "[method]shape.area").unwrap();
     assert!(method.is_method());
-    let constructor = shapes
-        .functions()
-        .unwrap()
-        .find(|f| f.name() == "[constructor]shape")
-        .unwrap();
+    let constructor = shapes.functions().unwrap().find(|f| f.name() == "[constructor]shape").unwrap();
     assert!(!constructor.is_method());
     assert_eq!(shapes.resources().unwrap().collect::<Vec<_>>(), ["shape"]);
     assert_eq!(shapes.package_name().unwrap(), "test:shapes/shapes");
@@ -101,18 +69,10 @@ fn methods_resources_and_names_follow_the_component_conventions() {
 
 #[test]
 fn bad_wit_and_unknown_interfaces_are_errors() {
-    let bad = WitInterface::from_source(
-        "x",
-        InterfaceCardinality::Any,
-        "package a:b; interface x {",
-        "a:b/x",
-    );
+    let bad = WitInterface::from_source("x", InterfaceCardinality::Any, "package a:b; interface x {", "a:b/x");
     assert!(matches!(bad, Err(WitError::Parse { .. })));
-    let missing =
-        WitInterface::from_source("x", InterfaceCardinality::Any, SHAPES, "test:shapes/other");
-    assert!(
-        matches!(missing, Err(WitError::UnknownInterface { interface }) if interface == "test:shapes/other")
-    );
+    let missing = WitInterface::from_source("x", InterfaceCardinality::Any, SHAPES, "test:shapes/other");
+    assert!(matches!(missing, Err(WitError::UnknownInterface { interface }) if interface == "test:shapes/other"));
 }
 
 #[test]

@@ -1,0 +1,298 @@
+//! Hostile plugins under the default budgets: each failure is a typed error
+//! within its budget, the host and the siblings are unaffected, and the next
+//! call is served.
+
+use std::time::{Duration, Instant};
+
+use wasm_link::{
+    Budget, DispatchError, Engine, InterfaceCardinality, Limits, PluginState, Quarantine, Recovery, ReturnKind, Socket,
+    Val,
+};
+
+use crate::fixtures::{Interface, Plugin, func, method};
+use crate::plugins::{docs, docs_interface, double_dropper, handle_forger, hostile, victim_interface, well_behaved};
+use crate::{Head, load_on};
+
+fn engine() -> Engine {
+    wasm_link::default_engine().unwrap()
+}
+
+/// `a` is hostile (with `limits`), `b` well behaved, behind an `Any` root.
+fn pair(limits: Limits) -> Head {
+    let (head, errors) = load_on(
+        &engine(),
+        "victim",
+        vec![victim_interface(InterfaceCardinality::Any)],
+        vec![
+            Plugin::new("a", "victim", &[], hostile()).limits(limits),
+            Plugin::new("b", "victim", &[], well_behaved()),
+        ],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    head
+}
+
+fn call(head: &Head, function: &str) -> (Result<Val, DispatchError<String>>, Result<Val, DispatchError<String>>) {
+    let Socket::Any(mut results) = head.dispatch("test:hostile/victim", function, true, &[]) else { panic!() };
+    (results.remove("a").unwrap(), results.remove("b").unwrap())
+}
+
+fn served_afterwards(head: &Head) {
+    let (a, b) = call(head, "ok");
+    assert_eq!(a.unwrap(), Val::U32(7));
+    assert_eq!(b.unwrap(), Val::U32(7));
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_at_its_deadline() {
+    let deadline = Duration::from_millis(200);
+    let head = pair(Limits { deadline, ..Limits::default() });
+    let started = Instant::now();
+    let (a, b) = call(&head, "spin");
+    let took = started.elapsed();
+    match a {
+        Err(DispatchError::BudgetExceeded { budget: Budget::Deadline { limit, elapsed }, reinstantiated, .. }) => {
+            assert_eq!(limit, deadline);
+            assert!(elapsed >= deadline && elapsed < 2 * deadline, "{elapsed:?}");
+            assert!(reinstantiated);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(took < 2 * deadline + Duration::from_millis(100), "{took:?}");
+    assert_eq!(b.unwrap(), Val::U32(7));
+    served_afterwards(&head);
+}
+
+#[test]
+fn an_unbounded_memory_grow_hits_the_memory_budget() {
+    let head = pair(Limits::default());
+    let (a, b) = call(&head, "bomb");
+    match a {
+        Err(DispatchError::BudgetExceeded { budget: Budget::Memory { limit, requested }, .. }) => {
+            assert_eq!(limit, Limits::default().memory);
+            assert!(requested > limit);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(b.unwrap(), Val::U32(7));
+    served_afterwards(&head);
+}
+
+#[test]
+fn recursion_until_stack_overflow_is_a_trap() {
+    let head = pair(Limits::default());
+    let (a, _) = call(&head, "recurse");
+    match a {
+        Err(DispatchError::Trap { source, .. }) => assert_eq!(source.trap(), Some(wasm_link::Trap::StackOverflow)),
+        other => panic!("{other:?}"),
+    }
+    served_afterwards(&head);
+}
+
+#[test]
+fn a_hundred_megabyte_string_is_refused_within_the_memory_budget() {
+    let head = pair(Limits::default());
+    let (a, b) = call(&head, "huge");
+    assert!(matches!(a, Err(DispatchError::BudgetExceeded { budget: Budget::Memory { .. }, .. })), "{a:?}");
+    assert_eq!(b.unwrap(), Val::String(String::new()));
+    served_afterwards(&head);
+}
+
+#[test]
+fn a_trap_storm_leaves_the_plugin_serving_and_is_counted() {
+    let head = pair(Limits::default());
+    for _ in 0..200 {
+        let (a, b) = call(&head, "boom");
+        assert!(matches!(a, Err(DispatchError::Trap { reinstantiated: true, .. })));
+        assert_eq!(b.unwrap(), Val::U32(7));
+    }
+    served_afterwards(&head);
+    let health = head.health();
+    let a = health.iter().find(|h| h.plugin == "a").unwrap();
+    assert_eq!((a.calls, a.failures, a.reinstantiations), (201, 200, 200));
+    assert_eq!(a.state, PluginState::Running);
+    assert!(a.last_error.as_deref().unwrap().contains("trapped"));
+    let b = health.iter().find(|h| h.plugin == "b").unwrap();
+    assert_eq!(b.failures, 0);
+}
+
+#[test]
+fn a_plugin_failing_too_often_is_quarantined_until_the_cooldown_passes() {
+    let recovery = Recovery {
+        quarantine: Some(Quarantine {
+            failures: 3,
+            window: Duration::from_secs(10),
+            cooldown: Duration::from_millis(300),
+        }),
+    };
+    let (head, _) = load_on(
+        &engine(),
+        "victim",
+        vec![victim_interface(InterfaceCardinality::ExactlyOne)],
+        vec![Plugin::new("a", "victim", &[], hostile()).recovery(recovery)],
+    );
+    let one = |function: &str| match head.dispatch("test:hostile/victim", function, true, &[]) {
+        Socket::ExactlyOne(result) => result,
+        other => panic!("{other:?}"),
+    };
+    for _ in 0..3 {
+        assert!(matches!(one("boom"), Err(DispatchError::Trap { .. })));
+    }
+    assert!(matches!(one("ok"), Err(DispatchError::Quarantined { .. })));
+    assert!(matches!(head.health()[0].state, PluginState::Quarantined { .. }));
+    std::thread::sleep(Duration::from_millis(350));
+    assert_eq!(one("ok").unwrap(), Val::U32(7));
+}
+
+#[test]
+fn a_socket_call_spends_from_its_callers_deadline() {
+    // `caller` may run 300 ms; the spinning plugin behind its socket may run
+    // 10 s, but not past its caller's deadline.
+    let wasm = crate::fixtures::component(
+        r"package test:hostile;
+        interface victim { spin: func() -> u32; }
+        interface chain { run: func() -> u32; }
+        world w { import victim; export chain; }",
+        "w",
+        r#"(module
+            (import "test:hostile/victim" "spin" (func $spin (result i32)))
+            (func (export "test:hostile/chain#run") (result i32) (call $spin)))"#,
+    );
+    let chain = Interface::new("chain", InterfaceCardinality::ExactlyOne, "test:hostile/chain", vec![func("run")]);
+    let deadline = Duration::from_millis(300);
+    let (head, errors) = load_on(
+        &engine(),
+        "chain",
+        vec![chain, victim_interface(InterfaceCardinality::ExactlyOne)],
+        vec![
+            Plugin::new("caller", "chain", &["victim"], wasm).limits(Limits { deadline, ..Limits::default() }),
+            Plugin::new("spinner", "victim", &[], hostile())
+                .limits(Limits { deadline: Duration::from_secs(10), ..Limits::default() }),
+        ],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let started = Instant::now();
+    let Socket::ExactlyOne(Err(error)) = head.dispatch("test:hostile/chain", "run", true, &[]) else { panic!() };
+    assert!(started.elapsed() < 2 * deadline, "{:?}", started.elapsed());
+    assert!(
+        matches!(error.root_cause(), DispatchError::BudgetExceeded { plugin, budget: Budget::Deadline { limit, .. }, .. }
+            if plugin == "spinner" && limit == &deadline),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_plugin_over_its_handle_budget_gets_a_typed_error() {
+    let user = Interface::new(
+        "user",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/user",
+        vec![func("roundtrip"), func("hand-over"), func("keep"), func("provider-live"), func("boom")],
+    );
+    let (head, _) = load_on(
+        &engine(),
+        "user",
+        vec![user, docs_interface(InterfaceCardinality::ExactlyOne)],
+        vec![
+            Plugin::new("user", "user", &["docs"], crate::plugins::user())
+                .limits(Limits { handles: 0, ..Limits::default() }),
+            Plugin::new("docs", "docs", &[], docs()),
+        ],
+    );
+    let Socket::ExactlyOne(Err(error)) = head.dispatch("test:fixtures/user", "roundtrip", true, &[Val::U32(1)]) else {
+        panic!()
+    };
+    assert!(
+        matches!(error.root_cause(), DispatchError::BudgetExceeded { budget: Budget::Handles { limit: 0 }, .. }),
+        "{error:?}"
+    );
+    // Nothing leaked in the owner.
+    let Socket::ExactlyOne(live) = head.dispatch("test:fixtures/user", "provider-live", true, &[]) else { panic!() };
+    assert_eq!(live.unwrap(), Val::U32(0));
+}
+
+#[test]
+fn dropping_a_handle_twice_traps_the_dropper_only() {
+    let user = Interface::new(
+        "user",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/user",
+        vec![func("roundtrip"), func("provider-live")],
+    );
+    let docs_interface = Interface::new(
+        "docs",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/docs",
+        vec![
+            method("[method]doc.get", ReturnKind::AssumeNoResources),
+            crate::fixtures::with_resources("make"),
+            func("live"),
+        ],
+    )
+    .with_resources(&["doc"]);
+    let (head, errors) = load_on(
+        &engine(),
+        "user",
+        vec![user, docs_interface],
+        vec![Plugin::new("user", "user", &["docs"], double_dropper()), Plugin::new("docs", "docs", &[], docs())],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let Socket::ExactlyOne(result) = head.dispatch("test:fixtures/user", "roundtrip", true, &[Val::U32(1)]) else {
+        panic!()
+    };
+    assert!(matches!(&result, Err(DispatchError::Trap { plugin, .. }) if plugin == "user"), "{result:?}");
+    let Socket::ExactlyOne(live) = head.dispatch("test:fixtures/user", "provider-live", true, &[]) else { panic!() };
+    assert_eq!(live.unwrap(), Val::U32(0));
+}
+
+#[test]
+fn returning_a_handle_it_does_not_own_is_an_error_and_the_next_call_is_served() {
+    let docs_interface = Interface::new(
+        "docs",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/docs",
+        vec![
+            method("[method]doc.get", ReturnKind::AssumeNoResources),
+            crate::fixtures::with_resources("make"),
+            func("live"),
+        ],
+    )
+    .with_resources(&["doc"]);
+    let (head, _) =
+        load_on(&engine(), "docs", vec![docs_interface], vec![Plugin::new("forger", "docs", &[], handle_forger())]);
+    let one = |function: &str, args: &[Val]| match head.dispatch("test:fixtures/docs", function, true, args) {
+        Socket::ExactlyOne(result) => result,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(one("make", &[Val::U32(1)]), Err(DispatchError::Trap { .. })));
+    assert_eq!(one("live", &[]).unwrap(), Val::U32(0));
+}
+
+#[test]
+fn a_start_function_that_loops_forever_fails_the_load_within_its_deadline() {
+    let wasm = crate::fixtures::component(
+        "package test:hostile; interface victim { ok: func() -> u32; } world w { export victim; }",
+        "w",
+        r#"(module
+            (func $start (loop $l (br $l)))
+            (start $start)
+            (func (export "test:hostile/victim#ok") (result i32) i32.const 7))"#,
+    );
+    let interface = Interface::new("victim", InterfaceCardinality::Any, "test:hostile/victim", vec![func("ok")]);
+    let started = Instant::now();
+    let (head, errors) = load_on(
+        &engine(),
+        "victim",
+        vec![interface],
+        vec![
+            Plugin::new("looper", "victim", &[], wasm)
+                .limits(Limits { deadline: Duration::from_millis(200), ..Limits::default() }),
+        ],
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(
+        matches!(&errors[..], [wasm_link::LoadError::Instantiate { plugin, .. }] if plugin == "looper"),
+        "{errors:?}"
+    );
+    assert!(head.plugin_ids().is_empty());
+}
