@@ -64,4 +64,73 @@ pub struct PluginManifest {
     pub sockets: Vec<String>,
     /// The component file, relative to the manifest.
     pub component: PathBuf,
+    /// What the plugin may import beyond its sockets: WASI interface
+    /// prefixes such as `wasi:clocks` or `wasi:random`, and `stdio` to see the
+    /// host's standard output and error. Nothing by default.
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// Budgets; unset fields keep the defaults of [`Limits`](crate::Limits).
+    #[serde(default)]
+    pub limits: LimitsManifest,
+    /// Recovery policy; unset means re-instantiate and never quarantine.
+    #[serde(default)]
+    pub recovery: Option<RecoveryManifest>,
+}
+
+/// `[limits]` of a plugin manifest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitsManifest {
+    /// Deadline per call, in milliseconds.
+    pub deadline_ms: Option<u64>,
+    /// Fuel per call (needs an engine that consumes fuel).
+    pub fuel: Option<u64>,
+    /// Linear memory per instance, in MiB.
+    pub memory_mib: Option<usize>,
+    /// Table elements per table.
+    pub table_elements: Option<usize>,
+    /// Resource handles of other plugins held at once.
+    pub handles: Option<usize>,
+}
+
+impl LimitsManifest {
+    /// The limits, defaults filled in.
+    #[must_use]
+    pub fn limits(&self) -> crate::Limits {
+        let defaults = crate::Limits::default();
+        crate::Limits {
+            deadline: self.deadline_ms.map_or(defaults.deadline, std::time::Duration::from_millis),
+            fuel: self.fuel.or(defaults.fuel),
+            memory: self.memory_mib.map_or(defaults.memory, |mib| mib.saturating_mul(1 << 20)),
+            table_elements: self.table_elements.unwrap_or(defaults.table_elements),
+            handles: self.handles.unwrap_or(defaults.handles),
+        }
+    }
+}
+
+/// `[recovery]` of a plugin manifest: quarantine after `quarantine-after`
+/// failures within `window-ms`, for `cooldown-ms`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RecoveryManifest {
+    /// Failures that trigger the quarantine.
+    pub quarantine_after: u32,
+    /// The window they must fall in, in milliseconds.
+    pub window_ms: u64,
+    /// How long the quarantine lasts, in milliseconds.
+    pub cooldown_ms: u64,
+}
+
+impl RecoveryManifest {
+    /// The policy.
+    #[must_use]
+    pub fn recovery(&self) -> crate::Recovery {
+        crate::Recovery {
+            quarantine: Some(crate::Quarantine {
+                failures: self.quarantine_after,
+                window: std::time::Duration::from_millis(self.window_ms),
+                cooldown: std::time::Duration::from_millis(self.cooldown_ms),
+            }),
+        }
+    }
 }

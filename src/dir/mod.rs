@@ -28,7 +28,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wit_parser::{Resolve, SourceMap, UnresolvedPackageGroup};
 
 pub use cache::{CacheOutcome, CompileCache};
-pub use manifest::{Cardinality, DirManifest, InterfaceManifest, PluginManifest};
+pub use manifest::{Cardinality, DirManifest, InterfaceManifest, LimitsManifest, PluginManifest, RecoveryManifest};
 
 use crate::wasm_error::WasmError;
 use crate::wit::{SignatureMismatch, WitInterface, find_interface, runtime_resolve};
@@ -104,6 +104,17 @@ pub enum DirError {
         #[source]
         source: WasmError,
     },
+    /// The component imports something that is neither one of its sockets
+    /// nor granted to it.
+    #[error("plugin `{plugin}` imports `{import}`, which is not one of its sockets and not granted in `{}`", .path.display())]
+    NotGranted {
+        /// The plugin.
+        plugin: String,
+        /// The import.
+        import: String,
+        /// The manifest that would grant it.
+        path: PathBuf,
+    },
     /// The component's exports do not match its plug's WIT.
     #[error("plugin `{plugin}` (`{}`) does not match its plug", .path.display())]
     Signature {
@@ -134,6 +145,11 @@ pub struct DirPlugin {
     manifest: PathBuf,
     component: PathBuf,
     plug_wit: Arc<WitInterface>,
+    /// The instance names of its sockets: the imports it may have.
+    socket_paths: Vec<String>,
+    grants: Vec<String>,
+    limits: crate::Limits,
+    recovery: crate::Recovery,
     cache: Option<CompileCache>,
     table: ResourceTable,
     wasi: WasiCtx,
@@ -171,6 +187,38 @@ impl DirPlugin {
     }
 }
 
+/// What every plugin may import: the WASI interfaces Rust's standard library
+/// links (environment, exit, standard streams and terminals, I/O streams).
+/// With the empty WASI context plugins run in, they reveal and reach nothing:
+/// the environment is empty and the standard streams are closed or discarded.
+const BASELINE: &[&str] = &[
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasm-link:runtime/",
+];
+
+impl DirPlugin {
+    fn may_import(&self, import: &str) -> bool {
+        let unversioned = import.split('@').next().unwrap_or(import);
+        self.socket_paths.iter().any(|path| path == import)
+            || BASELINE
+                .iter()
+                .any(|allowed| unversioned == *allowed || (allowed.ends_with('/') && unversioned.starts_with(allowed)))
+            || self.grants.iter().any(|grant| unversioned == grant || unversioned.starts_with(&format!("{grant}/")))
+    }
+}
+
 impl PluginCtxView for DirPlugin {
     fn resource_table(&mut self) -> &mut ResourceTable {
         &mut self.table
@@ -199,7 +247,16 @@ impl PluginData for DirPlugin {
         Ok(self.sockets.iter())
     }
 
-    /// Reads and compiles (or takes from the cache) the component, then checks
+    fn limits(&self) -> crate::Limits {
+        self.limits.clone()
+    }
+
+    fn recovery(&self) -> crate::Recovery {
+        self.recovery.clone()
+    }
+
+    /// Reads and compiles (or takes from the cache) the component, checks
+    /// that it imports only its sockets and what it was granted, then checks
     /// its exports against the plug's WIT.
     fn component(&self, engine: &Engine) -> Result<Component, DirError> {
         let bytes =
@@ -213,6 +270,23 @@ impl PluginData for DirPlugin {
             path: self.component.clone(),
             source: WasmError::new(e),
         })?;
+        for (import, item) in component.component_type().imports(engine) {
+            // An instance that only carries types (a WIT `use` of another
+            // interface's records) grants nothing.
+            let types_only = match &item.ty {
+                wasmtime::component::types::ComponentItem::ComponentInstance(instance) => instance
+                    .exports(engine)
+                    .all(|(_, export)| matches!(export.ty, wasmtime::component::types::ComponentItem::Type(_))),
+                _ => false,
+            };
+            if !types_only && !self.may_import(import) {
+                return Err(DirError::NotGranted {
+                    plugin: self.id.clone(),
+                    import: import.to_owned(),
+                    path: self.manifest.clone(),
+                });
+            }
+        }
         self.plug_wit.check_exports(engine, &component).map_err(|source| DirError::Signature {
             plugin: self.id.clone(),
             path: self.component.clone(),
@@ -427,7 +501,22 @@ fn read_plugins(
             errors.push(DirError::MissingComponent { path: manifest_path, component });
             continue;
         }
+        let socket_paths = manifest
+            .sockets
+            .iter()
+            .filter_map(|socket| find(socket))
+            .filter_map(|i| crate::InterfaceData::package_name(i).ok())
+            .map(|p| crate::interface::InterfaceName::parse(p).map_or_else(|| p.to_owned(), |name| name.instance))
+            .collect();
+        let mut wasi = WasiCtx::builder();
+        if manifest.grants.iter().any(|g| g == "stdio") {
+            wasi.inherit_stdout().inherit_stderr();
+        }
         plugins.push(DirPlugin {
+            socket_paths,
+            limits: manifest.limits.limits(),
+            recovery: manifest.recovery.as_ref().map(RecoveryManifest::recovery).unwrap_or_default(),
+            grants: manifest.grants,
             id: manifest.id,
             plug: manifest.plug,
             sockets: manifest.sockets,
@@ -436,7 +525,7 @@ fn read_plugins(
             plug_wit: Arc::new(plug.clone()),
             cache: options.cache.clone(),
             table: ResourceTable::new(),
-            wasi: WasiCtx::builder().build(),
+            wasi: wasi.build(),
         });
     }
     plugins

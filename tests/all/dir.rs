@@ -116,3 +116,58 @@ fn a_directory_loaded_through_the_cache_runs_the_same() {
     }
     assert_eq!(std::fs::read_dir(cache_dir.path()).unwrap().count(), 7);
 }
+
+/// Adds the `clock-peek` transform, which imports `wasi:clocks`, with `grants`.
+fn with_clock_peek(dir: &Path, grants: &str) {
+    let plugin = dir.join("plugins/clock-peek");
+    std::fs::create_dir_all(&plugin).unwrap();
+    std::fs::copy(wasm_link_guests::component("clock-peek").unwrap(), plugin.join("clock-peek.wasm")).unwrap();
+    std::fs::write(
+        plugin.join("plugin.toml"),
+        format!("id = \"clock-peek\"\nplug = \"transform\"\nsockets = [\"parser\"]\ncomponent = \"clock-peek.wasm\"\n{grants}"),
+    )
+    .unwrap();
+}
+
+fn load_errors(dir: &Path) -> Vec<wasm_link::LoadError<String, String>> {
+    let plugin_dir = PluginDir::open(dir, &DirOptions::default()).unwrap();
+    let (tree, _) = plugin_dir.into_tree();
+    let engine = Engine::default();
+    let (_, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
+    errors
+}
+
+#[test]
+fn an_import_that_was_not_granted_fails_the_load_naming_it() {
+    let dir = demo_copy();
+    with_clock_peek(dir.path(), "");
+    let errors = load_errors(dir.path());
+    let [error] = &errors[..] else { panic!("{errors:?}") };
+    assert_eq!(error.plugin().map(String::as_str), Some("clock-peek"));
+    let message = std::error::Error::source(error).unwrap().to_string();
+    assert!(message.contains("imports `wasi:clocks/"), "{message}");
+}
+
+#[test]
+fn a_granted_import_loads() {
+    let dir = demo_copy();
+    with_clock_peek(dir.path(), "grants = [\"wasi:clocks\"]\n");
+    assert!(load_errors(dir.path()).is_empty());
+}
+
+#[test]
+fn manifest_limits_and_recovery_are_read() {
+    let dir = demo_copy();
+    let manifest = dir.path().join("plugins/capitalize/plugin.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str("[limits]\ndeadline-ms = 250\nmemory-mib = 8\n[recovery]\nquarantine-after = 2\nwindow-ms = 1000\ncooldown-ms = 500\n");
+    std::fs::write(&manifest, text).unwrap();
+    let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
+    let capitalize = plugin_dir.plugins.iter().find(|p| p.plugin_id() == "capitalize").unwrap();
+    let limits = wasm_link::PluginData::limits(capitalize);
+    assert_eq!(limits.deadline, std::time::Duration::from_millis(250));
+    assert_eq!(limits.memory, 8 << 20);
+    assert_eq!(limits.handles, wasm_link::Limits::default().handles);
+    let quarantine = wasm_link::PluginData::recovery(capitalize).quarantine.unwrap();
+    assert_eq!(quarantine.failures, 2);
+}

@@ -35,7 +35,7 @@ pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>) -> 
     if let Some(root) = root {
         root.clone_into(&mut plugin_dir.root);
     }
-    let engine = Engine::default();
+    let engine = wasm_link::default_engine().map_err(|e| e.to_string())?;
     precompile(&engine, &plugin_dir, cache.as_ref());
     let plugins = plugin_dir.plugins.iter().map(|p| (p.plugin_id().to_owned(), p.plug_id().to_owned())).collect();
     let root = plugin_dir.root.clone();

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use wasm_link::dir::{CompileCache, DirOptions, PluginDir};
-use wasm_link::{Engine, Socket, Val};
+use wasm_link::{Socket, Val};
 
 const SAMPLE: &str = include_str!("../../../demo/sample.md");
 
@@ -34,7 +34,13 @@ fn main() -> ExitCode {
     for error in &build_errors {
         println!("  not in the graph: {}", with_causes(error));
     }
-    let engine = Engine::default();
+    let engine = match wasm_link::default_engine() {
+        Ok(engine) => engine,
+        Err(error) => {
+            eprintln!("cannot create the engine: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let linker = match PluginDir::linker(&engine) {
         Ok(linker) => linker,
         Err(error) => {
