@@ -8,8 +8,10 @@ mod plugins;
 
 mod dir;
 mod dispatch;
+mod fuzz;
 mod loading;
 mod resources;
+mod soak;
 mod sockets;
 mod threads;
 mod tree;
