@@ -18,7 +18,10 @@ fn cardinality() -> impl Strategy<Value = InterfaceCardinality> {
 
 /// Interfaces `i0..iN` and plugins with ids from a small range (so some
 /// repeat), plugs and sockets among `i0..=iN` (`iN` is undefined).
-fn graph() -> impl Strategy<Value = (Vec<InterfaceCardinality>, Vec<(u8, u8, Vec<u8>)>)> {
+/// A plugin as (id, plug, sockets), by number.
+type PluginSpec = (u8, u8, Vec<u8>);
+
+fn graph() -> impl Strategy<Value = (Vec<InterfaceCardinality>, Vec<PluginSpec>)> {
     (1usize..6).prop_flat_map(|n| {
         let n8 = u8::try_from(n).unwrap_or(u8::MAX);
         (
