@@ -113,6 +113,15 @@ pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
         #[source]
         source: WasmError,
     },
+    /// The component imports something that is neither one of its sockets
+    /// nor among the plugin's [`PluginData::grants`].
+    #[error("plugin `{plugin}` imports `{import}`, which is neither one of its sockets nor granted to it")]
+    NotGranted {
+        /// The plugin.
+        plugin: PluginId,
+        /// The import, as the component names it.
+        import: String,
+    },
     /// One of the plugin's sockets cannot be served because the plugins behind
     /// it failed to load. `source` says why.
     #[error("plugin `{plugin}`: its socket `{interface}` cannot be served")]
@@ -196,6 +205,7 @@ impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static
             | Self::SocketSignature { plugin, .. }
             | Self::Link { plugin, .. }
             | Self::Instantiate { plugin, .. }
+            | Self::NotGranted { plugin, .. }
             | Self::SocketUnavailable { plugin, .. } => Some(plugin),
             Self::MissingRootInterface { .. } | Self::CardinalityNotMet { .. } => None,
         }
@@ -380,6 +390,9 @@ where
             .component(self.engine)
             .map_err(|e| LoadError::Component { plugin: id.clone(), source: Arc::new(e) })?;
         let component_type = component.component_type();
+        if let Some(granted) = data.grants() {
+            self.check_grants(&id, &sockets, &granted, &component_type)?;
+        }
         let names = ResourceNames::of(self.engine, &component_type);
         let (exports, plug_types) = self.plug_exports(&id, plug, &component, &component_type)?;
 
@@ -401,6 +414,35 @@ where
         let _ = consumer.set(Arc::downgrade(&slot));
         tracing::debug!(plugin = %id, "plugin loaded");
         Ok(Loaded { slot, plug_types, names })
+    }
+
+    /// Refuses a component that imports anything but its sockets, instances
+    /// that only carry types, and what `granted` names.
+    fn check_grants(
+        &self,
+        id: &P::Id,
+        sockets: &[usize],
+        granted: &[String],
+        component_type: &wasmtime::component::types::Component,
+    ) -> Result<(), TreeLoadError<I, P>> {
+        for (import, item) in component_type.imports(self.engine) {
+            let is_socket = sockets.iter().any(|&s| self.interfaces[s].name.instance == import);
+            let types_only = match &item.ty {
+                ComponentItem::ComponentInstance(instance) => {
+                    instance.exports(self.engine).all(|(_, export)| matches!(export.ty, ComponentItem::Type(_)))
+                }
+                _ => false,
+            };
+            let unversioned = import.split('@').next().unwrap_or(import);
+            let is_granted = granted.iter().any(|grant| {
+                unversioned == grant
+                    || unversioned.strip_prefix(grant.as_str()).is_some_and(|rest| rest.starts_with('/'))
+            });
+            if !is_socket && !types_only && !is_granted && !unversioned.starts_with("wasm-link:runtime/") {
+                return Err(LoadError::NotGranted { plugin: id.clone(), import: import.to_owned() });
+            }
+        }
+        Ok(())
     }
 
     /// Finds the plug's exports and checks them against the interface.

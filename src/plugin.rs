@@ -73,6 +73,15 @@ pub trait PluginData: PluginCtxView {
         crate::Recovery::default()
     }
 
+    /// What the plugin may import besides its sockets, as interface names or
+    /// prefixes (`wasi:clocks` grants `wasi:clocks/*`, any version), checked
+    /// at load: a component importing anything else is refused with
+    /// [`LoadError::NotGranted`](crate::LoadError::NotGranted). `None`, the
+    /// default, lets it import anything the linker defines.
+    fn grants(&self) -> Option<Vec<String>> {
+        None
+    }
+
     /// Compiles (or deserializes) the plugin's component for `engine`.
     ///
     /// Called once, at load time, and only for plugins reachable from the root.

@@ -136,6 +136,7 @@ pub struct Plugin {
     pub table: ResourceTable,
     pub limits: Limits,
     pub recovery: Recovery,
+    pub grants: Option<Vec<String>>,
 }
 
 impl Plugin {
@@ -149,7 +150,13 @@ impl Plugin {
             table: ResourceTable::new(),
             limits: Limits::default(),
             recovery: Recovery::default(),
+            grants: None,
         }
+    }
+
+    pub fn grants(mut self, grants: &[&str]) -> Self {
+        self.grants = Some(grants.iter().map(|&g| g.to_owned()).collect());
+        self
     }
 
     pub fn limits(mut self, limits: Limits) -> Self {
@@ -209,6 +216,9 @@ impl PluginData for Plugin {
     }
     fn recovery(&self) -> Recovery {
         self.recovery.clone()
+    }
+    fn grants(&self) -> Option<Vec<String>> {
+        self.grants.clone()
     }
     fn component(&self, engine: &Engine) -> Result<Component, FixtureError> {
         let wasm = self.wasm.as_ref().map_err(Clone::clone)?;

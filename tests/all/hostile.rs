@@ -296,3 +296,52 @@ fn a_start_function_that_loops_forever_fails_the_load_within_its_deadline() {
     );
     assert!(head.plugin_ids().is_empty());
 }
+
+#[test]
+fn an_import_that_was_not_granted_is_refused_at_load_naming_it() {
+    let engine = Engine::default();
+    let mut linker = wasm_link::Linker::new(&engine);
+    linker
+        .instance("test:fixtures/host")
+        .unwrap()
+        .func_new("callback", |_, _, _, results| {
+            results[0] = Val::U32(1);
+            Ok(())
+        })
+        .unwrap();
+    let caller = || Interface::new("caller", InterfaceCardinality::Any, "test:fixtures/caller", vec![func("run")]);
+    let load = |plugin: Plugin| {
+        let (tree, _) = wasm_link::PluginTree::new("caller".to_owned(), vec![caller()], vec![plugin]);
+        tree.load(&engine, &linker).unwrap()
+    };
+    let (_, errors) = load(Plugin::new("strict", "caller", &[], crate::plugins::caller()).grants(&[]));
+    assert!(
+        matches!(&errors[..], [wasm_link::LoadError::NotGranted { plugin, import }]
+            if plugin == "strict" && import == "test:fixtures/host"),
+        "{errors:?}"
+    );
+    let (head, errors) =
+        load(Plugin::new("granted", "caller", &[], crate::plugins::caller()).grants(&["test:fixtures/host"]));
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(head.plugin_ids(), ["granted"]);
+}
+
+#[test]
+fn an_engine_that_consumes_fuel_stops_a_loop_at_its_fuel() {
+    let mut config = wasm_link::engine_config();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config).unwrap();
+    let (head, _) = load_on(
+        &engine,
+        "victim",
+        vec![victim_interface(InterfaceCardinality::ExactlyOne)],
+        vec![Plugin::new("a", "victim", &[], hostile()).limits(Limits { fuel: Some(100_000), ..Limits::default() })],
+    );
+    let Socket::ExactlyOne(result) = head.dispatch("test:hostile/victim", "spin", true, &[]) else { panic!() };
+    assert!(
+        matches!(result, Err(DispatchError::BudgetExceeded { budget: Budget::Fuel { limit: 100_000 }, .. })),
+        "{result:?}"
+    );
+    let Socket::ExactlyOne(after) = head.dispatch("test:hostile/victim", "ok", true, &[]) else { panic!() };
+    assert_eq!(after.unwrap(), Val::U32(7));
+}

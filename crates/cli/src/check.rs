@@ -95,6 +95,7 @@ fn load_kind(error: &wasm_link::LoadError<String, String>) -> &'static str {
             "type mismatch"
         }
         E::SocketUnavailable { .. } => "missing socket",
+        E::NotGranted { .. } => "not granted",
         E::CardinalityNotMet { .. } => "cardinality",
         E::Link { .. } | E::Instantiate { .. } => "instantiation",
         _ => "load",
