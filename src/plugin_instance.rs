@@ -2,7 +2,7 @@
 //! lock, plus the per-thread call chain that turns re-entry into an error.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -70,13 +70,17 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     /// Handles of other plugins this plugin holds now (its proxies).
     pub(crate) handles: Arc<AtomicUsize>,
     health: Mutex<Health>,
+    calls: AtomicU64,
+    quarantined: AtomicBool,
+    /// What the engine enforces, read once.
+    epochs: bool,
+    fuel: bool,
 }
 
 /// Calls and failures of one plugin, for recovery and for
 /// [`PluginTreeHead::health`](crate::PluginTreeHead::health).
 #[derive(Default)]
 struct Health {
-    calls: u64,
     failures: u64,
     reinstantiations: u64,
     last_error: Option<String>,
@@ -142,6 +146,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             recovery,
             handles: Arc::new(AtomicUsize::new(0)),
             health: Mutex::new(Health::default()),
+            calls: AtomicU64::new(0),
+            quarantined: AtomicBool::new(false),
+            epochs: engine.get_epoch_interruption(),
+            fuel: engine.get_consume_fuel(),
         }))
     }
 
@@ -284,11 +292,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             }
         };
         let (ticks, _) = limits::enter(&self.limits);
-        let epochs = self.engine.get_epoch_interruption();
-        if epochs {
+        if self.epochs {
             live.store.set_epoch_deadline(ticks);
         }
-        let fuel = self.engine.get_consume_fuel().then(|| self.limits.fuel.unwrap_or(u64::MAX));
+        let fuel = self.fuel.then(|| self.limits.fuel.unwrap_or(u64::MAX));
         if let Some(fuel) = fuel {
             // Cannot fail: the engine consumes fuel.
             let _ = live.store.set_fuel(fuel);
@@ -366,12 +373,17 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
 impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// How long the plugin stays quarantined, if it is.
     fn quarantine_remaining(&self) -> Option<Duration> {
+        // The common case, without taking the health lock on every call.
+        if !self.quarantined.load(Ordering::Acquire) {
+            return None;
+        }
         let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
         let until = health.quarantined_until?;
         let remaining = until.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             health.quarantined_until = None;
             health.recent.clear();
+            self.quarantined.store(false, Ordering::Release);
             tracing::info!(plugin = %self.label, "plugin leaves quarantine");
             return None;
         }
@@ -381,8 +393,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// Counts a call, and a failure, quarantining the plugin when its
     /// recovery policy says so.
     fn record(&self, error: Option<&DispatchError<P::Id>>) {
-        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
-        health.calls += 1;
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let Some(error) = error else { return };
         // Errors in the caller's use of the plugin are not the plugin's fault.
         if !matches!(
@@ -394,6 +405,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         ) {
             return;
         }
+        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
         health.failures += 1;
         health.last_error = Some(error.to_string());
         let Some(policy) = &self.recovery.quarantine else { return };
@@ -404,6 +416,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         }
         if health.recent.len() >= usize::try_from(policy.failures).unwrap_or(usize::MAX) {
             health.quarantined_until = Some(now + policy.cooldown);
+            self.quarantined.store(true, Ordering::Release);
             tracing::warn!(plugin = %self.label, cooldown = ?policy.cooldown, "plugin quarantined after repeated failures");
         }
     }
@@ -415,7 +428,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
         crate::PluginHealth {
             plugin: self.id.clone(),
-            calls: health.calls,
+            calls: self.calls.load(Ordering::Relaxed),
             failures: health.failures,
             reinstantiations: health.reinstantiations,
             last_error: health.last_error.clone(),

@@ -1,0 +1,247 @@
+//! What wasm-link adds on top of wasmtime: every figure beside a raw-wasmtime
+//! baseline measured in the same run, reported as a ratio of medians in
+//! `target/bench-ratios.txt` (`name ratio` lines).
+//!
+//! Run with `cargo bench --bench runtime` (about two minutes).
+
+#![allow(missing_docs, reason = "a benchmark binary")]
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use std::hint::black_box;
+
+use criterion::Criterion;
+use wasm_link::{
+    Component, Engine, FunctionData, InterfaceCardinality, InterfaceData, Linker, PluginCtxView, PluginData,
+    PluginTree, PluginTreeHead, ResourceTable, ReturnKind, Socket, Val,
+};
+use wasmtime::Store;
+use wasmtime::component::TypedFunc;
+
+/// `bench:b/callee`: `get(x) = x + 1`.
+const CALLEE: &str = r#"(component
+    (core module $m (func (export "get") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1))))
+    (core instance $i (instantiate $m))
+    (func $get (param "x" u32) (result u32) (canon lift (core func $i "get")))
+    (instance $callee (export "get" (func $get)))
+    (export "bench:b/callee" (instance $callee)))"#;
+
+/// `bench:b/caller`: `run(n)` calls `get` through its socket `n` times.
+const CALLER: &str = r#"(component
+    (import "bench:b/callee" (instance $callee (export "get" (func (param "x" u32) (result u32)))))
+    (core func $get (canon lower (func $callee "get")))
+    (core module $m
+        (import "callee" "get" (func $get (param i32) (result i32)))
+        (func (export "run") (param $n i32) (result i32)
+            (local $acc i32)
+            (block $done (loop $next
+                (br_if $done (i32.eqz (local.get $n)))
+                (local.set $acc (call $get (local.get $acc)))
+                (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                (br $next)))
+            (local.get $acc)))
+    (core instance $i (instantiate $m (with "callee" (instance (export "get" (func $get))))))
+    (func $run (param "n" u32) (result u32) (canon lift (core func $i "run")))
+    (instance $caller (export "run" (func $run)))
+    (export "bench:b/caller" (instance $caller)))"#;
+
+/// Socket calls per `run`: enough that the host-to-caller call is noise.
+const SOCKET_CALLS: u32 = 1000;
+
+struct Func(&'static str);
+impl FunctionData for Func {
+    fn name(&self) -> &str {
+        self.0
+    }
+    fn return_kind(&self) -> ReturnKind {
+        ReturnKind::AssumeNoResources
+    }
+    fn is_method(&self) -> bool {
+        false
+    }
+}
+
+struct Iface(&'static str, &'static str, Vec<Func>);
+impl InterfaceData for Iface {
+    type Id = &'static str;
+    type Error = std::convert::Infallible;
+    type Function = Func;
+    type FunctionIter<'a> = std::slice::Iter<'a, Func>;
+    type ResourceIter<'a> = std::iter::Empty<&'a String>;
+    fn id(&self) -> Result<&&'static str, Self::Error> {
+        Ok(&self.0)
+    }
+    fn cardinality(&self) -> Result<&InterfaceCardinality, Self::Error> {
+        Ok(&InterfaceCardinality::ExactlyOne)
+    }
+    fn package_name(&self) -> Result<&str, Self::Error> {
+        Ok(self.1)
+    }
+    fn functions(&self) -> Result<Self::FunctionIter<'_>, Self::Error> {
+        Ok(self.2.iter())
+    }
+    fn resources(&self) -> Result<Self::ResourceIter<'_>, Self::Error> {
+        Ok(std::iter::empty())
+    }
+}
+
+struct Plugin(&'static str, &'static str, Vec<&'static str>, &'static str, ResourceTable);
+impl PluginCtxView for Plugin {
+    fn resource_table(&mut self) -> &mut ResourceTable {
+        &mut self.4
+    }
+}
+impl PluginData for Plugin {
+    type Id = &'static str;
+    type InterfaceId = &'static str;
+    type Error = wasm_link::WasmError;
+    type SocketIter<'a> = std::slice::Iter<'a, &'static str>;
+    fn id(&self) -> Result<&&'static str, Self::Error> {
+        Ok(&self.0)
+    }
+    fn plug(&self) -> Result<&&'static str, Self::Error> {
+        Ok(&self.1)
+    }
+    fn sockets(&self) -> Result<Self::SocketIter<'_>, Self::Error> {
+        Ok(self.2.iter())
+    }
+    fn component(&self, engine: &Engine) -> Result<Component, Self::Error> {
+        Ok(Component::new(engine, self.3)?)
+    }
+}
+
+type Head = PluginTreeHead<Iface, Plugin>;
+
+fn tree(engine: &Engine, root: &'static str) -> Head {
+    let interfaces = vec![
+        Iface("callee", "bench:b/callee", vec![Func("get")]),
+        Iface("caller", "bench:b/caller", vec![Func("run")]),
+    ];
+    let plugins = vec![
+        Plugin("callee", "callee", vec![], CALLEE, ResourceTable::new()),
+        Plugin("caller", "caller", vec!["callee"], CALLER, ResourceTable::new()),
+    ];
+    let (tree, errors) = PluginTree::new(root, interfaces, plugins);
+    assert!(errors.is_empty());
+    let (head, errors) = tree.load(engine, &Linker::new(engine)).expect("the bench tree loads");
+    assert!(errors.is_empty());
+    head
+}
+
+fn instance_export(
+    engine: &Engine,
+    wat: &str,
+    linker: &wasmtime::component::Linker<()>,
+    path: &str,
+    name: &str,
+) -> (Store<()>, wasmtime::component::Func) {
+    let component = Component::new(engine, wat).expect("valid");
+    let mut store = Store::new(engine, ());
+    let instance = linker.instantiate(&mut store, &component).expect("instantiates");
+    let interface = instance.get_export_index(&mut store, None, path).expect("interface");
+    let func = instance.get_export_index(&mut store, Some(&interface), name).expect("function");
+    let func = instance.get_func(&mut store, func).expect("a function");
+    (store, func)
+}
+
+fn benches(c: &mut Criterion, engine: &Engine, label: &str) {
+    let empty = wasmtime::component::Linker::<()>::new(engine);
+
+    // Host to guest.
+    let (mut store, func) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
+    let typed: TypedFunc<(u32,), (u32,)> = func.typed(&store).expect("typed");
+    c.bench_function(&format!("{label}/host/raw-typedfunc"), |b| {
+        b.iter(|| typed.call(&mut store, (black_box(1),)).expect("call"));
+    });
+    let (mut store, func) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
+    let mut results = [Val::U32(0)];
+    c.bench_function(&format!("{label}/host/raw-func-call"), |b| {
+        b.iter(|| func.call(&mut store, &[Val::U32(black_box(1))], &mut results).expect("call"));
+    });
+    let head = tree(engine, "callee");
+    c.bench_function(&format!("{label}/host/dispatch"), |b| {
+        b.iter(|| match head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(1))]) {
+            Socket::ExactlyOne(Ok(value)) => value,
+            other => panic!("{other:?}"),
+        });
+    });
+
+    // Plugin to plugin: `run` makes SOCKET_CALLS calls through its socket.
+    let (callee_store, callee) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
+    let callee_typed: TypedFunc<(u32,), (u32,)> = callee.typed(&callee_store).expect("typed");
+    let callee_store = Arc::new(Mutex::new(callee_store));
+    let mut trampoline = wasmtime::component::Linker::<()>::new(engine);
+    trampoline
+        .instance("bench:b/callee")
+        .expect("instance")
+        .func_wrap("get", move |_, (x,): (u32,)| {
+            let mut store = callee_store.lock().expect("not poisoned");
+            callee_typed.call(&mut *store, (x,))
+        })
+        .expect("defined");
+    let (mut store, run) = instance_export(engine, CALLER, &trampoline, "bench:b/caller", "run");
+    let run: TypedFunc<(u32,), (u32,)> = run.typed(&store).expect("typed");
+    c.bench_function(&format!("{label}/socket/raw-func-wrap-trampoline"), |b| {
+        b.iter(|| run.call(&mut store, (black_box(SOCKET_CALLS),)).expect("call"));
+    });
+    let head = tree(engine, "caller");
+    c.bench_function(&format!("{label}/socket/wasm-link"), |b| {
+        b.iter(|| match head.dispatch("bench:b/caller", "run", true, &[Val::U32(black_box(SOCKET_CALLS))]) {
+            Socket::ExactlyOne(Ok(value)) => value,
+            other => panic!("{other:?}"),
+        });
+    });
+}
+
+/// The median of a criterion benchmark, in nanoseconds.
+fn median(name: &str) -> Option<f64> {
+    let path = format!("target/criterion/{name}/new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+        .configure_from_args();
+    let plain = Engine::default();
+    let epochs = wasm_link::default_engine().expect("engine");
+    benches(&mut criterion, &plain, "default-engine");
+    benches(&mut criterion, &epochs, "epoch-engine");
+    criterion.final_summary();
+
+    let mut table = String::new();
+    for label in ["default-engine", "epoch-engine"] {
+        let ratio = |name: &str, baseline: &str| {
+            Some(median(&format!("{label}/{name}"))? / median(&format!("{label}/{baseline}"))?)
+        };
+        let rows = [
+            ("host/dispatch-vs-func-call", ratio("host/dispatch", "host/raw-func-call")),
+            ("host/dispatch-vs-typedfunc", ratio("host/dispatch", "host/raw-typedfunc")),
+            ("socket/wasm-link-vs-func-wrap-trampoline", ratio("socket/wasm-link", "socket/raw-func-wrap-trampoline")),
+        ];
+        for (name, value) in rows {
+            if let Some(value) = value {
+                let _ = writeln!(table, "{label}/{name} {value:.2}");
+            }
+        }
+        for name in ["host/raw-typedfunc", "host/raw-func-call", "host/dispatch"] {
+            if let Some(ns) = median(&format!("{label}/{name}")) {
+                let _ = writeln!(table, "{label}/{name}-ns {ns:.0}");
+            }
+        }
+        for name in ["socket/raw-func-wrap-trampoline", "socket/wasm-link"] {
+            if let Some(ns) = median(&format!("{label}/{name}")) {
+                let _ = writeln!(table, "{label}/{name}-ns-per-call {:.0}", ns / f64::from(SOCKET_CALLS));
+            }
+        }
+    }
+    print!("\n{table}");
+    let _ = std::fs::create_dir_all("target");
+    let _ = std::fs::write("target/bench-ratios.txt", table);
+}
