@@ -139,7 +139,7 @@ fn main() {
 
     let (tree, build_errors) = PluginTree::new("calc", interfaces, plugins);
     for error in &build_errors {
-        println!("not in the tree: {}", with_causes(error));
+        println!("not in the tree: {}", wasm_link::error_chain(error));
     }
     let engine = Engine::default();
     let linker = Linker::new(&engine);
@@ -152,7 +152,7 @@ fn main() {
     };
     println!("loaded behind `{}`: {:?}", head.interface_path(), head.plugin_ids());
     for error in &load_errors {
-        println!("not loaded: {}", with_causes(error));
+        println!("not loaded: {}", wasm_link::error_chain(error));
     }
     let Socket::Any(answers) = head.dispatch("example:calc/calc", "answer", true, &[]) else {
         unreachable!("`calc` is an Any interface");
@@ -163,19 +163,7 @@ fn main() {
         match answer {
             Ok(Val::U32(n)) => println!("{id}: {n}"),
             Ok(other) => println!("{id}: {other:?}"),
-            Err(error) => println!("{id}: failed: {}", with_causes(&error)),
+            Err(error) => println!("{id}: failed: {}", wasm_link::error_chain(&error)),
         }
     }
-}
-
-/// An error followed by its causes, on one line.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
 }

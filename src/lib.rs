@@ -191,7 +191,7 @@ pub use plugin::{PluginCtxView, PluginData};
 pub use plugin_tree::{BoxError, PluginTree, PluginTreeError};
 pub use plugin_tree_head::PluginTreeHead;
 pub use socket::{Iter as SocketIter, Socket};
-pub use wasm_error::WasmError;
+pub use wasm_error::{WasmError, error_chain};
 #[cfg(feature = "wit")]
 pub use wit::{RUNTIME_WIT, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface, runtime_resolve};
 

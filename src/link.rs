@@ -515,7 +515,7 @@ fn wrap_result<Id: std::fmt::Debug + std::fmt::Display + 'static>(
 
 /// The guest-side value of a dispatch error.
 fn error_value<Id: std::fmt::Debug + std::fmt::Display + 'static>(error: &DispatchError<Id>, kind: ErrorKind) -> Val {
-    let message = error_message(error);
+    let message = crate::error_chain(error);
     match kind {
         ErrorKind::String => Val::String(message),
         ErrorKind::DispatchError => {
@@ -528,18 +528,6 @@ fn error_value<Id: std::fmt::Debug + std::fmt::Display + 'static>(error: &Dispat
             Val::Variant(error.wit_case().to_owned(), Some(Box::new(failure)))
         }
     }
-}
-
-/// The error and its sources, one line.
-fn error_message(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// The socket functions a consumer imports and the shapes it declared them in.

@@ -60,3 +60,21 @@ impl From<wasmtime::Error> for WasmError {
         Self::new(error)
     }
 }
+
+/// An error followed by its sources, on one line: `outer: cause: root cause`.
+///
+/// ```
+/// let error = std::io::Error::other("disk on fire");
+/// assert_eq!(wasm_link::error_chain(&error), "disk on fire");
+/// ```
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}

@@ -6,22 +6,9 @@ use tempfile::TempDir;
 use wasm_link::dir::{CacheOutcome, CompileCache, DirError, DirOptions, PluginDir};
 use wasm_link::{Engine, Socket, Val};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn demo_copy() -> TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(Path::new(wasm_link_guests::DEMO_DIR), dir.path());
+    wasm_link_guests::copy_demo(dir.path());
     dir
 }
 
@@ -49,7 +36,7 @@ fn the_demo_directory_loads_and_runs_its_rust_plugins() {
 #[test]
 fn a_duplicate_plugin_id_is_reported_with_both_manifests() {
     let dir = demo_copy();
-    copy_dir(&dir.path().join("plugins/capitalize"), &dir.path().join("plugins/zz-copy"));
+    wasm_link_guests::copy_dir(&dir.path().join("plugins/capitalize"), &dir.path().join("plugins/zz-copy"));
     let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
     match &plugin_dir.errors[..] {
         [DirError::DuplicatePlugin { id, path, first }] => {

@@ -3,7 +3,7 @@
 
 #![allow(missing_docs, reason = "a test binary")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -20,21 +20,8 @@ fn wasm_link() -> Command {
 /// A copy of the demo directory to break.
 fn demo_copy() -> TempDir {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    copy_dir(&demo(), dir.path());
+    wasm_link_guests::copy_demo(dir.path());
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -22,17 +22,17 @@ fn main() -> ExitCode {
     let plugin_dir = match PluginDir::open(&dir, &DirOptions { cache: Some(cache) }) {
         Ok(plugin_dir) => plugin_dir,
         Err(error) => {
-            eprintln!("cannot open {}: {}", dir.display(), with_causes(&error));
+            eprintln!("cannot open {}: {}", dir.display(), wasm_link::error_chain(&error));
             return ExitCode::FAILURE;
         }
     };
     println!("plugin directory: {}", dir.display());
     for error in &plugin_dir.errors {
-        println!("  skipped: {}", with_causes(error));
+        println!("  skipped: {}", wasm_link::error_chain(error));
     }
     let (tree, build_errors) = plugin_dir.into_tree();
     for error in &build_errors {
-        println!("  not in the graph: {}", with_causes(error));
+        println!("  not in the graph: {}", wasm_link::error_chain(error));
     }
     let engine = match wasm_link::default_engine() {
         Ok(engine) => engine,
@@ -52,14 +52,14 @@ fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err((error, others)) => {
             for other in &others {
-                println!("  not loaded: {}", with_causes(other));
+                println!("  not loaded: {}", wasm_link::error_chain(other));
             }
-            eprintln!("the application cannot run: {}", with_causes(&error));
+            eprintln!("the application cannot run: {}", wasm_link::error_chain(&error));
             return ExitCode::FAILURE;
         }
     };
     for error in &load_errors {
-        println!("  not loaded: {}", with_causes(error));
+        println!("  not loaded: {}", wasm_link::error_chain(error));
     }
     let loaded: Vec<&str> = head.loaded_plugin_ids().into_iter().map(String::as_str).collect();
     println!("  loaded: {}", loaded.join(", "));
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Socket::ExactlyOne(Err(error)) => {
-            eprintln!("the pipeline failed: {}", with_causes(&error));
+            eprintln!("the pipeline failed: {}", wasm_link::error_chain(&error));
             ExitCode::FAILURE
         }
         other => {
@@ -78,16 +78,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// An error followed by its causes.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
 }

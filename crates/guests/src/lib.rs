@@ -10,3 +10,29 @@ include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 pub fn component(name: &str) -> Option<&'static str> {
     COMPONENTS.iter().find(|(n, _)| *n == name).map(|(_, path)| *path)
 }
+
+/// Copies the demo directory (with its components) into `to`, for tests that
+/// break a copy.
+///
+/// # Panics
+/// When the copy fails: this is a test helper.
+pub fn copy_demo(to: &std::path::Path) {
+    copy_dir(std::path::Path::new(DEMO_DIR), to);
+}
+
+/// Copies a directory tree.
+///
+/// # Panics
+/// When the copy fails: this is a test helper.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("the target directory can be created");
+    for entry in std::fs::read_dir(from).expect("the source directory is readable") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("the file copies");
+        }
+    }
+}
