@@ -201,7 +201,8 @@ fn benches(c: &mut Criterion, engine: &Engine, label: &str) {
 /// The median of a criterion benchmark, in nanoseconds.
 fn median(name: &str) -> Option<f64> {
     // Criterion stores `a/b` as `a_b`.
-    let path = format!("target/criterion/{}/new/estimates.json", name.replace('/', "_"));
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    let path = format!("{target}/criterion/{}/new/estimates.json", name.replace('/', "_"));
     let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["median"]["point_estimate"].as_f64()
