@@ -171,6 +171,14 @@ fn benches(c: &mut Criterion, engine: &Engine, label: &str) {
         });
     });
 
+    let typed_get = head.typed::<(u32,), (u32,)>("get").expect("`get` is a root function");
+    c.bench_function(&format!("{label}/host/typed"), |b| {
+        b.iter(|| match typed_get.call((black_box(1),)) {
+            Socket::ExactlyOne(Ok(value)) => value,
+            other => panic!("{other:?}"),
+        });
+    });
+
     // Plugin to plugin: `run` makes SOCKET_CALLS calls through its socket.
     let (callee_store, callee) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
     let callee_typed: TypedFunc<(u32,), (u32,)> = callee.typed(&callee_store).expect("typed");
@@ -228,6 +236,7 @@ fn main() {
         let rows = [
             ("host/dispatch-vs-func-call", ratio("host/dispatch", "host/raw-func-call")),
             ("host/dispatch-vs-typedfunc", ratio("host/dispatch", "host/raw-typedfunc")),
+            ("host/typed-vs-typedfunc", ratio("host/typed", "host/raw-typedfunc")),
             ("socket/wasm-link-vs-func-wrap-trampoline", ratio("socket/wasm-link", "socket/raw-func-wrap-trampoline")),
         ];
         for (name, value) in rows {
@@ -235,7 +244,7 @@ fn main() {
                 let _ = writeln!(table, "{label}/{name} {value:.2}");
             }
         }
-        for name in ["host/raw-typedfunc", "host/raw-func-call", "host/dispatch"] {
+        for name in ["host/raw-typedfunc", "host/raw-func-call", "host/dispatch", "host/typed"] {
             if let Some(ns) = median(&format!("{label}/{name}")) {
                 let _ = writeln!(table, "{label}/{name}-ns {ns:.0}");
             }

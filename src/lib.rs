@@ -176,6 +176,7 @@ mod plugin_tree;
 mod plugin_tree_head;
 mod resources;
 mod socket;
+mod typed;
 mod types;
 mod wasm_error;
 #[cfg(feature = "wit")]
@@ -191,6 +192,7 @@ pub use plugin::{PluginCtxView, PluginData};
 pub use plugin_tree::{BoxError, PluginTree, PluginTreeError};
 pub use plugin_tree_head::PluginTreeHead;
 pub use socket::{Iter as SocketIter, Socket};
+pub use typed::{TypedDispatch, TypedResult};
 pub use wasm_error::{WasmError, error_chain};
 #[cfg(feature = "wit")]
 pub use wit::{RUNTIME_WIT, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface, runtime_resolve};

@@ -17,9 +17,9 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::{Config, Engine, EngineWeak, ResourceLimiter};
 
@@ -166,6 +166,9 @@ pub fn default_engine() -> wasmtime::Result<Engine> {
 pub(crate) struct Ticker {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Ticks since the ticker started, advanced with the engine's epoch: a
+    /// clock that costs one atomic load to read on the call path.
+    pub(crate) clock: Arc<AtomicU64>,
 }
 
 impl Drop for Ticker {
@@ -197,21 +200,28 @@ impl Ticker {
             return Some(ticker);
         }
         let stop = Arc::new(AtomicBool::new(false));
+        let clock = Arc::new(AtomicU64::new(0));
         let weak = engine.weak();
         let thread_stop = stop.clone();
+        let thread_clock = clock.clone();
         let thread = std::thread::Builder::new()
             .name("wasm-link-epoch".to_owned())
             .spawn(move || {
                 while !thread_stop.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
                     match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
+                        Some(engine) => {
+                            // The clock first: a call reading it never
+                            // expects less time than the epoch gives it.
+                            thread_clock.fetch_add(1, Ordering::Relaxed);
+                            engine.increment_epoch();
+                        }
                         None => return,
                     }
                 }
             })
             .ok()?;
-        let ticker = Arc::new(Self { stop, thread: Some(thread) });
+        let ticker = Arc::new(Self { stop, thread: Some(thread), clock });
         tickers.push((engine.weak(), Arc::downgrade(&ticker)));
         Some(ticker)
     }
@@ -226,10 +236,10 @@ thread_local! {
 /// The budget of one call in progress.
 #[derive(Clone, Debug)]
 pub(crate) struct CallBudget {
-    pub(crate) started: Instant,
-    /// When the call must end: its own deadline or its caller's, whichever
-    /// comes first.
-    pub(crate) ends: Instant,
+    /// The clock (in ticks) when the call started, and when it must end: its
+    /// own deadline or its caller's, whichever comes first.
+    pub(crate) started: u64,
+    pub(crate) ends: u64,
     /// The deadline that decided `ends`, for the error.
     pub(crate) deadline: Duration,
     pub(crate) memory: usize,
@@ -238,20 +248,32 @@ pub(crate) struct CallBudget {
     pub(crate) hit: Option<Budget>,
 }
 
-/// Enters a call with `limits`: its deadline is capped by the caller's.
-/// Returns the budget and the epoch ticks it may run.
-pub(crate) fn enter(limits: &Limits) -> (u64, Duration) {
-    let now = Instant::now();
-    let own_end = now + limits.deadline;
-    let (ends, deadline) = CALLS.with(|calls| {
-        let calls = calls.borrow();
-        match calls.last() {
+impl CallBudget {
+    /// How long the call ran, to the tick.
+    pub(crate) fn elapsed(&self, clock: Option<&AtomicU64>) -> Duration {
+        let now = clock.map_or(self.started, |clock| clock.load(Ordering::Relaxed));
+        TICK.saturating_mul(u32::try_from(now.saturating_sub(self.started)).unwrap_or(u32::MAX))
+    }
+}
+
+/// A deadline in ticks, rounded up.
+pub(crate) fn ticks(deadline: Duration) -> u64 {
+    u64::try_from(deadline.as_nanos().div_ceil(TICK.as_nanos())).unwrap_or(u64::MAX)
+}
+
+/// Enters a call with `limits`, on `clock` (none when the engine does not
+/// interrupt): its deadline is capped by the caller's. Returns the epoch
+/// ticks the call may run.
+pub(crate) fn enter(limits: &Limits, clock: Option<&AtomicU64>) -> u64 {
+    let now = clock.map_or(0, |clock| clock.load(Ordering::Relaxed));
+    let own_end = now.saturating_add(ticks(limits.deadline));
+    CALLS.with(|calls| {
+        let mut calls = calls.borrow_mut();
+        let (ends, deadline) = match calls.last() {
             Some(parent) if parent.ends < own_end => (parent.ends, parent.deadline),
             _ => (own_end, limits.deadline),
-        }
-    });
-    CALLS.with(|calls| {
-        calls.borrow_mut().push(CallBudget {
+        };
+        calls.push(CallBudget {
             started: now,
             ends,
             deadline,
@@ -259,11 +281,9 @@ pub(crate) fn enter(limits: &Limits) -> (u64, Duration) {
             table_elements: limits.table_elements,
             hit: None,
         });
-    });
-    let remaining = ends.saturating_duration_since(now);
-    // Round up, and one tick more: the epoch may advance right after this.
-    let ticks = remaining.as_nanos().div_ceil(TICK.as_nanos()) + 1;
-    (u64::try_from(ticks).unwrap_or(u64::MAX), remaining)
+        // One tick more: the current tick is partly gone already.
+        ends.saturating_sub(now).saturating_add(1)
+    })
 }
 
 /// Leaves the innermost call, returning its budget.

@@ -236,6 +236,7 @@ struct Loader<'a, I: InterfaceData, P: PluginData<InterfaceId = I::Id> + Send + 
     resolved: Vec<Option<Resolved<I, P>>>,
     errors: Vec<TreeLoadError<I, P>>,
     root: usize,
+    ticker: Option<Arc<crate::limits::Ticker>>,
 }
 
 impl<I, P> PluginTree<I, P>
@@ -293,6 +294,7 @@ where
             resolved: (0..interfaces.len()).map(|_| None).collect(),
             errors: Vec::new(),
             root,
+            ticker: ticker.clone(),
         };
         let mut nodes: Vec<Option<PluginNode<P>>> = plugins.into_iter().map(Some).collect();
         for index in order {
@@ -409,7 +411,8 @@ where
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Instantiate { plugin: id.clone(), source: WasmError::new(e) })?;
-        let slot = PluginSlot::instantiate(id.clone(), self.engine, pre, exports, data)
+        let clock = self.ticker.as_ref().map(|ticker| ticker.clock.clone());
+        let slot = PluginSlot::instantiate(id.clone(), self.engine, pre, exports, data, clock)
             .map_err(|source| LoadError::Instantiate { plugin: id.clone(), source })?;
         let _ = consumer.set(Arc::downgrade(&slot));
         tracing::debug!(plugin = %id, "plugin loaded");

@@ -35,6 +35,8 @@ pub(crate) struct Live<P: 'static> {
     pub(crate) result_counts: Vec<usize>,
     /// Per function, whether any parameter may hold a resource handle.
     pub(crate) param_resources: Vec<bool>,
+    /// Per function, the `TypedFunc` the typed fast path last used, by type.
+    pub(crate) typed: Vec<Option<(std::any::TypeId, Box<dyn std::any::Any + Send + Sync>)>>,
     /// The guest resource types this instance defines for its plug's resources.
     pub(crate) resource_types: Vec<Option<ResourceType>>,
     /// Bumped at every instantiation: handles from an older instance are stale.
@@ -61,6 +63,8 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     state: Mutex<SlotState<P>>,
     /// Owned handles released while the slot was busy on the releasing thread.
     deferred: Mutex<Vec<(u64, ResourceAny)>>,
+    /// Whether `deferred` may hold handles: read on every entry, locked rarely.
+    has_deferred: AtomicBool,
     /// Copies of the live instance's generation and resource types, readable
     /// while the instance is busy (a consumer inside a call cannot lock itself).
     generation: AtomicU64,
@@ -74,6 +78,8 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     quarantined: AtomicBool,
     /// What the engine enforces, read once.
     epochs: bool,
+    /// The engine's ticker clock, when it interrupts.
+    clock: Option<Arc<AtomicU64>>,
     fuel: bool,
 }
 
@@ -125,11 +131,12 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         pre: InstancePre<P>,
         exports: PlugExports,
         data: P,
+        clock: Option<Arc<AtomicU64>>,
     ) -> Result<Arc<Self>, WasmError> {
         let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
         let limits = data.limits();
         let recovery = data.recovery();
-        let live = start(engine, &pre, &exports, data, 0, &limits).map_err(|(_, e)| e)?;
+        let live = start(engine, &pre, &exports, data, 0, &limits, clock.as_deref()).map_err(|(_, e)| e)?;
         let resource_types = RwLock::new(live.resource_types.clone());
         Ok(Arc::new(Self {
             generation: AtomicU64::new(0),
@@ -142,6 +149,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             exports,
             state: Mutex::new(SlotState::Live(live)),
             deferred: Mutex::new(Vec::new()),
+            has_deferred: AtomicBool::new(false),
             limits,
             recovery,
             handles: Arc::new(AtomicUsize::new(0)),
@@ -149,6 +157,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             calls: AtomicU64::new(0),
             quarantined: AtomicBool::new(false),
             epochs: engine.get_epoch_interruption(),
+            clock,
             fuel: engine.get_consume_fuel(),
         }))
     }
@@ -167,7 +176,11 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         // as consistent as after a trap; keep serving.
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let mut busy = Busy { state };
-        let pending = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
+        let pending = if self.has_deferred.swap(false, Ordering::AcqRel) {
+            std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner))
+        } else {
+            Vec::new()
+        };
         if !pending.is_empty()
             && let SlotState::Live(live) = &mut *busy.state
         {
@@ -187,6 +200,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             // The owner is busy further up this very thread: dropping now would
             // deadlock. Its next entry drops it.
             self.deferred.lock().unwrap_or_else(PoisonError::into_inner).push((generation, handle));
+            self.has_deferred.store(true, Ordering::Release);
             return;
         }
         let Ok(mut busy) = self.enter() else { return };
@@ -211,7 +225,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         // Dropping the old table drops the proxies in it, which releases the
         // handles they hold in their owners.
         drop(std::mem::replace(data.resource_table(), ResourceTable::new()));
-        match start(&self.engine, &self.pre, &self.exports, data, generation, &self.limits) {
+        match start(&self.engine, &self.pre, &self.exports, data, generation, &self.limits, self.clock.as_deref()) {
             Ok(live) => {
                 self.health.lock().unwrap_or_else(PoisonError::into_inner).reinstantiations += 1;
                 tracing::info!(plugin = %self.label, generation, "plugin re-instantiated after a failure");
@@ -291,7 +305,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                 });
             }
         };
-        let (ticks, _) = limits::enter(&self.limits);
+        let ticks = limits::enter(&self.limits, self.clock.as_deref());
         if self.epochs {
             live.store.set_epoch_deadline(ticks);
         }
@@ -333,7 +347,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                     .map(|trap| crate::dispatch_error::NestedDispatchError(trap.0.clone()));
                 let exceeded = match (error.downcast_ref::<wasmtime::Trap>(), &budget) {
                     (Some(wasmtime::Trap::Interrupt), Some(call)) => {
-                        Some(Budget::Deadline { limit: call.deadline, elapsed: call.started.elapsed() })
+                        Some(Budget::Deadline { limit: call.deadline, elapsed: call.elapsed(self.clock.as_deref()) })
                     }
                     (Some(wasmtime::Trap::OutOfFuel), _) => Some(Budget::Fuel { limit: fuel.unwrap_or_default() }),
                     _ => budget.and_then(|call| call.hit),
@@ -478,11 +492,12 @@ fn start<P: 'static>(
     data: P,
     generation: u64,
     limits: &Limits,
+    clock: Option<&AtomicU64>,
 ) -> Result<Live<P>, (Option<P>, WasmError)> {
     let mut store = Store::new(engine, data);
     // `Limiter` is zero-sized: leaking a box of it allocates nothing.
     store.limiter(|_| Box::leak(Box::new(Limiter)));
-    let (ticks, _) = limits::enter(limits);
+    let ticks = limits::enter(limits, clock);
     if engine.get_epoch_interruption() {
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ticks);
@@ -520,6 +535,7 @@ fn start<P: 'static>(
     Ok(Live {
         param_counts: func_types.iter().map(|t| t.params().len()).collect(),
         result_counts: func_types.iter().map(|t| t.results().len()).collect(),
+        typed: (0..func_types.len()).map(|_| None).collect(),
         param_resources: func_types
             .iter()
             .map(|t| t.params().any(|(_, ty)| crate::types::has_resources(&ty)))

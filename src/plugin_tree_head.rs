@@ -25,6 +25,8 @@ pub(crate) enum RootPlugins<P: PluginData + Send + 'static> {
 struct RootFunction {
     name: Arc<str>,
     is_method: bool,
+    /// Built once: errors name the interface and function without a copy.
+    site: Site,
 }
 
 /// The root node of a loaded plugin tree: the host's way into the plugins.
@@ -61,14 +63,22 @@ where
         kinds: Arc<ResourceKinds>,
         ticker: Option<Arc<crate::limits::Ticker>>,
     ) -> Self {
+        let instance: Arc<str> = node.name.instance.as_str().into();
         let functions: Vec<RootFunction> = node
             .functions
             .iter()
-            .map(|f| RootFunction { name: f.name.as_str().into(), is_method: f.is_method })
+            .map(|f| {
+                let name: Arc<str> = f.name.as_str().into();
+                RootFunction {
+                    site: Site { interface: instance.clone(), function: name.clone() },
+                    name,
+                    is_method: f.is_method,
+                }
+            })
             .collect();
         let by_name = functions.iter().enumerate().map(|(i, f)| (f.name.to_string(), i)).collect();
         Self {
-            instance: node.name.instance.as_str().into(),
+            instance,
             name: node.name.clone(),
             cardinality: node.cardinality,
             functions,
@@ -112,6 +122,15 @@ where
         self.all.iter().map(|slot| &slot.id).collect()
     }
 
+    /// The index of a root function: a scan of a few names beats hashing.
+    fn function_index(&self, name: &str) -> Option<usize> {
+        if self.functions.len() <= 16 {
+            self.functions.iter().position(|f| &*f.name == name)
+        } else {
+            self.by_name.get(name).copied()
+        }
+    }
+
     /// The names of the root interface's functions, as `dispatch` takes them.
     pub fn function_names(&self) -> impl Iterator<Item = &str> {
         self.functions.iter().map(|f| &*f.name)
@@ -123,7 +142,7 @@ where
     /// is unknown or no plugin is behind the root.
     #[must_use]
     pub fn function_type(&self, function: &str) -> Option<wasmtime::component::types::ComponentFunc> {
-        let &index = self.by_name.get(function)?;
+        let index = self.function_index(function)?;
         let slot = self.slots().next()?;
         slot.function_type(index)
     }
@@ -177,7 +196,7 @@ where
                 })
             });
         }
-        let Some(&index) = self.by_name.get(function) else {
+        let Some(index) = self.function_index(function) else {
             return self.each(|slot| {
                 Err(DispatchError::InvalidFunction {
                     plugin: slot.id.clone(),
@@ -186,11 +205,11 @@ where
                 })
             });
         };
-        let site = Site { interface: self.instance.clone(), function: self.functions[index].name.clone() };
+        let site = &self.functions[index].site;
         if self.functions[index].is_method {
-            return self.dispatch_method(&site, index, has_return, args);
+            return self.dispatch_method(site, index, has_return, args);
         }
-        self.each(|slot| call(slot, &site, index, has_return, args))
+        self.each(|slot| call(slot, site, index, has_return, args))
     }
 
     /// Routes a method call to the plugin that owns its first argument.
@@ -231,8 +250,53 @@ where
         }
     }
 
+    /// A root function with Rust types for its parameters and results,
+    /// checked against every plugin behind the root on first use: see
+    /// [`TypedDispatch`](crate::TypedDispatch).
+    ///
+    /// # Errors
+    /// [`DispatchError::InvalidFunction`] when the root has no such function
+    /// (named after the first plugin; `None` when no plugin is behind the root).
+    #[allow(clippy::type_complexity, reason = "the handle's full type, spelled once")]
+    pub fn typed<Params, Results>(
+        &self,
+        function: &str,
+    ) -> Result<crate::TypedDispatch<'_, I, P, Params, Results>, Option<DispatchError<P::Id>>>
+    where
+        Params: wasmtime::component::ComponentNamedList + wasmtime::component::Lower + Clone + Send + Sync + 'static,
+        Results: wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync + 'static,
+    {
+        match self.function_index(function) {
+            Some(index) => Ok(crate::TypedDispatch::new(self, index)),
+            None => Err(self.slots().next().map(|slot| DispatchError::InvalidFunction {
+                plugin: slot.id.clone(),
+                interface: self.instance.clone(),
+                function: function.to_owned(),
+            })),
+        }
+    }
+
+    pub(crate) fn plugin_count(&self) -> usize {
+        self.slots().count()
+    }
+
+    pub(crate) fn site(&self, index: usize) -> &Site {
+        &self.functions[index].site
+    }
+
+    pub(crate) fn each_slot<T>(
+        &self,
+        f: impl FnMut(&Arc<PluginSlot<P>>) -> Result<T, DispatchError<P::Id>>,
+    ) -> Socket<Result<T, DispatchError<P::Id>>, P::Id> {
+        self.each_generic(f)
+    }
+
     /// Applies `f` to every plugin behind the root socket.
-    fn each(&self, mut f: impl FnMut(&Arc<PluginSlot<P>>) -> DispatchResult<P>) -> Socket<DispatchResult<P>, P::Id> {
+    fn each(&self, f: impl FnMut(&Arc<PluginSlot<P>>) -> DispatchResult<P>) -> Socket<DispatchResult<P>, P::Id> {
+        self.each_generic(f)
+    }
+
+    fn each_generic<T>(&self, mut f: impl FnMut(&Arc<PluginSlot<P>>) -> T) -> Socket<T, P::Id> {
         match &self.plugins {
             RootPlugins::One(slot) => Socket::ExactlyOne(f(slot)),
             RootPlugins::Optional(slot) => Socket::AtMostOne(slot.as_ref().map(f)),

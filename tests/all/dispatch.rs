@@ -147,3 +147,24 @@ fn dispatch_errors_read_well() {
     let source = std::error::Error::source(&error).expect("the trap is the source").to_string();
     assert!(source.contains("unreachable"), "{source}");
 }
+
+#[test]
+fn the_typed_fast_path_calls_with_rust_values() {
+    let head = counter_head();
+    let add = head.typed::<(u32, u32), (u32,)>("add").unwrap();
+    for i in 0..10 {
+        assert!(matches!(add.call((i, 1)), Socket::ExactlyOne(Ok((n,))) if n == i + 1));
+    }
+}
+
+#[test]
+fn the_typed_fast_path_reports_wrong_types_traps_and_unknown_functions() {
+    let head = counter_head();
+    let wrong = head.typed::<(String,), (u32,)>("add").unwrap();
+    assert!(matches!(wrong.call(("x".to_owned(),)), Socket::ExactlyOne(Err(DispatchError::InvalidArguments { .. }))));
+    let boom = head.typed::<(), (u32,)>("boom").unwrap();
+    assert!(matches!(boom.call(()), Socket::ExactlyOne(Err(DispatchError::Trap { reinstantiated: true, .. }))));
+    let get = head.typed::<(), (u32,)>("get").unwrap();
+    assert!(matches!(get.call(()), Socket::ExactlyOne(Ok((42,)))));
+    assert!(matches!(head.typed::<(), ()>("nope"), Err(Some(DispatchError::InvalidFunction { .. }))));
+}
