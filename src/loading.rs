@@ -297,9 +297,10 @@ where
             ticker: ticker.clone(),
         };
         let mut nodes: Vec<Option<PluginNode<P>>> = plugins.into_iter().map(Some).collect();
+        let mut compiled = compile_all(engine, &order, &mut nodes);
         for index in order {
-            if let Some(node) = nodes[index].take() {
-                match loader.load_plugin(node) {
+            if let (Some(node), Some(component)) = (nodes[index].take(), compiled[index].take()) {
+                match loader.load_plugin(node, component) {
                     Ok(plugin) => loader.loaded[index] = Some(plugin),
                     Err(error) => {
                         tracing::warn!(%error, "plugin not loaded");
@@ -373,7 +374,11 @@ where
         result
     }
 
-    fn load_plugin(&mut self, node: PluginNode<P>) -> Result<Loaded<P>, TreeLoadError<I, P>> {
+    fn load_plugin(
+        &mut self,
+        node: PluginNode<P>,
+        component: Result<wasmtime::component::Component, P::Error>,
+    ) -> Result<Loaded<P>, TreeLoadError<I, P>> {
         let PluginNode { id, plug, sockets, data } = node;
         let mut providers = Vec::with_capacity(sockets.len());
         for &socket in &sockets {
@@ -388,9 +393,7 @@ where
                 }
             }
         }
-        let component = data
-            .component(self.engine)
-            .map_err(|e| LoadError::Component { plugin: id.clone(), source: Arc::new(e) })?;
+        let component = component.map_err(|e| LoadError::Component { plugin: id.clone(), source: Arc::new(e) })?;
         let component_type = component.component_type();
         if let Some(granted) = data.grants() {
             self.check_grants(&id, &sockets, &granted, &component_type)?;
@@ -655,6 +658,57 @@ fn shape_without_plugins(declared: &ComponentFunc, cardinality: InterfaceCardina
         (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, Some(Type::List(_))) => Some(Shape::List),
         _ => None,
     }
+}
+
+/// Compiles the components of the plugins in `order` on all cores: each
+/// worker takes its share of the plugins (they are `Send`, not `Sync`) and
+/// gives them back with their components.
+fn compile_all<P: PluginData + Send>(
+    engine: &Engine,
+    order: &[usize],
+    nodes: &mut [Option<PluginNode<P>>],
+) -> Vec<Option<Result<wasmtime::component::Component, P::Error>>> {
+    let mut compiled: Vec<Option<Result<_, _>>> = (0..nodes.len()).map(|_| None).collect();
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).min(order.len());
+    if workers <= 1 {
+        for &index in order {
+            if let Some(node) = &nodes[index] {
+                compiled[index] = Some(node.data.component(engine));
+            }
+        }
+        return compiled;
+    }
+    let mut shares: Vec<Vec<(usize, PluginNode<P>)>> = (0..workers).map(|_| Vec::new()).collect();
+    for (position, &index) in order.iter().enumerate() {
+        if let Some(node) = nodes[index].take() {
+            shares[position % workers].push((index, node));
+        }
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|share| {
+                scope.spawn(move || {
+                    share
+                        .into_iter()
+                        .map(|(index, node)| {
+                            let component = node.data.component(engine);
+                            (index, node, component)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            // A panic in the user's `component` is theirs: let it through.
+            let done = handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            for (index, node, component) in done {
+                nodes[index] = Some(node);
+                compiled[index] = Some(component);
+            }
+        }
+    });
+    compiled
 }
 
 /// The plugins reachable from `root`, each after every plugin it depends on.
