@@ -63,7 +63,7 @@ impl FunctionData for Func {
     }
 }
 
-struct Iface(&'static str, &'static str, Vec<Func>);
+struct Iface(&'static str, &'static str, Vec<Func>, InterfaceCardinality);
 impl InterfaceData for Iface {
     type Id = &'static str;
     type Error = std::convert::Infallible;
@@ -74,7 +74,7 @@ impl InterfaceData for Iface {
         Ok(&self.0)
     }
     fn cardinality(&self) -> Result<&InterfaceCardinality, Self::Error> {
-        Ok(&InterfaceCardinality::ExactlyOne)
+        Ok(&self.3)
     }
     fn package_name(&self) -> Result<&str, Self::Error> {
         Ok(self.1)
@@ -87,18 +87,26 @@ impl InterfaceData for Iface {
     }
 }
 
-struct Plugin(&'static str, &'static str, Vec<&'static str>, &'static str, ResourceTable);
+/// Where a bench plugin's component comes from.
+enum Source {
+    /// Compiled at load.
+    Wat(&'static str),
+    /// Compiled beforehand: loading only instantiates.
+    Compiled(Component),
+}
+
+struct Plugin(String, &'static str, Vec<&'static str>, Source, ResourceTable);
 impl PluginCtxView for Plugin {
     fn resource_table(&mut self) -> &mut ResourceTable {
         &mut self.4
     }
 }
 impl PluginData for Plugin {
-    type Id = &'static str;
+    type Id = String;
     type InterfaceId = &'static str;
     type Error = wasm_link::WasmError;
     type SocketIter<'a> = std::slice::Iter<'a, &'static str>;
-    fn id(&self) -> Result<&&'static str, Self::Error> {
+    fn id(&self) -> Result<&String, Self::Error> {
         Ok(&self.0)
     }
     fn plug(&self) -> Result<&&'static str, Self::Error> {
@@ -108,20 +116,26 @@ impl PluginData for Plugin {
         Ok(self.2.iter())
     }
     fn component(&self, engine: &Engine) -> Result<Component, Self::Error> {
-        Ok(Component::new(engine, self.3)?)
+        match &self.3 {
+            Source::Wat(wat) => Ok(Component::new(engine, wat)?),
+            Source::Compiled(component) => Ok(component.clone()),
+        }
     }
 }
 
 type Head = PluginTreeHead<Iface, Plugin>;
 
+/// `get`, typed.
+type GetFunc = TypedFunc<(u32,), (u32,)>;
+
 fn tree(engine: &Engine, root: &'static str) -> Head {
     let interfaces = vec![
-        Iface("callee", "bench:b/callee", vec![Func("get")]),
-        Iface("caller", "bench:b/caller", vec![Func("run")]),
+        Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::ExactlyOne),
+        Iface("caller", "bench:b/caller", vec![Func("run")], InterfaceCardinality::ExactlyOne),
     ];
     let plugins = vec![
-        Plugin("callee", "callee", vec![], CALLEE, ResourceTable::new()),
-        Plugin("caller", "caller", vec!["callee"], CALLER, ResourceTable::new()),
+        Plugin("callee".into(), "callee", vec![], Source::Wat(CALLEE), ResourceTable::new()),
+        Plugin("caller".into(), "caller", vec!["callee"], Source::Wat(CALLER), ResourceTable::new()),
     ];
     let (tree, errors) = PluginTree::new(root, interfaces, plugins);
     assert!(errors.is_empty());
@@ -206,6 +220,62 @@ fn benches(c: &mut Criterion, engine: &Engine, label: &str) {
     });
 }
 
+/// `n` callee plugins behind an `Any` root, from `source`.
+fn wide(engine: &Engine, n: usize, source: impl Fn() -> Source) -> Head {
+    let interfaces = vec![Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::Any)];
+    let plugins = (0..n).map(|i| Plugin(format!("p{i:03}"), "callee", vec![], source(), ResourceTable::new()));
+    let (tree, errors) = PluginTree::new("callee", interfaces, plugins);
+    assert!(errors.is_empty());
+    let (head, errors) = tree.load(engine, &Linker::new(engine)).expect("loads");
+    assert!(errors.is_empty());
+    head
+}
+
+fn fan_out_and_load(c: &mut Criterion, engine: &Engine) {
+    let empty = wasmtime::component::Linker::<()>::new(engine);
+    for n in [1usize, 8, 32] {
+        let head = wide(engine, n, || Source::Wat(CALLEE));
+        c.bench_function(&format!("fan-out/{n}/dispatch"), |b| {
+            b.iter(|| head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(1))]));
+        });
+        let mut raw: Vec<(Store<()>, GetFunc)> = (0..n)
+            .map(|_| {
+                let (store, func) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
+                let typed = func.typed(&store).expect("typed");
+                (store, typed)
+            })
+            .collect();
+        c.bench_function(&format!("fan-out/{n}/raw-typedfunc-loop"), |b| {
+            b.iter(|| {
+                for (store, func) in &mut raw {
+                    black_box(func.call(&mut *store, (black_box(1),)).expect("call"));
+                }
+            });
+        });
+    }
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10).measurement_time(Duration::from_secs(4));
+    group.bench_function("100/compile-and-instantiate", |b| b.iter(|| wide(engine, 100, || Source::Wat(CALLEE))));
+    group.bench_function("100/raw-compile-and-instantiate", |b| {
+        b.iter(|| {
+            for _ in 0..100 {
+                black_box(instance_export(engine, CALLEE, &empty, "bench:b/callee", "get"));
+            }
+        });
+    });
+    let compiled = Component::new(engine, CALLEE).expect("valid");
+    group.bench_function("100/instantiate", |b| b.iter(|| wide(engine, 100, || Source::Compiled(compiled.clone()))));
+    group.bench_function("100/raw-instantiate", |b| {
+        b.iter(|| {
+            for _ in 0..100 {
+                let mut store = Store::new(engine, ());
+                black_box(empty.instantiate(&mut store, &compiled).expect("instantiates"));
+            }
+        });
+    });
+    group.finish();
+}
+
 /// The median of a criterion benchmark, in nanoseconds.
 fn median(name: &str) -> Option<f64> {
     // Criterion stores `a/b` as `a_b`.
@@ -226,6 +296,7 @@ fn main() {
     let epochs = wasm_link::default_engine().expect("engine");
     benches(&mut criterion, &plain, "default-engine");
     benches(&mut criterion, &epochs, "epoch-engine");
+    fan_out_and_load(&mut criterion, &plain);
     criterion.final_summary();
 
     let mut table = String::new();
@@ -253,6 +324,20 @@ fn main() {
             if let Some(ns) = median(&format!("{label}/{name}")) {
                 let _ = writeln!(table, "{label}/{name}-ns-per-call {:.0}", ns / f64::from(SOCKET_CALLS));
             }
+        }
+    }
+    let ratio = |name: &str, baseline: &str| Some(median(name)? / median(baseline)?);
+    for n in [1, 8, 32] {
+        if let Some(value) = ratio(&format!("fan-out/{n}/dispatch"), &format!("fan-out/{n}/raw-typedfunc-loop")) {
+            let _ = writeln!(table, "fan-out/{n}/dispatch-vs-raw-typedfunc-loop {value:.2}");
+        }
+    }
+    for (name, baseline) in [
+        ("load/100/compile-and-instantiate", "load/100/raw-compile-and-instantiate"),
+        ("load/100/instantiate", "load/100/raw-instantiate"),
+    ] {
+        if let Some(value) = ratio(name, baseline) {
+            let _ = writeln!(table, "{name}-vs-raw {value:.2}");
         }
     }
     print!("\n{table}");
