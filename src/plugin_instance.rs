@@ -176,7 +176,8 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         // as consistent as after a trap; keep serving.
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let mut busy = Busy { state };
-        let pending = if self.has_deferred.swap(false, Ordering::AcqRel) {
+        // A load first: the swap is a write on every call otherwise.
+        let pending = if self.has_deferred.load(Ordering::Acquire) && self.has_deferred.swap(false, Ordering::AcqRel) {
             std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner))
         } else {
             Vec::new()
