@@ -278,9 +278,13 @@ fn fan_out_and_load(c: &mut Criterion, engine: &Engine) {
 
 /// The median of a criterion benchmark, in nanoseconds.
 fn median(name: &str) -> Option<f64> {
-    // Criterion stores `a/b` as `a_b`.
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-    let path = format!("{target}/criterion/{}/new/estimates.json", name.replace('/', "_"));
+    // Criterion stores `a/b/c` as `a_b_c`, and `c` of group `g` as `g/c`.
+    let dir = match name.strip_prefix("load/") {
+        Some(rest) => format!("load/{}", rest.replace('/', "_")),
+        None => name.replace('/', "_"),
+    };
+    let path = format!("{target}/criterion/{dir}/new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["median"]["point_estimate"].as_f64()
