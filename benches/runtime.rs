@@ -47,6 +47,24 @@ const CALLER: &str = r#"(component
     (instance $caller (export "run" (func $run)))
     (export "bench:b/caller" (instance $caller)))"#;
 
+/// `bench:b/callee` whose `get(x)` spins `x` rounds: a call with real work.
+const WORKER: &str = r#"(component
+    (core module $m (func (export "get") (param $n i32) (result i32)
+        (local $acc i32)
+        (block $done (loop $next
+            (br_if $done (i32.eqz (local.get $n)))
+            (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const 31)) (local.get $n)))
+            (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+            (br $next)))
+        (local.get $acc)))
+    (core instance $i (instantiate $m))
+    (func $get (param "x" u32) (result u32) (canon lift (core func $i "get")))
+    (instance $callee (export "get" (func $get)))
+    (export "bench:b/callee" (instance $callee)))"#;
+
+/// Rounds of `WORKER` for about 10 us per call on the reference VM.
+const WORK: u32 = 12_000;
+
 /// Socket calls per `run`: enough that the host-to-caller call is noise.
 const SOCKET_CALLS: u32 = 1000;
 
@@ -253,6 +271,26 @@ fn fan_out_and_load(c: &mut Criterion, engine: &Engine) {
             });
         });
     }
+    for n in [2usize, 8] {
+        let head = wide(engine, n, || Source::Wat(WORKER));
+        c.bench_function(&format!("fan-out-work/{n}/dispatch"), |b| {
+            b.iter(|| head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(WORK))]));
+        });
+        let mut raw: Vec<(Store<()>, GetFunc)> = (0..n)
+            .map(|_| {
+                let (store, func) = instance_export(engine, WORKER, &empty, "bench:b/callee", "get");
+                let typed = func.typed(&store).expect("typed");
+                (store, typed)
+            })
+            .collect();
+        c.bench_function(&format!("fan-out-work/{n}/raw-typedfunc-loop"), |b| {
+            b.iter(|| {
+                for (store, func) in &mut raw {
+                    black_box(func.call(&mut *store, (black_box(WORK),)).expect("call"));
+                }
+            });
+        });
+    }
     let mut group = c.benchmark_group("load");
     group.sample_size(10).measurement_time(Duration::from_secs(4));
     group.bench_function("100/compile-and-instantiate", |b| b.iter(|| wide(engine, 100, || Source::Wat(CALLEE))));
@@ -334,6 +372,15 @@ fn main() {
     for n in [1, 8, 32] {
         if let Some(value) = ratio(&format!("fan-out/{n}/dispatch"), &format!("fan-out/{n}/raw-typedfunc-loop")) {
             let _ = writeln!(table, "fan-out/{n}/dispatch-vs-raw-typedfunc-loop {value:.2}");
+        }
+    }
+    for n in [2u32, 8] {
+        let name = format!("fan-out-work/{n}/dispatch");
+        if let Some(value) = ratio(&name, &format!("fan-out-work/{n}/raw-typedfunc-loop")) {
+            let _ = writeln!(table, "fan-out-work/{n}/dispatch-vs-raw-typedfunc-loop {value:.2}");
+        }
+        if let Some(ns) = median(&format!("fan-out-work/{n}/raw-typedfunc-loop")) {
+            let _ = writeln!(table, "fan-out-work/{n}/raw-ns-per-call {:.0}", ns / f64::from(n));
         }
     }
     for (name, baseline) in [

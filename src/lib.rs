@@ -190,7 +190,7 @@ pub use loading::{LoadError, NestedLoadError};
 pub use partial::{PartialResult, PartialSuccess};
 pub use plugin::{PluginCtxView, PluginData};
 pub use plugin_tree::{BoxError, PluginTree, PluginTreeError};
-pub use plugin_tree_head::PluginTreeHead;
+pub use plugin_tree_head::{PARALLEL_ABOVE, PluginTreeHead};
 pub use socket::{Iter as SocketIter, Socket};
 pub use typed::{TypedDispatch, TypedResult};
 pub use wasm_error::{WasmError, error_chain};

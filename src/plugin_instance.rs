@@ -102,6 +102,12 @@ thread_local! {
     static CHAIN: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Whether the current thread is outside every plugin call: only then may a
+/// dispatch fan out to other threads, which do not see this thread's chain.
+pub(crate) fn outside_plugins() -> bool {
+    CHAIN.with(|chain| chain.borrow().is_empty())
+}
+
 fn on_chain(key: usize) -> bool {
     CHAIN.with(|chain| chain.borrow().contains(&key))
 }

@@ -23,6 +23,9 @@ pub(crate) enum RootPlugins<P: PluginData + Send + 'static> {
 }
 
 struct RootFunction {
+    /// The measured cost of one plugin's call, in nanoseconds (a moving
+    /// average): fan-outs of costly calls run in parallel.
+    cost: std::sync::atomic::AtomicU64,
     name: Arc<str>,
     is_method: bool,
     /// Built once: errors name the interface and function without a copy.
@@ -49,6 +52,10 @@ pub struct PluginTreeHead<I: InterfaceData, P: PluginData + Send + 'static> {
     _interface: PhantomData<fn() -> I>,
 }
 
+/// Above this measured cost per plugin call, a multi-plugin dispatch runs its
+/// calls in parallel.
+pub const PARALLEL_ABOVE: std::time::Duration = std::time::Duration::from_micros(4);
+
 type DispatchResult<P> = Result<Val, DispatchError<<P as PluginData>::Id>>;
 
 impl<I, P> PluginTreeHead<I, P>
@@ -70,6 +77,7 @@ where
             .map(|f| {
                 let name: Arc<str> = f.name.as_str().into();
                 RootFunction {
+                    cost: std::sync::atomic::AtomicU64::new(0),
                     site: Site { interface: instance.clone(), function: name.clone() },
                     name,
                     is_method: f.is_method,
@@ -209,7 +217,45 @@ where
         if self.functions[index].is_method {
             return self.dispatch_method(site, index, has_return, args);
         }
+        if let RootPlugins::Many(slots) = &self.plugins
+            && slots.len() > 1
+        {
+            return self.fan_out(slots, index, |slot| call(slot, site, index, has_return, args));
+        }
         self.each(|slot| call(slot, site, index, has_return, args))
+    }
+
+    /// Calls every plugin of a multi-plugin root: in parallel when a call has
+    /// been measured to cost more than [`PARALLEL_ABOVE`], in turn otherwise
+    /// (spreading trivial calls over threads costs more than it saves).
+    fn fan_out(
+        &self,
+        slots: &[Arc<PluginSlot<P>>],
+        index: usize,
+        f: impl Fn(&Arc<PluginSlot<P>>) -> DispatchResult<P> + Sync,
+    ) -> Socket<DispatchResult<P>, P::Id> {
+        use rayon::prelude::*;
+        use std::sync::atomic::Ordering;
+        let cost = &self.functions[index].cost;
+        let threads = rayon::current_num_threads().min(slots.len());
+        let parallel = threads > 1
+            && u128::from(cost.load(Ordering::Relaxed)) > PARALLEL_ABOVE.as_nanos()
+            && crate::plugin_instance::outside_plugins();
+        let started = std::time::Instant::now();
+        let map: HashMap<P::Id, DispatchResult<P>> = if parallel {
+            slots.par_iter().map(|slot| (slot.id.clone(), f(slot))).collect()
+        } else {
+            slots.iter().map(|slot| (slot.id.clone(), f(slot))).collect()
+        };
+        // The cost of one call, as if run in turn: elapsed time times the
+        // threads that shared it, over the calls made.
+        let spread = if parallel { threads } else { 1 };
+        let calls = u128::try_from(slots.len()).unwrap_or(1).max(1);
+        let per_call = started.elapsed().as_nanos() * u128::try_from(spread).unwrap_or(1) / calls;
+        let previous = cost.load(Ordering::Relaxed);
+        let measured = u64::try_from(per_call).unwrap_or(u64::MAX);
+        cost.store(if previous == 0 { measured } else { previous - previous / 4 + measured / 4 }, Ordering::Relaxed);
+        if self.cardinality == InterfaceCardinality::AtLeastOne { Socket::AtLeastOne(map) } else { Socket::Any(map) }
     }
 
     /// Routes a method call to the plugin that owns its first argument.
