@@ -219,17 +219,7 @@ fn dropping_a_handle_twice_traps_the_dropper_only() {
         "test:fixtures/user",
         vec![func("roundtrip"), func("provider-live")],
     );
-    let docs_interface = Interface::new(
-        "docs",
-        InterfaceCardinality::ExactlyOne,
-        "test:fixtures/docs",
-        vec![
-            method("[method]doc.get", ReturnKind::AssumeNoResources),
-            crate::fixtures::with_resources("make"),
-            func("live"),
-        ],
-    )
-    .with_resources(&["doc"]);
+    let docs_interface = small_docs_interface();
     let (head, errors) = load_on(
         &engine(),
         "user",
@@ -247,17 +237,7 @@ fn dropping_a_handle_twice_traps_the_dropper_only() {
 
 #[test]
 fn returning_a_handle_it_does_not_own_is_an_error_and_the_next_call_is_served() {
-    let docs_interface = Interface::new(
-        "docs",
-        InterfaceCardinality::ExactlyOne,
-        "test:fixtures/docs",
-        vec![
-            method("[method]doc.get", ReturnKind::AssumeNoResources),
-            crate::fixtures::with_resources("make"),
-            func("live"),
-        ],
-    )
-    .with_resources(&["doc"]);
+    let docs_interface = small_docs_interface();
     let (head, _) =
         load_on(&engine(), "docs", vec![docs_interface], vec![Plugin::new("forger", "docs", &[], handle_forger())]);
     let one = |function: &str, args: &[Val]| match head.dispatch("test:fixtures/docs", function, true, args) {
@@ -344,4 +324,20 @@ fn an_engine_that_consumes_fuel_stops_a_loop_at_its_fuel() {
     );
     let Socket::ExactlyOne(after) = head.dispatch("test:hostile/victim", "ok", true, &[]) else { panic!() };
     assert_eq!(after.unwrap(), Val::U32(7));
+}
+
+/// `docs` with only `doc.get`, `make` and `live`: what the double dropper and
+/// the handle forger implement or import.
+fn small_docs_interface() -> Interface {
+    Interface::new(
+        "docs",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/docs",
+        vec![
+            method("[method]doc.get", ReturnKind::AssumeNoResources),
+            crate::fixtures::with_resources("make"),
+            func("live"),
+        ],
+    )
+    .with_resources(&["doc"])
 }

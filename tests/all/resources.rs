@@ -158,29 +158,28 @@ fn a_handle_given_to_a_plugin_that_does_not_own_it_is_an_error() {
     assert_eq!(live["b"].as_ref().unwrap(), &Val::U32(1));
 }
 
-#[test]
-fn a_borrowed_handle_reaches_a_third_plugin_that_imports_its_type() {
+/// A `user` root `pipeline` that lends docs to inspectors behind an
+/// `inspect` socket of `cardinality`.
+fn inspection(cardinality: InterfaceCardinality, pipeline: Vec<u8>, inspectors: &[&str]) -> Head {
     let user = Interface::new(
         "user",
         InterfaceCardinality::ExactlyOne,
         "test:fixtures/user",
         vec![crate::fixtures::func("roundtrip")],
     );
-    let inspect = Interface::new(
-        "inspect",
-        InterfaceCardinality::ExactlyOne,
-        "test:fixtures/inspect",
-        vec![crate::fixtures::func("inspect")],
-    );
-    let head = load_clean(
-        "user",
-        vec![user, inspect, docs_interface(InterfaceCardinality::ExactlyOne)],
-        vec![
-            Plugin::new("pipeline", "user", &["docs", "inspect"], crate::plugins::pipeline()),
-            Plugin::new("inspector", "inspect", &["docs"], crate::plugins::inspector()),
-            Plugin::new("docs", "docs", &[], docs()),
-        ],
-    );
+    let inspect =
+        Interface::new("inspect", cardinality, "test:fixtures/inspect", vec![crate::fixtures::func("inspect")]);
+    let mut plugins =
+        vec![Plugin::new("pipeline", "user", &["docs", "inspect"], pipeline), Plugin::new("docs", "docs", &[], docs())];
+    for id in inspectors {
+        plugins.push(Plugin::new(id, "inspect", &["docs"], crate::plugins::inspector()));
+    }
+    load_clean("user", vec![user, inspect, docs_interface(InterfaceCardinality::ExactlyOne)], plugins)
+}
+
+#[test]
+fn a_borrowed_handle_reaches_a_third_plugin_that_imports_its_type() {
+    let head = inspection(InterfaceCardinality::ExactlyOne, crate::plugins::pipeline(), &["inspector"]);
     for v in 1..50 {
         assert_eq!(u32_of(call_user(&head, "roundtrip", Some(v))), 2 * v);
     }
@@ -201,28 +200,7 @@ fn a_handle_the_host_already_gave_away_is_refused_without_resetting_the_plugin()
 
 #[test]
 fn a_borrow_reaches_every_plugin_behind_a_multi_plugin_socket() {
-    let user = Interface::new(
-        "user",
-        InterfaceCardinality::ExactlyOne,
-        "test:fixtures/user",
-        vec![crate::fixtures::func("roundtrip")],
-    );
-    let inspect = Interface::new(
-        "inspect",
-        InterfaceCardinality::Any,
-        "test:fixtures/inspect",
-        vec![crate::fixtures::func("inspect")],
-    );
-    let head = load_clean(
-        "user",
-        vec![user, inspect, docs_interface(InterfaceCardinality::ExactlyOne)],
-        vec![
-            Plugin::new("pipeline", "user", &["docs", "inspect"], crate::plugins::multi_pipeline()),
-            Plugin::new("i1", "inspect", &["docs"], crate::plugins::inspector()),
-            Plugin::new("i2", "inspect", &["docs"], crate::plugins::inspector()),
-            Plugin::new("docs", "docs", &[], docs()),
-        ],
-    );
+    let head = inspection(InterfaceCardinality::Any, crate::plugins::multi_pipeline(), &["i1", "i2"]);
     // Each inspector doubles the value: 2v + 2v.
     for v in 1..20 {
         assert_eq!(u32_of(call_user(&head, "roundtrip", Some(v))), 4 * v);
