@@ -177,6 +177,7 @@ mod plugin_tree_head;
 mod resources;
 mod socket;
 mod typed;
+mod typed_link;
 mod types;
 mod wasm_error;
 #[cfg(feature = "wit")]

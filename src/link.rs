@@ -498,7 +498,9 @@ fn unwrap_value(value: Option<Val>) -> Val {
 }
 
 /// Turns a socket failure into the error that traps the consumer.
-fn trap<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(error: DispatchError<Id>) -> wasmtime::Error {
+pub(crate) fn trap<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+    error: DispatchError<Id>,
+) -> wasmtime::Error {
     wasmtime::Error::new(SocketTrap(Arc::new(error)))
 }
 

@@ -633,11 +633,13 @@ where
                 convert_result: declared.results().any(|t| types::has_resources(&t)),
                 kinds: self.kinds.clone(),
             });
-            instance
-                .func_new(&name, move |store, ty, params: &[Val], results: &mut [Val]| {
-                    adapter.call(store, &ty, params, results)
-                })
-                .map_err(link_error)?;
+            if !crate::typed_link::define(&mut instance, &name, &declared, &adapter).map_err(link_error)? {
+                instance
+                    .func_new(&name, move |store, ty, params: &[Val], results: &mut [Val]| {
+                        adapter.call(store, &ty, params, results)
+                    })
+                    .map_err(link_error)?;
+            }
         }
         Ok(())
     }

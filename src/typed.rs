@@ -73,7 +73,7 @@ where
 
 /// The instance's `TypedFunc` for function `index`, type-checked once per
 /// instance and cached in it.
-fn typed_func<P: 'static, Params, Results>(
+pub(crate) fn typed_func<P: 'static, Params, Results>(
     live: &mut Live<P>,
     index: usize,
 ) -> wasmtime::Result<TypedFunc<Params, Results>>

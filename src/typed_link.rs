@@ -1,0 +1,96 @@
+//! Typed socket adapters: the common signatures forwarded without `Val`s.
+//!
+//! A socket function imported in plain shape (`T`, one plugin behind it, no
+//! resources) whose parameters and result are scalars or strings of one type
+//! is defined with `func_wrap` and forwarded to the provider's `TypedFunc`:
+//! no value is boxed, lifted into a `Val` or lowered from one. Everything else
+//! goes through the dynamic adapter ([`Adapter::call`](crate::link::Adapter)).
+
+use std::sync::Arc;
+
+use wasmtime::component::types::{ComponentFunc, Type};
+use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower};
+
+use crate::PluginData;
+use crate::link::{Adapter, Shape};
+use crate::plugin_instance::CallFailure;
+
+/// Defines `name` with a typed forwarder when its signature allows one;
+/// `Ok(false)` when it does not (the caller defines it dynamically).
+pub(crate) fn define<P: PluginData + Send + 'static>(
+    linker: &mut LinkerInstance<'_, P>,
+    name: &str,
+    declared: &ComponentFunc,
+    adapter: &Arc<Adapter<P>>,
+) -> wasmtime::Result<bool> {
+    if adapter.shape != Shape::Plain
+        || adapter.method
+        || adapter.targets.len() != 1
+        || adapter.convert_params
+        || adapter.convert_result
+    {
+        return Ok(false);
+    }
+    let params: Vec<Type> = declared.params().map(|(_, t)| t).collect();
+    let result = declared.results().next();
+    // One element type for every parameter and the result keeps the number
+    // of instantiations small while covering the usual `f(x) -> y` sockets.
+    let element = match (params.first(), &result) {
+        (Some(first), _) => first.clone(),
+        (None, Some(result)) => result.clone(),
+        (None, None) => return wrap::<P, (), ()>(linker, name, adapter).map(|()| true),
+    };
+    if !params.iter().all(|p| *p == element) || result.as_ref().is_some_and(|r| *r != element) {
+        return Ok(false);
+    }
+    macro_rules! by_arity {
+        ($t:ty) => {
+            match (params.len(), result.is_some()) {
+                (0, true) => wrap::<P, (), ($t,)>(linker, name, adapter),
+                (1, true) => wrap::<P, ($t,), ($t,)>(linker, name, adapter),
+                (2, true) => wrap::<P, ($t, $t), ($t,)>(linker, name, adapter),
+                (1, false) => wrap::<P, ($t,), ()>(linker, name, adapter),
+                (2, false) => wrap::<P, ($t, $t), ()>(linker, name, adapter),
+                _ => return Ok(false),
+            }
+        };
+    }
+    match element {
+        Type::U32 => by_arity!(u32),
+        Type::S32 => by_arity!(i32),
+        Type::U64 => by_arity!(u64),
+        Type::S64 => by_arity!(i64),
+        Type::Float32 => by_arity!(f32),
+        Type::Float64 => by_arity!(f64),
+        Type::Bool => by_arity!(bool),
+        Type::String => by_arity!(String),
+        _ => return Ok(false),
+    }?;
+    Ok(true)
+}
+
+/// Defines `name` as a typed call into the one plugin behind the socket.
+fn wrap<P, Params, Results>(
+    linker: &mut LinkerInstance<'_, P>,
+    name: &str,
+    adapter: &Arc<Adapter<P>>,
+) -> wasmtime::Result<()>
+where
+    P: PluginData + Send + 'static,
+    Params: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+    Results: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+{
+    let adapter = adapter.clone();
+    linker.func_wrap(name, move |_store, params: Params| {
+        let Some(target) = adapter.targets.first() else {
+            return Err(wasmtime::format_err!("socket `{}` has no plugin", adapter.site.interface));
+        };
+        target
+            .call(&adapter.site, |live| {
+                let func = crate::typed::typed_func::<P, Params, Results>(live, adapter.function)
+                    .map_err(CallFailure::InvalidArguments)?;
+                func.call(&mut live.store, params).map_err(CallFailure::Ran)
+            })
+            .map_err(crate::link::trap)
+    })
+}
