@@ -328,6 +328,33 @@ fn median(name: &str) -> Option<f64> {
     json["median"]["point_estimate"].as_f64()
 }
 
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()).unwrap_or(0) * 4096
+}
+
+/// Resident bytes per idle loaded plugin, and per bare store + instance.
+fn memory_per_plugin(engine: &Engine) -> (f64, f64) {
+    const N: u32 = 200;
+    let compiled = Component::new(engine, CALLEE).expect("valid");
+    let empty = wasmtime::component::Linker::<()>::new(engine);
+    let before = resident_bytes();
+    let raw: Vec<_> = (0..N)
+        .map(|_| {
+            let mut store = Store::new(engine, ());
+            let instance = empty.instantiate(&mut store, &compiled).expect("instantiates");
+            (store, instance)
+        })
+        .collect();
+    let raw_bytes = resident_bytes().saturating_sub(before);
+    let before = resident_bytes();
+    let head = wide(engine, N as usize, || Source::Compiled(compiled.clone()));
+    let linked_bytes = resident_bytes().saturating_sub(before);
+    black_box((&raw, &head));
+    let per = |bytes: u64| f64::from(u32::try_from(bytes).unwrap_or(u32::MAX)) / f64::from(N);
+    (per(linked_bytes), per(raw_bytes))
+}
+
 fn main() {
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -390,6 +417,12 @@ fn main() {
         if let Some(value) = ratio(name, baseline) {
             let _ = writeln!(table, "{name}-vs-raw {value:.2}");
         }
+    }
+    let (linked, raw) = memory_per_plugin(&plain);
+    let _ = writeln!(table, "memory/idle-plugin-bytes {linked:.0}");
+    let _ = writeln!(table, "memory/raw-store-and-instance-bytes {raw:.0}");
+    if raw > 0.0 {
+        let _ = writeln!(table, "memory/idle-plugin-vs-raw {:.2}", linked / raw);
     }
     print!("\n{table}");
     let _ = std::fs::create_dir_all("target");
