@@ -152,6 +152,26 @@
 //! the same rules with `T` = nothing. Resource methods always take the
 //! single-plugin shapes: they run in the plugin that owns the resource.
 //!
+//! # Budgets and recovery
+//!
+//! Every plugin runs under finite [`Limits`]: a deadline per call (5 s), linear
+//! memory (64 MiB), table elements, held resource handles and, when the engine
+//! consumes fuel, fuel. A call that exceeds one fails with
+//! [`DispatchError::BudgetExceeded`] naming the [`Budget`] and the figure it
+//! hit; the plugin is re-instantiated for the next call, and a [`Recovery`]
+//! policy can quarantine a plugin that keeps failing.
+//! [`PluginTreeHead::health`] reports every plugin's calls and failures.
+//! Deadlines need an engine with epoch interruption:
+//!
+//! ```
+//! let engine = wasm_link::default_engine().expect("a supported host");
+//! assert!(engine.get_epoch_interruption());
+//! ```
+//!
+//! With `Engine::default()`, as in the example above, everything works but
+//! deadlines are not enforced. [`PluginData::grants`] restricts what a plugin
+//! may import besides its sockets.
+//!
 //! # Engine configuration
 //!
 //! The user owns the [`Engine`]. This crate depends on wasmtime with
