@@ -219,9 +219,10 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         results: &mut [Val],
         taken: &mut Vec<resources::Taken<P>>,
     ) -> wasmtime::Result<()> {
-        let consumer = self.consumer.get().and_then(Weak::upgrade);
-        let declared = ty.results().next();
-        let result_ty = if self.convert_result { inner_type(declared, self.shape) } else { None };
+        // The consumer's own slot matters only when handles cross.
+        let handles_cross = self.convert_params || self.convert_result || self.method;
+        let consumer = if handles_cross { self.consumer.get().and_then(Weak::upgrade) } else { None };
+        let result_ty = if self.convert_result { inner_type(ty.results().next(), self.shape) } else { None };
         if self.method {
             let outcome = self.call_method(consumer.as_ref(), store, taken, params, result_ty.as_ref());
             return self.deliver_single(outcome, results);
