@@ -662,54 +662,30 @@ fn shape_without_plugins(declared: &ComponentFunc, cardinality: InterfaceCardina
     }
 }
 
-/// Compiles the components of the plugins in `order` on all cores: each
-/// worker takes its share of the plugins (they are `Send`, not `Sync`) and
-/// gives them back with their components.
+/// Compiles the components of the plugins in `order` on all cores (rayon's
+/// pool, shared with wasmtime's own parallel compilation). The plugins are
+/// `Send`, not `Sync`: each task takes one and gives it back with its
+/// component. A panic in the user's `component` is theirs and goes through.
 fn compile_all<P: PluginData + Send>(
     engine: &Engine,
     order: &[usize],
     nodes: &mut [Option<PluginNode<P>>],
 ) -> Vec<Option<Result<wasmtime::component::Component, P::Error>>> {
+    use rayon::prelude::*;
+    let taken: Vec<(usize, PluginNode<P>)> =
+        order.iter().filter_map(|&index| nodes[index].take().map(|node| (index, node))).collect();
+    let done: Vec<_> = taken
+        .into_par_iter()
+        .map(|(index, node)| {
+            let component = node.data.component(engine);
+            (index, node, component)
+        })
+        .collect();
     let mut compiled: Vec<Option<Result<_, _>>> = (0..nodes.len()).map(|_| None).collect();
-    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).min(order.len());
-    if workers <= 1 {
-        for &index in order {
-            if let Some(node) = &nodes[index] {
-                compiled[index] = Some(node.data.component(engine));
-            }
-        }
-        return compiled;
+    for (index, node, component) in done {
+        nodes[index] = Some(node);
+        compiled[index] = Some(component);
     }
-    let mut shares: Vec<Vec<(usize, PluginNode<P>)>> = (0..workers).map(|_| Vec::new()).collect();
-    for (position, &index) in order.iter().enumerate() {
-        if let Some(node) = nodes[index].take() {
-            shares[position % workers].push((index, node));
-        }
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = shares
-            .into_iter()
-            .map(|share| {
-                scope.spawn(move || {
-                    share
-                        .into_iter()
-                        .map(|(index, node)| {
-                            let component = node.data.component(engine);
-                            (index, node, component)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for handle in handles {
-            // A panic in the user's `component` is theirs: let it through.
-            let done = handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            for (index, node, component) in done {
-                nodes[index] = Some(node);
-                compiled[index] = Some(component);
-            }
-        }
-    });
     compiled
 }
 
