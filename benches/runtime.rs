@@ -111,6 +111,8 @@ enum Source {
     Wat(&'static str),
     /// Compiled beforehand: loading only instantiates.
     Compiled(Component),
+    /// From a compile cache that already holds it: loading deserializes.
+    Cached(Arc<(wasm_link::dir::CompileCache, Vec<u8>)>),
 }
 
 struct Plugin(String, &'static str, Vec<&'static str>, Source, ResourceTable);
@@ -137,6 +139,7 @@ impl PluginData for Plugin {
         match &self.3 {
             Source::Wat(wat) => Ok(Component::new(engine, wat)?),
             Source::Compiled(component) => Ok(component.clone()),
+            Source::Cached(cached) => Ok(cached.0.component(engine, &cached.1)?.0),
         }
     }
 }
@@ -301,6 +304,20 @@ fn fan_out_and_load(c: &mut Criterion, engine: &Engine) {
             }
         });
     });
+    let cache_dir = std::env::temp_dir().join(format!("wasm-link-bench-cache-{}", std::process::id()));
+    let cached = Arc::new((wasm_link::dir::CompileCache::new(&cache_dir), wat::parse_str(CALLEE).expect("valid")));
+    let _ = cached.0.component(engine, &cached.1).expect("compiles into the cache");
+    group.bench_function("100/from-cache", |b| b.iter(|| wide(engine, 100, || Source::Cached(cached.clone()))));
+    let serialized = Component::new(engine, CALLEE).expect("valid").serialize().expect("serializes");
+    group.bench_function("100/raw-deserialize-and-instantiate", |b| {
+        b.iter(|| {
+            for _ in 0..100 {
+                let component = deserialize(engine, &serialized);
+                let mut store = Store::new(engine, ());
+                black_box(empty.instantiate(&mut store, &component).expect("instantiates"));
+            }
+        });
+    });
     let compiled = Component::new(engine, CALLEE).expect("valid");
     group.bench_function("100/instantiate", |b| b.iter(|| wide(engine, 100, || Source::Compiled(compiled.clone()))));
     group.bench_function("100/raw-instantiate", |b| {
@@ -312,6 +329,14 @@ fn fan_out_and_load(c: &mut Criterion, engine: &Engine) {
         });
     });
     group.finish();
+    let _ = std::fs::remove_dir_all(&cache_dir);
+}
+
+/// The raw baseline of a cache hit.
+#[allow(unsafe_code, reason = "the bytes were serialized by this engine just before")]
+fn deserialize(engine: &Engine, bytes: &[u8]) -> Component {
+    // SAFETY: `bytes` is `Component::serialize` output of this very engine.
+    unsafe { Component::deserialize(engine, bytes) }.expect("deserializes")
 }
 
 /// The median of a criterion benchmark, in nanoseconds.
@@ -413,6 +438,7 @@ fn main() {
     for (name, baseline) in [
         ("load/100/compile-and-instantiate", "load/100/raw-compile-and-instantiate"),
         ("load/100/instantiate", "load/100/raw-instantiate"),
+        ("load/100/from-cache", "load/100/raw-deserialize-and-instantiate"),
     ] {
         if let Some(value) = ratio(name, baseline) {
             let _ = writeln!(table, "{name}-vs-raw {value:.2}");
