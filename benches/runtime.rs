@@ -252,48 +252,43 @@ fn wide(engine: &Engine, n: usize, source: impl Fn() -> Source) -> Head {
     head
 }
 
+/// `dispatch` over `n` plugins of `wat` beside a loop of raw `TypedFunc`
+/// calls into `n` instances, for each `n` of `sizes`.
+fn fan_out(
+    c: &mut Criterion,
+    engine: &Engine,
+    empty: &wasmtime::component::Linker<()>,
+    label: &str,
+    wat: &'static str,
+    arg: u32,
+    sizes: &[usize],
+) {
+    for &n in sizes {
+        let head = wide(engine, n, || Source::Wat(wat));
+        c.bench_function(&format!("{label}/{n}/dispatch"), |b| {
+            b.iter(|| head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(arg))]));
+        });
+        let mut raw: Vec<(Store<()>, GetFunc)> = (0..n)
+            .map(|_| {
+                let (store, func) = instance_export(engine, wat, empty, "bench:b/callee", "get");
+                let typed = func.typed(&store).expect("typed");
+                (store, typed)
+            })
+            .collect();
+        c.bench_function(&format!("{label}/{n}/raw-typedfunc-loop"), |b| {
+            b.iter(|| {
+                for (store, func) in &mut raw {
+                    black_box(func.call(&mut *store, (black_box(arg),)).expect("call"));
+                }
+            });
+        });
+    }
+}
+
 fn fan_out_and_load(c: &mut Criterion, engine: &Engine) {
     let empty = wasmtime::component::Linker::<()>::new(engine);
-    for n in [1usize, 8, 32] {
-        let head = wide(engine, n, || Source::Wat(CALLEE));
-        c.bench_function(&format!("fan-out/{n}/dispatch"), |b| {
-            b.iter(|| head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(1))]));
-        });
-        let mut raw: Vec<(Store<()>, GetFunc)> = (0..n)
-            .map(|_| {
-                let (store, func) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
-                let typed = func.typed(&store).expect("typed");
-                (store, typed)
-            })
-            .collect();
-        c.bench_function(&format!("fan-out/{n}/raw-typedfunc-loop"), |b| {
-            b.iter(|| {
-                for (store, func) in &mut raw {
-                    black_box(func.call(&mut *store, (black_box(1),)).expect("call"));
-                }
-            });
-        });
-    }
-    for n in [2usize, 8] {
-        let head = wide(engine, n, || Source::Wat(WORKER));
-        c.bench_function(&format!("fan-out-work/{n}/dispatch"), |b| {
-            b.iter(|| head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(WORK))]));
-        });
-        let mut raw: Vec<(Store<()>, GetFunc)> = (0..n)
-            .map(|_| {
-                let (store, func) = instance_export(engine, WORKER, &empty, "bench:b/callee", "get");
-                let typed = func.typed(&store).expect("typed");
-                (store, typed)
-            })
-            .collect();
-        c.bench_function(&format!("fan-out-work/{n}/raw-typedfunc-loop"), |b| {
-            b.iter(|| {
-                for (store, func) in &mut raw {
-                    black_box(func.call(&mut *store, (black_box(WORK),)).expect("call"));
-                }
-            });
-        });
-    }
+    fan_out(c, engine, &empty, "fan-out", CALLEE, 1, &[1, 8, 32]);
+    fan_out(c, engine, &empty, "fan-out-work", WORKER, WORK, &[2, 8]);
     let mut group = c.benchmark_group("load");
     group.sample_size(10).measurement_time(Duration::from_secs(4));
     group.bench_function("100/compile-and-instantiate", |b| b.iter(|| wide(engine, 100, || Source::Wat(CALLEE))));

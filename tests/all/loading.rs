@@ -201,22 +201,7 @@ fn a_socket_the_users_linker_already_defines_is_a_link_error() {
 
 #[test]
 fn a_plugin_reached_by_two_paths_is_instantiated_once() {
-    let interface = |id: &str| {
-        Interface::new(id, InterfaceCardinality::ExactlyOne, &format!("test:fixtures/{id}"), vec![func("bump")])
-    };
-    let top_interface =
-        Interface::new("top", InterfaceCardinality::ExactlyOne, "test:fixtures/top", vec![func("total")]);
-    let (head, errors) = load(
-        "top",
-        vec![top_interface, interface("left"), interface("right"), counter_interface(InterfaceCardinality::ExactlyOne)],
-        vec![
-            Plugin::new("top", "top", &["left", "right"], top()),
-            Plugin::new("left", "left", &["counter"], forwarder("left")),
-            Plugin::new("right", "right", &["counter"], forwarder("right")),
-            Plugin::new("counter", "counter", &[], counter()),
-        ],
-    );
-    assert!(errors.is_empty(), "{errors:?}");
+    let head = diamond(counter());
     // One shared counter: left sees 1, right sees 2.
     let Socket::ExactlyOne(result) = head.dispatch("test:fixtures/top", "total", true, &[]) else { panic!() };
     assert_eq!(result.unwrap(), Val::U32(12));
@@ -243,22 +228,7 @@ fn an_optional_root_with_no_plugin_loads_and_dispatches_to_nobody() {
 
 #[test]
 fn a_failure_deep_in_the_graph_reaches_the_host_with_the_whole_chain() {
-    let interface = |id: &str| {
-        Interface::new(id, InterfaceCardinality::ExactlyOne, &format!("test:fixtures/{id}"), vec![func("bump")])
-    };
-    let top_interface =
-        Interface::new("top", InterfaceCardinality::ExactlyOne, "test:fixtures/top", vec![func("total")]);
-    let (head, errors) = load(
-        "top",
-        vec![top_interface, interface("left"), interface("right"), interface("counter")],
-        vec![
-            Plugin::new("top", "top", &["left", "right"], top()),
-            Plugin::new("left", "left", &["counter"], forwarder("left")),
-            Plugin::new("right", "right", &["counter"], forwarder("right")),
-            Plugin::new("counter", "counter", &[], crate::plugins::trapping_counter()),
-        ],
-    );
-    assert!(errors.is_empty(), "{errors:?}");
+    let head = diamond(crate::plugins::trapping_counter());
     let Socket::ExactlyOne(Err(error)) = head.dispatch("test:fixtures/top", "total", true, &[]) else {
         panic!("the call fails")
     };
@@ -308,4 +278,24 @@ fn a_plugin_that_cannot_be_reinstantiated_is_unavailable_until_it_can() {
     open.store(true, Ordering::SeqCst);
     // Instantiable again: the next call gets a fresh instance (whose `bump` traps).
     assert!(matches!(bump(), Err(wasm_link::DispatchError::Trap { reinstantiated: true, .. })));
+}
+
+/// `top` over `left` and `right`, both forwarding `bump` to one `counter`
+/// plugin built from `counter`.
+fn diamond(counter: Vec<u8>) -> crate::Head {
+    let interface = |id: &str| {
+        Interface::new(id, InterfaceCardinality::ExactlyOne, &format!("test:fixtures/{id}"), vec![func("bump")])
+    };
+    let top_interface =
+        Interface::new("top", InterfaceCardinality::ExactlyOne, "test:fixtures/top", vec![func("total")]);
+    crate::load_clean(
+        "top",
+        vec![top_interface, interface("left"), interface("right"), interface("counter")],
+        vec![
+            Plugin::new("top", "top", &["left", "right"], top()),
+            Plugin::new("left", "left", &["counter"], forwarder("left")),
+            Plugin::new("right", "right", &["counter"], forwarder("right")),
+            Plugin::new("counter", "counter", &[], counter),
+        ],
+    )
 }
