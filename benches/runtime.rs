@@ -62,6 +62,81 @@ const WORKER: &str = r#"(component
     (instance $callee (export "get" (func $get)))
     (export "bench:b/callee" (instance $callee)))"#;
 
+/// `bench:b/caller` over `bench:b/callee`, composed statically: two nested
+/// components linked inside one, so each call is a fused adapter in one store
+/// (the limit a separate-store design is measured against).
+fn composed() -> String {
+    let inner = |wat: &str, name: &str| wat.replacen("(component", &format!("(component ${name}"), 1);
+    format!(
+        r#"(component
+            {callee}
+            {caller}
+            (instance $callee_i (instantiate $callee))
+            (alias export $callee_i "bench:b/callee" (instance $callee_exports))
+            (instance $caller_i (instantiate $caller (with "bench:b/callee" (instance $callee_exports))))
+            (alias export $caller_i "bench:b/caller" (instance $caller_exports))
+            (export "bench:b/caller" (instance $caller_exports)))"#,
+        callee = inner(CALLEE, "callee"),
+        caller = inner(CALLER, "caller"),
+    )
+}
+
+/// WIT of the resource benchmark: `counters` owns a resource, `user` makes,
+/// reads and drops one `run(n)` times through its socket.
+const COUNTERS_WIT: &str = r"package bench:b;
+interface counters { resource counter { constructor(v: u32); get: func() -> u32; } }
+interface user { run: func(n: u32) -> u32; }
+world counters-plugin { export counters; }
+world user-plugin { import counters; export user; }";
+
+const COUNTERS_CORE: &str = r#"(module
+    (import "[export]bench:b/counters" "[resource-new]counter" (func $new (param i32) (result i32)))
+    (memory 1)
+    (global $next (mut i32) (i32.const 0))
+    (func (export "bench:b/counters#[constructor]counter") (param $v i32) (result i32)
+        (local $rep i32)
+        (global.set $next (i32.add (global.get $next) (i32.const 1)))
+        (local.set $rep (i32.add (i32.and (global.get $next) (i32.const 8191)) (i32.const 1)))
+        (i32.store (i32.mul (local.get $rep) (i32.const 4)) (local.get $v))
+        (call $new (local.get $rep)))
+    (func (export "bench:b/counters#[method]counter.get") (param $rep i32) (result i32)
+        (i32.load (i32.mul (local.get $rep) (i32.const 4))))
+    (func (export "bench:b/counters#[dtor]counter") (param i32)))"#;
+
+const USER_CORE: &str = r#"(module
+    (import "bench:b/counters" "[constructor]counter" (func $ctor (param i32) (result i32)))
+    (import "bench:b/counters" "[method]counter.get" (func $get (param i32) (result i32)))
+    (import "bench:b/counters" "[resource-drop]counter" (func $drop (param i32)))
+    (func (export "bench:b/user#run") (param $n i32) (result i32)
+        (local $acc i32) (local $h i32)
+        (block $done (loop $next
+            (br_if $done (i32.eqz (local.get $n)))
+            (local.set $h (call $ctor (local.get $n)))
+            (local.set $acc (i32.add (local.get $acc) (call $get (local.get $h))))
+            (call $drop (local.get $h))
+            (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+            (br $next)))
+        (local.get $acc)))"#;
+
+/// A component from a core module and the WIT world it targets.
+fn from_core(world: &str, core: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::new();
+    let package = resolve.push_source("bench.wit", COUNTERS_WIT).expect("bench WIT parses");
+    let world = resolve.select_world(&[package], Some(world)).expect("world exists");
+    let mut module = wat::parse_str(core).expect("bench WAT parses");
+    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8)
+        .expect("metadata embeds");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .expect("module accepted")
+        .validate(true)
+        .encode()
+        .expect("component encodes")
+}
+
+/// Resource round trips (create, method, drop) per `run`.
+const RESOURCE_CALLS: u32 = 300;
+
 /// Rounds of `WORKER` for about 10 us per call on the reference VM.
 const WORK: u32 = 12_000;
 
@@ -74,20 +149,24 @@ impl FunctionData for Func {
         self.0
     }
     fn return_kind(&self) -> ReturnKind {
-        ReturnKind::AssumeNoResources
+        if self.0.starts_with("[constructor]") {
+            ReturnKind::MayContainResources
+        } else {
+            ReturnKind::AssumeNoResources
+        }
     }
     fn is_method(&self) -> bool {
-        false
+        self.0.starts_with("[method]")
     }
 }
 
-struct Iface(&'static str, &'static str, Vec<Func>, InterfaceCardinality);
+struct Iface(&'static str, &'static str, Vec<Func>, InterfaceCardinality, Vec<String>);
 impl InterfaceData for Iface {
     type Id = &'static str;
     type Error = std::convert::Infallible;
     type Function = Func;
     type FunctionIter<'a> = std::slice::Iter<'a, Func>;
-    type ResourceIter<'a> = std::iter::Empty<&'a String>;
+    type ResourceIter<'a> = std::slice::Iter<'a, String>;
     fn id(&self) -> Result<&&'static str, Self::Error> {
         Ok(&self.0)
     }
@@ -101,7 +180,7 @@ impl InterfaceData for Iface {
         Ok(self.2.iter())
     }
     fn resources(&self) -> Result<Self::ResourceIter<'_>, Self::Error> {
-        Ok(std::iter::empty())
+        Ok(self.4.iter())
     }
 }
 
@@ -109,6 +188,8 @@ impl InterfaceData for Iface {
 enum Source {
     /// Compiled at load.
     Wat(&'static str),
+    /// Component binary, compiled at load.
+    Bytes(Arc<Vec<u8>>),
     /// Compiled beforehand: loading only instantiates.
     Compiled(Component),
     /// From a compile cache that already holds it: loading deserializes.
@@ -138,6 +219,7 @@ impl PluginData for Plugin {
     fn component(&self, engine: &Engine) -> Result<Component, Self::Error> {
         match &self.3 {
             Source::Wat(wat) => Ok(Component::new(engine, wat)?),
+            Source::Bytes(bytes) => Ok(Component::new(engine, &**bytes)?),
             Source::Compiled(component) => Ok(component.clone()),
             Source::Cached(cached) => Ok(cached.0.component(engine, &cached.1)?.0),
         }
@@ -151,12 +233,34 @@ type GetFunc = TypedFunc<(u32,), (u32,)>;
 
 fn tree(engine: &Engine, root: &'static str) -> Head {
     let interfaces = vec![
-        Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::ExactlyOne),
-        Iface("caller", "bench:b/caller", vec![Func("run")], InterfaceCardinality::ExactlyOne),
+        Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::ExactlyOne, vec![]),
+        Iface("caller", "bench:b/caller", vec![Func("run")], InterfaceCardinality::ExactlyOne, vec![]),
+        Iface(
+            "counters",
+            "bench:b/counters",
+            vec![Func("[constructor]counter"), Func("[method]counter.get")],
+            InterfaceCardinality::ExactlyOne,
+            vec!["counter".to_owned()],
+        ),
+        Iface("user", "bench:b/user", vec![Func("run")], InterfaceCardinality::ExactlyOne, vec![]),
     ];
     let plugins = vec![
         Plugin("callee".into(), "callee", vec![], Source::Wat(CALLEE), ResourceTable::new()),
         Plugin("caller".into(), "caller", vec!["callee"], Source::Wat(CALLER), ResourceTable::new()),
+        Plugin(
+            "counters".into(),
+            "counters",
+            vec![],
+            Source::Bytes(Arc::new(from_core("counters-plugin", COUNTERS_CORE))),
+            ResourceTable::new(),
+        ),
+        Plugin(
+            "user".into(),
+            "user",
+            vec!["counters"],
+            Source::Bytes(Arc::new(from_core("user-plugin", USER_CORE))),
+            ResourceTable::new(),
+        ),
     ];
     let (tree, errors) = PluginTree::new(root, interfaces, plugins);
     assert!(errors.is_empty());
@@ -167,7 +271,7 @@ fn tree(engine: &Engine, root: &'static str) -> Head {
 
 fn instance_export(
     engine: &Engine,
-    wat: &str,
+    wat: impl AsRef<[u8]>,
     linker: &wasmtime::component::Linker<()>,
     path: &str,
     name: &str,
@@ -184,39 +288,88 @@ fn instance_export(
     (store, func)
 }
 
-fn benches(c: &mut Criterion, engine: &Engine, label: &str) {
-    let empty = wasmtime::component::Linker::<()>::new(engine);
+/// Rounds of a paired measurement; the median round is reported.
+const ROUNDS: usize = 151;
 
-    // Host to guest.
-    let (mut store, func) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
-    let typed: TypedFunc<(u32,), (u32,)> = func.typed(&store).expect("typed");
-    c.bench_function(&format!("{label}/host/raw-typedfunc"), |b| {
-        b.iter(|| typed.call(&mut store, (black_box(1),)).expect("call"));
-    });
+/// The ratio of `subject` to `baseline`, measured in pairs: each round times
+/// `batch` baseline calls and `batch` subject calls back to back (in turns
+/// first), and the median of the per-round ratios is returned. Drift on a
+/// noisy machine (another tenant, frequency scaling) hits both halves of a
+/// round alike, so the ratio is steadier than one of two separate medians.
+fn paired(rounds: usize, batch: u32, mut baseline: impl FnMut(), mut subject: impl FnMut()) -> f64 {
+    let time = |f: &mut dyn FnMut()| {
+        let started = std::time::Instant::now();
+        for _ in 0..batch {
+            f();
+        }
+        started.elapsed().as_secs_f64()
+    };
+    // Warm both up.
+    time(&mut baseline);
+    time(&mut subject);
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|round| {
+            let (base, sub) = if round % 2 == 0 {
+                let base = time(&mut baseline);
+                (base, time(&mut subject))
+            } else {
+                let sub = time(&mut subject);
+                (time(&mut baseline), sub)
+            };
+            sub / base
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[rounds / 2]
+}
+
+/// Paired ratios, `name ratio`, for the table.
+type Ratios = Vec<(String, f64)>;
+
+fn host_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Ratios) {
+    let empty = wasmtime::component::Linker::<()>::new(engine);
+    let (mut typed_store, func) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
+    let typed: GetFunc = func.typed(&typed_store).expect("typed");
     let (mut store, func) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
     let mut results = [Val::U32(0)];
-    c.bench_function(&format!("{label}/host/raw-func-call"), |b| {
-        b.iter(|| func.call(&mut store, &[Val::U32(black_box(1))], &mut results).expect("call"));
-    });
     let head = tree(engine, "callee");
-    c.bench_function(&format!("{label}/host/dispatch"), |b| {
-        b.iter(|| match head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(1))]) {
-            Socket::ExactlyOne(Ok(value)) => value,
-            other => panic!("{other:?}"),
-        });
-    });
-
     let typed_get = head.typed::<(u32,), (u32,)>("get").expect("`get` is a root function");
-    c.bench_function(&format!("{label}/host/typed"), |b| {
-        b.iter(|| match typed_get.call((black_box(1),)) {
-            Socket::ExactlyOne(Ok(value)) => value,
-            other => panic!("{other:?}"),
-        });
-    });
 
-    // Plugin to plugin: `run` makes SOCKET_CALLS calls through its socket.
+    let mut raw_typed = || {
+        black_box(typed.call(&mut typed_store, (black_box(1),)).expect("call"));
+    };
+    let mut raw_call = || {
+        func.call(&mut store, &[Val::U32(black_box(1))], &mut results).expect("call");
+        black_box(&results);
+    };
+    let dispatch = || match head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(1))]) {
+        Socket::ExactlyOne(Ok(value)) => {
+            black_box(value);
+        }
+        other => panic!("{other:?}"),
+    };
+    let typed_call = || match typed_get.call((black_box(1),)) {
+        Socket::ExactlyOne(Ok(value)) => {
+            black_box(value);
+        }
+        other => panic!("{other:?}"),
+    };
+    ratios.push((format!("{label}/host/dispatch-vs-func-call"), paired(ROUNDS, 2000, &mut raw_call, dispatch)));
+    ratios.push((format!("{label}/host/dispatch-vs-typedfunc"), paired(ROUNDS, 2000, &mut raw_typed, dispatch)));
+    ratios.push((format!("{label}/host/typed-vs-typedfunc"), paired(ROUNDS, 2000, &mut raw_typed, typed_call)));
+
+    c.bench_function(&format!("{label}/host/raw-typedfunc"), |b| b.iter(&mut raw_typed));
+    c.bench_function(&format!("{label}/host/raw-func-call"), |b| b.iter(&mut raw_call));
+    c.bench_function(&format!("{label}/host/dispatch"), |b| b.iter(dispatch));
+    c.bench_function(&format!("{label}/host/typed"), |b| b.iter(typed_call));
+}
+
+fn socket_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Ratios) {
+    let empty = wasmtime::component::Linker::<()>::new(engine);
+    // The best separate-store design by hand: a `func_wrap` trampoline into
+    // the callee's `TypedFunc`.
     let (callee_store, callee) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
-    let callee_typed: TypedFunc<(u32,), (u32,)> = callee.typed(&callee_store).expect("typed");
+    let callee_typed: GetFunc = callee.typed(&callee_store).expect("typed");
     let callee_store = Arc::new(Mutex::new(callee_store));
     let mut trampoline = wasmtime::component::Linker::<()>::new(engine);
     trampoline
@@ -228,22 +381,137 @@ fn benches(c: &mut Criterion, engine: &Engine, label: &str) {
         })
         .expect("defined");
     let (mut store, run) = instance_export(engine, CALLER, &trampoline, "bench:b/caller", "run");
-    let run: TypedFunc<(u32,), (u32,)> = run.typed(&store).expect("typed");
-    c.bench_function(&format!("{label}/socket/raw-func-wrap-trampoline"), |b| {
-        b.iter(|| run.call(&mut store, (black_box(SOCKET_CALLS),)).expect("call"));
-    });
+    let run: GetFunc = run.typed(&store).expect("typed");
+    let mut raw_trampoline = || {
+        black_box(run.call(&mut store, (black_box(SOCKET_CALLS),)).expect("call"));
+    };
+    // The limit: both components composed into one, a fused adapter per call.
+    let (mut composed_store, composed_run) = instance_export(engine, composed(), &empty, "bench:b/caller", "run");
+    let composed_run: GetFunc = composed_run.typed(&composed_store).expect("typed");
+    let mut raw_composed = || {
+        black_box(composed_run.call(&mut composed_store, (black_box(SOCKET_CALLS),)).expect("call"));
+    };
     let head = tree(engine, "caller");
-    c.bench_function(&format!("{label}/socket/wasm-link"), |b| {
-        b.iter(|| match head.dispatch("bench:b/caller", "run", true, &[Val::U32(black_box(SOCKET_CALLS))]) {
-            Socket::ExactlyOne(Ok(value)) => value,
-            other => panic!("{other:?}"),
-        });
-    });
+    let linked = head.typed::<(u32,), (u32,)>("run").expect("`run` is a root function");
+    let wasm_link = || match linked.call((black_box(SOCKET_CALLS),)) {
+        Socket::ExactlyOne(Ok(value)) => {
+            black_box(value);
+        }
+        other => panic!("{other:?}"),
+    };
+    ratios.push((
+        format!("{label}/socket/wasm-link-vs-func-wrap-trampoline"),
+        paired(ROUNDS, 4, &mut raw_trampoline, wasm_link),
+    ));
+    ratios.push((format!("{label}/socket/wasm-link-vs-composed"), paired(ROUNDS, 4, &mut raw_composed, wasm_link)));
+    ratios.push((
+        format!("{label}/socket/func-wrap-trampoline-vs-composed"),
+        paired(ROUNDS, 4, &mut raw_composed, &mut raw_trampoline),
+    ));
+    c.bench_function(&format!("{label}/socket/raw-func-wrap-trampoline"), |b| b.iter(&mut raw_trampoline));
+    c.bench_function(&format!("{label}/socket/raw-composed"), |b| b.iter(&mut raw_composed));
+    c.bench_function(&format!("{label}/socket/wasm-link"), |b| b.iter(wasm_link));
+}
+
+/// A host resource standing for a counter in the owner's store: the
+/// hand-written trampoline keeps the owner's handles in a table by rep.
+struct CounterRef;
+
+/// The trampoline's state: the owner's store, its functions and the handles
+/// the consumer holds (by rep).
+struct Owner {
+    store: Store<()>,
+    ctor: TypedFunc<(u32,), (wasmtime::component::ResourceAny,)>,
+    get: TypedFunc<(wasmtime::component::ResourceAny,), (u32,)>,
+    handles: Vec<Option<wasmtime::component::ResourceAny>>,
+    free: Vec<u32>,
+}
+
+fn resource_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Ratios) {
+    use wasmtime::component::{Resource, ResourceAny, ResourceType};
+    let counters = Component::new(engine, from_core("counters-plugin", COUNTERS_CORE)).expect("valid");
+    let user = Component::new(engine, from_core("user-plugin", USER_CORE)).expect("valid");
+    let empty = wasmtime::component::Linker::<()>::new(engine);
+    let mut owner_store = Store::new(engine, ());
+    owner_store.set_epoch_deadline(1 << 40);
+    let instance = empty.instantiate(&mut owner_store, &counters).expect("instantiates");
+    let export = |store: &mut Store<()>, name: &str| {
+        let interface = instance.get_export_index(&mut *store, None, "bench:b/counters").expect("interface");
+        let index = instance.get_export_index(&mut *store, Some(&interface), name).expect("function");
+        instance.get_func(&mut *store, index).expect("a function")
+    };
+    let ctor = export(&mut owner_store, "[constructor]counter").typed(&owner_store).expect("typed");
+    let get = export(&mut owner_store, "[method]counter.get").typed(&owner_store).expect("typed");
+    let owner = Arc::new(Mutex::new(Owner { store: owner_store, ctor, get, handles: Vec::new(), free: Vec::new() }));
+
+    let mut trampoline = wasmtime::component::Linker::<()>::new(engine);
+    let mut counters_instance = trampoline.instance("bench:b/counters").expect("instance");
+    let dtor_owner = owner.clone();
+    counters_instance
+        .resource("counter", ResourceType::host::<CounterRef>(), move |_, rep| {
+            let mut owner = dtor_owner.lock().expect("not poisoned");
+            let handle: Option<ResourceAny> = owner.handles.get_mut(rep as usize).and_then(Option::take);
+            owner.free.push(rep);
+            match handle {
+                Some(handle) => handle.resource_drop(&mut owner.store),
+                None => Ok(()),
+            }
+        })
+        .expect("resource");
+    let ctor_owner = owner.clone();
+    counters_instance
+        .func_wrap("[constructor]counter", move |_, (v,): (u32,)| {
+            let mut owner = ctor_owner.lock().expect("not poisoned");
+            let owner = &mut *owner;
+            let (handle,) = owner.ctor.call(&mut owner.store, (v,))?;
+            let rep = if let Some(rep) = owner.free.pop() {
+                owner.handles[rep as usize] = Some(handle);
+                rep
+            } else {
+                owner.handles.push(Some(handle));
+                u32::try_from(owner.handles.len() - 1).expect("few handles")
+            };
+            Ok((Resource::<CounterRef>::new_own(rep),))
+        })
+        .expect("constructor");
+    let get_owner = owner.clone();
+    counters_instance
+        .func_wrap("[method]counter.get", move |_, (this,): (Resource<CounterRef>,)| {
+            let mut owner = get_owner.lock().expect("not poisoned");
+            let owner = &mut *owner;
+            let handle = owner.handles[this.rep() as usize].expect("live handle");
+            owner.get.call(&mut owner.store, (handle,))
+        })
+        .expect("method");
+    let mut user_store = Store::new(engine, ());
+    user_store.set_epoch_deadline(1 << 40);
+    let user_instance = trampoline.instantiate(&mut user_store, &user).expect("instantiates");
+    let interface = user_instance.get_export_index(&mut user_store, None, "bench:b/user").expect("interface");
+    let run = user_instance.get_export_index(&mut user_store, Some(&interface), "run").expect("run");
+    let run: GetFunc = user_instance.get_typed_func(&mut user_store, run).expect("typed");
+    let mut raw_trampoline = || {
+        black_box(run.call(&mut user_store, (black_box(RESOURCE_CALLS),)).expect("call"));
+    };
+
+    let head = tree(engine, "user");
+    let linked = head.typed::<(u32,), (u32,)>("run").expect("`run` is a root function");
+    let wasm_link = || match linked.call((black_box(RESOURCE_CALLS),)) {
+        Socket::ExactlyOne(Ok(value)) => {
+            black_box(value);
+        }
+        other => panic!("{other:?}"),
+    };
+    ratios.push((
+        format!("{label}/resource/wasm-link-vs-func-wrap-trampoline"),
+        paired(ROUNDS, 4, &mut raw_trampoline, wasm_link),
+    ));
+    c.bench_function(&format!("{label}/resource/raw-func-wrap-trampoline"), |b| b.iter(&mut raw_trampoline));
+    c.bench_function(&format!("{label}/resource/wasm-link"), |b| b.iter(wasm_link));
 }
 
 /// `n` callee plugins behind an `Any` root, from `source`.
 fn wide(engine: &Engine, n: usize, source: impl Fn() -> Source) -> Head {
-    let interfaces = vec![Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::Any)];
+    let interfaces = vec![Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::Any, vec![])];
     let plugins = (0..n).map(|i| Plugin(format!("p{i:03}"), "callee", vec![], source(), ResourceTable::new()));
     let (tree, errors) = PluginTree::new("callee", interfaces, plugins);
     assert!(errors.is_empty());
@@ -254,6 +522,7 @@ fn wide(engine: &Engine, n: usize, source: impl Fn() -> Source) -> Head {
 
 /// `dispatch` over `n` plugins of `wat` beside a loop of raw `TypedFunc`
 /// calls into `n` instances, for each `n` of `sizes`.
+#[allow(clippy::too_many_arguments, reason = "one bench, spelled out")]
 fn fan_out(
     c: &mut Criterion,
     engine: &Engine,
@@ -262,12 +531,13 @@ fn fan_out(
     wat: &'static str,
     arg: u32,
     sizes: &[usize],
+    ratios: &mut Ratios,
 ) {
     for &n in sizes {
         let head = wide(engine, n, || Source::Wat(wat));
-        c.bench_function(&format!("{label}/{n}/dispatch"), |b| {
-            b.iter(|| head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(arg))]));
-        });
+        let dispatch = || {
+            black_box(head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(arg))]));
+        };
         let mut raw: Vec<(Store<()>, GetFunc)> = (0..n)
             .map(|_| {
                 let (store, func) = instance_export(engine, wat, empty, "bench:b/callee", "get");
@@ -275,54 +545,81 @@ fn fan_out(
                 (store, typed)
             })
             .collect();
-        c.bench_function(&format!("{label}/{n}/raw-typedfunc-loop"), |b| {
-            b.iter(|| {
-                for (store, func) in &mut raw {
-                    black_box(func.call(&mut *store, (black_box(arg),)).expect("call"));
-                }
-            });
-        });
+        let mut raw_loop = || {
+            for (store, func) in &mut raw {
+                black_box(func.call(&mut *store, (black_box(arg),)).expect("call"));
+            }
+        };
+        // Let the dispatch learn what a call costs before it is measured.
+        for _ in 0..20 {
+            dispatch();
+        }
+        let batch = if arg > 1 { 4 } else { 500 };
+        ratios.push((
+            format!("{label}/{n}/dispatch-vs-raw-typedfunc-loop"),
+            paired(ROUNDS, batch, &mut raw_loop, dispatch),
+        ));
+        c.bench_function(&format!("{label}/{n}/dispatch"), |b| b.iter(dispatch));
+        c.bench_function(&format!("{label}/{n}/raw-typedfunc-loop"), |b| b.iter(&mut raw_loop));
     }
 }
 
-fn fan_out_and_load(c: &mut Criterion, engine: &Engine) {
+/// Rounds of the paired load measurements: a round loads 100 plugins twice.
+const LOAD_ROUNDS: usize = 21;
+
+fn fan_outs(c: &mut Criterion, engine: &Engine, ratios: &mut Ratios) {
     let empty = wasmtime::component::Linker::<()>::new(engine);
-    fan_out(c, engine, &empty, "fan-out", CALLEE, 1, &[1, 8, 32]);
-    fan_out(c, engine, &empty, "fan-out-work", WORKER, WORK, &[2, 8]);
-    let mut group = c.benchmark_group("load");
-    group.sample_size(10).measurement_time(Duration::from_secs(4));
-    group.bench_function("100/compile-and-instantiate", |b| b.iter(|| wide(engine, 100, || Source::Wat(CALLEE))));
-    group.bench_function("100/raw-compile-and-instantiate", |b| {
-        b.iter(|| {
-            for _ in 0..100 {
-                black_box(instance_export(engine, CALLEE, &empty, "bench:b/callee", "get"));
-            }
-        });
-    });
+    fan_out(c, engine, &empty, "fan-out", CALLEE, 1, &[1, 2, 8, 32], ratios);
+    fan_out(c, engine, &empty, "fan-out-work", WORKER, WORK, &[1, 2, 8, 32], ratios);
+}
+
+fn loads(c: &mut Criterion, engine: &Engine, ratios: &mut Ratios) {
+    let empty = wasmtime::component::Linker::<()>::new(engine);
+
+    let compile = || {
+        black_box(wide(engine, 100, || Source::Wat(CALLEE)));
+    };
+    let raw_compile = || {
+        for _ in 0..100 {
+            black_box(instance_export(engine, CALLEE, &empty, "bench:b/callee", "get"));
+        }
+    };
     let cache_dir = std::env::temp_dir().join(format!("wasm-link-bench-cache-{}", std::process::id()));
     let cached = Arc::new((wasm_link::dir::CompileCache::new(&cache_dir), wat::parse_str(CALLEE).expect("valid")));
     let _ = cached.0.component(engine, &cached.1).expect("compiles into the cache");
-    group.bench_function("100/from-cache", |b| b.iter(|| wide(engine, 100, || Source::Cached(cached.clone()))));
+    let from_cache = || {
+        black_box(wide(engine, 100, || Source::Cached(cached.clone())));
+    };
     let serialized = Component::new(engine, CALLEE).expect("valid").serialize().expect("serializes");
-    group.bench_function("100/raw-deserialize-and-instantiate", |b| {
-        b.iter(|| {
-            for _ in 0..100 {
-                let component = deserialize(engine, &serialized);
-                let mut store = Store::new(engine, ());
-                black_box(empty.instantiate(&mut store, &component).expect("instantiates"));
-            }
-        });
-    });
+    let raw_deserialize = || {
+        for _ in 0..100 {
+            let component = deserialize(engine, &serialized);
+            let mut store = Store::new(engine, ());
+            black_box(empty.instantiate(&mut store, &component).expect("instantiates"));
+        }
+    };
     let compiled = Component::new(engine, CALLEE).expect("valid");
-    group.bench_function("100/instantiate", |b| b.iter(|| wide(engine, 100, || Source::Compiled(compiled.clone()))));
-    group.bench_function("100/raw-instantiate", |b| {
-        b.iter(|| {
-            for _ in 0..100 {
-                let mut store = Store::new(engine, ());
-                black_box(empty.instantiate(&mut store, &compiled).expect("instantiates"));
-            }
-        });
-    });
+    let instantiate = || {
+        black_box(wide(engine, 100, || Source::Compiled(compiled.clone())));
+    };
+    let raw_instantiate = || {
+        for _ in 0..100 {
+            let mut store = Store::new(engine, ());
+            black_box(empty.instantiate(&mut store, &compiled).expect("instantiates"));
+        }
+    };
+    ratios.push(("load/100/compile-and-instantiate-vs-raw".to_owned(), paired(LOAD_ROUNDS, 1, raw_compile, compile)));
+    ratios.push(("load/100/from-cache-vs-raw".to_owned(), paired(LOAD_ROUNDS, 1, raw_deserialize, from_cache)));
+    ratios.push(("load/100/instantiate-vs-raw".to_owned(), paired(LOAD_ROUNDS, 1, raw_instantiate, instantiate)));
+
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10).measurement_time(Duration::from_secs(4));
+    group.bench_function("100/compile-and-instantiate", |b| b.iter(compile));
+    group.bench_function("100/raw-compile-and-instantiate", |b| b.iter(raw_compile));
+    group.bench_function("100/from-cache", |b| b.iter(from_cache));
+    group.bench_function("100/raw-deserialize-and-instantiate", |b| b.iter(raw_deserialize));
+    group.bench_function("100/instantiate", |b| b.iter(instantiate));
+    group.bench_function("100/raw-instantiate", |b| b.iter(raw_instantiate));
     group.finish();
     let _ = std::fs::remove_dir_all(&cache_dir);
 }
@@ -383,69 +680,67 @@ fn main() {
         .configure_from_args();
     let plain = Engine::default();
     let epochs = wasm_link::default_engine().expect("engine");
-    benches(&mut criterion, &plain, "default-engine");
-    benches(&mut criterion, &epochs, "epoch-engine");
-    fan_out_and_load(&mut criterion, &plain);
+    // `BENCH_SECTIONS=host,socket` runs only those sections (and leaves
+    // `target/bench-ratios.txt` alone): for quick comparisons while working.
+    let only = std::env::var("BENCH_SECTIONS").ok();
+    let run = |section: &str| only.as_deref().is_none_or(|only| only.split(',').any(|s| s.trim() == section));
+    let mut ratios = Ratios::new();
+    for (engine, label) in [(&plain, "default-engine"), (&epochs, "epoch-engine")] {
+        if run("host") {
+            host_calls(&mut criterion, engine, label, &mut ratios);
+        }
+        if run("socket") {
+            socket_calls(&mut criterion, engine, label, &mut ratios);
+        }
+        if run("resource") {
+            resource_calls(&mut criterion, engine, label, &mut ratios);
+        }
+    }
+    if run("fan-out") {
+        fan_outs(&mut criterion, &plain, &mut ratios);
+    }
+    if run("load") {
+        loads(&mut criterion, &plain, &mut ratios);
+    }
     criterion.final_summary();
 
     let mut table = String::new();
+    for (name, value) in &ratios {
+        let _ = writeln!(table, "{name} {value:.2}");
+    }
     for label in ["default-engine", "epoch-engine"] {
-        let ratio = |name: &str, baseline: &str| {
-            Some(median(&format!("{label}/{name}"))? / median(&format!("{label}/{baseline}"))?)
-        };
-        let rows = [
-            ("host/dispatch-vs-func-call", ratio("host/dispatch", "host/raw-func-call")),
-            ("host/dispatch-vs-typedfunc", ratio("host/dispatch", "host/raw-typedfunc")),
-            ("host/typed-vs-typedfunc", ratio("host/typed", "host/raw-typedfunc")),
-            ("socket/wasm-link-vs-func-wrap-trampoline", ratio("socket/wasm-link", "socket/raw-func-wrap-trampoline")),
-        ];
-        for (name, value) in rows {
-            if let Some(value) = value {
-                let _ = writeln!(table, "{label}/{name} {value:.2}");
-            }
-        }
         for name in ["host/raw-typedfunc", "host/raw-func-call", "host/dispatch", "host/typed"] {
             if let Some(ns) = median(&format!("{label}/{name}")) {
                 let _ = writeln!(table, "{label}/{name}-ns {ns:.0}");
             }
         }
-        for name in ["socket/raw-func-wrap-trampoline", "socket/wasm-link"] {
+        for name in ["socket/raw-composed", "socket/raw-func-wrap-trampoline", "socket/wasm-link"] {
             if let Some(ns) = median(&format!("{label}/{name}")) {
-                let _ = writeln!(table, "{label}/{name}-ns-per-call {:.0}", ns / f64::from(SOCKET_CALLS));
+                let _ = writeln!(table, "{label}/{name}-ns-per-call {:.1}", ns / f64::from(SOCKET_CALLS));
+            }
+        }
+        for name in ["resource/raw-func-wrap-trampoline", "resource/wasm-link"] {
+            if let Some(ns) = median(&format!("{label}/{name}")) {
+                let _ = writeln!(table, "{label}/{name}-ns-per-round-trip {:.0}", ns / f64::from(RESOURCE_CALLS));
             }
         }
     }
-    let ratio = |name: &str, baseline: &str| Some(median(name)? / median(baseline)?);
-    for n in [1, 8, 32] {
-        if let Some(value) = ratio(&format!("fan-out/{n}/dispatch"), &format!("fan-out/{n}/raw-typedfunc-loop")) {
-            let _ = writeln!(table, "fan-out/{n}/dispatch-vs-raw-typedfunc-loop {value:.2}");
-        }
-    }
     for n in [2u32, 8] {
-        let name = format!("fan-out-work/{n}/dispatch");
-        if let Some(value) = ratio(&name, &format!("fan-out-work/{n}/raw-typedfunc-loop")) {
-            let _ = writeln!(table, "fan-out-work/{n}/dispatch-vs-raw-typedfunc-loop {value:.2}");
-        }
         if let Some(ns) = median(&format!("fan-out-work/{n}/raw-typedfunc-loop")) {
             let _ = writeln!(table, "fan-out-work/{n}/raw-ns-per-call {:.0}", ns / f64::from(n));
         }
     }
-    for (name, baseline) in [
-        ("load/100/compile-and-instantiate", "load/100/raw-compile-and-instantiate"),
-        ("load/100/instantiate", "load/100/raw-instantiate"),
-        ("load/100/from-cache", "load/100/raw-deserialize-and-instantiate"),
-    ] {
-        if let Some(value) = ratio(name, baseline) {
-            let _ = writeln!(table, "{name}-vs-raw {value:.2}");
+    if run("memory") {
+        let (linked, raw) = memory_per_plugin(&plain);
+        let _ = writeln!(table, "memory/idle-plugin-bytes {linked:.0}");
+        let _ = writeln!(table, "memory/raw-store-and-instance-bytes {raw:.0}");
+        if raw > 0.0 {
+            let _ = writeln!(table, "memory/idle-plugin-vs-raw {:.2}", linked / raw);
         }
     }
-    let (linked, raw) = memory_per_plugin(&plain);
-    let _ = writeln!(table, "memory/idle-plugin-bytes {linked:.0}");
-    let _ = writeln!(table, "memory/raw-store-and-instance-bytes {raw:.0}");
-    if raw > 0.0 {
-        let _ = writeln!(table, "memory/idle-plugin-vs-raw {:.2}", linked / raw);
-    }
     print!("\n{table}");
-    let _ = std::fs::create_dir_all("target");
-    let _ = std::fs::write("target/bench-ratios.txt", table);
+    if only.is_none() {
+        let _ = std::fs::create_dir_all("target");
+        let _ = std::fs::write("target/bench-ratios.txt", table);
+    }
 }

@@ -258,8 +258,15 @@ impl CallBudget {
 
 /// A deadline in ticks, rounded up.
 pub(crate) fn ticks(deadline: Duration) -> u64 {
-    u64::try_from(deadline.as_nanos().div_ceil(TICK.as_nanos())).unwrap_or(u64::MAX)
+    // In u64 with a constant divisor: this runs on every call, and a u128
+    // division is a library call.
+    let whole_seconds = deadline.as_secs().saturating_mul(1_000_000_000 / TICK_NANOS);
+    whole_seconds.saturating_add(u64::from(deadline.subsec_nanos()).div_ceil(TICK_NANOS))
 }
+
+/// [`TICK`] in nanoseconds; it divides a second.
+const TICK_NANOS: u64 = 5_000_000;
+const _: () = assert!(TICK.as_nanos() == TICK_NANOS as u128 && 1_000_000_000 % TICK_NANOS == 0);
 
 /// Enters a call with `limits`, on `clock` (none when the engine does not
 /// interrupt): its deadline is capped by the caller's. Returns the epoch
@@ -284,6 +291,11 @@ pub(crate) fn enter(limits: &Limits, clock: Option<&AtomicU64>) -> u64 {
         // One tick more: the current tick is partly gone already.
         ends.saturating_sub(now).saturating_add(1)
     })
+}
+
+/// How many calls the current thread is inside of.
+pub(crate) fn depth() -> usize {
+    CALLS.with(|calls| calls.borrow().len())
 }
 
 /// Leaves the innermost call, returning its budget.

@@ -1,7 +1,7 @@
 //! One loaded plugin: its store, its instance and its cached exports, behind a
-//! lock, plus the per-thread call chain that turns re-entry into an error.
+//! lock, which names its holding thread so that re-entry is an error instead
+//! of a deadlock.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ pub(crate) struct Live<P: 'static> {
     /// Per function, whether any parameter may hold a resource handle.
     pub(crate) param_resources: Vec<bool>,
     /// Per function, the `TypedFunc` the typed fast path last used, by type.
-    pub(crate) typed: Vec<Option<(std::any::TypeId, Box<dyn std::any::Any + Send + Sync>)>>,
+    pub(crate) typed: Vec<Option<Box<dyn std::any::Any + Send + Sync>>>,
     /// The guest resource types this instance defines for its plug's resources.
     pub(crate) resource_types: Vec<Option<ResourceType>>,
     /// Bumped at every instantiation: handles from an older instance are stale.
@@ -52,8 +52,10 @@ pub(crate) enum SlotState<P: 'static> {
 
 /// A loaded plugin, shared by every consumer that sockets it and by the head.
 pub(crate) struct PluginSlot<P: PluginData + 'static> {
-    /// Unique in the process; identifies the slot on call chains.
-    pub(crate) key: usize,
+    /// The thread holding `state` ([`this_thread`]), 0 when none does. Only
+    /// the holder writes it, so a thread reading its own number here knows it
+    /// holds the lock further up its stack: locking again would deadlock.
+    holder: AtomicUsize,
     pub(crate) id: P::Id,
     /// `id` as the string guests see.
     pub(crate) label: Arc<str>,
@@ -95,37 +97,37 @@ struct Health {
     quarantined_until: Option<Instant>,
 }
 
-static NEXT_KEY: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
-    /// The slots the current thread is inside of, outermost first.
-    static CHAIN: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// Its address identifies the current thread: cheaper than a `ThreadId`
+    /// (no destructor, no lazy initialisation), and never 0.
+    static THREAD_MARK: u8 = const { 0 };
+}
+
+/// A number unique to the current thread among the running threads.
+fn this_thread() -> usize {
+    THREAD_MARK.with(|mark| std::ptr::from_ref(mark).addr())
 }
 
 /// Whether the current thread is outside every plugin call: only then may a
-/// dispatch fan out to other threads, which do not see this thread's chain.
+/// dispatch fan out to other threads, which would not see that this thread
+/// holds the plugins on its call chain.
 pub(crate) fn outside_plugins() -> bool {
-    CHAIN.with(|chain| chain.borrow().is_empty())
-}
-
-fn on_chain(key: usize) -> bool {
-    CHAIN.with(|chain| chain.borrow().contains(&key))
+    limits::depth() == 0
 }
 
 /// The slot is already busy on this thread's call chain.
 pub(crate) struct Reentered;
 
-/// Exclusive access to a slot's state for one call; leaves the call chain when
-/// dropped.
+/// Exclusive access to a slot's state for one call; the slot stops naming
+/// this thread as its holder when dropped, just before the lock is released.
 pub(crate) struct Busy<'a, P: 'static> {
     pub(crate) state: MutexGuard<'a, SlotState<P>>,
+    holder: &'a AtomicUsize,
 }
 
 impl<P> Drop for Busy<'_, P> {
     fn drop(&mut self) {
-        CHAIN.with(|chain| {
-            chain.borrow_mut().pop();
-        });
+        self.holder.store(0, Ordering::Relaxed);
     }
 }
 
@@ -139,7 +141,6 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         data: P,
         clock: Option<Arc<AtomicU64>>,
     ) -> Result<Arc<Self>, WasmError> {
-        let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
         let limits = data.limits();
         let recovery = data.recovery();
         let live = start(engine, &pre, &exports, data, 0, &limits, clock.as_deref()).map_err(|(_, e)| e)?;
@@ -147,7 +148,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         Ok(Arc::new(Self {
             generation: AtomicU64::new(0),
             resource_types,
-            key,
+            holder: AtomicUsize::new(0),
             label: id.to_string().into(),
             id,
             engine: engine.clone(),
@@ -168,20 +169,21 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         }))
     }
 
-    /// Enters the slot on this thread's call chain and locks it.
+    /// Locks the slot for the current thread.
     ///
-    /// Fails instead of blocking when the slot is already on the chain, which
-    /// would otherwise deadlock. Handles released while the slot was busy are
+    /// Fails instead of blocking when this thread already holds it further up
+    /// its call chain, which would otherwise deadlock. Handles released while the slot was busy are
     /// dropped here, in the owner's store.
     pub(crate) fn enter(&self) -> Result<Busy<'_, P>, Reentered> {
-        if on_chain(self.key) {
+        let me = this_thread();
+        if self.holder.load(Ordering::Relaxed) == me {
             return Err(Reentered);
         }
-        CHAIN.with(|chain| chain.borrow_mut().push(self.key));
         // A panic while the lock was held (in user host code) leaves the state
         // as consistent as after a trap; keep serving.
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut busy = Busy { state };
+        self.holder.store(me, Ordering::Relaxed);
+        let mut busy = Busy { state, holder: &self.holder };
         // A load first: the swap is a write on every call otherwise.
         let pending = if self.has_deferred.load(Ordering::Acquire) && self.has_deferred.swap(false, Ordering::AcqRel) {
             std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner))
@@ -203,7 +205,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// Releases an owned handle of one of this plugin's resources that a
     /// consumer (or the host) dropped.
     pub(crate) fn release(&self, generation: u64, handle: ResourceAny) {
-        if on_chain(self.key) {
+        if self.holder.load(Ordering::Relaxed) == this_thread() {
             // The owner is busy further up this very thread: dropping now would
             // deadlock. Its next entry drops it.
             self.deferred.lock().unwrap_or_else(PoisonError::into_inner).push((generation, handle));
@@ -323,31 +325,39 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         }
         let outcome = body(live);
         let budget = limits::leave();
-        let result = self.conclude(site, outcome, budget, fuel, &mut busy.state);
-        self.record(result.as_ref().err());
-        result
+        // Only the lock holder writes the count: no atomic read-modify-write.
+        self.calls.store(self.calls.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        match outcome {
+            Ok(value) => Ok(value),
+            Err(failure) => {
+                let error = self.conclude(site, failure, budget, fuel, &mut busy.state);
+                self.record_failure(&error);
+                Err(error)
+            }
+        }
     }
 
-    /// Turns a call body's outcome into the call's result, replacing the
-    /// instance after a failure inside wasm.
-    fn conclude<R>(
+    /// Turns a call body's failure into the call's error, replacing the
+    /// instance after a failure inside wasm. Out of line: the successful
+    /// path stays small and returns its value in registers.
+    #[cold]
+    fn conclude(
         &self,
         site: &Site,
-        outcome: Result<R, CallFailure<P::Id>>,
+        failure: CallFailure<P::Id>,
         budget: Option<limits::CallBudget>,
         fuel: Option<u64>,
         state: &mut SlotState<P>,
-    ) -> Result<R, DispatchError<P::Id>> {
-        match outcome {
-            Ok(value) => Ok(value),
-            Err(CallFailure::Dispatch(error)) => Err(error),
-            Err(CallFailure::InvalidArguments(error)) => Err(DispatchError::InvalidArguments {
+    ) -> DispatchError<P::Id> {
+        match failure {
+            CallFailure::Dispatch(error) => error,
+            CallFailure::InvalidArguments(error) => DispatchError::InvalidArguments {
                 plugin: self.id.clone(),
                 interface: site.interface.clone(),
                 function: site.function.clone(),
                 source: WasmError::new(error),
-            }),
-            Err(CallFailure::Ran(error)) => {
+            },
+            CallFailure::Ran(error) => {
                 let socket = error
                     .chain()
                     .find_map(|cause| cause.downcast_ref::<SocketTrap<P::Id>>())
@@ -362,15 +372,15 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                 let reinstantiated = self.reinstantiate(state);
                 if let Some(budget) = exceeded {
                     tracing::warn!(plugin = %self.label, %budget, "plugin exceeded its budget");
-                    return Err(DispatchError::BudgetExceeded {
+                    return DispatchError::BudgetExceeded {
                         plugin: self.id.clone(),
                         interface: site.interface.clone(),
                         function: site.function.clone(),
                         budget,
                         reinstantiated,
-                    });
+                    };
                 }
-                Err(match socket {
+                match socket {
                     Some(source) => DispatchError::Socket {
                         plugin: self.id.clone(),
                         interface: site.interface.clone(),
@@ -385,7 +395,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                         reinstantiated,
                         source: WasmError::new(error),
                     },
-                })
+                }
             }
         }
     }
@@ -393,11 +403,17 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
 
 impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// How long the plugin stays quarantined, if it is.
+    #[inline]
     fn quarantine_remaining(&self) -> Option<Duration> {
         // The common case, without taking the health lock on every call.
         if !self.quarantined.load(Ordering::Acquire) {
             return None;
         }
+        self.quarantine_left()
+    }
+
+    #[cold]
+    fn quarantine_left(&self) -> Option<Duration> {
         let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
         let until = health.quarantined_until?;
         let remaining = until.saturating_duration_since(Instant::now());
@@ -413,9 +429,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
 
     /// Counts a call, and a failure, quarantining the plugin when its
     /// recovery policy says so.
-    fn record(&self, error: Option<&DispatchError<P::Id>>) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let Some(error) = error else { return };
+    fn record_failure(&self, error: &DispatchError<P::Id>) {
         // Errors in the caller's use of the plugin are not the plugin's fault.
         if !matches!(
             error,

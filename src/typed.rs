@@ -1,7 +1,7 @@
 //! The typed fast path: a root function resolved once, called with Rust
 //! values instead of `Val`s.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::marker::PhantomData;
 
 use wasmtime::component::{ComponentNamedList, Lift, Lower, TypedFunc};
@@ -73,6 +73,7 @@ where
 
 /// The instance's `TypedFunc` for function `index`, type-checked once per
 /// instance and cached in it.
+#[inline]
 pub(crate) fn typed_func<P: 'static, Params, Results>(
     live: &mut Live<P>,
     index: usize,
@@ -81,20 +82,32 @@ where
     Params: ComponentNamedList + Lower + Send + Sync + 'static,
     Results: ComponentNamedList + Lift + Send + Sync + 'static,
 {
-    let key = TypeId::of::<TypedFunc<Params, Results>>();
-    if let Some(Some((cached_key, cached))) = live.typed.get(index)
-        && *cached_key == key
+    if let Some(Some(cached)) = live.typed.get(index)
         && let Some(func) = cached.downcast_ref::<TypedFunc<Params, Results>>()
     {
         return Ok(*func);
     }
+    check_typed_func(live, index)
+}
+
+/// The first typed call of function `index` on this instance: type-checks it
+/// and caches the result.
+#[cold]
+fn check_typed_func<P: 'static, Params, Results>(
+    live: &mut Live<P>,
+    index: usize,
+) -> wasmtime::Result<TypedFunc<Params, Results>>
+where
+    Params: ComponentNamedList + Lower + Send + Sync + 'static,
+    Results: ComponentNamedList + Lift + Send + Sync + 'static,
+{
     let func = live
         .funcs
         .get(index)
         .ok_or_else(|| wasmtime::format_err!("no function at index {index}"))?
         .typed::<Params, Results>(&live.store)?;
     if let Some(slot) = live.typed.get_mut(index) {
-        *slot = Some((key, Box::new(func) as Box<dyn Any + Send + Sync>));
+        *slot = Some(Box::new(func) as Box<dyn Any + Send + Sync>);
     }
     Ok(func)
 }

@@ -726,3 +726,28 @@ pub fn handle_forger() -> Vec<u8> {
             (func (export "test:fixtures/docs#live") (result i32) i32.const 0))"#,
     )
 }
+
+/// `slow`: `value` spins long enough (tens of microseconds) that a dispatch
+/// over several of them runs in parallel, then returns `value`; `fail` traps
+/// after the same work.
+pub fn slow(value: u32) -> Vec<u8> {
+    component(
+        NUMBER_WIT,
+        "number-plugin",
+        &format!(
+            r#"(module
+                (func $spin (local $n i32) (local $acc i32)
+                    (local.set $n (i32.const 50000))
+                    (block $done (loop $next
+                        (br_if $done (i32.eqz (local.get $n)))
+                        (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const 31)) (local.get $n)))
+                        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                        (br $next)))
+                    (if (i32.eq (local.get $acc) (i32.const 7)) (then unreachable)))
+                (func (export "test:fixtures/number#value") (result i32) (call $spin) i32.const {value})
+                (func (export "test:fixtures/number#fail") (result i32) (call $spin) unreachable)
+                (func (export "test:fixtures/number#signal") (call $spin))
+            )"#
+        ),
+    )
+}

@@ -6,7 +6,9 @@ use std::sync::{Arc, OnceLock};
 use wasm_link::{DispatchError, Engine, InterfaceCardinality, Linker, PluginTree, Socket, Val};
 
 use crate::fixtures::{Interface, Plugin, func};
-use crate::plugins::{caller, counter, counter_interface, docs, docs_interface, user, user_interface};
+use crate::plugins::{
+    caller, counter, counter_interface, docs, docs_interface, number_interface, slow, user, user_interface,
+};
 use crate::{Head, load_clean};
 
 fn assert_send_sync<T: Send + Sync>() {}
@@ -71,6 +73,30 @@ fn eight_threads_on_several_root_plugins_count_every_call() {
     let Socket::Any(counts) = head.dispatch("test:fixtures/counter", "bump", true, &[]) else { panic!("expected Any") };
     for count in counts.values() {
         assert_eq!(count.as_ref().unwrap(), &Val::U32(801));
+    }
+}
+
+#[test]
+fn slow_calls_fanned_out_over_threads_return_every_plugins_own_result() {
+    // Calls this slow are measured and then spread over rayon's threads; the
+    // results must still be each plugin's own, under its own id, every time.
+    let plugins = (0..8u32).map(|i| Plugin::new(&format!("p{i}"), "number", &[], slow(i))).collect();
+    let head = load_clean("number", vec![number_interface(InterfaceCardinality::Any)], plugins);
+    for _ in 0..30 {
+        let Socket::Any(values) = head.dispatch("test:fixtures/number", "value", true, &[]) else {
+            panic!("expected Any")
+        };
+        assert_eq!(values.len(), 8);
+        for i in 0..8u32 {
+            assert_eq!(values[&format!("p{i}")].as_ref().expect("no trap"), &Val::U32(i));
+        }
+        let Socket::Any(failures) = head.dispatch("test:fixtures/number", "fail", true, &[]) else {
+            panic!("expected Any")
+        };
+        assert_eq!(failures.len(), 8);
+        for (id, failure) in &failures {
+            assert!(matches!(failure, Err(DispatchError::Trap { plugin, .. }) if plugin == id), "{failure:?}");
+        }
     }
 }
 
