@@ -296,7 +296,13 @@ const ROUNDS: usize = 151;
 /// first), and the median of the per-round ratios is returned. Drift on a
 /// noisy machine (another tenant, frequency scaling) hits both halves of a
 /// round alike, so the ratio is steadier than one of two separate medians.
+///
+/// With `BENCH_PROFILE` set nothing is measured (NaN): for profiling the
+/// criterion benchmarks alone (`--profile-time`).
 fn paired(rounds: usize, batch: u32, mut baseline: impl FnMut(), mut subject: impl FnMut()) -> f64 {
+    if std::env::var_os("BENCH_PROFILE").is_some() {
+        return f64::NAN;
+    }
     let time = |f: &mut dyn FnMut()| {
         let started = std::time::Instant::now();
         for _ in 0..batch {

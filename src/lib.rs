@@ -189,6 +189,7 @@ mod interface;
 mod limits;
 mod link;
 mod loading;
+mod parallel;
 mod partial;
 mod plugin;
 mod plugin_instance;

@@ -399,19 +399,29 @@ where
             self.check_grants(&id, &sockets, &granted, &component_type)?;
         }
         let names = ResourceNames::of(self.engine, &component_type);
-        let (exports, plug_types) = self.plug_exports(&id, plug, &component, &component_type)?;
+        let (exports, plug_types) = self.plug_exports(&id, plug, &component, &component_type, &names)?;
 
-        let mut linker = self.linker.clone();
         let consumer = Arc::new(OnceLock::new());
-        for (&socket, members) in sockets.iter().zip(&providers) {
-            self.link_socket(&mut linker, &id, socket, members, &component_type, &names, &consumer)?;
-        }
         // Components that `use` the runtime's WIT types import an instance that
         // holds only types; give it one so instantiation finds it.
-        if component_type.get_import(self.engine, "wasm-link:runtime/types").is_some() {
-            let _ = linker.instance("wasm-link:runtime/types");
-        }
-        let pre = linker
+        let uses_runtime = component_type.get_import(self.engine, "wasm-link:runtime/types").is_some();
+        // A plugin without sockets links against the user's linker as it is:
+        // no copy of it per plugin.
+        let own_linker = if sockets.is_empty() && !uses_runtime {
+            None
+        } else {
+            let mut linker = self.linker.clone();
+            for (&socket, members) in sockets.iter().zip(&providers) {
+                self.link_socket(&mut linker, &id, socket, members, &component_type, &names, &consumer)?;
+            }
+            if uses_runtime {
+                let _ = linker.instance("wasm-link:runtime/types");
+            }
+            Some(linker)
+        };
+        let pre = own_linker
+            .as_ref()
+            .unwrap_or(self.linker)
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Instantiate { plugin: id.clone(), source: WasmError::new(e) })?;
         let clock = self.ticker.as_ref().map(|ticker| ticker.clock.clone());
@@ -458,6 +468,7 @@ where
         plug: usize,
         component: &wasmtime::component::Component,
         component_type: &wasmtime::component::types::Component,
+        names: &ResourceNames,
     ) -> Result<(PlugExports, Vec<ComponentFunc>), TreeLoadError<I, P>> {
         let interface = &self.interfaces[plug];
         let instance_name = &interface.name.instance;
@@ -472,7 +483,6 @@ where
         else {
             return Err(missing(instance_name));
         };
-        let names = ResourceNames::of(self.engine, component_type);
         let mut functions = Vec::with_capacity(interface.functions.len());
         let mut plug_types = Vec::with_capacity(interface.functions.len());
         for function in &interface.functions {
@@ -487,14 +497,14 @@ where
             let mismatch = match (function.return_kind, &result) {
                 (ReturnKind::Void, Some(result)) => Some(format!(
                     "the interface declares no result but the plugin returns `{}`",
-                    types::describe(result, &names)
+                    types::describe(result, names)
                 )),
                 (ReturnKind::AssumeNoResources, None) => {
                     Some("the interface declares a result but the plugin returns none".to_owned())
                 }
                 (ReturnKind::AssumeNoResources, Some(result)) if types::has_resources(result) => Some(format!(
                     "the interface declares a result without resources but the plugin returns `{}`",
-                    types::describe(result, &names)
+                    types::describe(result, names)
                 )),
                 _ => None,
             };
@@ -662,25 +672,43 @@ fn shape_without_plugins(declared: &ComponentFunc, cardinality: InterfaceCardina
     }
 }
 
-/// Compiles the components of the plugins in `order` on all cores (rayon's
-/// pool, shared with wasmtime's own parallel compilation). The plugins are
-/// `Send`, not `Sync`: each task takes one and gives it back with its
-/// component. A panic in the user's `component` is theirs and goes through.
+/// Getting components that takes longer than this each means they are being
+/// compiled (a cache hit of a small plugin takes tens of microseconds).
+const COMPILING: std::time::Duration = std::time::Duration::from_micros(300);
+
+/// Gets the components of the plugins in `order`, compiling on all cores
+/// (rayon's pool, shared with wasmtime's own parallel compilation) when that
+/// takes a while. The plugins are `Send`, not `Sync`: each task takes one
+/// and gives it back with its component. A panic in the user's `component`
+/// is theirs and goes through.
 fn compile_all<P: PluginData + Send>(
     engine: &Engine,
     order: &[usize],
     nodes: &mut [Option<PluginNode<P>>],
 ) -> Vec<Option<Result<wasmtime::component::Component, P::Error>>> {
     use rayon::prelude::*;
-    let taken: Vec<(usize, PluginNode<P>)> =
+    let mut taken: Vec<(usize, PluginNode<P>)> =
         order.iter().filter_map(|&index| nodes[index].take().map(|node| (index, node))).collect();
-    let done: Vec<_> = taken
-        .into_par_iter()
-        .map(|(index, node)| {
-            let component = node.data.component(engine);
-            (index, node, component)
-        })
-        .collect();
+    // In turn while components come quickly (compiled already, or from a
+    // cache), on all cores once they are being compiled. Handing cheap work
+    // to other threads costs more than the work, and deserializing in
+    // parallel is slower than in turn: each component's code is mapped and
+    // `mprotect`ed, and with the process running on several cores every such
+    // change interrupts them all to flush their TLBs.
+    let started = std::time::Instant::now();
+    let mut done = Vec::with_capacity(taken.len());
+    while let Some((index, node)) = taken.pop() {
+        let component = node.data.component(engine);
+        done.push((index, node, component));
+        let count = u32::try_from(done.len()).unwrap_or(u32::MAX);
+        if started.elapsed() > COMPILING.saturating_mul(count) {
+            break;
+        }
+    }
+    done.par_extend(taken.into_par_iter().map(|(index, node)| {
+        let component = node.data.component(engine);
+        (index, node, component)
+    }));
     let mut compiled: Vec<Option<Result<_, _>>> = (0..nodes.len()).map(|_| None).collect();
     for (index, node, component) in done {
         nodes[index] = Some(node);

@@ -58,10 +58,6 @@ pub const PARALLEL_ABOVE: std::time::Duration = std::time::Duration::from_micros
 
 type DispatchResult<P> = Result<Val, DispatchError<<P as PluginData>::Id>>;
 
-/// What one thread of a parallel fan-out did: its results, and the time its
-/// calls took.
-type Claimed<P> = (Vec<(<P as PluginData>::Id, DispatchResult<P>)>, u64);
-
 impl<I, P> PluginTreeHead<I, P>
 where
     I: InterfaceData,
@@ -229,62 +225,40 @@ where
         self.each(|slot| call(slot, site, index, has_return, args))
     }
 
-    /// Calls every plugin of a multi-plugin root: in parallel when a call has
-    /// been measured to cost more than [`PARALLEL_ABOVE`], in turn otherwise
-    /// (spreading trivial calls over threads costs more than it saves).
+    /// Calls every plugin of a multi-plugin root, in parallel when that pays.
     ///
-    /// In parallel the calling thread works too: it and a helper per other
-    /// rayon thread claim the plugins one by one. The caller starts at once,
-    /// while helpers start when their thread wakes, so a slow wake-up costs
-    /// the helpers' share of the work, never more time than calling in turn.
+    /// When a call has been measured to cost more than [`PARALLEL_ABOVE`],
+    /// the calling thread and helper threads share the plugins (see
+    /// [`crate::parallel`]); trivial calls run in turn, since spreading them
+    /// over threads costs more than it saves.
     fn fan_out(
         &self,
         slots: &[Arc<PluginSlot<P>>],
         index: usize,
         f: impl Fn(&Arc<PluginSlot<P>>) -> DispatchResult<P> + Sync,
     ) -> Socket<DispatchResult<P>, P::Id> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::atomic::Ordering;
         let cost = &self.functions[index].cost;
-        let threads = rayon::current_num_threads().min(slots.len());
-        let parallel = threads > 1
-            && u128::from(cost.load(Ordering::Relaxed)) > PARALLEL_ABOVE.as_nanos()
-            && crate::plugin_instance::outside_plugins();
         let nanos = |started: std::time::Instant| u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        // The cost is the time spent in the calls themselves: measuring the
-        // wall time of a parallel run would count the hand-over to the other
-        // threads as work, and a trivial call would never go back to running
-        // in turn.
-        let (map, work): (HashMap<P::Id, DispatchResult<P>>, u64) = if parallel {
-            let next = AtomicUsize::new(0);
-            let claim = || {
-                let mut mine = Vec::new();
-                let mut spent = 0u64;
-                while let Some(slot) = slots.get(next.fetch_add(1, Ordering::Relaxed)) {
+        // Worker threads would not see that this thread holds the plugins up
+        // its call chain: from inside a plugin call, everything stays here.
+        let expensive = u128::from(cost.load(Ordering::Relaxed)) > PARALLEL_ABOVE.as_nanos();
+        let (map, work): (HashMap<P::Id, DispatchResult<P>>, u64) =
+            if expensive && crate::plugin_instance::outside_plugins() {
+                // The cost is the time spent in the calls themselves: the wall
+                // time of a parallel run would count the hand-over as work.
+                let timed = crate::parallel::claim_all(slots, |slot| {
                     let started = std::time::Instant::now();
                     let result = f(slot);
-                    spent = spent.saturating_add(nanos(started));
-                    mine.push((slot.id.clone(), result));
-                }
-                (mine, spent)
+                    (slot.id.clone(), result, nanos(started))
+                });
+                let work = timed.iter().fold(0u64, |sum, (_, _, spent)| sum.saturating_add(*spent));
+                (timed.into_iter().map(|(id, result, _)| (id, result)).collect(), work)
+            } else {
+                let started = std::time::Instant::now();
+                let map = slots.iter().map(|slot| (slot.id.clone(), f(slot))).collect();
+                (map, nanos(started))
             };
-            let done = std::sync::Mutex::new((HashMap::with_capacity(slots.len()), 0u64));
-            let merge = |(mine, spent): Claimed<P>| {
-                let mut done = done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                done.0.extend(mine);
-                done.1 = done.1.saturating_add(spent);
-            };
-            rayon::in_place_scope(|scope| {
-                for _ in 1..threads {
-                    scope.spawn(|_| merge(claim()));
-                }
-                merge(claim());
-            });
-            done.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
-        } else {
-            let started = std::time::Instant::now();
-            let map = slots.iter().map(|slot| (slot.id.clone(), f(slot))).collect();
-            (map, nanos(started))
-        };
         let calls = u64::try_from(slots.len()).unwrap_or(1).max(1);
         let measured = work / calls;
         let previous = cost.load(Ordering::Relaxed);

@@ -11,11 +11,15 @@ use wasmtime::component::Component;
 /// Compiled components stored in a directory the user controls, keyed by the
 /// SHA-256 of the component bytes and the engine's compilation settings.
 ///
-/// An entry is the SHA-256 of its payload followed by the payload
-/// (`Component::serialize` output). Before an entry is deserialized its hash is
-/// checked, and wasmtime checks that it was made by a compatible engine; an
-/// entry that fails either is compiled again and overwritten. The directory
-/// must be as trusted as the program itself: deserialized code runs natively.
+/// An entry is a tag, the CRC-32 of its payload, and the payload
+/// (`Component::serialize` output). Before an entry is deserialized its
+/// checksum is checked, and wasmtime checks that it was made by a compatible
+/// engine; an entry that fails either (truncated, damaged, from another
+/// version) is compiled again and overwritten. The checksum guards against
+/// accidents, not attacks: whoever can write the directory can write a
+/// matching checksum, so the directory must be as trusted as the program
+/// itself (deserialized code runs natively). The key is a SHA-256 of the
+/// component, so different components never share an entry.
 #[derive(Debug, Clone)]
 pub struct CompileCache {
     dir: PathBuf,
@@ -80,7 +84,9 @@ impl CompileCache {
 
     fn store(&self, path: &Path, component: &Component) -> std::io::Result<()> {
         let payload = component.serialize().map_err(|e| std::io::Error::other(e.to_string()))?;
-        let mut entry = Sha256::digest(&payload).to_vec();
+        let mut entry = Vec::with_capacity(HEADER + payload.len());
+        entry.extend_from_slice(TAG);
+        entry.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         entry.extend_from_slice(&payload);
         std::fs::create_dir_all(&self.dir)?;
         // Write then rename: a reader never sees half an entry.
@@ -90,15 +96,21 @@ impl CompileCache {
     }
 }
 
-/// Deserializes an entry whose hash matches its payload.
+/// What an entry starts with: the format, in case it ever changes.
+const TAG: &[u8; 4] = b"wlc1";
+/// The tag and the checksum.
+const HEADER: usize = 8;
+
+/// Deserializes an entry whose checksum matches its payload.
 #[allow(unsafe_code, reason = "deserializing compiled code is unsafe by nature; see SAFETY")]
 fn deserialize_checked(engine: &Engine, entry: &[u8]) -> Option<Component> {
-    let (hash, payload) = entry.split_at_checked(32)?;
-    if Sha256::digest(payload).as_slice() != hash {
+    let (header, payload) = entry.split_at_checked(HEADER)?;
+    let (tag, checksum) = header.split_at(TAG.len());
+    if tag != TAG || crc32fast::hash(payload).to_le_bytes() != checksum {
         return None;
     }
     // SAFETY: the payload is byte-for-byte what `Component::serialize` wrote
-    // into this cache (its SHA-256 matches the one stored beside it), and
+    // into this cache (its CRC-32 matches the one stored beside it), and
     // wasmtime rejects artifacts from an incompatible engine or version. The
     // cache directory is documented as trusted like the program itself.
     unsafe { Component::deserialize(engine, payload) }.ok()

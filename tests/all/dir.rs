@@ -86,6 +86,14 @@ fn the_compile_cache_is_used_the_second_time_and_a_corrupt_entry_is_recompiled()
     std::fs::write(&entries[0], corrupt).unwrap();
     assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Replaced);
     assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Hit);
+    // Cut short, as by a full disk.
+    let whole = std::fs::read(&entries[0]).unwrap();
+    std::fs::write(&entries[0], &whole[..whole.len() / 2]).unwrap();
+    assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Replaced);
+    // Cut to less than its header.
+    std::fs::write(&entries[0], &whole[..3]).unwrap();
+    assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Replaced);
+    assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Hit);
 }
 
 #[test]
