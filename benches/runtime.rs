@@ -364,6 +364,12 @@ fn host_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Rati
     ratios.push((format!("{label}/host/dispatch-vs-typedfunc"), paired(ROUNDS, 2000, &mut raw_typed, dispatch)));
     ratios.push((format!("{label}/host/typed-vs-typedfunc"), paired(ROUNDS, 2000, &mut raw_typed, typed_call)));
 
+    // What the per-call bookkeeping is made of: one uncontended lock and
+    // unlock, as a plugin's mutex costs on every call.
+    let lock = Mutex::new(0u64);
+    c.bench_function(&format!("{label}/host/floor-mutex-lock-unlock"), |b| {
+        b.iter(|| *black_box(&lock).lock().expect("not poisoned") += 1);
+    });
     c.bench_function(&format!("{label}/host/raw-typedfunc"), |b| b.iter(&mut raw_typed));
     c.bench_function(&format!("{label}/host/raw-func-call"), |b| b.iter(&mut raw_call));
     c.bench_function(&format!("{label}/host/dispatch"), |b| b.iter(dispatch));
@@ -577,6 +583,36 @@ fn fan_outs(c: &mut Criterion, engine: &Engine, ratios: &mut Ratios) {
     let empty = wasmtime::component::Linker::<()>::new(engine);
     fan_out(c, engine, &empty, "fan-out", CALLEE, 1, &[1, 2, 8, 32], ratios);
     fan_out(c, engine, &empty, "fan-out-work", WORKER, WORK, &[1, 2, 8, 32], ratios);
+    let (median, p90) = helper_wake_up();
+    ratios.push(("fan-out/helper-wake-up-us-median".to_owned(), median));
+    ratios.push(("fan-out/helper-wake-up-us-p90".to_owned(), p90));
+}
+
+/// How long a sleeping rayon thread takes to start a job handed to it while
+/// the caller works (microseconds, median and 90th percentile): the floor
+/// under any parallel fan-out of short calls.
+fn helper_wake_up() -> (f64, f64) {
+    let spin = |d: Duration| {
+        let started = std::time::Instant::now();
+        while started.elapsed() < d {}
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a pool");
+    let mut waits: Vec<f64> = (0..1000)
+        .map(|_| {
+            // Idle long enough for the helper to fall asleep, as between
+            // dispatches.
+            spin(Duration::from_micros(200));
+            let handed = std::time::Instant::now();
+            let started = Mutex::new(None);
+            pool.in_place_scope(|scope| {
+                scope.spawn(|_| *started.lock().expect("not poisoned") = Some(handed.elapsed()));
+                spin(Duration::from_micros(50));
+            });
+            started.into_inner().expect("not poisoned").map_or(f64::NAN, |wait| wait.as_secs_f64() * 1e6)
+        })
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    (waits[waits.len() / 2], waits[waits.len() * 9 / 10])
 }
 
 fn loads(c: &mut Criterion, engine: &Engine, ratios: &mut Ratios) {
@@ -651,30 +687,66 @@ fn median(name: &str) -> Option<f64> {
     json["median"]["point_estimate"].as_f64()
 }
 
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()).unwrap_or(0) * 4096
+/// The system allocator, counting the bytes live on the heap while
+/// `COUNTING` is set (a relaxed load otherwise: the timings do not pay).
+struct Counting;
+
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+#[allow(unsafe_code, reason = "a global allocator forwarding to the system's")]
+// SAFETY: every call forwards to `System` with the same arguments; the
+// counters are plain atomics.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_add(layout.size().cast_signed(), Relaxed);
+        }
+        // SAFETY: forwarded as is.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if COUNTING.load(Relaxed) {
+            LIVE.fetch_sub(layout.size().cast_signed(), Relaxed);
+        }
+        // SAFETY: forwarded as is.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
 }
 
-/// Resident bytes per idle loaded plugin, and per bare store + instance.
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Bytes on the heap that `make` leaves live.
+fn heap_bytes<T>(make: impl FnOnce() -> T) -> (T, isize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    LIVE.store(0, Relaxed);
+    COUNTING.store(true, Relaxed);
+    let value = make();
+    COUNTING.store(false, Relaxed);
+    (value, LIVE.load(Relaxed))
+}
+
+/// Heap bytes per idle loaded plugin, and per bare store + instance. (The
+/// resident set is too coarse: freed memory of earlier benchmarks is reused.)
 fn memory_per_plugin(engine: &Engine) -> (f64, f64) {
     const N: u32 = 200;
     let compiled = Component::new(engine, CALLEE).expect("valid");
     let empty = wasmtime::component::Linker::<()>::new(engine);
-    let before = resident_bytes();
-    let raw: Vec<_> = (0..N)
-        .map(|_| {
-            let mut store = Store::new(engine, ());
-            let instance = empty.instantiate(&mut store, &compiled).expect("instantiates");
-            (store, instance)
-        })
-        .collect();
-    let raw_bytes = resident_bytes().saturating_sub(before);
-    let before = resident_bytes();
-    let head = wide(engine, N as usize, || Source::Compiled(compiled.clone()));
-    let linked_bytes = resident_bytes().saturating_sub(before);
+    let (raw, raw_bytes) = heap_bytes(|| {
+        (0..N)
+            .map(|_| {
+                let mut store = Store::new(engine, ());
+                let instance = empty.instantiate(&mut store, &compiled).expect("instantiates");
+                (store, instance)
+            })
+            .collect::<Vec<_>>()
+    });
+    let (head, linked_bytes) = heap_bytes(|| wide(engine, N as usize, || Source::Compiled(compiled.clone())));
     black_box((&raw, &head));
-    let per = |bytes: u64| f64::from(u32::try_from(bytes).unwrap_or(u32::MAX)) / f64::from(N);
+    let per = |bytes: isize| f64::from(i32::try_from(bytes).unwrap_or(i32::MAX)) / f64::from(N);
     (per(linked_bytes), per(raw_bytes))
 }
 
@@ -715,7 +787,9 @@ fn main() {
         let _ = writeln!(table, "{name} {value:.2}");
     }
     for label in ["default-engine", "epoch-engine"] {
-        for name in ["host/raw-typedfunc", "host/raw-func-call", "host/dispatch", "host/typed"] {
+        for name in
+            ["host/raw-typedfunc", "host/raw-func-call", "host/dispatch", "host/typed", "host/floor-mutex-lock-unlock"]
+        {
             if let Some(ns) = median(&format!("{label}/{name}")) {
                 let _ = writeln!(table, "{label}/{name}-ns {ns:.0}");
             }
@@ -738,8 +812,8 @@ fn main() {
     }
     if run("memory") {
         let (linked, raw) = memory_per_plugin(&plain);
-        let _ = writeln!(table, "memory/idle-plugin-bytes {linked:.0}");
-        let _ = writeln!(table, "memory/raw-store-and-instance-bytes {raw:.0}");
+        let _ = writeln!(table, "memory/idle-plugin-heap-bytes {linked:.0}");
+        let _ = writeln!(table, "memory/raw-store-and-instance-heap-bytes {raw:.0}");
         if raw > 0.0 {
             let _ = writeln!(table, "memory/idle-plugin-vs-raw {:.2}", linked / raw);
         }
