@@ -52,8 +52,11 @@ pub struct PluginTreeHead<I: InterfaceData, P: PluginData + Send + 'static> {
     _interface: PhantomData<fn() -> I>,
 }
 
-/// Above this measured cost per plugin call, a multi-plugin dispatch runs its
-/// calls in parallel.
+/// Above this measured cost per plugin call (a moving average of the time
+/// spent in the calls), a multi-plugin `dispatch` runs its calls in parallel:
+/// on the calling thread and on a pool of one thread fewer than the cores
+/// (`wasm-link-fan-out-N`), which claim the plugins one by one. Below it, and
+/// always from inside a plugin call, the calls run in turn.
 pub const PARALLEL_ABOVE: std::time::Duration = std::time::Duration::from_micros(4);
 
 type DispatchResult<P> = Result<Val, DispatchError<<P as PluginData>::Id>>;
