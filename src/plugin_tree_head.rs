@@ -333,6 +333,14 @@ where
         }
     }
 
+    /// The plugin of an `ExactlyOne` root.
+    pub(crate) fn exactly_one(&self) -> Option<&Arc<PluginSlot<P>>> {
+        match &self.plugins {
+            RootPlugins::One(slot) => Some(slot),
+            _ => None,
+        }
+    }
+
     pub(crate) fn plugin_count(&self) -> usize {
         self.slots().count()
     }

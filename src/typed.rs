@@ -48,25 +48,32 @@ where
     /// cardinality shape. Resource methods are routed to their owner by
     /// [`PluginTreeHead::dispatch`] only; here they go to every plugin.
     pub fn call(&self, params: Params) -> TypedResult<Results, P::Id> {
-        // The last plugin takes the parameters; the others get copies. With
-        // one plugin behind the root nothing is copied.
+        let site = self.head.site(self.index);
+        // The common case, without the per-plugin bookkeeping below.
+        if let Some(slot) = self.head.exactly_one() {
+            return Socket::ExactlyOne(slot.call(site, |live| self.call_one(live, params)));
+        }
+        // The last plugin takes the parameters; the others get copies.
         let mut left = self.head.plugin_count();
         let mut params = Some(params);
         self.head.each_slot(|slot| {
             left = left.saturating_sub(1);
             let params = if left == 0 { params.take() } else { params.clone() };
-            let site = self.head.site(self.index);
             slot.call(site, |live| {
                 let Some(params) = params else {
                     return Err(CallFailure::InvalidArguments(wasmtime::format_err!("no parameters left")));
                 };
-                let func = typed_func::<P, Params, Results>(live, self.index).map_err(CallFailure::InvalidArguments)?;
-                func.call(&mut live.store, params).map_err(|error| {
-                    let ran = error.downcast_ref::<wasmtime::Trap>().is_some()
-                        || error.chain().any(|cause| cause.downcast_ref::<SocketTrap<P::Id>>().is_some());
-                    if ran { CallFailure::Ran(error) } else { CallFailure::InvalidArguments(error) }
-                })
+                self.call_one(live, params)
             })
+        })
+    }
+
+    fn call_one(&self, live: &mut Live<P>, params: Params) -> Result<Results, CallFailure<P::Id>> {
+        let func = typed_func::<P, Params, Results>(live, self.index).map_err(CallFailure::InvalidArguments)?;
+        func.call(&mut live.store, params).map_err(|error| {
+            let ran = error.downcast_ref::<wasmtime::Trap>().is_some()
+                || error.chain().any(|cause| cause.downcast_ref::<SocketTrap<P::Id>>().is_some());
+            if ran { CallFailure::Ran(error) } else { CallFailure::InvalidArguments(error) }
         })
     }
 }
