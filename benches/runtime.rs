@@ -269,23 +269,51 @@ fn tree(engine: &Engine, root: &'static str) -> Head {
     head
 }
 
-fn instance_export(
+/// A raw instance of `wasm` (text or binary) in a store of its own.
+fn instantiate(
     engine: &Engine,
-    wat: impl AsRef<[u8]>,
+    wasm: impl AsRef<[u8]>,
     linker: &wasmtime::component::Linker<()>,
-    path: &str,
-    name: &str,
-) -> (Store<()>, wasmtime::component::Func) {
-    let component = Component::new(engine, wat).expect("valid");
+) -> (Store<()>, wasmtime::component::Instance) {
+    let component = Component::new(engine, wasm).expect("valid");
     let mut store = Store::new(engine, ());
     // On an epoch-interrupting engine the baseline pays for epoch checks too,
     // with a deadline it never reaches.
     store.set_epoch_deadline(1 << 40);
     let instance = linker.instantiate(&mut store, &component).expect("instantiates");
-    let interface = instance.get_export_index(&mut store, None, path).expect("interface");
-    let func = instance.get_export_index(&mut store, Some(&interface), name).expect("function");
-    let func = instance.get_func(&mut store, func).expect("a function");
+    (store, instance)
+}
+
+/// Function `name` of the exported interface `path`.
+fn export(
+    store: &mut Store<()>,
+    instance: &wasmtime::component::Instance,
+    path: &str,
+    name: &str,
+) -> wasmtime::component::Func {
+    let interface = instance.get_export_index(&mut *store, None, path).expect("interface");
+    let func = instance.get_export_index(&mut *store, Some(&interface), name).expect("function");
+    instance.get_func(&mut *store, func).expect("a function")
+}
+
+fn instance_export(
+    engine: &Engine,
+    wasm: impl AsRef<[u8]>,
+    linker: &wasmtime::component::Linker<()>,
+    path: &str,
+    name: &str,
+) -> (Store<()>, wasmtime::component::Func) {
+    let (mut store, instance) = instantiate(engine, wasm, linker);
+    let func = export(&mut store, &instance, path, name);
     (store, func)
+}
+
+/// The value of the one plugin behind an `ExactlyOne` root.
+fn only<T: std::fmt::Debug, E: std::fmt::Debug>(result: Socket<Result<T, E>, String>) -> T {
+    match result {
+        Socket::ExactlyOne(Ok(value)) => value,
+        other => panic!("{other:?}"),
+    }
 }
 
 /// Rounds of a paired measurement; the median round is reported.
@@ -348,17 +376,11 @@ fn host_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Rati
         func.call(&mut store, &[Val::U32(black_box(1))], &mut results).expect("call");
         black_box(&results);
     };
-    let dispatch = || match head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(1))]) {
-        Socket::ExactlyOne(Ok(value)) => {
-            black_box(value);
-        }
-        other => panic!("{other:?}"),
+    let dispatch = || {
+        black_box(only(head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(1))])));
     };
-    let typed_call = || match typed_get.call((black_box(1),)) {
-        Socket::ExactlyOne(Ok(value)) => {
-            black_box(value);
-        }
-        other => panic!("{other:?}"),
+    let typed_call = || {
+        black_box(only(typed_get.call((black_box(1),))));
     };
     ratios.push((format!("{label}/host/dispatch-vs-func-call"), paired(ROUNDS, 2000, &mut raw_call, dispatch)));
     ratios.push((format!("{label}/host/dispatch-vs-typedfunc"), paired(ROUNDS, 2000, &mut raw_typed, dispatch)));
@@ -405,11 +427,8 @@ fn socket_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Ra
     };
     let head = tree(engine, "caller");
     let linked = head.typed::<(u32,), (u32,)>("run").expect("`run` is a root function");
-    let wasm_link = || match linked.call((black_box(SOCKET_CALLS),)) {
-        Socket::ExactlyOne(Ok(value)) => {
-            black_box(value);
-        }
-        other => panic!("{other:?}"),
+    let wasm_link = || {
+        black_box(only(linked.call((black_box(SOCKET_CALLS),))));
     };
     ratios.push((
         format!("{label}/socket/wasm-link-vs-func-wrap-trampoline"),
@@ -441,19 +460,12 @@ struct Owner {
 
 fn resource_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Ratios) {
     use wasmtime::component::{Resource, ResourceAny, ResourceType};
-    let counters = Component::new(engine, from_core("counters-plugin", COUNTERS_CORE)).expect("valid");
-    let user = Component::new(engine, from_core("user-plugin", USER_CORE)).expect("valid");
     let empty = wasmtime::component::Linker::<()>::new(engine);
-    let mut owner_store = Store::new(engine, ());
-    owner_store.set_epoch_deadline(1 << 40);
-    let instance = empty.instantiate(&mut owner_store, &counters).expect("instantiates");
-    let export = |store: &mut Store<()>, name: &str| {
-        let interface = instance.get_export_index(&mut *store, None, "bench:b/counters").expect("interface");
-        let index = instance.get_export_index(&mut *store, Some(&interface), name).expect("function");
-        instance.get_func(&mut *store, index).expect("a function")
-    };
-    let ctor = export(&mut owner_store, "[constructor]counter").typed(&owner_store).expect("typed");
-    let get = export(&mut owner_store, "[method]counter.get").typed(&owner_store).expect("typed");
+    let (mut owner_store, owner) = instantiate(engine, from_core("counters-plugin", COUNTERS_CORE), &empty);
+    let ctor = export(&mut owner_store, &owner, "bench:b/counters", "[constructor]counter");
+    let ctor = ctor.typed(&owner_store).expect("typed");
+    let get = export(&mut owner_store, &owner, "bench:b/counters", "[method]counter.get");
+    let get = get.typed(&owner_store).expect("typed");
     let owner = Arc::new(Mutex::new(Owner { store: owner_store, ctor, get, handles: Vec::new(), free: Vec::new() }));
 
     let mut trampoline = wasmtime::component::Linker::<()>::new(engine);
@@ -495,23 +507,17 @@ fn resource_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut 
             owner.get.call(&mut owner.store, (handle,))
         })
         .expect("method");
-    let mut user_store = Store::new(engine, ());
-    user_store.set_epoch_deadline(1 << 40);
-    let user_instance = trampoline.instantiate(&mut user_store, &user).expect("instantiates");
-    let interface = user_instance.get_export_index(&mut user_store, None, "bench:b/user").expect("interface");
-    let run = user_instance.get_export_index(&mut user_store, Some(&interface), "run").expect("run");
-    let run: GetFunc = user_instance.get_typed_func(&mut user_store, run).expect("typed");
+    let (mut user_store, run) =
+        instance_export(engine, from_core("user-plugin", USER_CORE), &trampoline, "bench:b/user", "run");
+    let run: GetFunc = run.typed(&user_store).expect("typed");
     let mut raw_trampoline = || {
         black_box(run.call(&mut user_store, (black_box(RESOURCE_CALLS),)).expect("call"));
     };
 
     let head = tree(engine, "user");
     let linked = head.typed::<(u32,), (u32,)>("run").expect("`run` is a root function");
-    let wasm_link = || match linked.call((black_box(RESOURCE_CALLS),)) {
-        Socket::ExactlyOne(Ok(value)) => {
-            black_box(value);
-        }
-        other => panic!("{other:?}"),
+    let wasm_link = || {
+        black_box(only(linked.call((black_box(RESOURCE_CALLS),))));
     };
     ratios.push((
         format!("{label}/resource/wasm-link-vs-func-wrap-trampoline"),

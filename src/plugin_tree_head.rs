@@ -243,9 +243,9 @@ where
         use std::sync::atomic::Ordering;
         let cost = &self.functions[index].cost;
         let nanos = |started: std::time::Instant| u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        // Worker threads would not see that this thread holds the plugins up
-        // its call chain: from inside a plugin call, everything stays here.
         let expensive = u128::from(cost.load(Ordering::Relaxed)) > PARALLEL_ABOVE.as_nanos();
+        // From inside a plugin call everything stays on this thread: helpers
+        // would not see that it holds the plugins up its call chain.
         let (map, work): (HashMap<P::Id, DispatchResult<P>>, u64) =
             if expensive && crate::plugin_instance::outside_plugins() {
                 // The cost is the time spent in the calls themselves: the wall
