@@ -185,6 +185,7 @@
 pub mod dir;
 mod dispatch_error;
 mod health;
+mod instance;
 mod interface;
 mod limits;
 mod link;
@@ -192,7 +193,6 @@ mod loading;
 mod parallel;
 mod partial;
 mod plugin;
-mod plugin_instance;
 mod plugin_tree;
 mod plugin_tree_head;
 mod resources;
@@ -206,6 +206,7 @@ mod wit;
 
 pub use dispatch_error::{DispatchError, NestedDispatchError};
 pub use health::{PluginHealth, PluginState};
+pub use instance::ctx::PluginCtx;
 pub use interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};
 pub use limits::{Budget, Limits, Quarantine, Recovery, TICK, default_engine, engine_config};
 pub use loading::{LoadError, NestedLoadError};

@@ -15,13 +15,12 @@
 //! The defaults are finite and sized for a plugin, not a whole program, so a
 //! stranger's plugin loaded with no configuration is already contained.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, EngineWeak, ResourceLimiter};
+use wasmtime::{Config, Engine, EngineWeak};
 
 /// How often the epoch advances: the granularity of deadlines.
 pub const TICK: Duration = Duration::from_millis(5);
@@ -51,6 +50,11 @@ pub struct Limits {
     /// Resource handles of other plugins the plugin may hold at once. Default
     /// 10 000.
     pub handles: usize,
+    /// How deep in a call chain the plugin may be called: 1 from the host, 2
+    /// through one socket, and so on. Default 1 000. Past it the call is
+    /// refused with [`Budget::Depth`] and nothing runs; the chain's native
+    /// stack grows as it deepens, so a chain within the limit completes.
+    pub depth: usize,
 }
 
 impl Default for Limits {
@@ -61,6 +65,7 @@ impl Default for Limits {
             memory: 64 << 20,
             table_elements: 100_000,
             handles: 10_000,
+            depth: 1_000,
         }
     }
 }
@@ -125,6 +130,11 @@ pub enum Budget {
         /// The limit.
         limit: usize,
     },
+    /// The call chain reached the plugin deeper than it may be called.
+    Depth {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for Budget {
@@ -141,6 +151,7 @@ impl fmt::Display for Budget {
                 write!(f, "table limit of {limit} elements (asked for {requested})")
             }
             Self::Handles { limit } => write!(f, "limit of {limit} held resource handles"),
+            Self::Depth { limit } => write!(f, "call depth limit of {limit}"),
         }
     }
 }
@@ -227,35 +238,6 @@ impl Ticker {
     }
 }
 
-thread_local! {
-    /// The budgets of the calls the current thread is inside of, innermost
-    /// last: the limiter and socket calls read them.
-    static CALLS: RefCell<Vec<CallBudget>> = const { RefCell::new(Vec::new()) };
-}
-
-/// The budget of one call in progress.
-#[derive(Clone, Debug)]
-pub(crate) struct CallBudget {
-    /// The clock (in ticks) when the call started, and when it must end: its
-    /// own deadline or its caller's, whichever comes first.
-    pub(crate) started: u64,
-    pub(crate) ends: u64,
-    /// The deadline that decided `ends`, for the error.
-    pub(crate) deadline: Duration,
-    pub(crate) memory: usize,
-    pub(crate) table_elements: usize,
-    /// The memory or table budget the call ran into, if any.
-    pub(crate) hit: Option<Budget>,
-}
-
-impl CallBudget {
-    /// How long the call ran, to the tick.
-    pub(crate) fn elapsed(&self, clock: Option<&AtomicU64>) -> Duration {
-        let now = clock.map_or(self.started, |clock| clock.load(Ordering::Relaxed));
-        TICK.saturating_mul(u32::try_from(now.saturating_sub(self.started)).unwrap_or(u32::MAX))
-    }
-}
-
 /// A deadline in ticks, rounded up.
 pub(crate) fn ticks(deadline: Duration) -> u64 {
     // In u64 with a constant divisor: this runs on every call, and a u128
@@ -267,70 +249,3 @@ pub(crate) fn ticks(deadline: Duration) -> u64 {
 /// [`TICK`] in nanoseconds; it divides a second.
 const TICK_NANOS: u64 = 5_000_000;
 const _: () = assert!(TICK.as_nanos() == TICK_NANOS as u128 && 1_000_000_000 % TICK_NANOS == 0);
-
-/// Enters a call with `limits`, on `clock` (none when the engine does not
-/// interrupt): its deadline is capped by the caller's. Returns the epoch
-/// ticks the call may run.
-pub(crate) fn enter(limits: &Limits, clock: Option<&AtomicU64>) -> u64 {
-    let now = clock.map_or(0, |clock| clock.load(Ordering::Relaxed));
-    let own_end = now.saturating_add(ticks(limits.deadline));
-    CALLS.with(|calls| {
-        let mut calls = calls.borrow_mut();
-        let (ends, deadline) = match calls.last() {
-            Some(parent) if parent.ends < own_end => (parent.ends, parent.deadline),
-            _ => (own_end, limits.deadline),
-        };
-        calls.push(CallBudget {
-            started: now,
-            ends,
-            deadline,
-            memory: limits.memory,
-            table_elements: limits.table_elements,
-            hit: None,
-        });
-        // One tick more: the current tick is partly gone already.
-        ends.saturating_sub(now).saturating_add(1)
-    })
-}
-
-/// How many calls the current thread is inside of.
-pub(crate) fn depth() -> usize {
-    CALLS.with(|calls| calls.borrow().len())
-}
-
-/// Leaves the innermost call, returning its budget.
-pub(crate) fn leave() -> Option<CallBudget> {
-    CALLS.with(|calls| calls.borrow_mut().pop())
-}
-
-/// Enforces the memory and table budgets of the innermost call on the
-/// current thread. A zero-sized type: `Store::limiter` gets a `'static`
-/// reference to it for free, and the numbers come from the thread's call.
-pub(crate) struct Limiter;
-
-impl Limiter {
-    fn check(requested: usize, budget: impl Fn(&CallBudget) -> (usize, Budget)) -> bool {
-        CALLS.with(|calls| {
-            let mut calls = calls.borrow_mut();
-            let Some(call) = calls.last_mut() else { return true };
-            let (limit, exceeded) = budget(call);
-            if requested > limit {
-                call.hit = Some(exceeded);
-                return false;
-            }
-            true
-        })
-    }
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(Self::check(desired, |call| (call.memory, Budget::Memory { limit: call.memory, requested: desired })))
-    }
-
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(Self::check(desired, |call| {
-            (call.table_elements, Budget::TableElements { limit: call.table_elements, requested: desired })
-        }))
-    }
-}

@@ -14,7 +14,8 @@ use wasmtime::component::{Resource, Val};
 use wasmtime::{AsContextMut, StoreContextMut};
 
 use crate::dispatch_error::{DispatchError, SocketTrap};
-use crate::plugin_instance::{CallFailure, PluginSlot, Site};
+use crate::instance::ctx::{Caller, PluginCtx};
+use crate::instance::{Fail, Live, PluginSlot, Site};
 use crate::resources::{self, Endpoint, HandleError, Proxy, ResourceKinds};
 use crate::types::{self, ResourceNames};
 use crate::{InterfaceCardinality, PluginData};
@@ -183,13 +184,14 @@ pub(crate) struct Adapter<P: PluginData + Send + 'static> {
 impl<P: PluginData + Send + 'static> Adapter<P> {
     /// Defines the socket's resources and functions in `linker`.
     pub(crate) fn define_resource(
-        linker: &mut wasmtime::component::LinkerInstance<'_, P>,
+        linker: &mut wasmtime::component::LinkerInstance<'_, PluginCtx<P>>,
         name: &str,
         ty: wasmtime::component::ResourceType,
     ) -> wasmtime::Result<()> {
-        linker.resource(name, ty, |mut store: StoreContextMut<'_, P>, rep| {
+        linker.resource(name, ty, |mut store: StoreContextMut<'_, PluginCtx<P>>, rep| {
             // Dropping the proxy drops the owner's handle (see `Proxy`'s Drop).
-            let removed: Result<Proxy<P>, _> = store.data_mut().resource_table().delete(Resource::new_own(rep));
+            let removed: Result<Proxy<P>, _> =
+                store.data_mut().plugin_mut().resource_table().delete(Resource::new_own(rep));
             drop(removed);
             Ok(())
         })
@@ -198,7 +200,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     /// Handles one call the consumer made through the socket.
     pub(crate) fn call(
         &self,
-        mut store: StoreContextMut<'_, P>,
+        mut store: StoreContextMut<'_, PluginCtx<P>>,
         ty: &ComponentFunc,
         params: &[Val],
         results: &mut [Val],
@@ -213,22 +215,23 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
 
     fn forward(
         &self,
-        store: &mut StoreContextMut<'_, P>,
+        store: &mut StoreContextMut<'_, PluginCtx<P>>,
         ty: &ComponentFunc,
         params: &[Val],
         results: &mut [Val],
         taken: &mut Vec<resources::Taken<P>>,
     ) -> wasmtime::Result<()> {
+        let caller = store.data().call.as_caller();
         // The consumer's own slot matters only when handles cross.
         let handles_cross = self.convert_params || self.convert_result || self.method;
         let consumer = if handles_cross { self.consumer.get().and_then(Weak::upgrade) } else { None };
         let result_ty = if self.convert_result { inner_type(ty.results().next(), self.shape) } else { None };
         if self.method {
-            let outcome = self.call_method(consumer.as_ref(), store, taken, params, result_ty.as_ref());
+            let outcome = self.call_method(&caller, consumer.as_ref(), store, taken, params, result_ty.as_ref());
             return self.deliver_single(outcome, results);
         }
         let mut call = |target: &Arc<PluginSlot<P>>| {
-            self.invoke(target, consumer.as_ref(), store, taken, params, result_ty.as_ref())
+            self.invoke(&caller, target, consumer.as_ref(), store, taken, params, result_ty.as_ref())
         };
         match self.shape {
             Shape::Plain | Shape::Result(_) if self.targets.len() == 1 => {
@@ -294,16 +297,18 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     }
 
     /// Calls the function on one plugin, translating handles both ways.
+    #[allow(clippy::too_many_arguments, reason = "the two stores and their context")]
     fn invoke(
         &self,
+        caller: &Caller,
         target: &Arc<PluginSlot<P>>,
         consumer: Option<&Arc<PluginSlot<P>>>,
-        store: &mut StoreContextMut<'_, P>,
+        store: &mut StoreContextMut<'_, PluginCtx<P>>,
         taken: &mut Vec<resources::Taken<P>>,
         params: &[Val],
         result_ty: Option<&Type>,
     ) -> Result<Option<Val>, DispatchError<P::Id>> {
-        target.call(&self.site, |live| {
+        target.invoke(caller, &self.site, |live| {
             let mut lent = Vec::new();
             let args: Cow<'_, [Val]> = if self.convert_params {
                 let consumer_types = consumer.map(|c| c.resource_types().clone()).unwrap_or_default();
@@ -344,8 +349,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     /// Calls a resource method on the plugin that owns the resource.
     fn call_method(
         &self,
+        caller: &Caller,
         consumer: Option<&Arc<PluginSlot<P>>>,
-        store: &mut StoreContextMut<'_, P>,
+        store: &mut StoreContextMut<'_, PluginCtx<P>>,
         taken: &mut Vec<resources::Taken<P>>,
         params: &[Val],
         result_ty: Option<&Type>,
@@ -372,9 +378,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         if !self.targets.iter().any(|t| Arc::ptr_eq(t, &owner)) {
             return Err(invalid(format!("plugin `{}` is not behind this socket", owner.label)));
         }
-        owner.call(&self.site, |live| {
+        owner.invoke(caller, &self.site, |live| {
             if live.generation != generation {
-                return Err(CallFailure::Dispatch(DispatchError::InvalidResource {
+                return Err(Fail::Refused(DispatchError::InvalidResource {
                     plugin: owner.id.clone(),
                     interface: self.site.interface.clone(),
                     function: self.site.function.clone(),
@@ -420,18 +426,18 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     fn finish_call(
         &self,
         target: &Arc<PluginSlot<P>>,
-        live: &mut crate::plugin_instance::Live<P>,
+        live: &mut Live<P>,
         consumer: Option<&Arc<PluginSlot<P>>>,
-        store: &mut StoreContextMut<'_, P>,
+        store: &mut StoreContextMut<'_, PluginCtx<P>>,
         args: &[Val],
         lent: &mut Vec<(u32, wasmtime::component::ResourceAny)>,
         result_ty: Option<&Type>,
-    ) -> Result<Option<Val>, CallFailure<P::Id>> {
+    ) -> Result<Option<Val>, Fail<P::Id>> {
         let returns = live.result_counts[self.function] == 1;
         let mut out = [Val::Bool(false)];
-        let called = live.funcs[self.function].call(&mut live.store, args, &mut out[..usize::from(returns)]);
+        let called = live.call_vals(self.function, args, &mut out[..usize::from(returns)], true);
         resources::return_lent(&mut live.store.as_context_mut(), lent);
-        called.map_err(CallFailure::Ran)?;
+        called?;
         if !returns {
             return Ok(None);
         }
@@ -455,14 +461,31 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             taken: None,
         };
         let mut no_lending = Vec::new();
-        resources::convert(value, ty, &mut src, &mut dst, &self.kinds, &mut no_lending)
-            .map(Some)
-            .map_err(|e| self.handle_failure(target, e))
+        match resources::convert(value, ty, &mut src, &mut dst, &self.kinds, &mut no_lending) {
+            Ok(value) => Ok(Some(value)),
+            // The consumer would hold more handles than its budget allows:
+            // the consumer's failure, not the provider's, which did its
+            // part. The handle goes back to the provider (`convert` released
+            // it); the budget is recorded in the consumer's call, so that a
+            // consumer trapped by it is charged with it.
+            Err(HandleError::Budget(limit)) => {
+                let budget = crate::Budget::Handles { limit };
+                store.data_mut().call.hit = Some(budget.clone());
+                Err(Fail::Refused(DispatchError::BudgetExceeded {
+                    plugin: self.consumer_id.clone(),
+                    interface: self.site.interface.clone(),
+                    function: self.site.function.clone(),
+                    budget,
+                    reinstantiated: false,
+                }))
+            }
+            Err(error) => Err(self.handle_failure(target, error)),
+        }
     }
 
-    fn handle_failure(&self, target: &Arc<PluginSlot<P>>, error: HandleError) -> CallFailure<P::Id> {
+    fn handle_failure(&self, target: &Arc<PluginSlot<P>>, error: HandleError) -> Fail<P::Id> {
         if let HandleError::Budget(limit) = error {
-            return CallFailure::Dispatch(DispatchError::BudgetExceeded {
+            return Fail::Refused(DispatchError::BudgetExceeded {
                 plugin: target.id.clone(),
                 interface: self.site.interface.clone(),
                 function: self.site.function.clone(),
@@ -470,7 +493,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                 reinstantiated: false,
             });
         }
-        CallFailure::Dispatch(DispatchError::InvalidResource {
+        Fail::Refused(DispatchError::InvalidResource {
             plugin: target.id.clone(),
             interface: self.site.interface.clone(),
             function: self.site.function.clone(),

@@ -8,8 +8,9 @@ use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Linker, Val};
 
+use crate::instance::ctx::PluginCtx;
+use crate::instance::{PlugExports, PluginSlot, Site};
 use crate::link::{self, Adapter, Shape};
-use crate::plugin_instance::{PlugExports, PluginSlot, Site};
 use crate::plugin_tree::{InterfaceNode, PluginNode, fmt_list};
 use crate::plugin_tree_head::{PluginTreeHead, RootPlugins};
 use crate::resources::ResourceKinds;
@@ -228,7 +229,7 @@ type Resolved<I, P> = Result<Vec<usize>, Arc<TreeLoadError<I, P>>>;
 
 struct Loader<'a, I: InterfaceData, P: PluginData<InterfaceId = I::Id> + Send + 'static> {
     engine: &'a Engine,
-    linker: &'a Linker<P>,
+    linker: &'a Linker<PluginCtx<P>>,
     interfaces: &'a [InterfaceNode<I>],
     plugin_ids: Vec<P::Id>,
     kinds: Arc<ResourceKinds>,
@@ -264,7 +265,7 @@ where
     pub fn load(
         self,
         engine: &Engine,
-        linker: &Linker<P>,
+        linker: &Linker<PluginCtx<P>>,
     ) -> PartialResult<PluginTreeHead<I, P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
         let Self { root_id, root, interfaces, plugins } = self;
         let Some(root) = root else {
@@ -588,7 +589,7 @@ where
     #[allow(clippy::too_many_arguments, reason = "the consumer's whole load context")]
     fn link_socket(
         &self,
-        linker: &mut Linker<P>,
+        linker: &mut Linker<PluginCtx<P>>,
         id: &P::Id,
         socket: usize,
         members: &[usize],

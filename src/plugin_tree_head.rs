@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use wasmtime::component::{ResourceAny, Val};
 
-use crate::dispatch_error::{DispatchError, SocketTrap};
+use crate::dispatch_error::DispatchError;
+use crate::instance::ctx::{Caller, Chain};
+use crate::instance::{Fail, PluginSlot, Site};
 use crate::interface::InterfaceName;
-use crate::plugin_instance::{CallFailure, PluginSlot, Site};
 use crate::plugin_tree::InterfaceNode;
 use crate::resources::ResourceKinds;
-use crate::types;
 use crate::{InterfaceCardinality, InterfaceData, PluginData, Socket};
 
 /// The plugins behind the root socket, in the shape of its cardinality.
@@ -244,10 +244,11 @@ where
         let cost = &self.functions[index].cost;
         let nanos = |started: std::time::Instant| u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let expensive = u128::from(cost.load(Ordering::Relaxed)) > PARALLEL_ABOVE.as_nanos();
-        // From inside a plugin call everything stays on this thread: helpers
-        // would not see that it holds the plugins up its call chain.
+        // From a host function inside a plugin call everything stays on
+        // this thread: a helper would wait for a plugin that this thread
+        // holds further up its stack, while this thread waits for it.
         let (map, work): (HashMap<P::Id, DispatchResult<P>>, u64) =
-            if expensive && crate::plugin_instance::outside_plugins() {
+            if expensive && !self.all.iter().any(|slot| slot.is_busy_on(Chain::this_thread())) {
                 // The cost is the time spent in the calls themselves: the wall
                 // time of a parallel run would count the hand-over as work.
                 let timed = crate::parallel::claim_all(slots, |slot| {
@@ -391,7 +392,7 @@ where
             return Ok(false);
         };
         let site = Site { interface: self.instance.clone(), function: "[resource-drop]".into() };
-        owner.call(&site, |live| {
+        owner.invoke(&Caller::host(), &site, |live| {
             // Checked again under the lock: the owner may have been replaced
             // since, and an old handle must never reach a new store.
             if !live.resource_types.iter().flatten().any(|t| *t == handle.ty()) {
@@ -399,7 +400,7 @@ where
             }
             match handle.resource_drop(&mut live.store) {
                 Ok(()) => Ok(true),
-                Err(error) if error.downcast_ref::<wasmtime::Trap>().is_some() => Err(CallFailure::Ran(error)),
+                Err(error) if error.downcast_ref::<wasmtime::Trap>().is_some() => Err(Fail::Ran(error)),
                 // wasmtime refuses handles that are no longer in the table.
                 Err(_) => Ok(false),
             }
@@ -415,58 +416,39 @@ fn call<P: PluginData + Send + 'static>(
     has_return: bool,
     args: &[Val],
 ) -> DispatchResult<P> {
-    slot.call(site, |live| {
+    slot.invoke(&Caller::host(), site, |live| {
+        let refuse = |error| Err(Fail::Refused(error));
         let expected = live.param_counts[index];
         if args.len() != expected {
-            return Err(CallFailure::Dispatch(DispatchError::ArgumentCount {
+            return refuse(DispatchError::ArgumentCount {
                 plugin: slot.id.clone(),
                 interface: site.interface.clone(),
                 function: site.function.clone(),
                 expected,
                 found: args.len(),
-            }));
+            });
         }
         let returns = live.result_counts[index] == 1;
         if returns != has_return {
-            return Err(CallFailure::Dispatch(DispatchError::ReturnMismatch {
+            return refuse(DispatchError::ReturnMismatch {
                 plugin: slot.id.clone(),
                 interface: site.interface.clone(),
                 function: site.function.clone(),
                 returns,
-            }));
+            });
         }
         if live.param_resources[index] && args.iter().any(|arg| has_foreign_handle(arg, &live.resource_types)) {
-            return Err(CallFailure::Dispatch(DispatchError::InvalidResource {
+            return refuse(DispatchError::InvalidResource {
                 plugin: slot.id.clone(),
                 interface: site.interface.clone(),
                 function: site.function.clone(),
                 reason: "a handle in the arguments is not owned by this plugin (or is stale)".to_owned(),
-            }));
+            });
         }
         let mut out = [Val::Bool(false)];
-        match live.funcs[index].call(&mut live.store, args, &mut out[..usize::from(returns)]) {
-            Ok(()) => {
-                let [value] = out;
-                Ok(if returns { value } else { Val::Option(None) })
-            }
-            Err(error) => {
-                // wasmtime checks arguments before entering wasm: if they are
-                // ill-typed nothing ran and the instance is untouched.
-                let well_typed =
-                    live.func_types[index].params().zip(args).all(|((_, ty), arg)| types::val_matches(arg, &ty));
-                // A handle already dropped or given away passes the type check
-                // and fails while its arguments are lowered, before wasm runs:
-                // with handles among the arguments, only a trap means wasm ran.
-                let wasm_ran = error.downcast_ref::<wasmtime::Trap>().is_some()
-                    || error.chain().any(|cause| cause.downcast_ref::<SocketTrap<P::Id>>().is_some());
-                let lowering_handles = live.param_resources[index] && !wasm_ran;
-                Err(if well_typed && !lowering_handles {
-                    CallFailure::Ran(error)
-                } else {
-                    CallFailure::InvalidArguments(error)
-                })
-            }
-        }
+        live.call_vals(index, args, &mut out[..usize::from(returns)], false)?;
+        let [value] = out;
+        Ok(if returns { value } else { Val::Option(None) })
     })
 }
 

@@ -14,7 +14,8 @@ use wasmtime::component::types::Type;
 use wasmtime::component::{Resource, ResourceAny, ResourceDynamic, ResourceType, Val};
 
 use crate::PluginData;
-use crate::plugin_instance::PluginSlot;
+use crate::instance::PluginSlot;
+use crate::instance::ctx::PluginCtx;
 
 /// A handle owned by another plugin, as held in a consumer's resource table.
 pub(crate) struct Proxy<P: PluginData + Send + 'static> {
@@ -104,7 +105,7 @@ pub(crate) struct Endpoint<'a, 's, P: PluginData + Send + 'static> {
     pub(crate) slot: Option<&'a Arc<PluginSlot<P>>>,
     pub(crate) generation: u64,
     pub(crate) resource_types: &'a [Option<ResourceType>],
-    pub(crate) store: StoreContextMut<'s, P>,
+    pub(crate) store: StoreContextMut<'s, PluginCtx<P>>,
     /// Handles already taken out of this (source) store during the current
     /// socket call: the same arguments go to every plugin behind a socket, and
     /// a handle can be lifted out of a store only once.
@@ -149,7 +150,7 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
                     return Err(HandleError::Budget(slot.limits.handles));
                 }
                 let proxy = Proxy { owner, generation, handle: Some(handle), owned: !borrow, held };
-                let rep = dst.store.data_mut().resource_table().push(proxy)?.rep();
+                let rep = dst.store.data_mut().plugin_mut().resource_table().push(proxy)?.rep();
                 // A borrow is lent as an owned host handle: wasmtime can only
                 // mint borrows inside a call of the receiving store, and an own
                 // handle lowers into a `borrow` parameter all the same. It is
@@ -253,7 +254,7 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
         }
         let is_own = handle.owned();
         let rep = handle.try_into_resource_dynamic(&mut src.store)?.rep();
-        let table = src.store.data_mut().resource_table();
+        let table = src.store.data_mut().plugin_mut().resource_table();
         let (owner, generation, inner) = if is_own {
             let mut proxy: Proxy<P> = table.delete(Resource::new_own(rep))?;
             let inner = proxy.handle.take().ok_or(HandleError::Stale)?;
@@ -286,13 +287,13 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
 
 /// Takes back the handles lent for one call, and their table entries.
 pub(crate) fn return_lent<P: PluginData + Send + 'static>(
-    store: &mut StoreContextMut<'_, P>,
+    store: &mut StoreContextMut<'_, PluginCtx<P>>,
     lent: &mut Vec<(u32, ResourceAny)>,
 ) {
     for (rep, handle) in lent.drain(..) {
         // A host-defined handle without destructor: this only frees the slot.
         let _ = handle.resource_drop(&mut *store);
-        let _: Result<Proxy<P>, _> = store.data_mut().resource_table().delete(Resource::new_own(rep));
+        let _: Result<Proxy<P>, _> = store.data_mut().plugin_mut().resource_table().delete(Resource::new_own(rep));
     }
 }
 
@@ -302,7 +303,7 @@ pub(crate) fn return_lent<P: PluginData + Send + 'static>(
 pub(crate) fn release_borrows<P: PluginData + Send + 'static>(
     params: &[Val],
     taken: &[Taken<P>],
-    store: &mut StoreContextMut<'_, P>,
+    store: &mut StoreContextMut<'_, PluginCtx<P>>,
 ) {
     for param in params {
         release_borrows_in(param, taken, store);
@@ -312,7 +313,7 @@ pub(crate) fn release_borrows<P: PluginData + Send + 'static>(
 fn release_borrows_in<P: PluginData + Send + 'static>(
     val: &Val,
     taken: &[Taken<P>],
-    store: &mut StoreContextMut<'_, P>,
+    store: &mut StoreContextMut<'_, PluginCtx<P>>,
 ) {
     match val {
         Val::Resource(handle) => {

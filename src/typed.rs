@@ -1,13 +1,13 @@
 //! The typed fast path: a root function resolved once, called with Rust
 //! values instead of `Val`s.
 
-use std::any::Any;
 use std::marker::PhantomData;
 
-use wasmtime::component::{ComponentNamedList, Lift, Lower, TypedFunc};
+use wasmtime::component::{ComponentNamedList, Lift, Lower};
 
-use crate::dispatch_error::{DispatchError, SocketTrap};
-use crate::plugin_instance::{CallFailure, Live};
+use crate::dispatch_error::DispatchError;
+use crate::instance::Fail;
+use crate::instance::ctx::Caller;
 use crate::plugin_tree_head::PluginTreeHead;
 use crate::{InterfaceData, PluginData, Socket};
 
@@ -49,9 +49,10 @@ where
     /// [`PluginTreeHead::dispatch`] only; here they go to every plugin.
     pub fn call(&self, params: Params) -> TypedResult<Results, P::Id> {
         let site = self.head.site(self.index);
+        let caller = Caller::host();
         // The common case, without the per-plugin bookkeeping below.
         if let Some(slot) = self.head.exactly_one() {
-            return Socket::ExactlyOne(slot.call(site, |live| self.call_one(live, params)));
+            return Socket::ExactlyOne(slot.invoke(&caller, site, |live| live.call_typed(self.index, params)));
         }
         // The last plugin takes the parameters; the others get copies.
         let mut left = self.head.plugin_count();
@@ -59,62 +60,10 @@ where
         self.head.each_slot(|slot| {
             left = left.saturating_sub(1);
             let params = if left == 0 { params.take() } else { params.clone() };
-            slot.call(site, |live| {
-                let Some(params) = params else {
-                    return Err(CallFailure::InvalidArguments(wasmtime::format_err!("no parameters left")));
-                };
-                self.call_one(live, params)
+            slot.invoke(&caller, site, |live| match params {
+                Some(params) => live.call_typed(self.index, params),
+                None => Err(Fail::InvalidArguments(wasmtime::format_err!("no parameters left"))),
             })
         })
     }
-
-    fn call_one(&self, live: &mut Live<P>, params: Params) -> Result<Results, CallFailure<P::Id>> {
-        let func = typed_func::<P, Params, Results>(live, self.index).map_err(CallFailure::InvalidArguments)?;
-        func.call(&mut live.store, params).map_err(|error| {
-            let ran = error.downcast_ref::<wasmtime::Trap>().is_some()
-                || error.chain().any(|cause| cause.downcast_ref::<SocketTrap<P::Id>>().is_some());
-            if ran { CallFailure::Ran(error) } else { CallFailure::InvalidArguments(error) }
-        })
-    }
-}
-
-/// The instance's `TypedFunc` for function `index`, type-checked once per
-/// instance and cached in it.
-#[inline]
-pub(crate) fn typed_func<P: 'static, Params, Results>(
-    live: &mut Live<P>,
-    index: usize,
-) -> wasmtime::Result<TypedFunc<Params, Results>>
-where
-    Params: ComponentNamedList + Lower + Send + Sync + 'static,
-    Results: ComponentNamedList + Lift + Send + Sync + 'static,
-{
-    if let Some(Some(cached)) = live.typed.get(index)
-        && let Some(func) = cached.downcast_ref::<TypedFunc<Params, Results>>()
-    {
-        return Ok(*func);
-    }
-    check_typed_func(live, index)
-}
-
-/// The first typed call of function `index` on this instance: type-checks it
-/// and caches the result.
-#[cold]
-fn check_typed_func<P: 'static, Params, Results>(
-    live: &mut Live<P>,
-    index: usize,
-) -> wasmtime::Result<TypedFunc<Params, Results>>
-where
-    Params: ComponentNamedList + Lower + Send + Sync + 'static,
-    Results: ComponentNamedList + Lift + Send + Sync + 'static,
-{
-    let func = live
-        .funcs
-        .get(index)
-        .ok_or_else(|| wasmtime::format_err!("no function at index {index}"))?
-        .typed::<Params, Results>(&live.store)?;
-    if let Some(slot) = live.typed.get_mut(index) {
-        *slot = Some(Box::new(func) as Box<dyn Any + Send + Sync>);
-    }
-    Ok(func)
 }

@@ -12,13 +12,13 @@ use wasmtime::component::types::{ComponentFunc, Type};
 use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower};
 
 use crate::PluginData;
+use crate::instance::ctx::PluginCtx;
 use crate::link::{Adapter, Shape};
-use crate::plugin_instance::CallFailure;
 
 /// Defines `name` with a typed forwarder when its signature allows one;
 /// `Ok(false)` when it does not (the caller defines it dynamically).
 pub(crate) fn define<P: PluginData + Send + 'static>(
-    linker: &mut LinkerInstance<'_, P>,
+    linker: &mut LinkerInstance<'_, PluginCtx<P>>,
     name: &str,
     declared: &ComponentFunc,
     adapter: &Arc<Adapter<P>>,
@@ -71,7 +71,7 @@ pub(crate) fn define<P: PluginData + Send + 'static>(
 
 /// Defines `name` as a typed call into the one plugin behind the socket.
 fn wrap<P, Params, Results>(
-    linker: &mut LinkerInstance<'_, P>,
+    linker: &mut LinkerInstance<'_, PluginCtx<P>>,
     name: &str,
     adapter: &Arc<Adapter<P>>,
 ) -> wasmtime::Result<()>
@@ -81,16 +81,13 @@ where
     Results: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
 {
     let adapter = adapter.clone();
-    linker.func_wrap(name, move |_store, params: Params| {
+    linker.func_wrap(name, move |store: wasmtime::StoreContextMut<'_, PluginCtx<P>>, params: Params| {
         let Some(target) = adapter.targets.first() else {
             return Err(wasmtime::format_err!("socket `{}` has no plugin", adapter.site.interface));
         };
+        let caller = store.data().call.as_caller();
         target
-            .call(&adapter.site, |live| {
-                let func = crate::typed::typed_func::<P, Params, Results>(live, adapter.function)
-                    .map_err(CallFailure::InvalidArguments)?;
-                func.call(&mut live.store, params).map_err(CallFailure::Ran)
-            })
+            .invoke(&caller, &adapter.site, |live| live.call_typed::<_, Params, Results>(adapter.function, params))
             .map_err(crate::link::trap)
     })
 }

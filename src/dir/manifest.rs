@@ -91,6 +91,8 @@ pub struct LimitsManifest {
     pub table_elements: Option<usize>,
     /// Resource handles of other plugins held at once.
     pub handles: Option<usize>,
+    /// How deep in a call chain the plugin may be called.
+    pub depth: Option<usize>,
 }
 
 impl LimitsManifest {
@@ -104,6 +106,7 @@ impl LimitsManifest {
             memory: self.memory_mib.map_or(defaults.memory, |mib| mib.saturating_mul(1 << 20)),
             table_elements: self.table_elements.unwrap_or(defaults.table_elements),
             handles: self.handles.unwrap_or(defaults.handles),
+            depth: self.depth.unwrap_or(defaults.depth),
         }
     }
 }

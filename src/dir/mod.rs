@@ -32,7 +32,7 @@ pub use manifest::{Cardinality, DirManifest, InterfaceManifest, LimitsManifest, 
 
 use crate::wasm_error::WasmError;
 use crate::wit::{SignatureMismatch, WitInterface, find_interface, runtime_resolve};
-use crate::{PluginCtxView, PluginData, PluginTree, PluginTreeError};
+use crate::{PluginCtx, PluginCtxView, PluginData, PluginTree, PluginTreeError};
 
 /// A problem with one file of a plugin directory.
 #[derive(Debug, Error)]
@@ -336,7 +336,7 @@ impl PluginDir {
     ///
     /// # Errors
     /// When wasmtime cannot define WASI in the linker.
-    pub fn linker(engine: &Engine) -> Result<Linker<DirPlugin>, WasmError> {
+    pub fn linker(engine: &Engine) -> Result<Linker<PluginCtx<DirPlugin>>, WasmError> {
         let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Ok(linker)

@@ -1,0 +1,193 @@
+//! The data of a plugin's store: the user's plugin value, and the state of
+//! the call the store is serving.
+//!
+//! Budgets live here, with the store, rather than with the thread: a store
+//! serves one call at a time, so its call state is one frame that every
+//! entry overwrites whole. Nothing survives a call that unwound (a panic in a
+//! host function, a dropped future), and the memory limiter, the socket
+//! adapters and the deadline cap read the frame of the store they run in,
+//! whichever thread that is on.
+
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+use wasmtime::ResourceLimiter;
+
+use crate::limits::{Budget, Limits};
+
+/// The data of every plugin's wasmtime `Store`: the plugin value given to
+/// [`PluginTree::new`](crate::PluginTree::new), and the runtime's state of the
+/// call in progress.
+///
+/// A [`Linker`](crate::Linker) passed to [`PluginTree::load`](crate::PluginTree::load)
+/// is a `Linker<PluginCtx<P>>`; its type is usually inferred
+/// (`Linker::new(&engine)`). Host functions reach their plugin's value
+/// through [`plugin`](Self::plugin) / [`plugin_mut`](Self::plugin_mut) or by
+/// dereferencing:
+///
+/// ```
+/// use wasm_link::{Engine, Linker, PluginCtx};
+/// # struct MyPlugin { calls: u32 }
+///
+/// let engine = Engine::default();
+/// let mut linker: Linker<PluginCtx<MyPlugin>> = Linker::new(&engine);
+/// linker.root().func_wrap("count", |mut store: wasmtime::StoreContextMut<'_, PluginCtx<MyPlugin>>, (): ()| {
+///     let plugin: &mut MyPlugin = store.data_mut();
+///     plugin.calls += 1;
+///     Ok((plugin.calls,))
+/// })?;
+/// # Ok::<(), wasmtime::Error>(())
+/// ```
+pub struct PluginCtx<P> {
+    plugin: P,
+    pub(crate) call: CallState,
+}
+
+impl<P> PluginCtx<P> {
+    pub(crate) fn new(plugin: P, limits: &Limits) -> Self {
+        Self { plugin, call: CallState::new(limits) }
+    }
+
+    /// The plugin value.
+    pub fn plugin(&self) -> &P {
+        &self.plugin
+    }
+
+    /// The plugin value, mutably.
+    pub fn plugin_mut(&mut self) -> &mut P {
+        &mut self.plugin
+    }
+
+    pub(crate) fn into_plugin(self) -> P {
+        self.plugin
+    }
+}
+
+impl<P> Deref for PluginCtx<P> {
+    type Target = P;
+
+    fn deref(&self) -> &P {
+        &self.plugin
+    }
+}
+
+impl<P> DerefMut for PluginCtx<P> {
+    fn deref_mut(&mut self) -> &mut P {
+        &mut self.plugin
+    }
+}
+
+/// WASI for plugins whose value provides it: `wasmtime_wasi::p2::add_to_linker_sync`
+/// takes a `Linker<PluginCtx<P>>` for any `P: WasiView`.
+#[cfg(feature = "dir")]
+impl<P: wasmtime_wasi::WasiView> wasmtime_wasi::WasiView for PluginCtx<P> {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        self.plugin.ctx()
+    }
+}
+
+/// Which call chain a call belongs to.
+///
+/// A synchronous chain is the stack of the thread it runs on, so its id is
+/// that thread's (a nested `dispatch` from a host function on the same stack
+/// is re-entry, not a new chain). The id travels with the call through the
+/// stores it enters, never read back from the thread: a socket call takes
+/// its caller's chain from the caller's store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chain(pub(crate) u64);
+
+thread_local! {
+    /// Its address identifies the current thread: cheaper than a `ThreadId`
+    /// (no destructor, no lazy initialisation), and never 0.
+    static THREAD_MARK: u8 = const { 0 };
+}
+
+impl Chain {
+    /// No call: the chain of a store between calls.
+    pub(crate) const NONE: Self = Self(0);
+
+    /// The chain of a synchronous call started on this thread.
+    #[inline]
+    pub(crate) fn this_thread() -> Self {
+        Self(THREAD_MARK.with(|mark| std::ptr::from_ref(mark).addr() as u64))
+    }
+}
+
+/// Who makes a call: the host, or a plugin through a socket. A callee's
+/// deadline is capped by its caller's and its depth is one more.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Caller {
+    pub(crate) chain: Chain,
+    pub(crate) depth: u32,
+    /// The caller's end, in ticks, and the deadline that set it.
+    pub(crate) ends: u64,
+    pub(crate) deadline: Duration,
+}
+
+impl Caller {
+    /// The host, calling on this thread.
+    #[inline]
+    pub(crate) fn host() -> Self {
+        Self { chain: Chain::this_thread(), depth: 0, ends: u64::MAX, deadline: Duration::MAX }
+    }
+}
+
+/// The state of the call a store serves, and the budgets the limiter
+/// enforces on it.
+pub(crate) struct CallState {
+    pub(crate) chain: Chain,
+    /// Calls between the host and this one, this one included.
+    pub(crate) depth: u32,
+    /// The clock (in ticks) when the call started, and when it must end: its
+    /// own deadline or its caller's, whichever comes first.
+    pub(crate) started: u64,
+    pub(crate) ends: u64,
+    /// The deadline that decided `ends`, and whether it was the caller's.
+    pub(crate) deadline: Duration,
+    pub(crate) inherited: bool,
+    /// The budget the call ran into, if any: memory and tables from the
+    /// limiter, handles from a socket adapter.
+    pub(crate) hit: Option<Budget>,
+    memory: usize,
+    table_elements: usize,
+}
+
+impl CallState {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            chain: Chain::NONE,
+            depth: 0,
+            started: 0,
+            ends: u64::MAX,
+            deadline: limits.deadline,
+            inherited: false,
+            hit: None,
+            memory: limits.memory,
+            table_elements: limits.table_elements,
+        }
+    }
+
+    /// This call as the caller of a socket call it makes.
+    #[inline]
+    pub(crate) fn as_caller(&self) -> Caller {
+        Caller { chain: self.chain, depth: self.depth, ends: self.ends, deadline: self.deadline }
+    }
+}
+
+impl ResourceLimiter for CallState {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.memory {
+            self.hit = Some(Budget::Memory { limit: self.memory, requested: desired });
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.table_elements {
+            self.hit = Some(Budget::TableElements { limit: self.table_elements, requested: desired });
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,360 @@
+//! The one way into a plugin: [`PluginSlot::invoke`] enters it for one call,
+//! and [`Live::call_vals`] / [`Live::call_typed`] are the only two places
+//! that call a plugin function. Every entry point (the host's `dispatch`, the
+//! typed fast path, the dynamic and typed socket adapters, resource drops)
+//! goes through them, so a failure is classified once, by one rule, and
+//! recorded against the plugin whose wasm or budget failed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{ComponentNamedList, Lift, Lower, TypedFunc, Val};
+
+use super::ctx::Caller;
+use super::{Live, PluginSlot, SlotState};
+use crate::PluginData;
+use crate::dispatch_error::{DispatchError, NestedDispatchError, SocketTrap};
+use crate::limits::{Budget, TICK};
+use crate::wasm_error::WasmError;
+
+/// The interface and function a call is for, as named in errors.
+#[derive(Clone)]
+pub(crate) struct Site {
+    pub(crate) interface: Arc<str>,
+    pub(crate) function: Arc<str>,
+}
+
+/// How a call body failed.
+pub(crate) enum Fail<Id: std::fmt::Debug + std::fmt::Display + 'static> {
+    /// The call was refused before the plugin ran (a foreign handle, a
+    /// wrong argument count, a budget of the caller's): the error is
+    /// complete, and counts against the plugin it names only.
+    Refused(DispatchError<Id>),
+    /// wasmtime rejected the arguments before the plugin ran.
+    InvalidArguments(wasmtime::Error),
+    /// The plugin ran and failed: it trapped, a host function it called
+    /// failed, it returned a value wasmtime could not lift, or it exceeded a
+    /// budget. Its instance is in an unknown state.
+    Ran(wasmtime::Error),
+}
+
+/// Native stack a plugin is entered with at least: wasmtime lets wasm use
+/// `max_wasm_stack` (512 KiB by default) below the point where the host
+/// enters it, plus the host frames of the next socket hop.
+const STACK_RED_ZONE: usize = 1 << 20;
+/// The size of each further stack segment a deep chain continues on.
+const STACK_SEGMENT: usize = 8 << 20;
+
+impl<P: PluginData + Send + 'static> PluginSlot<P> {
+    /// Runs one call on the plugin for `caller`: enters it (an error on
+    /// re-entry), revives a dead or tainted instance, sets the call's budgets
+    /// in the store, runs `body` on the live instance on enough native stack,
+    /// and turns a failure into the call's error, replacing the instance
+    /// after a failure inside wasm.
+    #[inline]
+    pub(crate) fn invoke<R>(
+        &self,
+        caller: &Caller,
+        site: &Site,
+        body: impl FnOnce(&mut Live<P>) -> Result<R, Fail<P::Id>>,
+    ) -> Result<R, DispatchError<P::Id>> {
+        let Ok(mut busy) = self.enter(caller.chain) else {
+            return Err(self.refusal(site, Refusal::Reentrant));
+        };
+        if let Some(remaining) = self.quarantine_remaining() {
+            return Err(self.refusal(site, Refusal::Quarantined(remaining)));
+        }
+        if caller.depth as usize >= self.limits.depth {
+            return Err(self.refusal(site, Refusal::Depth));
+        }
+        if !matches!(&*busy.state, SlotState::Live(live) if !live.tainted) {
+            self.reinstantiate(&mut busy.state);
+        }
+        let live = match &mut *busy.state {
+            SlotState::Live(live) => live,
+            SlotState::Dead(_, error, _) => {
+                let source = error.clone();
+                return Err(self.refusal(site, Refusal::Unavailable(source)));
+            }
+        };
+        let now = self.clock.as_deref().map_or(0, |clock| clock.load(Ordering::Relaxed));
+        let own_end = now.saturating_add(self.deadline_ticks);
+        let call = &mut live.store.data_mut().call;
+        call.chain = caller.chain;
+        call.depth = caller.depth + 1;
+        call.started = now;
+        call.hit = None;
+        (call.ends, call.deadline, call.inherited) = if caller.ends < own_end {
+            (caller.ends, caller.deadline, true)
+        } else {
+            (own_end, self.limits.deadline, false)
+        };
+        if self.epochs {
+            // One tick more: the current tick is partly gone already.
+            let ticks = call.ends.saturating_sub(now).saturating_add(1);
+            live.store.set_epoch_deadline(ticks);
+        }
+        let fuel = self.fuel.then(|| self.limits.fuel.unwrap_or(u64::MAX));
+        if let Some(fuel) = fuel {
+            // Cannot fail: the engine consumes fuel.
+            let _ = live.store.set_fuel(fuel);
+        }
+        let outcome = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || body(live));
+        // Only the lock holder writes the count: no atomic read-modify-write.
+        self.calls.store(self.calls.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        let result = match outcome {
+            Ok(value) => Ok(value),
+            Err(failure) => Err(self.conclude(site, failure, fuel, &mut busy.state)),
+        };
+        // Handles released while this call ran (by the plugins it called).
+        self.drain_deferred(&mut busy.state);
+        result
+    }
+
+    /// Turns a call body's failure into the call's error, replacing the
+    /// instance after a failure inside wasm, and records it when it is this
+    /// plugin's own. Out of line: the successful path stays small.
+    ///
+    /// A failure is the plugin's own when its wasm failed (a trap, a failure
+    /// behind its own socket that trapped it) or it exceeded a budget of its
+    /// own. The caller's mistakes (arguments, foreign handles), a deadline
+    /// inherited from the caller, and errors naming another plugin (a
+    /// consumer's handle budget hit while it called this one) are not.
+    #[cold]
+    fn conclude(
+        &self,
+        site: &Site,
+        failure: Fail<P::Id>,
+        fuel: Option<u64>,
+        state: &mut SlotState<P>,
+    ) -> DispatchError<P::Id> {
+        let (error, own) = match failure {
+            Fail::Refused(error) => {
+                let own = matches!(&error, DispatchError::BudgetExceeded { budget, .. } if !matches!(budget, Budget::Depth { .. }))
+                    && error.plugin() == &self.id;
+                (error, own)
+            }
+            Fail::InvalidArguments(error) => {
+                let error = DispatchError::InvalidArguments {
+                    plugin: self.id.clone(),
+                    interface: site.interface.clone(),
+                    function: site.function.clone(),
+                    source: WasmError::new(error),
+                };
+                (error, false)
+            }
+            Fail::Ran(error) => self.ran(site, error, fuel, state),
+        };
+        if own {
+            self.record_failure(&error);
+        }
+        error
+    }
+
+    /// The error of a call whose wasm ran and failed, and whether it is the
+    /// plugin's own; replaces the instance.
+    fn ran(
+        &self,
+        site: &Site,
+        error: wasmtime::Error,
+        fuel: Option<u64>,
+        state: &mut SlotState<P>,
+    ) -> (DispatchError<P::Id>, bool) {
+        let (call_hit, deadline, inherited, started) = match state {
+            SlotState::Live(live) => {
+                let call = &mut live.store.data_mut().call;
+                (call.hit.take(), call.deadline, call.inherited, call.started)
+            }
+            SlotState::Dead(..) => (None, self.limits.deadline, false, 0),
+        };
+        let (exceeded, own) = match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => {
+                (Some(Budget::Deadline { limit: deadline, elapsed: self.elapsed(started) }), !inherited)
+            }
+            Some(wasmtime::Trap::OutOfFuel) => (Some(Budget::Fuel { limit: fuel.unwrap_or_default() }), true),
+            _ => (call_hit, true),
+        };
+        let socket = error
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<SocketTrap<P::Id>>())
+            .map(|trap| NestedDispatchError(trap.0.clone()));
+        let reinstantiated = self.reinstantiate(state);
+        let (plugin, interface, function) = (self.id.clone(), site.interface.clone(), site.function.clone());
+        if let Some(budget) = exceeded {
+            tracing::warn!(plugin = %self.label, %budget, "plugin exceeded its budget");
+            return (DispatchError::BudgetExceeded { plugin, interface, function, budget, reinstantiated }, own);
+        }
+        let error = match socket {
+            Some(source) => DispatchError::Socket { plugin, interface, function, reinstantiated, source },
+            None => DispatchError::Trap { plugin, interface, function, reinstantiated, source: WasmError::new(error) },
+        };
+        (error, own)
+    }
+
+    /// How long a call started at tick `started` ran, to the tick.
+    fn elapsed(&self, started: u64) -> Duration {
+        let now = self.clock.as_deref().map_or(started, |clock| clock.load(Ordering::Relaxed));
+        TICK.saturating_mul(u32::try_from(now.saturating_sub(started)).unwrap_or(u32::MAX))
+    }
+
+    #[cold]
+    fn refusal(&self, site: &Site, refusal: Refusal) -> DispatchError<P::Id> {
+        let (plugin, interface, function) = (self.id.clone(), site.interface.clone(), site.function.clone());
+        match refusal {
+            Refusal::Reentrant => DispatchError::Reentrant { plugin, interface, function },
+            Refusal::Quarantined(remaining) => DispatchError::Quarantined { plugin, interface, function, remaining },
+            Refusal::Depth => DispatchError::BudgetExceeded {
+                plugin,
+                interface,
+                function,
+                budget: Budget::Depth { limit: self.limits.depth },
+                reinstantiated: false,
+            },
+            Refusal::Unavailable(source) => DispatchError::Unavailable { plugin, interface, function, source },
+        }
+    }
+
+    /// How long the plugin stays quarantined, if it is.
+    #[inline]
+    pub(crate) fn quarantine_remaining(&self) -> Option<Duration> {
+        // The common case, without taking the health lock on every call.
+        if !self.quarantined.load(Ordering::Acquire) {
+            return None;
+        }
+        self.quarantine_left()
+    }
+
+    #[cold]
+    fn quarantine_left(&self) -> Option<Duration> {
+        let mut health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let until = health.quarantined_until?;
+        let remaining = until.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            health.quarantined_until = None;
+            health.recent.clear();
+            self.quarantined.store(false, Ordering::Release);
+            tracing::info!(plugin = %self.label, "plugin leaves quarantine");
+            return None;
+        }
+        Some(remaining)
+    }
+
+    /// Counts a failure of the plugin's own, quarantining the plugin when
+    /// its recovery policy says so.
+    fn record_failure(&self, error: &DispatchError<P::Id>) {
+        let mut health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        health.failures += 1;
+        health.last_error = Some(error.to_string());
+        let Some(policy) = &self.recovery.quarantine else { return };
+        let now = Instant::now();
+        health.recent.push_back(now);
+        while health.recent.front().is_some_and(|t| now.duration_since(*t) > policy.window) {
+            health.recent.pop_front();
+        }
+        if health.recent.len() >= usize::try_from(policy.failures).unwrap_or(usize::MAX) {
+            health.quarantined_until = Some(now + policy.cooldown);
+            self.quarantined.store(true, Ordering::Release);
+            tracing::warn!(plugin = %self.label, cooldown = ?policy.cooldown, "plugin quarantined after repeated failures");
+        }
+    }
+}
+
+/// Why a call was refused before it reached the instance.
+enum Refusal {
+    Reentrant,
+    Quarantined(Duration),
+    Depth,
+    Unavailable(WasmError),
+}
+
+impl<P: 'static> Live<P> {
+    /// Calls function `index` with `Val`s: the one dynamic call into a
+    /// plugin. `out` holds one slot per result. `checked` says the arguments
+    /// are well typed by construction (a socket adapter lifted them from a
+    /// signature checked at load); otherwise they are checked, on failure
+    /// only, to tell the caller's mistake from the plugin's.
+    #[inline]
+    pub(crate) fn call_vals<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+        &mut self,
+        index: usize,
+        args: &[Val],
+        out: &mut [Val],
+        checked: bool,
+    ) -> Result<(), Fail<Id>> {
+        self.funcs[index].call(&mut self.store, args, out).map_err(|error| {
+            let well_typed = checked
+                || self.func_types[index].params().zip(args).all(|((_, ty), arg)| crate::types::val_matches(arg, &ty));
+            classify(error, well_typed, self.param_resources[index])
+        })
+    }
+
+    /// Calls function `index` with Rust values: the one typed call into a
+    /// plugin. The `TypedFunc` is type-checked once per instance and cached.
+    #[inline]
+    pub(crate) fn call_typed<Id, Params, Results>(&mut self, index: usize, params: Params) -> Result<Results, Fail<Id>>
+    where
+        Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static,
+        Params: ComponentNamedList + Lower + Send + Sync + 'static,
+        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
+        func.call(&mut self.store, params).map_err(|error| classify(error, true, self.param_resources[index]))
+    }
+
+    #[inline]
+    fn typed_func<Params, Results>(&mut self, index: usize) -> wasmtime::Result<TypedFunc<Params, Results>>
+    where
+        Params: ComponentNamedList + Lower + Send + Sync + 'static,
+        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        if let Some(Some(cached)) = self.typed.get(index)
+            && let Some(func) = cached.downcast_ref::<TypedFunc<Params, Results>>()
+        {
+            return Ok(*func);
+        }
+        self.check_typed_func(index)
+    }
+
+    /// The first typed call of function `index` on this instance with these
+    /// types: type-checks it and caches the result.
+    #[cold]
+    fn check_typed_func<Params, Results>(&mut self, index: usize) -> wasmtime::Result<TypedFunc<Params, Results>>
+    where
+        Params: ComponentNamedList + Lower + Send + Sync + 'static,
+        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let func = self
+            .funcs
+            .get(index)
+            .ok_or_else(|| wasmtime::format_err!("no function at index {index}"))?
+            .typed::<Params, Results>(&self.store)?;
+        if let Some(slot) = self.typed.get_mut(index) {
+            *slot = Some(Box::new(func) as Box<dyn std::any::Any + Send + Sync>);
+        }
+        Ok(func)
+    }
+}
+
+/// The one rule for what a failed call into wasm was.
+///
+/// A trap (or a socket failure that trapped the plugin) means its wasm ran.
+/// Otherwise wasmtime failed either before entering wasm, lowering the
+/// arguments (a type mismatch, or a resource handle already dropped or given
+/// away: handles pass any type check), or after it, lifting a result the
+/// plugin wrote, or in a host function the plugin called. The first is the
+/// caller's mistake, the rest the plugin's. wasmtime 48 has no public way to
+/// type-check `Val`s without lowering them, so ill-typed arguments are found
+/// by [`val_matches`](crate::types::val_matches), on this cold path only;
+/// with resource handles among the arguments a non-trap error is taken as a
+/// bad handle.
+#[cold]
+fn classify<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+    error: wasmtime::Error,
+    well_typed: bool,
+    handles_in_args: bool,
+) -> Fail<Id> {
+    let trapped = error.downcast_ref::<wasmtime::Trap>().is_some()
+        || error.chain().any(|cause| cause.downcast_ref::<SocketTrap<Id>>().is_some());
+    if trapped || (well_typed && !handles_in_args) { Fail::Ran(error) } else { Fail::InvalidArguments(error) }
+}

@@ -1,0 +1,399 @@
+//! One loaded plugin: its store, its instance and its cached exports, behind
+//! a lock; the one way into it ([`invoke`]); its recovery and health.
+//!
+//! - [`ctx`]: the store's data, [`PluginCtx`](ctx::PluginCtx): the user's
+//!   plugin value and the state of the call in progress (budgets, chain,
+//!   depth).
+//! - [`invoke`]: entering the plugin for one call, the one place that calls
+//!   a plugin function and decides what a failure was and whose it was.
+
+pub(crate) mod ctx;
+pub(crate) mod invoke;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
+use std::time::Instant;
+
+use wasmtime::component::types::ComponentFunc;
+use wasmtime::component::{
+    ComponentExportIndex, Func, Instance, InstancePre, ResourceAny, ResourceTable, ResourceType,
+};
+use wasmtime::{Engine, Store};
+
+use crate::PluginData;
+use crate::limits::{self, Limits, Recovery};
+use crate::wasm_error::WasmError;
+use ctx::{Chain, PluginCtx};
+
+pub(crate) use invoke::{Fail, Site};
+
+/// The plug interface as the runtime resolved it for one plugin.
+pub(crate) struct PlugExports {
+    /// Per interface function, in interface order.
+    pub(crate) functions: Vec<ComponentExportIndex>,
+    /// Per interface resource, in interface order; `None` when the plugin does
+    /// not export a resource the interface declares (it then cannot own any).
+    pub(crate) resources: Vec<Option<ComponentExportIndex>>,
+}
+
+/// A running instance of a plugin.
+pub(crate) struct Live<P: 'static> {
+    pub(crate) store: Store<PluginCtx<P>>,
+    pub(crate) funcs: Vec<Func>,
+    pub(crate) func_types: Vec<ComponentFunc>,
+    pub(crate) param_counts: Vec<usize>,
+    pub(crate) result_counts: Vec<usize>,
+    /// Per function, whether any parameter may hold a resource handle.
+    pub(crate) param_resources: Vec<bool>,
+    /// Per function, the `TypedFunc` the typed fast path last used, by type.
+    pub(crate) typed: Vec<Option<Box<dyn std::any::Any + Send + Sync>>>,
+    /// The guest resource types this instance defines for its plug's resources.
+    pub(crate) resource_types: Vec<Option<ResourceType>>,
+    /// Bumped at every instantiation: handles from an older instance are stale.
+    pub(crate) generation: u64,
+    /// A call unwound (a panic in a host function) while inside the
+    /// instance: its state is unknown, it is replaced before the next call.
+    pub(crate) tainted: bool,
+}
+
+pub(crate) enum SlotState<P: 'static> {
+    Live(Live<P>),
+    /// The instance is gone and could not be replaced; the data is kept to try
+    /// again on the next call.
+    Dead(Option<P>, WasmError, u64),
+}
+
+/// A loaded plugin, shared by every consumer that sockets it and by the head.
+pub(crate) struct PluginSlot<P: PluginData + 'static> {
+    /// The chain of the call holding `state` ([`Chain`]), 0 when none does.
+    /// Only the holder writes it, so a call reading its own chain here knows
+    /// the plugin is busy further up that very chain: waiting would deadlock.
+    busy: AtomicU64,
+    pub(crate) id: P::Id,
+    /// `id` as the string guests see.
+    pub(crate) label: Arc<str>,
+    pub(crate) engine: Engine,
+    pre: InstancePre<PluginCtx<P>>,
+    exports: PlugExports,
+    state: Mutex<SlotState<P>>,
+    /// Owned handles released while the slot was busy.
+    deferred: Mutex<Vec<(u64, ResourceAny)>>,
+    /// Whether `deferred` may hold handles: read on every entry, locked rarely.
+    has_deferred: AtomicBool,
+    /// Copies of the live instance's generation and resource types, readable
+    /// while the instance is busy (a consumer inside a call cannot lock itself).
+    generation: AtomicU64,
+    resource_types: RwLock<Vec<Option<ResourceType>>>,
+    pub(crate) limits: Limits,
+    /// `limits.deadline` in ticks, computed once.
+    deadline_ticks: u64,
+    recovery: Recovery,
+    /// Handles of other plugins this plugin holds now (its proxies).
+    pub(crate) handles: Arc<AtomicUsize>,
+    health: Mutex<Health>,
+    calls: AtomicU64,
+    quarantined: AtomicBool,
+    /// What the engine enforces, read once.
+    epochs: bool,
+    /// The engine's ticker clock, when it interrupts.
+    clock: Option<Arc<AtomicU64>>,
+    fuel: bool,
+}
+
+/// Calls and failures of one plugin, for recovery and for
+/// [`PluginTreeHead::health`](crate::PluginTreeHead::health).
+#[derive(Default)]
+struct Health {
+    failures: u64,
+    reinstantiations: u64,
+    last_error: Option<String>,
+    /// When recent failures happened, for the quarantine window.
+    recent: std::collections::VecDeque<Instant>,
+    quarantined_until: Option<Instant>,
+}
+
+/// The slot is already busy on the caller's own chain.
+pub(crate) struct Reentered;
+
+/// Exclusive access to a slot's state for one call. Dropped, also while
+/// unwinding, it stops naming the chain as the holder, and after a panic
+/// marks the instance for replacement.
+pub(crate) struct Busy<'a, P: 'static> {
+    pub(crate) state: MutexGuard<'a, SlotState<P>>,
+    busy: &'a AtomicU64,
+}
+
+impl<P> Drop for Busy<'_, P> {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let SlotState::Live(live) = &mut *self.state
+        {
+            live.tainted = true;
+        }
+        self.busy.store(Chain::NONE.0, Ordering::Relaxed);
+    }
+}
+
+impl<P: PluginData + Send + 'static> PluginSlot<P> {
+    /// Instantiates a plugin for the first time.
+    pub(crate) fn instantiate(
+        id: P::Id,
+        engine: &Engine,
+        pre: InstancePre<PluginCtx<P>>,
+        exports: PlugExports,
+        data: P,
+        clock: Option<Arc<AtomicU64>>,
+    ) -> Result<Arc<Self>, WasmError> {
+        let limits = data.limits();
+        let recovery = data.recovery();
+        let live = start(engine, &pre, &exports, data, 0, &limits, clock.as_deref()).map_err(|(_, e)| e)?;
+        let resource_types = RwLock::new(live.resource_types.clone());
+        Ok(Arc::new(Self {
+            generation: AtomicU64::new(0),
+            resource_types,
+            busy: AtomicU64::new(Chain::NONE.0),
+            label: id.to_string().into(),
+            id,
+            engine: engine.clone(),
+            pre,
+            exports,
+            state: Mutex::new(SlotState::Live(live)),
+            deferred: Mutex::new(Vec::new()),
+            has_deferred: AtomicBool::new(false),
+            deadline_ticks: limits::ticks(limits.deadline),
+            limits,
+            recovery,
+            handles: Arc::new(AtomicUsize::new(0)),
+            health: Mutex::new(Health::default()),
+            calls: AtomicU64::new(0),
+            quarantined: AtomicBool::new(false),
+            epochs: engine.get_epoch_interruption(),
+            clock,
+            fuel: engine.get_consume_fuel(),
+        }))
+    }
+
+    /// Whether a call of `chain` holds the slot now.
+    pub(crate) fn is_busy_on(&self, chain: Chain) -> bool {
+        self.busy.load(Ordering::Relaxed) == chain.0
+    }
+
+    /// Locks the slot for a call of `chain`.
+    ///
+    /// Fails instead of blocking when the chain already holds it further up,
+    /// which would otherwise deadlock. Handles released while the slot was
+    /// busy are dropped here, in the owner's store.
+    pub(crate) fn enter(&self, chain: Chain) -> Result<Busy<'_, P>, Reentered> {
+        if self.is_busy_on(chain) {
+            return Err(Reentered);
+        }
+        // A panic while the lock was held (in user host code) poisons it; the
+        // guard marked the instance tainted, and the call replaces it.
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        self.busy.store(chain.0, Ordering::Relaxed);
+        let mut busy = Busy { state, busy: &self.busy };
+        self.drain_deferred(&mut busy.state);
+        Ok(busy)
+    }
+
+    /// Drops the handles released while the slot was busy.
+    #[inline]
+    pub(crate) fn drain_deferred(&self, state: &mut SlotState<P>) {
+        // A load first: the swap is a write on every call otherwise.
+        if !(self.has_deferred.load(Ordering::Acquire) && self.has_deferred.swap(false, Ordering::AcqRel)) {
+            return;
+        }
+        let pending = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
+        if let SlotState::Live(live) = state {
+            // Destructors run on a deadline of their own, not on whatever
+            // the last call left in the store.
+            if self.epochs {
+                live.store.set_epoch_deadline(self.deadline_ticks.saturating_add(1));
+            }
+            for (generation, handle) in pending {
+                if generation == live.generation {
+                    drop_handle(&self.label, live, handle);
+                }
+            }
+        }
+    }
+
+    /// Releases an owned handle of one of this plugin's resources that a
+    /// consumer (or the host) dropped.
+    ///
+    /// Never waits: when the plugin is busy (on any chain, this one
+    /// included) the handle is queued, and dropped when the call holding the
+    /// plugin ends or the next one starts.
+    pub(crate) fn release(&self, generation: u64, handle: ResourceAny) {
+        self.deferred.lock().unwrap_or_else(PoisonError::into_inner).push((generation, handle));
+        self.has_deferred.store(true, Ordering::Release);
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        self.drain_deferred(&mut state);
+    }
+
+    /// Replaces the instance after a failure left it in an unknown state.
+    ///
+    /// The plugin's resource table is replaced too: the handles other plugins
+    /// lent it belong to the old instance, and dropping the old table returns
+    /// them to their owners. Returns whether a new instance is running.
+    pub(crate) fn reinstantiate(&self, state: &mut SlotState<P>) -> bool {
+        let (data, generation) = match std::mem::replace(state, SlotState::Dead(None, dead_placeholder(), 0)) {
+            SlotState::Live(live) => (Some(live.store.into_data().into_plugin()), live.generation + 1),
+            SlotState::Dead(data, _, generation) => (data, generation + 1),
+        };
+        let Some(mut data) = data else { return false };
+        // Dropping the old table drops the proxies in it, which releases the
+        // handles they hold in their owners.
+        drop(std::mem::replace(data.resource_table(), ResourceTable::new()));
+        match start(&self.engine, &self.pre, &self.exports, data, generation, &self.limits, self.clock.as_deref()) {
+            Ok(live) => {
+                self.health.lock().unwrap_or_else(PoisonError::into_inner).reinstantiations += 1;
+                tracing::info!(plugin = %self.label, generation, "plugin re-instantiated after a failure");
+                self.resource_types.write().unwrap_or_else(PoisonError::into_inner).clone_from(&live.resource_types);
+                self.generation.store(generation, Ordering::Release);
+                *state = SlotState::Live(live);
+                true
+            }
+            Err((data, error)) => {
+                tracing::warn!(plugin = %self.label, %error, "plugin could not be re-instantiated");
+                *state = SlotState::Dead(data, error, generation);
+                false
+            }
+        }
+    }
+
+    /// The generation of the current instance.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The resource types the current instance defines.
+    pub(crate) fn resource_types(&self) -> std::sync::RwLockReadGuard<'_, Vec<Option<ResourceType>>> {
+        self.resource_types.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The type of plug function `index` in the current instance.
+    pub(crate) fn function_type(&self, index: usize) -> Option<ComponentFunc> {
+        let busy = self.enter(Chain::this_thread()).ok()?;
+        match &*busy.state {
+            SlotState::Live(live) => live.func_types.get(index).cloned(),
+            SlotState::Dead(..) => None,
+        }
+    }
+
+    /// Whether the current instance defines the type of `handle`.
+    pub(crate) fn defines(&self, handle: &ResourceAny) -> bool {
+        self.resource_types().iter().flatten().any(|t| *t == handle.ty())
+    }
+
+    /// The plugin's health, for the head.
+    pub(crate) fn health(&self) -> crate::PluginHealth<P::Id> {
+        let remaining = self.quarantine_remaining();
+        let dead = matches!(&*self.state.lock().unwrap_or_else(PoisonError::into_inner), SlotState::Dead(..));
+        let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::PluginHealth {
+            plugin: self.id.clone(),
+            calls: self.calls.load(Ordering::Relaxed),
+            failures: health.failures,
+            reinstantiations: health.reinstantiations,
+            last_error: health.last_error.clone(),
+            state: match (remaining, dead) {
+                (Some(remaining), _) => crate::PluginState::Quarantined { remaining },
+                (None, true) => crate::PluginState::Unavailable,
+                (None, false) => crate::PluginState::Running,
+            },
+            held_handles: self.handles.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn dead_placeholder() -> WasmError {
+    WasmError::new(wasmtime::format_err!("instance is being replaced"))
+}
+
+/// Drops one of the plugin's own handles in its store (running the
+/// resource's destructor there). A destructor that trapped leaves the
+/// instance to be replaced before the next call.
+fn drop_handle<P>(label: &str, live: &mut Live<P>, handle: ResourceAny) {
+    if let Err(error) = handle.resource_drop(&mut live.store) {
+        live.tainted |= error.downcast_ref::<wasmtime::Trap>().is_some();
+        tracing::warn!(plugin = %label, error = %WasmError::new(error), "dropping a resource failed");
+    }
+}
+
+/// Creates a store for `data` and instantiates the plugin in it, resolving its
+/// plug's exports. On failure the data is handed back.
+///
+/// The budgets hold from the first instruction: the limiter is the store's
+/// own call state, so a component declaring more initial memory than its
+/// limit is refused here.
+fn start<P: 'static>(
+    engine: &Engine,
+    pre: &InstancePre<PluginCtx<P>>,
+    exports: &PlugExports,
+    data: P,
+    generation: u64,
+    limits: &Limits,
+    clock: Option<&AtomicU64>,
+) -> Result<Live<P>, (Option<P>, WasmError)> {
+    let mut store = Store::new(engine, PluginCtx::new(data, limits));
+    store.limiter(|ctx| &mut ctx.call);
+    if engine.get_epoch_interruption() {
+        let now = clock.map_or(0, |clock| clock.load(Ordering::Relaxed));
+        let ticks = limits::ticks(limits.deadline).saturating_add(1);
+        let call = &mut store.data_mut().call;
+        call.started = now;
+        call.ends = now.saturating_add(ticks);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks);
+    }
+    if engine.get_consume_fuel() {
+        let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+    }
+    let instantiated = pre.instantiate(&mut store);
+    let hit = store.data_mut().call.hit.take();
+    let instance: Instance = match instantiated {
+        Ok(instance) => instance,
+        Err(error) => {
+            let error = match hit {
+                Some(budget) => error.context(format!("instantiation exceeded its budget: {budget}")),
+                None => error,
+            };
+            return Err((Some(store.into_data().into_plugin()), WasmError::new(error)));
+        }
+    };
+    let mut funcs = Vec::with_capacity(exports.functions.len());
+    for index in &exports.functions {
+        if let Some(func) = instance.get_func(&mut store, index) {
+            funcs.push(func);
+        } else {
+            let error = wasmtime::format_err!("an export checked at load time is missing");
+            return Err((Some(store.into_data().into_plugin()), WasmError::new(error)));
+        }
+    }
+    let func_types: Vec<ComponentFunc> = funcs.iter().map(|f| f.ty(&store)).collect();
+    let resource_types = exports
+        .resources
+        .iter()
+        .map(|index| index.as_ref().and_then(|index| instance.get_resource(&mut store, index)))
+        .collect();
+    Ok(Live {
+        param_counts: func_types.iter().map(|t| t.params().len()).collect(),
+        result_counts: func_types.iter().map(|t| t.results().len()).collect(),
+        typed: (0..func_types.len()).map(|_| None).collect(),
+        param_resources: func_types
+            .iter()
+            .map(|t| t.params().any(|(_, ty)| crate::types::has_resources(&ty)))
+            .collect(),
+        store,
+        funcs,
+        func_types,
+        resource_types,
+        generation,
+        tainted: false,
+    })
+}
