@@ -632,8 +632,14 @@ fn loads(c: &mut Criterion, engine: &Engine, ratios: &mut Ratios) {
             black_box(instance_export(engine, CALLEE, &empty, "bench:b/callee", "get"));
         }
     };
-    let cache_dir = std::env::temp_dir().join(format!("wasm-link-bench-cache-{}", std::process::id()));
-    let cached = Arc::new((wasm_link::dir::CompileCache::new(&cache_dir), wat::parse_str(CALLEE).expect("valid")));
+    // A fresh private directory (mode 0700, unguessable name): a fixed name in
+    // the shared temporary directory could be planted by another user.
+    let cache_dir = tempfile::tempdir().expect("a temporary directory");
+    // SAFETY: `cache_dir` was just created empty by `tempfile`, readable and
+    // writable by this user only, and only this bench writes entries into it.
+    #[allow(unsafe_code, reason = "a compile cache in a private directory this bench created")]
+    let cache = unsafe { wasm_link::dir::CompileCache::new(cache_dir.path()) };
+    let cached = Arc::new((cache, wat::parse_str(CALLEE).expect("valid")));
     let _ = cached.0.component(engine, &cached.1).expect("compiles into the cache");
     let from_cache = || {
         black_box(wide(engine, 100, || Source::Cached(cached.clone())));
@@ -669,7 +675,7 @@ fn loads(c: &mut Criterion, engine: &Engine, ratios: &mut Ratios) {
     group.bench_function("100/instantiate", |b| b.iter(instantiate));
     group.bench_function("100/raw-instantiate", |b| b.iter(raw_instantiate));
     group.finish();
-    let _ = std::fs::remove_dir_all(&cache_dir);
+    drop(cache_dir);
 }
 
 /// The raw baseline of a cache hit.

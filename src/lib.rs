@@ -152,6 +152,15 @@
 //! the same rules with `T` = nothing. Resource methods always take the
 //! single-plugin shapes: they run in the plugin that owns the resource.
 //!
+//! # Parallel dispatch
+//!
+//! A dispatch to a multi-plugin root runs its plugins' calls in parallel once
+//! they have been measured to cost more than a few microseconds each (a moving
+//! average per function): on the calling thread and on a pool of one thread
+//! fewer than the cores (`wasm-link-fan-out-N`). Cheaper calls, and every call
+//! made from inside a plugin, run in turn, since spreading them over threads
+//! costs more than it saves.
+//!
 //! # Budgets and recovery
 //!
 //! Every plugin runs under finite [`Limits`]: a deadline per call (5 s), linear
@@ -161,7 +170,9 @@
 //! hit; the plugin is re-instantiated for the next call, and a [`Recovery`]
 //! policy can quarantine a plugin that keeps failing.
 //! [`PluginTreeHead::health`] reports every plugin's calls and failures.
-//! Deadlines need an engine with epoch interruption:
+//! Deadlines have a granularity of 5 ms: the runtime advances the engine's
+//! epoch every 5 ms and rounds a deadline up to whole ticks. They need an
+//! engine with epoch interruption:
 //!
 //! ```
 //! let engine = wasm_link::default_engine().expect("a supported host");
@@ -208,12 +219,12 @@ pub use dispatch_error::{DispatchError, NestedDispatchError};
 pub use health::{PluginHealth, PluginState};
 pub use instance::ctx::PluginCtx;
 pub use interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};
-pub use limits::{Budget, Limits, Quarantine, Recovery, TICK, default_engine, engine_config};
+pub use limits::{Budget, Limits, Quarantine, Recovery, default_engine, engine_config};
 pub use loading::{LoadError, NestedLoadError};
 pub use partial::{PartialResult, PartialSuccess};
 pub use plugin::{PluginCtxView, PluginData};
 pub use plugin_tree::{BoxError, PluginTree, PluginTreeError};
-pub use plugin_tree_head::{PARALLEL_ABOVE, PluginTreeHead};
+pub use plugin_tree_head::PluginTreeHead;
 pub use socket::{Iter as SocketIter, Socket};
 pub use typed::{TypedDispatch, TypedResult};
 pub use wasm_error::{WasmError, error_chain};

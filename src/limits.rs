@@ -23,7 +23,7 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, EngineWeak};
 
 /// How often the epoch advances: the granularity of deadlines.
-pub const TICK: Duration = Duration::from_millis(5);
+pub(crate) const TICK: Duration = Duration::from_millis(5);
 
 /// What one plugin may consume. Set per plugin with
 /// [`PluginData::limits`](crate::PluginData::limits).

@@ -57,7 +57,7 @@ pub struct PluginTreeHead<I: InterfaceData, P: PluginData + Send + 'static> {
 /// on the calling thread and on a pool of one thread fewer than the cores
 /// (`wasm-link-fan-out-N`), which claim the plugins one by one. Below it, and
 /// always from inside a plugin call, the calls run in turn.
-pub const PARALLEL_ABOVE: std::time::Duration = std::time::Duration::from_micros(4);
+pub(crate) const PARALLEL_ABOVE: std::time::Duration = std::time::Duration::from_micros(4);
 
 type DispatchResult<P> = Result<Val, DispatchError<<P as PluginData>::Id>>;
 

@@ -12,8 +12,24 @@ use crate::InterfaceCardinality;
 /// [`PluginTreeHead::dispatch`](crate::PluginTreeHead::dispatch) returns one of
 /// these holding a `Result` per plugin. Single-plugin shapes carry no id since
 /// there is nothing to tell apart; multi-plugin shapes are keyed by plugin id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Socket<T, Id: Eq + Hash> {
+///
+/// The type itself has no bounds, so code generic over any `Socket` needs
+/// none either; only the methods that look ids up or build maps ask for
+/// `Id: Eq + Hash`:
+///
+/// ```
+/// use wasm_link::Socket;
+///
+/// fn count<T, Id>(s: &Socket<T, Id>) -> usize {
+///     s.len()
+/// }
+///
+/// assert_eq!(count(&Socket::<u8, ()>::AtMostOne(None)), 0);
+/// ```
+// `PartialEq` and `Eq` are written out below: derived, they would demand only
+// `Id: PartialEq`, while comparing the maps needs `Id: Eq + Hash`.
+#[derive(Debug, Clone)]
+pub enum Socket<T, Id> {
     /// The value of the one plugin behind an `ExactlyOne` interface.
     ExactlyOne(T),
     /// The value of the plugin behind an `AtMostOne` interface, if there is one.
@@ -24,7 +40,7 @@ pub enum Socket<T, Id: Eq + Hash> {
     Any(HashMap<Id, T>),
 }
 
-impl<T, Id: Eq + Hash> Socket<T, Id> {
+impl<T, Id> Socket<T, Id> {
     /// The cardinality this shape belongs to.
     #[must_use]
     pub fn cardinality(&self) -> InterfaceCardinality {
@@ -59,7 +75,10 @@ impl<T, Id: Eq + Hash> Socket<T, Id> {
     /// let doubled = Socket::<u32, &str>::ExactlyOne(21).map(|n| n * 2);
     /// assert_eq!(doubled, Socket::ExactlyOne(42));
     /// ```
-    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Socket<U, Id> {
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Socket<U, Id>
+    where
+        Id: Eq + Hash,
+    {
         match self {
             Self::ExactlyOne(value) => Socket::ExactlyOne(f(value)),
             Self::AtMostOne(value) => Socket::AtMostOne(value.map(f)),
@@ -72,7 +91,7 @@ impl<T, Id: Eq + Hash> Socket<T, Id> {
     #[must_use]
     pub fn as_ref(&self) -> Socket<&T, Id>
     where
-        Id: Clone,
+        Id: Clone + Eq + Hash,
     {
         match self {
             Self::ExactlyOne(value) => Socket::ExactlyOne(value),
@@ -110,7 +129,10 @@ impl<T, Id: Eq + Hash> Socket<T, Id> {
 
     /// The value of the plugin `id` in a multi-plugin shape; for single-plugin
     /// shapes, the value whatever the id.
-    pub fn get(&self, id: &Id) -> Option<&T> {
+    pub fn get(&self, id: &Id) -> Option<&T>
+    where
+        Id: Eq + Hash,
+    {
         match self {
             Self::ExactlyOne(value) => Some(value),
             Self::AtMostOne(value) => value.as_ref(),
@@ -118,6 +140,20 @@ impl<T, Id: Eq + Hash> Socket<T, Id> {
         }
     }
 }
+
+/// Equal when the shapes are the same and hold equal values under equal ids.
+impl<T: PartialEq, Id: Eq + Hash> PartialEq for Socket<T, Id> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::ExactlyOne(a), Self::ExactlyOne(b)) => a == b,
+            (Self::AtMostOne(a), Self::AtMostOne(b)) => a == b,
+            (Self::AtLeastOne(a), Self::AtLeastOne(b)) | (Self::Any(a), Self::Any(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl<T: Eq, Id: Eq + Hash> Eq for Socket<T, Id> {}
 
 /// Iterator over a [`Socket`]'s values and ids, from [`Socket::iter`].
 pub struct Iter<'a, T, Id>(IterInner<'a, T, Id>);
@@ -138,7 +174,7 @@ impl<'a, T, Id> Iterator for Iter<'a, T, Id> {
     }
 }
 
-impl<'a, T, Id: Eq + Hash> IntoIterator for &'a Socket<T, Id> {
+impl<'a, T, Id> IntoIterator for &'a Socket<T, Id> {
     type Item = (Option<&'a Id>, &'a T);
     type IntoIter = Iter<'a, T, Id>;
 
@@ -168,6 +204,33 @@ mod tests {
         let mapped = Socket::AtLeastOne(HashMap::from([("a", 1), ("b", 2)])).map(|v| v * 10);
         assert_eq!(mapped, Socket::AtLeastOne(HashMap::from([("a", 10), ("b", 20)])));
         assert_eq!(Socket::<u8, &str>::AtMostOne(Some(2)).map(|v| v + 1), Socket::AtMostOne(Some(3)));
+    }
+
+    /// Written against 0.1.0's unbounded `Socket<T, Id>`: a helper over any
+    /// socket, with no bounds on its parameters, compiles.
+    #[test]
+    fn helpers_need_no_bounds_on_the_type() {
+        struct NotHashable;
+        fn count<T, Id>(s: &Socket<T, Id>) -> usize {
+            s.len()
+        }
+        fn shape<T, Id>(s: &Socket<T, Id>) -> InterfaceCardinality {
+            s.cardinality()
+        }
+        let socket = Socket::<u8, NotHashable>::ExactlyOne(1);
+        assert_eq!(count(&socket), 1);
+        assert_eq!(shape(&socket), InterfaceCardinality::ExactlyOne);
+        assert_eq!(socket.values().count(), 1);
+        assert_eq!(socket.into_values(), [1]);
+    }
+
+    #[test]
+    fn equality_needs_the_same_shape() {
+        let a = Socket::AtLeastOne(HashMap::from([("a", 1)]));
+        let b = Socket::Any(HashMap::from([("a", 1)]));
+        assert_ne!(a, b);
+        assert_eq!(a.clone(), a);
+        assert_ne!(Socket::<u8, &str>::ExactlyOne(1), Socket::AtMostOne(Some(1)));
     }
 
     #[test]

@@ -20,6 +20,19 @@ use wasmtime::component::Component;
 /// matching checksum, so the directory must be as trusted as the program
 /// itself (deserialized code runs natively). The key is a SHA-256 of the
 /// component, so different components never share an entry.
+///
+/// That trust is stated where a cache is made: [`CompileCache::new`] is
+/// `unsafe`.
+///
+/// ```no_run
+/// use wasm_link::dir::{CompileCache, DirOptions};
+///
+/// // SAFETY: the directory is inside this program's own build output, which
+/// // only the user running it can write.
+/// let cache = unsafe { CompileCache::new("target/wasm-link-cache") };
+/// let options = DirOptions { cache: Some(cache) };
+/// # let _ = options;
+/// ```
 #[derive(Debug, Clone)]
 pub struct CompileCache {
     dir: PathBuf,
@@ -38,7 +51,20 @@ pub enum CacheOutcome {
 
 impl CompileCache {
     /// A cache in `dir` (created on first store).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
+    ///
+    /// # Safety
+    ///
+    /// Entries read from `dir` are deserialized into native code and run
+    /// (see [`Component::deserialize`]). Their checksum catches accidental
+    /// damage, not tampering: anyone who can write `dir`, or replace it or
+    /// any directory above it, can make the program run code of their
+    /// choosing. The caller must make sure that `dir` is trusted like the
+    /// program itself for as long as the cache (or a clone of it) is used:
+    /// writable only by the user running the program or by someone that
+    /// user trusts. Never point it at a world-writable or shared directory,
+    /// or at one taken from an untrusted source.
+    #[allow(unsafe_code, reason = "the constructor carries the trust `Component::deserialize` requires; see # Safety")]
+    pub unsafe fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
 
@@ -112,6 +138,7 @@ fn deserialize_checked(engine: &Engine, entry: &[u8]) -> Option<Component> {
     // SAFETY: the payload is byte-for-byte what `Component::serialize` wrote
     // into this cache (its CRC-32 matches the one stored beside it), and
     // wasmtime rejects artifacts from an incompatible engine or version. The
-    // cache directory is documented as trusted like the program itself.
+    // cache directory is trusted like the program itself: the caller of the
+    // `unsafe` `CompileCache::new` vouched for it.
     unsafe { Component::deserialize(engine, payload) }.ok()
 }

@@ -73,7 +73,10 @@ fn a_directory_without_its_manifest_cannot_be_opened() {
 #[test]
 fn the_compile_cache_is_used_the_second_time_and_a_corrupt_entry_is_recompiled() {
     let cache_dir = tempfile::tempdir().unwrap();
-    let cache = CompileCache::new(cache_dir.path());
+    // SAFETY: a private directory `tempfile` just created for this test (mode
+    // 0700, unguessable name); only this test writes into it.
+    #[allow(unsafe_code, reason = "a compile cache in a private test directory")]
+    let cache = unsafe { CompileCache::new(cache_dir.path()) };
     let engine = Engine::default();
     let bytes = std::fs::read(wasm_link_guests::component("word-count").unwrap()).unwrap();
     assert_eq!(cache.component(&engine, &bytes).unwrap().1, CacheOutcome::Miss);
@@ -99,7 +102,11 @@ fn the_compile_cache_is_used_the_second_time_and_a_corrupt_entry_is_recompiled()
 #[test]
 fn a_directory_loaded_through_the_cache_runs_the_same() {
     let cache_dir = tempfile::tempdir().unwrap();
-    let options = DirOptions { cache: Some(CompileCache::new(cache_dir.path())) };
+    // SAFETY: a private directory `tempfile` just created for this test (mode
+    // 0700, unguessable name); only this test writes into it.
+    #[allow(unsafe_code, reason = "a compile cache in a private test directory")]
+    let cache = unsafe { CompileCache::new(cache_dir.path()) };
+    let options = DirOptions { cache: Some(cache) };
     let dir = Path::new(wasm_link_guests::DEMO_DIR);
     for _ in 0..2 {
         let plugin_dir = PluginDir::open(dir, &options).unwrap();

@@ -29,7 +29,12 @@ pub struct Loaded {
 
 /// Opens `dir` and loads it, `root` replacing the manifest's root when given.
 pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>) -> Result<Loaded, String> {
-    let cache = cache.map(CompileCache::new);
+    // SAFETY: the user named this directory with `--cache`, whose help (and
+    // the README) says it is trusted like the program: it must be writable
+    // only by the user and those they trust. Choosing it is their statement of
+    // that trust, as choosing which binary to run is.
+    #[allow(unsafe_code, reason = "the user vouches for the `--cache` directory; see its help")]
+    let cache = cache.map(|dir| unsafe { CompileCache::new(dir) });
     let mut plugin_dir = PluginDir::open(dir, &DirOptions { cache: cache.clone() })
         .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
     if let Some(root) = root {

@@ -34,7 +34,10 @@ enum Command {
     Check {
         /// The plugin directory (with `wasm-link.toml`).
         dir: PathBuf,
-        /// Cache compiled components here.
+        /// Cache compiled components here. The directory is trusted like this
+        /// program: its entries are native code that is run, checksummed
+        /// against corruption but not against an attacker who can write
+        /// there. Use a directory only you can write.
         #[arg(long)]
         cache: Option<PathBuf>,
     },
@@ -56,7 +59,10 @@ enum Command {
         function: String,
         /// The arguments, in WAVE (`42`, `"text"`, `[1, 2]`, `{a: 1}`).
         args: Vec<String>,
-        /// Cache compiled components here.
+        /// Cache compiled components here. The directory is trusted like this
+        /// program: its entries are native code that is run, checksummed
+        /// against corruption but not against an attacker who can write
+        /// there. Use a directory only you can write.
         #[arg(long)]
         cache: Option<PathBuf>,
     },

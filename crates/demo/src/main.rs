@@ -18,7 +18,11 @@ const SAMPLE: &str = include_str!("../../../demo/sample.md");
 
 fn main() -> ExitCode {
     let dir = std::env::args_os().nth(1).map_or_else(|| PathBuf::from(wasm_link_guests::DEMO_DIR), PathBuf::from);
-    let cache = CompileCache::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/demo-cache"));
+    // SAFETY: the cache lives in this workspace's own `target/` directory,
+    // written only by the user who builds and runs the demo (as trusted as
+    // the demo binary built into the same directory).
+    #[allow(unsafe_code, reason = "a compile cache in the workspace's own build directory")]
+    let cache = unsafe { CompileCache::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/demo-cache")) };
     let plugin_dir = match PluginDir::open(&dir, &DirOptions { cache: Some(cache) }) {
         Ok(plugin_dir) => plugin_dir,
         Err(error) => {
