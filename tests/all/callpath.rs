@@ -229,7 +229,7 @@ fn after_a_host_function_panicked_slow_calls_still_fan_out_over_threads() {
     }
     let threads = on_fresh_thread(|| {
         let host = Host::new();
-        let panicking = host.caller_tree(Duration::from_secs(60));
+        let panicking = host.caller_tree(Duration::from_mins(1));
         let probed = host.probed_tree();
         host.panic_in(&panicking);
         // The first dispatch measures the cost (a millisecond per call, far
@@ -245,13 +245,35 @@ fn after_a_host_function_panicked_slow_calls_still_fan_out_over_threads() {
     assert!(threads > 1, "the calls ran on {threads} thread(s): they never left the dispatching thread");
 }
 
+/// The control for the test above: without a panic the same calls do leave
+/// the dispatching thread, so the fan-out is observable here.
+#[test]
+fn slow_calls_fan_out_over_threads_when_nothing_panicked() {
+    if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
+        eprintln!("one core: no helper threads to fan out to; nothing to observe");
+        return;
+    }
+    let threads = on_fresh_thread(|| {
+        let host = Host::new();
+        let probed = host.probed_tree();
+        for _ in 0..5 {
+            let Socket::Any(values) = probed.dispatch("test:callpath/probed", "value", true, &[]) else {
+                panic!("expected Any")
+            };
+            assert!(values.values().all(Result::is_ok), "{values:?}");
+        }
+        host.seen.lock().unwrap_or_else(PoisonError::into_inner).len()
+    });
+    assert!(threads > 1, "the calls ran on {threads} thread(s)");
+}
+
 /// The plugin whose host function panicked serves the next call, on the same
 /// thread.
 #[test]
 fn after_a_host_function_panicked_its_plugin_serves_the_next_call() {
     let outcome = on_fresh_thread(|| {
         let host = Host::new();
-        let head = host.caller_tree(Duration::from_secs(60));
+        let head = host.caller_tree(Duration::from_mins(1));
         host.panic_in(&head);
         one(&head, "test:fixtures/caller", "run", &[])
     });
