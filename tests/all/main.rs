@@ -6,6 +6,7 @@ mod fixtures;
 mod hostile;
 mod plugins;
 
+mod callpath;
 mod dir;
 mod dispatch;
 mod fuzz;
