@@ -64,6 +64,10 @@ pub(crate) fn same_type(a: &Type, b: &Type, ra: &ResourceNames, rb: &ResourceNam
         (Type::Own(x), Type::Own(y)) | (Type::Borrow(x), Type::Borrow(y)) => {
             matches!((ra.name(x), rb.name(y)), (Some(p), Some(q)) if p == q)
         }
+        (Type::FixedLengthList(x), Type::FixedLengthList(y)) => x.len() == y.len() && same_type(&x.ty(), &y.ty(), ra, rb),
+        (Type::Map(x), Type::Map(y)) => same_type(&x.key(), &y.key(), ra, rb) && same_type(&x.value(), &y.value(), ra, rb),
+        // Async values never cross a socket: the runtime does not enable
+        // the component-model-async feature.
         (Type::Map(_) | Type::FixedLengthList(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext, _) => false,
         _ => a == b,
     }
@@ -192,56 +196,94 @@ fn write_type(out: &mut String, ty: &Type, names: &ResourceNames) {
 #[allow(clippy::match_same_arms, reason = "one arm per value kind reads as a table")]
 pub(crate) fn val_matches(val: &wasmtime::component::Val, ty: &Type) -> bool {
     use wasmtime::component::Val;
-    match (val, ty) {
-        (Val::Bool(_), Type::Bool)
-        | (Val::S8(_), Type::S8)
-        | (Val::U8(_), Type::U8)
-        | (Val::S16(_), Type::S16)
-        | (Val::U16(_), Type::U16)
-        | (Val::S32(_), Type::S32)
-        | (Val::U32(_), Type::U32)
-        | (Val::S64(_), Type::S64)
-        | (Val::U64(_), Type::U64)
-        | (Val::Float32(_), Type::Float32)
-        | (Val::Float64(_), Type::Float64)
-        | (Val::Char(_), Type::Char)
-        | (Val::String(_), Type::String) => true,
-        (Val::List(items), Type::List(list)) => {
-            let item = list.ty();
-            items.iter().all(|v| val_matches(v, &item))
-        }
-        (Val::Option(None), Type::Option(_)) => true,
-        (Val::Option(Some(v)), Type::Option(o)) => val_matches(v, &o.ty()),
-        (Val::Result(result), Type::Result(r)) => {
-            let (value, ty) = match result {
-                Ok(v) => (v, r.ok()),
-                Err(v) => (v, r.err()),
-            };
-            match (value, ty) {
-                (None, None) => true,
-                (Some(v), Some(t)) => val_matches(v, &t),
-                _ => false,
+    // Every `Val` variant is listed, without a catch-all: a variant added by
+    // a later wasmtime fails to compile here instead of being taken for a
+    // mismatch that blames the caller.
+    match val {
+        Val::Bool(_) => *ty == Type::Bool,
+        Val::S8(_) => *ty == Type::S8,
+        Val::U8(_) => *ty == Type::U8,
+        Val::S16(_) => *ty == Type::S16,
+        Val::U16(_) => *ty == Type::U16,
+        Val::S32(_) => *ty == Type::S32,
+        Val::U32(_) => *ty == Type::U32,
+        Val::S64(_) => *ty == Type::S64,
+        Val::U64(_) => *ty == Type::U64,
+        Val::Float32(_) => *ty == Type::Float32,
+        Val::Float64(_) => *ty == Type::Float64,
+        Val::Char(_) => *ty == Type::Char,
+        Val::String(_) => *ty == Type::String,
+        Val::List(items) => match ty {
+            Type::List(list) => {
+                let item = list.ty();
+                items.iter().all(|v| val_matches(v, &item))
             }
-        }
-        (Val::Tuple(items), Type::Tuple(t)) => {
-            items.len() == t.types().len() && items.iter().zip(t.types()).all(|(v, t)| val_matches(v, &t))
-        }
-        (Val::Record(fields), Type::Record(r)) => {
-            fields.len() == r.fields().len()
-                && fields.iter().zip(r.fields()).all(|((name, v), f)| name == f.name && val_matches(v, &f.ty))
-        }
-        (Val::Variant(case, payload), Type::Variant(v)) => v.cases().any(|c| {
-            c.name == case
-                && match (payload, &c.ty) {
+            _ => false,
+        },
+        Val::FixedLengthList(items) => match ty {
+            Type::FixedLengthList(list) => {
+                let item = list.ty();
+                usize::try_from(list.len()).is_ok_and(|len| len == items.len())
+                    && items.iter().all(|v| val_matches(v, &item))
+            }
+            _ => false,
+        },
+        Val::Map(entries) => match ty {
+            Type::Map(map) => {
+                let (key, value) = (map.key(), map.value());
+                entries.iter().all(|(k, v)| val_matches(k, &key) && val_matches(v, &value))
+            }
+            _ => false,
+        },
+        Val::Option(value) => match (value, ty) {
+            (None, Type::Option(_)) => true,
+            (Some(v), Type::Option(o)) => val_matches(v, &o.ty()),
+            _ => false,
+        },
+        Val::Result(result) => match ty {
+            Type::Result(r) => {
+                let (value, ty) = match result {
+                    Ok(v) => (v, r.ok()),
+                    Err(v) => (v, r.err()),
+                };
+                match (value, ty) {
                     (None, None) => true,
-                    (Some(p), Some(t)) => val_matches(p, t),
+                    (Some(v), Some(t)) => val_matches(v, &t),
                     _ => false,
                 }
-        }),
-        (Val::Enum(case), Type::Enum(e)) => e.names().any(|n| n == case),
-        (Val::Flags(flags), Type::Flags(f)) => flags.iter().all(|flag| f.names().any(|n| n == flag)),
-        (Val::Resource(r), Type::Own(t) | Type::Borrow(t)) => r.ty() == *t,
-        _ => false,
+            }
+            _ => false,
+        },
+        Val::Tuple(items) => match ty {
+            Type::Tuple(t) => {
+                items.len() == t.types().len() && items.iter().zip(t.types()).all(|(v, t)| val_matches(v, &t))
+            }
+            _ => false,
+        },
+        Val::Record(fields) => match ty {
+            Type::Record(r) => {
+                fields.len() == r.fields().len()
+                    && fields.iter().zip(r.fields()).all(|((name, v), f)| name == f.name && val_matches(v, &f.ty))
+            }
+            _ => false,
+        },
+        Val::Variant(case, payload) => match ty {
+            Type::Variant(v) => v.cases().any(|c| {
+                c.name == case
+                    && match (payload, &c.ty) {
+                        (None, None) => true,
+                        (Some(p), Some(t)) => val_matches(p, t),
+                        _ => false,
+                    }
+            }),
+            _ => false,
+        },
+        Val::Enum(case) => matches!(ty, Type::Enum(e) if e.names().any(|n| n == case)),
+        Val::Flags(flags) => matches!(ty, Type::Flags(f) if flags.iter().all(|flag| f.names().any(|n| n == flag))),
+        Val::Resource(r) => matches!(ty, Type::Own(t) | Type::Borrow(t) if r.ty() == *t),
+        Val::Future(_) => matches!(ty, Type::Future(_)),
+        Val::Stream(_) => matches!(ty, Type::Stream(_)),
+        Val::ErrorContext(_) => *ty == Type::ErrorContext,
     }
 }
 

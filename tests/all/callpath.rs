@@ -12,7 +12,8 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use wasm_link::{
-    Budget, DispatchError, Engine, InterfaceCardinality, Limits, Linker, PluginHealth, PluginTree, Socket, Val,
+    Budget, DispatchError, Engine, InterfaceCardinality, Limits, Linker, PluginCtx, PluginHealth, PluginTree, Socket, Val,
+    error_chain,
 };
 
 use crate::Head;
@@ -28,7 +29,7 @@ fn engine() -> Engine {
 /// Builds and loads a tree with `linker`, asserting nothing went wrong.
 fn load_with(
     engine: &Engine,
-    linker: &Linker<Plugin>,
+    linker: &Linker<PluginCtx<Plugin>>,
     root: &str,
     interfaces: Vec<Interface>,
     plugins: Vec<Plugin>,
@@ -563,12 +564,10 @@ fn a_handle_that_could_not_be_delivered_is_dropped_in_its_owner() {
 // 4. A deep chain of sockets
 // ---------------------------------------------------------------------------
 
-const DEPTH: u32 = 300;
-
-/// Plugin `c{i}` serves `test:chain/l{i}#next`: for `i < DEPTH` it calls
-/// `l{i + 1}#next` and adds one; `c{DEPTH}` returns 0.
-fn chain_link(i: u32) -> Vec<u8> {
-    if i == DEPTH {
+/// Plugin `c{i}` serves `test:chain/l{i}#next`: for `i < depth` it calls
+/// `l{i + 1}#next` and adds one; `c{depth}` returns 0.
+fn chain_link(i: u32, depth: u32) -> Vec<u8> {
+    if i == depth {
         return component(
             &format!("package test:chain; interface l{i} {{ next: func() -> u32; }} world w {{ export l{i}; }}"),
             "w",
@@ -592,16 +591,15 @@ fn chain_link(i: u32) -> Vec<u8> {
     )
 }
 
-/// Today: every plugin call enters wasm in its own store, and wasmtime's
-/// stack limit is set per entry from the host, so nothing bounds the native
-/// stack the chain uses: it overflows and the whole process aborts.
-#[test]
-#[ignore = "aborts the process on today's code: run with --ignored"]
-fn a_three_hundred_deep_chain_completes_or_errors_but_never_aborts() {
+/// A chain of `depth` socket hops below the root plugin, every plugin
+/// under `limits`, dispatched once on a thread with a 2 MiB stack (Rust's
+/// default for spawned threads). The thread must return: an abort would
+/// take the whole test binary down.
+fn dispatch_deep_chain(depth: u32, limits: &Limits) -> Outcome {
     let started = Instant::now();
     let mut interfaces = Vec::new();
     let mut plugins = Vec::new();
-    for i in 0..=DEPTH {
+    for i in 0..=depth {
         let id = format!("l{i}");
         interfaces.push(Interface::new(
             &id,
@@ -609,13 +607,13 @@ fn a_three_hundred_deep_chain_completes_or_errors_but_never_aborts() {
             &format!("test:chain/l{i}"),
             vec![func("next")],
         ));
-        let sockets: Vec<String> = if i < DEPTH { vec![format!("l{}", i + 1)] } else { Vec::new() };
+        let sockets: Vec<String> = if i < depth { vec![format!("l{}", i + 1)] } else { Vec::new() };
         let sockets: Vec<&str> = sockets.iter().map(String::as_str).collect();
-        plugins.push(Plugin::new(&format!("c{i}"), &id, &sockets, chain_link(i)));
+        plugins.push(Plugin::new(&format!("c{i}"), &id, &sockets, chain_link(i, depth)).limits(limits.clone()));
     }
     let engine = engine();
     let head = load_with(&engine, &Linker::new(&engine), "l0", interfaces, plugins);
-    eprintln!("chain of {DEPTH} built and loaded in {:?}", started.elapsed());
+    eprintln!("chain of {depth} built and loaded in {:?}", started.elapsed());
     let head = Arc::new(head);
     let outcome = std::thread::Builder::new()
         .stack_size(2 << 20)
@@ -623,9 +621,30 @@ fn a_three_hundred_deep_chain_completes_or_errors_but_never_aborts() {
         .expect("a thread starts")
         .join();
     let Ok(outcome) = outcome else { panic!("the dispatching thread panicked") };
-    // Either the whole chain ran, or a typed error stopped it.
-    if let Ok(value) = &outcome {
-        assert_eq!(value, &Val::U32(DEPTH));
+    outcome
+}
+
+/// Each hop costs the host 13-20 KiB of native stack in a debug build: 300
+/// hops are more than a 2 MiB thread holds, so the chain continues on
+/// fresh stack segments and completes.
+#[test]
+fn a_three_hundred_deep_chain_completes_on_a_two_mib_thread() {
+    assert_eq!(dispatch_deep_chain(300, &Limits::default()).map_err(|e| error_chain(&e)), Ok(Val::U32(300)));
+}
+
+/// Past a plugin's depth limit the call is refused with a typed error that
+/// travels up the chain; nothing aborts and nobody is charged a failure.
+#[test]
+fn a_chain_deeper_than_the_depth_limit_ends_in_a_typed_error() {
+    let limits = Limits { depth: 10, ..Limits::default() };
+    let Err(error) = dispatch_deep_chain(30, &limits) else { panic!("a 30-deep chain ran past a depth limit of 10") };
+    let mut innermost = &error;
+    while let DispatchError::Socket { source, .. } = innermost {
+        innermost = source;
+    }
+    match innermost {
+        DispatchError::BudgetExceeded { plugin, budget: Budget::Depth { limit: 10 }, .. } => assert_eq!(plugin, "c10"),
+        other => panic!("{other:?}"),
     }
 }
 
@@ -633,9 +652,8 @@ fn a_three_hundred_deep_chain_completes_or_errors_but_never_aborts() {
 // 5. `Socket` without bounds
 // ---------------------------------------------------------------------------
 
-/// Enabled by the core change that drops the bounds from the `Socket` enum
-/// (today `Socket<T, Id: Eq + Hash>`): remove the `cfg` then.
-#[cfg(any())]
+/// Code written against wasm-link 0.1.0's `Socket<T, Id>` names the enum
+/// without bounds.
 mod socket_without_bounds {
     use wasm_link::Socket;
 
