@@ -6,6 +6,7 @@ mod fixtures;
 mod hostile;
 mod plugins;
 
+mod cardinality;
 mod dir;
 mod dispatch;
 mod fuzz;
