@@ -142,8 +142,9 @@ pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
         /// The plugins on the cycle, starting at `plugin`.
         cycle: Vec<PluginId>,
     },
-    /// One of the plugin's sockets cannot be served because the plugins behind
-    /// it failed to load. `source` says why.
+    /// One of the plugin's sockets cannot be served: the number of plugins
+    /// behind it that loaded does not satisfy its cardinality (too few
+    /// because some failed or none exists, or too many). `source` says why.
     #[error("plugin `{plugin}`: its socket `{interface}` cannot be served")]
     SocketUnavailable {
         /// The consumer, dropped.
