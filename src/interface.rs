@@ -7,12 +7,15 @@ use std::hash::Hash;
 /// How many plugins may or must implement an interface.
 ///
 /// The cardinality decides the shape of every call's result: see
-/// [`Socket`](crate::Socket).
+/// [`Socket`](crate::Socket). It is judged by
+/// [`PluginTree::load`](crate::PluginTree::load) over the plugins that
+/// loaded, not over those declared: an implementer that fails to load does
+/// not count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum InterfaceCardinality {
-    /// Exactly one plugin; loading fails without it.
+    /// Exactly one plugin; the interface cannot be served with none or more.
     ExactlyOne,
-    /// Zero or one plugin.
+    /// Zero or one plugin; the interface cannot be served with more.
     AtMostOne,
     /// One plugin or more; loading fails without any.
     AtLeastOne,

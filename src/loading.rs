@@ -11,7 +11,7 @@ use wasmtime::component::{Linker, Val};
 use crate::instance::ctx::PluginCtx;
 use crate::instance::{PlugExports, PluginSlot, Site};
 use crate::link::{self, Adapter, Shape};
-use crate::plugin_tree::{InterfaceNode, PluginNode, fmt_list};
+use crate::plugin_tree::{Defect, InterfaceNode, PluginNode, fmt_list};
 use crate::plugin_tree_head::{PluginTreeHead, RootPlugins};
 use crate::resources::ResourceKinds;
 use crate::types::{self, ResourceNames};
@@ -123,8 +123,29 @@ pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
         /// The import, as the component names it.
         import: String,
     },
-    /// One of the plugin's sockets cannot be served because the plugins behind
-    /// it failed to load. `source` says why.
+    /// One of the plugin's sockets names an interface that was not among the
+    /// interfaces given to [`PluginTree::new`]. The plugin is not compiled.
+    #[error("plugin `{plugin}` has a socket for interface `{interface}`, which is not defined")]
+    UnknownSocket {
+        /// The consumer.
+        plugin: PluginId,
+        /// The undefined interface.
+        interface: InterfaceId,
+    },
+    /// The plugin depends on itself, directly (a socket for its own plug) or
+    /// through other plugins. The plugin is not compiled.
+    #[error("plugin `{plugin}` depends on itself through interface `{interface}` (cycle: {})", fmt_list(.cycle))]
+    DependencyCycle {
+        /// A plugin on the cycle.
+        plugin: PluginId,
+        /// The socket of `plugin` through which the cycle goes.
+        interface: InterfaceId,
+        /// The plugins on the cycle, starting at `plugin`.
+        cycle: Vec<PluginId>,
+    },
+    /// One of the plugin's sockets cannot be served: the number of plugins
+    /// behind it that loaded does not satisfy its cardinality (too few
+    /// because some failed or none exists, or too many). `source` says why.
     #[error("plugin `{plugin}`: its socket `{interface}` cannot be served")]
     SocketUnavailable {
         /// The consumer, dropped.
@@ -135,11 +156,23 @@ pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
         #[source]
         source: NestedLoadError<PluginId, InterfaceId>,
     },
-    /// Too few of an interface's plugins loaded to satisfy its cardinality.
+    /// The number of an interface's plugins that loaded does not satisfy its
+    /// cardinality: too few (none implements it, or some failed), or more
+    /// than it takes (two that loaded for an `ExactlyOne` interface).
+    /// Cardinality is judged over the plugins that loaded, only for the
+    /// interfaces the load reaches.
     #[error(
-        "interface `{interface}` needs {cardinality} plugin(s) but {} loaded{}",
-        .loaded.len(),
-        if .failed.is_empty() { String::new() } else { format!(" (failed: {})", fmt_list(.failed)) }
+        "interface `{interface}` needs {cardinality} plugin(s) but {}",
+        if .loaded.is_empty() && .failed.is_empty() {
+            "none implements it".to_owned()
+        } else {
+            format!(
+                "{} loaded{}{}",
+                .loaded.len(),
+                if .loaded.is_empty() { String::new() } else { format!(": {}", fmt_list(.loaded)) },
+                if .failed.is_empty() { String::new() } else { format!(" (failed: {})", fmt_list(.failed)) },
+            )
+        }
     )]
     CardinalityNotMet {
         /// The interface.
@@ -207,6 +240,8 @@ impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static
             | Self::Link { plugin, .. }
             | Self::Instantiate { plugin, .. }
             | Self::NotGranted { plugin, .. }
+            | Self::UnknownSocket { plugin, .. }
+            | Self::DependencyCycle { plugin, .. }
             | Self::SocketUnavailable { plugin, .. } => Some(plugin),
             Self::MissingRootInterface { .. } | Self::CardinalityNotMet { .. } => None,
         }
@@ -253,15 +288,22 @@ where
     /// plugin's sockets; put WASI or host functions in `linker` to offer them to
     /// plugins. A plugin reached by several paths is instantiated once.
     ///
-    /// A plugin that fails is dropped with a [`LoadError`]; cardinality is
-    /// checked again over the plugins that loaded, and consumers of a socket
-    /// that can no longer be served fail in turn.
+    /// A plugin that fails is dropped with a [`LoadError`]; the rest loads
+    /// without it. A plugin with a socket naming an undefined interface
+    /// ([`LoadError::UnknownSocket`]) or on a dependency cycle
+    /// ([`LoadError::DependencyCycle`]) fails without being compiled, and
+    /// what only it depends on is not reached. Since some plugins may fail to
+    /// load, cardinality is judged here, over the plugins that managed to
+    /// load ([`LoadError::CardinalityNotMet`], for too few as for too many);
+    /// consumers of a socket that cannot be served fail in turn
+    /// ([`LoadError::SocketUnavailable`]). Plugins not reachable from the
+    /// root are neither compiled nor judged.
     ///
     /// # Errors
     ///
     /// `Err((primary, others))` only when the root interface cannot be served:
-    /// it is not defined, or too few of its plugins loaded. `others` are the
-    /// failures that led there.
+    /// it is not defined, or the number of its plugins that loaded does not
+    /// satisfy its cardinality. `others` are the failures that led there.
     pub fn load(
         self,
         engine: &Engine,
@@ -298,8 +340,23 @@ where
             ticker: ticker.clone(),
         };
         let mut nodes: Vec<Option<PluginNode<P>>> = plugins.into_iter().map(Some).collect();
-        let mut compiled = compile_all(engine, &order, &mut nodes);
+        // A plugin that cannot load whatever its component holds is not compiled.
+        let sound: Vec<usize> =
+            order.iter().copied().filter(|&index| nodes[index].as_ref().is_some_and(|n| n.defect.is_none())).collect();
+        let mut compiled = compile_all(engine, &sound, &mut nodes);
         for index in order {
+            if let Some(defect) = nodes[index].as_mut().and_then(|node| node.defect.take()) {
+                let plugin = loader.plugin_ids[index].clone();
+                let error = match defect {
+                    Defect::UnknownSocket(interface) => LoadError::UnknownSocket { plugin, interface },
+                    Defect::Cycle { interface, cycle } => {
+                        LoadError::DependencyCycle { plugin, interface: interfaces[interface].id.clone(), cycle }
+                    }
+                };
+                tracing::warn!(%error, "plugin not loaded");
+                loader.errors.push(error);
+                continue;
+            }
             if let (Some(node), Some(component)) = (nodes[index].take(), compiled[index].take()) {
                 match loader.load_plugin(node, component) {
                     Ok(plugin) => loader.loaded[index] = Some(plugin),
@@ -357,7 +414,7 @@ where
         let node = &self.interfaces[interface];
         let (loaded, failed): (Vec<usize>, Vec<usize>) =
             node.implementers.iter().partition(|&&p| self.loaded[p].is_some());
-        let result = if node.usable && node.cardinality.accepts(loaded.len()) {
+        let result = if node.cardinality.accepts(loaded.len()) {
             Ok(loaded)
         } else {
             let error = LoadError::CardinalityNotMet {
@@ -380,7 +437,7 @@ where
         node: PluginNode<P>,
         component: Result<wasmtime::component::Component, P::Error>,
     ) -> Result<Loaded<P>, TreeLoadError<I, P>> {
-        let PluginNode { id, plug, sockets, data } = node;
+        let PluginNode { id, plug, sockets, data, .. } = node;
         let mut providers = Vec::with_capacity(sockets.len());
         for &socket in &sockets {
             match self.resolve(socket) {
@@ -724,8 +781,10 @@ fn dependency_order<I: InterfaceData, P: PluginData<InterfaceId = I::Id>>(
     plugins: &[PluginNode<P>],
     root: usize,
 ) -> Vec<usize> {
-    // Iterative post-order DFS; the tree has no cycles (PluginTree::new
-    // removed them), and `state` guards against revisits all the same.
+    // Iterative post-order DFS. The load does not go past a plugin with a
+    // defect (it fails without its dependencies), so every plugin on a cycle
+    // is left as soon as it is reached and the rest is acyclic: each plugin
+    // comes after all it depends on. `state` guards against revisits.
     let mut state = vec![0u8; plugins.len()]; // 0 new, 1 open, 2 done
     let mut order = Vec::new();
     let mut stack: Vec<(usize, usize)> = interfaces[root].implementers.iter().rev().map(|&p| (p, 0)).collect();
@@ -736,8 +795,11 @@ fn dependency_order<I: InterfaceData, P: PluginData<InterfaceId = I::Id>>(
             }
             state[plugin] = 1;
         }
-        let deps: Vec<usize> =
-            plugins[plugin].sockets.iter().flat_map(|&s| interfaces[s].implementers.iter().copied()).collect();
+        let deps: Vec<usize> = if plugins[plugin].defect.is_some() {
+            Vec::new()
+        } else {
+            plugins[plugin].sockets.iter().flat_map(|&s| interfaces[s].implementers.iter().copied()).collect()
+        };
         if let Some(&dep) = deps.get(next) {
             stack.push((plugin, next + 1));
             if state[dep] == 0 {

@@ -1,4 +1,4 @@
-//! `PluginTree`: the plugin dependency graph, built and checked before loading.
+//! `PluginTree`: the plugin dependency graph, built before loading.
 
 use std::collections::HashMap;
 use std::fmt::{Debug, Display};
@@ -11,10 +11,15 @@ use crate::{FunctionData, InterfaceCardinality, InterfaceData, PluginData, Retur
 /// A boxed error from a user's metadata accessor.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// An error found while building a [`PluginTree`].
+/// An error found while building a [`PluginTree`]: something wrong whatever
+/// loads.
 ///
-/// Each names the plugin and interface involved. The plugin it concerns is left
-/// out of the tree; everything else is kept.
+/// Each names the plugin or interface involved. The plugin it concerns is left
+/// out of the tree; everything else is kept. Problems that depend on what
+/// loads (cardinality, and with it sockets that cannot be served) and those
+/// found only for plugins the load reaches (a socket to an undefined
+/// interface, a dependency cycle) are [`LoadError`](crate::LoadError)s of
+/// [`PluginTree::load`].
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum PluginTreeError<PluginId: Debug + Display, InterfaceId: Debug + Display> {
@@ -81,53 +86,6 @@ pub enum PluginTreeError<PluginId: Debug + Display, InterfaceId: Debug + Display
         /// The unknown interface.
         interface: InterfaceId,
     },
-    /// A plugin's socket names an interface that is not defined.
-    #[error("plugin `{plugin}` has a socket for interface `{interface}`, which is not defined")]
-    UnknownSocket {
-        /// The plugin, dropped.
-        plugin: PluginId,
-        /// The unknown interface.
-        interface: InterfaceId,
-    },
-    /// The plugin depends on itself, directly (a socket for its own plug) or
-    /// through other plugins. Every plugin on the cycle is dropped.
-    #[error("plugin `{plugin}` depends on itself through interface `{interface}` (cycle: {})", fmt_list(.cycle))]
-    DependencyCycle {
-        /// A plugin on the cycle, dropped.
-        plugin: PluginId,
-        /// The socket of `plugin` through which the cycle goes.
-        interface: InterfaceId,
-        /// The plugins on the cycle, starting at `plugin`.
-        cycle: Vec<PluginId>,
-    },
-    /// More plugins implement an interface than its cardinality allows. The
-    /// interface is unusable; its consumers fail in turn.
-    #[error("interface `{interface}` takes {cardinality} plugin(s) but {} implement it: {}", .plugins.len(), fmt_list(.plugins))]
-    TooManyPlugins {
-        /// The interface.
-        interface: InterfaceId,
-        /// Its cardinality.
-        cardinality: InterfaceCardinality,
-        /// The implementers, by id.
-        plugins: Vec<PluginId>,
-    },
-    /// No plugin implements an interface that needs at least one.
-    #[error("interface `{interface}` needs {cardinality} plugin(s) but none implements it")]
-    NoPlugins {
-        /// The interface.
-        interface: InterfaceId,
-        /// Its cardinality.
-        cardinality: InterfaceCardinality,
-    },
-    /// A plugin's socket leads to an interface that cannot be served (see the
-    /// interface's own error). The plugin is dropped.
-    #[error("plugin `{plugin}` cannot be linked: its socket `{interface}` cannot be served")]
-    UnsatisfiedSocket {
-        /// The plugin, dropped.
-        plugin: PluginId,
-        /// The unusable interface.
-        interface: InterfaceId,
-    },
 }
 
 impl<PluginId: Debug + Display, InterfaceId: Debug + Display> PluginTreeError<PluginId, InterfaceId> {
@@ -136,17 +94,11 @@ impl<PluginId: Debug + Display, InterfaceId: Debug + Display> PluginTreeError<Pl
     pub fn plugin(&self) -> Option<&PluginId> {
         match self {
             Self::PluginMetadata { plugin, .. } => plugin.as_ref(),
-            Self::DuplicatePlugin { plugin }
-            | Self::UnknownPlug { plugin, .. }
-            | Self::UnknownSocket { plugin, .. }
-            | Self::DependencyCycle { plugin, .. }
-            | Self::UnsatisfiedSocket { plugin, .. } => Some(plugin),
+            Self::DuplicatePlugin { plugin } | Self::UnknownPlug { plugin, .. } => Some(plugin),
             Self::InterfaceMetadata { .. }
             | Self::InvalidPackageName { .. }
             | Self::DuplicateInterface { .. }
-            | Self::MissingRootInterface { .. }
-            | Self::TooManyPlugins { .. }
-            | Self::NoPlugins { .. } => None,
+            | Self::MissingRootInterface { .. } => None,
         }
     }
 }
@@ -175,24 +127,39 @@ pub(crate) struct InterfaceNode<I: InterfaceData> {
     pub(crate) resources: Vec<String>,
     /// Indices into `PluginTree::plugins`, sorted by plugin id.
     pub(crate) implementers: Vec<usize>,
-    /// False once a cardinality violation made the interface unusable.
-    pub(crate) usable: bool,
     #[allow(dead_code, reason = "kept so the user's metadata lives as long as the tree")]
     pub(crate) data: I,
+}
+
+/// Why a plugin cannot load whatever its component holds. Found while
+/// building the tree, reported by [`PluginTree::load`] when the load reaches
+/// the plugin.
+pub(crate) enum Defect<P: PluginData> {
+    /// The first of its sockets that names an undefined interface.
+    UnknownSocket(P::InterfaceId),
+    /// The plugin depends on itself: through its socket `interface` (an
+    /// index into `PluginTree::interfaces`), along `cycle`, which starts at
+    /// the plugin.
+    Cycle { interface: usize, cycle: Vec<P::Id> },
 }
 
 pub(crate) struct PluginNode<P: PluginData> {
     pub(crate) id: P::Id,
     pub(crate) plug: usize,
+    /// Its sockets that name defined interfaces, without repeats.
     pub(crate) sockets: Vec<usize>,
+    /// Set when the plugin cannot load; its load fails without compiling it.
+    pub(crate) defect: Option<Defect<P>>,
     pub(crate) data: P,
 }
 
 /// An unloaded plugin dependency tree.
 ///
-/// Built by [`PluginTree::new`] from interface and plugin metadata, checked for
-/// unknown interfaces, cardinality violations and cycles, then turned into
-/// running plugins by [`PluginTree::load`].
+/// Built by [`PluginTree::new`] from interface and plugin metadata, then
+/// turned into running plugins by [`PluginTree::load`]. Building rejects only
+/// what is wrong whatever loads (unreadable metadata, duplicate ids, a plug
+/// into an undefined interface); sockets to undefined interfaces, dependency
+/// cycles and cardinality are judged by `load`, over the plugins that loaded.
 pub struct PluginTree<I: InterfaceData, P: PluginData<InterfaceId = I::Id>> {
     pub(crate) root_id: I::Id,
     pub(crate) root: Option<usize>,
@@ -210,15 +177,19 @@ where
 {
     /// Builds the dependency tree rooted at the interface `root`.
     ///
-    /// Groups plugins by plug, checks that every referenced interface exists,
-    /// that each interface has as many implementers as its cardinality allows,
-    /// and that no plugin depends on itself. Every problem is returned as a
-    /// [`PluginTreeError`] naming the plugin and interface; the plugins it
-    /// concerns are left out (and, in turn, the plugins whose sockets they
-    /// served), and the rest is kept. Metadata accessors are called here, once.
+    /// Reads every metadata accessor, once, and groups plugins by plug. What
+    /// is wrong whatever loads is returned as a [`PluginTreeError`]: a
+    /// failing accessor, an invalid package name, a duplicate id, a plug into
+    /// an undefined interface, an undefined root. The plugin it concerns is
+    /// left out; the rest is kept.
     ///
-    /// Cardinality is checked again at [`load`](Self::load) time over the
-    /// plugins that actually load.
+    /// Nothing else is an error here. Since some plugins may fail to load,
+    /// cardinality is judged by [`load`](Self::load) over the plugins that
+    /// managed to load; a socket naming an undefined interface and a
+    /// dependency cycle are also reported by `load`
+    /// ([`LoadError::UnknownSocket`](crate::LoadError::UnknownSocket),
+    /// [`LoadError::DependencyCycle`](crate::LoadError::DependencyCycle)),
+    /// for the plugins the load reaches. Such plugins stay in the tree.
     pub fn new(
         root: I::Id,
         interfaces: impl IntoIterator<Item = I>,
@@ -234,8 +205,8 @@ where
             errors.push(PluginTreeError::MissingRootInterface { interface: root.clone() });
         }
         let mut tree = Self { root_id: root, root: root_index, interfaces, plugins };
-        tree.drop_cycles(&mut errors);
-        tree.settle(&mut errors);
+        tree.mark_cycles();
+        tree.record_implementers();
         (tree, errors)
     }
 
@@ -244,31 +215,15 @@ where
         &self.root_id
     }
 
-    /// The ids of the plugins that survived the build checks, in input order.
+    /// The ids of the plugins in the tree (all but those a [`PluginTreeError`]
+    /// left out), in input order.
     pub fn plugin_ids(&self) -> impl Iterator<Item = &P::Id> {
         self.plugins.iter().map(|plugin| &plugin.id)
     }
 
-    /// Drops the plugins with a socket to an unusable interface; whether any
-    /// was dropped.
-    fn drop_unsatisfied(&mut self, errors: &mut Vec<TreeError<I, P>>) -> bool {
-        let before = self.plugins.len();
-        let interfaces = &self.interfaces;
-        self.plugins.retain(|plugin| {
-            let broken = plugin.sockets.iter().find(|&&socket| !interfaces[socket].usable);
-            if let Some(&socket) = broken {
-                errors.push(PluginTreeError::UnsatisfiedSocket {
-                    plugin: plugin.id.clone(),
-                    interface: interfaces[socket].id.clone(),
-                });
-            }
-            broken.is_none()
-        });
-        self.plugins.len() != before
-    }
-
-    /// Drops every plugin that lies on a dependency cycle.
-    fn drop_cycles(&mut self, errors: &mut Vec<TreeError<I, P>>) {
+    /// Marks every plugin that lies on a dependency cycle (and has no other
+    /// defect), for `load` to report.
+    fn mark_cycles(&mut self) {
         // Plugin-level edges: p -> every implementer of every socket of p.
         let edges: Vec<Vec<(usize, usize)>> = self
             .plugins
@@ -287,92 +242,19 @@ where
                     .collect()
             })
             .collect();
-        let on_cycle = find_cycles(&edges);
-        let mut doomed = vec![false; self.plugins.len()];
-        for (plugin, (interface, cycle)) in on_cycle {
-            doomed[plugin] = true;
-            errors.push(PluginTreeError::DependencyCycle {
-                plugin: self.plugins[plugin].id.clone(),
-                interface: self.interfaces[interface].id.clone(),
-                cycle: cycle.iter().map(|&p| self.plugins[p].id.clone()).collect(),
-            });
+        for (plugin, (interface, cycle)) in find_cycles(&edges) {
+            let cycle = cycle.iter().map(|&p| self.plugins[p].id.clone()).collect();
+            let node = &mut self.plugins[plugin];
+            if node.defect.is_none() {
+                node.defect = Some(Defect::Cycle { interface, cycle });
+            }
         }
-        let mut index = 0;
-        self.plugins.retain(|_| {
-            index += 1;
-            !doomed[index - 1]
-        });
     }
 
-    /// Checks cardinalities and drops consumers of unusable interfaces until
-    /// nothing changes, then records each interface's implementers.
-    fn settle(&mut self, errors: &mut Vec<TreeError<I, P>>) {
-        let mut reported = vec![false; self.interfaces.len()];
-        // Too many implementers is judged only once no implementer can drop
-        // any more for lack of its own sockets: an interface with one plugin
-        // too many may be fine once a broken implementer is gone.
-        let mut too_many = vec![false; self.interfaces.len()];
-        loop {
-            for interface in &mut self.interfaces {
-                interface.implementers.clear();
-            }
-            for (index, plugin) in self.plugins.iter().enumerate() {
-                self.interfaces[plugin.plug].implementers.push(index);
-            }
-            // An interface is needed when it is the root or some plugin sockets it.
-            let mut needed = vec![false; self.interfaces.len()];
-            if let Some(root) = self.root {
-                needed[root] = true;
-            }
-            for plugin in &self.plugins {
-                for &socket in &plugin.sockets {
-                    needed[socket] = true;
-                }
-            }
-            let mut judge_too_many = true;
-            for (index, interface) in self.interfaces.iter_mut().enumerate() {
-                let count = interface.implementers.len();
-                let too_few = count == 0
-                    && matches!(
-                        interface.cardinality,
-                        InterfaceCardinality::ExactlyOne | InterfaceCardinality::AtLeastOne
-                    );
-                interface.usable = !too_few && !too_many[index];
-                if too_few && needed[index] && !reported[index] {
-                    reported[index] = true;
-                    judge_too_many = false;
-                    errors.push(PluginTreeError::NoPlugins {
-                        interface: interface.id.clone(),
-                        cardinality: interface.cardinality,
-                    });
-                }
-            }
-            if self.drop_unsatisfied(errors) {
-                continue;
-            }
-            if !judge_too_many {
-                continue;
-            }
-            let mut changed = false;
-            for (index, interface) in self.interfaces.iter_mut().enumerate() {
-                let count = interface.implementers.len();
-                if count > 1 && !interface.cardinality.accepts(count) && !too_many[index] {
-                    too_many[index] = true;
-                    interface.usable = false;
-                    changed = true;
-                    if needed[index] {
-                        reported[index] = true;
-                        errors.push(PluginTreeError::TooManyPlugins {
-                            interface: interface.id.clone(),
-                            cardinality: interface.cardinality,
-                            plugins: interface.implementers.iter().map(|&p| self.plugins[p].id.clone()).collect(),
-                        });
-                    }
-                }
-            }
-            if !changed {
-                break;
-            }
+    /// Records each interface's implementers, sorted by plugin id.
+    fn record_implementers(&mut self) {
+        for (index, plugin) in self.plugins.iter().enumerate() {
+            self.interfaces[plugin.plug].implementers.push(index);
         }
         let plugins = &self.plugins;
         for interface in &mut self.interfaces {
@@ -433,7 +315,6 @@ fn collect_interfaces<I: InterfaceData, PId: Debug + Display>(
                 functions,
                 resources,
                 implementers: Vec::new(),
-                usable: true,
                 data,
             }),
             Err(error) => errors.push(error),
@@ -489,22 +370,18 @@ where
             }
         };
         let mut sockets = Vec::with_capacity(socket_ids.len());
-        let mut unknown = None;
+        let mut defect = None;
         for socket in socket_ids {
             match interfaces.get(&socket) {
                 Some(&index) if !sockets.contains(&index) => sockets.push(index),
                 Some(_) => {}
                 None => {
-                    unknown = Some(socket);
-                    break;
+                    // Not an error here: the plugin may never be reached.
+                    defect.get_or_insert(Defect::UnknownSocket(socket));
                 }
             }
         }
-        if let Some(interface) = unknown {
-            errors.push(PluginTreeError::UnknownSocket { plugin: id, interface });
-            continue;
-        }
-        nodes.push(PluginNode { id, plug: plug_index, sockets, data });
+        nodes.push(PluginNode { id, plug: plug_index, sockets, defect, data });
     }
     nodes
 }

@@ -7,6 +7,7 @@ mod hostile;
 mod plugins;
 
 mod callpath;
+mod cardinality;
 mod dir;
 mod dispatch;
 mod fuzz;

@@ -1,8 +1,10 @@
 //! `PluginTree::new`: every build error names what it concerns, and the rest
-//! of the tree is kept.
+//! of the tree is kept. Unknown sockets, cycles and cardinality are not build
+//! errors: `load` reports them for the plugins it reaches.
 
-use wasm_link::{InterfaceCardinality, PluginTree, PluginTreeError};
+use wasm_link::{Engine, InterfaceCardinality, Linker, LoadError, PluginTree, PluginTreeError};
 
+use crate::Load;
 use crate::fixtures::{Interface, Plugin, func};
 
 type Error = PluginTreeError<String, String>;
@@ -14,6 +16,18 @@ fn iface(id: &str, cardinality: InterfaceCardinality) -> Interface {
 fn build(root: &str, interfaces: Vec<Interface>, plugins: Vec<Plugin>) -> (Vec<String>, Vec<Error>) {
     let (tree, errors) = PluginTree::new(root.to_owned(), interfaces, plugins);
     (tree.plugin_ids().cloned().collect(), errors)
+}
+
+/// Builds (asserting the build found nothing wrong) and loads a tree; every
+/// load error, the primary one first when the root cannot be served.
+fn build_and_load(root: &str, interfaces: Vec<Interface>, plugins: Vec<Plugin>) -> Vec<Load> {
+    let (tree, build_errors) = PluginTree::new(root.to_owned(), interfaces, plugins);
+    assert!(build_errors.is_empty(), "{build_errors:?}");
+    let engine = Engine::default();
+    match tree.load(&engine, &Linker::new(&engine)) {
+        Ok((_, errors)) => errors,
+        Err((primary, others)) => std::iter::once(primary).chain(others).collect(),
+    }
 }
 
 use InterfaceCardinality::{Any, AtLeastOne, AtMostOne, ExactlyOne};
@@ -80,118 +94,117 @@ fn a_missing_root_interface_is_an_error() {
 }
 
 #[test]
-fn an_unknown_plug_or_socket_drops_the_plugin() {
-    let (plugins, errors) = build(
-        "root",
-        vec![iface("root", Any)],
-        vec![Plugin::meta("a", "ghost", &[]), Plugin::meta("b", "root", &["ghost"]), Plugin::meta("c", "root", &[])],
-    );
+fn an_unknown_plug_drops_the_plugin() {
+    let (plugins, errors) =
+        build("root", vec![iface("root", Any)], vec![Plugin::meta("a", "ghost", &[]), Plugin::meta("c", "root", &[])]);
     assert!(
-        errors
-            .iter()
-            .any(|e| matches!(e, Error::UnknownPlug { plugin, interface } if plugin == "a" && interface == "ghost"))
-    );
-    assert!(
-        errors
-            .iter()
-            .any(|e| matches!(e, Error::UnknownSocket { plugin, interface } if plugin == "b" && interface == "ghost"))
+        matches!(&errors[..], [Error::UnknownPlug { plugin, interface }] if plugin == "a" && interface == "ghost"),
+        "{errors:?}"
     );
     assert_eq!(plugins, ["c"]);
 }
 
 #[test]
-fn a_plugin_socketing_its_own_plug_is_a_cycle() {
-    let (plugins, errors) = build("root", vec![iface("root", Any)], vec![Plugin::meta("a", "root", &["root"])]);
+fn an_unknown_socket_is_no_build_error_and_fails_the_plugin_at_load() {
+    let (plugins, errors) = build(
+        "root",
+        vec![iface("root", Any)],
+        vec![Plugin::meta("b", "root", &["ghost"]), Plugin::meta("c", "root", &[])],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(plugins, ["b", "c"]);
+    let errors = build_and_load("root", vec![iface("root", Any)], vec![Plugin::meta("b", "root", &["ghost"])]);
     assert!(
-        matches!(&errors[..], [Error::DependencyCycle { plugin, interface, cycle }] if plugin == "a" && interface == "root" && cycle == &["a"]),
+        matches!(&errors[..], [LoadError::UnknownSocket { plugin, interface }] if plugin == "b" && interface == "ghost"),
         "{errors:?}"
     );
-    assert!(plugins.is_empty());
 }
 
 #[test]
-fn a_cycle_through_several_plugins_drops_every_plugin_on_it() {
-    let (plugins, errors) = build(
-        "root",
-        vec![iface("root", Any), iface("x", Any), iface("y", Any)],
-        vec![Plugin::meta("r", "root", &[]), Plugin::meta("px", "x", &["y"]), Plugin::meta("py", "y", &["x"])],
+fn a_plugin_socketing_its_own_plug_is_a_cycle_reported_at_load() {
+    let errors = build_and_load("root", vec![iface("root", Any)], vec![Plugin::meta("a", "root", &["root"])]);
+    assert!(
+        matches!(&errors[..], [LoadError::DependencyCycle { plugin, interface, cycle }] if plugin == "a" && interface == "root" && cycle == &["a"]),
+        "{errors:?}"
     );
-    let cyclic: Vec<&str> = errors
-        .iter()
-        .filter_map(|e| match e {
-            Error::DependencyCycle { plugin, cycle, .. } => {
-                assert_eq!(cycle.len(), 2, "{e}");
-                Some(plugin.as_str())
-            }
-            _ => None,
-        })
-        .collect();
-    assert_eq!(cyclic, ["px", "py"]);
-    assert_eq!(plugins, ["r"]);
 }
 
 #[test]
-fn too_many_plugins_make_the_interface_unusable_and_its_consumers_fail() {
-    let (plugins, errors) = build(
-        "root",
-        vec![iface("root", Any), iface("one", ExactlyOne)],
-        vec![Plugin::meta("r", "root", &["one"]), Plugin::meta("o1", "one", &[]), Plugin::meta("o2", "one", &[])],
+fn a_cycle_through_several_plugins_keeps_them_in_the_tree_and_fails_them_at_load() {
+    let interfaces = || vec![iface("root", Any), iface("x", ExactlyOne), iface("y", Any)];
+    let plugins =
+        || vec![Plugin::meta("r", "root", &["x"]), Plugin::meta("px", "x", &["y"]), Plugin::meta("py", "y", &["x"])];
+    let (kept, errors) = build("root", interfaces(), plugins());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(kept, ["r", "px", "py"]);
+    let errors = build_and_load("root", interfaces(), plugins());
+    // `px` is the cycle member the load reaches; it fails without compiling,
+    // and `r` fails for want of it.
+    assert!(
+        errors.iter().any(|e| matches!(e, LoadError::DependencyCycle { plugin, interface, cycle } if plugin == "px" && interface == "y" && cycle == &["px", "py"])),
+        "{errors:?}"
     );
-    assert!(errors.iter().any(|e| matches!(e, Error::TooManyPlugins { interface, plugins, .. } if interface == "one" && plugins.len() == 2)), "{errors:?}");
     assert!(
         errors.iter().any(
-            |e| matches!(e, Error::UnsatisfiedSocket { plugin, interface } if plugin == "r" && interface == "one")
-        )
+            |e| matches!(e, LoadError::SocketUnavailable { plugin, interface, .. } if plugin == "r" && interface == "x")
+        ),
+        "{errors:?}"
     );
-    assert!(!plugins.contains(&"r".to_owned()));
+    // Nothing was compiled (the fixtures have no code): no component error.
+    assert!(!errors.iter().any(|e| matches!(e, LoadError::Component { .. })), "{errors:?}");
 }
 
 #[test]
-fn at_most_one_also_rejects_two_plugins() {
-    let (_, errors) = build(
-        "root",
-        vec![iface("root", AtMostOne)],
-        vec![Plugin::meta("a", "root", &[]), Plugin::meta("b", "root", &[])],
-    );
-    assert!(matches!(&errors[..], [Error::TooManyPlugins { cardinality: AtMostOne, .. }]), "{errors:?}");
-}
-
-#[test]
-fn an_interface_that_needs_a_plugin_and_has_none_is_an_error() {
-    let (_, errors) =
-        build("root", vec![iface("root", Any), iface("dep", AtLeastOne)], vec![Plugin::meta("r", "root", &["dep"])]);
-    assert!(errors.iter().any(|e| matches!(e, Error::NoPlugins { interface, .. } if interface == "dep")), "{errors:?}");
-    assert!(errors.iter().any(|e| matches!(e, Error::UnsatisfiedSocket { plugin, .. } if plugin == "r")));
-}
-
-#[test]
-fn build_errors_read_well() {
-    let (_, errors) = build("root", vec![iface("root", Any)], vec![Plugin::meta("a", "root", &["root"])]);
-    assert_eq!(errors[0].to_string(), "plugin `a` depends on itself through interface `root` (cycle: `a`)");
-}
-
-#[test]
-fn an_implementer_dropped_for_its_own_socket_does_not_count_as_one_too_many() {
-    // `one` has two implementers, but `o1` needs `missing`, which nobody
-    // implements: once `o1` is gone, `one` has exactly one and `r` keeps it.
+fn cardinality_is_no_build_error() {
+    // Too many for `ExactlyOne` and `AtMostOne`, none for `AtLeastOne`: all
+    // judged at load, over the plugins that load.
     let (plugins, errors) = build(
         "root",
-        vec![iface("root", Any), iface("one", ExactlyOne), iface("missing", ExactlyOne)],
+        vec![iface("root", AtMostOne), iface("one", ExactlyOne), iface("dep", AtLeastOne)],
         vec![
-            Plugin::meta("r", "root", &["one"]),
-            Plugin::meta("o1", "one", &["missing"]),
+            Plugin::meta("a", "root", &["one", "dep"]),
+            Plugin::meta("b", "root", &[]),
+            Plugin::meta("o1", "one", &[]),
             Plugin::meta("o2", "one", &[]),
         ],
     );
-    assert!(errors.iter().all(|e| !matches!(e, Error::TooManyPlugins { .. })), "{errors:?}");
-    assert_eq!(plugins, ["r", "o2"]);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(plugins, ["a", "b", "o1", "o2"]);
+}
+
+#[test]
+fn an_interface_that_needs_a_plugin_and_has_none_fails_its_consumer_at_load() {
+    let errors = build_and_load(
+        "root",
+        vec![iface("root", Any), iface("dep", AtLeastOne)],
+        vec![Plugin::meta("r", "root", &["dep"])],
+    );
+    let unmet = errors
+        .iter()
+        .find(|e| matches!(e, LoadError::CardinalityNotMet { interface, loaded, failed, .. } if interface == "dep" && loaded.is_empty() && failed.is_empty()))
+        .unwrap_or_else(|| panic!("{errors:?}"));
+    assert_eq!(unmet.to_string(), "interface `dep` needs at least one plugin(s) but none implements it");
+    assert!(
+        errors.iter().any(|e| matches!(e, LoadError::SocketUnavailable { plugin, interface, .. } if plugin == "r" && interface == "dep")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn build_and_load_errors_read_well() {
+    let (_, errors) = build("root", vec![iface("root", Any)], vec![Plugin::meta("a", "ghost", &[])]);
+    assert_eq!(errors[0].to_string(), "plugin `a` plugs into interface `ghost`, which is not defined");
+    let errors = build_and_load("root", vec![iface("root", Any)], vec![Plugin::meta("a", "root", &["root"])]);
+    assert_eq!(errors[0].to_string(), "plugin `a` depends on itself through interface `root` (cycle: `a`)");
+    let errors = build_and_load("root", vec![iface("root", Any)], vec![Plugin::meta("a", "root", &["ghost"])]);
+    assert_eq!(errors[0].to_string(), "plugin `a` has a socket for interface `ghost`, which is not defined");
 }
 
 #[test]
 fn a_cycle_is_reported_as_a_real_path() {
     // a -> b, b -> {c, a}, c -> b
-    let (_, errors) = build(
-        "root",
+    let errors = build_and_load(
+        "ia",
         vec![iface("root", Any), iface("ia", Any), iface("ib", Any), iface("ic", Any)],
         vec![
             Plugin::meta("a", "ia", &["ib"]),
@@ -202,9 +215,26 @@ fn a_cycle_is_reported_as_a_real_path() {
     let a = errors
         .iter()
         .find_map(|e| match e {
-            Error::DependencyCycle { plugin, cycle, .. } if plugin == "a" => Some(cycle.clone()),
+            LoadError::DependencyCycle { plugin, cycle, .. } if plugin == "a" => Some(cycle.clone()),
             _ => None,
         })
-        .unwrap();
+        .unwrap_or_else(|| panic!("{errors:?}"));
     assert_eq!(a, ["a", "b"]);
+}
+
+#[test]
+fn plugins_the_load_does_not_reach_are_not_judged() {
+    // An unknown socket, a cycle and a cardinality violation, none reachable
+    // from the root: nothing to report.
+    let errors = build_and_load(
+        "root",
+        vec![iface("root", Any), iface("x", Any), iface("one", ExactlyOne)],
+        vec![
+            Plugin::meta("lost", "x", &["ghost"]),
+            Plugin::meta("loop", "x", &["x"]),
+            Plugin::meta("o1", "one", &[]),
+            Plugin::meta("o2", "one", &[]),
+        ],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
 }

@@ -72,9 +72,6 @@ pub fn run(dir: &Path, cache: Option<PathBuf>) -> Result<ExitCode, String> {
 fn build_kind(error: &wasm_link::PluginTreeError<String, String>) -> &'static str {
     use wasm_link::PluginTreeError as E;
     match error {
-        E::DependencyCycle { .. } => "cycle",
-        E::TooManyPlugins { .. } | E::NoPlugins { .. } => "cardinality",
-        E::UnsatisfiedSocket { .. } | E::UnknownSocket { .. } => "missing socket",
         E::UnknownPlug { .. } => "unknown plug",
         E::DuplicatePlugin { .. } | E::DuplicateInterface { .. } => "duplicate",
         _ => "metadata",
@@ -94,7 +91,8 @@ fn load_kind(error: &wasm_link::LoadError<String, String>) -> &'static str {
         E::MissingExport { .. } | E::SignatureMismatch { .. } | E::SocketSignature { .. } | E::SocketImport { .. } => {
             "type mismatch"
         }
-        E::SocketUnavailable { .. } => "missing socket",
+        E::SocketUnavailable { .. } | E::UnknownSocket { .. } => "missing socket",
+        E::DependencyCycle { .. } => "cycle",
         E::NotGranted { .. } => "not granted",
         E::CardinalityNotMet { .. } => "cardinality",
         E::Link { .. } | E::Instantiate { .. } => "instantiation",
