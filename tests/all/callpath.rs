@@ -72,7 +72,7 @@ fn on_fresh_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) ->
 /// takes a millisecond.
 struct Host {
     engine: Engine,
-    linker: Linker<Plugin>,
+    linker: Linker<PluginCtx<Plugin>>,
     armed: Arc<AtomicBool>,
     seen: Arc<Mutex<HashSet<ThreadId>>>,
 }
