@@ -226,7 +226,7 @@ impl PluginData for Plugin {
     }
 }
 
-type Head = PluginTreeHead<Iface, Plugin>;
+type Head = PluginTreeHead<Plugin>;
 
 /// `get`, typed.
 type GetFunc = TypedFunc<(u32,), (u32,)>;

@@ -77,7 +77,7 @@ impl PluginCtxView for Plugin {
 impl PluginData for Plugin {
     type Id = String;
     type InterfaceId = String;
-    type Error = wasmtime::Error;
+    type Error = wasm_link::WasmError;
     type SocketIter<'a> = std::slice::Iter<'a, String>;
     fn id(&self) -> Result<&String, Self::Error> {
         Ok(&self.id)
@@ -89,13 +89,13 @@ impl PluginData for Plugin {
         Ok(self.sockets.iter())
     }
     fn component(&self, engine: &Engine) -> Result<Component, Self::Error> {
-        Component::new(engine, &self.wasm)
+        Component::new(engine, &self.wasm).map_err(wasm_link::WasmError::from)
     }
 }
 
 /// Plugin `i` marks the stack, then calls `l{i+1}` and adds one; the last
 /// returns 0.
-fn link(i: u32, depth: u32) -> wasmtime::Result<Vec<u8>> {
+fn link(i: u32, depth: u32) -> Result<Vec<u8>, BoxError> {
     let (wit, wat) = if i == depth {
         (
             format!(
@@ -127,33 +127,46 @@ fn link(i: u32, depth: u32) -> wasmtime::Result<Vec<u8>> {
     let world = resolve.select_world(&[package], Some("w"))?;
     let mut module = wat::parse_str(&wat)?;
     wit_component::embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8)?;
-    ComponentEncoder::default().module(&module)?.validate(true).encode()
+    Ok(ComponentEncoder::default().module(&module)?.validate(true).encode()?)
 }
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Stack addresses the host function saw, one per hop.
 static MARKS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 /// Loads a chain of `depth` hops below its root and calls it on a thread
 /// with a 2 MiB stack.
-fn run(depth: u32) -> wasmtime::Result<Result<Val, String>> {
+fn run(depth: u32) -> Result<Result<Val, String>, BoxError> {
     let mut interfaces = Vec::new();
     let mut plugins = Vec::new();
     for i in 0..=depth {
         let id = format!("l{i}");
         interfaces.push(Interface { path: format!("test:chain/{id}"), id: id.clone(), functions: [Func] });
         let sockets = if i < depth { vec![format!("l{}", i + 1)] } else { Vec::new() };
-        plugins.push(Plugin { id: format!("c{i}"), plug: id, sockets, wasm: link(i, depth)?, table: ResourceTable::new() });
+        plugins.push(Plugin {
+            id: format!("c{i}"),
+            plug: id,
+            sockets,
+            wasm: link(i, depth)?,
+            table: ResourceTable::new(),
+        });
     }
     let (tree, build_errors) = PluginTree::new("l0".to_owned(), interfaces, plugins);
     assert!(build_errors.is_empty(), "{build_errors:?}");
-    let engine = wasm_link::default_engine()?;
+    let engine = wasm_link::default_engine().map_err(|e| e.to_string())?;
     let mut linker: Linker<PluginCtx<Plugin>> = Linker::new(&engine);
-    linker.instance("test:chain/probe")?.func_wrap("mark", |_store, (): ()| {
-        let local = 0u8;
-        MARKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(std::ptr::from_ref(&local).addr());
-        Ok(())
-    })?;
-    let (head, errors) = tree.load(&engine, &linker).map_err(|(e, _)| wasmtime::format_err!("{e}"))?;
+    linker
+        .instance("test:chain/probe")
+        .and_then(|mut probe| {
+            probe.func_wrap("mark", |_store, (): ()| {
+                let local = 0u8;
+                MARKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(std::ptr::from_ref(&local).addr());
+                Ok(())
+            })
+        })
+        .map_err(|e| e.to_string())?;
+    let (head, errors) = tree.load(&engine, &linker).map_err(|(e, _)| e.to_string())?;
     assert!(errors.is_empty(), "{errors:?}");
     MARKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
     let outcome = std::thread::Builder::new()
@@ -163,16 +176,16 @@ fn run(depth: u32) -> wasmtime::Result<Result<Val, String>> {
             _ => Err("not an ExactlyOne root".to_owned()),
         })?
         .join()
-        .map_err(|_| wasmtime::format_err!("the dispatching thread panicked"))?;
+        .map_err(|_| "the dispatching thread panicked")?;
     Ok(outcome)
 }
 
-fn main() -> wasmtime::Result<()> {
+fn main() -> Result<(), BoxError> {
     let build = if cfg!(debug_assertions) { "debug" } else { "release" };
     // Short enough to stay on the thread's own stack: consecutive marks are
     // one hop apart.
     let short = 30;
-    run(short)?.map_err(|e| wasmtime::format_err!("{e}"))?;
+    run(short)??;
     let marks = MARKS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     let mut hops: Vec<usize> = marks.windows(2).map(|pair| pair[0].abs_diff(pair[1])).collect();
     hops.sort_unstable();

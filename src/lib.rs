@@ -192,44 +192,42 @@
 //! default features switches that slow path back on; check with
 //! `cargo tree -e features -i wasmtime`.
 
+// The layers, in the order data flows through them (see README
+// "Architecture"): what the user describes, the graph built from it, the
+// load that turns it into running plugins, and the head the host calls.
 #[cfg(feature = "dir")]
 pub mod dir;
-mod dispatch_error;
-mod health;
+mod graph;
+mod head;
 mod instance;
-mod interface;
-mod limits;
-mod link;
-mod loading;
-mod parallel;
-mod partial;
-mod plugin;
-mod plugin_tree;
-mod plugin_tree_head;
-mod resources;
+mod load;
+mod shape;
 mod socket;
-mod typed;
-mod typed_link;
+mod spec;
+
+mod dispatch_error;
+mod limits;
+mod partial;
 mod types;
 mod wasm_error;
-#[cfg(feature = "wit")]
-mod wit;
 
 pub use dispatch_error::{DispatchError, NestedDispatchError};
-pub use health::{PluginHealth, PluginState};
+pub use graph::{BoxError, PluginTree, PluginTreeError};
+pub use head::PluginTreeHead;
+pub use head::typed::{TypedDispatch, TypedResult};
 pub use instance::ctx::PluginCtx;
-pub use interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};
+pub use instance::health::{PluginHealth, PluginState};
 pub use limits::{Budget, Limits, Quarantine, Recovery, default_engine, engine_config};
-pub use loading::{LoadError, NestedLoadError};
+pub use load::{LoadError, NestedLoadError};
 pub use partial::{PartialResult, PartialSuccess};
-pub use plugin::{PluginCtxView, PluginData};
-pub use plugin_tree::{BoxError, PluginTree, PluginTreeError};
-pub use plugin_tree_head::PluginTreeHead;
-pub use socket::{Iter as SocketIter, Socket};
-pub use typed::{TypedDispatch, TypedResult};
-pub use wasm_error::{WasmError, error_chain};
+pub use shape::socket::{Iter as SocketIter, Socket};
+pub use spec::interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};
+pub use spec::plugin::{PluginCtxView, PluginData};
 #[cfg(feature = "wit")]
-pub use wit::{RUNTIME_WIT, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface, runtime_resolve};
+pub use spec::wit::{
+    RUNTIME_WIT, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface, runtime_resolve,
+};
+pub use wasm_error::{WasmError, error_chain};
 
 pub use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable, Val};
 pub use wasmtime::{Engine, Trap};

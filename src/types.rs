@@ -64,8 +64,12 @@ pub(crate) fn same_type(a: &Type, b: &Type, ra: &ResourceNames, rb: &ResourceNam
         (Type::Own(x), Type::Own(y)) | (Type::Borrow(x), Type::Borrow(y)) => {
             matches!((ra.name(x), rb.name(y)), (Some(p), Some(q)) if p == q)
         }
-        (Type::FixedLengthList(x), Type::FixedLengthList(y)) => x.len() == y.len() && same_type(&x.ty(), &y.ty(), ra, rb),
-        (Type::Map(x), Type::Map(y)) => same_type(&x.key(), &y.key(), ra, rb) && same_type(&x.value(), &y.value(), ra, rb),
+        (Type::FixedLengthList(x), Type::FixedLengthList(y)) => {
+            x.len() == y.len() && same_type(&x.ty(), &y.ty(), ra, rb)
+        }
+        (Type::Map(x), Type::Map(y)) => {
+            same_type(&x.key(), &y.key(), ra, rb) && same_type(&x.value(), &y.value(), ra, rb)
+        }
         // Async values never cross a socket: the runtime does not enable
         // the component-model-async feature.
         (Type::Map(_) | Type::FixedLengthList(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext, _) => false,

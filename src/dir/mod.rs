@@ -30,8 +30,8 @@ use wit_parser::{Resolve, SourceMap, UnresolvedPackageGroup};
 pub use cache::{CacheOutcome, CompileCache};
 pub use manifest::{Cardinality, DirManifest, InterfaceManifest, LimitsManifest, PluginManifest, RecoveryManifest};
 
+use crate::spec::wit::{SignatureMismatch, WitInterface, find_interface, runtime_resolve};
 use crate::wasm_error::WasmError;
-use crate::wit::{SignatureMismatch, WitInterface, find_interface, runtime_resolve};
 use crate::{PluginCtx, PluginCtxView, PluginData, PluginTree, PluginTreeError};
 
 /// A problem with one file of a plugin directory.
@@ -506,7 +506,7 @@ fn read_plugins(
             .iter()
             .filter_map(|socket| find(socket))
             .filter_map(|i| crate::InterfaceData::package_name(i).ok())
-            .map(|p| crate::interface::InterfaceName::parse(p).map_or_else(|| p.to_owned(), |name| name.instance))
+            .map(|p| crate::spec::interface::InterfaceName::parse(p).map_or_else(|| p.to_owned(), |name| name.instance))
             .collect();
         let mut wasi = WasiCtx::builder();
         if manifest.grants.iter().any(|g| g == "stdio") {

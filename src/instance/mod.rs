@@ -8,6 +8,7 @@
 //!   a plugin function and decides what a failure was and whose it was.
 
 pub(crate) mod ctx;
+pub(crate) mod health;
 pub(crate) mod invoke;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

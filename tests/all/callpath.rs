@@ -12,8 +12,8 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use wasm_link::{
-    Budget, DispatchError, Engine, InterfaceCardinality, Limits, Linker, PluginCtx, PluginHealth, PluginTree, Socket, Val,
-    error_chain,
+    Budget, DispatchError, Engine, InterfaceCardinality, Limits, Linker, PluginCtx, PluginHealth, PluginTree, Socket,
+    Val, error_chain,
 };
 
 use crate::Head;

@@ -23,7 +23,7 @@ use wasm_link::{Engine, Linker, LoadError, PluginTree, PluginTreeHead};
 
 use fixtures::{Interface, Plugin};
 
-pub type Head = PluginTreeHead<Interface, Plugin>;
+pub type Head = PluginTreeHead<Plugin>;
 pub type Load = LoadError<String, String>;
 
 /// Builds and loads a tree, asserting the build found nothing wrong.

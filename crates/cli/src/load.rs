@@ -22,7 +22,7 @@ pub struct Loaded {
     /// Problems building the graph.
     pub build_errors: Vec<PluginTreeError<String, String>>,
     /// The head, or the reason the root cannot be served.
-    pub head: Result<wasm_link::PluginTreeHead<wasm_link::WitInterface, wasm_link::dir::DirPlugin>, String>,
+    pub head: Result<wasm_link::PluginTreeHead<wasm_link::dir::DirPlugin>, String>,
     /// Problems loading plugins.
     pub load_errors: Vec<wasm_link::LoadError<String, String>>,
 }

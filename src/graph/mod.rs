@@ -5,7 +5,7 @@ use std::fmt::{Debug, Display};
 
 use thiserror::Error;
 
-use crate::interface::InterfaceName;
+use crate::spec::interface::InterfaceName;
 use crate::{FunctionData, InterfaceCardinality, InterfaceData, PluginData, ReturnKind};
 
 /// A boxed error from a user's metadata accessor.

@@ -13,7 +13,8 @@ use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower};
 
 use crate::PluginData;
 use crate::instance::ctx::PluginCtx;
-use crate::link::{Adapter, Shape};
+use crate::shape::Shape;
+use crate::socket::Adapter;
 
 /// Defines `name` with a typed forwarder when its signature allows one;
 /// `Ok(false)` when it does not (the caller defines it dynamically).
@@ -88,6 +89,6 @@ where
         let caller = store.data().call.as_caller();
         target
             .invoke(&caller, &adapter.site, |live| live.call_typed::<_, Params, Results>(adapter.function, params))
-            .map_err(crate::link::trap)
+            .map_err(crate::socket::trap)
     })
 }

@@ -6,10 +6,10 @@ use std::marker::PhantomData;
 use wasmtime::component::{ComponentNamedList, Lift, Lower};
 
 use crate::dispatch_error::DispatchError;
+use crate::head::PluginTreeHead;
 use crate::instance::Fail;
 use crate::instance::ctx::Caller;
-use crate::plugin_tree_head::PluginTreeHead;
-use crate::{InterfaceData, PluginData, Socket};
+use crate::{PluginData, Socket};
 
 /// A root function with Rust parameter and result types, from
 /// [`PluginTreeHead::typed`]. Calls skip `Val` boxing and the name lookup;
@@ -17,15 +17,15 @@ use crate::{InterfaceData, PluginData, Socket};
 ///
 /// ```
 /// # use wasm_link::*;
-/// # fn example<I: InterfaceData, P: PluginData + Send + 'static>(head: &PluginTreeHead<I, P>) {
+/// # fn example<P: PluginData + Send + 'static>(head: &PluginTreeHead<P>) {
 /// let add = head.typed::<(u32, u32), (u32,)>("add").expect("`add` takes two u32s");
 /// if let Socket::ExactlyOne(Ok((sum,))) = add.call((2, 3)) {
 ///     assert_eq!(sum, 5);
 /// }
 /// # }
 /// ```
-pub struct TypedDispatch<'a, I: InterfaceData, P: PluginData + Send + 'static, Params, Results> {
-    head: &'a PluginTreeHead<I, P>,
+pub struct TypedDispatch<'a, P: PluginData + Send + 'static, Params, Results> {
+    head: &'a PluginTreeHead<P>,
     index: usize,
     _types: PhantomData<fn(Params) -> Results>,
 }
@@ -33,14 +33,13 @@ pub struct TypedDispatch<'a, I: InterfaceData, P: PluginData + Send + 'static, P
 /// The result of a typed call: per plugin, in the root's cardinality shape.
 pub type TypedResult<Results, Id> = Socket<Result<Results, DispatchError<Id>>, Id>;
 
-impl<'a, I, P, Params, Results> TypedDispatch<'a, I, P, Params, Results>
+impl<'a, P, Params, Results> TypedDispatch<'a, P, Params, Results>
 where
-    I: InterfaceData,
     P: PluginData + Send + 'static,
     Params: ComponentNamedList + Lower + Clone + Send + Sync + 'static,
     Results: ComponentNamedList + Lift + Send + Sync + 'static,
 {
-    pub(crate) fn new(head: &'a PluginTreeHead<I, P>, index: usize) -> Self {
+    pub(crate) fn new(head: &'a PluginTreeHead<P>, index: usize) -> Self {
         Self { head, index, _types: PhantomData }
     }
 
@@ -57,7 +56,7 @@ where
         // The last plugin takes the parameters; the others get copies.
         let mut left = self.head.plugin_count();
         let mut params = Some(params);
-        self.head.each_slot(|slot| {
+        self.head.each(|slot| {
             left = left.saturating_sub(1);
             let params = if left == 0 { params.take() } else { params.clone() };
             slot.invoke(&caller, site, |live| match params {

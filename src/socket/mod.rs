@@ -6,6 +6,9 @@
 //! the result shape once, at load time ([`Shape`]); each call then only moves
 //! values and, where the types hold resources, translates handles.
 
+pub(crate) mod resources;
+pub(crate) mod typed;
+
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -13,153 +16,13 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{Resource, Val};
 use wasmtime::{AsContextMut, StoreContextMut};
 
+use crate::PluginData;
 use crate::dispatch_error::{DispatchError, SocketTrap};
 use crate::instance::ctx::{Caller, PluginCtx};
 use crate::instance::{Fail, Live, PluginSlot, Site};
-use crate::resources::{self, Endpoint, HandleError, Proxy, ResourceKinds};
-use crate::types::{self, ResourceNames};
-use crate::{InterfaceCardinality, PluginData};
-
-/// How a consumer receives the results of the plugins behind a socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Shape {
-    /// `T` (or, for a multi-plugin socket of a function without a result,
-    /// nothing): a failure traps the consumer.
-    Plain,
-    /// `result<T, E>`.
-    Result(ErrorKind),
-    /// `option<T>`: none when no plugin is behind the socket.
-    Option,
-    /// `option<result<T, E>>`.
-    OptionResult(ErrorKind),
-    /// `list<T>`, by plugin id; a failure traps the consumer.
-    List,
-    /// `list<result<T, E>>`, by plugin id.
-    ListResult(ErrorKind),
-    /// `list<tuple<string, result<T, E>>>`: plugin id first.
-    ListTagged(ErrorKind),
-}
-
-/// The error type `E` of a shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ErrorKind {
-    /// `string`: the error's message.
-    String,
-    /// `dispatch-error` from `wit/runtime.wit`.
-    DispatchError,
-}
-
-/// The cases of `dispatch-error` in `wit/runtime.wit`, in order.
-const DISPATCH_ERROR_CASES: [&str; 6] = ["trap", "socket", "invalid-resource", "reentrant", "unavailable", "other"];
-/// The fields of `failure` in `wit/runtime.wit`, in order.
-const FAILURE_FIELDS: [&str; 4] = ["plugin", "interface", "function", "message"];
-
-fn error_kind(ty: Option<&Type>) -> Option<ErrorKind> {
-    match ty? {
-        Type::String => Some(ErrorKind::String),
-        Type::Variant(variant) => {
-            let cases_match = variant.cases().map(|c| c.name).eq(DISPATCH_ERROR_CASES);
-            let payloads_match = variant.cases().all(|c| match &c.ty {
-                Some(Type::Record(record)) => {
-                    record.fields().map(|f| f.name).eq(FAILURE_FIELDS) && record.fields().all(|f| f.ty == Type::String)
-                }
-                _ => false,
-            });
-            (cases_match && payloads_match).then_some(ErrorKind::DispatchError)
-        }
-        _ => None,
-    }
-}
-
-/// Picks the shape in which a consumer declared an import, given the provider's
-/// result type `provided`. `is_same` compares a consumer type with it.
-pub(crate) fn detect_shape(
-    declared: Option<&Type>,
-    provided_is_none: bool,
-    is_same: &dyn Fn(Option<&Type>) -> bool,
-    cardinality: InterfaceCardinality,
-    single: bool,
-) -> Option<Shape> {
-    let as_result = |ty: Option<&Type>| match ty {
-        Some(Type::Result(result)) if is_same(result.ok().as_ref()) => error_kind(result.err().as_ref()),
-        _ => None,
-    };
-    if single || cardinality == InterfaceCardinality::ExactlyOne {
-        if is_same(declared) {
-            return Some(Shape::Plain);
-        }
-        return as_result(declared).map(Shape::Result);
-    }
-    if provided_is_none && declared.is_none() {
-        return Some(Shape::Plain);
-    }
-    match (cardinality, declared) {
-        (InterfaceCardinality::AtMostOne, Some(Type::Option(option))) => {
-            let inner = option.ty();
-            if !provided_is_none && is_same(Some(&inner)) {
-                Some(Shape::Option)
-            } else {
-                as_result(Some(&inner)).map(Shape::OptionResult)
-            }
-        }
-        (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, Some(Type::List(list))) => {
-            let item = list.ty();
-            if !provided_is_none && is_same(Some(&item)) {
-                return Some(Shape::List);
-            }
-            if let Some(kind) = as_result(Some(&item)) {
-                return Some(Shape::ListResult(kind));
-            }
-            match &item {
-                Type::Tuple(tuple) if tuple.types().len() == 2 => {
-                    let mut parts = tuple.types();
-                    let (Some(tag), Some(result)) = (parts.next(), parts.next()) else {
-                        return None;
-                    };
-                    (tag == Type::String).then(|| as_result(Some(&result)).map(Shape::ListTagged)).flatten()
-                }
-                _ => None,
-            }
-        }
-        _ => None,
-    }
-}
-
-/// The type `T` inside a consumer's declared result of the given shape.
-fn inner_type(declared: Option<Type>, shape: Shape) -> Option<Type> {
-    let ok_of = |ty: Type| match ty {
-        Type::Result(result) => result.ok(),
-        _ => None,
-    };
-    let declared = declared?;
-    match shape {
-        Shape::Plain => Some(declared),
-        Shape::Result(_) => ok_of(declared),
-        Shape::Option => match declared {
-            Type::Option(o) => Some(o.ty()),
-            _ => None,
-        },
-        Shape::OptionResult(_) => match declared {
-            Type::Option(o) => ok_of(o.ty()),
-            _ => None,
-        },
-        Shape::List => match declared {
-            Type::List(l) => Some(l.ty()),
-            _ => None,
-        },
-        Shape::ListResult(_) => match declared {
-            Type::List(l) => ok_of(l.ty()),
-            _ => None,
-        },
-        Shape::ListTagged(_) => match declared {
-            Type::List(l) => match l.ty() {
-                Type::Tuple(t) => t.types().nth(1).and_then(ok_of),
-                _ => None,
-            },
-            _ => None,
-        },
-    }
-}
+use crate::shape::{self, Shape};
+use crate::types::ResourceNames;
+use resources::{Endpoint, HandleError, Proxy, ResourceKinds};
 
 /// Everything a socket function needs at call time, resolved at load time.
 pub(crate) struct Adapter<P: PluginData + Send + 'static> {
@@ -225,7 +88,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         // The consumer's own slot matters only when handles cross.
         let handles_cross = self.convert_params || self.convert_result || self.method;
         let consumer = if handles_cross { self.consumer.get().and_then(Weak::upgrade) } else { None };
-        let result_ty = if self.convert_result { inner_type(ty.results().next(), self.shape) } else { None };
+        let result_ty = if self.convert_result { shape::inner_type(ty.results().next(), self.shape) } else { None };
         if self.method {
             let outcome = self.call_method(&caller, consumer.as_ref(), store, taken, params, result_ty.as_ref());
             return self.deliver_single(outcome, results);
@@ -251,7 +114,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                     None => Val::Option(None),
                     Some(target) => {
                         let value = match self.shape {
-                            Shape::OptionResult(kind) => wrap_result(call(target), kind),
+                            Shape::OptionResult(kind) => shape::wrap_result(call(target), kind),
                             _ => unwrap_value(call(target).map_err(trap)?),
                         };
                         Val::Option(Some(Box::new(value)))
@@ -265,9 +128,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                 for target in &self.targets {
                     let outcome = call(target);
                     items.push(match self.shape {
-                        Shape::ListResult(kind) => wrap_result(outcome, kind),
+                        Shape::ListResult(kind) => shape::wrap_result(outcome, kind),
                         Shape::ListTagged(kind) => {
-                            Val::Tuple(vec![Val::String(target.label.to_string()), wrap_result(outcome, kind)])
+                            Val::Tuple(vec![Val::String(target.label.to_string()), shape::wrap_result(outcome, kind)])
                         }
                         _ => unwrap_value(outcome.map_err(trap)?),
                     });
@@ -285,7 +148,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     ) -> wasmtime::Result<()> {
         match self.shape {
             Shape::Result(kind) | Shape::OptionResult(kind) | Shape::ListResult(kind) | Shape::ListTagged(kind) => {
-                set(results, wrap_result(outcome, kind));
+                set(results, shape::wrap_result(outcome, kind));
             }
             _ => {
                 if let Some(value) = outcome.map_err(trap)? {
@@ -528,34 +391,6 @@ pub(crate) fn trap<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'stat
     wasmtime::Error::new(SocketTrap(Arc::new(error)))
 }
 
-/// `result<T, E>` for one plugin's outcome.
-fn wrap_result<Id: std::fmt::Debug + std::fmt::Display + 'static>(
-    outcome: Result<Option<Val>, DispatchError<Id>>,
-    kind: ErrorKind,
-) -> Val {
-    Val::Result(match outcome {
-        Ok(value) => Ok(value.map(Box::new)),
-        Err(error) => Err(Some(Box::new(error_value(&error, kind)))),
-    })
-}
-
-/// The guest-side value of a dispatch error.
-fn error_value<Id: std::fmt::Debug + std::fmt::Display + 'static>(error: &DispatchError<Id>, kind: ErrorKind) -> Val {
-    let message = crate::error_chain(error);
-    match kind {
-        ErrorKind::String => Val::String(message),
-        ErrorKind::DispatchError => {
-            let failure = Val::Record(vec![
-                ("plugin".to_owned(), Val::String(error.plugin().to_string())),
-                ("interface".to_owned(), Val::String(error.interface_name().to_owned())),
-                ("function".to_owned(), Val::String(error.function_name().to_owned())),
-                ("message".to_owned(), Val::String(message)),
-            ]);
-            Val::Variant(error.wit_case().to_owned(), Some(Box::new(failure)))
-        }
-    }
-}
-
 /// The socket functions a consumer imports and the shapes it declared them in.
 pub(crate) struct SocketImports {
     pub(crate) resources: Vec<(String, usize)>,
@@ -567,7 +402,7 @@ pub(crate) fn socket_imports(
     engine: &wasmtime::Engine,
     instance_name: &str,
     item: &ComponentItem,
-    functions: &[crate::plugin_tree::FunctionMeta],
+    functions: &[crate::graph::FunctionMeta],
     resources: &[String],
     names: &ResourceNames,
 ) -> Result<SocketImports, String> {
@@ -599,47 +434,4 @@ pub(crate) fn socket_imports(
         }
     }
     Ok(imports)
-}
-
-/// Checks a consumer's declared import against one provider's export: same
-/// parameters, and a result in one of the shapes the cardinality allows.
-pub(crate) fn check_import(
-    declared: &ComponentFunc,
-    consumer_names: &ResourceNames,
-    provided: &ComponentFunc,
-    provider_names: &ResourceNames,
-    cardinality: InterfaceCardinality,
-    single: bool,
-) -> Result<Shape, String> {
-    let params_match = declared.params().len() == provided.params().len()
-        && declared
-            .params()
-            .zip(provided.params())
-            .all(|((_, a), (_, b))| types::same_type(&a, &b, consumer_names, provider_names));
-    let provided_result = provided.results().next();
-    let declared_result = declared.results().next();
-    let is_same = |ty: Option<&Type>| types::same_opt(ty, provided_result.as_ref(), consumer_names, provider_names);
-    let shape = if params_match {
-        detect_shape(declared_result.as_ref(), provided_result.is_none(), &is_same, cardinality, single)
-    } else {
-        None
-    };
-    shape.ok_or_else(|| {
-        let params = |f: &ComponentFunc, names: &ResourceNames| {
-            f.params().map(|(n, t)| format!("{n}: {}", types::describe(&t, names))).collect::<Vec<_>>().join(", ")
-        };
-        format!(
-            "declared `func({}) -> {}`, but the plugin behind it provides `func({}) -> {}` and {} plugin(s) accept{}",
-            params(declared, consumer_names),
-            types::describe_opt(declared_result.as_ref(), consumer_names),
-            params(provided, provider_names),
-            types::describe_opt(provided_result.as_ref(), provider_names),
-            cardinality,
-            match (single, cardinality) {
-                (true, _) | (_, InterfaceCardinality::ExactlyOne) => " `T` or `result<T, E>`",
-                (_, InterfaceCardinality::AtMostOne) => " `option<T>` or `option<result<T, E>>`",
-                _ => " `list<T>`, `list<result<T, E>>` or `list<tuple<string, result<T, E>>>`",
-            }
-        )
-    })
 }

@@ -8,12 +8,14 @@ use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Linker, Val};
 
+use crate::graph::{Defect, InterfaceNode, PluginNode, fmt_list};
+use crate::head::PluginTreeHead;
 use crate::instance::ctx::PluginCtx;
 use crate::instance::{PlugExports, PluginSlot, Site};
-use crate::link::{self, Adapter, Shape};
-use crate::plugin_tree::{Defect, InterfaceNode, PluginNode, fmt_list};
-use crate::plugin_tree_head::{PluginTreeHead, RootPlugins};
-use crate::resources::ResourceKinds;
+use crate::shape::root::RootPlugins;
+use crate::shape::{self, Shape};
+use crate::socket::resources::ResourceKinds;
+use crate::socket::{self, Adapter};
 use crate::types::{self, ResourceNames};
 use crate::wasm_error::WasmError;
 use crate::{InterfaceCardinality, InterfaceData, PartialResult, PluginData, PluginTree, ReturnKind};
@@ -308,7 +310,7 @@ where
         self,
         engine: &Engine,
         linker: &Linker<PluginCtx<P>>,
-    ) -> PartialResult<PluginTreeHead<I, P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
+    ) -> PartialResult<PluginTreeHead<P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
         let Self { root_id, root, interfaces, plugins } = self;
         let Some(root) = root else {
             return Err((LoadError::MissingRootInterface { interface: root_id }, Vec::new()));
@@ -372,12 +374,7 @@ where
                 let slots: Vec<_> =
                     members.iter().filter_map(|&m| loader.loaded[m].as_ref().map(|l| l.slot.clone())).collect();
                 let node = &interfaces[root];
-                let plugins = match (node.cardinality, slots.len()) {
-                    (InterfaceCardinality::ExactlyOne, 1) => slots.into_iter().next().map(RootPlugins::One),
-                    (InterfaceCardinality::AtMostOne, 0 | 1) => Some(RootPlugins::Optional(slots.into_iter().next())),
-                    (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, _) => Some(RootPlugins::Many(slots)),
-                    _ => None,
-                };
+                let plugins = RootPlugins::new(node.cardinality, slots);
                 let Some(plugins) = plugins else {
                     let error = LoadError::CardinalityNotMet {
                         interface: node.id.clone(),
@@ -597,7 +594,7 @@ where
         let function = interface.functions.iter().position(|f| f.name == name).unwrap_or_default();
         let mut shape = None;
         for target in targets {
-            let found = link::check_import(
+            let found = shape::check_import(
                 declared,
                 names,
                 &target.plug_types[function],
@@ -633,7 +630,7 @@ where
         if single {
             return Ok(Shape::Plain);
         }
-        shape_without_plugins(declared, interface.cardinality).ok_or_else(|| LoadError::SocketSignature {
+        shape::shape_without_plugins(declared, interface.cardinality).ok_or_else(|| LoadError::SocketSignature {
             plugin: id.clone(),
             interface: interface.id.clone(),
             function: name.to_owned(),
@@ -659,7 +656,7 @@ where
             // Declared but not imported: nothing to link.
             return Ok(());
         };
-        let imports = link::socket_imports(
+        let imports = socket::socket_imports(
             self.engine,
             &interface.name.instance,
             &import.ty,
@@ -701,7 +698,7 @@ where
                 convert_result: declared.results().any(|t| types::has_resources(&t)),
                 kinds: self.kinds.clone(),
             });
-            if !crate::typed_link::define(&mut instance, &name, &declared, &adapter).map_err(link_error)? {
+            if !crate::socket::typed::define(&mut instance, &name, &declared, &adapter).map_err(link_error)? {
                 instance
                     .func_new(&name, move |store, ty, params: &[Val], results: &mut [Val]| {
                         adapter.call(store, &ty, params, results)
@@ -715,19 +712,6 @@ where
 
 fn describe_decl(declared: &ComponentFunc, names: &ResourceNames) -> String {
     format!("`{}`", types::describe_opt(declared.results().next().as_ref(), names))
-}
-
-/// The shape of an import on a socket that has no plugin behind it: any shape
-/// that can be empty.
-fn shape_without_plugins(declared: &ComponentFunc, cardinality: InterfaceCardinality) -> Option<Shape> {
-    use wasmtime::component::types::Type;
-    match (cardinality, declared.results().next()) {
-        (InterfaceCardinality::ExactlyOne, _) => None,
-        (_, None) => Some(Shape::Plain),
-        (InterfaceCardinality::AtMostOne, Some(Type::Option(_))) => Some(Shape::Option),
-        (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, Some(Type::List(_))) => Some(Shape::List),
-        _ => None,
-    }
 }
 
 /// Getting components that takes longer than this each means they are being

@@ -1,26 +1,22 @@
-//! `PluginTreeHead`: the loaded tree, seen from the root socket.
+//! `PluginTreeHead`: the loaded tree, seen from the root socket: dispatch
+//! (dynamic and typed), fan-out over the plugins behind the root, health.
+
+mod parallel;
+pub(crate) mod typed;
 
 use std::collections::HashMap;
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use wasmtime::component::{ResourceAny, Val};
 
 use crate::dispatch_error::DispatchError;
+use crate::graph::InterfaceNode;
 use crate::instance::ctx::{Caller, Chain};
 use crate::instance::{Fail, PluginSlot, Site};
-use crate::interface::InterfaceName;
-use crate::plugin_tree::InterfaceNode;
-use crate::resources::ResourceKinds;
+use crate::shape::root::RootPlugins;
+use crate::socket::resources::ResourceKinds;
+use crate::spec::interface::InterfaceName;
 use crate::{InterfaceCardinality, InterfaceData, PluginData, Socket};
-
-/// The plugins behind the root socket, in the shape of its cardinality.
-pub(crate) enum RootPlugins<P: PluginData + Send + 'static> {
-    One(Arc<PluginSlot<P>>),
-    Optional(Option<Arc<PluginSlot<P>>>),
-    /// Sorted by plugin id.
-    Many(Vec<Arc<PluginSlot<P>>>),
-}
 
 struct RootFunction {
     /// The measured cost of one plugin's call, in nanoseconds (a moving
@@ -37,7 +33,7 @@ struct RootFunction {
 /// `PluginTreeHead` is `Send + Sync`: share it (for example in an `Arc`) and
 /// call [`dispatch`](Self::dispatch) from any number of threads. Each plugin
 /// serves one call at a time; calls to different plugins run in parallel.
-pub struct PluginTreeHead<I: InterfaceData, P: PluginData + Send + 'static> {
+pub struct PluginTreeHead<P: PluginData + Send + 'static> {
     name: InterfaceName,
     instance: Arc<str>,
     cardinality: InterfaceCardinality,
@@ -49,7 +45,6 @@ pub struct PluginTreeHead<I: InterfaceData, P: PluginData + Send + 'static> {
     _kinds: Arc<ResourceKinds>,
     /// Keeps the engine's epoch ticking while the tree is loaded.
     _ticker: Option<Arc<crate::limits::Ticker>>,
-    _interface: PhantomData<fn() -> I>,
 }
 
 /// Above this measured cost per plugin call (a moving average of the time
@@ -61,12 +56,11 @@ pub(crate) const PARALLEL_ABOVE: std::time::Duration = std::time::Duration::from
 
 type DispatchResult<P> = Result<Val, DispatchError<<P as PluginData>::Id>>;
 
-impl<I, P> PluginTreeHead<I, P>
+impl<P> PluginTreeHead<P>
 where
-    I: InterfaceData,
     P: PluginData + Send + 'static,
 {
-    pub(crate) fn new(
+    pub(crate) fn new<I: InterfaceData>(
         node: &InterfaceNode<I>,
         plugins: RootPlugins<P>,
         all: Vec<Arc<PluginSlot<P>>>,
@@ -98,7 +92,6 @@ where
             _ticker: ticker,
             all,
             _kinds: kinds,
-            _interface: PhantomData,
         }
     }
 
@@ -159,16 +152,7 @@ where
     }
 
     fn slots(&self) -> impl Iterator<Item = &Arc<PluginSlot<P>>> {
-        let many = match &self.plugins {
-            RootPlugins::Many(slots) => slots.as_slice(),
-            _ => &[],
-        };
-        let one = match &self.plugins {
-            RootPlugins::One(slot) => Some(slot),
-            RootPlugins::Optional(slot) => slot.as_ref(),
-            RootPlugins::Many(_) => None,
-        };
-        one.into_iter().chain(many)
+        self.plugins.slots().iter()
     }
 
     /// Calls `function` of the root interface on every plugin behind the root
@@ -220,7 +204,7 @@ where
         if self.functions[index].is_method {
             return self.dispatch_method(site, index, has_return, args);
         }
-        if let RootPlugins::Many(slots) = &self.plugins
+        if let RootPlugins::Many { slots, .. } = &self.plugins
             && slots.len() > 1
         {
             return self.fan_out(slots, index, |slot| call(slot, site, index, has_return, args));
@@ -251,7 +235,7 @@ where
             if expensive && !self.all.iter().any(|slot| slot.is_busy_on(Chain::this_thread())) {
                 // The cost is the time spent in the calls themselves: the wall
                 // time of a parallel run would count the hand-over as work.
-                let timed = crate::parallel::claim_all(slots, |slot| {
+                let timed = parallel::claim_all(slots, |slot| {
                     let started = std::time::Instant::now();
                     let result = f(slot);
                     (slot.id.clone(), result, nanos(started))
@@ -267,7 +251,7 @@ where
         let measured = work / calls;
         let previous = cost.load(Ordering::Relaxed);
         cost.store(if previous == 0 { measured } else { previous - previous / 4 + measured / 4 }, Ordering::Relaxed);
-        if self.cardinality == InterfaceCardinality::AtLeastOne { Socket::AtLeastOne(map) } else { Socket::Any(map) }
+        self.plugins.many(map)
     }
 
     /// Routes a method call to the plugin that owns its first argument.
@@ -294,18 +278,7 @@ where
             });
         };
         let result = call(owner, site, index, has_return, args);
-        match &self.plugins {
-            RootPlugins::One(_) => Socket::ExactlyOne(result),
-            RootPlugins::Optional(_) => Socket::AtMostOne(Some(result)),
-            RootPlugins::Many(_) => {
-                let map = HashMap::from([(owner.id.clone(), result)]);
-                if self.cardinality == InterfaceCardinality::AtLeastOne {
-                    Socket::AtLeastOne(map)
-                } else {
-                    Socket::Any(map)
-                }
-            }
-        }
+        self.plugins.only(owner, result)
     }
 
     /// A root function with Rust types for its parameters and results,
@@ -319,7 +292,7 @@ where
     pub fn typed<Params, Results>(
         &self,
         function: &str,
-    ) -> Result<crate::TypedDispatch<'_, I, P, Params, Results>, Option<DispatchError<P::Id>>>
+    ) -> Result<crate::TypedDispatch<'_, P, Params, Results>, Option<DispatchError<P::Id>>>
     where
         Params: wasmtime::component::ComponentNamedList + wasmtime::component::Lower + Clone + Send + Sync + 'static,
         Results: wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync + 'static,
@@ -343,38 +316,16 @@ where
     }
 
     pub(crate) fn plugin_count(&self) -> usize {
-        self.slots().count()
+        self.plugins.slots().len()
     }
 
     pub(crate) fn site(&self, index: usize) -> &Site {
         &self.functions[index].site
     }
 
-    pub(crate) fn each_slot<T>(
-        &self,
-        f: impl FnMut(&Arc<PluginSlot<P>>) -> Result<T, DispatchError<P::Id>>,
-    ) -> Socket<Result<T, DispatchError<P::Id>>, P::Id> {
-        self.each_generic(f)
-    }
-
-    /// Applies `f` to every plugin behind the root socket.
-    fn each(&self, f: impl FnMut(&Arc<PluginSlot<P>>) -> DispatchResult<P>) -> Socket<DispatchResult<P>, P::Id> {
-        self.each_generic(f)
-    }
-
-    fn each_generic<T>(&self, mut f: impl FnMut(&Arc<PluginSlot<P>>) -> T) -> Socket<T, P::Id> {
-        match &self.plugins {
-            RootPlugins::One(slot) => Socket::ExactlyOne(f(slot)),
-            RootPlugins::Optional(slot) => Socket::AtMostOne(slot.as_ref().map(f)),
-            RootPlugins::Many(slots) => {
-                let map = slots.iter().map(|slot| (slot.id.clone(), f(slot))).collect();
-                if self.cardinality == InterfaceCardinality::AtLeastOne {
-                    Socket::AtLeastOne(map)
-                } else {
-                    Socket::Any(map)
-                }
-            }
-        }
+    /// Applies `f` to every plugin behind the root socket, in its shape.
+    pub(crate) fn each<T>(&self, f: impl FnMut(&Arc<PluginSlot<P>>) -> T) -> Socket<T, P::Id> {
+        self.plugins.each(f)
     }
 
     /// Releases a resource handle that a dispatch returned to the host, in the

@@ -303,7 +303,7 @@ pub fn runtime_resolve() -> Resolve {
 
 /// The text of `wit/runtime.wit`: package `wasm-link:runtime`, whose
 /// `types` interface defines the `dispatch-error` variant plugins receive.
-pub const RUNTIME_WIT: &str = include_str!("../wit/runtime.wit");
+pub const RUNTIME_WIT: &str = include_str!("../../wit/runtime.wit");
 
 /// Finds interface `path` (`ns:pkg/iface[@version]`) in `resolve`.
 ///

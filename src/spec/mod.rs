@@ -1,0 +1,11 @@
+//! What the user describes: interfaces (their functions, resources and
+//! cardinality), plugins (their plug, sockets, budgets and component), and,
+//! with the `wit` feature, interface metadata read from WIT.
+//!
+//! Nothing here touches a store: these are the inputs of
+//! [`PluginTree::new`](crate::PluginTree::new).
+
+pub(crate) mod interface;
+pub(crate) mod plugin;
+#[cfg(feature = "wit")]
+pub(crate) mod wit;
