@@ -175,6 +175,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     }
 
     /// Whether a call of `chain` holds the slot now.
+    #[inline]
     pub(crate) fn is_busy_on(&self, chain: Chain) -> bool {
         self.busy.load(Ordering::Relaxed) == chain.0
     }
@@ -184,6 +185,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// Fails instead of blocking when the chain already holds it further up,
     /// which would otherwise deadlock. Handles released while the slot was
     /// busy are dropped here, in the owner's store.
+    #[inline]
     pub(crate) fn enter(&self, chain: Chain) -> Result<Busy<'_, P>, Reentered> {
         if self.is_busy_on(chain) {
             return Err(Reentered);
@@ -201,9 +203,13 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     #[inline]
     pub(crate) fn drain_deferred(&self, state: &mut SlotState<P>) {
         // A load first: the swap is a write on every call otherwise.
-        if !(self.has_deferred.load(Ordering::Acquire) && self.has_deferred.swap(false, Ordering::AcqRel)) {
-            return;
+        if self.has_deferred.load(Ordering::Acquire) && self.has_deferred.swap(false, Ordering::AcqRel) {
+            self.drop_deferred(state);
         }
+    }
+
+    #[cold]
+    fn drop_deferred(&self, state: &mut SlotState<P>) {
         let pending = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
         if let SlotState::Live(live) = state {
             // Destructors run on a deadline of their own, not on whatever
