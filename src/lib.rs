@@ -183,6 +183,22 @@
 //! deadlines are not enforced. [`PluginData::grants`] restricts what a plugin
 //! may import besides its sockets.
 //!
+//! # Host functions and the store data
+//!
+//! Every plugin runs in a store of its own whose data is a [`PluginCtx`]:
+//! the plugin value, plus the runtime's state of the call the store serves
+//! (budgets, call chain, depth). The linker given to
+//! [`PluginTree::load`] is a `Linker<PluginCtx<P>>`; a host function reaches
+//! its plugin's value by dereferencing the store data (see [`PluginCtx`]).
+//! Budgets live with the store, not with the thread, so nothing of a call
+//! outlives it: a panic unwinding out of a host function leaves the thread
+//! clean and gets the plugin it unwound through re-instantiated.
+//!
+//! A socket hop costs the host 1.7 KiB of native stack in a release build
+//! (9.4 KiB in debug). A plugin is always entered with at least 1 MiB of
+//! native stack left, a deep chain continuing on fresh stack segments, so a
+//! chain as deep as [`Limits::depth`] allows completes on any thread.
+//!
 //! # Engine configuration
 //!
 //! The user owns the [`Engine`]. This crate depends on wasmtime with
