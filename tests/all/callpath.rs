@@ -671,3 +671,72 @@ mod socket_without_bounds {
         assert_eq!(count(&Socket::<u32, String>::ExactlyOne(1)), 1);
     }
 }
+
+// ---------------------------------------------------------------------------
+// 6. Re-entry through the host, and budgets from instantiation on
+// ---------------------------------------------------------------------------
+
+/// A host function that dispatches back into the plugin calling it runs on
+/// that plugin's own call chain: the nested call is `Reentrant` (waiting for
+/// the plugin would deadlock the thread), and the outer call completes.
+#[test]
+fn a_host_function_dispatching_back_into_its_busy_plugin_is_reentrant() {
+    let engine = engine();
+    let head_slot: Arc<OnceLock<Arc<Head>>> = Arc::new(OnceLock::new());
+    let nested: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let mut linker = Linker::new(&engine);
+    let (slot, seen) = (head_slot.clone(), nested.clone());
+    linker
+        .instance("test:fixtures/host")
+        .unwrap()
+        .func_wrap("callback", move |_store, (): ()| -> wasmtime::Result<(u32,)> {
+            let head = slot.get().expect("the head is set before the first call");
+            let outcome = one(head, "test:fixtures/caller", "run", &[]);
+            *seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(format!("{outcome:?}"));
+            Ok((7,))
+        })
+        .unwrap();
+    let interface =
+        Interface::new("caller", InterfaceCardinality::ExactlyOne, "test:fixtures/caller", vec![func("run")]);
+    let head = Arc::new(load_with(
+        &engine,
+        &linker,
+        "caller",
+        vec![interface],
+        vec![Plugin::new("caller", "caller", &[], caller())],
+    ));
+    assert!(head_slot.set(head.clone()).is_ok());
+    assert_eq!(one(&head, "test:fixtures/caller", "run", &[]).map_err(|e| e.to_string()), Ok(Val::U32(7)));
+    let nested = nested.lock().unwrap_or_else(PoisonError::into_inner).take().unwrap_or_default();
+    assert!(nested.starts_with("Err(Reentrant"), "{nested}");
+}
+
+/// The memory budget holds from the first instruction: a component that
+/// declares 1.25 GiB of initial memory is refused at instantiation, naming
+/// the plugin and the budget, and its sibling loads.
+#[test]
+fn a_component_declaring_more_initial_memory_than_its_budget_is_refused_at_load() {
+    let huge = component(
+        "package test:fixtures; interface number { value: func() -> u32; } world w { export number; }",
+        "w",
+        r#"(module (memory (export "memory") 20000) (func (export "test:fixtures/number#value") (result i32) i32.const 1))"#,
+    );
+    let fine = component(
+        "package test:fixtures; interface number { value: func() -> u32; } world w { export number; }",
+        "w",
+        r#"(module (func (export "test:fixtures/number#value") (result i32) i32.const 2))"#,
+    );
+    let interface = Interface::new("number", InterfaceCardinality::Any, "test:fixtures/number", vec![func("value")]);
+    let (tree, build_errors) = PluginTree::new(
+        "number".to_owned(),
+        vec![interface],
+        vec![Plugin::new("huge", "number", &[], huge), Plugin::new("fine", "number", &[], fine)],
+    );
+    assert!(build_errors.is_empty(), "{build_errors:?}");
+    let engine = engine();
+    let Ok((head, errors)) = tree.load(&engine, &Linker::new(&engine)) else { panic!("the root is served") };
+    assert_eq!(head.plugin_ids(), vec!["fine"]);
+    let [error] = errors.as_slice() else { panic!("{errors:?}") };
+    let text = error_chain(error);
+    assert!(text.contains("`huge`") && text.contains("memory limit of 67108864 bytes"), "{text}");
+}

@@ -179,6 +179,12 @@ fn a_socket_call_spends_from_its_callers_deadline() {
             if plugin == "spinner" && limit == &deadline),
         "{error:?}"
     );
+    // The spinner was stopped by its caller's deadline, not its own: it is
+    // re-instantiated (it was cut off mid-call) but not charged a failure;
+    // the caller, whose budget ran out, is.
+    let health = |id: &str| head.health().into_iter().find(|h| h.plugin == id).expect("loaded");
+    assert_eq!((health("spinner").failures, health("spinner").reinstantiations), (0, 1));
+    assert_eq!(health("caller").failures, 1);
 }
 
 #[test]
