@@ -139,12 +139,18 @@
 //!
 //! | cardinality | accepted import results |
 //! |---|---|
-//! | `ExactlyOne` | `T`, `result<T, string>`, `result<T, dispatch-error>` |
-//! | `AtMostOne` | `option<T>`, `option<result<T, E>>` |
-//! | `AtLeastOne`, `Any` | `list<T>`, `list<result<T, E>>`, `list<tuple<string, result<T, E>>>` |
+//! | `ExactlyOne` | `T`, `result<T>`, `result<T, E>` |
+//! | `AtMostOne` | `option<T>`, `option<result<T>>`, `option<result<T, E>>` |
+//! | `AtLeastOne`, `Any` | `list<T>`, `list<result<T>>`, `list<result<T, E>>`, `list<tuple<string, result<T>>>`, `list<tuple<string, result<T, E>>>` |
 //!
 //! `T` is the provider's result, `E` is `string` or the `dispatch-error`
-//! variant of `wit/runtime.wit` (package `wasm-link:runtime`). Lists are in
+//! variant of `wit/runtime.wit` (package `wasm-link:runtime`). The error-less
+//! forms (`result<T>`, `option<result<T>>`, `list<result<T>>`), which
+//! components built for wasm-link 0.1.0 import, tell the consumer that a call
+//! failed but not why; a resource constructor can be imported that way too
+//! (`constructor() -> result<counter>`). When the provider itself returns the
+//! declared type (say `result<T>`), the import is plain `T`: the provider's
+//! own `err` passes through unchanged. Lists are in
 //! plugin-id order; the tagged form carries the plugin id first. With plain
 //! `T`, `option<T>` or `list<T>`, a failure behind the socket traps the
 //! consumer, and the host receives a [`DispatchError::Socket`] whose source

@@ -232,8 +232,11 @@ pub(crate) fn check_import(
             cardinality,
             match (single, cardinality) {
                 (true, _) | (_, InterfaceCardinality::ExactlyOne) => " `T`, `result<T>` or `result<T, E>`",
-                (_, InterfaceCardinality::AtMostOne) => " `option<T>` or `option<result<T, E>>`",
-                _ => " `list<T>`, `list<result<T, E>>` or `list<tuple<string, result<T, E>>>`",
+                (_, InterfaceCardinality::AtMostOne) => " `option<T>`, `option<result<T>>` or `option<result<T, E>>`",
+                _ => {
+                    " `list<T>`, `list<result<T>>`, `list<result<T, E>>`, `list<tuple<string, result<T>>>` or \
+                     `list<tuple<string, result<T, E>>>`"
+                }
             }
         )
     })

@@ -18,6 +18,7 @@ mod sockets;
 mod threads;
 mod tree;
 mod wit;
+mod wrappers;
 
 use wasm_link::{Engine, Linker, LoadError, PluginTree, PluginTreeHead};
 
