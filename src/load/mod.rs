@@ -3,7 +3,7 @@
 mod compile;
 mod error;
 mod exports;
-mod grants;
+pub(crate) mod grants;
 mod link;
 mod order;
 
