@@ -30,6 +30,7 @@ use wit_parser::{Resolve, SourceMap, UnresolvedPackageGroup};
 pub use cache::{CacheOutcome, CompileCache};
 pub use manifest::{Cardinality, DirManifest, InterfaceManifest, LimitsManifest, PluginManifest, RecoveryManifest};
 
+use crate::load::grants::ImportPolicy;
 use crate::spec::wit::{SignatureMismatch, WitInterface, find_interface, runtime_resolve};
 use crate::wasm_error::WasmError;
 use crate::{PluginCtx, PluginCtxView, PluginData, PluginTree, PluginTreeError};
@@ -187,10 +188,12 @@ impl DirPlugin {
     }
 }
 
-/// What every plugin may import: the WASI interfaces Rust's standard library
-/// links (environment, exit, standard streams and terminals, I/O streams).
-/// With the empty WASI context plugins run in, they reveal and reach nothing:
-/// the environment is empty and the standard streams are closed or discarded.
+/// What every plugin may import, as grants: the WASI interfaces Rust's
+/// standard library links (environment, exit, standard streams and
+/// terminals, I/O streams). With the empty WASI context plugins run in, they
+/// reveal and reach nothing: the environment is empty and the standard
+/// streams are closed or discarded. (`wasm-link:runtime/*` is every plugin's,
+/// by the grants policy itself.)
 const BASELINE: &[&str] = &[
     "wasi:cli/environment",
     "wasi:cli/exit",
@@ -205,19 +208,7 @@ const BASELINE: &[&str] = &[
     "wasi:io/error",
     "wasi:io/poll",
     "wasi:io/streams",
-    "wasm-link:runtime/",
 ];
-
-impl DirPlugin {
-    fn may_import(&self, import: &str) -> bool {
-        let unversioned = import.split('@').next().unwrap_or(import);
-        self.socket_paths.iter().any(|path| path == import)
-            || BASELINE
-                .iter()
-                .any(|allowed| unversioned == *allowed || (allowed.ends_with('/') && unversioned.starts_with(allowed)))
-            || self.grants.iter().any(|grant| unversioned == grant || unversioned.starts_with(&format!("{grant}/")))
-    }
-}
 
 impl PluginCtxView for DirPlugin {
     fn resource_table(&mut self) -> &mut ResourceTable {
@@ -270,22 +261,10 @@ impl PluginData for DirPlugin {
             path: self.component.clone(),
             source: WasmError::new(e),
         })?;
-        for (import, item) in component.component_type().imports(engine) {
-            // An instance that only carries types (a WIT `use` of another
-            // interface's records) grants nothing.
-            let types_only = match &item.ty {
-                wasmtime::component::types::ComponentItem::ComponentInstance(instance) => instance
-                    .exports(engine)
-                    .all(|(_, export)| matches!(export.ty, wasmtime::component::types::ComponentItem::Type(_))),
-                _ => false,
-            };
-            if !types_only && !self.may_import(import) {
-                return Err(DirError::NotGranted {
-                    plugin: self.id.clone(),
-                    import: import.to_owned(),
-                    path: self.manifest.clone(),
-                });
-            }
+        let sockets = self.socket_paths.iter().map(String::as_str);
+        let grants = BASELINE.iter().copied().chain(self.grants.iter().map(String::as_str));
+        if let Some(import) = ImportPolicy::new(sockets, grants).refused(engine, &component.component_type()) {
+            return Err(DirError::NotGranted { plugin: self.id.clone(), import, path: self.manifest.clone() });
         }
         self.plug_wit.check_exports(engine, &component).map_err(|source| DirError::Signature {
             plugin: self.id.clone(),

@@ -1,0 +1,244 @@
+//! What can go wrong in `PluginTree::load`: [`LoadError`] and the
+//! [`NestedLoadError`] that links one failure to the next.
+
+use std::fmt::{Debug, Display};
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::graph::fmt_list;
+use crate::wasm_error::WasmError;
+use crate::{InterfaceCardinality, InterfaceData, PluginData};
+
+/// Why a plugin (or the root interface) could not be loaded.
+///
+/// Each names the plugin and the interface involved. A plugin that fails is
+/// dropped; the rest of the tree loads without it.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> {
+    /// The root interface was not among the interfaces given to
+    /// [`PluginTree::new`](crate::PluginTree::new).
+    #[error("the root interface `{interface}` is not defined")]
+    MissingRootInterface {
+        /// The root interface id.
+        interface: InterfaceId,
+    },
+    /// [`PluginData::component`] failed: unreadable or invalid component bytes.
+    #[error("plugin `{plugin}`: cannot get its component")]
+    Component {
+        /// The plugin.
+        plugin: PluginId,
+        /// The user's error.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// The component does not export its plug interface, or a function of it.
+    #[error("plugin `{plugin}` does not export `{export}` of its plug `{interface}`")]
+    MissingExport {
+        /// The plugin.
+        plugin: PluginId,
+        /// The plug interface.
+        interface: InterfaceId,
+        /// The missing instance or function name.
+        export: String,
+    },
+    /// An exported function does not match what the interface declares (for
+    /// example a result where the interface says `ReturnKind::Void`).
+    #[error("plugin `{plugin}`: `{function}` of `{interface}` does not match the interface: {reason}")]
+    SignatureMismatch {
+        /// The plugin.
+        plugin: PluginId,
+        /// The plug interface.
+        interface: InterfaceId,
+        /// The function.
+        function: String,
+        /// What differs.
+        reason: String,
+    },
+    /// The plugin imports something from a socket interface that the interface
+    /// does not declare, or imports the interface as something else than an
+    /// instance.
+    #[error("plugin `{plugin}`: invalid import of socket `{interface}`: {reason}")]
+    SocketImport {
+        /// The consumer.
+        plugin: PluginId,
+        /// The socket interface.
+        interface: InterfaceId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The shape in which the plugin imports a socket function fits none of
+    /// those its cardinality allows, or does not match the function of the
+    /// plugin behind the socket.
+    #[error("plugin `{plugin}`: socket `{interface}` function `{function}` does not fit plugin `{provider}`: {reason}")]
+    SocketSignature {
+        /// The consumer.
+        plugin: PluginId,
+        /// The socket interface.
+        interface: InterfaceId,
+        /// The function.
+        function: String,
+        /// The plugin behind the socket whose export was compared.
+        provider: PluginId,
+        /// The declared and the provided types, in WIT syntax.
+        reason: String,
+    },
+    /// Defining the socket's imports in the linker failed (for example because
+    /// the user's linker already defines them).
+    #[error("plugin `{plugin}`: cannot link socket `{interface}`")]
+    Link {
+        /// The consumer.
+        plugin: PluginId,
+        /// The socket interface.
+        interface: InterfaceId,
+        /// wasmtime's error.
+        #[source]
+        source: WasmError,
+    },
+    /// Instantiation failed: an import nobody provides, an import of the wrong
+    /// type, or a trap in the component's start.
+    #[error("plugin `{plugin}` cannot be instantiated")]
+    Instantiate {
+        /// The plugin.
+        plugin: PluginId,
+        /// wasmtime's error, naming the import when one is missing.
+        #[source]
+        source: WasmError,
+    },
+    /// The component imports something that is neither one of its sockets
+    /// nor among the plugin's [`PluginData::grants`].
+    #[error("plugin `{plugin}` imports `{import}`, which is neither one of its sockets nor granted to it")]
+    NotGranted {
+        /// The plugin.
+        plugin: PluginId,
+        /// The import, as the component names it.
+        import: String,
+    },
+    /// One of the plugin's sockets names an interface that was not among the
+    /// interfaces given to [`PluginTree::new`](crate::PluginTree::new). The plugin is not compiled.
+    #[error("plugin `{plugin}` has a socket for interface `{interface}`, which is not defined")]
+    UnknownSocket {
+        /// The consumer.
+        plugin: PluginId,
+        /// The undefined interface.
+        interface: InterfaceId,
+    },
+    /// The plugin depends on itself, directly (a socket for its own plug) or
+    /// through other plugins. The plugin is not compiled.
+    #[error("plugin `{plugin}` depends on itself through interface `{interface}` (cycle: {})", fmt_list(.cycle))]
+    DependencyCycle {
+        /// A plugin on the cycle.
+        plugin: PluginId,
+        /// The socket of `plugin` through which the cycle goes.
+        interface: InterfaceId,
+        /// The plugins on the cycle, starting at `plugin`.
+        cycle: Vec<PluginId>,
+    },
+    /// One of the plugin's sockets cannot be served: the number of plugins
+    /// behind it that loaded does not satisfy its cardinality (too few
+    /// because some failed or none exists, or too many). `source` says why.
+    #[error("plugin `{plugin}`: its socket `{interface}` cannot be served")]
+    SocketUnavailable {
+        /// The consumer, dropped.
+        plugin: PluginId,
+        /// The socket interface.
+        interface: InterfaceId,
+        /// The interface's failure.
+        #[source]
+        source: NestedLoadError<PluginId, InterfaceId>,
+    },
+    /// The number of an interface's plugins that loaded does not satisfy its
+    /// cardinality: too few (none implements it, or some failed), or more
+    /// than it takes (two that loaded for an `ExactlyOne` interface).
+    /// Cardinality is judged over the plugins that loaded, only for the
+    /// interfaces the load reaches.
+    #[error(
+        "interface `{interface}` needs {cardinality} plugin(s) but {}",
+        if .loaded.is_empty() && .failed.is_empty() {
+            "none implements it".to_owned()
+        } else {
+            format!(
+                "{} loaded{}{}",
+                .loaded.len(),
+                if .loaded.is_empty() { String::new() } else { format!(": {}", fmt_list(.loaded)) },
+                if .failed.is_empty() { String::new() } else { format!(" (failed: {})", fmt_list(.failed)) },
+            )
+        }
+    )]
+    CardinalityNotMet {
+        /// The interface.
+        interface: InterfaceId,
+        /// Its cardinality.
+        cardinality: InterfaceCardinality,
+        /// The plugins that loaded.
+        loaded: Vec<PluginId>,
+        /// The implementers that failed to load.
+        failed: Vec<PluginId>,
+    },
+}
+
+/// The [`LoadError`] behind another: the source of
+/// [`LoadError::SocketUnavailable`]. Dereferences to the inner error.
+#[derive(Debug, Clone)]
+pub struct NestedLoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static>(
+    pub(crate) Arc<LoadError<PluginId, InterfaceId>>,
+);
+
+impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> std::ops::Deref
+    for NestedLoadError<PluginId, InterfaceId>
+{
+    type Target = LoadError<PluginId, InterfaceId>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> Display
+    for NestedLoadError<PluginId, InterfaceId>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Display::fmt(&*self.0, f)
+    }
+}
+
+// Written by hand: a derived impl would need `NestedLoadError: Error` to prove
+// `LoadError: Error`, a cycle the trait solver cannot close.
+impl<PluginId, InterfaceId> std::error::Error for NestedLoadError<PluginId, InterfaceId>
+where
+    PluginId: Debug + Display + 'static,
+    InterfaceId: Debug + Display + 'static,
+{
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &*self.0 {
+            LoadError::Component { source, .. } => Some(&**source),
+            LoadError::Link { source, .. } | LoadError::Instantiate { source, .. } => Some(source),
+            LoadError::SocketUnavailable { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> LoadError<PluginId, InterfaceId> {
+    /// The plugin the error concerns; `None` for errors about an interface.
+    pub fn plugin(&self) -> Option<&PluginId> {
+        match self {
+            Self::Component { plugin, .. }
+            | Self::MissingExport { plugin, .. }
+            | Self::SignatureMismatch { plugin, .. }
+            | Self::SocketImport { plugin, .. }
+            | Self::SocketSignature { plugin, .. }
+            | Self::Link { plugin, .. }
+            | Self::Instantiate { plugin, .. }
+            | Self::NotGranted { plugin, .. }
+            | Self::UnknownSocket { plugin, .. }
+            | Self::DependencyCycle { plugin, .. }
+            | Self::SocketUnavailable { plugin, .. } => Some(plugin),
+            Self::MissingRootInterface { .. } | Self::CardinalityNotMet { .. } => None,
+        }
+    }
+}
+
+/// The error type of [`PluginTree::load`](crate::PluginTree::load) for given metadata types.
+pub(crate) type TreeLoadError<I, P> = LoadError<<P as PluginData>::Id, <I as InterfaceData>::Id>;
