@@ -82,7 +82,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         let own_end = now.saturating_add(self.deadline_ticks);
         let call = &mut live.store.data_mut().call;
         call.chain = caller.chain;
-        call.depth = caller.depth + 1;
+        call.depth = caller.depth.saturating_add(1);
         call.started = now;
         call.hit = None;
         (call.ends, call.deadline, call.inherited) = if caller.ends < own_end {

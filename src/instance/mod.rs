@@ -177,7 +177,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// Whether a call of `chain` holds the slot now.
     #[inline]
     pub(crate) fn is_busy_on(&self, chain: Chain) -> bool {
-        self.busy.load(Ordering::Relaxed) == chain.0
+        chain != Chain::NONE && self.busy.load(Ordering::Relaxed) == chain.0
     }
 
     /// Locks the slot for a call of `chain`.
@@ -349,6 +349,9 @@ fn start<P: 'static>(
 ) -> Result<Live<P>, (Option<P>, WasmError)> {
     let mut store = Store::new(engine, PluginCtx::new(data, limits));
     store.limiter(|ctx| &mut ctx.call);
+    // Instantiation runs on this thread, and a start function may call the
+    // plugin's sockets: it is a call of this thread's chain.
+    store.data_mut().call.chain = Chain::this_thread();
     if engine.get_epoch_interruption() {
         let now = clock.map_or(0, |clock| clock.load(Ordering::Relaxed));
         let ticks = limits::ticks(limits.deadline).saturating_add(1);
