@@ -232,14 +232,33 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// included) the handle is queued, and dropped when the call holding the
     /// plugin ends or the next one starts.
     pub(crate) fn release(&self, generation: u64, handle: ResourceAny) {
+        if let Some(mut state) = self.try_state() {
+            if let SlotState::Live(live) = &mut *state
+                && live.generation == generation
+            {
+                if self.epochs {
+                    live.store.set_epoch_deadline(self.deadline_ticks.saturating_add(1));
+                }
+                drop_handle(&self.label, live, handle);
+            }
+            return;
+        }
         self.deferred.lock().unwrap_or_else(PoisonError::into_inner).push((generation, handle));
         self.has_deferred.store(true, Ordering::Release);
-        let mut state = match self.state.try_lock() {
-            Ok(state) => state,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return,
-        };
-        self.drain_deferred(&mut state);
+        // The holder may have finished between the two looks: drop it now
+        // rather than at the plugin's next call.
+        if let Some(mut state) = self.try_state() {
+            self.drain_deferred(&mut state);
+        }
+    }
+
+    /// The slot's state if no call holds it.
+    fn try_state(&self) -> Option<MutexGuard<'_, SlotState<P>>> {
+        match self.state.try_lock() {
+            Ok(state) => Some(state),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     /// Replaces the instance after a failure left it in an unknown state.

@@ -24,6 +24,13 @@ use crate::shape::{self, Shape};
 use crate::types::ResourceNames;
 use resources::{Endpoint, HandleError, Proxy, ResourceKinds};
 
+/// The two plugins a call's handles cross between.
+struct Crossing<'a, P: PluginData + Send + 'static> {
+    target: &'a Arc<PluginSlot<P>>,
+    consumer: Option<&'a Arc<PluginSlot<P>>>,
+    consumer_types: &'a [Option<wasmtime::component::ResourceType>],
+}
+
 /// Everything a socket function needs at call time, resolved at load time.
 pub(crate) struct Adapter<P: PluginData + Send + 'static> {
     pub(crate) site: Site,
@@ -175,32 +182,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             let mut lent = Vec::new();
             let args: Cow<'_, [Val]> = if self.convert_params {
                 let consumer_types = consumer.map(|c| c.resource_types().clone()).unwrap_or_default();
-                let mut src = Endpoint {
-                    slot: consumer,
-                    generation: consumer.map_or(0, |c| c.generation()),
-                    resource_types: &consumer_types,
-                    store: store.as_context_mut(),
-                    taken: Some(taken),
-                };
-                let mut dst = Endpoint {
-                    slot: Some(target),
-                    generation: live.generation,
-                    resource_types: &live.resource_types,
-                    store: live.store.as_context_mut(),
-                    taken: None,
-                };
-                let param_types: Vec<Type> = live.func_types[self.function].params().map(|(_, t)| t).collect();
+                let crossing = Crossing { target, consumer, consumer_types: &consumer_types };
                 let mut args = Vec::with_capacity(params.len());
-                for (param, ty) in params.iter().zip(&param_types) {
-                    let converted = resources::convert(param.clone(), ty, &mut src, &mut dst, &self.kinds, &mut lent);
-                    match converted {
-                        Ok(arg) => args.push(arg),
-                        Err(error) => {
-                            resources::return_lent(&mut live.store.as_context_mut(), &mut lent);
-                            return Err(self.handle_failure(target, error));
-                        }
-                    }
-                }
+                self.lend_args(&crossing, live, store, taken, params, &mut args, &mut lent)?;
                 Cow::Owned(args)
             } else {
                 Cow::Borrowed(params)
@@ -254,34 +238,54 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             let mut args = Vec::with_capacity(params.len());
             args.push(Val::Resource(inner));
             if params.len() > 1 {
-                let mut src = Endpoint {
-                    slot: consumer,
-                    generation: consumer.map_or(0, |c| c.generation()),
-                    resource_types: &consumer_types,
-                    store: store.as_context_mut(),
-                    taken: Some(&mut *taken),
-                };
-                let mut dst = Endpoint {
-                    slot: Some(&owner),
-                    generation: live.generation,
-                    resource_types: &live.resource_types,
-                    store: live.store.as_context_mut(),
-                    taken: None,
-                };
-                let param_types: Vec<Type> = live.func_types[self.function].params().map(|(_, t)| t).collect();
-                for (param, ty) in params.iter().zip(&param_types).skip(1) {
-                    let converted = resources::convert(param.clone(), ty, &mut src, &mut dst, &self.kinds, &mut lent);
-                    match converted {
-                        Ok(arg) => args.push(arg),
-                        Err(error) => {
-                            resources::return_lent(&mut live.store.as_context_mut(), &mut lent);
-                            return Err(self.handle_failure(&owner, error));
-                        }
-                    }
-                }
+                let crossing = Crossing { target: &owner, consumer, consumer_types: &consumer_types };
+                self.lend_args(&crossing, live, store, taken, params, &mut args, &mut lent)?;
             }
             self.finish_call(&owner, live, consumer, store, &args, &mut lent, result_ty)
         })
+    }
+
+    /// Converts the arguments in `params` after those already in `args`
+    /// (the method's own handle) from the consumer's store into the
+    /// target's, translating handles; on failure the borrows lent so far are
+    /// taken back.
+    #[allow(clippy::too_many_arguments, reason = "the two stores and their context")]
+    fn lend_args(
+        &self,
+        crossing: &Crossing<'_, P>,
+        live: &mut Live<P>,
+        store: &mut StoreContextMut<'_, PluginCtx<P>>,
+        taken: &mut Vec<resources::Taken<P>>,
+        params: &[Val],
+        args: &mut Vec<Val>,
+        lent: &mut Vec<(u32, wasmtime::component::ResourceAny)>,
+    ) -> Result<(), Fail<P::Id>> {
+        let Crossing { target, consumer, consumer_types } = *crossing;
+        let mut src = Endpoint {
+            slot: consumer,
+            generation: consumer.map_or(0, |c| c.generation()),
+            resource_types: consumer_types,
+            store: store.as_context_mut(),
+            taken: Some(taken),
+        };
+        let mut dst = Endpoint {
+            slot: Some(target),
+            generation: live.generation,
+            resource_types: &live.resource_types,
+            store: live.store.as_context_mut(),
+            taken: None,
+        };
+        let param_types = live.func_types[self.function].params().map(|(_, t)| t);
+        for (param, ty) in params.iter().zip(param_types).skip(args.len()) {
+            match resources::convert(param.clone(), &ty, &mut src, &mut dst, &self.kinds, lent) {
+                Ok(arg) => args.push(arg),
+                Err(error) => {
+                    resources::return_lent(&mut live.store.as_context_mut(), lent);
+                    return Err(self.handle_failure(target, error));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs the call on `live` and brings the result back to the consumer.
