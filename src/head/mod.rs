@@ -12,7 +12,7 @@ use wasmtime::component::{ResourceAny, Val};
 use crate::dispatch_error::DispatchError;
 use crate::graph::InterfaceNode;
 use crate::instance::ctx::{Caller, Chain};
-use crate::instance::{Fail, PluginSlot, Site};
+use crate::instance::{Fail, PluginSlot, Site, Teardown};
 use crate::shape::root::RootPlugins;
 use crate::socket::resources::ResourceKinds;
 use crate::spec::interface::InterfaceName;
@@ -42,6 +42,9 @@ pub struct PluginTreeHead<P: PluginData + Send + 'static> {
     plugins: RootPlugins<P>,
     /// Every loaded plugin, sorted by id: kept alive with the head.
     all: Vec<Arc<PluginSlot<P>>>,
+    /// Every loaded plugin in load order: the last holder, released
+    /// consumers first when the head drops (see [`Teardown`]).
+    _teardown: Teardown<P>,
     _kinds: Arc<ResourceKinds>,
     /// Keeps the engine's epoch ticking while the tree is loaded.
     _ticker: Option<Arc<crate::limits::Ticker>>,
@@ -64,6 +67,7 @@ where
         node: &InterfaceNode<I>,
         plugins: RootPlugins<P>,
         all: Vec<Arc<PluginSlot<P>>>,
+        teardown: Teardown<P>,
         kinds: Arc<ResourceKinds>,
         ticker: Option<Arc<crate::limits::Ticker>>,
     ) -> Self {
@@ -90,6 +94,7 @@ where
             by_name,
             plugins,
             _ticker: ticker,
+            _teardown: teardown,
             all,
             _kinds: kinds,
         }
@@ -356,6 +361,15 @@ where
                 Err(_) => Ok(false),
             }
         })
+    }
+}
+
+impl<P: PluginData + Send + 'static> Drop for PluginTreeHead<P> {
+    fn drop(&mut self) {
+        // Let go of every hold but the teardown's, which then releases the
+        // plugins consumers first.
+        self.plugins = RootPlugins::Optional(None);
+        self.all.clear();
     }
 }
 

@@ -101,6 +101,24 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     fuel: bool,
 }
 
+/// The loaded plugins in load order, each after the plugins it depends on,
+/// released in reverse: consumers first.
+///
+/// A consumer holds the plugins behind its sockets (through the adapters in
+/// its linker), so releasing the last holder of a chain's root would free
+/// the whole chain recursively, one native stack frame per plugin: a deep
+/// tree would overflow the stack just by being dropped. Released consumers
+/// first, no plugin is ever freed by another's drop.
+pub(crate) struct Teardown<P: PluginData + 'static>(pub(crate) Vec<Arc<PluginSlot<P>>>);
+
+impl<P: PluginData + 'static> Drop for Teardown<P> {
+    fn drop(&mut self) {
+        while let Some(slot) = self.0.pop() {
+            drop(slot);
+        }
+    }
+}
+
 /// Calls and failures of one plugin, for recovery and for
 /// [`PluginTreeHead::health`](crate::PluginTreeHead::health).
 #[derive(Default)]

@@ -17,8 +17,8 @@ pub(crate) use self::error::TreeLoadError;
 pub use self::error::{LoadError, NestedLoadError};
 use crate::graph::{Defect, InterfaceNode, PluginNode};
 use crate::head::PluginTreeHead;
-use crate::instance::PluginSlot;
 use crate::instance::ctx::PluginCtx;
+use crate::instance::{PluginSlot, Teardown};
 use crate::shape::root::RootPlugins;
 use crate::socket::resources::ResourceKinds;
 use crate::types::ResourceNames;
@@ -118,6 +118,7 @@ where
         let sound: Vec<usize> =
             order.iter().copied().filter(|&index| nodes[index].as_ref().is_some_and(|n| n.defect.is_none())).collect();
         let mut compiled = compile::compile_all(engine, &sound, &mut nodes);
+        let mut load_order = Vec::new();
         for index in order {
             if let Some(defect) = nodes[index].as_mut().and_then(|node| node.defect.take()) {
                 let plugin = loader.plugin_ids[index].clone();
@@ -133,7 +134,10 @@ where
             }
             if let (Some(node), Some(component)) = (nodes[index].take(), compiled[index].take()) {
                 match loader.load_plugin(node, component) {
-                    Ok(plugin) => loader.loaded[index] = Some(plugin),
+                    Ok(plugin) => {
+                        loader.loaded[index] = Some(plugin);
+                        load_order.push(index);
+                    }
                     Err(error) => {
                         tracing::warn!(%error, "plugin not loaded");
                         loader.errors.push(error);
@@ -141,6 +145,8 @@ where
                 }
             }
         }
+        let teardown =
+            Teardown(load_order.iter().filter_map(|&i| loader.loaded[i].as_ref().map(|l| l.slot.clone())).collect());
         match loader.resolve(root) {
             Ok(members) => {
                 let slots: Vec<_> =
@@ -154,16 +160,23 @@ where
                         loaded: members.iter().map(|&m| loader.plugin_ids[m].clone()).collect(),
                         failed: Vec::new(),
                     };
-                    return Err((error, loader.errors));
+                    let errors = std::mem::take(&mut loader.errors);
+                    // The loader's holds go first, then the plugins, consumers first.
+                    drop(loader);
+                    drop(teardown);
+                    return Err((error, errors));
                 };
                 let mut all: Vec<_> = loader.loaded.iter().flatten().map(|l| l.slot.clone()).collect();
                 all.sort_by(|a, b| a.id.cmp(&b.id));
-                let head = PluginTreeHead::new(node, plugins, all, loader.kinds.clone(), ticker);
+                let head = PluginTreeHead::new(node, plugins, all, teardown, loader.kinds.clone(), ticker);
                 Ok((head, loader.errors))
             }
             Err(primary) => {
                 let primary = Arc::try_unwrap(primary).unwrap_or_else(|shared| (*shared).clone());
-                Err((primary, loader.errors))
+                let errors = std::mem::take(&mut loader.errors);
+                drop(loader);
+                drop(teardown);
+                Err((primary, errors))
             }
         }
     }

@@ -596,6 +596,20 @@ fn chain_link(i: u32, depth: u32) -> Vec<u8> {
 /// default for spawned threads). The thread must return: an abort would
 /// take the whole test binary down.
 fn dispatch_deep_chain(depth: u32, limits: &Limits) -> Outcome {
+    let head = deep_chain(depth, limits, |i| format!("c{i}"));
+    let head = Arc::new(head);
+    let outcome = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || one(&head, "test:chain/l0", "next", &[]))
+        .expect("a thread starts")
+        .join();
+    let Ok(outcome) = outcome else { panic!("the dispatching thread panicked") };
+    outcome
+}
+
+/// Loads a chain of `depth` socket hops below the root plugin, every plugin
+/// under `limits`, plugin `i` (hop `i`) named `id(i)`.
+fn deep_chain(depth: u32, limits: &Limits, name: impl Fn(u32) -> String) -> Head {
     let started = Instant::now();
     let mut interfaces = Vec::new();
     let mut plugins = Vec::new();
@@ -609,19 +623,22 @@ fn dispatch_deep_chain(depth: u32, limits: &Limits) -> Outcome {
         ));
         let sockets: Vec<String> = if i < depth { vec![format!("l{}", i + 1)] } else { Vec::new() };
         let sockets: Vec<&str> = sockets.iter().map(String::as_str).collect();
-        plugins.push(Plugin::new(&format!("c{i}"), &id, &sockets, chain_link(i, depth)).limits(limits.clone()));
+        plugins.push(Plugin::new(&name(i), &id, &sockets, chain_link(i, depth)).limits(limits.clone()));
     }
     let engine = engine();
     let head = load_with(&engine, &Linker::new(&engine), "l0", interfaces, plugins);
     eprintln!("chain of {depth} built and loaded in {:?}", started.elapsed());
-    let head = Arc::new(head);
-    let outcome = std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(move || one(&head, "test:chain/l0", "next", &[]))
-        .expect("a thread starts")
-        .join();
-    let Ok(outcome) = outcome else { panic!("the dispatching thread panicked") };
-    outcome
+    head
+}
+
+/// Dropping a tree frees every plugin without recursing down the chain:
+/// here the leaf's id sorts first and the root's last, and the head is
+/// dropped on a thread with 256 KiB of stack.
+#[test]
+fn dropping_a_deep_chain_does_not_recurse_down_it() {
+    let head = deep_chain(300, &Limits::default(), |i| format!("p{:04}", 300 - i));
+    let dropped = std::thread::Builder::new().stack_size(256 << 10).spawn(move || drop(head)).expect("a thread starts");
+    assert!(dropped.join().is_ok());
 }
 
 /// Each hop costs the host 13-20 KiB of native stack in a debug build: 300
