@@ -1,8 +1,8 @@
 //! The call path's contract, pinned as behaviour: what a panicking host
 //! function, a trap, a handle budget and a deep chain of sockets leave behind.
 //!
-//! Written ahead of a rewrite of the call path: several of these fail on the
-//! code they were written against (see each test's comment).
+//! Written ahead of the call path's redesign: several of these failed on the
+//! code before it (b745483), as each test's comment says.
 
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -185,9 +185,10 @@ impl Host {
     }
 }
 
-/// Today: the panicking call's frame stays on the thread's budget stack
-/// (`limits::CALLS`), so every later call on the thread is capped by that
-/// call's long-gone 50 ms deadline and interrupted at once.
+/// Pins a bug of the call path before its redesign (b745483): the panicking
+/// call's frame stays on the thread's budget stack (`limits::CALLS`), so every
+/// later call on the thread is capped by that call's long-gone 50 ms deadline
+/// and interrupted at once.
 #[test]
 fn after_a_host_function_panicked_a_later_call_gets_its_whole_deadline() {
     let outcome = on_fresh_thread(|| {
@@ -200,8 +201,9 @@ fn after_a_host_function_panicked_a_later_call_gets_its_whole_deadline() {
     assert!(matches!(outcome, Ok(Val::U32(300))), "300 ms of work under a 5 s deadline: {outcome:?}");
 }
 
-/// Today: the 200 ms call is stopped at once, reporting the stale 50 ms
-/// deadline of the call that panicked.
+/// Pins a bug of the call path before its redesign (b745483): the 200 ms call
+/// is stopped at once, reporting the stale 50 ms deadline of the call that
+/// panicked.
 #[test]
 fn after_a_host_function_panicked_a_later_call_is_cut_off_at_its_own_deadline() {
     let deadline = Duration::from_millis(200);
@@ -219,9 +221,10 @@ fn after_a_host_function_panicked_a_later_call_is_cut_off_at_its_own_deadline() 
     );
 }
 
-/// Today: the stale frame makes `limits::depth() != 0`, which the fan-out
-/// reads as "inside a plugin call" and so runs every call on this thread.
-/// The panicking call's deadline is long here, so only the fan-out is tested.
+/// Pins a bug of the call path before its redesign (b745483): the stale frame
+/// makes `limits::depth() != 0`, which the fan-out reads as "inside a plugin
+/// call" and so runs every call on this thread. The panicking call's deadline
+/// is long here, so only the fan-out is tested.
 #[test]
 fn after_a_host_function_panicked_slow_calls_still_fan_out_over_threads() {
     if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
@@ -321,9 +324,10 @@ fn replaced_once(head: &Head, plugin: &str) -> (u64, u64) {
     (health.failures, health.reinstantiations)
 }
 
-/// Today: `types::val_matches` does not know fixed-length lists, so the trap
-/// is taken for ill-typed arguments (`InvalidArguments`) and the trapped
-/// instance is kept.
+/// Pins a bug of the call path before its redesign (b745483):
+/// `types::val_matches` does not know fixed-length lists, so the trap is taken
+/// for ill-typed arguments (`InvalidArguments`) and the trapped instance is
+/// kept.
 #[test]
 fn a_trap_with_a_fixed_length_list_argument_is_a_trap_through_dispatch() {
     let head = fixed_tree();
@@ -398,9 +402,10 @@ fn a_trap_behind_a_result_dispatch_error_socket_reaches_the_consumer_and_replace
 /// A consumer passing a fixed-length list through its socket to a provider
 /// that traps on it.
 ///
-/// Today this does not get as far as the trap: `types::same_type` does not
-/// know fixed-length lists either, so the load refuses the consumer's import
-/// (`SocketSignature`) although it matches the provider's export.
+/// Pins a bug of the call path before its redesign (b745483): it did not get as
+/// far as the trap: `types::same_type` does not know fixed-length lists either,
+/// so the load refuses the consumer's import (`SocketSignature`) although it
+/// matches the provider's export.
 #[test]
 fn a_trap_behind_a_socket_with_a_fixed_length_list_argument_replaces_the_provider_once() {
     let engine = fixed_engine();
@@ -457,9 +462,9 @@ fn failing_host_tree() -> Head {
     load_with(&engine, &linker, "caller", vec![interface], vec![Plugin::new("caller", "caller", &[], caller())])
 }
 
-/// Today: `typed.rs` counts only a `wasmtime::Trap` or a socket trap as "wasm
-/// ran", so a host function's error comes back as `InvalidArguments` and the
-/// instance is kept.
+/// Pins a bug of the call path before its redesign (b745483): `typed.rs` counts
+/// only a `wasmtime::Trap` or a socket trap as "wasm ran", so a host function's
+/// error comes back as `InvalidArguments` and the instance is kept.
 #[test]
 fn a_host_function_error_under_typed_dispatch_is_a_trap_and_replaces_the_instance() {
     let head = failing_host_tree();
@@ -533,7 +538,8 @@ fn over_the_handle_budget() -> (Outcome, Head) {
     (one(&head, "test:fixtures/user", "hoard", &[Val::U32(3)]), head)
 }
 
-/// Today: the budget error names the owner (`docs`), which only did as asked.
+/// Pins a bug of the call path before its redesign (b745483): the budget error
+/// names the owner (`docs`), which only did as asked.
 #[test]
 fn a_consumer_over_its_handle_budget_is_named_in_the_error() {
     let (outcome, _) = over_the_handle_budget();
@@ -545,7 +551,8 @@ fn a_consumer_over_its_handle_budget_is_named_in_the_error() {
     );
 }
 
-/// Today: the owner's health counts the failure.
+/// Pins a bug of the call path before its redesign (b745483): the owner's
+/// health counts the failure.
 #[test]
 fn a_consumer_over_its_handle_budget_leaves_the_owner_without_failures() {
     let (_, head) = over_the_handle_budget();
