@@ -240,8 +240,7 @@ impl Ticker {
 
 /// A deadline in ticks, rounded up.
 pub(crate) fn ticks(deadline: Duration) -> u64 {
-    // In u64 with a constant divisor: this runs on every call, and a u128
-    // division is a library call.
+    // In u64 with a constant divisor: a u128 division is a library call.
     let whole_seconds = deadline.as_secs().saturating_mul(1_000_000_000 / TICK_NANOS);
     whole_seconds.saturating_add(u64::from(deadline.subsec_nanos()).div_ceil(TICK_NANOS))
 }

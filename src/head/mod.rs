@@ -221,7 +221,7 @@ where
     ///
     /// When a call has been measured to cost more than [`PARALLEL_ABOVE`],
     /// the calling thread and helper threads share the plugins (see
-    /// [`crate::parallel`]); trivial calls run in turn, since spreading them
+    /// `head::parallel`); trivial calls run in turn, since spreading them
     /// over threads costs more than it saves.
     fn fan_out(
         &self,
@@ -356,7 +356,7 @@ where
             }
             match handle.resource_drop(&mut live.store) {
                 Ok(()) => Ok(true),
-                Err(error) if error.downcast_ref::<wasmtime::Trap>().is_some() => Err(Fail::Ran(error)),
+                Err(error) if crate::instance::invoke::wasm_failed::<P::Id>(&error) => Err(Fail::Ran(error)),
                 // wasmtime refuses handles that are no longer in the table.
                 Err(_) => Ok(false),
             }

@@ -103,7 +103,8 @@ thread_local! {
 }
 
 impl Chain {
-    /// No call: the chain of a store between calls.
+    /// No chain: a store that has served no call yet. No slot is ever busy
+    /// on it.
     pub(crate) const NONE: Self = Self(0);
 
     /// The chain of a synchronous call started on this thread.

@@ -78,6 +78,32 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                 return Err(self.refusal(site, Refusal::Unavailable(source)));
             }
         };
+        let fuel = self.begin_frame(live, caller);
+        let outcome = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || body(live));
+        // Only the lock holder writes the count: no atomic read-modify-write.
+        self.calls.store(self.calls.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        let result = match outcome {
+            Ok(value) => Ok(value),
+            Err(failure) => Err(self.conclude(site, failure, fuel, &mut busy.state)),
+        };
+        // Handles released while this call ran (by the plugins it called).
+        self.drain_deferred(&mut busy.state);
+        drop(busy);
+        // And one released between that look and the unlock.
+        if self.has_deferred.load(Ordering::Acquire)
+            && let Some(mut state) = self.try_state()
+        {
+            self.drain_deferred(&mut state);
+        }
+        result
+    }
+
+    /// Starts a call's frame in the store: its chain and depth, its end
+    /// (its own deadline or its caller's, whichever comes first), a clean
+    /// budget record, the epoch deadline and the fuel. Returns the fuel
+    /// given, when the engine consumes fuel.
+    #[inline]
+    pub(crate) fn begin_frame(&self, live: &mut Live<P>, caller: &Caller) -> Option<u64> {
         let now = self.clock.as_deref().map_or(0, |clock| clock.load(Ordering::Relaxed));
         let own_end = now.saturating_add(self.deadline_ticks);
         let call = &mut live.store.data_mut().call;
@@ -100,16 +126,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             // Cannot fail: the engine consumes fuel.
             let _ = live.store.set_fuel(fuel);
         }
-        let outcome = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || body(live));
-        // Only the lock holder writes the count: no atomic read-modify-write.
-        self.calls.store(self.calls.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-        let result = match outcome {
-            Ok(value) => Ok(value),
-            Err(failure) => Err(self.conclude(site, failure, fuel, &mut busy.state)),
-        };
-        // Handles released while this call ran (by the plugins it called).
-        self.drain_deferred(&mut busy.state);
-        result
+        fuel
     }
 
     /// Turns a call body's failure into the call's error, replacing the
@@ -179,6 +196,13 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             .chain()
             .find_map(|cause| cause.downcast_ref::<SocketTrap<P::Id>>())
             .map(|trap| NestedDispatchError(trap.0.clone()));
+        // A callee stopped by a deadline this call inherited too: the budget
+        // that ran out belongs further up the chain, not to this plugin.
+        let own = own
+            && !(inherited
+                && socket.as_ref().is_some_and(|nested| {
+                    matches!(nested.root_cause(), DispatchError::BudgetExceeded { budget: Budget::Deadline { .. }, .. })
+                }));
         let reinstantiated = self.reinstantiate(state);
         let (plugin, interface, function) = (self.id.clone(), site.interface.clone(), site.function.clone());
         if let Some(budget) = exceeded {
@@ -253,11 +277,24 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             health.recent.pop_front();
         }
         if health.recent.len() >= usize::try_from(policy.failures).unwrap_or(usize::MAX) {
-            health.quarantined_until = Some(now + policy.cooldown);
+            // A cooldown too long to represent quarantines for good.
+            health.quarantined_until = Some(now.checked_add(policy.cooldown).unwrap_or(now + FOREVER));
             self.quarantined.store(true, Ordering::Release);
             tracing::warn!(plugin = %self.label, cooldown = ?policy.cooldown, "plugin quarantined after repeated failures");
         }
     }
+}
+
+/// How far off a quarantine that cannot end is put (about 31 years).
+const FOREVER: Duration = Duration::from_secs(1 << 30);
+
+/// Whether an error from a call into a plugin means its wasm ran and failed:
+/// a trap, or a socket failure that trapped it.
+pub(crate) fn wasm_failed<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+    error: &wasmtime::Error,
+) -> bool {
+    error.downcast_ref::<wasmtime::Trap>().is_some()
+        || error.chain().any(|cause| cause.downcast_ref::<SocketTrap<Id>>().is_some())
 }
 
 /// Why a call was refused before it reached the instance.
@@ -354,7 +391,9 @@ fn classify<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
     well_typed: bool,
     handles_in_args: bool,
 ) -> Fail<Id> {
-    let trapped = error.downcast_ref::<wasmtime::Trap>().is_some()
-        || error.chain().any(|cause| cause.downcast_ref::<SocketTrap<Id>>().is_some());
-    if trapped || (well_typed && !handles_in_args) { Fail::Ran(error) } else { Fail::InvalidArguments(error) }
+    if wasm_failed::<Id>(&error) || (well_typed && !handles_in_args) {
+        Fail::Ran(error)
+    } else {
+        Fail::InvalidArguments(error)
+    }
 }

@@ -24,7 +24,7 @@ use wasmtime::{Engine, Store};
 use crate::PluginData;
 use crate::limits::{self, Limits, Recovery};
 use crate::wasm_error::WasmError;
-use ctx::{Chain, PluginCtx};
+use ctx::{Caller, Chain, PluginCtx};
 
 pub(crate) use invoke::{Fail, Site};
 
@@ -230,11 +230,9 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     fn drop_deferred(&self, state: &mut SlotState<P>) {
         let pending = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
         if let SlotState::Live(live) = state {
-            // Destructors run on a deadline of their own, not on whatever
-            // the last call left in the store.
-            if self.epochs {
-                live.store.set_epoch_deadline(self.deadline_ticks.saturating_add(1));
-            }
+            // Destructors run as a call of their own, not on whatever the
+            // last call left in the store.
+            self.begin_frame(live, &Caller::host());
             for (generation, handle) in pending {
                 if generation == live.generation {
                     drop_handle(&self.label, live, handle);
@@ -254,9 +252,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             if let SlotState::Live(live) = &mut *state
                 && live.generation == generation
             {
-                if self.epochs {
-                    live.store.set_epoch_deadline(self.deadline_ticks.saturating_add(1));
-                }
+                self.begin_frame(live, &Caller::host());
                 drop_handle(&self.label, live, handle);
             }
             return;
@@ -337,7 +333,9 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// The plugin's health, for the head.
     pub(crate) fn health(&self) -> crate::PluginHealth<P::Id> {
         let remaining = self.quarantine_remaining();
-        let dead = matches!(&*self.state.lock().unwrap_or_else(PoisonError::into_inner), SlotState::Dead(..));
+        // A slot busy in a call (perhaps further up this very thread, when a
+        // host function asks) is live: never wait for it.
+        let dead = self.try_state().is_some_and(|state| matches!(&*state, SlotState::Dead(..)));
         let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
         crate::PluginHealth {
             plugin: self.id.clone(),
@@ -362,9 +360,9 @@ fn dead_placeholder() -> WasmError {
 /// Drops one of the plugin's own handles in its store (running the
 /// resource's destructor there). A destructor that trapped leaves the
 /// instance to be replaced before the next call.
-fn drop_handle<P>(label: &str, live: &mut Live<P>, handle: ResourceAny) {
+fn drop_handle<P: PluginData>(label: &str, live: &mut Live<P>, handle: ResourceAny) {
     if let Err(error) = handle.resource_drop(&mut live.store) {
-        live.tainted |= error.downcast_ref::<wasmtime::Trap>().is_some();
+        live.tainted |= invoke::wasm_failed::<P::Id>(&error);
         tracing::warn!(plugin = %label, error = %WasmError::new(error), "dropping a resource failed");
     }
 }

@@ -4,7 +4,7 @@
 //! resources) whose parameters and result are scalars or strings of one type
 //! is defined with `func_wrap` and forwarded to the provider's `TypedFunc`:
 //! no value is boxed, lifted into a `Val` or lowered from one. Everything else
-//! goes through the dynamic adapter ([`Adapter::call`](crate::link::Adapter)).
+//! goes through the dynamic adapter ([`Adapter::call`](crate::socket::Adapter::call)).
 
 use std::sync::Arc;
 

@@ -764,3 +764,34 @@ fn a_component_declaring_more_initial_memory_than_its_budget_is_refused_at_load(
     let text = error_chain(error);
     assert!(text.contains("`huge`") && text.contains("memory limit of 67108864 bytes"), "{text}");
 }
+
+/// `health()` from a host function, while the plugin calling it is busy on
+/// the same thread, reports it running instead of waiting for it.
+#[test]
+fn health_asked_from_inside_a_plugin_call_does_not_wait_for_that_plugin() {
+    let engine = engine();
+    let head_slot: Arc<OnceLock<Arc<Head>>> = Arc::new(OnceLock::new());
+    let mut linker = Linker::new(&engine);
+    let slot = head_slot.clone();
+    linker
+        .instance("test:fixtures/host")
+        .unwrap()
+        .func_wrap("callback", move |_store, (): ()| -> wasmtime::Result<(u32,)> {
+            let head = slot.get().expect("the head is set before the first call");
+            let running = head.health().iter().filter(|h| h.state == wasm_link::PluginState::Running).count();
+            Ok((u32::try_from(running).unwrap_or(u32::MAX),))
+        })
+        .unwrap();
+    let interface =
+        Interface::new("caller", InterfaceCardinality::ExactlyOne, "test:fixtures/caller", vec![func("run")]);
+    let head = Arc::new(load_with(
+        &engine,
+        &linker,
+        "caller",
+        vec![interface],
+        vec![Plugin::new("caller", "caller", &[], caller())],
+    ));
+    assert!(head_slot.set(head.clone()).is_ok());
+    let outcome = on_fresh_thread(move || one(&head, "test:fixtures/caller", "run", &[]));
+    assert_eq!(outcome.map_err(|e| e.to_string()), Ok(Val::U32(1)));
+}
