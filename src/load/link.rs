@@ -28,12 +28,12 @@ where
         id: &P::Id,
         interface: &InterfaceNode<I>,
         name: &str,
+        function: usize,
         declared: &ComponentFunc,
         names: &ResourceNames,
         targets: &[&Loaded<P>],
         single: bool,
     ) -> Result<Shape, TreeLoadError<I, P>> {
-        let function = interface.functions.iter().position(|f| f.name == name).unwrap_or_default();
         let mut shape = None;
         for target in targets {
             let found = shape::check_import(
@@ -127,7 +127,7 @@ where
         for (name, function, declared) in imports.functions {
             let meta = &interface.functions[function];
             let single = meta.is_method;
-            let shape = Self::socket_shape(id, interface, &name, &declared, names, &targets, single)?;
+            let shape = Self::socket_shape(id, interface, &name, function, &declared, names, &targets, single)?;
             let adapter = Arc::new(Adapter {
                 consumer_id: id.clone(),
                 site: Site { interface: interface.name.instance.as_str().into(), function: name.as_str().into() },

@@ -24,11 +24,47 @@ use crate::shape::{self, Shape};
 use crate::types::ResourceNames;
 use resources::{Endpoint, HandleError, Proxy, ResourceKinds};
 
-/// The two plugins a call's handles cross between.
-struct Crossing<'a, P: PluginData + Send + 'static> {
-    target: &'a Arc<PluginSlot<P>>,
-    consumer: Option<&'a Arc<PluginSlot<P>>>,
-    consumer_types: &'a [Option<wasmtime::component::ResourceType>],
+/// The consumer's side of a socket call whose handles cross: its slot (none
+/// during its own instantiation) and the resource types its instance
+/// defines, read once per call.
+struct Consumer<'a, P: PluginData + Send + 'static> {
+    slot: Option<&'a Arc<PluginSlot<P>>>,
+    types: Vec<Option<wasmtime::component::ResourceType>>,
+}
+
+impl<'a, P: PluginData + Send + 'static> Consumer<'a, P> {
+    fn of(slot: Option<&'a Arc<PluginSlot<P>>>) -> Self {
+        Self { slot, types: slot.map(|c| c.resource_types().clone()).unwrap_or_default() }
+    }
+
+    /// The consumer's store as one side of a crossing.
+    fn endpoint<'e, 's>(
+        &'e self,
+        store: StoreContextMut<'s, PluginCtx<P>>,
+        taken: Option<&'e mut Vec<resources::Taken<P>>>,
+    ) -> Endpoint<'e, 's, P> {
+        Endpoint {
+            slot: self.slot,
+            generation: self.slot.map_or(0, |c| c.generation()),
+            resource_types: &self.types,
+            store,
+            taken,
+        }
+    }
+}
+
+/// The target's live instance as one side of a crossing.
+fn target_endpoint<'e, P: PluginData + Send + 'static>(
+    target: &'e Arc<PluginSlot<P>>,
+    live: &'e mut Live<P>,
+) -> Endpoint<'e, 'e, P> {
+    Endpoint {
+        slot: Some(target),
+        generation: live.generation,
+        resource_types: &live.resource_types,
+        store: live.store.as_context_mut(),
+        taken: None,
+    }
 }
 
 /// Everything a socket function needs at call time, resolved at load time.
@@ -94,14 +130,15 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         let caller = store.data().call.as_caller();
         // The consumer's own slot matters only when handles cross.
         let handles_cross = self.convert_params || self.convert_result || self.method;
-        let consumer = if handles_cross { self.consumer.get().and_then(Weak::upgrade) } else { None };
+        let slot = if handles_cross { self.consumer.get().and_then(Weak::upgrade) } else { None };
+        let consumer = Consumer::of(slot.as_ref());
         let result_ty = if self.convert_result { shape::inner_type(ty.results().next(), self.shape) } else { None };
         if self.method {
-            let outcome = self.call_method(&caller, consumer.as_ref(), store, taken, params, result_ty.as_ref());
+            let outcome = self.call_method(&caller, &consumer, store, taken, params, result_ty.as_ref());
             return self.deliver_single(outcome, results);
         }
         let mut call = |target: &Arc<PluginSlot<P>>| {
-            self.invoke(&caller, target, consumer.as_ref(), store, taken, params, result_ty.as_ref())
+            self.invoke(&caller, target, &consumer, store, taken, params, result_ty.as_ref())
         };
         match self.shape {
             Shape::Plain | Shape::Result(_) if self.targets.len() == 1 => {
@@ -172,7 +209,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         &self,
         caller: &Caller,
         target: &Arc<PluginSlot<P>>,
-        consumer: Option<&Arc<PluginSlot<P>>>,
+        consumer: &Consumer<'_, P>,
         store: &mut StoreContextMut<'_, PluginCtx<P>>,
         taken: &mut Vec<resources::Taken<P>>,
         params: &[Val],
@@ -181,10 +218,8 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         target.invoke(caller, &self.site, |live| {
             let mut lent = Vec::new();
             let args: Cow<'_, [Val]> = if self.convert_params {
-                let consumer_types = consumer.map(|c| c.resource_types().clone()).unwrap_or_default();
-                let crossing = Crossing { target, consumer, consumer_types: &consumer_types };
                 let mut args = Vec::with_capacity(params.len());
-                self.lend_args(&crossing, live, store, taken, params, &mut args, &mut lent)?;
+                self.lend_args(target, consumer, live, store, taken, params, &mut args, &mut lent)?;
                 Cow::Owned(args)
             } else {
                 Cow::Borrowed(params)
@@ -197,7 +232,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     fn call_method(
         &self,
         caller: &Caller,
-        consumer: Option<&Arc<PluginSlot<P>>>,
+        consumer: &Consumer<'_, P>,
         store: &mut StoreContextMut<'_, PluginCtx<P>>,
         taken: &mut Vec<resources::Taken<P>>,
         params: &[Val],
@@ -212,14 +247,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         let Some(Val::Resource(handle)) = params.first() else {
             return Err(invalid("a method call without a resource handle".to_owned()));
         };
-        let consumer_types = consumer.map(|c| c.resource_types().clone()).unwrap_or_default();
-        let mut src = Endpoint {
-            slot: consumer,
-            generation: consumer.map_or(0, |c| c.generation()),
-            resource_types: &consumer_types,
-            store: store.as_context_mut(),
-            taken: Some(&mut *taken),
-        };
+        let mut src = consumer.endpoint(store.as_context_mut(), Some(&mut *taken));
         let (owner, generation, inner, _) =
             resources::take_handle(*handle, &mut src, &self.kinds).map_err(|e| invalid(describe_handle_error(e)))?;
         if !self.targets.iter().any(|t| Arc::ptr_eq(t, &owner)) {
@@ -238,8 +266,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             let mut args = Vec::with_capacity(params.len());
             args.push(Val::Resource(inner));
             if params.len() > 1 {
-                let crossing = Crossing { target: &owner, consumer, consumer_types: &consumer_types };
-                self.lend_args(&crossing, live, store, taken, params, &mut args, &mut lent)?;
+                self.lend_args(&owner, consumer, live, store, taken, params, &mut args, &mut lent)?;
             }
             self.finish_call(&owner, live, consumer, store, &args, &mut lent, result_ty)
         })
@@ -252,7 +279,8 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     #[allow(clippy::too_many_arguments, reason = "the two stores and their context")]
     fn lend_args(
         &self,
-        crossing: &Crossing<'_, P>,
+        target: &Arc<PluginSlot<P>>,
+        consumer: &Consumer<'_, P>,
         live: &mut Live<P>,
         store: &mut StoreContextMut<'_, PluginCtx<P>>,
         taken: &mut Vec<resources::Taken<P>>,
@@ -260,22 +288,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         args: &mut Vec<Val>,
         lent: &mut Vec<(u32, wasmtime::component::ResourceAny)>,
     ) -> Result<(), Fail<P::Id>> {
-        let Crossing { target, consumer, consumer_types } = *crossing;
-        let mut src = Endpoint {
-            slot: consumer,
-            generation: consumer.map_or(0, |c| c.generation()),
-            resource_types: consumer_types,
-            store: store.as_context_mut(),
-            taken: Some(taken),
-        };
-        let mut dst = Endpoint {
-            slot: Some(target),
-            generation: live.generation,
-            resource_types: &live.resource_types,
-            store: live.store.as_context_mut(),
-            taken: None,
-        };
-        let param_types = live.func_types[self.function].params().map(|(_, t)| t);
+        let param_types: Vec<Type> = live.func_types[self.function].params().map(|(_, t)| t).collect();
+        let mut src = consumer.endpoint(store.as_context_mut(), Some(taken));
+        let mut dst = target_endpoint(target, live);
         for (param, ty) in params.iter().zip(param_types).skip(args.len()) {
             match resources::convert(param.clone(), &ty, &mut src, &mut dst, &self.kinds, lent) {
                 Ok(arg) => args.push(arg),
@@ -294,7 +309,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         &self,
         target: &Arc<PluginSlot<P>>,
         live: &mut Live<P>,
-        consumer: Option<&Arc<PluginSlot<P>>>,
+        consumer: &Consumer<'_, P>,
         store: &mut StoreContextMut<'_, PluginCtx<P>>,
         args: &[Val],
         lent: &mut Vec<(u32, wasmtime::component::ResourceAny)>,
@@ -312,21 +327,8 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         let Some(ty) = result_ty else {
             return Ok(Some(value));
         };
-        let consumer_types = consumer.map(|c| c.resource_types().clone()).unwrap_or_default();
-        let mut src = Endpoint {
-            slot: Some(target),
-            generation: live.generation,
-            resource_types: &live.resource_types,
-            store: live.store.as_context_mut(),
-            taken: None,
-        };
-        let mut dst = Endpoint {
-            slot: consumer,
-            generation: consumer.map_or(0, |c| c.generation()),
-            resource_types: &consumer_types,
-            store: store.as_context_mut(),
-            taken: None,
-        };
+        let mut src = target_endpoint(target, live);
+        let mut dst = consumer.endpoint(store.as_context_mut(), None);
         let mut no_lending = Vec::new();
         match resources::convert(value, ty, &mut src, &mut dst, &self.kinds, &mut no_lending) {
             Ok(value) => Ok(Some(value)),

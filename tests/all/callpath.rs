@@ -12,13 +12,13 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use wasm_link::{
-    Budget, DispatchError, Engine, InterfaceCardinality, Limits, Linker, PluginCtx, PluginHealth, PluginTree, Socket,
-    Val, error_chain,
+    Budget, DispatchError, Engine, InterfaceCardinality, Limits, Linker, PluginCtx, PluginTree, Socket, Val,
+    error_chain,
 };
 
-use crate::Head;
 use crate::fixtures::{Interface, Plugin, component, func};
 use crate::plugins::{PLAIN, RESULT_DISPATCH_ERROR, RESULT_STRING, caller, consumer, number, number_interface};
+use crate::{Head, health_of};
 
 type Outcome = Result<Val, DispatchError<String>>;
 
@@ -50,10 +50,6 @@ fn one(head: &Head, path: &str, function: &str, args: &[Val]) -> Outcome {
         Socket::ExactlyOne(result) => result,
         other => panic!("expected ExactlyOne, got {other:?}"),
     }
-}
-
-fn health_of(head: &Head, plugin: &str) -> PluginHealth<String> {
-    head.health().into_iter().find(|h| h.plugin == plugin).unwrap_or_else(|| panic!("no plugin `{plugin}`"))
 }
 
 /// Runs `f` on a fresh thread and returns what it returns: what a panic
@@ -227,25 +223,7 @@ fn after_a_host_function_panicked_a_later_call_is_cut_off_at_its_own_deadline() 
 /// is long here, so only the fan-out is tested.
 #[test]
 fn after_a_host_function_panicked_slow_calls_still_fan_out_over_threads() {
-    if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
-        eprintln!("one core: no helper threads to fan out to; nothing to observe");
-        return;
-    }
-    let threads = on_fresh_thread(|| {
-        let host = Host::new();
-        let panicking = host.caller_tree(Duration::from_mins(1));
-        let probed = host.probed_tree();
-        host.panic_in(&panicking);
-        // The first dispatch measures the cost (a millisecond per call, far
-        // above `PARALLEL_ABOVE`); the next ones fan out.
-        for _ in 0..5 {
-            let Socket::Any(values) = probed.dispatch("test:callpath/probed", "value", true, &[]) else {
-                panic!("expected Any")
-            };
-            assert!(values.values().all(Result::is_ok), "{values:?}");
-        }
-        host.seen.lock().unwrap_or_else(PoisonError::into_inner).len()
-    });
+    let Some(threads) = threads_of_slow_fan_outs(true) else { return };
     assert!(threads > 1, "the calls ran on {threads} thread(s): they never left the dispatching thread");
 }
 
@@ -253,13 +231,27 @@ fn after_a_host_function_panicked_slow_calls_still_fan_out_over_threads() {
 /// the dispatching thread, so the fan-out is observable here.
 #[test]
 fn slow_calls_fan_out_over_threads_when_nothing_panicked() {
+    let Some(threads) = threads_of_slow_fan_outs(false) else { return };
+    assert!(threads > 1, "the calls ran on {threads} thread(s)");
+}
+
+/// On a fresh thread (after a host function panicked on it, if `panic`),
+/// dispatches slow calls to several plugins a few times and returns how many
+/// threads ran them; `None` on one core, where there is nothing to observe.
+fn threads_of_slow_fan_outs(panic: bool) -> Option<usize> {
     if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
         eprintln!("one core: no helper threads to fan out to; nothing to observe");
-        return;
+        return None;
     }
-    let threads = on_fresh_thread(|| {
+    Some(on_fresh_thread(move || {
         let host = Host::new();
+        if panic {
+            let panicking = host.caller_tree(Duration::from_mins(1));
+            host.panic_in(&panicking);
+        }
         let probed = host.probed_tree();
+        // The first dispatch measures the cost (a millisecond per call, far
+        // above the fan-out threshold); the next ones fan out.
         for _ in 0..5 {
             let Socket::Any(values) = probed.dispatch("test:callpath/probed", "value", true, &[]) else {
                 panic!("expected Any")
@@ -267,8 +259,7 @@ fn slow_calls_fan_out_over_threads_when_nothing_panicked() {
             assert!(values.values().all(Result::is_ok), "{values:?}");
         }
         host.seen.lock().unwrap_or_else(PoisonError::into_inner).len()
-    });
-    assert!(threads > 1, "the calls ran on {threads} thread(s)");
+    }))
 }
 
 /// The plugin whose host function panicked serves the next call, on the same

@@ -53,6 +53,12 @@ pub fn load_clean(root: &str, interfaces: Vec<Interface>, plugins: Vec<Plugin>) 
     head
 }
 
+/// The health of one loaded plugin.
+#[must_use]
+pub fn health_of(head: &Head, plugin: &str) -> wasm_link::PluginHealth<String> {
+    head.health().into_iter().find(|h| h.plugin == plugin).unwrap_or_else(|| panic!("no plugin `{plugin}`"))
+}
+
 /// The public errors are `std::error::Error`s, usable as `dyn Error` with
 /// their whole source chain.
 #[test]

@@ -20,14 +20,16 @@ fn tree(cardinality: InterfaceCardinality, shape: &ImportShape, providers: &[(&s
     load_clean("sum", vec![sum_interface(), number_interface(cardinality)], plugins)
 }
 
-fn call(head: &Head, function: &str) -> Result<Val, DispatchError<String>> {
+/// `sum#function` on the one `sum` plugin behind the root.
+pub fn call(head: &Head, function: &str) -> Result<Val, DispatchError<String>> {
     match head.dispatch("test:fixtures/sum", function, true, &[]) {
         Socket::ExactlyOne(result) => result,
         other => panic!("expected ExactlyOne, got {other:?}"),
     }
 }
 
-fn total(head: &Head, function: &str) -> u32 {
+/// `sum#function`'s value, which must be a `u32`.
+pub fn total(head: &Head, function: &str) -> u32 {
     match call(head, function) {
         Ok(Val::U32(n)) => n,
         other => panic!("expected a u32, got {other:?}"),

@@ -3,11 +3,12 @@
 //! A failure behind the socket reaches the consumer as a bare `err`; a
 //! provider that itself returns `result<T>` is passed through unchanged.
 
-use wasm_link::{DispatchError, InterfaceCardinality, PluginHealth, ReturnKind, Socket, Val};
+use wasm_link::{DispatchError, InterfaceCardinality, ReturnKind, Socket, Val};
 
 use crate::fixtures::{ALLOCATOR, Interface, Plugin, component, func, method, with_resources};
 use crate::plugins::{ImportShape, NUMBER_WIT, OPTION_RESULT, consumer, number, number_interface, sum_interface};
-use crate::{Head, load_clean};
+use crate::sockets::{call, total};
+use crate::{Head, health_of, load_clean};
 
 /// `result<u32>`: ok -> the value, err -> 1000 (the consumer's sentinel for
 /// "the call failed").
@@ -82,24 +83,6 @@ fn tree(cardinality: InterfaceCardinality, shape: &ImportShape, providers: Vec<(
         plugins.push(Plugin::new(id, "number", &[], wasm));
     }
     load_clean("sum", vec![sum_interface(), number_interface(cardinality)], plugins)
-}
-
-fn call(head: &Head, function: &str) -> Result<Val, DispatchError<String>> {
-    match head.dispatch("test:fixtures/sum", function, true, &[]) {
-        Socket::ExactlyOne(result) => result,
-        other => panic!("expected ExactlyOne, got {other:?}"),
-    }
-}
-
-fn total(head: &Head, function: &str) -> u32 {
-    match call(head, function) {
-        Ok(Val::U32(n)) => n,
-        other => panic!("expected a u32, got {other:?}"),
-    }
-}
-
-fn health_of(head: &Head, plugin: &str) -> PluginHealth<String> {
-    head.health().into_iter().find(|h| h.plugin == plugin).unwrap_or_else(|| panic!("no plugin `{plugin}`"))
 }
 
 // ---------------------------------------------------------------------------
