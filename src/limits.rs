@@ -25,6 +25,10 @@ use wasmtime::{Config, Engine, EngineWeak};
 /// How often the epoch advances: the granularity of deadlines.
 pub(crate) const TICK: Duration = Duration::from_millis(5);
 
+/// How many ticks a plugin called with `dispatch_async` runs before it
+/// yields to the executor: other tasks on its thread wait at most this long.
+pub(crate) const YIELD_EVERY: u64 = 1;
+
 /// What one plugin may consume. Set per plugin with
 /// [`PluginData::limits`](crate::PluginData::limits).
 ///

@@ -11,8 +11,8 @@ use wasmtime::component::{ResourceAny, Val};
 
 use crate::dispatch_error::DispatchError;
 use crate::graph::InterfaceNode;
-use crate::instance::ctx::{Caller, Chain};
-use crate::instance::{Fail, PluginSlot, Site, Teardown};
+use crate::instance::ctx::{Caller, Chain, Mode};
+use crate::instance::{Fail, PluginSlot, Site, Teardown, drive};
 use crate::shape::root::RootPlugins;
 use crate::socket::resources::ResourceKinds;
 use crate::spec::interface::InterfaceName;
@@ -48,6 +48,10 @@ pub struct PluginTreeHead<P: PluginData + Send + 'static> {
     _kinds: Arc<ResourceKinds>,
     /// Keeps the engine's epoch ticking while the tree is loaded.
     _ticker: Option<Arc<crate::limits::Ticker>>,
+    /// Loaded with [`PluginTree::load_async`](crate::PluginTree::load_async):
+    /// every store is entered asynchronously, and `dispatch` blocks on the
+    /// asynchronous path.
+    asynchronous: bool,
 }
 
 /// Above this measured cost per plugin call (a moving average of the time
@@ -70,6 +74,7 @@ where
         teardown: Teardown<P>,
         kinds: Arc<ResourceKinds>,
         ticker: Option<Arc<crate::limits::Ticker>>,
+        asynchronous: bool,
     ) -> Self {
         let instance: Arc<str> = node.name.instance.as_str().into();
         let functions: Vec<RootFunction> = node
@@ -97,7 +102,15 @@ where
             _teardown: teardown,
             all,
             _kinds: kinds,
+            asynchronous,
         }
+    }
+
+    /// Whether the tree was loaded for asynchronous calls
+    /// ([`PluginTree::load_async`](crate::PluginTree::load_async)).
+    #[must_use]
+    pub fn is_async(&self) -> bool {
+        self.asynchronous
     }
 
     /// The root interface's instance name (see the crate docs' naming rule).
@@ -179,9 +192,66 @@ where
     /// the plugin, interface and function. After any error the plugin keeps
     /// serving later calls; a plugin whose wasm failed mid-call is
     /// re-instantiated first (the error says so), which resets its state.
+    ///
+    /// The calling thread blocks until every plugin answered (each within
+    /// its deadline). From async code use [`dispatch_async`](Self::dispatch_async).
+    /// On a tree loaded with [`PluginTree::load_async`](crate::PluginTree::load_async)
+    /// this drives the asynchronous path to completion on the calling
+    /// thread: it works, at the cost of a fiber per plugin call, and must
+    /// not be called from inside an async task (it would block the
+    /// executor's thread while another task may hold a plugin it needs).
     #[must_use]
     pub fn dispatch(
         &self,
+        path: &str,
+        function: &str,
+        has_return: bool,
+        args: &[Val],
+    ) -> Socket<DispatchResult<P>, P::Id> {
+        if self.asynchronous {
+            return drive::block_on(self.dispatch_in(Mode::Async, path, function, has_return, args));
+        }
+        drive::on_stack(self.dispatch_in(Mode::Sync, path, function, has_return, args))
+            .unwrap_or_else(|| self.each(|slot| Err(suspended(slot))))
+    }
+
+    /// [`dispatch`](Self::dispatch) for async hosts: the same arguments,
+    /// the same results, as a `Send` future for any executor (tokio's
+    /// multi-threaded runtime included).
+    ///
+    /// The plugins run on fibers (wasmtime's `call_async`): a plugin that
+    /// runs long yields to the executor at every epoch tick (5 ms) and is
+    /// still stopped at its deadline with
+    /// [`BudgetExceeded`](DispatchError::BudgetExceeded), so one spinning
+    /// plugin does not starve other tasks. The plugins of a multi-plugin
+    /// root run concurrently as futures of this one task.
+    ///
+    /// On a tree loaded with [`PluginTree::load_async`](crate::PluginTree::load_async)
+    /// it is asynchronous all the way down: socket calls await the plugins
+    /// behind them, and plugins may await async host functions of the
+    /// linker. On a tree loaded with [`PluginTree::load`](crate::PluginTree::load),
+    /// the root's plugins run asynchronously, and the socket calls they make
+    /// run synchronously on the executor's thread, each within its deadline.
+    ///
+    /// Dropping the future mid-call abandons the call: every plugin it was
+    /// inside is re-instantiated before its next call, the handles those
+    /// plugins held are released, and [`PluginHealth::cancelled`](crate::PluginHealth::cancelled)
+    /// counts it. Plugins the call had not reached are untouched.
+    pub async fn dispatch_async(
+        &self,
+        path: &str,
+        function: &str,
+        has_return: bool,
+        args: &[Val],
+    ) -> Socket<DispatchResult<P>, P::Id> {
+        self.dispatch_in(Mode::Async, path, function, has_return, args).await
+    }
+
+    /// The one dispatch: checks the name, routes methods to their owner,
+    /// and calls the root's plugins in `mode`.
+    async fn dispatch_in(
+        &self,
+        mode: Mode,
         path: &str,
         function: &str,
         has_return: bool,
@@ -207,14 +277,18 @@ where
         };
         let site = &self.functions[index].site;
         if self.functions[index].is_method {
-            return self.dispatch_method(site, index, has_return, args);
+            return self.dispatch_method(mode, site, index, has_return, args).await;
         }
-        if let RootPlugins::Many { slots, .. } = &self.plugins
+        if mode == Mode::Sync
+            && let RootPlugins::Many { slots, .. } = &self.plugins
             && slots.len() > 1
         {
-            return self.fan_out(slots, index, |slot| call(slot, site, index, has_return, args));
+            return self.fan_out(slots, index, |slot| {
+                drive::on_stack(call(Mode::Sync, slot, site, index, has_return, args))
+                    .unwrap_or_else(|| Err(suspended(slot)))
+            });
         }
-        self.each(|slot| call(slot, site, index, has_return, args))
+        self.plugins.each_async(|slot| call(mode, slot, site, index, has_return, args)).await
     }
 
     /// Calls every plugin of a multi-plugin root, in parallel when that pays.
@@ -260,8 +334,9 @@ where
     }
 
     /// Routes a method call to the plugin that owns its first argument.
-    fn dispatch_method(
+    async fn dispatch_method(
         &self,
+        mode: Mode,
         site: &Site,
         index: usize,
         has_return: bool,
@@ -282,7 +357,7 @@ where
                 })
             });
         };
-        let result = call(owner, site, index, has_return, args);
+        let result = call(mode, owner, site, index, has_return, args).await;
         self.plugins.only(owner, result)
     }
 
@@ -328,6 +403,14 @@ where
         &self.functions[index].site
     }
 
+    /// Awaits `f` of every plugin behind the root socket, in its shape.
+    pub(crate) async fn each_async<'s, T, F: std::future::Future<Output = T>>(
+        &'s self,
+        f: impl Fn(&'s Arc<PluginSlot<P>>) -> F,
+    ) -> Socket<T, P::Id> {
+        self.plugins.each_async(f).await
+    }
+
     /// Applies `f` to every plugin behind the root socket, in its shape.
     pub(crate) fn each<T>(&self, f: impl FnMut(&Arc<PluginSlot<P>>) -> T) -> Socket<T, P::Id> {
         self.plugins.each(f)
@@ -344,23 +427,43 @@ where
     ///
     /// A [`DispatchError::Trap`] naming the owner when the destructor trapped.
     pub fn drop_resource(&self, handle: ResourceAny) -> Result<bool, DispatchError<P::Id>> {
+        if self.asynchronous {
+            return drive::block_on(self.drop_resource_in(Mode::Async, handle));
+        }
+        drive::now(self.drop_resource_in(Mode::Sync, handle)).unwrap_or(Ok(false))
+    }
+
+    /// [`drop_resource`](Self::drop_resource) for async hosts.
+    ///
+    /// # Errors
+    ///
+    /// A [`DispatchError::Trap`] naming the owner when the destructor trapped.
+    pub async fn drop_resource_async(&self, handle: ResourceAny) -> Result<bool, DispatchError<P::Id>> {
+        self.drop_resource_in(Mode::Async, handle).await
+    }
+
+    async fn drop_resource_in(&self, mode: Mode, handle: ResourceAny) -> Result<bool, DispatchError<P::Id>> {
         let Some(owner) = self.slots().find(|slot| slot.defines(&handle)) else {
             return Ok(false);
         };
         let site = Site { interface: self.instance.clone(), function: "[resource-drop]".into() };
-        owner.invoke(&Caller::host(), &site, |live| {
+        let mut entered = owner.enter_call(mode, &Caller::host_in(mode), &site).await?;
+        let outcome = async {
+            let live = entered.live()?;
             // Checked again under the lock: the owner may have been replaced
             // since, and an old handle must never reach a new store.
             if !live.resource_types.iter().flatten().any(|t| *t == handle.ty()) {
                 return Ok(false);
             }
-            match handle.resource_drop(&mut live.store) {
+            match crate::instance::drop_in(mode, handle, &mut live.store).await {
                 Ok(()) => Ok(true),
                 Err(error) if crate::instance::invoke::wasm_failed::<P::Id>(&error) => Err(Fail::Ran(error)),
                 // wasmtime refuses handles that are no longer in the table.
                 Err(_) => Ok(false),
             }
-        })
+        }
+        .await;
+        entered.finish(outcome).await
     }
 }
 
@@ -373,15 +476,18 @@ impl<P: PluginData + Send + 'static> Drop for PluginTreeHead<P> {
     }
 }
 
-/// Calls one root plugin.
-fn call<P: PluginData + Send + 'static>(
+/// Calls one root plugin, in `mode`.
+async fn call<P: PluginData + Send + 'static>(
+    mode: Mode,
     slot: &Arc<PluginSlot<P>>,
     site: &Site,
     index: usize,
     has_return: bool,
     args: &[Val],
 ) -> DispatchResult<P> {
-    slot.invoke(&Caller::host(), site, |live| {
+    let mut entered = slot.enter_call(mode, &Caller::host_in(mode), site).await?;
+    let outcome = async {
+        let live = entered.live()?;
         let refuse = |error| Err(Fail::Refused(error));
         let expected = live.param_counts[index];
         if args.len() != expected {
@@ -411,10 +517,26 @@ fn call<P: PluginData + Send + 'static>(
             });
         }
         let mut out = [Val::Bool(false)];
-        live.call_vals(index, args, &mut out[..usize::from(returns)], false)?;
+        live.call_vals(mode, index, args, &mut out[..usize::from(returns)], false).await?;
         let [value] = out;
         Ok(if returns { value } else { Val::Option(None) })
-    })
+    }
+    .await;
+    entered.finish(outcome).await
+}
+
+/// The error of a synchronous call that did not complete when polled,
+/// which the synchronous path never does: reported, never trusted.
+#[cold]
+pub(crate) fn suspended<P: PluginData + Send + 'static>(slot: &PluginSlot<P>) -> DispatchError<P::Id> {
+    DispatchError::Unavailable {
+        plugin: slot.id.clone(),
+        interface: "(synchronous call)".into(),
+        function: "(synchronous call)".into(),
+        source: crate::wasm_error::WasmError::new(wasmtime::format_err!(
+            "a synchronous call suspended; this is a wasm-link bug"
+        )),
+    }
 }
 
 /// Whether `val` holds a handle of a resource type the plugin's current
@@ -432,5 +554,17 @@ fn has_foreign_handle(val: &Val, types: &[Option<wasmtime::component::ResourceTy
         }
         Val::Map(entries) => entries.iter().any(|(k, v)| has_foreign_handle(k, types) || has_foreign_handle(v, types)),
         _ => false,
+    }
+}
+
+/// `dispatch_async` and the typed `call_async` are `Send` futures, usable
+/// from a multi-threaded executor.
+#[allow(dead_code, reason = "a compile-time check")]
+fn futures_are_send<P: PluginData + Send + 'static>(head: &PluginTreeHead<P>, handle: ResourceAny) {
+    fn send<T: Send>(_: T) {}
+    send(head.dispatch_async("", "", false, &[]));
+    send(head.drop_resource_async(handle));
+    if let Ok(typed) = head.typed::<(u32,), (u32,)>("") {
+        send(typed.call_async((1,)));
     }
 }

@@ -5,10 +5,12 @@ use std::marker::PhantomData;
 
 use wasmtime::component::{ComponentNamedList, Lift, Lower};
 
+use std::sync::Arc;
+
 use crate::dispatch_error::DispatchError;
-use crate::head::PluginTreeHead;
-use crate::instance::Fail;
-use crate::instance::ctx::Caller;
+use crate::head::{PluginTreeHead, suspended};
+use crate::instance::ctx::{Caller, Mode};
+use crate::instance::{Fail, PluginSlot, Site, drive};
 use crate::{PluginData, Socket};
 
 /// A root function with Rust parameter and result types, from
@@ -46,12 +48,16 @@ where
     /// Calls the function on every plugin behind the root, in the root's
     /// cardinality shape. Resource methods are routed to their owner by
     /// [`PluginTreeHead::dispatch`] only; here they go to every plugin.
+    /// Blocks like [`PluginTreeHead::dispatch`].
     pub fn call(&self, params: Params) -> TypedResult<Results, P::Id> {
         let site = self.head.site(self.index);
-        let caller = Caller::host();
+        if self.head.is_async() {
+            return drive::block_on(self.call_in(Mode::Async, params));
+        }
         // The common case, without the per-plugin bookkeeping below.
         if let Some(slot) = self.head.exactly_one() {
-            return Socket::ExactlyOne(slot.invoke(&caller, site, |live| live.call_typed(self.index, params)));
+            let called = drive::on_stack(call_one(Mode::Sync, slot, site, self.index, params));
+            return Socket::ExactlyOne(called.unwrap_or_else(|| Err(suspended(slot))));
         }
         // The last plugin takes the parameters; the others get copies.
         let mut left = self.head.plugin_count();
@@ -59,10 +65,63 @@ where
         self.head.each(|slot| {
             left = left.saturating_sub(1);
             let params = if left == 0 { params.take() } else { params.clone() };
-            slot.invoke(&caller, site, |live| match params {
-                Some(params) => live.call_typed(self.index, params),
-                None => Err(Fail::InvalidArguments(wasmtime::format_err!("no parameters left"))),
-            })
+            drive::on_stack(call_some(Mode::Sync, slot, site, self.index, params))
+                .unwrap_or_else(|| Err(suspended(slot)))
         })
     }
+
+    /// [`call`](Self::call) for async hosts, as a `Send` future: see
+    /// [`PluginTreeHead::dispatch_async`].
+    pub async fn call_async(&self, params: Params) -> TypedResult<Results, P::Id> {
+        self.call_in(Mode::Async, params).await
+    }
+
+    async fn call_in(&self, mode: Mode, params: Params) -> TypedResult<Results, P::Id> {
+        let site = self.head.site(self.index);
+        if let Some(slot) = self.head.exactly_one() {
+            return Socket::ExactlyOne(call_one(mode, slot, site, self.index, params).await);
+        }
+        // Every plugin's call owns its copy of the parameters: they run
+        // concurrently.
+        self.head.each_async(|slot| call_one(mode, slot, site, self.index, params.clone())).await
+    }
+}
+
+/// One plugin's typed call, in `mode`.
+async fn call_one<P, Params, Results>(
+    mode: Mode,
+    slot: &Arc<PluginSlot<P>>,
+    site: &Site,
+    index: usize,
+    params: Params,
+) -> Result<Results, DispatchError<P::Id>>
+where
+    P: PluginData + Send + 'static,
+    Params: ComponentNamedList + Lower + Send + Sync + 'static,
+    Results: ComponentNamedList + Lift + Send + Sync + 'static,
+{
+    let mut entered = slot.enter_call(mode, &Caller::host_in(mode), site).await?;
+    let outcome = async { entered.live()?.call_typed(mode, index, params).await }.await;
+    entered.finish(outcome).await
+}
+
+/// [`call_one`] with parameters that may have run out.
+async fn call_some<P, Params, Results>(
+    mode: Mode,
+    slot: &Arc<PluginSlot<P>>,
+    site: &Site,
+    index: usize,
+    params: Option<Params>,
+) -> Result<Results, DispatchError<P::Id>>
+where
+    P: PluginData + Send + 'static,
+    Params: ComponentNamedList + Lower + Send + Sync + 'static,
+    Results: ComponentNamedList + Lift + Send + Sync + 'static,
+{
+    let mut entered = slot.enter_call(mode, &Caller::host_in(mode), site).await?;
+    let outcome = match params {
+        Some(params) => async { entered.live()?.call_typed(mode, index, params).await }.await,
+        None => Err(Fail::InvalidArguments(wasmtime::format_err!("no parameters left"))),
+    };
+    entered.finish(outcome).await
 }

@@ -102,16 +102,41 @@ thread_local! {
     static THREAD_MARK: u8 = const { 0 };
 }
 
+/// The last chain id handed to an asynchronous call. Ids carry the top bit,
+/// which no thread mark (an address in user space) has.
+static ASYNC_CHAINS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl Chain {
     /// No chain: a store that has served no call yet. No slot is ever busy
     /// on it.
     pub(crate) const NONE: Self = Self(0);
+
+    /// A chain of its own for an asynchronous call: a future may move
+    /// between threads and several run on one thread, so the thread names
+    /// none of them.
+    pub(crate) fn fresh() -> Self {
+        let id = ASYNC_CHAINS.fetch_add(1, std::sync::atomic::Ordering::Relaxed).wrapping_add(1);
+        Self(id | (1 << 63))
+    }
 
     /// The chain of a synchronous call started on this thread.
     #[inline]
     pub(crate) fn this_thread() -> Self {
         Self(THREAD_MARK.with(|mark| std::ptr::from_ref(mark).addr() as u64))
     }
+}
+
+/// How a call enters wasm.
+///
+/// One call path serves both: it is written as `async` code, and a
+/// synchronous call polls it once on the caller's stack, where every step
+/// completes at once (blocking lock, `Func::call`). An asynchronous call
+/// awaits the lock and enters with `call_async` on a fiber, where the plugin
+/// can yield at epoch ticks and await async host functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Sync,
+    Async,
 }
 
 /// Who makes a call: the host, or a plugin through a socket. A callee's
@@ -131,6 +156,19 @@ impl Caller {
     pub(crate) fn host() -> Self {
         Self { chain: Chain::this_thread(), depth: 0, ends: u64::MAX, deadline: Duration::MAX }
     }
+
+    /// The host, starting an asynchronous call chain.
+    pub(crate) fn host_async() -> Self {
+        Self { chain: Chain::fresh(), ..Self::host() }
+    }
+
+    /// The host, calling in `mode`.
+    pub(crate) fn host_in(mode: Mode) -> Self {
+        match mode {
+            Mode::Sync => Self::host(),
+            Mode::Async => Self::host_async(),
+        }
+    }
 }
 
 /// The state of the call a store serves, and the budgets the limiter
@@ -146,6 +184,9 @@ pub(crate) struct CallState {
     /// The deadline that decided `ends`, and whether it was the caller's.
     pub(crate) deadline: Duration,
     pub(crate) inherited: bool,
+    /// Whether the call runs on a fiber (`call_async`) and so may yield to
+    /// the executor at epoch ticks before its end.
+    pub(crate) yields: bool,
     /// The budget the call ran into, if any: memory and tables from the
     /// limiter, handles from a socket adapter.
     pub(crate) hit: Option<Budget>,
@@ -162,6 +203,7 @@ impl CallState {
             ends: u64::MAX,
             deadline: limits.deadline,
             inherited: false,
+            yields: false,
             hit: None,
             memory: limits.memory,
             table_elements: limits.table_elements,

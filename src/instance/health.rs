@@ -16,6 +16,10 @@ pub struct PluginHealth<Id> {
     pub failures: u64,
     /// Times its instance was replaced after a failure.
     pub reinstantiations: u64,
+    /// Calls abandoned while inside it: a `dispatch_async` future dropped
+    /// mid-call, or a panic in a host function unwinding through it. Its
+    /// instance is replaced before the next call.
+    pub cancelled: u64,
     /// The last failure, as text.
     pub last_error: Option<String>,
     /// Whether it serves calls now.

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{ComponentNamedList, Lift, Lower, TypedFunc, Val};
 
-use super::ctx::Caller;
-use super::{Live, PluginSlot, SlotState};
+use super::ctx::{Caller, Mode};
+use super::{Busy, Live, PluginSlot, SlotState};
 use crate::PluginData;
 use crate::dispatch_error::{DispatchError, NestedDispatchError, SocketTrap};
-use crate::limits::{Budget, TICK};
+use crate::limits::{Budget, TICK, YIELD_EVERY};
 use crate::wasm_error::WasmError;
 
 /// The interface and function a call is for, as named in errors.
@@ -39,27 +39,38 @@ pub(crate) enum Fail<Id: std::fmt::Debug + std::fmt::Display + 'static> {
     Ran(wasmtime::Error),
 }
 
-/// Native stack a plugin is entered with at least: wasmtime lets wasm use
-/// `max_wasm_stack` (512 KiB by default) below the point where the host
-/// enters it, plus the host frames of the next socket hop.
-const STACK_RED_ZONE: usize = 1 << 20;
-/// The size of each further stack segment a deep chain continues on.
-const STACK_SEGMENT: usize = 8 << 20;
+/// One call inside a plugin, from [`PluginSlot::enter_call`] to
+/// [`Entered::finish`]: the slot held for the call, with the call's frame
+/// set in its store.
+///
+/// Dropped without `finish` (a `dispatch_async` future dropped mid-call, a
+/// panic in a host function unwinding through the call), the call was
+/// abandoned inside wasm: the instance is marked for replacement before the
+/// next call, the handles it holds of other plugins are released now, and
+/// the plugin's health counts it.
+pub(crate) struct Entered<'a, P: PluginData + Send + 'static> {
+    slot: &'a PluginSlot<P>,
+    busy: Busy<'a, P>,
+    site: &'a Site,
+    mode: Mode,
+    fuel: Option<u64>,
+    finished: bool,
+}
 
 impl<P: PluginData + Send + 'static> PluginSlot<P> {
-    /// Runs one call on the plugin for `caller`: enters it (an error on
-    /// re-entry), revives a dead or tainted instance, sets the call's budgets
-    /// in the store, runs `body` on the live instance on enough native stack,
-    /// and turns a failure into the call's error, replacing the instance
-    /// after a failure inside wasm.
+    /// Enters the plugin for one call of `caller`, in `mode`: locks it (an
+    /// error on re-entry), refuses a quarantined plugin or a call too deep,
+    /// revives a dead or tainted instance, and sets the call's budgets in
+    /// the store. The caller runs the call on [`Entered::live`] and hands
+    /// its outcome to [`Entered::finish`].
     #[inline]
-    pub(crate) fn invoke<R>(
-        &self,
+    pub(crate) async fn enter_call<'a>(
+        &'a self,
+        mode: Mode,
         caller: &Caller,
-        site: &Site,
-        body: impl FnOnce(&mut Live<P>) -> Result<R, Fail<P::Id>>,
-    ) -> Result<R, DispatchError<P::Id>> {
-        let Ok(mut busy) = self.enter(caller.chain) else {
+        site: &'a Site,
+    ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
+        let Ok(mut busy) = self.enter(mode, caller.chain).await else {
             return Err(self.refusal(site, Refusal::Reentrant));
         };
         if let Some(remaining) = self.quarantine_remaining() {
@@ -69,33 +80,16 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             return Err(self.refusal(site, Refusal::Depth));
         }
         if !matches!(&*busy.state, SlotState::Live(live) if !live.tainted) {
-            self.reinstantiate(&mut busy.state);
+            self.reinstantiate(mode, &mut busy.state).await;
         }
-        let live = match &mut *busy.state {
-            SlotState::Live(live) => live,
+        let fuel = match &mut *busy.state {
+            SlotState::Live(live) => self.begin_frame(live, caller, mode),
             SlotState::Dead(_, error, _) => {
                 let source = error.clone();
                 return Err(self.refusal(site, Refusal::Unavailable(source)));
             }
         };
-        let fuel = self.begin_frame(live, caller);
-        let outcome = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || body(live));
-        // Only the lock holder writes the count: no atomic read-modify-write.
-        self.calls.store(self.calls.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-        let result = match outcome {
-            Ok(value) => Ok(value),
-            Err(failure) => Err(self.conclude(site, failure, fuel, &mut busy.state)),
-        };
-        // Handles released while this call ran (by the plugins it called).
-        self.drain_deferred(&mut busy.state);
-        drop(busy);
-        // And one released between that look and the unlock.
-        if self.has_deferred.load(Ordering::Acquire)
-            && let Some(mut state) = self.try_state()
-        {
-            self.drain_deferred(&mut state);
-        }
-        result
+        Ok(Entered { slot: self, busy, site, mode, fuel, finished: false })
     }
 
     /// Starts a call's frame in the store: its chain and depth, its end
@@ -103,7 +97,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// budget record, the epoch deadline and the fuel. Returns the fuel
     /// given, when the engine consumes fuel.
     #[inline]
-    pub(crate) fn begin_frame(&self, live: &mut Live<P>, caller: &Caller) -> Option<u64> {
+    pub(crate) fn begin_frame(&self, live: &mut Live<P>, caller: &Caller, mode: Mode) -> Option<u64> {
         let now = self.clock.as_deref().map_or(0, |clock| clock.load(Ordering::Relaxed));
         let own_end = now.saturating_add(self.deadline_ticks);
         let call = &mut live.store.data_mut().call;
@@ -111,14 +105,17 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         call.depth = caller.depth.saturating_add(1);
         call.started = now;
         call.hit = None;
+        call.yields = mode == Mode::Async;
         (call.ends, call.deadline, call.inherited) = if caller.ends < own_end {
             (caller.ends, caller.deadline, true)
         } else {
             (own_end, self.limits.deadline, false)
         };
         if self.epochs {
-            // One tick more: the current tick is partly gone already.
+            // One tick more: the current tick is partly gone already. A call
+            // on a fiber wakes earlier, to yield (see `on_epoch`).
             let ticks = call.ends.saturating_sub(now).saturating_add(1);
+            let ticks = if mode == Mode::Async { ticks.min(YIELD_EVERY) } else { ticks };
             live.store.set_epoch_deadline(ticks);
         }
         let fuel = self.fuel.then(|| self.limits.fuel.unwrap_or(u64::MAX));
@@ -139,8 +136,9 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// inherited from the caller, and errors naming another plugin (a
     /// consumer's handle budget hit while it called this one) are not.
     #[cold]
-    fn conclude(
+    async fn conclude(
         &self,
+        mode: Mode,
         site: &Site,
         failure: Fail<P::Id>,
         fuel: Option<u64>,
@@ -161,7 +159,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                 };
                 (error, false)
             }
-            Fail::Ran(error) => self.ran(site, error, fuel, state),
+            Fail::Ran(error) => self.ran(mode, site, error, fuel, state).await,
         };
         if own {
             self.record_failure(&error);
@@ -171,8 +169,9 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
 
     /// The error of a call whose wasm ran and failed, and whether it is the
     /// plugin's own; replaces the instance.
-    fn ran(
+    async fn ran(
         &self,
+        mode: Mode,
         site: &Site,
         error: wasmtime::Error,
         fuel: Option<u64>,
@@ -203,7 +202,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                 && socket.as_ref().is_some_and(|nested| {
                     matches!(nested.root_cause(), DispatchError::BudgetExceeded { budget: Budget::Deadline { .. }, .. })
                 }));
-        let reinstantiated = self.reinstantiate(state);
+        let reinstantiated = self.reinstantiate(mode, state).await;
         let (plugin, interface, function) = (self.id.clone(), site.interface.clone(), site.function.clone());
         if let Some(budget) = exceeded {
             tracing::warn!(plugin = %self.label, %budget, "plugin exceeded its budget");
@@ -285,6 +284,16 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     }
 }
 
+impl<P: PluginData + Send + 'static> PluginSlot<P> {
+    /// Counts a call abandoned inside the plugin. Not a failure of the
+    /// plugin's own: the caller let go of it.
+    #[cold]
+    fn record_cancelled(&self, site: &Site) {
+        self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).cancelled += 1;
+        tracing::info!(plugin = %self.label, interface = %site.interface, function = %site.function, "call abandoned mid-call; the instance will be replaced");
+    }
+}
+
 /// How far off a quarantine that cannot end is put (about 31 years).
 const FOREVER: Duration = Duration::from_secs(1 << 30);
 
@@ -305,6 +314,63 @@ enum Refusal {
     Unavailable(WasmError),
 }
 
+impl<P: PluginData + Send + 'static> Entered<'_, P> {
+    /// The live instance the call runs on.
+    #[inline]
+    pub(crate) fn live(&mut self) -> Result<&mut Live<P>, Fail<P::Id>> {
+        match &mut *self.busy.state {
+            SlotState::Live(live) => Ok(live),
+            // `enter_call` hands out only live instances; kept an error
+            // rather than a panic all the same.
+            SlotState::Dead(_, error, _) => {
+                Err(Fail::Refused(self.slot.refusal(self.site, Refusal::Unavailable(error.clone()))))
+            }
+        }
+    }
+
+    /// Ends the call: counts it, turns a failure into the call's error
+    /// (replacing the instance after a failure inside wasm, recording it
+    /// when it is the plugin's own), and drops the handles released while
+    /// it ran.
+    #[inline]
+    pub(crate) async fn finish<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
+        self.finished = true;
+        let slot = self.slot;
+        // Only the lock holder writes the count: no atomic read-modify-write.
+        slot.calls.store(slot.calls.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        let result = match outcome {
+            Ok(value) => Ok(value),
+            Err(failure) => Err(slot.conclude(self.mode, self.site, failure, self.fuel, &mut self.busy.state).await),
+        };
+        // Handles released while this call ran (by the plugins it called).
+        slot.drain_deferred(self.mode, &mut self.busy.state).await;
+        drop(self);
+        // And one released between that look and the unlock.
+        if !slot.asynchronous
+            && slot.has_deferred.load(Ordering::Acquire)
+            && let Some(mut state) = slot.try_state()
+        {
+            slot.drain_deferred(Mode::Sync, &mut state).await;
+        }
+        result
+    }
+}
+
+impl<P: PluginData + Send + 'static> Drop for Entered<'_, P> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let SlotState::Live(live) = &mut *self.busy.state {
+            live.tainted = true;
+            // The proxies the plugin holds release their owners' handles
+            // now, rather than when the instance is replaced.
+            drop(std::mem::take(live.store.data_mut().plugin_mut().resource_table()));
+        }
+        self.slot.record_cancelled(self.site);
+    }
+}
+
 impl<P: 'static> Live<P> {
     /// Calls function `index` with `Val`s: the one dynamic call into a
     /// plugin. `out` holds one slot per result. `checked` says the arguments
@@ -312,14 +378,22 @@ impl<P: 'static> Live<P> {
     /// signature checked at load); otherwise they are checked, on failure
     /// only, to tell the caller's mistake from the plugin's.
     #[inline]
-    pub(crate) fn call_vals<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+    pub(crate) async fn call_vals<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
         &mut self,
+        mode: Mode,
         index: usize,
         args: &[Val],
         out: &mut [Val],
         checked: bool,
-    ) -> Result<(), Fail<Id>> {
-        self.funcs[index].call(&mut self.store, args, out).map_err(|error| {
+    ) -> Result<(), Fail<Id>>
+    where
+        P: Send,
+    {
+        let called = match mode {
+            Mode::Sync => self.funcs[index].call(&mut self.store, args, out),
+            Mode::Async => self.funcs[index].call_async(&mut self.store, args, out).await,
+        };
+        called.map_err(|error| {
             let well_typed = checked
                 || self.func_types[index].params().zip(args).all(|((_, ty), arg)| crate::types::val_matches(arg, &ty));
             classify(error, well_typed, self.param_resources[index])
@@ -329,14 +403,24 @@ impl<P: 'static> Live<P> {
     /// Calls function `index` with Rust values: the one typed call into a
     /// plugin. The `TypedFunc` is type-checked once per instance and cached.
     #[inline]
-    pub(crate) fn call_typed<Id, Params, Results>(&mut self, index: usize, params: Params) -> Result<Results, Fail<Id>>
+    pub(crate) async fn call_typed<Id, Params, Results>(
+        &mut self,
+        mode: Mode,
+        index: usize,
+        params: Params,
+    ) -> Result<Results, Fail<Id>>
     where
+        P: Send,
         Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static,
         Params: ComponentNamedList + Lower + Send + Sync + 'static,
         Results: ComponentNamedList + Lift + Send + Sync + 'static,
     {
         let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
-        func.call(&mut self.store, params).map_err(|error| classify(error, true, self.param_resources[index]))
+        let called = match mode {
+            Mode::Sync => func.call(&mut self.store, params),
+            Mode::Async => func.call_async(&mut self.store, params).await,
+        };
+        called.map_err(|error| classify(error, true, self.param_resources[index]))
     }
 
     #[inline]

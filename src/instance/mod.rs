@@ -8,12 +8,15 @@
 //!   a plugin function and decides what a failure was and whose it was.
 
 pub(crate) mod ctx;
+pub(crate) mod drive;
 pub(crate) mod health;
 pub(crate) mod invoke;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
+
+use async_lock::{Mutex as SlotLock, MutexGuard as SlotGuard};
 
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{
@@ -24,7 +27,7 @@ use wasmtime::{Engine, Store};
 use crate::PluginData;
 use crate::limits::{self, Limits, Recovery};
 use crate::wasm_error::WasmError;
-use ctx::{Caller, Chain, PluginCtx};
+use ctx::{CallState, Caller, Chain, Mode, PluginCtx};
 
 pub(crate) use invoke::{Fail, Site};
 
@@ -76,7 +79,15 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     pub(crate) engine: Engine,
     pre: InstancePre<PluginCtx<P>>,
     exports: PlugExports,
-    state: Mutex<SlotState<P>>,
+    /// Whether the plugin was loaded for asynchronous calls
+    /// ([`PluginTree::load_async`](crate::PluginTree::load_async)): its store
+    /// is then entered with `*_async` calls only.
+    pub(crate) asynchronous: bool,
+    /// The plug's function types, the same for every instance.
+    func_types: Vec<ComponentFunc>,
+    /// Waited for by blocking in a synchronous call and by awaiting in an
+    /// asynchronous one; its guard may be held across an `.await`.
+    state: SlotLock<SlotState<P>>,
     /// Owned handles released while the slot was busy.
     deferred: Mutex<Vec<(u64, ResourceAny)>>,
     /// Whether `deferred` may hold handles: read on every entry, locked rarely.
@@ -126,6 +137,9 @@ struct Health {
     failures: u64,
     reinstantiations: u64,
     last_error: Option<String>,
+    /// Calls abandoned mid-call (their future dropped, or unwound by a
+    /// panic in a host function).
+    cancelled: u64,
     /// When recent failures happened, for the quarantine window.
     recent: std::collections::VecDeque<Instant>,
     quarantined_until: Option<Instant>,
@@ -134,28 +148,25 @@ struct Health {
 /// The slot is already busy on the caller's own chain.
 pub(crate) struct Reentered;
 
-/// Exclusive access to a slot's state for one call. Dropped, also while
-/// unwinding, it stops naming the chain as the holder, and after a panic
-/// marks the instance for replacement.
+/// Exclusive access to a slot's state for one call. Dropped, it stops
+/// naming the chain as the holder.
 pub(crate) struct Busy<'a, P: 'static> {
-    pub(crate) state: MutexGuard<'a, SlotState<P>>,
+    pub(crate) state: SlotGuard<'a, SlotState<P>>,
     busy: &'a AtomicU64,
 }
 
 impl<P> Drop for Busy<'_, P> {
     fn drop(&mut self) {
-        if std::thread::panicking()
-            && let SlotState::Live(live) = &mut *self.state
-        {
-            live.tainted = true;
-        }
         self.busy.store(Chain::NONE.0, Ordering::Relaxed);
     }
 }
 
 impl<P: PluginData + Send + 'static> PluginSlot<P> {
-    /// Instantiates a plugin for the first time.
-    pub(crate) fn instantiate(
+    /// Instantiates a plugin for the first time, in `mode`: an
+    /// asynchronous plugin is instantiated (and later re-instantiated) with
+    /// `instantiate_async` and called with `*_async` calls only.
+    pub(crate) async fn instantiate(
+        mode: Mode,
         id: P::Id,
         engine: &Engine,
         pre: InstancePre<PluginCtx<P>>,
@@ -165,9 +176,11 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     ) -> Result<Arc<Self>, WasmError> {
         let limits = data.limits();
         let recovery = data.recovery();
-        let live = start(engine, &pre, &exports, data, 0, &limits, clock.as_deref()).map_err(|(_, e)| e)?;
+        let live = start(mode, engine, &pre, &exports, data, 0, &limits, clock.as_ref()).await.map_err(|(_, e)| e)?;
         let resource_types = RwLock::new(live.resource_types.clone());
         Ok(Arc::new(Self {
+            asynchronous: mode == Mode::Async,
+            func_types: live.func_types.clone(),
             generation: AtomicU64::new(0),
             resource_types,
             busy: AtomicU64::new(Chain::NONE.0),
@@ -176,7 +189,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             engine: engine.clone(),
             pre,
             exports,
-            state: Mutex::new(SlotState::Live(live)),
+            state: SlotLock::new(SlotState::Live(live)),
             deferred: Mutex::new(Vec::new()),
             has_deferred: AtomicBool::new(false),
             deadline_ticks: limits::ticks(limits.deadline),
@@ -198,44 +211,45 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         chain != Chain::NONE && self.busy.load(Ordering::Relaxed) == chain.0
     }
 
-    /// Locks the slot for a call of `chain`.
+    /// Locks the slot for a call of `chain`, waiting in `mode`.
     ///
-    /// Fails instead of blocking when the chain already holds it further up,
+    /// Fails instead of waiting when the chain already holds it further up,
     /// which would otherwise deadlock. Handles released while the slot was
     /// busy are dropped here, in the owner's store.
     #[inline]
-    pub(crate) fn enter(&self, chain: Chain) -> Result<Busy<'_, P>, Reentered> {
+    pub(crate) async fn enter(&self, mode: Mode, chain: Chain) -> Result<Busy<'_, P>, Reentered> {
         if self.is_busy_on(chain) {
             return Err(Reentered);
         }
-        // A panic while the lock was held (in user host code) poisons it; the
-        // guard marked the instance tainted, and the call replaces it.
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = match mode {
+            Mode::Sync => self.state.lock_blocking(),
+            Mode::Async => self.state.lock().await,
+        };
         self.busy.store(chain.0, Ordering::Relaxed);
         let mut busy = Busy { state, busy: &self.busy };
-        self.drain_deferred(&mut busy.state);
+        self.drain_deferred(mode, &mut busy.state).await;
         Ok(busy)
     }
 
     /// Drops the handles released while the slot was busy.
     #[inline]
-    pub(crate) fn drain_deferred(&self, state: &mut SlotState<P>) {
+    pub(crate) async fn drain_deferred(&self, mode: Mode, state: &mut SlotState<P>) {
         // A load first: the swap is a write on every call otherwise.
         if self.has_deferred.load(Ordering::Acquire) && self.has_deferred.swap(false, Ordering::AcqRel) {
-            self.drop_deferred(state);
+            self.drop_deferred(mode, state).await;
         }
     }
 
     #[cold]
-    fn drop_deferred(&self, state: &mut SlotState<P>) {
+    async fn drop_deferred(&self, mode: Mode, state: &mut SlotState<P>) {
         let pending = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
         if let SlotState::Live(live) = state {
             // Destructors run as a call of their own, not on whatever the
             // last call left in the store.
-            self.begin_frame(live, &Caller::host());
+            self.begin_frame(live, &Caller::host_in(mode), mode);
             for (generation, handle) in pending {
                 if generation == live.generation {
-                    drop_handle(&self.label, live, handle);
+                    drop_handle(mode, &self.label, live, handle).await;
                 }
             }
         }
@@ -246,14 +260,18 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     ///
     /// Never waits: when the plugin is busy (on any chain, this one
     /// included) the handle is queued, and dropped when the call holding the
-    /// plugin ends or the next one starts.
+    /// plugin ends or the next one starts. An asynchronous plugin's
+    /// destructors run only inside its calls (a destructor may need to
+    /// await), so its handles always wait for its next call.
     pub(crate) fn release(&self, generation: u64, handle: ResourceAny) {
-        if let Some(mut state) = self.try_state() {
+        if !self.asynchronous
+            && let Some(mut state) = self.state.try_lock()
+        {
             if let SlotState::Live(live) = &mut *state
                 && live.generation == generation
             {
-                self.begin_frame(live, &Caller::host());
-                drop_handle(&self.label, live, handle);
+                self.begin_frame(live, &Caller::host(), Mode::Sync);
+                drive::now(drop_handle(Mode::Sync, &self.label, live, handle));
             }
             return;
         }
@@ -261,18 +279,16 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         self.has_deferred.store(true, Ordering::Release);
         // The holder may have finished between the two looks: drop it now
         // rather than at the plugin's next call.
-        if let Some(mut state) = self.try_state() {
-            self.drain_deferred(&mut state);
+        if !self.asynchronous
+            && let Some(mut state) = self.state.try_lock()
+        {
+            drive::now(self.drain_deferred(Mode::Sync, &mut state));
         }
     }
 
     /// The slot's state if no call holds it.
-    fn try_state(&self) -> Option<MutexGuard<'_, SlotState<P>>> {
-        match self.state.try_lock() {
-            Ok(state) => Some(state),
-            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        }
+    pub(crate) fn try_state(&self) -> Option<SlotGuard<'_, SlotState<P>>> {
+        self.state.try_lock()
     }
 
     /// Replaces the instance after a failure left it in an unknown state.
@@ -280,7 +296,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// The plugin's resource table is replaced too: the handles other plugins
     /// lent it belong to the old instance, and dropping the old table returns
     /// them to their owners. Returns whether a new instance is running.
-    pub(crate) fn reinstantiate(&self, state: &mut SlotState<P>) -> bool {
+    pub(crate) async fn reinstantiate(&self, mode: Mode, state: &mut SlotState<P>) -> bool {
         let (data, generation) = match std::mem::replace(state, SlotState::Dead(None, dead_placeholder(), 0)) {
             SlotState::Live(live) => (Some(live.store.into_data().into_plugin()), live.generation + 1),
             SlotState::Dead(data, _, generation) => (data, generation + 1),
@@ -289,7 +305,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         // Dropping the old table drops the proxies in it, which releases the
         // handles they hold in their owners.
         drop(std::mem::replace(data.resource_table(), ResourceTable::new()));
-        match start(&self.engine, &self.pre, &self.exports, data, generation, &self.limits, self.clock.as_deref()) {
+        let started =
+            start(mode, &self.engine, &self.pre, &self.exports, data, generation, &self.limits, self.clock.as_ref())
+                .await;
+        match started {
             Ok(live) => {
                 self.health.lock().unwrap_or_else(PoisonError::into_inner).reinstantiations += 1;
                 tracing::info!(plugin = %self.label, generation, "plugin re-instantiated after a failure");
@@ -316,13 +335,9 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         self.resource_types.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The type of plug function `index` in the current instance.
+    /// The type of plug function `index`.
     pub(crate) fn function_type(&self, index: usize) -> Option<ComponentFunc> {
-        let busy = self.enter(Chain::this_thread()).ok()?;
-        match &*busy.state {
-            SlotState::Live(live) => live.func_types.get(index).cloned(),
-            SlotState::Dead(..) => None,
-        }
+        self.func_types.get(index).cloned()
     }
 
     /// Whether the current instance defines the type of `handle`.
@@ -335,13 +350,14 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         let remaining = self.quarantine_remaining();
         // A slot busy in a call (perhaps further up this very thread, when a
         // host function asks) is live: never wait for it.
-        let dead = self.try_state().is_some_and(|state| matches!(&*state, SlotState::Dead(..)));
+        let dead = self.state.try_lock().is_some_and(|state| matches!(&*state, SlotState::Dead(..)));
         let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
         crate::PluginHealth {
             plugin: self.id.clone(),
             calls: self.calls.load(Ordering::Relaxed),
             failures: health.failures,
             reinstantiations: health.reinstantiations,
+            cancelled: health.cancelled,
             last_error: health.last_error.clone(),
             state: match (remaining, dead) {
                 (Some(remaining), _) => crate::PluginState::Quarantined { remaining },
@@ -360,46 +376,85 @@ fn dead_placeholder() -> WasmError {
 /// Drops one of the plugin's own handles in its store (running the
 /// resource's destructor there). A destructor that trapped leaves the
 /// instance to be replaced before the next call.
-fn drop_handle<P: PluginData>(label: &str, live: &mut Live<P>, handle: ResourceAny) {
-    if let Err(error) = handle.resource_drop(&mut live.store) {
+async fn drop_handle<P: PluginData + Send>(mode: Mode, label: &str, live: &mut Live<P>, handle: ResourceAny) {
+    if let Err(error) = drop_in(mode, handle, &mut live.store).await {
         live.tainted |= invoke::wasm_failed::<P::Id>(&error);
         tracing::warn!(plugin = %label, error = %WasmError::new(error), "dropping a resource failed");
     }
 }
 
-/// Creates a store for `data` and instantiates the plugin in it, resolving its
-/// plug's exports. On failure the data is handed back.
+/// Drops a handle in `store`, in `mode`: wasmtime refuses synchronous
+/// drops in a store that is entered asynchronously.
+pub(crate) async fn drop_in<T: Send + 'static>(
+    mode: Mode,
+    handle: ResourceAny,
+    store: impl wasmtime::AsContextMut<Data = T>,
+) -> wasmtime::Result<()> {
+    match mode {
+        Mode::Sync => handle.resource_drop(store),
+        Mode::Async => handle.resource_drop_async(store).await,
+    }
+}
+
+/// What the store does when its epoch deadline arrives: stop the call at
+/// its end; before it, a call on a fiber yields to the executor (a time
+/// slice of [`limits::YIELD_EVERY`] ticks) and a synchronous one goes on.
+fn on_epoch(call: &CallState, now: u64) -> wasmtime::UpdateDeadline {
+    // The deadline was armed one tick past `ends` (see `begin_frame`).
+    if now > call.ends {
+        return wasmtime::UpdateDeadline::Interrupt;
+    }
+    let left = call.ends.saturating_sub(now).saturating_add(1);
+    if call.yields {
+        wasmtime::UpdateDeadline::Yield(left.min(limits::YIELD_EVERY))
+    } else {
+        wasmtime::UpdateDeadline::Continue(left)
+    }
+}
+
+/// Creates a store for `data` and instantiates the plugin in it, in `mode`,
+/// resolving its plug's exports. On failure the data is handed back.
 ///
 /// The budgets hold from the first instruction: the limiter is the store's
 /// own call state, so a component declaring more initial memory than its
 /// limit is refused here.
-fn start<P: 'static>(
+#[allow(clippy::too_many_arguments, reason = "the plugin's whole instantiation context")]
+async fn start<P: Send + 'static>(
+    mode: Mode,
     engine: &Engine,
     pre: &InstancePre<PluginCtx<P>>,
     exports: &PlugExports,
     data: P,
     generation: u64,
     limits: &Limits,
-    clock: Option<&AtomicU64>,
+    clock: Option<&Arc<AtomicU64>>,
 ) -> Result<Live<P>, (Option<P>, WasmError)> {
     let mut store = Store::new(engine, PluginCtx::new(data, limits));
     store.limiter(|ctx| &mut ctx.call);
-    // Instantiation runs on this thread, and a start function may call the
-    // plugin's sockets: it is a call of this thread's chain.
-    store.data_mut().call.chain = Chain::this_thread();
+    // A start function may call the plugin's sockets: instantiation is a
+    // call of its own chain.
+    store.data_mut().call.chain = Caller::host_in(mode).chain;
+    store.data_mut().call.yields = mode == Mode::Async;
     if engine.get_epoch_interruption() {
         let now = clock.map_or(0, |clock| clock.load(Ordering::Relaxed));
         let ticks = limits::ticks(limits.deadline).saturating_add(1);
         let call = &mut store.data_mut().call;
         call.started = now;
         call.ends = now.saturating_add(ticks);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(ticks);
+        let clock = clock.cloned();
+        store.epoch_deadline_callback(move |ctx| {
+            let now = clock.as_deref().map_or(0, |clock| clock.load(Ordering::Relaxed));
+            Ok(on_epoch(&ctx.data().call, now))
+        });
+        store.set_epoch_deadline(if mode == Mode::Async { ticks.min(limits::YIELD_EVERY) } else { ticks });
     }
     if engine.get_consume_fuel() {
         let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
     }
-    let instantiated = pre.instantiate(&mut store);
+    let instantiated = match mode {
+        Mode::Sync => pre.instantiate(&mut store),
+        Mode::Async => pre.instantiate_async(&mut store).await,
+    };
     let hit = store.data_mut().call.hit.take();
     let instance: Instance = match instantiated {
         Ok(instance) => instance,

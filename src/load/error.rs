@@ -106,6 +106,19 @@ pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
         #[source]
         source: WasmError,
     },
+    /// The component imports an async host function of the linker
+    /// (`func_wrap_async`, `func_new_async`), so its store can only be
+    /// entered asynchronously, but the tree was loaded with
+    /// [`PluginTree::load`](crate::PluginTree::load): load it with
+    /// [`PluginTree::load_async`](crate::PluginTree::load_async).
+    #[error("plugin `{plugin}` imports async host functions: load the tree with `load_async`")]
+    RequiresAsync {
+        /// The plugin.
+        plugin: PluginId,
+        /// wasmtime's refusal.
+        #[source]
+        source: WasmError,
+    },
     /// The component imports something that is neither one of its sockets
     /// nor among the plugin's [`PluginData::grants`].
     #[error("plugin `{plugin}` imports `{import}`, which is neither one of its sockets nor granted to it")]
@@ -213,7 +226,9 @@ where
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &*self.0 {
             LoadError::Component { source, .. } => Some(&**source),
-            LoadError::Link { source, .. } | LoadError::Instantiate { source, .. } => Some(source),
+            LoadError::Link { source, .. }
+            | LoadError::Instantiate { source, .. }
+            | LoadError::RequiresAsync { source, .. } => Some(source),
             LoadError::SocketUnavailable { source, .. } => Some(source),
             _ => None,
         }
@@ -231,6 +246,7 @@ impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static
             | Self::SocketSignature { plugin, .. }
             | Self::Link { plugin, .. }
             | Self::Instantiate { plugin, .. }
+            | Self::RequiresAsync { plugin, .. }
             | Self::NotGranted { plugin, .. }
             | Self::UnknownSocket { plugin, .. }
             | Self::DependencyCycle { plugin, .. }

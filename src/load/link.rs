@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+use wasmtime::component::Linker;
 use wasmtime::component::types::ComponentFunc;
-use wasmtime::component::{Linker, Val};
 
 use super::{LoadError, Loaded, Loader, TreeLoadError};
 use crate::graph::InterfaceNode;
@@ -139,13 +139,10 @@ where
                 convert_params: declared.params().any(|(_, t)| types::has_resources(&t)),
                 convert_result: declared.results().any(|t| types::has_resources(&t)),
                 kinds: self.kinds.clone(),
+                mode: self.mode,
             });
             if !crate::socket::typed::define(&mut instance, &name, &declared, &adapter).map_err(link_error)? {
-                instance
-                    .func_new(&name, move |store, ty, params: &[Val], results: &mut [Val]| {
-                        adapter.call(store, &ty, params, results)
-                    })
-                    .map_err(link_error)?;
+                adapter.define(&mut instance, &name).map_err(link_error)?;
             }
         }
         Ok(())

@@ -17,8 +17,8 @@ pub(crate) use self::error::TreeLoadError;
 pub use self::error::{LoadError, NestedLoadError};
 use crate::graph::{Defect, InterfaceNode, PluginNode};
 use crate::head::PluginTreeHead;
-use crate::instance::ctx::PluginCtx;
-use crate::instance::{PluginSlot, Teardown};
+use crate::instance::ctx::{Mode, PluginCtx};
+use crate::instance::{PluginSlot, Teardown, drive};
 use crate::shape::root::RootPlugins;
 use crate::socket::resources::ResourceKinds;
 use crate::types::ResourceNames;
@@ -47,6 +47,8 @@ struct Loader<'a, I: InterfaceData, P: PluginData<InterfaceId = I::Id> + Send + 
     errors: Vec<TreeLoadError<I, P>>,
     root: usize,
     ticker: Option<Arc<crate::limits::Ticker>>,
+    /// How the plugins are instantiated and how their sockets call.
+    mode: Mode,
 }
 
 impl<I, P> PluginTree<I, P>
@@ -78,8 +80,54 @@ where
     /// `Err((primary, others))` only when the root interface cannot be served:
     /// it is not defined, or the number of its plugins that loaded does not
     /// satisfy its cardinality. `others` are the failures that led there.
+    ///
+    /// The plugins are linked for synchronous calls: [`PluginTreeHead::dispatch`]
+    /// at full speed, and [`PluginTreeHead::dispatch_async`] with the root's
+    /// plugins on fibers and the socket calls below them synchronous. A
+    /// plugin that imports an async host function of `linker`
+    /// (`func_wrap_async`, `func_new_async`) cannot be called synchronously
+    /// and fails with [`LoadError::RequiresAsync`]: load such trees with
+    /// [`load_async`](Self::load_async).
     pub fn load(
         self,
+        engine: &Engine,
+        linker: &Linker<PluginCtx<P>>,
+    ) -> PartialResult<PluginTreeHead<P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
+        let root_id = self.root_id.clone();
+        drive::now(self.load_in(Mode::Sync, engine, linker))
+            .unwrap_or_else(|| Err((LoadError::MissingRootInterface { interface: root_id }, Vec::new())))
+    }
+
+    /// [`load`](Self::load) for async hosts: the plugins are instantiated
+    /// with `instantiate_async` and linked for asynchronous calls, all the
+    /// way down.
+    ///
+    /// Under [`PluginTreeHead::dispatch_async`] every plugin runs on a fiber:
+    /// socket calls await the plugins behind them, plugins may import async
+    /// host functions of `linker` (`func_wrap_async`, `func_new_async`), and
+    /// a long-running plugin at any depth yields to the executor at epoch
+    /// ticks. [`PluginTreeHead::dispatch`] still works on such a tree, by
+    /// blocking the calling thread on the asynchronous path.
+    ///
+    /// Compilation runs before the first `.await` and blocks the task
+    /// meanwhile (components are compiled in parallel on all cores); put a
+    /// [`CompileCache`](crate::dir::CompileCache) in front of it, or load
+    /// before serving.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub async fn load_async(
+        self,
+        engine: &Engine,
+        linker: &Linker<PluginCtx<P>>,
+    ) -> PartialResult<PluginTreeHead<P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
+        self.load_in(Mode::Async, engine, linker).await
+    }
+
+    async fn load_in(
+        self,
+        mode: Mode,
         engine: &Engine,
         linker: &Linker<PluginCtx<P>>,
     ) -> PartialResult<PluginTreeHead<P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
@@ -112,6 +160,7 @@ where
             errors: Vec::new(),
             root,
             ticker: ticker.clone(),
+            mode,
         };
         let mut nodes: Vec<Option<PluginNode<P>>> = plugins.into_iter().map(Some).collect();
         // A plugin that cannot load whatever its component holds is not compiled.
@@ -133,7 +182,7 @@ where
                 continue;
             }
             if let (Some(node), Some(component)) = (nodes[index].take(), compiled[index].take()) {
-                match loader.load_plugin(node, component) {
+                match loader.load_plugin(node, component).await {
                     Ok(plugin) => {
                         loader.loaded[index] = Some(plugin);
                         load_order.push(index);
@@ -168,7 +217,15 @@ where
                 };
                 let mut all: Vec<_> = loader.loaded.iter().flatten().map(|l| l.slot.clone()).collect();
                 all.sort_by(|a, b| a.id.cmp(&b.id));
-                let head = PluginTreeHead::new(node, plugins, all, teardown, loader.kinds.clone(), ticker);
+                let head = PluginTreeHead::new(
+                    node,
+                    plugins,
+                    all,
+                    teardown,
+                    loader.kinds.clone(),
+                    ticker,
+                    mode == Mode::Async,
+                );
                 Ok((head, loader.errors))
             }
             Err(primary) => {
@@ -214,7 +271,7 @@ where
         result
     }
 
-    fn load_plugin(
+    async fn load_plugin(
         &mut self,
         node: PluginNode<P>,
         component: Result<wasmtime::component::Component, P::Error>,
@@ -265,8 +322,17 @@ where
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Instantiate { plugin: id.clone(), source: WasmError::new(e) })?;
         let clock = self.ticker.as_ref().map(|ticker| ticker.clock.clone());
-        let slot = PluginSlot::instantiate(id.clone(), self.engine, pre, exports, data, clock)
-            .map_err(|source| LoadError::Instantiate { plugin: id.clone(), source })?;
+        let slot = PluginSlot::instantiate(self.mode, id.clone(), self.engine, pre, exports, data, clock)
+            .await
+            .map_err(|source| {
+                // wasmtime's words for a store that must be entered with
+                // `*_async` calls: the component imports an async host function.
+                if self.mode == Mode::Sync && source.to_string().contains("`*_async` functions") {
+                    LoadError::RequiresAsync { plugin: id.clone(), source }
+                } else {
+                    LoadError::Instantiate { plugin: id.clone(), source }
+                }
+            })?;
         let _ = consumer.set(Arc::downgrade(&slot));
         tracing::debug!(plugin = %id, "plugin loaded");
         Ok(Loaded { slot, plug_types, names })

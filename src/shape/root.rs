@@ -49,6 +49,23 @@ impl<P: PluginData + Send + 'static> RootPlugins<P> {
         }
     }
 
+    /// `f` of every plugin, in the root's shape, the plugins of a
+    /// multi-plugin root awaited concurrently (in one task: no threads).
+    pub(crate) async fn each_async<'s, T, F: std::future::Future<Output = T>>(
+        &'s self,
+        f: impl Fn(&'s Arc<PluginSlot<P>>) -> F,
+    ) -> Socket<T, P::Id> {
+        match self {
+            Self::One(slot) => Socket::ExactlyOne(f(slot).await),
+            Self::Optional(None) => Socket::AtMostOne(None),
+            Self::Optional(Some(slot)) => Socket::AtMostOne(Some(f(slot).await)),
+            Self::Many { slots, .. } => {
+                let values = futures_util::future::join_all(slots.iter().map(&f)).await;
+                self.many(slots.iter().map(|slot| slot.id.clone()).zip(values).collect())
+            }
+        }
+    }
+
     /// One plugin's value (the owner of a resource a method was called on),
     /// in the root's shape.
     pub(crate) fn only<T>(&self, plugin: &Arc<PluginSlot<P>>, value: T) -> Socket<T, P::Id> {

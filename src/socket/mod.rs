@@ -18,7 +18,7 @@ use wasmtime::{AsContextMut, StoreContextMut};
 
 use crate::PluginData;
 use crate::dispatch_error::{DispatchError, SocketTrap};
-use crate::instance::ctx::{Caller, PluginCtx};
+use crate::instance::ctx::{Caller, Mode, PluginCtx};
 use crate::instance::{Fail, Live, PluginSlot, Site};
 use crate::shape::{self, Shape};
 use crate::types::ResourceNames;
@@ -85,6 +85,10 @@ pub(crate) struct Adapter<P: PluginData + Send + 'static> {
     pub(crate) convert_params: bool,
     pub(crate) convert_result: bool,
     pub(crate) kinds: Arc<ResourceKinds>,
+    /// How the consumer calls through the socket: synchronously in a tree
+    /// loaded with `load`, asynchronously (awaiting the plugins behind it) in
+    /// one loaded with `load_async`.
+    pub(crate) mode: Mode,
 }
 
 impl<P: PluginData + Send + 'static> Adapter<P> {
@@ -103,8 +107,28 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         })
     }
 
+    /// Defines socket function `name` in the consumer's linker: a host
+    /// function forwarding to [`call`](Self::call), synchronous or async by
+    /// the adapter's mode.
+    pub(crate) fn define(
+        self: Arc<Self>,
+        linker: &mut wasmtime::component::LinkerInstance<'_, PluginCtx<P>>,
+        name: &str,
+    ) -> wasmtime::Result<()> {
+        match self.mode {
+            Mode::Sync => linker.func_new(name, move |store, ty, params: &[Val], results: &mut [Val]| {
+                crate::instance::drive::on_stack(self.call(store, &ty, params, results))
+                    .unwrap_or_else(|| Err(wasmtime::format_err!("a synchronous socket call suspended")))
+            }),
+            Mode::Async => linker.func_new_async(name, move |store, ty, params: &[Val], results: &mut [Val]| {
+                let adapter = self.clone();
+                Box::new(async move { adapter.call(store, &ty, params, results).await })
+            }),
+        }
+    }
+
     /// Handles one call the consumer made through the socket.
-    pub(crate) fn call(
+    pub(crate) async fn call(
         &self,
         mut store: StoreContextMut<'_, PluginCtx<P>>,
         ty: &ComponentFunc,
@@ -112,14 +136,14 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         results: &mut [Val],
     ) -> wasmtime::Result<()> {
         let mut taken = Vec::new();
-        let outcome = self.forward(&mut store, ty, params, results, &mut taken);
+        let outcome = self.forward(&mut store, ty, params, results, &mut taken).await;
         if self.convert_params || self.method {
-            resources::release_borrows(params, &taken, &mut store);
+            resources::release_borrows(self.mode, params, &taken, &mut store).await;
         }
         outcome
     }
 
-    fn forward(
+    async fn forward(
         &self,
         store: &mut StoreContextMut<'_, PluginCtx<P>>,
         ty: &ComponentFunc,
@@ -134,21 +158,26 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         let consumer = Consumer::of(slot.as_ref());
         let result_ty = if self.convert_result { shape::inner_type(ty.results().next(), self.shape) } else { None };
         if self.method {
-            let outcome = self.call_method(&caller, &consumer, store, taken, params, result_ty.as_ref());
+            let outcome = self.call_method(&caller, &consumer, store, taken, params, result_ty.as_ref()).await;
             return self.deliver_single(outcome, results);
         }
-        let mut call = |target: &Arc<PluginSlot<P>>| {
-            self.invoke(&caller, target, &consumer, store, taken, params, result_ty.as_ref())
-        };
+        let result_ty = result_ty.as_ref();
+        // The plugins behind a socket are called in turn: the consumer's
+        // store, which their arguments and results cross, is one.
+        macro_rules! call {
+            ($target:expr) => {
+                self.invoke(&caller, $target, &consumer, store, taken, params, result_ty).await
+            };
+        }
         match self.shape {
             Shape::Plain | Shape::Result(_) if self.targets.len() == 1 => {
-                let outcome = call(&self.targets[0]);
+                let outcome = call!(&self.targets[0]);
                 self.deliver_single(outcome, results)
             }
             Shape::Plain => {
                 // A function without a result on a multi-plugin socket: call all.
                 for target in &self.targets {
-                    call(target).map_err(trap)?;
+                    call!(target).map_err(trap)?;
                 }
                 Ok(())
             }
@@ -158,8 +187,8 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                     None => Val::Option(None),
                     Some(target) => {
                         let value = match self.shape {
-                            Shape::OptionResult(kind) => shape::wrap_result(call(target), kind),
-                            _ => unwrap_value(call(target).map_err(trap)?),
+                            Shape::OptionResult(kind) => shape::wrap_result(call!(target), kind),
+                            _ => unwrap_value(call!(target).map_err(trap)?),
                         };
                         Val::Option(Some(Box::new(value)))
                     }
@@ -170,7 +199,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             Shape::List | Shape::ListResult(_) | Shape::ListTagged(_) => {
                 let mut items = Vec::with_capacity(self.targets.len());
                 for target in &self.targets {
-                    let outcome = call(target);
+                    let outcome = call!(target);
                     items.push(match self.shape {
                         Shape::ListResult(kind) => shape::wrap_result(outcome, kind),
                         Shape::ListTagged(kind) => {
@@ -205,7 +234,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
 
     /// Calls the function on one plugin, translating handles both ways.
     #[allow(clippy::too_many_arguments, reason = "the two stores and their context")]
-    fn invoke(
+    async fn invoke(
         &self,
         caller: &Caller,
         target: &Arc<PluginSlot<P>>,
@@ -215,21 +244,25 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         params: &[Val],
         result_ty: Option<&Type>,
     ) -> Result<Option<Val>, DispatchError<P::Id>> {
-        target.invoke(caller, &self.site, |live| {
+        let mut entered = target.enter_call(self.mode, caller, &self.site).await?;
+        let outcome = async {
+            let live = entered.live()?;
             let mut lent = Vec::new();
             let args: Cow<'_, [Val]> = if self.convert_params {
                 let mut args = Vec::with_capacity(params.len());
-                self.lend_args(target, consumer, live, store, taken, params, &mut args, &mut lent)?;
+                self.lend_args(target, consumer, live, store, taken, params, &mut args, &mut lent).await?;
                 Cow::Owned(args)
             } else {
                 Cow::Borrowed(params)
             };
-            self.finish_call(target, live, consumer, store, &args, &mut lent, result_ty)
-        })
+            self.finish_call(target, live, consumer, store, &args, &mut lent, result_ty).await
+        }
+        .await;
+        entered.finish(outcome).await
     }
 
     /// Calls a resource method on the plugin that owns the resource.
-    fn call_method(
+    async fn call_method(
         &self,
         caller: &Caller,
         consumer: &Consumer<'_, P>,
@@ -253,7 +286,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         if !self.targets.iter().any(|t| Arc::ptr_eq(t, &owner)) {
             return Err(invalid(format!("plugin `{}` is not behind this socket", owner.label)));
         }
-        owner.invoke(caller, &self.site, |live| {
+        let mut entered = owner.enter_call(self.mode, caller, &self.site).await?;
+        let outcome = async {
+            let live = entered.live()?;
             if live.generation != generation {
                 return Err(Fail::Refused(DispatchError::InvalidResource {
                     plugin: owner.id.clone(),
@@ -266,10 +301,12 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             let mut args = Vec::with_capacity(params.len());
             args.push(Val::Resource(inner));
             if params.len() > 1 {
-                self.lend_args(&owner, consumer, live, store, taken, params, &mut args, &mut lent)?;
+                self.lend_args(&owner, consumer, live, store, taken, params, &mut args, &mut lent).await?;
             }
-            self.finish_call(&owner, live, consumer, store, &args, &mut lent, result_ty)
-        })
+            self.finish_call(&owner, live, consumer, store, &args, &mut lent, result_ty).await
+        }
+        .await;
+        entered.finish(outcome).await
     }
 
     /// Converts the arguments in `params` after those already in `args`
@@ -277,7 +314,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     /// target's, translating handles; on failure the borrows lent so far are
     /// taken back.
     #[allow(clippy::too_many_arguments, reason = "the two stores and their context")]
-    fn lend_args(
+    async fn lend_args(
         &self,
         target: &Arc<PluginSlot<P>>,
         consumer: &Consumer<'_, P>,
@@ -289,23 +326,31 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         lent: &mut Vec<(u32, wasmtime::component::ResourceAny)>,
     ) -> Result<(), Fail<P::Id>> {
         let param_types: Vec<Type> = live.func_types[self.function].params().map(|(_, t)| t).collect();
-        let mut src = consumer.endpoint(store.as_context_mut(), Some(taken));
-        let mut dst = target_endpoint(target, live);
-        for (param, ty) in params.iter().zip(param_types).skip(args.len()) {
-            match resources::convert(param.clone(), &ty, &mut src, &mut dst, &self.kinds, lent) {
-                Ok(arg) => args.push(arg),
-                Err(error) => {
-                    resources::return_lent(&mut live.store.as_context_mut(), lent);
-                    return Err(self.handle_failure(target, error));
+        let failed = {
+            let mut src = consumer.endpoint(store.as_context_mut(), Some(taken));
+            let mut dst = target_endpoint(target, live);
+            let mut failed = None;
+            for (param, ty) in params.iter().zip(param_types).skip(args.len()) {
+                match resources::convert(param.clone(), &ty, &mut src, &mut dst, &self.kinds, lent) {
+                    Ok(arg) => args.push(arg),
+                    Err(error) => {
+                        failed = Some(error);
+                        break;
+                    }
                 }
             }
+            failed
+        };
+        if let Some(error) = failed {
+            resources::return_lent(self.mode, &mut live.store.as_context_mut(), lent).await;
+            return Err(self.handle_failure(target, error));
         }
         Ok(())
     }
 
     /// Runs the call on `live` and brings the result back to the consumer.
     #[allow(clippy::too_many_arguments, reason = "the two stores and their context")]
-    fn finish_call(
+    async fn finish_call(
         &self,
         target: &Arc<PluginSlot<P>>,
         live: &mut Live<P>,
@@ -317,8 +362,8 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     ) -> Result<Option<Val>, Fail<P::Id>> {
         let returns = live.result_counts[self.function] == 1;
         let mut out = [Val::Bool(false)];
-        let called = live.call_vals(self.function, args, &mut out[..usize::from(returns)], true);
-        resources::return_lent(&mut live.store.as_context_mut(), lent);
+        let called = live.call_vals(self.mode, self.function, args, &mut out[..usize::from(returns)], true).await;
+        resources::return_lent(self.mode, &mut live.store.as_context_mut(), lent).await;
         called?;
         if !returns {
             return Ok(None);

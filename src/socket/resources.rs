@@ -15,7 +15,7 @@ use wasmtime::component::{Resource, ResourceAny, ResourceDynamic, ResourceType, 
 
 use crate::PluginData;
 use crate::instance::PluginSlot;
-use crate::instance::ctx::PluginCtx;
+use crate::instance::ctx::{Mode, PluginCtx};
 
 /// A handle owned by another plugin, as held in a consumer's resource table.
 pub(crate) struct Proxy<P: PluginData + Send + 'static> {
@@ -286,13 +286,14 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
 }
 
 /// Takes back the handles lent for one call, and their table entries.
-pub(crate) fn return_lent<P: PluginData + Send + 'static>(
+pub(crate) async fn return_lent<P: PluginData + Send + 'static>(
+    mode: Mode,
     store: &mut StoreContextMut<'_, PluginCtx<P>>,
     lent: &mut Vec<(u32, ResourceAny)>,
 ) {
     for (rep, handle) in lent.drain(..) {
         // A host-defined handle without destructor: this only frees the slot.
-        let _ = handle.resource_drop(&mut *store);
+        let _ = crate::instance::drop_in(mode, handle, &mut *store).await;
         let _: Result<Proxy<P>, _> = store.data_mut().plugin_mut().resource_table().delete(Resource::new_own(rep));
     }
 }
@@ -300,40 +301,48 @@ pub(crate) fn return_lent<P: PluginData + Send + 'static>(
 /// Releases the borrowed handles among `params` that no conversion took out
 /// of the consumer's store (a call failed before reaching them): wasmtime
 /// requires every borrow lent to the host to be released before it returns.
-pub(crate) fn release_borrows<P: PluginData + Send + 'static>(
+pub(crate) async fn release_borrows<P: PluginData + Send + 'static>(
+    mode: Mode,
     params: &[Val],
     taken: &[Taken<P>],
     store: &mut StoreContextMut<'_, PluginCtx<P>>,
 ) {
+    let mut untaken = Vec::new();
     for param in params {
-        release_borrows_in(param, taken, store);
+        untaken_borrows(param, taken, &mut untaken);
+    }
+    for handle in untaken {
+        let _ = crate::instance::drop_in(mode, handle, &mut *store).await;
     }
 }
 
-fn release_borrows_in<P: PluginData + Send + 'static>(
-    val: &Val,
-    taken: &[Taken<P>],
-    store: &mut StoreContextMut<'_, PluginCtx<P>>,
-) {
+/// The borrowed handles in `val` that no conversion took.
+fn untaken_borrows<P: PluginData + Send + 'static>(val: &Val, taken: &[Taken<P>], out: &mut Vec<ResourceAny>) {
     match val {
         Val::Resource(handle) => {
             let was_taken = taken.iter().any(|t| t.from == *handle);
             if !handle.owned() && !was_taken {
-                let _ = handle.resource_drop(&mut *store);
+                out.push(*handle);
             }
         }
         Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
             for item in items {
-                release_borrows_in(item, taken, store);
+                untaken_borrows(item, taken, out);
             }
         }
         Val::Record(fields) => {
             for (_, item) in fields {
-                release_borrows_in(item, taken, store);
+                untaken_borrows(item, taken, out);
             }
         }
         Val::Variant(_, Some(item)) | Val::Option(Some(item)) | Val::Result(Ok(Some(item)) | Err(Some(item))) => {
-            release_borrows_in(item, taken, store);
+            untaken_borrows(item, taken, out);
+        }
+        Val::Map(entries) => {
+            for (key, item) in entries {
+                untaken_borrows(key, taken, out);
+                untaken_borrows(item, taken, out);
+            }
         }
         _ => {}
     }

@@ -11,8 +11,11 @@ use std::sync::Arc;
 use wasmtime::component::types::{ComponentFunc, Type};
 use wasmtime::component::{ComponentNamedList, Lift, LinkerInstance, Lower};
 
+use wasmtime::StoreContextMut;
+
 use crate::PluginData;
-use crate::instance::ctx::PluginCtx;
+use crate::instance::ctx::{Mode, PluginCtx};
+use crate::instance::drive;
 use crate::shape::Shape;
 use crate::socket::Adapter;
 
@@ -70,7 +73,8 @@ pub(crate) fn define<P: PluginData + Send + 'static>(
     Ok(true)
 }
 
-/// Defines `name` as a typed call into the one plugin behind the socket.
+/// Defines `name` as a typed call into the one plugin behind the socket,
+/// synchronous or async by the adapter's mode.
 fn wrap<P, Params, Results>(
     linker: &mut LinkerInstance<'_, PluginCtx<P>>,
     name: &str,
@@ -82,13 +86,40 @@ where
     Results: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
 {
     let adapter = adapter.clone();
-    linker.func_wrap(name, move |store: wasmtime::StoreContextMut<'_, PluginCtx<P>>, params: Params| {
-        let Some(target) = adapter.targets.first() else {
-            return Err(wasmtime::format_err!("socket `{}` has no plugin", adapter.site.interface));
-        };
-        let caller = store.data().call.as_caller();
-        target
-            .invoke(&caller, &adapter.site, |live| live.call_typed::<_, Params, Results>(adapter.function, params))
-            .map_err(crate::socket::trap)
-    })
+    match adapter.mode {
+        Mode::Sync => linker.func_wrap(name, move |store: StoreContextMut<'_, PluginCtx<P>>, params: Params| {
+            drive::on_stack(forward::<P, Params, Results>(&adapter, store, params))
+                .unwrap_or_else(|| Err(wasmtime::format_err!("a synchronous socket call suspended")))
+        }),
+        Mode::Async => linker.func_wrap_async(name, move |store: StoreContextMut<'_, PluginCtx<P>>, params: Params| {
+            let adapter = adapter.clone();
+            Box::new(async move { forward::<P, Params, Results>(&adapter, store, params).await })
+        }),
+    }
+}
+
+/// One call through a typed socket function.
+async fn forward<P, Params, Results>(
+    adapter: &Adapter<P>,
+    store: StoreContextMut<'_, PluginCtx<P>>,
+    params: Params,
+) -> wasmtime::Result<Results>
+where
+    P: PluginData + Send + 'static,
+    Params: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+    Results: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+{
+    let Some(target) = adapter.targets.first() else {
+        return Err(wasmtime::format_err!("socket `{}` has no plugin", adapter.site.interface));
+    };
+    let caller = store.data().call.as_caller();
+    let mode = adapter.mode;
+    let called = async {
+        let mut entered = target.enter_call(mode, &caller, &adapter.site).await?;
+        let outcome =
+            async { entered.live()?.call_typed::<_, Params, Results>(mode, adapter.function, params).await }.await;
+        entered.finish(outcome).await
+    }
+    .await;
+    called.map_err(crate::socket::trap)
 }
