@@ -320,6 +320,21 @@ impl PluginDir {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Ok(linker)
     }
+
+    /// [`linker`](Self::linker) for trees loaded with
+    /// [`PluginTree::load_async`](crate::PluginTree::load_async): WASI's
+    /// functions are async host functions, run on the executor of the
+    /// `dispatch_async` that reaches them. (The synchronous WASI of
+    /// [`linker`](Self::linker) runs a tokio runtime of its own for each
+    /// call, which tokio forbids inside another runtime's task.)
+    ///
+    /// # Errors
+    /// When wasmtime cannot define WASI in the linker.
+    pub fn linker_async(engine: &Engine) -> Result<Linker<PluginCtx<DirPlugin>>, WasmError> {
+        let mut linker = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Ok(linker)
+    }
 }
 
 fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DirError> {

@@ -6,6 +6,7 @@ mod fixtures;
 mod hostile;
 mod plugins;
 
+mod asynchronous;
 mod callpath;
 mod cardinality;
 mod dir;
@@ -40,6 +41,22 @@ pub fn load_on(engine: &Engine, root: &str, interfaces: Vec<Interface>, plugins:
     assert!(build_errors.is_empty(), "unexpected build errors: {build_errors:#?}");
     let linker = Linker::new(engine);
     match tree.load(engine, &linker) {
+        Ok(loaded) => loaded,
+        Err((primary, others)) => panic!("root cannot be served: {primary}; others: {others:#?}"),
+    }
+}
+
+/// Like [`load_on`], with [`PluginTree::load_async`] and a given linker.
+pub async fn load_async_with(
+    engine: &Engine,
+    linker: &Linker<wasm_link::PluginCtx<Plugin>>,
+    root: &str,
+    interfaces: Vec<Interface>,
+    plugins: Vec<Plugin>,
+) -> (Head, Vec<Load>) {
+    let (tree, build_errors) = PluginTree::new(root.to_owned(), interfaces, plugins);
+    assert!(build_errors.is_empty(), "unexpected build errors: {build_errors:#?}");
+    match tree.load_async(engine, linker).await {
         Ok(loaded) => loaded,
         Err((primary, others)) => panic!("root cannot be served: {primary}; others: {others:#?}"),
     }

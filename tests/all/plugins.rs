@@ -238,7 +238,7 @@ pub fn consumer(shape: &ImportShape) -> Vec<u8> {
     }
 }
 
-const DOCS_ITEMS: &str = r"
+pub const DOCS_ITEMS: &str = r"
     resource doc {
         constructor(v: u32);
         get: func() -> u32;
