@@ -135,12 +135,7 @@ where
         let Some(root) = root else {
             return Err((LoadError::MissingRootInterface { interface: root_id }, Vec::new()));
         };
-        let mut kinds = ResourceKinds::default();
-        for (interface, node) in interfaces.iter().enumerate() {
-            for resource in 0..node.resources.len() {
-                kinds.add(interface, resource);
-            }
-        }
+        let kinds = resource_kinds(&interfaces);
         // Ticking from the start: start functions run under deadlines too.
         let ticker = crate::limits::Ticker::for_engine(engine);
         if ticker.is_none() {
@@ -337,4 +332,15 @@ where
         tracing::debug!(plugin = %id, "plugin loaded");
         Ok(Loaded { slot, plug_types, names })
     }
+}
+
+/// Every resource type the interfaces declare.
+fn resource_kinds<I: InterfaceData>(interfaces: &[InterfaceNode<I>]) -> ResourceKinds {
+    let mut kinds = ResourceKinds::default();
+    for (interface, node) in interfaces.iter().enumerate() {
+        for resource in 0..node.resources.len() {
+            kinds.add(interface, resource);
+        }
+    }
+    kinds
 }

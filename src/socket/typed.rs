@@ -114,12 +114,12 @@ where
     };
     let caller = store.data().call.as_caller();
     let mode = adapter.mode;
-    let called = async {
+    let result = async {
         let mut entered = target.enter_call(mode, &caller, &adapter.site).await?;
         let outcome =
             async { entered.live()?.call_typed::<_, Params, Results>(mode, adapter.function, params).await }.await;
         entered.finish(outcome).await
     }
     .await;
-    called.map_err(crate::socket::trap)
+    result.map_err(crate::socket::trap)
 }
