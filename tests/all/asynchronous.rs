@@ -458,3 +458,20 @@ async fn dispatch_async_on_a_tree_loaded_for_blocking_calls_runs_sockets_synchro
     );
     assert_eq!(one(head.dispatch_async("test:hostile/victim", "spin", true, &[]).await).ok(), Some(Val::U32(7)));
 }
+
+/// A chain of 300 socket hops under `dispatch_async` on a tokio worker
+/// (2 MiB of stack), on a tree loaded either way: below an asynchronous
+/// root the synchronous hops continue on fresh stack segments, never on
+/// the root's fiber stack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_hundred_deep_chain_completes_under_dispatch_async() {
+    let (interfaces, plugins) = crate::callpath::deep_chain_parts(300, &Limits::default(), |i| format!("c{i}"));
+    let (sync_tree, errors) = load_on(&engine(), "l0", interfaces, plugins);
+    assert!(errors.is_empty(), "{errors:?}");
+    let result = one(sync_tree.dispatch_async("test:chain/l0", "next", true, &[]).await);
+    assert_eq!(result.map_err(|e| wasm_link::error_chain(&e)), Ok(Val::U32(300)));
+    let (interfaces, plugins) = crate::callpath::deep_chain_parts(300, &Limits::default(), |i| format!("c{i}"));
+    let async_tree = load_async("l0", interfaces, plugins).await;
+    let result = one(async_tree.dispatch_async("test:chain/l0", "next", true, &[]).await);
+    assert_eq!(result.map_err(|e| wasm_link::error_chain(&e)), Ok(Val::U32(300)));
+}

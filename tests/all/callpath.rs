@@ -609,6 +609,15 @@ fn dispatch_deep_chain(depth: u32, limits: &Limits) -> Outcome {
 /// under `limits`, plugin `i` (hop `i`) named `id(i)`.
 fn deep_chain(depth: u32, limits: &Limits, name: impl Fn(u32) -> String) -> Head {
     let started = Instant::now();
+    let (interfaces, plugins) = deep_chain_parts(depth, limits, name);
+    let engine = engine();
+    let head = load_with(&engine, &Linker::new(&engine), "l0", interfaces, plugins);
+    eprintln!("chain of {depth} built and loaded in {:?}", started.elapsed());
+    head
+}
+
+/// The interfaces and plugins of [`deep_chain`]; `l0` is the root.
+pub fn deep_chain_parts(depth: u32, limits: &Limits, name: impl Fn(u32) -> String) -> (Vec<Interface>, Vec<Plugin>) {
     let mut interfaces = Vec::new();
     let mut plugins = Vec::new();
     for i in 0..=depth {
@@ -623,10 +632,7 @@ fn deep_chain(depth: u32, limits: &Limits, name: impl Fn(u32) -> String) -> Head
         let sockets: Vec<&str> = sockets.iter().map(String::as_str).collect();
         plugins.push(Plugin::new(&name(i), &id, &sockets, chain_link(i, depth)).limits(limits.clone()));
     }
-    let engine = engine();
-    let head = load_with(&engine, &Linker::new(&engine), "l0", interfaces, plugins);
-    eprintln!("chain of {depth} built and loaded in {:?}", started.elapsed());
-    head
+    (interfaces, plugins)
 }
 
 /// Dropping a tree frees every plugin without recursing down the chain:
