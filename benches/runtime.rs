@@ -232,6 +232,24 @@ type Head = PluginTreeHead<Plugin>;
 type GetFunc = TypedFunc<(u32,), (u32,)>;
 
 fn tree(engine: &Engine, root: &'static str) -> Head {
+    let (tree, errors) = bench_tree(root);
+    assert!(errors.is_empty());
+    let (head, errors) = tree.load(engine, &Linker::new(engine)).expect("the bench tree loads");
+    assert!(errors.is_empty());
+    head
+}
+
+/// [`tree`], loaded with `load_async`: asynchronous all the way down.
+async fn tree_async(engine: &Engine, root: &'static str) -> Head {
+    let (tree, errors) = bench_tree(root);
+    assert!(errors.is_empty());
+    let (head, errors) = tree.load_async(engine, &Linker::new(engine)).await.expect("the bench tree loads");
+    assert!(errors.is_empty());
+    head
+}
+
+#[allow(clippy::type_complexity, reason = "the tree and its build errors")]
+fn bench_tree(root: &'static str) -> (PluginTree<Iface, Plugin>, Vec<wasm_link::PluginTreeError<String, &'static str>>) {
     let interfaces = vec![
         Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::ExactlyOne, vec![]),
         Iface("caller", "bench:b/caller", vec![Func("run")], InterfaceCardinality::ExactlyOne, vec![]),
@@ -262,11 +280,7 @@ fn tree(engine: &Engine, root: &'static str) -> Head {
             ResourceTable::new(),
         ),
     ];
-    let (tree, errors) = PluginTree::new(root, interfaces, plugins);
-    assert!(errors.is_empty());
-    let (head, errors) = tree.load(engine, &Linker::new(engine)).expect("the bench tree loads");
-    assert!(errors.is_empty());
-    head
+    PluginTree::new(root, interfaces, plugins)
 }
 
 /// A raw instance of `wasm` (text or binary) in a store of its own.
@@ -762,6 +776,156 @@ fn memory_per_plugin(engine: &Engine) -> (f64, f64) {
     (per(linked_bytes), per(raw_bytes))
 }
 
+/// Calls per timed batch of the async figures: one executor entry per batch.
+const ASYNC_BATCH: usize = 200;
+
+/// `dispatch_async` against wasmtime's `call_async` on the same component,
+/// both driven by one current-thread tokio runtime.
+fn async_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Ratios) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let empty = wasmtime::component::Linker::<()>::new(engine);
+    let (mut store, func) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
+    let (mut typed_store, typed_func) = instance_export(engine, CALLEE, &empty, "bench:b/callee", "get");
+    let typed: GetFunc = typed_func.typed(&typed_store).expect("typed");
+    let head = runtime.block_on(tree_async(engine, "callee"));
+    let sync_tree = tree(engine, "callee");
+    let typed_get = head.typed::<(u32,), (u32,)>("get").expect("`get` is a root function");
+    let mut results = [Val::U32(0)];
+    let mut raw_call_async = || {
+        runtime.block_on(async {
+            for _ in 0..ASYNC_BATCH {
+                func.call_async(&mut store, &[Val::U32(black_box(1))], &mut results).await.expect("call");
+                black_box(&results);
+            }
+        });
+    };
+    let mut raw_typed_async = || {
+        runtime.block_on(async {
+            for _ in 0..ASYNC_BATCH {
+                black_box(typed.call_async(&mut typed_store, (black_box(1),)).await.expect("call"));
+            }
+        });
+    };
+    let dispatch_async = |head: &Head| {
+        runtime.block_on(async {
+            for _ in 0..ASYNC_BATCH {
+                black_box(only(head.dispatch_async("bench:b/callee", "get", true, &[Val::U32(black_box(1))]).await));
+            }
+        });
+    };
+    let typed_async = || {
+        runtime.block_on(async {
+            for _ in 0..ASYNC_BATCH {
+                black_box(only(typed_get.call_async((black_box(1),)).await));
+            }
+        });
+    };
+    ratios.push((
+        format!("{label}/async/dispatch-async-vs-func-call-async"),
+        paired(ROUNDS, 1, &mut raw_call_async, || dispatch_async(&head)),
+    ));
+    ratios.push((
+        format!("{label}/async/typed-async-vs-typedfunc-call-async"),
+        paired(ROUNDS, 1, &mut raw_typed_async, typed_async),
+    ));
+    ratios.push((
+        format!("{label}/async/dispatch-async-on-blocking-tree-vs-func-call-async"),
+        paired(ROUNDS, 1, &mut raw_call_async, || dispatch_async(&sync_tree)),
+    ));
+    // A socket call under `dispatch_async`: awaited (a fiber per hop) in a
+    // tree loaded with `load_async`, against the same calls in a tree loaded
+    // for blocking calls (a plain call per hop).
+    let caller_async = runtime.block_on(tree_async(engine, "caller"));
+    let caller_sync = tree(engine, "caller");
+    let run = |head: &Head| {
+        runtime.block_on(async {
+            black_box(only(head.dispatch_async("bench:b/caller", "run", true, &[Val::U32(black_box(SOCKET_CALLS))]).await));
+        });
+    };
+    ratios.push((
+        format!("{label}/async/socket-awaited-vs-socket-blocking"),
+        paired(ROUNDS, 4, || run(&caller_sync), || run(&caller_async)),
+    ));
+    c.bench_function(&format!("{label}/async/raw-func-call-async"), |b| {
+        b.iter(|| runtime.block_on(async { func.call_async(&mut store, &[Val::U32(1)], &mut results).await }));
+    });
+    c.bench_function(&format!("{label}/async/dispatch-async"), |b| {
+        b.iter(|| runtime.block_on(head.dispatch_async("bench:b/callee", "get", true, &[Val::U32(1)])));
+    });
+    c.bench_function(&format!("{label}/async/socket-awaited"), |b| b.iter(|| run(&caller_async)));
+    c.bench_function(&format!("{label}/async/socket-blocking"), |b| b.iter(|| run(&caller_sync)));
+}
+
+/// `bench:b/callee` whose `get` never returns: it spins until its deadline.
+const SPINNER: &str = r#"(component
+    (core module $m (func (export "get") (param i32) (result i32) (loop $l (br $l)) unreachable))
+    (core instance $i (instantiate $m))
+    (func $get (param "x" u32) (result u32) (canon lift (core func $i "get")))
+    (instance $callee (export "get" (func $get)))
+    (export "bench:b/callee" (instance $callee)))"#;
+
+/// Fairness on a two-worker runtime: 1 000 `dispatch_async` requests to a
+/// fast plugin (from four client tasks), with and without a plugin spinning
+/// beside them (restarted each time its 5 s deadline stops it). Returns the
+/// p50 and p99 latency in microseconds, without and with the spinner.
+fn fairness(engine: &Engine) -> [(f64, f64); 2] {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    let fast = Arc::new(runtime.block_on(tree_async(engine, "callee")));
+    let spinner = {
+        let (tree, errors) = PluginTree::new(
+            "callee",
+            vec![Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::ExactlyOne, vec![])],
+            vec![Plugin("spinner".into(), "callee", vec![], Source::Wat(SPINNER), ResourceTable::new())],
+        );
+        assert!(errors.is_empty());
+        let loaded = runtime.block_on(tree.load_async(engine, &Linker::new(engine))).expect("the spinner loads");
+        Arc::new(loaded.0)
+    };
+    let run = |with_spinner: bool| -> (f64, f64) {
+        runtime.block_on(async {
+            let spinning = with_spinner.then(|| {
+                let spinner = spinner.clone();
+                tokio::spawn(async move {
+                    loop {
+                        black_box(spinner.dispatch_async("bench:b/callee", "get", true, &[Val::U32(0)]).await);
+                    }
+                })
+            });
+            // Let the spinner take its worker first.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let clients: Vec<_> = (0..4)
+                .map(|_| {
+                    let fast = fast.clone();
+                    tokio::spawn(async move {
+                        let mut latencies = Vec::with_capacity(250);
+                        for _ in 0..250 {
+                            let started = std::time::Instant::now();
+                            black_box(only(fast.dispatch_async("bench:b/callee", "get", true, &[Val::U32(1)]).await));
+                            latencies.push(started.elapsed().as_secs_f64() * 1e6);
+                        }
+                        latencies
+                    })
+                })
+                .collect();
+            let mut latencies = Vec::new();
+            for client in clients {
+                latencies.extend(client.await.expect("a client task"));
+            }
+            // Dropping the spinner's future abandons its call: the plugin
+            // is re-instantiated before its next one.
+            if let Some(spinning) = spinning {
+                spinning.abort();
+            }
+            latencies.sort_by(f64::total_cmp);
+            let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+            (at(0.5), at(0.99))
+        })
+    };
+    run(false);
+    [run(false), run(true)]
+}
+
 fn main() {
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -785,7 +949,11 @@ fn main() {
         if run("resource") {
             resource_calls(&mut criterion, engine, label, &mut ratios);
         }
+        if run("async") {
+            async_calls(&mut criterion, engine, label, &mut ratios);
+        }
     }
+    let fairness = run("fairness").then(|| fairness(&epochs));
     if run("fan-out") {
         fan_outs(&mut criterion, &plain, &mut ratios);
     }
@@ -811,6 +979,16 @@ fn main() {
                 let _ = writeln!(table, "{label}/{name}-ns-per-call {:.1}", ns / f64::from(SOCKET_CALLS));
             }
         }
+        for name in ["async/raw-func-call-async", "async/dispatch-async"] {
+            if let Some(ns) = median(&format!("{label}/{name}")) {
+                let _ = writeln!(table, "{label}/{name}-ns {ns:.0}");
+            }
+        }
+        for name in ["async/socket-awaited", "async/socket-blocking"] {
+            if let Some(ns) = median(&format!("{label}/{name}")) {
+                let _ = writeln!(table, "{label}/{name}-ns-per-call {:.1}", ns / f64::from(SOCKET_CALLS));
+            }
+        }
         for name in ["resource/raw-func-wrap-trampoline", "resource/wasm-link"] {
             if let Some(ns) = median(&format!("{label}/{name}")) {
                 let _ = writeln!(table, "{label}/{name}-ns-per-round-trip {:.0}", ns / f64::from(RESOURCE_CALLS));
@@ -821,6 +999,12 @@ fn main() {
         if let Some(ns) = median(&format!("fan-out-work/{n}/raw-typedfunc-loop")) {
             let _ = writeln!(table, "fan-out-work/{n}/raw-ns-per-call {:.0}", ns / f64::from(n));
         }
+    }
+    if let Some([alone, beside]) = fairness {
+        let _ = writeln!(table, "fairness/fast-p50-us-alone {:.1}", alone.0);
+        let _ = writeln!(table, "fairness/fast-p99-us-alone {:.1}", alone.1);
+        let _ = writeln!(table, "fairness/fast-p50-us-beside-spinner {:.1}", beside.0);
+        let _ = writeln!(table, "fairness/fast-p99-us-beside-spinner {:.1}", beside.1);
     }
     if run("memory") {
         let (linked, raw) = memory_per_plugin(&plain);
