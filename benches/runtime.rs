@@ -249,7 +249,9 @@ async fn tree_async(engine: &Engine, root: &'static str) -> Head {
 }
 
 #[allow(clippy::type_complexity, reason = "the tree and its build errors")]
-fn bench_tree(root: &'static str) -> (PluginTree<Iface, Plugin>, Vec<wasm_link::PluginTreeError<String, &'static str>>) {
+fn bench_tree(
+    root: &'static str,
+) -> (PluginTree<Iface, Plugin>, Vec<wasm_link::PluginTreeError<String, &'static str>>) {
     let interfaces = vec![
         Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::ExactlyOne, vec![]),
         Iface("caller", "bench:b/caller", vec![Func("run")], InterfaceCardinality::ExactlyOne, vec![]),
@@ -839,7 +841,9 @@ fn async_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Rat
     let caller_sync = tree(engine, "caller");
     let run = |head: &Head| {
         runtime.block_on(async {
-            black_box(only(head.dispatch_async("bench:b/caller", "run", true, &[Val::U32(black_box(SOCKET_CALLS))]).await));
+            black_box(only(
+                head.dispatch_async("bench:b/caller", "run", true, &[Val::U32(black_box(SOCKET_CALLS))]).await,
+            ));
         });
     };
     ratios.push((

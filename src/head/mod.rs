@@ -209,7 +209,7 @@ where
         args: &[Val],
     ) -> Socket<DispatchResult<P>, P::Id> {
         if self.asynchronous {
-            return drive::block_on(self.dispatch_in(Mode::Async, path, function, has_return, args));
+            return drive::block_on(drive::in_chain(self.dispatch_in(Mode::Async, path, function, has_return, args)));
         }
         drive::on_stack(self.dispatch_in(Mode::Sync, path, function, has_return, args))
             .unwrap_or_else(|| self.each(|slot| Err(suspended(slot))))
@@ -244,7 +244,7 @@ where
         has_return: bool,
         args: &[Val],
     ) -> Socket<DispatchResult<P>, P::Id> {
-        self.dispatch_in(Mode::Async, path, function, has_return, args).await
+        drive::in_chain(self.dispatch_in(Mode::Async, path, function, has_return, args)).await
     }
 
     /// The one dispatch: checks the name, routes methods to their owner,
@@ -428,7 +428,7 @@ where
     /// A [`DispatchError::Trap`] naming the owner when the destructor trapped.
     pub fn drop_resource(&self, handle: ResourceAny) -> Result<bool, DispatchError<P::Id>> {
         if self.asynchronous {
-            return drive::block_on(self.drop_resource_in(Mode::Async, handle));
+            return drive::block_on(drive::in_chain(self.drop_resource_in(Mode::Async, handle)));
         }
         drive::now(self.drop_resource_in(Mode::Sync, handle)).unwrap_or(Ok(false))
     }
@@ -439,7 +439,7 @@ where
     ///
     /// A [`DispatchError::Trap`] naming the owner when the destructor trapped.
     pub async fn drop_resource_async(&self, handle: ResourceAny) -> Result<bool, DispatchError<P::Id>> {
-        self.drop_resource_in(Mode::Async, handle).await
+        drive::in_chain(self.drop_resource_in(Mode::Async, handle)).await
     }
 
     async fn drop_resource_in(&self, mode: Mode, handle: ResourceAny) -> Result<bool, DispatchError<P::Id>> {

@@ -52,7 +52,7 @@ where
     pub fn call(&self, params: Params) -> TypedResult<Results, P::Id> {
         let site = self.head.site(self.index);
         if self.head.is_async() {
-            return drive::block_on(self.call_in(Mode::Async, params));
+            return drive::block_on(drive::in_chain(self.call_in(Mode::Async, params)));
         }
         // The common case, without the per-plugin bookkeeping below.
         if let Some(slot) = self.head.exactly_one() {
@@ -73,7 +73,7 @@ where
     /// [`call`](Self::call) for async hosts, as a `Send` future: see
     /// [`PluginTreeHead::dispatch_async`].
     pub async fn call_async(&self, params: Params) -> TypedResult<Results, P::Id> {
-        self.call_in(Mode::Async, params).await
+        drive::in_chain(self.call_in(Mode::Async, params)).await
     }
 
     async fn call_in(&self, mode: Mode, params: Params) -> TypedResult<Results, P::Id> {

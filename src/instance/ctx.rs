@@ -100,6 +100,18 @@ thread_local! {
     /// Its address identifies the current thread: cheaper than a `ThreadId`
     /// (no destructor, no lazy initialisation), and never 0.
     static THREAD_MARK: u8 = const { 0 };
+    /// The asynchronous chain whose future this thread is polling, 0 when
+    /// none (see [`Chain::polled`]).
+    static POLLED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Restores the chain polled before, when a poll ends (or unwinds).
+pub(crate) struct PollingGuard(u64);
+
+impl Drop for PollingGuard {
+    fn drop(&mut self) {
+        POLLED.set(self.0);
+    }
 }
 
 /// The last chain id handed to an asynchronous call. Ids carry the top bit,
@@ -117,6 +129,21 @@ impl Chain {
     pub(crate) fn fresh() -> Self {
         let id = ASYNC_CHAINS.fetch_add(1, std::sync::atomic::Ordering::Relaxed).wrapping_add(1);
         Self(id | (1 << 63))
+    }
+
+    /// The asynchronous chain being polled on this thread, if any: a
+    /// dispatch made from inside it (by a host function a plugin called) is
+    /// part of it, and re-entering a plugin it holds is refused, not a
+    /// future that waits forever.
+    #[inline]
+    pub(crate) fn polled() -> Option<Self> {
+        let chain = POLLED.get();
+        (chain != Self::NONE.0).then_some(Self(chain))
+    }
+
+    /// Makes `self` the chain polled on this thread until the guard drops.
+    pub(crate) fn polling(self) -> PollingGuard {
+        PollingGuard(POLLED.replace(self.0))
     }
 
     /// The chain of a synchronous call started on this thread.
@@ -151,15 +178,20 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    /// The host, calling on this thread.
+    /// The host, calling on this thread: the thread's chain, or the
+    /// asynchronous chain this thread is polling (a blocking `dispatch`
+    /// from a host function inside an async call).
     #[inline]
     pub(crate) fn host() -> Self {
-        Self { chain: Chain::this_thread(), depth: 0, ends: u64::MAX, deadline: Duration::MAX }
+        let chain = Chain::polled().unwrap_or_else(Chain::this_thread);
+        Self { chain, depth: 0, ends: u64::MAX, deadline: Duration::MAX }
     }
 
-    /// The host, starting an asynchronous call chain.
+    /// The host, calling asynchronously: the chain being polled (set by
+    /// [`drive::in_chain`](super::drive::in_chain)), or a new one.
     pub(crate) fn host_async() -> Self {
-        Self { chain: Chain::fresh(), ..Self::host() }
+        let chain = Chain::polled().unwrap_or_else(Chain::fresh);
+        Self { chain, depth: 0, ends: u64::MAX, deadline: Duration::MAX }
     }
 
     /// The host, calling in `mode`.

@@ -8,9 +8,11 @@
 //! ([`block_on`]).
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
+
+use super::ctx::Chain;
 
 /// Native stack a plugin is entered with at least: wasmtime lets wasm use
 /// `max_wasm_stack` (512 KiB by default) below the point where the host
@@ -47,6 +49,33 @@ pub(crate) fn on_stack<F: Future>(future: F) -> Option<F::Output> {
 #[inline]
 pub(crate) fn socket_hop<F: Future>(on_fiber: bool, future: F) -> Option<F::Output> {
     if on_fiber { stacker::grow(STACK_SEGMENT, || now(future)) } else { on_stack(future) }
+}
+
+pin_project_lite::pin_project! {
+    /// An asynchronous call chain's future: while it is polled, its chain is
+    /// the one polled on the thread ([`Chain::polled`]).
+    pub(crate) struct InChain<F> {
+        chain: Chain,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for InChain<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _polling = this.chain.polling();
+        this.future.poll(cx)
+    }
+}
+
+/// `future` as a call chain of its own, or as part of the chain being
+/// polled on this thread when it starts inside one (a host function that
+/// dispatches).
+pub(crate) fn in_chain<F: Future>(future: F) -> InChain<F> {
+    InChain { chain: Chain::polled().unwrap_or_else(Chain::fresh), future }
 }
 
 /// Runs a future to completion on this thread, parking it while the future

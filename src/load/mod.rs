@@ -94,6 +94,7 @@ where
         linker: &Linker<PluginCtx<P>>,
     ) -> PartialResult<PluginTreeHead<P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
         let root_id = self.root_id.clone();
+        // A synchronous load completes in its first poll: every step blocks.
         drive::now(self.load_in(Mode::Sync, engine, linker))
             .unwrap_or_else(|| Err((LoadError::MissingRootInterface { interface: root_id }, Vec::new())))
     }
@@ -122,7 +123,7 @@ where
         engine: &Engine,
         linker: &Linker<PluginCtx<P>>,
     ) -> PartialResult<PluginTreeHead<P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
-        self.load_in(Mode::Async, engine, linker).await
+        drive::in_chain(self.load_in(Mode::Async, engine, linker)).await
     }
 
     async fn load_in(

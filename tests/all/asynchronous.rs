@@ -475,3 +475,49 @@ async fn a_three_hundred_deep_chain_completes_under_dispatch_async() {
     let result = one(async_tree.dispatch_async("test:chain/l0", "next", true, &[]).await);
     assert_eq!(result.map_err(|e| wasm_link::error_chain(&e)), Ok(Val::U32(300)));
 }
+
+/// A host function that, inside an async call of `caller`, dispatches back
+/// into `caller` (awaiting, or blocking when `blocking`): it gets
+/// `Reentrant` (answering 1) instead of waiting forever for the plugin its
+/// own call holds.
+async fn reentry_answer(blocking: bool) -> Option<Val> {
+    let engine = engine();
+    let head_slot: Arc<std::sync::OnceLock<std::sync::Weak<Head>>> = Arc::default();
+    let mut linker = Linker::new(&engine);
+    let slot = head_slot.clone();
+    linker
+        .instance("test:fixtures/host")
+        .expect("a host instance")
+        .func_wrap_async("callback", move |_store, (): ()| {
+            let head = slot.get().and_then(std::sync::Weak::upgrade);
+            Box::new(async move {
+                let Some(head) = head else { return Ok((0u32,)) };
+                let result = if blocking {
+                    one(head.dispatch("test:fixtures/caller", "run", true, &[]))
+                } else {
+                    one(head.dispatch_async("test:fixtures/caller", "run", true, &[]).await)
+                };
+                Ok((match result {
+                    Err(DispatchError::Reentrant { plugin, .. }) if plugin == "caller" => 1u32,
+                    _ => 2,
+                },))
+            })
+        })
+        .expect("an async host function");
+    let (interfaces, plugins) = caller_tree();
+    let (head, errors) = load_async_with(&engine, &linker, "caller", interfaces, plugins).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let head = Arc::new(head);
+    let _ = head_slot.set(Arc::downgrade(&head));
+    let answer =
+        tokio::time::timeout(Duration::from_secs(10), head.dispatch_async("test:fixtures/caller", "run", true, &[]))
+            .await
+            .expect("re-entry must not wait forever");
+    one(answer).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_function_dispatching_back_into_its_own_plugin_gets_reentrant() {
+    assert_eq!(reentry_answer(false).await, Some(Val::U32(1)));
+    assert_eq!(reentry_answer(true).await, Some(Val::U32(1)));
+}
