@@ -837,8 +837,8 @@ fn async_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Rat
     // A socket call under `dispatch_async`: awaited (a fiber per hop) in a
     // tree loaded with `load_async`, against the same calls in a tree loaded
     // for blocking calls (a plain call per hop).
-    let caller_async = runtime.block_on(tree_async(engine, "caller"));
-    let caller_sync = tree(engine, "caller");
+    let awaited = runtime.block_on(tree_async(engine, "caller"));
+    let blocking = tree(engine, "caller");
     let run = |head: &Head| {
         runtime.block_on(async {
             black_box(only(
@@ -848,7 +848,7 @@ fn async_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Rat
     };
     ratios.push((
         format!("{label}/async/socket-awaited-vs-socket-blocking"),
-        paired(ROUNDS, 4, || run(&caller_sync), || run(&caller_async)),
+        paired(ROUNDS, 4, || run(&blocking), || run(&awaited)),
     ));
     c.bench_function(&format!("{label}/async/raw-func-call-async"), |b| {
         b.iter(|| runtime.block_on(async { func.call_async(&mut store, &[Val::U32(1)], &mut results).await }));
@@ -856,8 +856,8 @@ fn async_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Rat
     c.bench_function(&format!("{label}/async/dispatch-async"), |b| {
         b.iter(|| runtime.block_on(head.dispatch_async("bench:b/callee", "get", true, &[Val::U32(1)])));
     });
-    c.bench_function(&format!("{label}/async/socket-awaited"), |b| b.iter(|| run(&caller_async)));
-    c.bench_function(&format!("{label}/async/socket-blocking"), |b| b.iter(|| run(&caller_sync)));
+    c.bench_function(&format!("{label}/async/socket-awaited"), |b| b.iter(|| run(&awaited)));
+    c.bench_function(&format!("{label}/async/socket-blocking"), |b| b.iter(|| run(&blocking)));
 }
 
 /// `bench:b/callee` whose `get` never returns: it spins until its deadline.
@@ -922,8 +922,8 @@ fn fairness(engine: &Engine) -> [(f64, f64); 2] {
                 spinning.abort();
             }
             latencies.sort_by(f64::total_cmp);
-            let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-            (at(0.5), at(0.99))
+            let at = |percent: usize| latencies[(latencies.len() - 1) * percent / 100];
+            (at(50), at(99))
         })
     };
     run(false);
