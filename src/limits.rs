@@ -15,9 +15,12 @@
 //! The defaults are finite and sized for a plugin, not a whole program, so a
 //! stranger's plugin loaded with no configuration is already contained.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, EngineWeak};
@@ -183,7 +186,90 @@ pub(crate) struct Ticker {
     thread: Option<std::thread::JoinHandle<()>>,
     /// Ticks since the ticker started, advanced with the engine's epoch: a
     /// clock that costs one atomic load to read on the call path.
-    pub(crate) clock: Arc<AtomicU64>,
+    pub(crate) clock: Arc<Clock>,
+}
+
+/// The ticker's clock, and the asynchronous calls waiting for a tick.
+#[derive(Default)]
+pub(crate) struct Clock {
+    ticks: AtomicU64,
+    /// Wakers of calls waiting for their end (see [`Until`]), by the tick
+    /// they wait for and a number of their own.
+    sleepers: Mutex<BTreeMap<(u64, u64), Waker>>,
+    /// Whether `sleepers` may hold any: read on every tick, locked rarely.
+    has_sleepers: AtomicBool,
+    next_sleeper: AtomicU64,
+}
+
+impl Clock {
+    /// The ticks so far.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        self.ticks.load(Ordering::Relaxed)
+    }
+
+    /// Advances the clock, waking the calls whose end came.
+    fn tick(&self) {
+        let now = self.ticks.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if !self.has_sleepers.load(Ordering::Acquire) {
+            return;
+        }
+        let mut sleepers = self.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(entry) = sleepers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            entry.remove().wake();
+        }
+        self.has_sleepers.store(!sleepers.is_empty(), Ordering::Release);
+    }
+
+    /// A future that completes at tick `at`.
+    pub(crate) fn until(self: &Arc<Self>, at: u64) -> Until {
+        Until { clock: self.clone(), at, key: None }
+    }
+}
+
+/// Completes when the clock reaches a tick: the end of an asynchronous
+/// call, raced against the call (see `Live::call_vals`), so a plugin
+/// awaiting a host future past its deadline is stopped even though no wasm
+/// runs to notice the epoch. Registers its waker only when it waits.
+pub(crate) struct Until {
+    clock: Arc<Clock>,
+    at: u64,
+    key: Option<(u64, u64)>,
+}
+
+impl Future for Until {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.clock.now() >= self.at {
+            return Poll::Ready(());
+        }
+        let key = match self.key {
+            Some(key) => key,
+            None => {
+                let key = (self.at, self.clock.next_sleeper.fetch_add(1, Ordering::Relaxed));
+                self.key = Some(key);
+                key
+            }
+        };
+        let mut sleepers = self.clock.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
+        sleepers.insert(key, cx.waker().clone());
+        self.clock.has_sleepers.store(true, Ordering::Release);
+        drop(sleepers);
+        // The tick may have come between the look and the registration.
+        if self.clock.now() >= self.at { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+impl Drop for Until {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.clock.sleepers.lock().unwrap_or_else(PoisonError::into_inner).remove(&key);
+        }
+    }
 }
 
 impl Drop for Ticker {
@@ -215,7 +301,7 @@ impl Ticker {
             return Some(ticker);
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let clock = Arc::new(AtomicU64::new(0));
+        let clock = Arc::new(Clock::default());
         let weak = engine.weak();
         let thread_stop = stop.clone();
         let thread_clock = clock.clone();
@@ -228,7 +314,7 @@ impl Ticker {
                         Some(engine) => {
                             // The clock first: a call reading it never
                             // expects less time than the epoch gives it.
-                            thread_clock.fetch_add(1, Ordering::Relaxed);
+                            thread_clock.tick();
                             engine.increment_epoch();
                         }
                         None => return,

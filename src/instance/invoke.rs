@@ -15,7 +15,7 @@ use super::ctx::{Caller, Mode};
 use super::{Busy, Live, PluginSlot, SlotState};
 use crate::PluginData;
 use crate::dispatch_error::{DispatchError, NestedDispatchError, SocketTrap};
-use crate::limits::{Budget, TICK, YIELD_EVERY};
+use crate::limits::{Budget, Clock, TICK, YIELD_EVERY};
 use crate::wasm_error::WasmError;
 
 /// The interface and function a call is for, as named in errors.
@@ -98,7 +98,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// given, when the engine consumes fuel.
     #[inline]
     pub(crate) fn begin_frame(&self, live: &mut Live<P>, caller: &Caller, mode: Mode) -> Option<u64> {
-        let now = self.clock.as_deref().map_or(0, |clock| clock.load(Ordering::Relaxed));
+        let now = self.clock.as_deref().map_or(0, Clock::now);
         let own_end = now.saturating_add(self.deadline_ticks);
         let call = &mut live.store.data_mut().call;
         call.chain = caller.chain;
@@ -217,7 +217,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
 
     /// How long a call started at tick `started` ran, to the tick.
     fn elapsed(&self, started: u64) -> Duration {
-        let now = self.clock.as_deref().map_or(started, |clock| clock.load(Ordering::Relaxed));
+        let now = self.clock.as_deref().map_or(started, Clock::now);
         TICK.saturating_mul(u32::try_from(now.saturating_sub(started)).unwrap_or(u32::MAX))
     }
 
@@ -389,9 +389,10 @@ impl<P: 'static> Live<P> {
     where
         P: Send,
     {
+        let until = self.until();
         let called = match mode {
             Mode::Sync => self.funcs[index].call(&mut self.store, args, out),
-            Mode::Async => self.funcs[index].call_async(&mut self.store, args, out).await,
+            Mode::Async => within(until, self.funcs[index].call_async(&mut self.store, args, out)).await,
         };
         called.map_err(|error| {
             let well_typed = checked
@@ -416,11 +417,20 @@ impl<P: 'static> Live<P> {
         Results: ComponentNamedList + Lift + Send + Sync + 'static,
     {
         let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
+        let until = self.until();
         let called = match mode {
             Mode::Sync => func.call(&mut self.store, params),
-            Mode::Async => func.call_async(&mut self.store, params).await,
+            Mode::Async => within(until, func.call_async(&mut self.store, params)).await,
         };
         called.map_err(|error| classify(error, true, self.param_resources[index]))
+    }
+
+    /// When the call in the store must end, as a future (none without a
+    /// ticking clock).
+    #[inline]
+    fn until(&self) -> Option<crate::limits::Until> {
+        let clock = self.clock.as_ref()?;
+        Some(clock.until(self.store.data().call.ends.saturating_add(1)))
     }
 
     #[inline]
@@ -454,6 +464,21 @@ impl<P: 'static> Live<P> {
             *slot = Some(Box::new(func) as Box<dyn std::any::Any + Send + Sync>);
         }
         Ok(func)
+    }
+}
+
+/// An asynchronous call into wasm, stopped at its end even while the
+/// plugin awaits a host future (epoch interruption only stops running wasm):
+/// the call's future is dropped, which unwinds the plugin, and the call
+/// fails as if interrupted.
+async fn within<T>(
+    until: Option<crate::limits::Until>,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    let Some(until) = until else { return call.await };
+    match futures_util::future::select(std::pin::pin!(call), until).await {
+        futures_util::future::Either::Left((result, _)) => result,
+        futures_util::future::Either::Right(((), _)) => Err(wasmtime::Error::new(wasmtime::Trap::Interrupt)),
     }
 }
 

@@ -25,7 +25,7 @@ use wasmtime::component::{
 use wasmtime::{Engine, Store};
 
 use crate::PluginData;
-use crate::limits::{self, Limits, Recovery};
+use crate::limits::{self, Clock, Limits, Recovery};
 use crate::wasm_error::WasmError;
 use ctx::{CallState, Caller, Chain, Mode, PluginCtx};
 
@@ -58,6 +58,8 @@ pub(crate) struct Live<P: 'static> {
     /// A call unwound (a panic in a host function) while inside the
     /// instance: its state is unknown, it is replaced before the next call.
     pub(crate) tainted: bool,
+    /// The engine's ticker clock: an asynchronous call races its end.
+    pub(crate) clock: Option<Arc<Clock>>,
 }
 
 pub(crate) enum SlotState<P: 'static> {
@@ -108,7 +110,7 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     /// What the engine enforces, read once.
     epochs: bool,
     /// The engine's ticker clock, when it interrupts.
-    clock: Option<Arc<AtomicU64>>,
+    clock: Option<Arc<Clock>>,
     fuel: bool,
 }
 
@@ -172,7 +174,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         pre: InstancePre<PluginCtx<P>>,
         exports: PlugExports,
         data: P,
-        clock: Option<Arc<AtomicU64>>,
+        clock: Option<Arc<Clock>>,
     ) -> Result<Arc<Self>, WasmError> {
         let limits = data.limits();
         let recovery = data.recovery();
@@ -427,7 +429,7 @@ async fn start<P: Send + 'static>(
     data: P,
     generation: u64,
     limits: &Limits,
-    clock: Option<&Arc<AtomicU64>>,
+    clock: Option<&Arc<Clock>>,
 ) -> Result<Live<P>, (Option<P>, WasmError)> {
     let mut store = Store::new(engine, PluginCtx::new(data, limits));
     store.limiter(|ctx| &mut ctx.call);
@@ -436,14 +438,14 @@ async fn start<P: Send + 'static>(
     store.data_mut().call.chain = Caller::host_in(mode).chain;
     store.data_mut().call.yields = mode == Mode::Async;
     if engine.get_epoch_interruption() {
-        let now = clock.map_or(0, |clock| clock.load(Ordering::Relaxed));
+        let now = clock.map_or(0, |clock| clock.now());
         let ticks = limits::ticks(limits.deadline).saturating_add(1);
         let call = &mut store.data_mut().call;
         call.started = now;
         call.ends = now.saturating_add(ticks);
         let clock = clock.cloned();
         store.epoch_deadline_callback(move |ctx| {
-            let now = clock.as_deref().map_or(0, |clock| clock.load(Ordering::Relaxed));
+            let now = clock.as_deref().map_or(0, Clock::now);
             Ok(on_epoch(&ctx.data().call, now))
         });
         store.set_epoch_deadline(if mode == Mode::Async { ticks.min(limits::YIELD_EVERY) } else { ticks });
@@ -495,5 +497,6 @@ async fn start<P: Send + 'static>(
         resource_types,
         generation,
         tainted: false,
+        clock: clock.cloned(),
     })
 }

@@ -521,3 +521,48 @@ async fn a_host_function_dispatching_back_into_its_own_plugin_gets_reentrant() {
     assert_eq!(reentry_answer(false).await, Some(Val::U32(1)));
     assert_eq!(reentry_answer(true).await, Some(Val::U32(1)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_stops_a_plugin_awaiting_a_host_future() {
+    let engine = engine();
+    let linker = sleepy_linker(&engine, Duration::from_secs(30));
+    let deadline = Duration::from_millis(200);
+    let plugins = vec![Plugin::new("caller", "caller", &[], caller()).limits(Limits { deadline, ..Limits::default() })];
+    let (head, errors) = load_async_with(&engine, &linker, "caller", caller_tree().0, plugins).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let started = Instant::now();
+    let error = one(head.dispatch_async("test:fixtures/caller", "run", true, &[]).await).expect_err("cut off");
+    assert!(started.elapsed() < deadline * 3, "{:?}", started.elapsed());
+    assert!(
+        matches!(&error, DispatchError::BudgetExceeded { plugin, function, budget: Budget::Deadline { limit, .. }, reinstantiated: true, .. }
+            if plugin == "caller" && &**function == "run" && *limit == deadline),
+        "{error:?}"
+    );
+    assert_eq!(health_of(&head, "caller").failures, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_async_host_function_is_a_trap_naming_the_plugin() {
+    let engine = engine();
+    let mut linker = Linker::new(&engine);
+    linker
+        .instance("test:fixtures/host")
+        .expect("a host instance")
+        .func_wrap_async("callback", |_store, (): ()| {
+            Box::new(async {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Err::<(u32,), _>(wasmtime::format_err!("the disk is on fire"))
+            })
+        })
+        .expect("an async host function");
+    let (interfaces, plugins) = caller_tree();
+    let (head, errors) = load_async_with(&engine, &linker, "caller", interfaces, plugins).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let error = one(head.dispatch_async("test:fixtures/caller", "run", true, &[]).await).expect_err("the host failed");
+    assert!(
+        matches!(&error, DispatchError::Trap { plugin, interface, function, .. }
+            if plugin == "caller" && &**interface == "test:fixtures/caller" && &**function == "run"),
+        "{error:?}"
+    );
+    assert!(wasm_link::error_chain(&error).contains("the disk is on fire"), "{}", wasm_link::error_chain(&error));
+}
