@@ -225,8 +225,8 @@ impl Clock {
     }
 
     /// A future that completes at tick `at`.
-    pub(crate) fn until(self: &Arc<Self>, at: u64) -> Until {
-        Until { clock: self.clone(), at, key: None }
+    pub(crate) fn until(&self, at: u64) -> Until<'_> {
+        Until { clock: self, at, key: None }
     }
 }
 
@@ -234,26 +234,25 @@ impl Clock {
 /// call, raced against the call (see `Live::call_vals`), so a plugin
 /// awaiting a host future past its deadline is stopped even though no wasm
 /// runs to notice the epoch. Registers its waker only when it waits.
-pub(crate) struct Until {
-    clock: Arc<Clock>,
+pub(crate) struct Until<'a> {
+    clock: &'a Clock,
     at: u64,
     key: Option<(u64, u64)>,
 }
 
-impl Future for Until {
+impl Future for Until<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.clock.now() >= self.at {
             return Poll::Ready(());
         }
-        let key = match self.key {
-            Some(key) => key,
-            None => {
-                let key = (self.at, self.clock.next_sleeper.fetch_add(1, Ordering::Relaxed));
-                self.key = Some(key);
-                key
-            }
+        let key = if let Some(key) = self.key {
+            key
+        } else {
+            let key = (self.at, self.clock.next_sleeper.fetch_add(1, Ordering::Relaxed));
+            self.key = Some(key);
+            key
         };
         let mut sleepers = self.clock.sleepers.lock().unwrap_or_else(PoisonError::into_inner);
         sleepers.insert(key, cx.waker().clone());
@@ -264,7 +263,7 @@ impl Future for Until {
     }
 }
 
-impl Drop for Until {
+impl Drop for Until<'_> {
     fn drop(&mut self) {
         if let Some(key) = self.key {
             self.clock.sleepers.lock().unwrap_or_else(PoisonError::into_inner).remove(&key);

@@ -226,12 +226,13 @@ where
     /// plugin does not starve other tasks. The plugins of a multi-plugin
     /// root run concurrently as futures of this one task.
     ///
-    /// On a tree loaded with [`PluginTree::load_async`](crate::PluginTree::load_async)
-    /// it is asynchronous all the way down: socket calls await the plugins
+    /// This holds on a tree loaded with [`PluginTree::load_async`](crate::PluginTree::load_async),
+    /// which is asynchronous all the way down: socket calls await the plugins
     /// behind them, and plugins may await async host functions of the
-    /// linker. On a tree loaded with [`PluginTree::load`](crate::PluginTree::load),
-    /// the root's plugins run asynchronously, and the socket calls they make
-    /// run synchronously on the executor's thread, each within its deadline.
+    /// linker. A tree loaded with [`PluginTree::load`](crate::PluginTree::load)
+    /// is linked for blocking calls: there this is [`dispatch`](Self::dispatch),
+    /// run to completion on the executor's thread (each plugin within its
+    /// deadline, none yielding).
     ///
     /// Dropping the future mid-call abandons the call: every plugin it was
     /// inside is re-instantiated before its next call, the handles those
@@ -244,6 +245,9 @@ where
         has_return: bool,
         args: &[Val],
     ) -> Socket<DispatchResult<P>, P::Id> {
+        if !self.asynchronous {
+            return self.dispatch(path, function, has_return, args);
+        }
         drive::in_chain(self.dispatch_in(Mode::Async, path, function, has_return, args)).await
     }
 
@@ -439,6 +443,9 @@ where
     ///
     /// A [`DispatchError::Trap`] naming the owner when the destructor trapped.
     pub async fn drop_resource_async(&self, handle: ResourceAny) -> Result<bool, DispatchError<P::Id>> {
+        if !self.asynchronous {
+            return self.drop_resource(handle);
+        }
         drive::in_chain(self.drop_resource_in(Mode::Async, handle)).await
     }
 

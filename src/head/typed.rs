@@ -73,6 +73,9 @@ where
     /// [`call`](Self::call) for async hosts, as a `Send` future: see
     /// [`PluginTreeHead::dispatch_async`].
     pub async fn call_async(&self, params: Params) -> TypedResult<Results, P::Id> {
+        if !self.head.is_async() {
+            return self.call(params);
+        }
         drive::in_chain(self.call_in(Mode::Async, params)).await
     }
 

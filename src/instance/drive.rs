@@ -41,16 +41,6 @@ pub(crate) fn on_stack<F: Future>(future: F) -> Option<F::Output> {
     stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || now(future))
 }
 
-/// A synchronous socket call made by a plugin: [`on_stack`], except that a
-/// consumer running on a fiber (under `dispatch_async`, in a tree loaded for
-/// blocking calls) hands the call a fresh stack segment outright. The
-/// fiber's stack is not the thread's, so how much of it is left cannot be
-/// told; a segment of known size can.
-#[inline]
-pub(crate) fn socket_hop<F: Future>(on_fiber: bool, future: F) -> Option<F::Output> {
-    if on_fiber { stacker::grow(STACK_SEGMENT, || now(future)) } else { on_stack(future) }
-}
-
 pin_project_lite::pin_project! {
     /// An asynchronous call chain's future: while it is polled, its chain is
     /// the one polled on the thread ([`Chain::polled`]).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{ComponentNamedList, Lift, Lower, TypedFunc, Val};
 
-use super::ctx::{Caller, Mode};
+use super::ctx::{Caller, Mode, PluginCtx};
 use super::{Busy, Live, PluginSlot, SlotState};
 use crate::PluginData;
 use crate::dispatch_error::{DispatchError, NestedDispatchError, SocketTrap};
@@ -389,10 +389,12 @@ impl<P: 'static> Live<P> {
     where
         P: Send,
     {
-        let until = self.until();
         let called = match mode {
             Mode::Sync => self.funcs[index].call(&mut self.store, args, out),
-            Mode::Async => within(until, self.funcs[index].call_async(&mut self.store, args, out)).await,
+            Mode::Async => {
+                let until = until(self.clock.as_deref(), &self.store);
+                within(until, self.funcs[index].call_async(&mut self.store, args, out)).await
+            }
         };
         called.map_err(|error| {
             let well_typed = checked
@@ -417,20 +419,14 @@ impl<P: 'static> Live<P> {
         Results: ComponentNamedList + Lift + Send + Sync + 'static,
     {
         let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
-        let until = self.until();
         let called = match mode {
             Mode::Sync => func.call(&mut self.store, params),
-            Mode::Async => within(until, func.call_async(&mut self.store, params)).await,
+            Mode::Async => {
+                let until = until(self.clock.as_deref(), &self.store);
+                within(until, func.call_async(&mut self.store, params)).await
+            }
         };
         called.map_err(|error| classify(error, true, self.param_resources[index]))
-    }
-
-    /// When the call in the store must end, as a future (none without a
-    /// ticking clock).
-    #[inline]
-    fn until(&self) -> Option<crate::limits::Until> {
-        let clock = self.clock.as_ref()?;
-        Some(clock.until(self.store.data().call.ends.saturating_add(1)))
     }
 
     #[inline]
@@ -467,12 +463,19 @@ impl<P: 'static> Live<P> {
     }
 }
 
+/// When the call in `store` must end, as a future (none without a ticking
+/// clock): the tick after its last.
+#[inline]
+fn until<'a, T>(clock: Option<&'a Clock>, store: &wasmtime::Store<PluginCtx<T>>) -> Option<crate::limits::Until<'a>> {
+    clock.map(|clock| clock.until(store.data().call.ends.saturating_add(1)))
+}
+
 /// An asynchronous call into wasm, stopped at its end even while the
 /// plugin awaits a host future (epoch interruption only stops running wasm):
 /// the call's future is dropped, which unwinds the plugin, and the call
 /// fails as if interrupted.
 async fn within<T>(
-    until: Option<crate::limits::Until>,
+    until: Option<crate::limits::Until<'_>>,
     call: impl std::future::Future<Output = wasmtime::Result<T>>,
 ) -> wasmtime::Result<T> {
     let Some(until) = until else { return call.await };

@@ -223,9 +223,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         if self.is_busy_on(chain) {
             return Err(Reentered);
         }
-        let state = match mode {
-            Mode::Sync => self.state.lock_blocking(),
-            Mode::Async => self.state.lock().await,
+        let state = match (mode, self.state.try_lock()) {
+            (_, Some(state)) => state,
+            (Mode::Sync, None) => self.state.lock_blocking(),
+            (Mode::Async, None) => self.state.lock().await,
         };
         self.busy.store(chain.0, Ordering::Relaxed);
         let mut busy = Busy { state, busy: &self.busy };

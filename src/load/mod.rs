@@ -81,9 +81,9 @@ where
     /// it is not defined, or the number of its plugins that loaded does not
     /// satisfy its cardinality. `others` are the failures that led there.
     ///
-    /// The plugins are linked for synchronous calls: [`PluginTreeHead::dispatch`]
-    /// at full speed, and [`PluginTreeHead::dispatch_async`] with the root's
-    /// plugins on fibers and the socket calls below them synchronous. A
+    /// The plugins are linked for blocking calls: [`PluginTreeHead::dispatch`]
+    /// at full speed ([`PluginTreeHead::dispatch_async`] is the same call,
+    /// run to completion on the executor's thread). A
     /// plugin that imports an async host function of `linker`
     /// (`func_wrap_async`, `func_new_async`) cannot be called synchronously
     /// and fails with [`LoadError::RequiresAsync`]: load such trees with

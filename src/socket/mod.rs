@@ -117,8 +117,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     ) -> wasmtime::Result<()> {
         match self.mode {
             Mode::Sync => linker.func_new(name, move |store, ty, params: &[Val], results: &mut [Val]| {
-                let on_fiber = store.data().call.yields;
-                crate::instance::drive::socket_hop(on_fiber, self.call(store, &ty, params, results))
+                crate::instance::drive::on_stack(self.call(store, &ty, params, results))
                     .unwrap_or_else(|| Err(wasmtime::format_err!("a synchronous socket call suspended")))
             }),
             Mode::Async => linker.func_new_async(name, move |store, ty, params: &[Val], results: &mut [Val]| {

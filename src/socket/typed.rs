@@ -88,8 +88,7 @@ where
     let adapter = adapter.clone();
     match adapter.mode {
         Mode::Sync => linker.func_wrap(name, move |store: StoreContextMut<'_, PluginCtx<P>>, params: Params| {
-            let on_fiber = store.data().call.yields;
-            drive::socket_hop(on_fiber, forward::<P, Params, Results>(&adapter, store, params))
+            drive::on_stack(forward::<P, Params, Results>(&adapter, store, params))
                 .unwrap_or_else(|| Err(wasmtime::format_err!("a synchronous socket call suspended")))
         }),
         Mode::Async => linker.func_wrap_async(name, move |store: StoreContextMut<'_, PluginCtx<P>>, params: Params| {
