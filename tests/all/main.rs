@@ -13,6 +13,7 @@ mod dispatch;
 mod fuzz;
 mod loading;
 mod resources;
+mod server;
 mod soak;
 mod sockets;
 mod threads;
