@@ -14,6 +14,7 @@ mod dispatch;
 mod fuzz;
 mod loading;
 mod resources;
+mod server;
 mod soak;
 mod sockets;
 mod threads;
