@@ -13,6 +13,12 @@
 //!   is a quarantined or unavailable plugin.
 //! - `GET /health`: every loaded plugin's calls, failures and state, as JSON.
 //!
+//! The tree is loaded with `load_async` and each request is one
+//! `dispatch_async`: plugins run on the executor's threads as futures, a
+//! plugin that runs long yields to other requests at every epoch tick, and a
+//! client that hangs up mid-call abandons its call without harm to the
+//! plugins.
+//!
 //! Once the listener is bound and the plugins are loaded, the server prints
 //! `listening on http://ADDR` (the bound address, so `--listen 127.0.0.1:0`
 //! shows the chosen port) on standard output; everything else goes to
@@ -30,12 +36,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::task::JoinError;
 use wasm_link::dir::{CompileCache, DirOptions, DirPlugin, PluginDir};
-use wasm_link::{
-    DispatchError, Engine, InterfaceCardinality, Linker, LoadError, PartialResult, PluginCtx, PluginHealth,
-    PluginState, PluginTree, PluginTreeHead, Socket, Val, WitInterface,
-};
+use wasm_link::{DispatchError, InterfaceCardinality, PluginHealth, PluginState, PluginTreeHead, Socket, Val};
 
 /// The root function the server calls, `run(source: string) -> string`.
 const RUN: &str = "run";
@@ -46,9 +48,6 @@ const USAGE: &str = "usage: server [--listen ADDR] [--dir DIR]\n\
     \x20 --dir DIR      plugin directory to load (default: the demo directory)";
 
 type Head = PluginTreeHead<DirPlugin>;
-type DirLinker = Linker<PluginCtx<DirPlugin>>;
-type DirLoadError = LoadError<String, String>;
-type RunOutcome = Socket<Result<Val, DispatchError<String>>, String>;
 
 /// The command line.
 struct Options {
@@ -175,16 +174,17 @@ async fn load_dir(dir: &std::path::Path) -> Result<Head, String> {
         report(&format!("not in the graph: {}", wasm_link::error_chain(error)));
     }
     let engine = wasm_link::default_engine().map_err(|error| format!("cannot create the engine: {error}"))?;
-    let linker = dir_linker(&engine).map_err(|error| format!("cannot set up the linker: {error}"))?;
-    let (head, load_errors) = match load_tree(tree, &engine, &linker).await {
-        Ok(Ok(loaded)) => loaded,
-        Ok(Err((error, others))) => {
+    // WASI as async host functions: every plugin runs on the executor, and
+    // each request's call is asynchronous all the way down.
+    let linker = PluginDir::linker_async(&engine).map_err(|error| format!("cannot set up the linker: {error}"))?;
+    let (head, load_errors) = match tree.load_async(&engine, &linker).await {
+        Ok(loaded) => loaded,
+        Err((error, others)) => {
             for other in &others {
                 report(&format!("not loaded: {}", wasm_link::error_chain(other)));
             }
             return Err(format!("the root cannot be served: {}", wasm_link::error_chain(&error)));
         }
-        Err(error) => return Err(format!("loading stopped: {error}")),
     };
     for error in &load_errors {
         report(&format!("not loaded: {}", wasm_link::error_chain(error)));
@@ -204,50 +204,24 @@ async fn load_dir(dir: &std::path::Path) -> Result<Head, String> {
     Ok(head)
 }
 
-/// The linker for directory plugins.
-fn dir_linker(engine: &Engine) -> Result<DirLinker, wasm_link::WasmError> {
-    // ASYNC: `PluginDir::linker_async(engine)` replaces this call.
-    PluginDir::linker(engine)
-}
-
-/// Loads the tree off the async worker threads: loading compiles components.
-#[allow(clippy::result_large_err, reason = "`PluginTree::load`'s own result, passed on as it is")]
-async fn load_tree(
-    tree: PluginTree<WitInterface, DirPlugin>,
-    engine: &Engine,
-    linker: &DirLinker,
-) -> Result<PartialResult<Head, DirLoadError, DirLoadError>, JoinError> {
-    // ASYNC: `Ok(tree.load_async(engine, linker).await)` replaces the two lines below (the
-    // clones only serve the move into the blocking pool); the `allow` above can go with them.
-    let (engine, linker) = (engine.clone(), linker.clone());
-    tokio::task::spawn_blocking(move || tree.load(&engine, &linker)).await
-}
-
-/// Calls the root's `run` on `source`. The sync call runs on the blocking
-/// pool: a plugin may hold its thread for its whole deadline, and the
-/// sync WASI bindings block on the runtime, which panics on a worker thread.
-async fn run_pipeline(head: Arc<Head>, source: String) -> Result<RunOutcome, JoinError> {
-    // ASYNC: `Ok(head.dispatch_async(head.interface_path(), RUN, true, &[Val::String(source)]).await)`
-    // replaces this spawn_blocking.
-    tokio::task::spawn_blocking(move || head.dispatch(head.interface_path(), RUN, true, &[Val::String(source)])).await
-}
-
 /// `POST /render`.
 async fn render(State(head): State<Arc<Head>>, body: Bytes) -> Response {
     let source = match std::str::from_utf8(&body) {
         Ok(source) => source.to_owned(),
         Err(error) => return failure(StatusCode::BAD_REQUEST, format!("the request body is not UTF-8: {error}")),
     };
-    match run_pipeline(head, source).await {
-        Ok(Socket::ExactlyOne(Ok(Val::String(report))) | Socket::AtMostOne(Some(Ok(Val::String(report))))) => {
+    // Each request is one `dispatch_async`: a plugin that runs long yields
+    // to the other requests at every epoch tick, and a client that hangs up
+    // drops the future, which abandons the call cleanly.
+    match head.dispatch_async(head.interface_path(), RUN, true, &[Val::String(source)]).await {
+        Socket::ExactlyOne(Ok(Val::String(report))) | Socket::AtMostOne(Some(Ok(Val::String(report)))) => {
             text(StatusCode::OK, report)
         }
-        Ok(Socket::ExactlyOne(Err(error)) | Socket::AtMostOne(Some(Err(error)))) => {
+        Socket::ExactlyOne(Err(error)) | Socket::AtMostOne(Some(Err(error))) => {
             failure(status_of(&error), wasm_link::error_chain(&error))
         }
-        Ok(Socket::AtMostOne(None)) => failure(StatusCode::SERVICE_UNAVAILABLE, "no plugin serves the root".to_owned()),
-        Ok(other) => failure(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected result: {other:?}")),
-        Err(error) => failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the call did not complete: {error}")),
+        Socket::AtMostOne(None) => failure(StatusCode::SERVICE_UNAVAILABLE, "no plugin serves the root".to_owned()),
+        other => failure(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected result: {other:?}")),
     }
 }
 
@@ -302,6 +276,7 @@ fn health_json(health: &PluginHealth<String>) -> serde_json::Value {
         "calls": health.calls,
         "failures": health.failures,
         "reinstantiations": health.reinstantiations,
+        "cancelled": health.cancelled,
         "last_error": health.last_error,
         "state": state,
         "quarantined_for_ms": quarantined_for_ms,

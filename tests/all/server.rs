@@ -298,6 +298,7 @@ fn health_lists_every_demo_plugin() {
         assert_eq!(plugin["calls"], 0, "{plugin}");
         assert_eq!(plugin["failures"], 0, "{plugin}");
         assert_eq!(plugin["reinstantiations"], 0, "{plugin}");
+        assert_eq!(plugin["cancelled"], 0, "{plugin}");
         assert_eq!(plugin["held_handles"], 0, "{plugin}");
         assert_eq!(plugin["state"], "running", "{plugin}");
         assert!(plugin["last_error"].is_null(), "{plugin}");
