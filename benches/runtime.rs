@@ -778,6 +778,91 @@ fn memory_per_plugin(engine: &Engine) -> (f64, f64) {
     (per(linked_bytes), per(raw_bytes))
 }
 
+/// The HTTP server example, driven in process for its throughput.
+#[path = "../examples/server.rs"]
+#[allow(dead_code, unreachable_pub, reason = "only the routes and the loader are used here")]
+mod server;
+
+/// Requests per second through the server example on the demo pipeline
+/// (`POST /render` of `demo/sample.md`) with `clients` concurrent clients
+/// (an HTTP/1 connection each), beside the same `dispatch_async` calls made
+/// in process by as many tasks. Two seconds each.
+fn server_throughput(levels: &[usize]) -> Vec<(usize, f64, f64)> {
+    const SPAN: Duration = Duration::from_secs(2);
+    let server_runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+    let head = Arc::new(
+        server_runtime
+            .block_on(server::load_dir(std::path::Path::new(wasm_link_guests::DEMO_DIR)))
+            .expect("the demo loads"),
+    );
+    let listener =
+        server_runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a loopback port");
+    let address = listener.local_addr().expect("a bound address");
+    server_runtime.spawn(async move { axum::serve(listener, server::app(head)).await });
+    let sample = std::fs::read_to_string(std::path::Path::new(wasm_link_guests::DEMO_DIR).join("sample.md"))
+        .expect("the sample document");
+    // The clients on a runtime of their own: one thread, as a load generator.
+    let clients = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let in_process = Arc::new(
+        server_runtime
+            .block_on(server::load_dir(std::path::Path::new(wasm_link_guests::DEMO_DIR)))
+            .expect("the demo loads"),
+    );
+    levels
+        .iter()
+        .map(|&n| {
+            let url = format!("http://{address}/render");
+            let http = clients.block_on(async {
+                let started = std::time::Instant::now();
+                let tasks: Vec<_> = (0..n)
+                    .map(|_| {
+                        let (url, sample) = (url.clone(), sample.clone());
+                        tokio::spawn(async move {
+                            let client = reqwest::Client::builder().no_proxy().build().expect("a client");
+                            let mut done = 0u32;
+                            while started.elapsed() < SPAN {
+                                let reply = client.post(&url).body(sample.clone()).send().await.expect("a reply");
+                                assert!(reply.status().is_success());
+                                black_box(reply.bytes().await.expect("a body"));
+                                done += 1;
+                            }
+                            done
+                        })
+                    })
+                    .collect();
+                let mut total = 0u32;
+                for task in tasks {
+                    total += task.await.expect("a client");
+                }
+                f64::from(total) / started.elapsed().as_secs_f64()
+            });
+            let direct = server_runtime.block_on(async {
+                let started = std::time::Instant::now();
+                let tasks: Vec<_> = (0..n)
+                    .map(|_| {
+                        let (head, sample) = (in_process.clone(), sample.clone());
+                        tokio::spawn(async move {
+                            let mut done = 0u32;
+                            while started.elapsed() < SPAN {
+                                let args = [Val::String(sample.clone())];
+                                black_box(only(head.dispatch_async(head.interface_path(), "run", true, &args).await));
+                                done += 1;
+                            }
+                            done
+                        })
+                    })
+                    .collect();
+                let mut total = 0u32;
+                for task in tasks {
+                    total += task.await.expect("a task");
+                }
+                f64::from(total) / started.elapsed().as_secs_f64()
+            });
+            (n, http, direct)
+        })
+        .collect()
+}
+
 /// Calls per timed batch of the async figures: one executor entry per batch.
 const ASYNC_BATCH: usize = 200;
 
@@ -958,6 +1043,7 @@ fn main() {
         }
     }
     let fairness = run("fairness").then(|| fairness(&epochs));
+    let throughput = run("server").then(|| server_throughput(&[1, 2, 8, 64]));
     if run("fan-out") {
         fan_outs(&mut criterion, &plain, &mut ratios);
     }
@@ -1009,6 +1095,10 @@ fn main() {
         let _ = writeln!(table, "fairness/fast-p99-us-alone {:.1}", alone.1);
         let _ = writeln!(table, "fairness/fast-p50-us-beside-spinner {:.1}", beside.0);
         let _ = writeln!(table, "fairness/fast-p99-us-beside-spinner {:.1}", beside.1);
+    }
+    for (clients, http, direct) in throughput.iter().flatten() {
+        let _ = writeln!(table, "server/render-requests-per-s-{clients}-clients {http:.0}");
+        let _ = writeln!(table, "server/dispatch-async-runs-per-s-{clients}-tasks {direct:.0}");
     }
     if run("memory") {
         let (linked, raw) = memory_per_plugin(&plain);

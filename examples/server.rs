@@ -47,7 +47,7 @@ const USAGE: &str = "usage: server [--listen ADDR] [--dir DIR]\n\
     \x20 --listen ADDR  address to listen on (default 127.0.0.1:8080; port 0 picks a free port)\n\
     \x20 --dir DIR      plugin directory to load (default: the demo directory)";
 
-type Head = PluginTreeHead<DirPlugin>;
+pub type Head = PluginTreeHead<DirPlugin>;
 
 /// The command line.
 struct Options {
@@ -138,12 +138,7 @@ async fn serve(options: Options) -> Result<(), String> {
         .map_err(|error| format!("cannot write to standard output: {error}"))?;
     drop(stdout);
 
-    let app = Router::new()
-        .route("/render", post(render))
-        .route("/health", get(health))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(head);
-    axum::serve(listener, app)
+    axum::serve(listener, app(head))
         .with_graceful_shutdown(async {
             // Without a Ctrl-C handler there is nothing to wait for: serve
             // until the process is killed.
@@ -155,9 +150,19 @@ async fn serve(options: Options) -> Result<(), String> {
         .map_err(|error| format!("the server stopped: {error}"))
 }
 
+/// The routes, over a loaded tree (also driven by `cargo bench`'s server
+/// throughput figures).
+pub fn app(head: Arc<Head>) -> Router {
+    Router::new()
+        .route("/render", post(render))
+        .route("/health", get(health))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(head)
+}
+
 /// Opens `dir`, loads its tree and checks that the root can serve `run`.
 /// Problems that leave the root servable are reported and skipped.
-async fn load_dir(dir: &std::path::Path) -> Result<Head, String> {
+pub async fn load_dir(dir: &std::path::Path) -> Result<Head, String> {
     // SAFETY: the cache lives in this workspace's own `target/` directory,
     // written only by the user who builds and runs the example (as trusted
     // as the example binary built into the same directory). It is the
