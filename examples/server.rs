@@ -47,6 +47,7 @@ const USAGE: &str = "usage: server [--listen ADDR] [--dir DIR]\n\
     \x20 --listen ADDR  address to listen on (default 127.0.0.1:8080; port 0 picks a free port)\n\
     \x20 --dir DIR      plugin directory to load (default: the demo directory)";
 
+/// The loaded demo tree.
 pub type Head = PluginTreeHead<DirPlugin>;
 
 /// The command line.
@@ -162,6 +163,10 @@ pub fn app(head: Arc<Head>) -> Router {
 
 /// Opens `dir`, loads its tree and checks that the root can serve `run`.
 /// Problems that leave the root servable are reported and skipped.
+///
+/// # Errors
+/// When the directory cannot be opened, the root cannot be served, or it
+/// cannot serve `run`: the message says why.
 pub async fn load_dir(dir: &std::path::Path) -> Result<Head, String> {
     // SAFETY: the cache lives in this workspace's own `target/` directory,
     // written only by the user who builds and runs the example (as trusted

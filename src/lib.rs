@@ -117,6 +117,30 @@
 //! }
 //! ```
 //!
+//! # Async hosts
+//!
+//! [`PluginTreeHead::dispatch_async`] is `dispatch` as a `Send` future.
+//! Load the tree with [`PluginTree::load_async`] and it is asynchronous all
+//! the way down: plugins run on fibers, socket calls await the plugins
+//! behind them, plugins may import async host functions of the linker
+//! (`func_wrap_async`), a plugin that runs long yields to the executor at
+//! every epoch tick and is still stopped at its deadline, and dropping the
+//! future abandons the call cleanly (the plugins it was inside are
+//! re-instantiated, [`PluginHealth::cancelled`] counts it). Blocking
+//! [`dispatch`](PluginTreeHead::dispatch) works on such a tree too, and
+//! `dispatch_async` on a tree loaded with [`PluginTree::load`] is the
+//! blocking call.
+//!
+//! ```
+//! # use wasm_link::{PluginData, PluginTreeHead, Socket, Val};
+//! async fn answer<P: PluginData + Send + 'static>(head: &PluginTreeHead<P>) -> Option<u32> {
+//!     match head.dispatch_async("my:package/example", "get-value", true, &[]).await {
+//!         Socket::ExactlyOne(Ok(Val::U32(n))) => Some(n),
+//!         _ => None,
+//!     }
+//! }
+//! ```
+//!
 //! # Naming rule
 //!
 //! An interface travels between plugins as one component instance:

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{ComponentNamedList, Lift, Lower, TypedFunc, Val};
 
 use super::ctx::{Caller, Mode, PluginCtx};
-use super::{Busy, Live, PluginSlot, SlotState};
+use super::{Busy, Live, NotEntered, PluginSlot, SlotState};
 use crate::PluginData;
 use crate::dispatch_error::{DispatchError, NestedDispatchError, SocketTrap};
 use crate::limits::{Budget, Clock, TICK, YIELD_EVERY};
@@ -70,8 +70,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         caller: &Caller,
         site: &'a Site,
     ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
-        let Ok(mut busy) = self.enter(mode, caller.chain).await else {
-            return Err(self.refusal(site, Refusal::Reentrant));
+        let mut busy = match self.enter(mode, caller).await {
+            Ok(busy) => busy,
+            Err(NotEntered::Reentered) => return Err(self.refusal(site, Refusal::Reentrant)),
+            Err(NotEntered::TimedOut(limit)) => return Err(self.refusal(site, Refusal::Waited(limit))),
         };
         if let Some(remaining) = self.quarantine_remaining() {
             return Err(self.refusal(site, Refusal::Quarantined(remaining)));
@@ -235,6 +237,14 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                 reinstantiated: false,
             },
             Refusal::Unavailable(source) => DispatchError::Unavailable { plugin, interface, function, source },
+            // The call never started: the time it waited is its deadline.
+            Refusal::Waited(limit) => DispatchError::BudgetExceeded {
+                plugin,
+                interface,
+                function,
+                budget: Budget::Deadline { limit, elapsed: limit },
+                reinstantiated: false,
+            },
         }
     }
 
@@ -312,6 +322,8 @@ enum Refusal {
     Quarantined(Duration),
     Depth,
     Unavailable(WasmError),
+    /// Waited for the plugin (held by another call) until the deadline.
+    Waited(Duration),
 }
 
 impl<P: PluginData + Send + 'static> Entered<'_, P> {

@@ -147,8 +147,15 @@ struct Health {
     quarantined_until: Option<Instant>,
 }
 
-/// The slot is already busy on the caller's own chain.
-pub(crate) struct Reentered;
+/// Why a call could not take the slot.
+pub(crate) enum NotEntered {
+    /// The slot is already busy on the caller's own chain.
+    Reentered,
+    /// An asynchronous call waited for the slot until its deadline (the
+    /// holder is a call whose future stopped being polled, or a queue longer
+    /// than the deadline): the deadline that applied.
+    TimedOut(std::time::Duration),
+}
 
 /// Exclusive access to a slot's state for one call. Dropped, it stops
 /// naming the chain as the holder.
@@ -219,19 +226,37 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// which would otherwise deadlock. Handles released while the slot was
     /// busy are dropped here, in the owner's store.
     #[inline]
-    pub(crate) async fn enter(&self, mode: Mode, chain: Chain) -> Result<Busy<'_, P>, Reentered> {
+    pub(crate) async fn enter(&self, mode: Mode, caller: &Caller) -> Result<Busy<'_, P>, NotEntered> {
+        let chain = caller.chain;
         if self.is_busy_on(chain) {
-            return Err(Reentered);
+            return Err(NotEntered::Reentered);
         }
         let state = match (mode, self.state.try_lock()) {
             (_, Some(state)) => state,
             (Mode::Sync, None) => self.state.lock_blocking(),
-            (Mode::Async, None) => self.state.lock().await,
+            (Mode::Async, None) => self.wait(caller).await?,
         };
         self.busy.store(chain.0, Ordering::Relaxed);
         let mut busy = Busy { state, busy: &self.busy };
         self.drain_deferred(mode, &mut busy.state).await;
         Ok(busy)
+    }
+
+    /// Waits for the slot asynchronously, at most until the call's end (its
+    /// own deadline from now, or its caller's end): a holder whose future is
+    /// never polled again must not hold every later call forever. (A
+    /// blocking holder always finishes: its deadline stops it.)
+    #[cold]
+    async fn wait(&self, caller: &Caller) -> Result<SlotGuard<'_, SlotState<P>>, NotEntered> {
+        let Some(clock) = self.clock.as_deref() else { return Ok(self.state.lock().await) };
+        let own_end = clock.now().saturating_add(self.deadline_ticks);
+        let (ends, limit) =
+            if caller.ends < own_end { (caller.ends, caller.deadline) } else { (own_end, self.limits.deadline) };
+        let lock = std::pin::pin!(self.state.lock());
+        match futures_util::future::select(lock, clock.until(ends.saturating_add(1))).await {
+            futures_util::future::Either::Left((state, _)) => Ok(state),
+            futures_util::future::Either::Right(((), _)) => Err(NotEntered::TimedOut(limit)),
+        }
     }
 
     /// Drops the handles released while the slot was busy.

@@ -568,3 +568,29 @@ async fn a_failing_async_host_function_is_a_trap_naming_the_plugin() {
     );
     assert!(wasm_link::error_chain(&error).contains("the disk is on fire"), "{}", wasm_link::error_chain(&error));
 }
+
+/// A call whose future stopped being polled while inside a plugin (here:
+/// awaiting a 30 s host function) holds the plugin; a later call waits for
+/// it only until its own deadline, then fails with a typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_behind_a_stalled_future_gives_up_at_its_deadline() {
+    let engine = engine();
+    let linker = sleepy_linker(&engine, Duration::from_secs(30));
+    let deadline = Duration::from_millis(200);
+    let plugins = vec![Plugin::new("caller", "caller", &[], caller()).limits(Limits { deadline, ..Limits::default() })];
+    let (head, errors) = load_async_with(&engine, &linker, "caller", caller_tree().0, plugins).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut stalled = Box::pin(head.dispatch_async("test:fixtures/caller", "run", true, &[]));
+    assert!(tokio::time::timeout(Duration::from_millis(20), &mut stalled).await.is_err(), "it waits on its host");
+    let started = Instant::now();
+    let error = one(head.dispatch_async("test:fixtures/caller", "run", true, &[]).await).expect_err("never entered");
+    assert!(started.elapsed() < deadline * 4, "{:?}", started.elapsed());
+    assert!(
+        matches!(&error, DispatchError::BudgetExceeded { plugin, budget: Budget::Deadline { limit, .. }, reinstantiated: false, .. }
+            if plugin == "caller" && *limit == deadline),
+        "{error:?}"
+    );
+    drop(stalled);
+    let health = health_of(&head, "caller");
+    assert_eq!((health.cancelled, health.failures), (1, 0), "{health:?}");
+}
