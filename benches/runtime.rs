@@ -795,8 +795,7 @@ fn server_throughput(levels: &[usize]) -> Vec<(usize, f64, f64)> {
             .block_on(server::load_dir(std::path::Path::new(wasm_link_guests::DEMO_DIR)))
             .expect("the demo loads"),
     );
-    let listener =
-        server_runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a loopback port");
+    let listener = server_runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a loopback port");
     let address = listener.local_addr().expect("a bound address");
     server_runtime.spawn(async move { axum::serve(listener, server::app(head)).await });
     let sample = std::fs::read_to_string(std::path::Path::new(wasm_link_guests::DEMO_DIR).join("sample.md"))

@@ -211,8 +211,45 @@ where
         if self.asynchronous {
             return drive::block_on(drive::in_chain(self.dispatch_in(Mode::Async, path, function, has_return, args)));
         }
-        drive::on_stack(self.dispatch_in(Mode::Sync, path, function, has_return, args))
-            .unwrap_or_else(|| self.each(|slot| Err(suspended(slot))))
+        let index = match self.resolve(path, function) {
+            Ok(index) => index,
+            Err(refused) => return refused,
+        };
+        let site = &self.functions[index].site;
+        if self.functions[index].is_method {
+            return drive::on_stack(self.dispatch_method(Mode::Sync, site, index, has_return, args))
+                .unwrap_or_else(|| self.each(|slot| Err(suspended(slot))));
+        }
+        match &self.plugins {
+            RootPlugins::Many { slots, .. } if slots.len() > 1 => {
+                self.fan_out(slots, index, |slot| call_now(slot, site, index, has_return, args))
+            }
+            _ => self.each(|slot| call_now(slot, site, index, has_return, args)),
+        }
+    }
+
+    /// The index of root function `function` of interface `path`, or the
+    /// error for every plugin when there is none.
+    #[inline]
+    fn resolve(&self, path: &str, function: &str) -> Result<usize, Socket<DispatchResult<P>, P::Id>> {
+        if !self.name.matches(path) {
+            return Err(self.each(|slot| {
+                Err(DispatchError::InvalidInterface {
+                    plugin: slot.id.clone(),
+                    interface: path.to_owned(),
+                    root: self.instance.clone(),
+                })
+            }));
+        }
+        self.function_index(function).ok_or_else(|| {
+            self.each(|slot| {
+                Err(DispatchError::InvalidFunction {
+                    plugin: slot.id.clone(),
+                    interface: self.instance.clone(),
+                    function: function.to_owned(),
+                })
+            })
+        })
     }
 
     /// [`dispatch`](Self::dispatch) for async hosts: the same arguments,
@@ -251,8 +288,9 @@ where
         drive::in_chain(self.dispatch_in(Mode::Async, path, function, has_return, args)).await
     }
 
-    /// The one dispatch: checks the name, routes methods to their owner,
-    /// and calls the root's plugins in `mode`.
+    /// The asynchronous dispatch: checks the name, routes methods to their
+    /// owner, and calls the root's plugins concurrently. (The blocking one,
+    /// [`dispatch`](Self::dispatch), makes the same steps without futures.)
     async fn dispatch_in(
         &self,
         mode: Mode,
@@ -261,36 +299,13 @@ where
         has_return: bool,
         args: &[Val],
     ) -> Socket<DispatchResult<P>, P::Id> {
-        if !self.name.matches(path) {
-            return self.each(|slot| {
-                Err(DispatchError::InvalidInterface {
-                    plugin: slot.id.clone(),
-                    interface: path.to_owned(),
-                    root: self.instance.clone(),
-                })
-            });
-        }
-        let Some(index) = self.function_index(function) else {
-            return self.each(|slot| {
-                Err(DispatchError::InvalidFunction {
-                    plugin: slot.id.clone(),
-                    interface: self.instance.clone(),
-                    function: function.to_owned(),
-                })
-            });
+        let index = match self.resolve(path, function) {
+            Ok(index) => index,
+            Err(refused) => return refused,
         };
         let site = &self.functions[index].site;
         if self.functions[index].is_method {
             return self.dispatch_method(mode, site, index, has_return, args).await;
-        }
-        if mode == Mode::Sync
-            && let RootPlugins::Many { slots, .. } = &self.plugins
-            && slots.len() > 1
-        {
-            return self.fan_out(slots, index, |slot| {
-                drive::on_stack(call(Mode::Sync, slot, site, index, has_return, args))
-                    .unwrap_or_else(|| Err(suspended(slot)))
-            });
         }
         self.plugins.each_async(|slot| call(mode, slot, site, index, has_return, args)).await
     }
@@ -492,37 +507,13 @@ async fn call<P: PluginData + Send + 'static>(
     has_return: bool,
     args: &[Val],
 ) -> DispatchResult<P> {
-    let mut entered = slot.enter_call(mode, &Caller::host_in(mode), site).await?;
+    if mode == Mode::Sync {
+        return call_now(slot, site, index, has_return, args);
+    }
+    let mut entered = slot.enter_call(mode, &Caller::host_async(), site).await?;
     let outcome = async {
         let live = entered.live()?;
-        let refuse = |error| Err(Fail::Refused(error));
-        let expected = live.param_counts[index];
-        if args.len() != expected {
-            return refuse(DispatchError::ArgumentCount {
-                plugin: slot.id.clone(),
-                interface: site.interface.clone(),
-                function: site.function.clone(),
-                expected,
-                found: args.len(),
-            });
-        }
-        let returns = live.result_counts[index] == 1;
-        if returns != has_return {
-            return refuse(DispatchError::ReturnMismatch {
-                plugin: slot.id.clone(),
-                interface: site.interface.clone(),
-                function: site.function.clone(),
-                returns,
-            });
-        }
-        if live.param_resources[index] && args.iter().any(|arg| has_foreign_handle(arg, &live.resource_types)) {
-            return refuse(DispatchError::InvalidResource {
-                plugin: slot.id.clone(),
-                interface: site.interface.clone(),
-                function: site.function.clone(),
-                reason: "a handle in the arguments is not owned by this plugin (or is stale)".to_owned(),
-            });
-        }
+        let returns = check_args(slot, live, site, index, has_return, args)?;
         let mut out = [Val::Bool(false)];
         live.call_vals(mode, index, args, &mut out[..usize::from(returns)], false).await?;
         let [value] = out;
@@ -530,6 +521,71 @@ async fn call<P: PluginData + Send + 'static>(
     }
     .await;
     entered.finish(outcome).await
+}
+
+/// [`call`], synchronously.
+#[inline]
+fn call_now<P: PluginData + Send + 'static>(
+    slot: &PluginSlot<P>,
+    site: &Site,
+    index: usize,
+    has_return: bool,
+    args: &[Val],
+) -> DispatchResult<P> {
+    drive::with_stack(|| {
+        let mut entered = slot.enter_now(&Caller::host(), site)?;
+        let outcome = entered.live().and_then(|live| {
+            let returns = check_args(slot, live, site, index, has_return, args)?;
+            let mut out = [Val::Bool(false)];
+            live.call_vals_now(index, args, &mut out[..usize::from(returns)], false)?;
+            let [value] = out;
+            Ok(if returns { value } else { Val::Option(None) })
+        });
+        entered.finish_now(outcome)
+    })
+}
+
+/// Refuses arguments of the wrong number, a return that is not there (or
+/// is), and handles the plugin does not own; `Ok` says whether the function
+/// returns a value.
+#[inline]
+fn check_args<P: PluginData + Send + 'static>(
+    slot: &PluginSlot<P>,
+    live: &crate::instance::Live<P>,
+    site: &Site,
+    index: usize,
+    has_return: bool,
+    args: &[Val],
+) -> Result<bool, Fail<P::Id>> {
+    let refuse = |error| Err(Fail::Refused(error));
+    let expected = live.param_counts[index];
+    if args.len() != expected {
+        return refuse(DispatchError::ArgumentCount {
+            plugin: slot.id.clone(),
+            interface: site.interface.clone(),
+            function: site.function.clone(),
+            expected,
+            found: args.len(),
+        });
+    }
+    let returns = live.result_counts[index] == 1;
+    if returns != has_return {
+        return refuse(DispatchError::ReturnMismatch {
+            plugin: slot.id.clone(),
+            interface: site.interface.clone(),
+            function: site.function.clone(),
+            returns,
+        });
+    }
+    if live.param_resources[index] && args.iter().any(|arg| has_foreign_handle(arg, &live.resource_types)) {
+        return refuse(DispatchError::InvalidResource {
+            plugin: slot.id.clone(),
+            interface: site.interface.clone(),
+            function: site.function.clone(),
+            reason: "a handle in the arguments is not owned by this plugin (or is stale)".to_owned(),
+        });
+    }
+    Ok(returns)
 }
 
 /// The error of a synchronous call that did not complete when polled,

@@ -8,7 +8,7 @@ use wasmtime::component::{ComponentNamedList, Lift, Lower};
 use std::sync::Arc;
 
 use crate::dispatch_error::DispatchError;
-use crate::head::{PluginTreeHead, suspended};
+use crate::head::PluginTreeHead;
 use crate::instance::ctx::{Caller, Mode};
 use crate::instance::{Fail, PluginSlot, Site, drive};
 use crate::{PluginData, Socket};
@@ -56,8 +56,7 @@ where
         }
         // The common case, without the per-plugin bookkeeping below.
         if let Some(slot) = self.head.exactly_one() {
-            let called = drive::on_stack(call_one(Mode::Sync, slot, site, self.index, params));
-            return Socket::ExactlyOne(called.unwrap_or_else(|| Err(suspended(slot))));
+            return Socket::ExactlyOne(call_now(slot, site, self.index, Some(params)));
         }
         // The last plugin takes the parameters; the others get copies.
         let mut left = self.head.plugin_count();
@@ -65,8 +64,7 @@ where
         self.head.each(|slot| {
             left = left.saturating_sub(1);
             let params = if left == 0 { params.take() } else { params.clone() };
-            drive::on_stack(call_some(Mode::Sync, slot, site, self.index, params))
-                .unwrap_or_else(|| Err(suspended(slot)))
+            call_now(slot, site, self.index, params)
         })
     }
 
@@ -108,10 +106,11 @@ where
     entered.finish(outcome).await
 }
 
-/// [`call_one`] with parameters that may have run out.
-async fn call_some<P, Params, Results>(
-    mode: Mode,
-    slot: &Arc<PluginSlot<P>>,
+/// One plugin's typed call, synchronously, with parameters that may have
+/// run out.
+#[inline]
+fn call_now<P, Params, Results>(
+    slot: &PluginSlot<P>,
     site: &Site,
     index: usize,
     params: Option<Params>,
@@ -121,10 +120,12 @@ where
     Params: ComponentNamedList + Lower + Send + Sync + 'static,
     Results: ComponentNamedList + Lift + Send + Sync + 'static,
 {
-    let mut entered = slot.enter_call(mode, &Caller::host_in(mode), site).await?;
-    let outcome = match params {
-        Some(params) => async { entered.live()?.call_typed(mode, index, params).await }.await,
-        None => Err(Fail::InvalidArguments(wasmtime::format_err!("no parameters left"))),
-    };
-    entered.finish(outcome).await
+    drive::with_stack(|| {
+        let mut entered = slot.enter_now(&Caller::host(), site)?;
+        let outcome = match params {
+            Some(params) => entered.live().and_then(|live| live.call_typed_now(index, params)),
+            None => Err(Fail::InvalidArguments(wasmtime::format_err!("no parameters left"))),
+        };
+        entered.finish_now(outcome)
+    })
 }

@@ -195,6 +195,7 @@ impl Caller {
     }
 
     /// The host, calling in `mode`.
+    #[inline]
     pub(crate) fn host_in(mode: Mode) -> Self {
         match mode {
             Mode::Sync => Self::host(),

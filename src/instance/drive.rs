@@ -26,8 +26,13 @@ const STACK_SEGMENT: usize = 8 << 20;
 /// into an error rather than trusting it).
 #[inline]
 pub(crate) fn now<F: Future>(future: F) -> Option<F::Output> {
-    let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    poll_once(pin!(future))
+}
+
+/// Polls a pinned future once.
+#[inline]
+fn poll_once<F: Future>(future: Pin<&mut F>) -> Option<F::Output> {
+    match future.poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(output) => Some(output),
         Poll::Pending => None,
     }
@@ -36,9 +41,13 @@ pub(crate) fn now<F: Future>(future: F) -> Option<F::Output> {
 /// [`now`], on enough native stack: a synchronous chain of socket calls
 /// nests one poll per hop, and continues on a fresh stack segment instead
 /// of overflowing the thread's stack.
+///
+/// The future is pinned where it was made and polled through a reference:
+/// a call path's future is large, and moving it costs a copy.
 #[inline]
 pub(crate) fn on_stack<F: Future>(future: F) -> Option<F::Output> {
-    stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || now(future))
+    let mut future = pin!(future);
+    stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || poll_once(future.as_mut()))
 }
 
 pin_project_lite::pin_project! {
@@ -66,6 +75,12 @@ impl<F: Future> Future for InChain<F> {
 /// dispatches).
 pub(crate) fn in_chain<F: Future>(future: F) -> InChain<F> {
     InChain { chain: Chain::polled().unwrap_or_else(Chain::fresh), future }
+}
+
+/// Runs a synchronous call on enough native stack (see [`on_stack`]).
+#[inline]
+pub(crate) fn with_stack<R>(call: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, call)
 }
 
 /// Runs a future to completion on this thread, parking it while the future

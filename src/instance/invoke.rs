@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{ComponentNamedList, Lift, Lower, TypedFunc, Val};
 
 use super::ctx::{Caller, Mode, PluginCtx};
-use super::{Busy, Live, NotEntered, PluginSlot, SlotState};
+use super::{Busy, Live, NotEntered, PluginSlot, SlotState, drive};
 use crate::PluginData;
 use crate::dispatch_error::{DispatchError, NestedDispatchError, SocketTrap};
 use crate::limits::{Budget, Clock, TICK, YIELD_EVERY};
@@ -63,6 +63,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// revives a dead or tainted instance, and sets the call's budgets in
     /// the store. The caller runs the call on [`Entered::live`] and hands
     /// its outcome to [`Entered::finish`].
+    ///
+    /// Hot synchronous paths call [`enter_now`](Self::enter_now) directly:
+    /// an `.await` of a future that is ready at once still costs its
+    /// construction and poll, on every call.
     #[inline]
     pub(crate) async fn enter_call<'a>(
         &'a self,
@@ -70,20 +74,71 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         caller: &Caller,
         site: &'a Site,
     ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
-        let mut busy = match self.enter(mode, caller).await {
-            Ok(busy) => busy,
-            Err(NotEntered::Reentered) => return Err(self.refusal(site, Refusal::Reentrant)),
-            Err(NotEntered::TimedOut(limit)) => return Err(self.refusal(site, Refusal::Waited(limit))),
-        };
+        match mode {
+            Mode::Sync => self.enter_now(caller, site),
+            Mode::Async => self.enter_async(caller, site).await,
+        }
+    }
+
+    /// [`enter_call`](Self::enter_call), synchronously: blocks for the lock.
+    #[inline]
+    pub(crate) fn enter_now<'a>(
+        &'a self,
+        caller: &Caller,
+        site: &'a Site,
+    ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
+        let mut busy = self.enter_blocking(caller.chain).map_err(|refused| self.not_entered(site, refused))?;
+        if self.admit(&busy, caller, site)? {
+            drive::now(self.reinstantiate(Mode::Sync, &mut busy.state));
+        }
+        self.frame(busy, caller, site, Mode::Sync)
+    }
+
+    /// [`enter_call`](Self::enter_call), asynchronously: awaits the lock.
+    async fn enter_async<'a>(
+        &'a self,
+        caller: &Caller,
+        site: &'a Site,
+    ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
+        let mut busy = self.enter(Mode::Async, caller).await.map_err(|refused| self.not_entered(site, refused))?;
+        if self.admit(&busy, caller, site)? {
+            // Boxed, as every cold step of the call path: a future holds
+            // room for its largest step.
+            Box::pin(self.reinstantiate(Mode::Async, &mut busy.state)).await;
+        }
+        self.frame(busy, caller, site, Mode::Async)
+    }
+
+    #[cold]
+    fn not_entered(&self, site: &Site, refused: NotEntered) -> DispatchError<P::Id> {
+        match refused {
+            NotEntered::Reentered => self.refusal(site, Refusal::Reentrant),
+            NotEntered::TimedOut(limit) => self.refusal(site, Refusal::Waited(limit)),
+        }
+    }
+
+    /// Refuses a quarantined plugin or a call too deep; `Ok(true)` when the
+    /// instance must be revived first.
+    #[inline]
+    fn admit(&self, busy: &Busy<'_, P>, caller: &Caller, site: &Site) -> Result<bool, DispatchError<P::Id>> {
         if let Some(remaining) = self.quarantine_remaining() {
             return Err(self.refusal(site, Refusal::Quarantined(remaining)));
         }
         if caller.depth as usize >= self.limits.depth {
             return Err(self.refusal(site, Refusal::Depth));
         }
-        if !matches!(&*busy.state, SlotState::Live(live) if !live.tainted) {
-            self.reinstantiate(mode, &mut busy.state).await;
-        }
+        Ok(!matches!(&*busy.state, SlotState::Live(live) if !live.tainted))
+    }
+
+    /// The call's frame on the live instance, or why there is none.
+    #[inline]
+    fn frame<'a>(
+        &'a self,
+        mut busy: Busy<'a, P>,
+        caller: &Caller,
+        site: &'a Site,
+        mode: Mode,
+    ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
         let fuel = match &mut *busy.state {
             SlotState::Live(live) => self.begin_frame(live, caller, mode),
             SlotState::Dead(_, error, _) => {
@@ -326,7 +381,7 @@ enum Refusal {
     Waited(Duration),
 }
 
-impl<P: PluginData + Send + 'static> Entered<'_, P> {
+impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
     /// The live instance the call runs on.
     #[inline]
     pub(crate) fn live(&mut self) -> Result<&mut Live<P>, Fail<P::Id>> {
@@ -343,28 +398,70 @@ impl<P: PluginData + Send + 'static> Entered<'_, P> {
     /// Ends the call: counts it, turns a failure into the call's error
     /// (replacing the instance after a failure inside wasm, recording it
     /// when it is the plugin's own), and drops the handles released while
-    /// it ran.
+    /// it ran. [`finish_now`](Self::finish_now) is the synchronous form.
     #[inline]
-    pub(crate) async fn finish<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
-        self.finished = true;
-        let slot = self.slot;
-        // Only the lock holder writes the count: no atomic read-modify-write.
-        slot.calls.store(slot.calls.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    pub(crate) async fn finish<R>(self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
+        match self.mode {
+            Mode::Sync => self.finish_now(outcome),
+            Mode::Async => self.finish_async(outcome).await,
+        }
+    }
+
+    /// [`finish`](Self::finish) of a synchronous call.
+    #[inline]
+    pub(crate) fn finish_now<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
+        let slot = self.count();
         let result = match outcome {
             Ok(value) => Ok(value),
-            Err(failure) => Err(slot.conclude(self.mode, self.site, failure, self.fuel, &mut self.busy.state).await),
+            Err(failure) => Err(self.conclude_now(failure)),
         };
         // Handles released while this call ran (by the plugins it called).
-        slot.drain_deferred(self.mode, &mut self.busy.state).await;
+        slot.drain_deferred_now(&mut self.busy.state);
         drop(self);
         // And one released between that look and the unlock.
         if !slot.asynchronous
             && slot.has_deferred.load(Ordering::Acquire)
             && let Some(mut state) = slot.try_state()
         {
-            slot.drain_deferred(Mode::Sync, &mut state).await;
+            slot.drain_deferred_now(&mut state);
         }
         result
+    }
+
+    async fn finish_async<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
+        let slot = self.count();
+        let result = match outcome {
+            Ok(value) => Ok(value),
+            Err(failure) => {
+                Err(Box::pin(slot.conclude(Mode::Async, self.site, failure, self.fuel, &mut self.busy.state)).await)
+            }
+        };
+        if slot.takes_deferred() {
+            Box::pin(slot.drop_deferred(Mode::Async, &mut self.busy.state)).await;
+        }
+        result
+    }
+
+    /// Marks the call finished and counts it.
+    #[inline]
+    fn count(&mut self) -> &'a PluginSlot<P> {
+        self.finished = true;
+        let slot = self.slot;
+        // Only the lock holder writes the count: no atomic read-modify-write.
+        slot.calls.store(slot.calls.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        slot
+    }
+
+    #[cold]
+    fn conclude_now(&mut self, failure: Fail<P::Id>) -> DispatchError<P::Id> {
+        let (slot, site, fuel) = (self.slot, self.site, self.fuel);
+        let concluded = drive::now(slot.conclude(Mode::Sync, site, failure, fuel, &mut self.busy.state));
+        concluded.unwrap_or_else(|| {
+            slot.refusal(
+                site,
+                Refusal::Unavailable(WasmError::new(wasmtime::format_err!("a synchronous call suspended"))),
+            )
+        })
     }
 }
 
@@ -408,11 +505,34 @@ impl<P: 'static> Live<P> {
                 within(until, self.funcs[index].call_async(&mut self.store, args, out)).await
             }
         };
-        called.map_err(|error| {
-            let well_typed = checked
-                || self.func_types[index].params().zip(args).all(|((_, ty), arg)| crate::types::val_matches(arg, &ty));
-            classify(error, well_typed, self.param_resources[index])
-        })
+        called.map_err(|error| self.vals_failed(error, index, args, checked))
+    }
+
+    /// [`call_vals`](Self::call_vals) of a synchronous call.
+    #[inline]
+    pub(crate) fn call_vals_now<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+        &mut self,
+        index: usize,
+        args: &[Val],
+        out: &mut [Val],
+        checked: bool,
+    ) -> Result<(), Fail<Id>> {
+        self.funcs[index]
+            .call(&mut self.store, args, out)
+            .map_err(|error| self.vals_failed(error, index, args, checked))
+    }
+
+    #[cold]
+    fn vals_failed<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+        &self,
+        error: wasmtime::Error,
+        index: usize,
+        args: &[Val],
+        checked: bool,
+    ) -> Fail<Id> {
+        let well_typed = checked
+            || self.func_types[index].params().zip(args).all(|((_, ty), arg)| crate::types::val_matches(arg, &ty));
+        classify(error, well_typed, self.param_resources[index])
     }
 
     /// Calls function `index` with Rust values: the one typed call into a
@@ -430,15 +550,29 @@ impl<P: 'static> Live<P> {
         Params: ComponentNamedList + Lower + Send + Sync + 'static,
         Results: ComponentNamedList + Lift + Send + Sync + 'static,
     {
+        if mode == Mode::Sync {
+            return self.call_typed_now(index, params);
+        }
         let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
-        let called = match mode {
-            Mode::Sync => func.call(&mut self.store, params),
-            Mode::Async => {
-                let until = until(self.clock.as_deref(), &self.store);
-                within(until, func.call_async(&mut self.store, params)).await
-            }
-        };
+        let until = until(self.clock.as_deref(), &self.store);
+        let called = within(until, func.call_async(&mut self.store, params)).await;
         called.map_err(|error| classify(error, true, self.param_resources[index]))
+    }
+
+    /// [`call_typed`](Self::call_typed) of a synchronous call.
+    #[inline]
+    pub(crate) fn call_typed_now<Id, Params, Results>(
+        &mut self,
+        index: usize,
+        params: Params,
+    ) -> Result<Results, Fail<Id>>
+    where
+        Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static,
+        Params: ComponentNamedList + Lower + Send + Sync + 'static,
+        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
+        func.call(&mut self.store, params).map_err(|error| classify(error, true, self.param_resources[index]))
     }
 
     #[inline]

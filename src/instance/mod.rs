@@ -11,12 +11,11 @@ pub(crate) mod ctx;
 pub(crate) mod drive;
 pub(crate) mod health;
 pub(crate) mod invoke;
+mod lock;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
-
-use async_lock::{Mutex as SlotLock, MutexGuard as SlotGuard};
 
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{
@@ -28,6 +27,7 @@ use crate::PluginData;
 use crate::limits::{self, Clock, Limits, Recovery};
 use crate::wasm_error::WasmError;
 use ctx::{CallState, Caller, Chain, Mode, PluginCtx};
+use lock::{SlotGuard, SlotLock};
 
 pub(crate) use invoke::{Fail, Site};
 
@@ -148,6 +148,7 @@ struct Health {
 }
 
 /// Why a call could not take the slot.
+#[derive(Clone, Copy)]
 pub(crate) enum NotEntered {
     /// The slot is already busy on the caller's own chain.
     Reentered,
@@ -220,12 +221,27 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         chain != Chain::NONE && self.busy.load(Ordering::Relaxed) == chain.0
     }
 
-    /// Locks the slot for a call of `chain`, waiting in `mode`.
+    /// Locks the slot for a call of `chain`, blocking for the lock.
     ///
     /// Fails instead of waiting when the chain already holds it further up,
     /// which would otherwise deadlock. Handles released while the slot was
     /// busy are dropped here, in the owner's store.
     #[inline]
+    pub(crate) fn enter_blocking(&self, chain: Chain) -> Result<Busy<'_, P>, NotEntered> {
+        if self.is_busy_on(chain) {
+            return Err(NotEntered::Reentered);
+        }
+        let state = match self.state.try_lock() {
+            Some(state) => state,
+            None => self.state.lock_blocking(),
+        };
+        self.busy.store(chain.0, Ordering::Relaxed);
+        let mut busy = Busy { state, busy: &self.busy };
+        self.drain_deferred_now(&mut busy.state);
+        Ok(busy)
+    }
+
+    /// [`enter_blocking`](Self::enter_blocking), waiting in `mode`.
     pub(crate) async fn enter(&self, mode: Mode, caller: &Caller) -> Result<Busy<'_, P>, NotEntered> {
         let chain = caller.chain;
         if self.is_busy_on(chain) {
@@ -234,11 +250,13 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         let state = match (mode, self.state.try_lock()) {
             (_, Some(state)) => state,
             (Mode::Sync, None) => self.state.lock_blocking(),
-            (Mode::Async, None) => self.wait(caller).await?,
+            (Mode::Async, None) => Box::pin(self.wait(caller)).await?,
         };
         self.busy.store(chain.0, Ordering::Relaxed);
         let mut busy = Busy { state, busy: &self.busy };
-        self.drain_deferred(mode, &mut busy.state).await;
+        if self.takes_deferred() {
+            Box::pin(self.drop_deferred(mode, &mut busy.state)).await;
+        }
         Ok(busy)
     }
 
@@ -259,17 +277,25 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         }
     }
 
-    /// Drops the handles released while the slot was busy.
+    /// Whether handles released while the slot was busy wait to be
+    /// dropped; true once, for the caller that then drops them
+    /// ([`drop_deferred`](Self::drop_deferred)).
     #[inline]
-    pub(crate) async fn drain_deferred(&self, mode: Mode, state: &mut SlotState<P>) {
+    pub(crate) fn takes_deferred(&self) -> bool {
         // A load first: the swap is a write on every call otherwise.
-        if self.has_deferred.load(Ordering::Acquire) && self.has_deferred.swap(false, Ordering::AcqRel) {
-            self.drop_deferred(mode, state).await;
+        self.has_deferred.load(Ordering::Acquire) && self.has_deferred.swap(false, Ordering::AcqRel)
+    }
+
+    /// Drops the handles released while a synchronous slot was busy, now.
+    pub(crate) fn drain_deferred_now(&self, state: &mut SlotState<P>) {
+        if self.takes_deferred() {
+            drive::now(self.drop_deferred(Mode::Sync, state));
         }
     }
 
+    /// Drops the handles released while the slot was busy.
     #[cold]
-    async fn drop_deferred(&self, mode: Mode, state: &mut SlotState<P>) {
+    pub(crate) async fn drop_deferred(&self, mode: Mode, state: &mut SlotState<P>) {
         let pending = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(PoisonError::into_inner));
         if let SlotState::Live(live) = state {
             // Destructors run as a call of their own, not on whatever the
@@ -310,7 +336,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         if !self.asynchronous
             && let Some(mut state) = self.state.try_lock()
         {
-            drive::now(self.drain_deferred(Mode::Sync, &mut state));
+            self.drain_deferred_now(&mut state);
         }
     }
 

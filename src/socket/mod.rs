@@ -244,7 +244,10 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         params: &[Val],
         result_ty: Option<&Type>,
     ) -> Result<Option<Val>, DispatchError<P::Id>> {
-        let mut entered = target.enter_call(self.mode, caller, &self.site).await?;
+        let mut entered = match self.mode {
+            Mode::Sync => target.enter_now(caller, &self.site)?,
+            Mode::Async => target.enter_call(Mode::Async, caller, &self.site).await?,
+        };
         let outcome = async {
             let live = entered.live()?;
             let mut lent = Vec::new();
@@ -258,7 +261,10 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             self.finish_call(target, live, consumer, store, &args, &mut lent, result_ty).await
         }
         .await;
-        entered.finish(outcome).await
+        match self.mode {
+            Mode::Sync => entered.finish_now(outcome),
+            Mode::Async => entered.finish(outcome).await,
+        }
     }
 
     /// Calls a resource method on the plugin that owns the resource.
@@ -362,8 +368,14 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     ) -> Result<Option<Val>, Fail<P::Id>> {
         let returns = live.result_counts[self.function] == 1;
         let mut out = [Val::Bool(false)];
-        let called = live.call_vals(self.mode, self.function, args, &mut out[..usize::from(returns)], true).await;
-        resources::return_lent(self.mode, &mut live.store.as_context_mut(), lent).await;
+        let slots = &mut out[..usize::from(returns)];
+        let called = match self.mode {
+            Mode::Sync => live.call_vals_now(self.function, args, slots, true),
+            Mode::Async => live.call_vals(Mode::Async, self.function, args, slots, true).await,
+        };
+        if !lent.is_empty() {
+            resources::return_lent(self.mode, &mut live.store.as_context_mut(), lent).await;
+        }
         called?;
         if !returns {
             return Ok(None);

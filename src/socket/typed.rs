@@ -87,9 +87,20 @@ where
 {
     let adapter = adapter.clone();
     match adapter.mode {
+        // The synchronous twin of `forward`: the same three steps, without
+        // futures, on enough native stack.
         Mode::Sync => linker.func_wrap(name, move |store: StoreContextMut<'_, PluginCtx<P>>, params: Params| {
-            drive::on_stack(forward::<P, Params, Results>(&adapter, store, params))
-                .unwrap_or_else(|| Err(wasmtime::format_err!("a synchronous socket call suspended")))
+            let Some(target) = adapter.targets.first() else {
+                return Err(wasmtime::format_err!("socket `{}` has no plugin", adapter.site.interface));
+            };
+            let caller = store.data().call.as_caller();
+            let result = drive::with_stack(|| {
+                let mut entered = target.enter_now(&caller, &adapter.site)?;
+                let outcome =
+                    entered.live().and_then(|live| live.call_typed_now::<_, Params, Results>(adapter.function, params));
+                entered.finish_now(outcome)
+            });
+            result.map_err(crate::socket::trap)
         }),
         Mode::Async => linker.func_wrap_async(name, move |store: StoreContextMut<'_, PluginCtx<P>>, params: Params| {
             let adapter = adapter.clone();
