@@ -953,41 +953,50 @@ const SPINNER: &str = r#"(component
     (export "bench:b/callee" (instance $callee)))"#;
 
 /// Fairness on a two-worker runtime: 1 000 `dispatch_async` requests to a
-/// fast plugin (from four client tasks), with and without a plugin spinning
-/// beside them (restarted each time its 5 s deadline stops it). Returns the
-/// p50 and p99 latency in microseconds, without and with the spinner.
-fn fairness(engine: &Engine) -> [(f64, f64); 2] {
+/// fast plugin (eight client tasks, 125 requests each, 200 us apart), alone,
+/// beside a plugin spinning until its 5 s deadline in a tree loaded with
+/// `load_async` (it yields at every epoch tick), and beside the same spinner
+/// in a tree loaded with `load` (a blocking call: it holds its worker thread
+/// until the deadline). Returns the p50 and p99 latency in microseconds of
+/// each run.
+fn fairness(engine: &Engine) -> [(f64, f64); 3] {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
     let fast = Arc::new(runtime.block_on(tree_async(engine, "callee")));
-    let spinner = {
+    let spinner_tree = || {
         let (tree, errors) = PluginTree::new(
             "callee",
             vec![Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::ExactlyOne, vec![])],
             vec![Plugin("spinner".into(), "callee", vec![], Source::Wat(SPINNER), ResourceTable::new())],
         );
         assert!(errors.is_empty());
-        let loaded = runtime.block_on(tree.load_async(engine, &Linker::new(engine))).expect("the spinner loads");
-        Arc::new(loaded.0)
+        tree
     };
-    let run = |with_spinner: bool| -> (f64, f64) {
+    let yielding = Arc::new(
+        runtime.block_on(spinner_tree().load_async(engine, &Linker::new(engine))).expect("the spinner loads").0,
+    );
+    let blocking = Arc::new(spinner_tree().load(engine, &Linker::new(engine)).expect("the spinner loads").0);
+    let run = |spinner: Option<&Arc<Head>>| -> (f64, f64) {
         runtime.block_on(async {
-            let spinning = with_spinner.then(|| {
-                let spinner = spinner.clone();
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let spinning = spinner.map(|spinner| {
+                let (spinner, stop) = (spinner.clone(), stop.clone());
                 tokio::spawn(async move {
-                    loop {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         black_box(spinner.dispatch_async("bench:b/callee", "get", true, &[Val::U32(0)]).await);
+                        tokio::task::yield_now().await;
                     }
                 })
             });
             // Let the spinner take its worker first.
             tokio::time::sleep(Duration::from_millis(20)).await;
-            let clients: Vec<_> = (0..4)
+            let clients: Vec<_> = (0..8)
                 .map(|_| {
                     let fast = fast.clone();
                     tokio::spawn(async move {
-                        let mut latencies = Vec::with_capacity(250);
-                        for _ in 0..250 {
+                        let mut latencies = Vec::with_capacity(125);
+                        for _ in 0..125 {
+                            tokio::time::sleep(Duration::from_micros(200)).await;
                             let started = std::time::Instant::now();
                             black_box(only(fast.dispatch_async("bench:b/callee", "get", true, &[Val::U32(1)]).await));
                             latencies.push(started.elapsed().as_secs_f64() * 1e6);
@@ -1000,8 +1009,10 @@ fn fairness(engine: &Engine) -> [(f64, f64); 2] {
             for client in clients {
                 latencies.extend(client.await.expect("a client task"));
             }
-            // Dropping the spinner's future abandons its call: the plugin
-            // is re-instantiated before its next one.
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            // Dropping the yielding spinner's future abandons its call (the
+            // plugin is re-instantiated before its next one); the blocking
+            // one ends at its deadline.
             if let Some(spinning) = spinning {
                 spinning.abort();
             }
@@ -1010,8 +1021,8 @@ fn fairness(engine: &Engine) -> [(f64, f64); 2] {
             (at(50), at(99))
         })
     };
-    run(false);
-    [run(false), run(true)]
+    run(None);
+    [run(None), run(Some(&yielding)), run(Some(&blocking))]
 }
 
 fn main() {
@@ -1089,11 +1100,13 @@ fn main() {
             let _ = writeln!(table, "fan-out-work/{n}/raw-ns-per-call {:.0}", ns / f64::from(n));
         }
     }
-    if let Some([alone, beside]) = fairness {
-        let _ = writeln!(table, "fairness/fast-p50-us-alone {:.1}", alone.0);
-        let _ = writeln!(table, "fairness/fast-p99-us-alone {:.1}", alone.1);
-        let _ = writeln!(table, "fairness/fast-p50-us-beside-spinner {:.1}", beside.0);
-        let _ = writeln!(table, "fairness/fast-p99-us-beside-spinner {:.1}", beside.1);
+    if let Some([alone, yielding, blocking]) = fairness {
+        for (name, (p50, p99)) in
+            [("alone", alone), ("beside-yielding-spinner", yielding), ("beside-blocking-spinner", blocking)]
+        {
+            let _ = writeln!(table, "fairness/fast-p50-us-{name} {p50:.1}");
+            let _ = writeln!(table, "fairness/fast-p99-us-{name} {p99:.1}");
+        }
     }
     for (clients, http, direct) in throughput.iter().flatten() {
         let _ = writeln!(table, "server/render-requests-per-s-{clients}-clients {http:.0}");
