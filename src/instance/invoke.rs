@@ -81,7 +81,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     }
 
     /// [`enter_call`](Self::enter_call), synchronously: blocks for the lock.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn enter_now<'a>(
         &'a self,
         caller: &Caller,
@@ -119,7 +119,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
 
     /// Refuses a quarantined plugin or a call too deep; `Ok(true)` when the
     /// instance must be revived first.
-    #[inline(always)]
+    #[inline]
     fn admit(&self, busy: &Busy<'_, P>, caller: &Caller, site: &Site) -> Result<bool, DispatchError<P::Id>> {
         if let Some(remaining) = self.quarantine_remaining() {
             return Err(self.refusal(site, Refusal::Quarantined(remaining)));
@@ -131,7 +131,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     }
 
     /// The call's frame on the live instance, or why there is none.
-    #[inline(always)]
+    #[inline]
     fn frame<'a>(
         &'a self,
         mut busy: Busy<'a, P>,
@@ -153,7 +153,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// (its own deadline or its caller's, whichever comes first), a clean
     /// budget record, the epoch deadline and the fuel. Returns the fuel
     /// given, when the engine consumes fuel.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn begin_frame(&self, live: &mut Live<P>, caller: &Caller, mode: Mode) -> Option<u64> {
         let now = self.clock.as_deref().map_or(0, Clock::now);
         let own_end = now.saturating_add(self.deadline_ticks);
@@ -383,7 +383,7 @@ enum Refusal {
 
 impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
     /// The live instance the call runs on.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn live(&mut self) -> Result<&mut Live<P>, Fail<P::Id>> {
         match &mut *self.busy.state {
             SlotState::Live(live) => Ok(live),
@@ -408,7 +408,7 @@ impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
     }
 
     /// [`finish`](Self::finish) of a synchronous call.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn finish_now<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
         let slot = self.count();
         let result = match outcome {
@@ -443,7 +443,7 @@ impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
     }
 
     /// Marks the call finished and counts it.
-    #[inline(always)]
+    #[inline]
     fn count(&mut self) -> &'a PluginSlot<P> {
         self.finished = true;
         let slot = self.slot;
@@ -511,7 +511,7 @@ impl<P: 'static> Live<P> {
     }
 
     /// [`call_vals`](Self::call_vals) of a synchronous call.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn call_vals_now<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
         &mut self,
         index: usize,
@@ -562,7 +562,7 @@ impl<P: 'static> Live<P> {
     }
 
     /// [`call_typed`](Self::call_typed) of a synchronous call.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn call_typed_now<Id, Params, Results>(
         &mut self,
         index: usize,

@@ -226,7 +226,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// Fails instead of waiting when the chain already holds it further up,
     /// which would otherwise deadlock. Handles released while the slot was
     /// busy are dropped here, in the owner's store.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn enter_blocking(&self, chain: Chain) -> Result<Busy<'_, P>, NotEntered> {
         if self.is_busy_on(chain) {
             return Err(NotEntered::Reentered);
@@ -287,7 +287,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     }
 
     /// Drops the handles released while a synchronous slot was busy, now.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn drain_deferred_now(&self, state: &mut SlotState<P>) {
         if self.takes_deferred() {
             drive::now(self.drop_deferred(Mode::Sync, state));
