@@ -953,13 +953,12 @@ const SPINNER: &str = r#"(component
     (export "bench:b/callee" (instance $callee)))"#;
 
 /// Fairness on a two-worker runtime: 1 000 `dispatch_async` requests to a
-/// fast plugin (eight client tasks, 125 requests each, 200 us apart), alone,
-/// beside a plugin spinning until its 5 s deadline in a tree loaded with
-/// `load_async` (it yields at every epoch tick), and beside the same spinner
-/// in a tree loaded with `load` (a blocking call: it holds its worker thread
-/// until the deadline). Returns the p50 and p99 latency in microseconds of
-/// each run.
-fn fairness(engine: &Engine) -> [(f64, f64); 3] {
+/// fast plugin (arriving 200 us apart, each a task of its own), alone,
+/// and beside one or two plugins spinning until their 5 s deadline, in trees
+/// loaded with `load_async` (they yield at every epoch tick) or with `load`
+/// (blocking calls: each holds its worker thread until the deadline).
+/// Returns the p50 and p99 latency in microseconds of each run, by name.
+fn fairness(engine: &Engine) -> Vec<(&'static str, (f64, f64))> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
     let fast = Arc::new(runtime.block_on(tree_async(engine, "callee")));
@@ -972,57 +971,63 @@ fn fairness(engine: &Engine) -> [(f64, f64); 3] {
         assert!(errors.is_empty());
         tree
     };
-    let yielding = Arc::new(
-        runtime.block_on(spinner_tree().load_async(engine, &Linker::new(engine))).expect("the spinner loads").0,
-    );
-    let blocking = Arc::new(spinner_tree().load(engine, &Linker::new(engine)).expect("the spinner loads").0);
-    let run = |spinner: Option<&Arc<Head>>| -> (f64, f64) {
-        runtime.block_on(async {
-            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let spinning = spinner.map(|spinner| {
-                let (spinner, stop) = (spinner.clone(), stop.clone());
-                tokio::spawn(async move {
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        black_box(spinner.dispatch_async("bench:b/callee", "get", true, &[Val::U32(0)]).await);
-                        tokio::task::yield_now().await;
-                    }
-                })
-            });
-            // Let the spinner take its worker first.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let clients: Vec<_> = (0..8)
-                .map(|_| {
-                    let fast = fast.clone();
-                    tokio::spawn(async move {
-                        let mut latencies = Vec::with_capacity(125);
-                        for _ in 0..125 {
-                            tokio::time::sleep(Duration::from_micros(200)).await;
-                            let started = std::time::Instant::now();
-                            black_box(only(fast.dispatch_async("bench:b/callee", "get", true, &[Val::U32(1)]).await));
-                            latencies.push(started.elapsed().as_secs_f64() * 1e6);
-                        }
-                        latencies
-                    })
-                })
-                .collect();
-            let mut latencies = Vec::new();
-            for client in clients {
-                latencies.extend(client.await.expect("a client task"));
-            }
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            // Dropping the yielding spinner's future abandons its call (the
-            // plugin is re-instantiated before its next one); the blocking
-            // one ends at its deadline.
-            if let Some(spinning) = spinning {
-                spinning.abort();
-            }
-            latencies.sort_by(f64::total_cmp);
-            let at = |percent: usize| latencies[(latencies.len() - 1) * percent / 100];
-            (at(50), at(99))
-        })
+    let yielding = || {
+        Arc::new(
+            runtime.block_on(spinner_tree().load_async(engine, &Linker::new(engine))).expect("the spinner loads").0,
+        )
     };
-    run(None);
-    [run(None), run(Some(&yielding)), run(Some(&blocking))]
+    let blocking = || Arc::new(spinner_tree().load(engine, &Linker::new(engine)).expect("the spinner loads").0);
+    let (yielding, blocking) = ([yielding(), yielding()], [blocking(), blocking()]);
+    // Requests arrive from a thread of their own, one every 200 us, each a
+    // task spawned onto the runtime: a request's latency runs from its
+    // arrival to its answer, waiting for a free worker included.
+    let run = |spinners: &[Arc<Head>]| -> (f64, f64) {
+        let spinning: Vec<_> = spinners
+            .iter()
+            .map(|spinner| {
+                let spinner = spinner.clone();
+                // One spin each: it lasts until the 5 s deadline, longer than
+                // the requests need when nothing holds them up.
+                runtime.spawn(async move {
+                    black_box(spinner.dispatch_async("bench:b/callee", "get", true, &[Val::U32(0)]).await);
+                })
+            })
+            .collect();
+        // Let the spinners take their workers first.
+        std::thread::sleep(Duration::from_millis(20));
+        let (answered, answers) = std::sync::mpsc::channel();
+        for _ in 0..1000 {
+            let (fast, answered, arrived) = (fast.clone(), answered.clone(), std::time::Instant::now());
+            runtime.spawn(async move {
+                black_box(only(fast.dispatch_async("bench:b/callee", "get", true, &[Val::U32(1)]).await));
+                let _ = answered.send(arrived.elapsed().as_secs_f64() * 1e6);
+            });
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        drop(answered);
+        let mut latencies: Vec<f64> = answers.iter().collect();
+        runtime.block_on(async {
+            for spinning in spinning {
+                // Dropping a yielding spinner's future abandons its call (the
+                // plugin is re-instantiated before its next one); a blocking
+                // one cannot be interrupted: wait for its deadline, so the
+                // next run starts on free workers.
+                spinning.abort();
+                let _ = spinning.await;
+            }
+        });
+        latencies.sort_by(f64::total_cmp);
+        let at = |percent: usize| latencies[(latencies.len() - 1) * percent / 100];
+        (at(50), at(99))
+    };
+    run(&[]);
+    vec![
+        ("alone", run(&[])),
+        ("beside-1-yielding-spinner", run(&yielding[..1])),
+        ("beside-1-blocking-spinner", run(&blocking[..1])),
+        ("beside-2-yielding-spinners", run(&yielding)),
+        ("beside-2-blocking-spinners", run(&blocking)),
+    ]
 }
 
 fn main() {
@@ -1100,13 +1105,9 @@ fn main() {
             let _ = writeln!(table, "fan-out-work/{n}/raw-ns-per-call {:.0}", ns / f64::from(n));
         }
     }
-    if let Some([alone, yielding, blocking]) = fairness {
-        for (name, (p50, p99)) in
-            [("alone", alone), ("beside-yielding-spinner", yielding), ("beside-blocking-spinner", blocking)]
-        {
-            let _ = writeln!(table, "fairness/fast-p50-us-{name} {p50:.1}");
-            let _ = writeln!(table, "fairness/fast-p99-us-{name} {p99:.1}");
-        }
+    for (name, (p50, p99)) in fairness.iter().flatten() {
+        let _ = writeln!(table, "fairness/fast-p50-us-{name} {p50:.1}");
+        let _ = writeln!(table, "fairness/fast-p99-us-{name} {p99:.1}");
     }
     for (clients, http, direct) in throughput.iter().flatten() {
         let _ = writeln!(table, "server/render-requests-per-s-{clients}-clients {http:.0}");

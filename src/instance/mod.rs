@@ -460,11 +460,17 @@ fn on_epoch(call: &CallState, now: u64) -> wasmtime::UpdateDeadline {
         return wasmtime::UpdateDeadline::Interrupt;
     }
     let left = call.ends.saturating_sub(now).saturating_add(1);
-    if call.yields {
-        wasmtime::UpdateDeadline::Yield(left.min(limits::YIELD_EVERY))
-    } else {
-        wasmtime::UpdateDeadline::Continue(left)
+    if !call.yields {
+        return wasmtime::UpdateDeadline::Continue(left);
     }
+    let slice = left.min(limits::YIELD_EVERY);
+    // On a tokio runtime, tokio's yield: the worker then polls its I/O
+    // driver and its queue of new tasks before it resumes the plugin.
+    #[cfg(feature = "tokio")]
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return wasmtime::UpdateDeadline::YieldCustom(slice, Box::pin(tokio::task::yield_now()));
+    }
+    wasmtime::UpdateDeadline::Yield(slice)
 }
 
 /// Creates a store for `data` and instantiates the plugin in it, in `mode`,
