@@ -524,14 +524,20 @@ async fn a_host_function_dispatching_back_into_its_own_plugin_gets_reentrant() {
     assert_eq!(reentry_answer(true).await, Some(Val::U32(1)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deadline_stops_a_plugin_awaiting_a_host_future() {
+/// `caller` under `deadline`, whose host function takes 30 s.
+async fn slow_host_caller(deadline: Duration) -> Head {
     let engine = engine();
     let linker = sleepy_linker(&engine, Duration::from_secs(30));
-    let deadline = Duration::from_millis(200);
     let plugins = vec![Plugin::new("caller", "caller", &[], caller()).limits(Limits { deadline, ..Limits::default() })];
     let (head, errors) = load_async_with(&engine, &linker, "caller", caller_tree().0, plugins).await;
     assert!(errors.is_empty(), "{errors:?}");
+    head
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_stops_a_plugin_awaiting_a_host_future() {
+    let deadline = Duration::from_millis(200);
+    let head = slow_host_caller(deadline).await;
     let started = Instant::now();
     let error = one(head.dispatch_async("test:fixtures/caller", "run", true, &[]).await).expect_err("cut off");
     assert!(started.elapsed() < deadline * 3, "{:?}", started.elapsed());
@@ -574,12 +580,8 @@ async fn a_failing_async_host_function_is_a_trap_naming_the_plugin() {
 /// it only until its own deadline, then fails with a typed error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_waiting_behind_a_stalled_future_gives_up_at_its_deadline() {
-    let engine = engine();
-    let linker = sleepy_linker(&engine, Duration::from_secs(30));
     let deadline = Duration::from_millis(200);
-    let plugins = vec![Plugin::new("caller", "caller", &[], caller()).limits(Limits { deadline, ..Limits::default() })];
-    let (head, errors) = load_async_with(&engine, &linker, "caller", caller_tree().0, plugins).await;
-    assert!(errors.is_empty(), "{errors:?}");
+    let head = slow_host_caller(deadline).await;
     let mut stalled = Box::pin(head.dispatch_async("test:fixtures/caller", "run", true, &[]));
     assert!(tokio::time::timeout(Duration::from_millis(20), &mut stalled).await.is_err(), "it waits on its host");
     let started = Instant::now();
