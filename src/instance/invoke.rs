@@ -502,9 +502,7 @@ impl<P: 'static> Live<P> {
             Mode::Sync => self.funcs[index].call(&mut self.store, args, out),
             Mode::Async => {
                 let until = until(self.clock.as_deref(), &self.store);
-                // Boxed: wasmtime's call future is most of a call's future,
-                // and every layer above would otherwise copy it when moved.
-                Box::pin(within(until, self.funcs[index].call_async(&mut self.store, args, out))).await
+                within(until, self.funcs[index].call_async(&mut self.store, args, out)).await
             }
         };
         called.map_err(|error| self.vals_failed(error, index, args, checked))
@@ -557,7 +555,7 @@ impl<P: 'static> Live<P> {
         }
         let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
         let until = until(self.clock.as_deref(), &self.store);
-        let called = Box::pin(within(until, func.call_async(&mut self.store, params))).await;
+        let called = within(until, func.call_async(&mut self.store, params)).await;
         called.map_err(|error| classify(error, true, self.param_resources[index]))
     }
 
