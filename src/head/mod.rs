@@ -515,7 +515,7 @@ async fn call<P: PluginData + Send + 'static>(
         let live = entered.live()?;
         let returns = check_args(slot, live, site, index, has_return, args)?;
         let mut out = [Val::Bool(false)];
-        live.call_vals(mode, index, args, &mut out[..usize::from(returns)], false).await?;
+        live.call_vals_async(index, args, &mut out[..usize::from(returns)], false).await?;
         let [value] = out;
         Ok(if returns { value } else { Val::Option(None) })
     }

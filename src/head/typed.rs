@@ -102,7 +102,7 @@ where
     Results: ComponentNamedList + Lift + Send + Sync + 'static,
 {
     let mut entered = slot.enter_call(mode, &Caller::host_in(mode), site).await?;
-    let outcome = async { entered.live()?.call_typed(mode, index, params).await }.await;
+    let outcome = async { entered.live()?.call_typed_async(index, params).await }.await;
     entered.finish(outcome).await
 }
 

@@ -100,7 +100,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         caller: &Caller,
         site: &'a Site,
     ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
-        let mut busy = self.enter(Mode::Async, caller).await.map_err(|refused| self.not_entered(site, refused))?;
+        let mut busy = self.enter_awaiting(caller).await.map_err(|refused| self.not_entered(site, refused))?;
         if self.admit(&busy, caller, site)? {
             // Boxed, as every cold step of the call path: a future holds
             // room for its largest step.
@@ -487,9 +487,8 @@ impl<P: 'static> Live<P> {
     /// signature checked at load); otherwise they are checked, on failure
     /// only, to tell the caller's mistake from the plugin's.
     #[inline]
-    pub(crate) async fn call_vals<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+    pub(crate) async fn call_vals_async<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
         &mut self,
-        mode: Mode,
         index: usize,
         args: &[Val],
         out: &mut [Val],
@@ -498,17 +497,12 @@ impl<P: 'static> Live<P> {
     where
         P: Send,
     {
-        let called = match mode {
-            Mode::Sync => self.funcs[index].call(&mut self.store, args, out),
-            Mode::Async => {
-                let until = until(self.clock.as_deref(), &self.store);
-                within(until, self.funcs[index].call_async(&mut self.store, args, out)).await
-            }
-        };
+        let until = until(self.clock.as_deref(), &self.store);
+        let called = within(until, self.funcs[index].call_async(&mut self.store, args, out)).await;
         called.map_err(|error| self.vals_failed(error, index, args, checked))
     }
 
-    /// [`call_vals`](Self::call_vals) of a synchronous call.
+    /// [`call_vals_async`](Self::call_vals_async) of a synchronous call.
     #[inline]
     pub(crate) fn call_vals_now<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
         &mut self,
@@ -536,11 +530,11 @@ impl<P: 'static> Live<P> {
     }
 
     /// Calls function `index` with Rust values: the one typed call into a
-    /// plugin. The `TypedFunc` is type-checked once per instance and cached.
+    /// plugin, asynchronously. The `TypedFunc` is type-checked once per
+    /// instance and cached.
     #[inline]
-    pub(crate) async fn call_typed<Id, Params, Results>(
+    pub(crate) async fn call_typed_async<Id, Params, Results>(
         &mut self,
-        mode: Mode,
         index: usize,
         params: Params,
     ) -> Result<Results, Fail<Id>>
@@ -550,16 +544,13 @@ impl<P: 'static> Live<P> {
         Params: ComponentNamedList + Lower + Send + Sync + 'static,
         Results: ComponentNamedList + Lift + Send + Sync + 'static,
     {
-        if mode == Mode::Sync {
-            return self.call_typed_now(index, params);
-        }
         let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
         let until = until(self.clock.as_deref(), &self.store);
         let called = within(until, func.call_async(&mut self.store, params)).await;
         called.map_err(|error| classify(error, true, self.param_resources[index]))
     }
 
-    /// [`call_typed`](Self::call_typed) of a synchronous call.
+    /// [`call_typed_async`](Self::call_typed_async) of a synchronous call.
     #[inline]
     pub(crate) fn call_typed_now<Id, Params, Results>(
         &mut self,

@@ -241,21 +241,21 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         Ok(busy)
     }
 
-    /// [`enter_blocking`](Self::enter_blocking), waiting in `mode`.
-    pub(crate) async fn enter(&self, mode: Mode, caller: &Caller) -> Result<Busy<'_, P>, NotEntered> {
+    /// [`enter_blocking`](Self::enter_blocking) for an asynchronous call:
+    /// awaits the lock, at most until the call's end.
+    pub(crate) async fn enter_awaiting(&self, caller: &Caller) -> Result<Busy<'_, P>, NotEntered> {
         let chain = caller.chain;
         if self.is_busy_on(chain) {
             return Err(NotEntered::Reentered);
         }
-        let state = match (mode, self.state.try_lock()) {
-            (_, Some(state)) => state,
-            (Mode::Sync, None) => self.state.lock_blocking(),
-            (Mode::Async, None) => Box::pin(self.wait(caller)).await?,
+        let state = match self.state.try_lock() {
+            Some(state) => state,
+            None => Box::pin(self.wait(caller)).await?,
         };
         self.busy.store(chain.0, Ordering::Relaxed);
         let mut busy = Busy { state, busy: &self.busy };
         if self.takes_deferred() {
-            Box::pin(self.drop_deferred(mode, &mut busy.state)).await;
+            Box::pin(self.drop_deferred(Mode::Async, &mut busy.state)).await;
         }
         Ok(busy)
     }

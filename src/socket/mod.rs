@@ -371,7 +371,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         let slots = &mut out[..usize::from(returns)];
         let called = match self.mode {
             Mode::Sync => live.call_vals_now(self.function, args, slots, true),
-            Mode::Async => live.call_vals(Mode::Async, self.function, args, slots, true).await,
+            Mode::Async => live.call_vals_async(self.function, args, slots, true).await,
         };
         if !lent.is_empty() {
             resources::return_lent(self.mode, &mut live.store.as_context_mut(), lent).await;

@@ -109,7 +109,8 @@ where
     }
 }
 
-/// One call through a typed socket function.
+/// One call through a typed socket function, asynchronously (the
+/// synchronous form is written out in `wrap`).
 async fn forward<P, Params, Results>(
     adapter: &Adapter<P>,
     store: StoreContextMut<'_, PluginCtx<P>>,
@@ -124,11 +125,10 @@ where
         return Err(wasmtime::format_err!("socket `{}` has no plugin", adapter.site.interface));
     };
     let caller = store.data().call.as_caller();
-    let mode = adapter.mode;
     let result = async {
-        let mut entered = target.enter_call(mode, &caller, &adapter.site).await?;
+        let mut entered = target.enter_call(Mode::Async, &caller, &adapter.site).await?;
         let outcome =
-            async { entered.live()?.call_typed::<_, Params, Results>(mode, adapter.function, params).await }.await;
+            async { entered.live()?.call_typed_async::<_, Params, Results>(adapter.function, params).await }.await;
         entered.finish(outcome).await
     }
     .await;
