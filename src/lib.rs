@@ -264,7 +264,7 @@ pub use head::typed::{TypedDispatch, TypedResult};
 pub use instance::ctx::PluginCtx;
 pub use instance::health::{PluginHealth, PluginState};
 pub use limits::{Budget, Limits, Quarantine, Recovery, default_engine, engine_config};
-pub use load::{LoadError, NestedLoadError};
+pub use load::{LoadError, NestedLoadError, SwapError};
 pub use partial::{PartialResult, PartialSuccess};
 pub use shape::socket::{Iter as SocketIter, Socket};
 pub use spec::interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};

@@ -119,16 +119,29 @@ pub(crate) struct FunctionMeta {
     pub(crate) is_method: bool,
 }
 
-pub(crate) struct InterfaceNode<I: InterfaceData> {
-    pub(crate) id: I::Id,
+/// What the runtime keeps of an interface's metadata once read: all a
+/// loaded tree needs to link and judge plugins, without the user's type.
+pub(crate) struct InterfaceSpec<Id> {
+    pub(crate) id: Id,
     pub(crate) cardinality: InterfaceCardinality,
     pub(crate) name: InterfaceName,
     pub(crate) functions: Vec<FunctionMeta>,
     pub(crate) resources: Vec<String>,
+}
+
+pub(crate) struct InterfaceNode<I: InterfaceData> {
+    pub(crate) spec: InterfaceSpec<I::Id>,
     /// Indices into `PluginTree::plugins`, sorted by plugin id.
     pub(crate) implementers: Vec<usize>,
     #[allow(dead_code, reason = "kept so the user's metadata lives as long as the tree")]
     pub(crate) data: I,
+}
+
+impl<I: InterfaceData> std::ops::Deref for InterfaceNode<I> {
+    type Target = InterfaceSpec<I::Id>;
+    fn deref(&self) -> &Self::Target {
+        &self.spec
+    }
 }
 
 /// Why a plugin cannot load whatever its component holds. Found while
@@ -309,11 +322,7 @@ fn collect_interfaces<I: InterfaceData, PId: Debug + Display>(
         };
         match read() {
             Ok((cardinality, name, functions, resources)) => nodes.push(InterfaceNode {
-                id,
-                cardinality,
-                name,
-                functions,
-                resources,
+                spec: InterfaceSpec { id, cardinality, name, functions, resources },
                 implementers: Vec::new(),
                 data,
             }),

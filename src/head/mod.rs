@@ -2,6 +2,7 @@
 //! (dynamic and typed), fan-out over the plugins behind the root, health.
 
 mod parallel;
+mod swap;
 pub(crate) mod typed;
 
 use std::collections::HashMap;
@@ -9,14 +10,17 @@ use std::sync::Arc;
 
 use wasmtime::component::{ResourceAny, Val};
 
+use arc_swap::ArcSwap;
+
 use crate::dispatch_error::DispatchError;
-use crate::graph::InterfaceNode;
 use crate::instance::ctx::{Caller, Chain, Mode};
-use crate::instance::{Fail, PluginSlot, Site, Teardown, drive};
+use crate::instance::lock::SlotLock;
+use crate::instance::members::{Members, Snapshot};
+use crate::instance::{Fail, PluginSlot, Site, drive};
+use crate::load::swap::Tree;
 use crate::shape::root::RootPlugins;
-use crate::socket::resources::ResourceKinds;
 use crate::spec::interface::InterfaceName;
-use crate::{InterfaceCardinality, InterfaceData, PluginData, Socket};
+use crate::{InterfaceCardinality, PluginData, Socket};
 
 struct RootFunction {
     /// The measured cost of one plugin's call, in nanoseconds (a moving
@@ -39,15 +43,18 @@ pub struct PluginTreeHead<P: PluginData + Send + 'static> {
     cardinality: InterfaceCardinality,
     functions: Vec<RootFunction>,
     by_name: HashMap<String, usize>,
-    plugins: RootPlugins<P>,
-    /// Every loaded plugin, sorted by id: kept alive with the head.
-    all: Vec<Arc<PluginSlot<P>>>,
-    /// Every loaded plugin in load order: the last holder, released
-    /// consumers first when the head drops (see [`Teardown`]).
-    _teardown: Teardown<P>,
-    _kinds: Arc<ResourceKinds>,
-    /// Keeps the engine's epoch ticking while the tree is loaded.
-    _ticker: Option<Arc<crate::limits::Ticker>>,
+    /// The plugins behind the root, as each call reads them.
+    root: Arc<Members<P>>,
+    /// Every loaded plugin, sorted by id, replaced at every swap.
+    all: ArcSwap<Vec<Arc<PluginSlot<P>>>>,
+    /// Every plugin id the tree ever loaded, kept so that the accessors can
+    /// lend ids while plugins come and go; and each id's place in it.
+    ids: boxcar::Vec<P::Id>,
+    id_index: parking_lot::Mutex<HashMap<P::Id, usize>>,
+    /// The engine, to compile swapped-in plugins before locking the tree.
+    engine: wasmtime::Engine,
+    /// The plugins and what linking them needs, locked by swaps.
+    tree: SlotLock<Tree<P>>,
     /// Loaded with [`PluginTree::load_async`](crate::PluginTree::load_async):
     /// every store is entered asynchronously, and `dispatch` blocks on the
     /// asynchronous path.
@@ -67,15 +74,8 @@ impl<P> PluginTreeHead<P>
 where
     P: PluginData + Send + 'static,
 {
-    pub(crate) fn new<I: InterfaceData>(
-        node: &InterfaceNode<I>,
-        plugins: RootPlugins<P>,
-        all: Vec<Arc<PluginSlot<P>>>,
-        teardown: Teardown<P>,
-        kinds: Arc<ResourceKinds>,
-        ticker: Option<Arc<crate::limits::Ticker>>,
-        asynchronous: bool,
-    ) -> Self {
+    pub(crate) fn new(tree: Tree<P>) -> Self {
+        let node = &tree.env.interfaces[tree.root];
         let instance: Arc<str> = node.name.instance.as_str().into();
         let functions: Vec<RootFunction> = node
             .functions
@@ -97,13 +97,28 @@ where
             cardinality: node.cardinality,
             functions,
             by_name,
-            plugins,
-            _ticker: ticker,
-            _teardown: teardown,
-            all,
-            _kinds: kinds,
-            asynchronous,
+            root: tree.members[tree.root].clone(),
+            all: ArcSwap::from_pointee(tree.slots()),
+            ids: boxcar::Vec::new(),
+            id_index: parking_lot::Mutex::new(HashMap::new()),
+            asynchronous: tree.env.mode == Mode::Async,
+            engine: tree.env.engine.clone(),
+            tree: SlotLock::new(tree),
         }
+    }
+
+    /// The plugins behind the root now, in the root's shape.
+    #[inline]
+    fn plugins<'a>(&self, snapshot: &'a Snapshot<P>) -> RootPlugins<'a, P> {
+        RootPlugins { cardinality: self.cardinality, slots: snapshot.as_slice() }
+    }
+
+    /// `id`, lent for as long as the head lives.
+    fn lend(&self, id: &P::Id) -> &P::Id {
+        let mut index = self.id_index.lock();
+        let at = *index.entry(id.clone()).or_insert_with(|| self.ids.push(id.clone()));
+        drop(index);
+        &self.ids[at]
     }
 
     /// Whether the tree was loaded for asynchronous calls
@@ -128,20 +143,20 @@ where
     /// The ids of the plugins behind the root socket, sorted.
     #[must_use]
     pub fn plugin_ids(&self) -> Vec<&P::Id> {
-        self.slots().map(|slot| &slot.id).collect()
+        self.root.load().iter().map(|slot| self.lend(&slot.id)).collect()
     }
 
     /// Calls, failures, re-instantiations and state of every loaded plugin,
     /// sorted by id.
     #[must_use]
     pub fn health(&self) -> Vec<crate::PluginHealth<P::Id>> {
-        self.all.iter().map(|slot| slot.health()).collect()
+        self.all.load().iter().map(|slot| slot.health()).collect()
     }
 
     /// The ids of every loaded plugin, behind the root or deeper, sorted.
     #[must_use]
     pub fn loaded_plugin_ids(&self) -> Vec<&P::Id> {
-        self.all.iter().map(|slot| &slot.id).collect()
+        self.all.load().iter().map(|slot| self.lend(&slot.id)).collect()
     }
 
     /// The index of a root function: a scan of a few names beats hashing.
@@ -165,12 +180,7 @@ where
     #[must_use]
     pub fn function_type(&self, function: &str) -> Option<wasmtime::component::types::ComponentFunc> {
         let index = self.function_index(function)?;
-        let slot = self.slots().next()?;
-        slot.function_type(index)
-    }
-
-    fn slots(&self) -> impl Iterator<Item = &Arc<PluginSlot<P>>> {
-        self.plugins.slots().iter()
+        self.root.load().first()?.function_type(index)
     }
 
     /// Calls `function` of the root interface on every plugin behind the root
@@ -220,11 +230,13 @@ where
             return drive::on_stack(self.dispatch_method(Mode::Sync, site, index, has_return, args))
                 .unwrap_or_else(|| self.each(|slot| Err(suspended(slot))));
         }
-        match &self.plugins {
-            RootPlugins::Many { slots, .. } if slots.len() > 1 => {
-                self.fan_out(slots, index, |slot| call_now(slot, site, index, has_return, args))
+        let snapshot = self.root.load();
+        let plugins = self.plugins(&snapshot);
+        match self.cardinality {
+            InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any if plugins.slots.len() > 1 => {
+                self.fan_out(&plugins, index, |slot| call_now(slot, site, index, has_return, args))
             }
-            _ => self.each(|slot| call_now(slot, site, index, has_return, args)),
+            _ => plugins.each(|slot| call_now(slot, site, index, has_return, args)),
         }
     }
 
@@ -307,7 +319,10 @@ where
         if self.functions[index].is_method {
             return self.dispatch_method(mode, site, index, has_return, args).await;
         }
-        self.plugins.each_async(|slot| call(mode, slot, site, index, has_return, args)).await
+        let snapshot = self.root.load_full();
+        RootPlugins { cardinality: self.cardinality, slots: &snapshot }
+            .each_async(|slot| async move { call(mode, &slot, site, index, has_return, args).await })
+            .await
     }
 
     /// Calls every plugin of a multi-plugin root, in parallel when that pays.
@@ -318,11 +333,12 @@ where
     /// over threads costs more than it saves.
     fn fan_out(
         &self,
-        slots: &[Arc<PluginSlot<P>>],
+        plugins: &RootPlugins<'_, P>,
         index: usize,
         f: impl Fn(&Arc<PluginSlot<P>>) -> DispatchResult<P> + Sync,
     ) -> Socket<DispatchResult<P>, P::Id> {
         use std::sync::atomic::Ordering;
+        let slots = plugins.slots;
         let cost = &self.functions[index].cost;
         let nanos = |started: std::time::Instant| u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let expensive = u128::from(cost.load(Ordering::Relaxed)) > PARALLEL_ABOVE.as_nanos();
@@ -330,7 +346,7 @@ where
         // this thread: a helper would wait for a plugin that this thread
         // holds further up its stack, while this thread waits for it.
         let (map, work): (HashMap<P::Id, DispatchResult<P>>, u64) =
-            if expensive && !self.all.iter().any(|slot| slot.is_busy_on(Chain::this_thread())) {
+            if expensive && !self.all.load().iter().any(|slot| slot.is_busy_on(Chain::this_thread())) {
                 // The cost is the time spent in the calls themselves: the wall
                 // time of a parallel run would count the hand-over as work.
                 let timed = parallel::claim_all(slots, |slot| {
@@ -349,7 +365,7 @@ where
         let measured = work / calls;
         let previous = cost.load(Ordering::Relaxed);
         cost.store(if previous == 0 { measured } else { previous - previous / 4 + measured / 4 }, Ordering::Relaxed);
-        self.plugins.many(map)
+        plugins.many(map)
     }
 
     /// Routes a method call to the plugin that owns its first argument.
@@ -361,12 +377,14 @@ where
         has_return: bool,
         args: &[Val],
     ) -> Socket<DispatchResult<P>, P::Id> {
+        let snapshot = self.root.load_full();
+        let plugins = RootPlugins { cardinality: self.cardinality, slots: &snapshot };
         let owner = match args.first() {
-            Some(Val::Resource(handle)) => self.slots().find(|slot| slot.defines(handle)),
+            Some(Val::Resource(handle)) => snapshot.iter().find(|slot| slot.defines(handle)),
             _ => None,
         };
         let Some(owner) = owner else {
-            return self.each(|slot| {
+            return plugins.each(|slot| {
                 Err(DispatchError::InvalidResource {
                     plugin: slot.id.clone(),
                     interface: site.interface.clone(),
@@ -377,7 +395,7 @@ where
             });
         };
         let result = call(mode, owner, site, index, has_return, args).await;
-        self.plugins.only(owner, result)
+        plugins.only(owner, result)
     }
 
     /// A root function with Rust types for its parameters and results,
@@ -398,7 +416,7 @@ where
     {
         match self.function_index(function) {
             Some(index) => Ok(crate::TypedDispatch::new(self, index)),
-            None => Err(self.slots().next().map(|slot| DispatchError::InvalidFunction {
+            None => Err(self.root.load().first().map(|slot| DispatchError::InvalidFunction {
                 plugin: slot.id.clone(),
                 interface: self.instance.clone(),
                 function: function.to_owned(),
@@ -406,16 +424,16 @@ where
         }
     }
 
-    /// The plugin of an `ExactlyOne` root.
-    pub(crate) fn exactly_one(&self) -> Option<&Arc<PluginSlot<P>>> {
-        match &self.plugins {
-            RootPlugins::One(slot) => Some(slot),
-            _ => None,
-        }
+    /// The plugins behind the root now.
+    #[inline]
+    pub(crate) fn root_plugins(&self) -> Snapshot<P> {
+        self.root.load()
     }
 
-    pub(crate) fn plugin_count(&self) -> usize {
-        self.plugins.slots().len()
+    /// The plugins behind the root now, for a caller that keeps them across
+    /// an `.await`.
+    pub(crate) fn root_plugins_full(&self) -> Arc<Vec<Arc<PluginSlot<P>>>> {
+        self.root.load_full()
     }
 
     pub(crate) fn site(&self, index: usize) -> &Site {
@@ -423,16 +441,18 @@ where
     }
 
     /// Awaits `f` of every plugin behind the root socket, in its shape.
-    pub(crate) async fn each_async<'s, T, F: std::future::Future<Output = T>>(
-        &'s self,
-        f: impl Fn(&'s Arc<PluginSlot<P>>) -> F,
+    pub(crate) async fn each_async<T, F: std::future::Future<Output = T>>(
+        &self,
+        f: impl Fn(Arc<PluginSlot<P>>) -> F,
     ) -> Socket<T, P::Id> {
-        self.plugins.each_async(f).await
+        let snapshot = self.root.load_full();
+        RootPlugins { cardinality: self.cardinality, slots: &snapshot }.each_async(f).await
     }
 
     /// Applies `f` to every plugin behind the root socket, in its shape.
     pub(crate) fn each<T>(&self, f: impl FnMut(&Arc<PluginSlot<P>>) -> T) -> Socket<T, P::Id> {
-        self.plugins.each(f)
+        let snapshot = self.root.load();
+        self.plugins(&snapshot).each(f)
     }
 
     /// Releases a resource handle that a dispatch returned to the host, in the
@@ -465,7 +485,8 @@ where
     }
 
     async fn drop_resource_in(&self, mode: Mode, handle: ResourceAny) -> Result<bool, DispatchError<P::Id>> {
-        let Some(owner) = self.slots().find(|slot| slot.defines(&handle)) else {
+        let snapshot = self.root.load_full();
+        let Some(owner) = snapshot.iter().find(|slot| slot.defines(&handle)) else {
             return Ok(false);
         };
         let site = Site { interface: self.instance.clone(), function: "[resource-drop]".into() };
@@ -491,10 +512,9 @@ where
 
 impl<P: PluginData + Send + 'static> Drop for PluginTreeHead<P> {
     fn drop(&mut self) {
-        // Let go of every hold but the teardown's, which then releases the
-        // plugins consumers first.
-        self.plugins = RootPlugins::Optional(None);
-        self.all.clear();
+        // Let go of every hold but the tree's, which then releases the
+        // plugins without one freeing another (see `Tree`'s drop).
+        self.all.store(Arc::new(Vec::new()));
     }
 }
 

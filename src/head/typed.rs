@@ -11,7 +11,7 @@ use crate::dispatch_error::DispatchError;
 use crate::head::PluginTreeHead;
 use crate::instance::ctx::{Caller, Mode};
 use crate::instance::{Fail, PluginSlot, Site, drive};
-use crate::{PluginData, Socket};
+use crate::{InterfaceCardinality, PluginData, Socket};
 
 /// A root function with Rust parameter and result types, from
 /// [`PluginTreeHead::typed`]. Calls skip `Val` boxing and the name lookup;
@@ -54,12 +54,16 @@ where
         if self.head.is_async() {
             return drive::block_on(drive::in_chain(self.call_in(Mode::Async, params)));
         }
+        let plugins = self.head.root_plugins();
         // The common case, without the per-plugin bookkeeping below.
-        if let Some(slot) = self.head.exactly_one() {
+        if self.head.cardinality() == InterfaceCardinality::ExactlyOne
+            && let [slot] = plugins.as_slice()
+        {
             return Socket::ExactlyOne(call_now(slot, site, self.index, Some(params)));
         }
         // The last plugin takes the parameters; the others get copies.
-        let mut left = self.head.plugin_count();
+        let mut left = plugins.len();
+        drop(plugins);
         let mut params = Some(params);
         self.head.each(|slot| {
             left = left.saturating_sub(1);
@@ -79,12 +83,21 @@ where
 
     async fn call_in(&self, mode: Mode, params: Params) -> TypedResult<Results, P::Id> {
         let site = self.head.site(self.index);
-        if let Some(slot) = self.head.exactly_one() {
+        let plugins = self.head.root_plugins_full();
+        if self.head.cardinality() == InterfaceCardinality::ExactlyOne
+            && let [slot] = plugins.as_slice()
+        {
             return Socket::ExactlyOne(call_one(mode, slot, site, self.index, params).await);
         }
+        drop(plugins);
         // Every plugin's call owns its copy of the parameters: they run
         // concurrently.
-        self.head.each_async(|slot| call_one(mode, slot, site, self.index, params.clone())).await
+        self.head
+            .each_async(|slot| {
+                let params = params.clone();
+                async move { call_one(mode, &slot, site, self.index, params).await }
+            })
+            .await
     }
 }
 

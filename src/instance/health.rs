@@ -26,6 +26,16 @@ pub struct PluginHealth<Id> {
     pub state: PluginState,
     /// Resource handles of other plugins it holds now.
     pub held_handles: usize,
+    /// Which code it runs: [`PluginData::version`](crate::PluginData::version)
+    /// when the plugin names one, otherwise a hash of its compiled component.
+    pub version: String,
+    /// How many times it was replaced while the tree ran
+    /// ([`PluginTreeHead::replace_plugin`](crate::PluginTreeHead::replace_plugin));
+    /// 0 for the version loaded with the tree.
+    pub revision: u64,
+    /// When this version began to serve: at load, or at the swap that
+    /// brought it. The counters above count from then.
+    pub since: std::time::SystemTime,
 }
 
 /// Whether a plugin serves calls.

@@ -11,7 +11,8 @@ pub(crate) mod ctx;
 pub(crate) mod drive;
 pub(crate) mod health;
 pub(crate) mod invoke;
-mod lock;
+pub(crate) mod lock;
+pub(crate) mod members;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -78,6 +79,15 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     pub(crate) id: P::Id,
     /// `id` as the string guests see.
     pub(crate) label: Arc<str>,
+    /// The interface it plugs into (an index into the tree's interfaces).
+    pub(crate) plug: usize,
+    /// Its code's name, given or hashed on first use (see
+    /// [`PluginHealth::version`](crate::PluginHealth::version)).
+    version: std::sync::OnceLock<String>,
+    /// Swaps of this id that preceded this version.
+    pub(crate) revision: u64,
+    /// When this version began to serve.
+    since: std::time::SystemTime,
     pub(crate) engine: Engine,
     pre: InstancePre<PluginCtx<P>>,
     exports: PlugExports,
@@ -112,24 +122,6 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     /// The engine's ticker clock, when it interrupts.
     clock: Option<Arc<Clock>>,
     fuel: bool,
-}
-
-/// The loaded plugins in load order, each after the plugins it depends on,
-/// released in reverse: consumers first.
-///
-/// A consumer holds the plugins behind its sockets (through the adapters in
-/// its linker), so releasing the last holder of a chain's root would free
-/// the whole chain recursively, one native stack frame per plugin: a deep
-/// tree would overflow the stack just by being dropped. Released consumers
-/// first, no plugin is ever freed by another's drop.
-pub(crate) struct Teardown<P: PluginData + 'static>(pub(crate) Vec<Arc<PluginSlot<P>>>);
-
-impl<P: PluginData + 'static> Drop for Teardown<P> {
-    fn drop(&mut self) {
-        while let Some(slot) = self.0.pop() {
-            drop(slot);
-        }
-    }
 }
 
 /// Calls and failures of one plugin, for recovery and for
@@ -177,13 +169,14 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// `instantiate_async` and called with `*_async` calls only.
     pub(crate) async fn instantiate(
         mode: Mode,
-        id: P::Id,
+        who: Identity<P::Id>,
         engine: &Engine,
         pre: InstancePre<PluginCtx<P>>,
         exports: PlugExports,
         data: P,
         clock: Option<Arc<Clock>>,
     ) -> Result<Arc<Self>, WasmError> {
+        let Identity { id, plug, version, revision } = who;
         let limits = data.limits();
         let recovery = data.recovery();
         let live = start(mode, engine, &pre, &exports, data, 0, &limits, clock.as_ref()).await.map_err(|(_, e)| e)?;
@@ -196,6 +189,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             busy: AtomicU64::new(Chain::NONE.0),
             label: id.to_string().into(),
             id,
+            plug,
+            version: version.map(std::sync::OnceLock::from).unwrap_or_default(),
+            revision,
+            since: std::time::SystemTime::now(),
             engine: engine.clone(),
             pre,
             exports,
@@ -420,8 +417,34 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                 (None, false) => crate::PluginState::Running,
             },
             held_handles: self.handles.load(Ordering::Relaxed),
+            version: self.version().to_owned(),
+            revision: self.revision,
+            since: self.since,
         }
     }
+
+    /// The name of this version's code: the one the plugin gave, or a hash
+    /// of its compiled component, computed once, when first asked.
+    pub(crate) fn version(&self) -> &str {
+        self.version.get_or_init(|| {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            match self.pre.component().serialize() {
+                Ok(bytes) => bytes.hash(&mut hasher),
+                Err(_) => self.label.hash(&mut hasher),
+            }
+            format!("{:016x}", hasher.finish())
+        })
+    }
+}
+
+/// Who a slot is: its id, its plug, its code's name when given, and the
+/// swaps of its id before it.
+pub(crate) struct Identity<Id> {
+    pub(crate) id: Id,
+    pub(crate) plug: usize,
+    pub(crate) version: Option<String>,
+    pub(crate) revision: u64,
 }
 
 fn dead_placeholder() -> WasmError {

@@ -258,3 +258,105 @@ impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static
 
 /// The error type of [`PluginTree::load`](crate::PluginTree::load) for given metadata types.
 pub(crate) type TreeLoadError<I, P> = LoadError<<P as PluginData>::Id, <I as InterfaceData>::Id>;
+
+/// Why a plugin could not be replaced, added or removed while the tree runs
+/// ([`PluginTreeHead::replace_plugin`](crate::PluginTreeHead::replace_plugin),
+/// [`add_plugin`](crate::PluginTreeHead::add_plugin),
+/// [`remove_plugin`](crate::PluginTreeHead::remove_plugin)).
+///
+/// Nothing changed: the tree serves as before. Each names the plugin.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SwapError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> {
+    /// A [`PluginData`] accessor of the new plugin failed.
+    #[error("plugin {}: cannot read its {accessor}", crate::graph::fmt_opt(.plugin.as_ref()))]
+    Metadata {
+        /// The plugin id, when it could be read.
+        plugin: Option<PluginId>,
+        /// The accessor that failed (`id`, `plug`, `sockets`).
+        accessor: &'static str,
+        /// The user's error.
+        #[source]
+        source: crate::BoxError,
+    },
+    /// No plugin with this id is loaded (to replace or remove).
+    #[error("plugin `{plugin}` is not loaded")]
+    NotLoaded {
+        /// The plugin.
+        plugin: PluginId,
+    },
+    /// A plugin with this id is loaded already (to add).
+    #[error("plugin `{plugin}` is loaded already")]
+    AlreadyLoaded {
+        /// The plugin.
+        plugin: PluginId,
+    },
+    /// The plugin's plug names an interface the tree does not define.
+    #[error("plugin `{plugin}` plugs into interface `{interface}`, which is not defined")]
+    UnknownPlug {
+        /// The plugin.
+        plugin: PluginId,
+        /// The unknown interface.
+        interface: InterfaceId,
+    },
+    /// The new version plugs into another interface than the loaded one: a
+    /// replacement serves the same interface (remove and add instead).
+    #[error("plugin `{plugin}` plugs into `{to}`, but the loaded version plugs into `{from}`")]
+    PlugChanged {
+        /// The plugin.
+        plugin: PluginId,
+        /// The loaded version's plug.
+        from: InterfaceId,
+        /// The new version's plug.
+        to: InterfaceId,
+    },
+    /// Removing the plugin would leave its interface with fewer plugins than
+    /// its cardinality takes, and someone needs it: the root, or consumers.
+    #[error(
+        "plugin `{plugin}` cannot be removed: interface `{interface}` needs {cardinality} plugin(s) and is used by {}",
+        needed_by(*.root, .consumers)
+    )]
+    Needed {
+        /// The plugin.
+        plugin: PluginId,
+        /// Its interface.
+        interface: InterfaceId,
+        /// The interface's cardinality.
+        cardinality: InterfaceCardinality,
+        /// The loaded plugins that socket the interface.
+        consumers: Vec<PluginId>,
+        /// Whether the interface is the root: the host needs it.
+        root: bool,
+    },
+    /// The new plugin failed a step of loading: its component, exports,
+    /// grants, sockets, a consumer's import shape
+    /// ([`LoadError::SocketSignature`] naming the consumer, with the new
+    /// plugin as `provider`), the cardinality of its interface, a cycle, or
+    /// its instantiation.
+    #[error(transparent)]
+    Load(#[from] LoadError<PluginId, InterfaceId>),
+}
+
+fn needed_by<PluginId: Display>(root: bool, consumers: &[PluginId]) -> String {
+    match (root, consumers.is_empty()) {
+        (true, true) => "the host (it is the root)".to_owned(),
+        (true, false) => format!("the host (it is the root) and {}", fmt_list(consumers)),
+        (false, _) => fmt_list(consumers),
+    }
+}
+
+impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> SwapError<PluginId, InterfaceId> {
+    /// The plugin the error concerns: the one being swapped, or for a
+    /// consumer that would break, that consumer.
+    pub fn plugin(&self) -> Option<&PluginId> {
+        match self {
+            Self::Metadata { plugin, .. } => plugin.as_ref(),
+            Self::NotLoaded { plugin }
+            | Self::AlreadyLoaded { plugin }
+            | Self::UnknownPlug { plugin, .. }
+            | Self::PlugChanged { plugin, .. }
+            | Self::Needed { plugin, .. } => Some(plugin),
+            Self::Load(error) => error.plugin(),
+        }
+    }
+}

@@ -3,15 +3,14 @@
 
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 
-use super::{LoadError, Loader, TreeLoadError};
+use super::{Env, LoadError, PluginLoadError};
 use crate::instance::PlugExports;
 use crate::types::{self, ResourceNames};
-use crate::{InterfaceData, PluginData, ReturnKind};
+use crate::{PluginData, ReturnKind};
 
-impl<I, P> Loader<'_, I, P>
+impl<P> Env<P>
 where
-    I: InterfaceData,
-    P: PluginData<InterfaceId = I::Id> + Send + 'static,
+    P: PluginData + Send + 'static,
 {
     /// Finds the plug's exports and checks them against the interface.
     pub(super) fn plug_exports(
@@ -21,7 +20,7 @@ where
         component: &wasmtime::component::Component,
         component_type: &wasmtime::component::types::Component,
         names: &ResourceNames,
-    ) -> Result<(PlugExports, Vec<ComponentFunc>), TreeLoadError<I, P>> {
+    ) -> Result<(PlugExports, Vec<ComponentFunc>), PluginLoadError<P>> {
         let interface = &self.interfaces[plug];
         let instance_name = &interface.name.instance;
         let missing = |export: &str| LoadError::MissingExport {
@@ -31,7 +30,7 @@ where
         };
         let instance = component.get_export_index(None, instance_name).ok_or_else(|| missing(instance_name))?;
         let Some(ComponentItem::ComponentInstance(instance_type)) =
-            component_type.get_export(self.engine, instance_name).map(|e| e.ty)
+            component_type.get_export(&self.engine, instance_name).map(|e| e.ty)
         else {
             return Err(missing(instance_name));
         };
@@ -41,7 +40,7 @@ where
             let index =
                 component.get_export_index(Some(&instance), &function.name).ok_or_else(|| missing(&function.name))?;
             let Some(ComponentItem::ComponentFunc(ty)) =
-                instance_type.get_export(self.engine, &function.name).map(|e| e.ty)
+                instance_type.get_export(&self.engine, &function.name).map(|e| e.ty)
             else {
                 return Err(missing(&function.name));
             };

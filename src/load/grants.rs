@@ -7,8 +7,8 @@
 use wasmtime::Engine;
 use wasmtime::component::types::{self, ComponentItem};
 
-use super::{LoadError, Loader, TreeLoadError};
-use crate::{InterfaceData, PluginData};
+use super::{Env, LoadError, PluginLoadError};
+use crate::PluginData;
 
 /// The package every plugin may import: the runtime's own WIT.
 const RUNTIME: &str = "wasm-link:runtime";
@@ -61,10 +61,9 @@ fn covers(grant: &str, import: &str) -> bool {
     unversioned == grant || unversioned.strip_prefix(grant).is_some_and(|rest| rest.starts_with('/'))
 }
 
-impl<I, P> Loader<'_, I, P>
+impl<P> Env<P>
 where
-    I: InterfaceData,
-    P: PluginData<InterfaceId = I::Id> + Send + 'static,
+    P: PluginData + Send + 'static,
 {
     /// Refuses a component that imports anything but its sockets, instances
     /// that only carry types, and what `granted` names.
@@ -74,10 +73,10 @@ where
         sockets: &[usize],
         granted: &[String],
         component_type: &types::Component,
-    ) -> Result<(), TreeLoadError<I, P>> {
+    ) -> Result<(), PluginLoadError<P>> {
         let sockets = sockets.iter().map(|&s| self.interfaces[s].name.instance.as_str());
         let policy = ImportPolicy::new(sockets, granted.iter().map(String::as_str));
-        match policy.refused(self.engine, component_type) {
+        match policy.refused(&self.engine, component_type) {
             Some(import) => Err(LoadError::NotGranted { plugin: id.clone(), import }),
             None => Ok(()),
         }

@@ -6,34 +6,33 @@ use std::sync::{Arc, OnceLock};
 use wasmtime::component::Linker;
 use wasmtime::component::types::ComponentFunc;
 
-use super::{LoadError, Loaded, Loader, TreeLoadError};
-use crate::graph::InterfaceNode;
+use super::{Env, Import, LoadError, Loaded, PluginLoadError, Provider};
+use crate::PluginData;
+use crate::graph::InterfaceSpec;
 use crate::instance::ctx::PluginCtx;
 use crate::instance::{PluginSlot, Site};
 use crate::shape::{self, Shape};
 use crate::socket::{self, Adapter};
 use crate::types::{self, ResourceNames};
 use crate::wasm_error::WasmError;
-use crate::{InterfaceData, PluginData};
 
-impl<I, P> Loader<'_, I, P>
+impl<P> Env<P>
 where
-    I: InterfaceData,
-    P: PluginData<InterfaceId = I::Id> + Send + 'static,
+    P: PluginData + Send + 'static,
 {
     /// The one shape in which the consumer's import fits every plugin behind
     /// the socket.
     #[allow(clippy::too_many_arguments, reason = "the consumer's load context")]
-    fn socket_shape(
+    pub(crate) fn socket_shape(
         id: &P::Id,
-        interface: &InterfaceNode<I>,
+        interface: &InterfaceSpec<P::InterfaceId>,
         name: &str,
         function: usize,
         declared: &ComponentFunc,
         names: &ResourceNames,
         targets: &[&Loaded<P>],
         single: bool,
-    ) -> Result<Shape, TreeLoadError<I, P>> {
+    ) -> Result<Shape, PluginLoadError<P>> {
         let mut shape = None;
         for target in targets {
             let found = shape::check_import(
@@ -88,18 +87,19 @@ where
         linker: &mut Linker<PluginCtx<P>>,
         id: &P::Id,
         socket: usize,
-        members: &[usize],
+        provider: &Provider<'_, P>,
         component_type: &wasmtime::component::types::Component,
         names: &ResourceNames,
         consumer: &Arc<OnceLock<std::sync::Weak<PluginSlot<P>>>>,
-    ) -> Result<(), TreeLoadError<I, P>> {
+        linked: &mut Vec<Import>,
+    ) -> Result<(), PluginLoadError<P>> {
         let interface = &self.interfaces[socket];
-        let Some(import) = component_type.get_import(self.engine, &interface.name.instance) else {
+        let Some(import) = component_type.get_import(&self.engine, &interface.name.instance) else {
             // Declared but not imported: nothing to link.
             return Ok(());
         };
         let imports = socket::socket_imports(
-            self.engine,
+            &self.engine,
             &interface.name.instance,
             &import.ty,
             &interface.functions,
@@ -116,7 +116,7 @@ where
             interface: interface.id.clone(),
             source: WasmError::new(e),
         };
-        let targets: Vec<&Loaded<P>> = members.iter().filter_map(|&m| self.loaded[m].as_ref()).collect();
+        let targets = &provider.targets;
         let mut instance = linker.instance(&interface.name.instance).map_err(link_error)?;
         for (name, resource) in &imports.resources {
             let Some(kind) = self.kinds.find(socket, *resource) else {
@@ -127,12 +127,14 @@ where
         for (name, function, declared) in imports.functions {
             let meta = &interface.functions[function];
             let single = meta.is_method;
-            let shape = Self::socket_shape(id, interface, &name, function, &declared, names, &targets, single)?;
+            let shape = Self::socket_shape(id, interface, &name, function, &declared, names, targets, single)?;
             let adapter = Arc::new(Adapter {
                 consumer_id: id.clone(),
                 site: Site { interface: interface.name.instance.as_str().into(), function: name.as_str().into() },
                 consumer: consumer.clone(),
-                targets: targets.iter().map(|t| t.slot.clone()).collect(),
+                members: provider.members.clone(),
+                interface: socket,
+                exactly_one: interface.cardinality == crate::InterfaceCardinality::ExactlyOne,
                 function,
                 shape,
                 method: meta.is_method,
@@ -144,6 +146,7 @@ where
             if !crate::socket::typed::define(&mut instance, &name, &declared, &adapter).map_err(link_error)? {
                 adapter.define(&mut instance, &name).map_err(link_error)?;
             }
+            linked.push(Import { interface: socket, function, name, declared, single, shape });
         }
         Ok(())
     }

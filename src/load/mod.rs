@@ -1,4 +1,13 @@
-//! `PluginTree::load`: compile, link and instantiate plugins bottom-up.
+//! `PluginTree::load`: compile, link and instantiate plugins bottom-up; and
+//! the same steps for one plugin at a time while the tree runs ([`swap`]).
+//!
+//! - [`Env`]: what linking a plugin needs of its tree (engine, the user's
+//!   linker, the interfaces, the resource kinds), kept by the loaded tree
+//!   for later swaps: a plugin is prepared ([`Env::prepare`]: exports,
+//!   grants, socket shapes) and instantiated ([`Env::instantiate`]) the same
+//!   way at load and in a swap.
+//! - [`swap`]: the loaded tree's registry of plugins, and replacing, adding
+//!   and removing one.
 
 mod compile;
 mod error;
@@ -6,51 +15,100 @@ mod exports;
 pub(crate) mod grants;
 mod link;
 mod order;
+pub(crate) mod swap;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use wasmtime::Engine;
-use wasmtime::component::Linker;
 use wasmtime::component::types::ComponentFunc;
+use wasmtime::component::{InstancePre, Linker};
 
 pub(crate) use self::error::TreeLoadError;
-pub use self::error::{LoadError, NestedLoadError};
-use crate::graph::{Defect, InterfaceNode, PluginNode};
+pub use self::error::{LoadError, NestedLoadError, SwapError};
+use crate::graph::{Defect, InterfaceNode, InterfaceSpec, PluginNode};
 use crate::head::PluginTreeHead;
 use crate::instance::ctx::{Mode, PluginCtx};
-use crate::instance::{PluginSlot, Teardown, drive};
-use crate::shape::root::RootPlugins;
+use crate::instance::members::Members;
+use crate::instance::{Identity, PlugExports, PluginSlot, drive};
+use crate::shape::Shape;
 use crate::socket::resources::ResourceKinds;
 use crate::types::ResourceNames;
 use crate::wasm_error::WasmError;
 use crate::{InterfaceData, PartialResult, PluginData, PluginTree};
 
-/// A plugin that loaded, with what consumers need to link against it.
-struct Loaded<P: PluginData + Send + 'static> {
-    slot: Arc<PluginSlot<P>>,
+/// A load error of a plugin of type `P`.
+pub(crate) type PluginLoadError<P> = LoadError<<P as PluginData>::Id, <P as PluginData>::InterfaceId>;
+
+/// A plugin that loaded, with what consumers need to link against it and
+/// what a later swap re-checks.
+pub(crate) struct Loaded<P: PluginData + Send + 'static> {
+    pub(crate) slot: Arc<PluginSlot<P>>,
+    /// The interfaces it sockets, without repeats.
+    pub(crate) sockets: Vec<usize>,
     /// The exported plug function types, per interface function.
-    plug_types: Vec<ComponentFunc>,
-    names: ResourceNames,
+    pub(crate) plug_types: Vec<ComponentFunc>,
+    pub(crate) names: ResourceNames,
+    /// Its socket imports as linked: the shape each was given.
+    pub(crate) imports: Vec<Import>,
+}
+
+/// One socket function a consumer imports, as it was linked.
+pub(crate) struct Import {
+    pub(crate) interface: usize,
+    pub(crate) function: usize,
+    pub(crate) name: String,
+    pub(crate) declared: ComponentFunc,
+    pub(crate) single: bool,
+    pub(crate) shape: Shape,
+}
+
+/// The plugins behind one of a plugin's sockets, as it is linked.
+pub(crate) struct Provider<'a, P: PluginData + Send + 'static> {
+    pub(crate) members: Arc<Members<P>>,
+    pub(crate) targets: Vec<&'a Loaded<P>>,
+}
+
+/// What linking a plugin needs of its tree, at load and at every swap.
+pub(crate) struct Env<P: PluginData + Send + 'static> {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<PluginCtx<P>>,
+    pub(crate) interfaces: Vec<InterfaceSpec<P::InterfaceId>>,
+    pub(crate) kinds: Arc<ResourceKinds>,
+    pub(crate) ticker: Option<Arc<crate::limits::Ticker>>,
+    /// How the plugins are instantiated and how their sockets call.
+    pub(crate) mode: Mode,
+}
+
+/// A plugin checked and linked, not yet instantiated.
+pub(crate) struct Prepared<P: PluginData + Send + 'static> {
+    id: P::Id,
+    plug: usize,
+    sockets: Vec<usize>,
+    data: P,
+    pre: InstancePre<PluginCtx<P>>,
+    exports: PlugExports,
+    pub(crate) plug_types: Vec<ComponentFunc>,
+    pub(crate) names: ResourceNames,
+    imports: Vec<Import>,
+    consumer: Arc<OnceLock<Weak<PluginSlot<P>>>>,
+    version: Option<String>,
 }
 
 /// An interface's loaded implementers, or why it cannot be served.
-type Resolved<I, P> = Result<Vec<usize>, Arc<TreeLoadError<I, P>>>;
+type Resolved<P> = Result<Vec<usize>, Arc<PluginLoadError<P>>>;
 
-struct Loader<'a, I: InterfaceData, P: PluginData<InterfaceId = I::Id> + Send + 'static> {
-    engine: &'a Engine,
-    linker: &'a Linker<PluginCtx<P>>,
-    interfaces: &'a [InterfaceNode<I>],
+/// The state of one `load`: which plugins loaded and which interfaces
+/// were judged.
+struct Loader<'a, P: PluginData + Send + 'static> {
+    env: &'a Env<P>,
+    implementers: Vec<Vec<usize>>,
     plugin_ids: Vec<P::Id>,
-    kinds: Arc<ResourceKinds>,
     loaded: Vec<Option<Loaded<P>>>,
-    resolved: Vec<Option<Resolved<I, P>>>,
-    errors: Vec<TreeLoadError<I, P>>,
+    resolved: Vec<Option<Resolved<P>>>,
+    members: Vec<Arc<Members<P>>>,
+    errors: Vec<PluginLoadError<P>>,
     root: usize,
-    ticker: Option<Arc<crate::limits::Ticker>>,
-    /// How the plugins are instantiated and how their sockets call.
-    mode: Mode,
 }
-
 impl<I, P> PluginTree<I, P>
 where
     I: InterfaceData,
@@ -145,24 +203,36 @@ where
             );
         }
         let order = order::dependency_order(&interfaces, &plugins, root);
-        let mut loader = Loader {
-            engine,
-            linker,
-            interfaces: &interfaces,
-            plugin_ids: plugins.iter().map(|p| p.id.clone()).collect(),
-            kinds: Arc::new(kinds),
-            loaded: (0..plugins.len()).map(|_| None).collect(),
-            resolved: (0..interfaces.len()).map(|_| None).collect(),
-            errors: Vec::new(),
-            root,
-            ticker: ticker.clone(),
-            mode,
-        };
         let mut nodes: Vec<Option<PluginNode<P>>> = plugins.into_iter().map(Some).collect();
         // A plugin that cannot load whatever its component holds is not compiled.
         let sound: Vec<usize> =
             order.iter().copied().filter(|&index| nodes[index].as_ref().is_some_and(|n| n.defect.is_none())).collect();
         let mut compiled = compile::compile_all(engine, &sound, &mut nodes);
+        let mut implementers = Vec::with_capacity(interfaces.len());
+        let mut specs = Vec::with_capacity(interfaces.len());
+        for node in interfaces {
+            implementers.push(node.implementers);
+            specs.push(node.spec);
+        }
+        let env = Env {
+            engine: engine.clone(),
+            linker: linker.clone(),
+            interfaces: specs,
+            kinds: Arc::new(kinds),
+            ticker,
+            mode,
+        };
+        let mut loader = Loader {
+            env: &env,
+            members: (0..implementers.len()).map(|_| Arc::new(Members::new(Vec::new()))).collect(),
+            resolved: (0..implementers.len()).map(|_| None).collect(),
+            implementers,
+            // Every node is still there: none was taken yet.
+            plugin_ids: nodes.iter().flatten().map(|n| n.id.clone()).collect(),
+            loaded: (0..nodes.len()).map(|_| None).collect(),
+            errors: Vec::new(),
+            root,
+        };
         let mut load_order = Vec::new();
         for index in order {
             if let Some(defect) = nodes[index].as_mut().and_then(|node| node.defect.take()) {
@@ -170,7 +240,7 @@ where
                 let error = match defect {
                     Defect::UnknownSocket(interface) => LoadError::UnknownSocket { plugin, interface },
                     Defect::Cycle { interface, cycle } => {
-                        LoadError::DependencyCycle { plugin, interface: interfaces[interface].id.clone(), cycle }
+                        LoadError::DependencyCycle { plugin, interface: env.interfaces[interface].id.clone(), cycle }
                     }
                 };
                 tracing::warn!(%error, "plugin not loaded");
@@ -190,66 +260,44 @@ where
                 }
             }
         }
-        let teardown =
-            Teardown(load_order.iter().filter_map(|&i| loader.loaded[i].as_ref().map(|l| l.slot.clone())).collect());
-        match loader.resolve(root) {
-            Ok(members) => {
-                let slots: Vec<_> =
-                    members.iter().filter_map(|&m| loader.loaded[m].as_ref().map(|l| l.slot.clone())).collect();
-                let node = &interfaces[root];
-                let plugins = RootPlugins::new(node.cardinality, slots);
-                let Some(plugins) = plugins else {
-                    let error = LoadError::CardinalityNotMet {
-                        interface: node.id.clone(),
-                        cardinality: node.cardinality,
-                        loaded: members.iter().map(|&m| loader.plugin_ids[m].clone()).collect(),
-                        failed: Vec::new(),
-                    };
-                    let errors = std::mem::take(&mut loader.errors);
-                    // The loader's holds go first, then the plugins, consumers first.
-                    drop(loader);
-                    drop(teardown);
-                    return Err((error, errors));
-                };
-                let mut all: Vec<_> = loader.loaded.iter().flatten().map(|l| l.slot.clone()).collect();
-                all.sort_by(|a, b| a.id.cmp(&b.id));
-                let head = PluginTreeHead::new(
-                    node,
-                    plugins,
-                    all,
-                    teardown,
-                    loader.kinds.clone(),
-                    ticker,
-                    mode == Mode::Async,
-                );
-                Ok((head, loader.errors))
-            }
+        // The root's cardinality, judged over its plugins that loaded.
+        let outcome = loader
+            .resolve(root)
+            .map(drop)
+            .map_err(|primary| Arc::try_unwrap(primary).unwrap_or_else(|shared| (*shared).clone()));
+        let errors = std::mem::take(&mut loader.errors);
+        let members = std::mem::take(&mut loader.members);
+        let plugins: Vec<Loaded<P>> = load_order.iter().filter_map(|&i| loader.loaded[i].take()).collect();
+        drop(loader);
+        // From here the tree owns the plugins: dropped, it releases them
+        // without one plugin's drop freeing another (see `swap::Tree`).
+        let tree = swap::Tree::new(env, members, plugins, root);
+        match outcome {
+            Ok(()) => Ok((PluginTreeHead::new(tree), errors)),
             Err(primary) => {
-                let primary = Arc::try_unwrap(primary).unwrap_or_else(|shared| (*shared).clone());
-                let errors = std::mem::take(&mut loader.errors);
-                drop(loader);
-                drop(teardown);
+                drop(tree);
                 Err((primary, errors))
             }
         }
     }
 }
 
-impl<I, P> Loader<'_, I, P>
+impl<P> Loader<'_, P>
 where
-    I: InterfaceData,
-    P: PluginData<InterfaceId = I::Id> + Send + 'static,
+    P: PluginData + Send + 'static,
 {
     /// The loaded implementers of an interface, or why it cannot be served.
     /// Called only once all its implementers were attempted.
-    fn resolve(&mut self, interface: usize) -> Result<Vec<usize>, Arc<TreeLoadError<I, P>>> {
+    fn resolve(&mut self, interface: usize) -> Resolved<P> {
         if let Some(resolved) = &self.resolved[interface] {
             return resolved.clone();
         }
-        let node = &self.interfaces[interface];
+        let node = &self.env.interfaces[interface];
         let (loaded, failed): (Vec<usize>, Vec<usize>) =
-            node.implementers.iter().partition(|&&p| self.loaded[p].is_some());
+            self.implementers[interface].iter().partition(|&&p| self.loaded[p].is_some());
         let result = if node.cardinality.accepts(loaded.len()) {
+            let slots = loaded.iter().filter_map(|&p| self.loaded[p].as_ref().map(|l| l.slot.clone())).collect();
+            self.members[interface].store(slots);
             Ok(loaded)
         } else {
             let error = LoadError::CardinalityNotMet {
@@ -271,41 +319,69 @@ where
         &mut self,
         node: PluginNode<P>,
         component: Result<wasmtime::component::Component, P::Error>,
-    ) -> Result<Loaded<P>, TreeLoadError<I, P>> {
+    ) -> Result<Loaded<P>, PluginLoadError<P>> {
         let PluginNode { id, plug, sockets, data, .. } = node;
-        let mut providers = Vec::with_capacity(sockets.len());
+        let mut resolved = Vec::with_capacity(sockets.len());
         for &socket in &sockets {
             match self.resolve(socket) {
-                Ok(members) => providers.push(members),
+                Ok(members) => resolved.push(members),
                 Err(source) => {
                     return Err(LoadError::SocketUnavailable {
                         plugin: id,
-                        interface: self.interfaces[socket].id.clone(),
+                        interface: self.env.interfaces[socket].id.clone(),
                         source: NestedLoadError(source),
                     });
                 }
             }
         }
+        let providers: Vec<Provider<'_, P>> = sockets
+            .iter()
+            .zip(&resolved)
+            .map(|(&socket, members)| Provider {
+                members: self.members[socket].clone(),
+                targets: members.iter().filter_map(|&m| self.loaded[m].as_ref()).collect(),
+            })
+            .collect();
+        let prepared = self.env.prepare(id, plug, sockets, data, component, &providers)?;
+        drop(providers);
+        self.env.instantiate(prepared, 0).await
+    }
+}
+
+impl<P: PluginData + Send + 'static> Env<P> {
+    /// Checks a plugin's component against its plug and grants, and links
+    /// its sockets to `providers` (one per socket, in order): everything but
+    /// running it.
+    pub(crate) fn prepare(
+        &self,
+        id: P::Id,
+        plug: usize,
+        sockets: Vec<usize>,
+        data: P,
+        component: Result<wasmtime::component::Component, P::Error>,
+        providers: &[Provider<'_, P>],
+    ) -> Result<Prepared<P>, PluginLoadError<P>> {
         let component = component.map_err(|e| LoadError::Component { plugin: id.clone(), source: Arc::new(e) })?;
         let component_type = component.component_type();
         if let Some(granted) = data.grants() {
             self.check_grants(&id, &sockets, &granted, &component_type)?;
         }
-        let names = ResourceNames::of(self.engine, &component_type);
+        let names = ResourceNames::of(&self.engine, &component_type);
         let (exports, plug_types) = self.plug_exports(&id, plug, &component, &component_type, &names)?;
 
         let consumer = Arc::new(OnceLock::new());
+        let mut imports = Vec::new();
         // Components that `use` the runtime's WIT types import an instance that
         // holds only types; give it one so instantiation finds it.
-        let uses_runtime = component_type.get_import(self.engine, "wasm-link:runtime/types").is_some();
+        let uses_runtime = component_type.get_import(&self.engine, "wasm-link:runtime/types").is_some();
         // A plugin without sockets links against the user's linker as it is:
         // no copy of it per plugin.
         let own_linker = if sockets.is_empty() && !uses_runtime {
             None
         } else {
             let mut linker = self.linker.clone();
-            for (&socket, members) in sockets.iter().zip(&providers) {
-                self.link_socket(&mut linker, &id, socket, members, &component_type, &names, &consumer)?;
+            for (&socket, provider) in sockets.iter().zip(providers) {
+                self.link_socket(&mut linker, &id, socket, provider, &component_type, &names, &consumer, &mut imports)?;
             }
             if uses_runtime {
                 let _ = linker.instance("wasm-link:runtime/types");
@@ -314,13 +390,25 @@ where
         };
         let pre = own_linker
             .as_ref()
-            .unwrap_or(self.linker)
+            .unwrap_or(&self.linker)
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Instantiate { plugin: id.clone(), source: WasmError::new(e) })?;
+        let version = data.version();
+        Ok(Prepared { id, plug, sockets, data, pre, exports, plug_types, names, imports, consumer, version })
+    }
+
+    /// Runs a prepared plugin: its first instance, in the tree's mode.
+    pub(crate) async fn instantiate(
+        &self,
+        prepared: Prepared<P>,
+        revision: u64,
+    ) -> Result<Loaded<P>, PluginLoadError<P>> {
+        let Prepared { id, plug, sockets, data, pre, exports, plug_types, names, imports, consumer, version } =
+            prepared;
         let clock = self.ticker.as_ref().map(|ticker| ticker.clock.clone());
-        let slot = PluginSlot::instantiate(self.mode, id.clone(), self.engine, pre, exports, data, clock)
-            .await
-            .map_err(|source| {
+        let who = Identity { id: id.clone(), plug, version, revision };
+        let slot = PluginSlot::instantiate(self.mode, who, &self.engine, pre, exports, data, clock).await.map_err(
+            |source| {
                 // wasmtime's words for a store that must be entered with
                 // `*_async` calls: the component imports an async host function.
                 if self.mode == Mode::Sync && source.to_string().contains("`*_async` functions") {
@@ -328,10 +416,11 @@ where
                 } else {
                     LoadError::Instantiate { plugin: id.clone(), source }
                 }
-            })?;
+            },
+        )?;
         let _ = consumer.set(Arc::downgrade(&slot));
         tracing::debug!(plugin = %id, "plugin loaded");
-        Ok(Loaded { slot, plug_types, names })
+        Ok(Loaded { slot, sockets, plug_types, names, imports })
     }
 }
 

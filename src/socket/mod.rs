@@ -19,6 +19,7 @@ use wasmtime::{AsContextMut, StoreContextMut};
 use crate::PluginData;
 use crate::dispatch_error::{DispatchError, SocketTrap};
 use crate::instance::ctx::{Caller, Mode, PluginCtx};
+use crate::instance::members::Members;
 use crate::instance::{Fail, Live, PluginSlot, Site};
 use crate::shape::{self, Shape};
 use crate::types::ResourceNames;
@@ -76,8 +77,13 @@ pub(crate) struct Adapter<P: PluginData + Send + 'static> {
     /// The consumer's id, for errors raised before its slot exists (a call
     /// from its start function).
     pub(crate) consumer_id: P::Id,
-    /// The plugins behind the socket, by id.
-    pub(crate) targets: Vec<Arc<PluginSlot<P>>>,
+    /// The plugins behind the socket, by id, as they are when a call starts.
+    pub(crate) members: Arc<Members<P>>,
+    /// The socket interface (an index into the tree's interfaces).
+    pub(crate) interface: usize,
+    /// Whether the interface is `ExactlyOne`: one plugin behind it, however
+    /// plugins are swapped.
+    pub(crate) exactly_one: bool,
     /// The function's index in the socket interface.
     pub(crate) function: usize,
     pub(crate) shape: Shape,
@@ -162,6 +168,8 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             return self.deliver_single(outcome, results);
         }
         let result_ty = result_ty.as_ref();
+        // The plugins as they are now: a swap meanwhile changes later calls.
+        let targets = self.members.load();
         // The plugins behind a socket are called in turn: the consumer's
         // store, which their arguments and results cross, is one.
         macro_rules! call {
@@ -170,20 +178,20 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             };
         }
         match self.shape {
-            Shape::Plain | Shape::Result(_) if self.targets.len() == 1 => {
-                let outcome = call!(&self.targets[0]);
+            Shape::Plain | Shape::Result(_) if targets.len() == 1 => {
+                let outcome = call!(&targets[0]);
                 self.deliver_single(outcome, results)
             }
             Shape::Plain => {
                 // A function without a result on a multi-plugin socket: call all.
-                for target in &self.targets {
+                for target in targets.iter() {
                     call!(target).map_err(trap)?;
                 }
                 Ok(())
             }
             Shape::Result(_) => Err(wasmtime::format_err!("socket `{}` has no plugin", self.site.interface)),
             Shape::Option | Shape::OptionResult(_) => {
-                let value = match self.targets.first() {
+                let value = match targets.first() {
                     None => Val::Option(None),
                     Some(target) => {
                         let value = match self.shape {
@@ -197,8 +205,8 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                 Ok(())
             }
             Shape::List | Shape::ListResult(_) | Shape::ListTagged(_) => {
-                let mut items = Vec::with_capacity(self.targets.len());
-                for target in &self.targets {
+                let mut items = Vec::with_capacity(targets.len());
+                for target in targets.iter() {
                     let outcome = call!(target);
                     items.push(match self.shape {
                         Shape::ListResult(kind) => shape::wrap_result(outcome, kind),
@@ -289,7 +297,10 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         let mut src = consumer.endpoint(store.as_context_mut(), Some(&mut *taken));
         let (owner, generation, inner, _) =
             resources::take_handle(*handle, &mut src, &self.kinds).map_err(|e| invalid(describe_handle_error(e)))?;
-        if !self.targets.iter().any(|t| Arc::ptr_eq(t, &owner)) {
+        // The owner's plug, not the plugins behind the socket now: a plugin
+        // replaced or removed since keeps serving the handles it gave out
+        // until they are dropped.
+        if owner.plug != self.interface {
             return Err(invalid(format!("plugin `{}` is not behind this socket", owner.label)));
         }
         let mut entered = owner.enter_call(self.mode, caller, &self.site).await?;

@@ -29,7 +29,7 @@ pub(crate) fn define<P: PluginData + Send + 'static>(
 ) -> wasmtime::Result<bool> {
     if adapter.shape != Shape::Plain
         || adapter.method
-        || adapter.targets.len() != 1
+        || !adapter.exactly_one
         || adapter.convert_params
         || adapter.convert_result
     {
@@ -90,7 +90,8 @@ where
         // The synchronous twin of `forward`: the same three steps, without
         // futures, on enough native stack.
         Mode::Sync => linker.func_wrap(name, move |store: StoreContextMut<'_, PluginCtx<P>>, params: Params| {
-            let Some(target) = adapter.targets.first() else {
+            let targets = adapter.members.load();
+            let Some(target) = targets.first() else {
                 return Err(wasmtime::format_err!("socket `{}` has no plugin", adapter.site.interface));
             };
             let caller = store.data().call.as_caller();
@@ -121,7 +122,8 @@ where
     Params: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
     Results: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
 {
-    let Some(target) = adapter.targets.first() else {
+    let targets = adapter.members.load_full();
+    let Some(target) = targets.first() else {
         return Err(wasmtime::format_err!("socket `{}` has no plugin", adapter.site.interface));
     };
     let caller = store.data().call.as_caller();

@@ -82,9 +82,18 @@ pub trait PluginData: PluginCtxView {
         None
     }
 
+    /// A name for the plugin's code, for [`PluginHealth::version`](crate::PluginHealth::version)
+    /// and the events of live swaps: a content hash, a release number.
+    /// Read after [`component`](Self::component). `None`, the default, lets
+    /// the runtime name it by a hash of the compiled component.
+    fn version(&self) -> Option<String> {
+        None
+    }
+
     /// Compiles (or deserializes) the plugin's component for `engine`.
     ///
-    /// Called once, at load time, and only for plugins reachable from the root.
+    /// Called once, at load time, and only for plugins reachable from the
+    /// root (and once for every plugin a live swap brings in).
     ///
     /// # Errors
     /// Whatever compiling the component fails with (bad bytes, a missing file).
