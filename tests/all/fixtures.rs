@@ -137,6 +137,18 @@ pub struct Plugin {
     pub limits: Limits,
     pub recovery: Recovery,
     pub grants: Option<Vec<String>>,
+    /// Counts the plugin value's drop: a test sees when the runtime let go
+    /// of a version.
+    pub witness: Option<DropWitness>,
+}
+
+/// Adds one to its counter when dropped.
+pub struct DropWitness(pub std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for DropWitness {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Plugin {
@@ -151,7 +163,14 @@ impl Plugin {
             limits: Limits::default(),
             recovery: Recovery::default(),
             grants: None,
+            witness: None,
         }
+    }
+
+    /// Counts this value's drop in `dropped`.
+    pub fn witnessed(mut self, dropped: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        self.witness = Some(DropWitness(dropped.clone()));
+        self
     }
 
     pub fn grants(mut self, grants: &[&str]) -> Self {

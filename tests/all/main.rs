@@ -12,6 +12,7 @@ mod cardinality;
 mod dir;
 mod dispatch;
 mod fuzz;
+mod live;
 mod loading;
 mod resources;
 mod server;
