@@ -17,6 +17,7 @@
 
 mod cache;
 mod manifest;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use wit_parser::{Resolve, SourceMap, UnresolvedPackageGroup};
 
 pub use cache::{CacheOutcome, CompileCache};
 pub use manifest::{Cardinality, DirManifest, InterfaceManifest, LimitsManifest, PluginManifest, RecoveryManifest};
+pub use watch::{DirChange, DirWatch};
 
 use crate::load::grants::ImportPolicy;
 use crate::spec::wit::{SignatureMismatch, WitInterface, find_interface, runtime_resolve};
@@ -85,6 +87,14 @@ pub enum DirError {
         path: PathBuf,
         /// The manifest that uses it first.
         first: PathBuf,
+    },
+    /// The directory cannot be watched for changes ([`DirWatch`]).
+    #[error("cannot watch `{}`: {message}", .path.display())]
+    Watch {
+        /// The directory.
+        path: PathBuf,
+        /// The watcher's words.
+        message: String,
     },
     /// A plugin's component file does not exist.
     #[error("`{}`: component file `{}` does not exist", .path.display(), .component.display())]
@@ -152,6 +162,8 @@ pub struct DirPlugin {
     limits: crate::Limits,
     recovery: crate::Recovery,
     cache: Option<CompileCache>,
+    /// A hash of its manifest and component files.
+    version: String,
     table: ResourceTable,
     wasi: WasiCtx,
 }
@@ -244,6 +256,12 @@ impl PluginData for DirPlugin {
 
     fn recovery(&self) -> crate::Recovery {
         self.recovery.clone()
+    }
+
+    /// A hash of the manifest and component files, as read by
+    /// [`PluginDir::open`]: what [`PluginDir::sync`] compares.
+    fn version(&self) -> Option<String> {
+        Some(self.version.clone())
     }
 
     /// Reads and compiles (or takes from the cache) the component, checks
@@ -502,15 +520,20 @@ fn read_plugins(
             .filter_map(|i| crate::InterfaceData::package_name(i).ok())
             .map(|p| crate::spec::interface::InterfaceName::parse(p).map_or_else(|| p.to_owned(), |name| name.instance))
             .collect();
-        let mut wasi = WasiCtx::builder();
-        if manifest.grants.iter().any(|g| g == "stdio") {
-            wasi.inherit_stdout().inherit_stderr();
-        }
+        let version = match content_version(&manifest_path, &component) {
+            Ok(version) => version,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
+        let grants = manifest.grants.clone();
         plugins.push(DirPlugin {
+            version,
             socket_paths,
             limits: manifest.limits.limits(),
             recovery: manifest.recovery.as_ref().map(RecoveryManifest::recovery).unwrap_or_default(),
-            grants: manifest.grants,
+            grants: manifest.grants.clone(),
             id: manifest.id,
             plug: manifest.plug,
             sockets: manifest.sockets,
@@ -519,8 +542,54 @@ fn read_plugins(
             plug_wit: Arc::new(plug.clone()),
             cache: options.cache.clone(),
             table: ResourceTable::new(),
-            wasi: wasi.build(),
+            wasi: wasi_for(&grants),
         });
     }
     plugins
+}
+
+/// The WASI context of a plugin granted `grants`: standard output and error
+/// only with `stdio`, nothing else.
+fn wasi_for(grants: &[String]) -> WasiCtx {
+    let mut wasi = WasiCtx::builder();
+    if grants.iter().any(|g| g == "stdio") {
+        wasi.inherit_stdout().inherit_stderr();
+    }
+    wasi.build()
+}
+
+/// A plugin's version: the first 16 hex digits of the SHA-256 of its
+/// manifest and component files.
+fn content_version(manifest: &Path, component: &Path) -> Result<String, DirError> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for path in [manifest, component] {
+        let bytes = std::fs::read(path).map_err(|source| DirError::Io { path: path.to_path_buf(), source })?;
+        hasher.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    Ok(hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect())
+}
+
+impl DirPlugin {
+    /// A new value of the same plugin, with a fresh resource table and WASI
+    /// context (for another try at loading it).
+    pub(crate) fn fresh(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            plug: self.plug.clone(),
+            sockets: self.sockets.clone(),
+            manifest: self.manifest.clone(),
+            component: self.component.clone(),
+            plug_wit: self.plug_wit.clone(),
+            socket_paths: self.socket_paths.clone(),
+            grants: self.grants.clone(),
+            limits: self.limits.clone(),
+            recovery: self.recovery.clone(),
+            cache: self.cache.clone(),
+            version: self.version.clone(),
+            table: ResourceTable::new(),
+            wasi: wasi_for(&self.grants),
+        }
+    }
 }
