@@ -62,7 +62,9 @@ pub struct PluginManifest {
     /// The ids of the interfaces it depends on.
     #[serde(default)]
     pub sockets: Vec<String>,
-    /// The component file, relative to the manifest.
+    /// The component file, relative to the manifest. It must be a file inside
+    /// the plugin folder: a path out of it (through `..`, as an absolute path
+    /// elsewhere, or through a symbolic link) is refused.
     pub component: PathBuf,
     /// What the plugin may import beyond its sockets: WASI interface
     /// prefixes such as `wasi:clocks` or `wasi:random`, and `stdio` to see the

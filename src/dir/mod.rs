@@ -14,12 +14,23 @@
 //! [`PluginTree`] to load with [`PluginDir::linker`]'s linker. Interface
 //! metadata comes from the WIT ([`WitInterface`]); each plugin's exports are
 //! checked against its plug's WIT when it loads.
+//!
+//! A plugin stays inside its folder: its component path must lead to a file
+//! in `plugins/<name>/`, checked on the canonical paths, so neither `..`, an
+//! absolute path elsewhere, nor a symbolic link pointing out of the folder
+//! reaches another file ([`DirError::ComponentOutsideFolder`]). Plugin
+//! folders are not followed through symbolic links: a link in `plugins/` to
+//! a folder (or to nothing) is skipped and reported
+//! ([`DirError::SymlinkedPluginFolder`]). When two folders give the same id,
+//! the first by name keeps it ([`DirError::DuplicatePlugin`]).
 
 mod cache;
 mod manifest;
 mod watch;
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::path::{Component as PathPart, Path, PathBuf};
 use std::sync::Arc;
 
 use thiserror::Error;
@@ -78,14 +89,17 @@ pub enum DirError {
         /// The unknown id.
         interface: String,
     },
-    /// Two plugins share an id; the second is dropped.
+    /// Two plugin folders' manifests share an id. The first folder, by name,
+    /// claims the id (even when it then fails to load for another reason) and
+    /// the later one is dropped, so [`PluginTree::new`] never sees the id
+    /// twice.
     #[error("`{}`: plugin id `{id}` is already used by `{}`", .path.display(), .first.display())]
     DuplicatePlugin {
         /// The id.
         id: String,
-        /// The dropped plugin's manifest.
+        /// The dropped plugin's manifest, in its folder.
         path: PathBuf,
-        /// The manifest that uses it first.
+        /// The manifest that uses it first, in the folder that keeps the id.
         first: PathBuf,
     },
     /// The directory cannot be watched for changes ([`DirWatch`]).
@@ -95,6 +109,25 @@ pub enum DirError {
         path: PathBuf,
         /// The watcher's words.
         message: String,
+    },
+    /// A plugin's component path leads out of its plugin folder: through
+    /// `..`, as an absolute path elsewhere, or through a symbolic link
+    /// pointing out of the folder. The plugin is dropped (or, when the file
+    /// changed into such a link after [`PluginDir::open`], fails to load).
+    #[error("`{}`: component file `{}` is outside the plugin folder", .path.display(), .component.display())]
+    ComponentOutsideFolder {
+        /// The plugin manifest.
+        path: PathBuf,
+        /// The component path, as the manifest writes it.
+        component: PathBuf,
+    },
+    /// An entry of `plugins/` is a symbolic link to a folder (or to
+    /// nothing). Plugin folders are not followed through links, so it is
+    /// skipped.
+    #[error("`{}`: plugin folder is a symbolic link, which is not followed", .path.display())]
+    SymlinkedPluginFolder {
+        /// The link.
+        path: PathBuf,
     },
     /// A plugin's component file does not exist.
     #[error("`{}`: component file `{}` does not exist", .path.display(), .component.display())]
@@ -154,6 +187,11 @@ pub struct DirPlugin {
     plug: String,
     sockets: Vec<String>,
     manifest: PathBuf,
+    /// The plugin folder.
+    folder: PathBuf,
+    /// The component path as the manifest writes it.
+    written: PathBuf,
+    /// The folder joined with `written`.
     component: PathBuf,
     plug_wit: Arc<WitInterface>,
     /// The instance names of its sockets: the imports it may have.
@@ -266,10 +304,12 @@ impl PluginData for DirPlugin {
 
     /// Reads and compiles (or takes from the cache) the component, checks
     /// that it imports only its sockets and what it was granted, then checks
-    /// its exports against the plug's WIT.
+    /// its exports against the plug's WIT. The component path is checked
+    /// again to be inside the plugin folder first, in case the file changed
+    /// into a symbolic link since [`PluginDir::open`].
     fn component(&self, engine: &Engine) -> Result<Component, DirError> {
-        let bytes =
-            std::fs::read(&self.component).map_err(|source| DirError::Io { path: self.component.clone(), source })?;
+        let file = component_in_folder(&self.folder, &self.manifest, &self.written)?;
+        let bytes = std::fs::read(&file).map_err(|source| DirError::Io { path: self.component.clone(), source })?;
         let compiled = match &self.cache {
             Some(cache) => cache.component(engine, &bytes).map(|(component, _)| component),
             None => Component::new(engine, &bytes),
@@ -362,6 +402,102 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DirError>
         line: e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
         message: e.message().to_owned(),
     })
+}
+
+/// Whether `path`, relative, climbs out of the folder it is relative to
+/// (more `..` than folders before them), or is not relative after all (a
+/// Windows drive or root).
+fn climbs_out(path: &Path) -> bool {
+    let mut depth = 0_usize;
+    for part in path.components() {
+        match part {
+            PathPart::Prefix(_) | PathPart::RootDir => return true,
+            PathPart::CurDir => {}
+            PathPart::ParentDir => match depth.checked_sub(1) {
+                Some(up) => depth = up,
+                None => return true,
+            },
+            PathPart::Normal(_) => depth += 1,
+        }
+    }
+    false
+}
+
+/// The canonical path of the component file `written` (as a manifest writes
+/// it) of the plugin in `folder`, when it is a file inside the folder.
+///
+/// A path leaving the folder as written (`..` out of it, an absolute path
+/// elsewhere) is refused before the file system is asked anything about it;
+/// then both paths are canonicalized, so a symbolic link (the file or a
+/// folder on the way) pointing out of the folder is refused too.
+fn component_in_folder(folder: &Path, manifest: &Path, written: &Path) -> Result<PathBuf, DirError> {
+    let outside =
+        || DirError::ComponentOutsideFolder { path: manifest.to_path_buf(), component: written.to_path_buf() };
+    let canonical_folder =
+        std::fs::canonicalize(folder).map_err(|source| DirError::Io { path: folder.to_path_buf(), source })?;
+    let relative = if written.is_absolute() {
+        match written.strip_prefix(&canonical_folder).or_else(|_| written.strip_prefix(folder)) {
+            Ok(relative) => relative,
+            Err(_) => return Err(outside()),
+        }
+    } else {
+        written
+    };
+    if climbs_out(relative) {
+        return Err(outside());
+    }
+    let joined = folder.join(written);
+    let missing = || DirError::MissingComponent { path: manifest.to_path_buf(), component: joined.clone() };
+    let canonical = match std::fs::canonicalize(&joined) {
+        Ok(canonical) => canonical,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(source) => return Err(DirError::Io { path: joined, source }),
+    };
+    if !canonical.starts_with(&canonical_folder) {
+        return Err(outside());
+    }
+    if !canonical.is_file() {
+        return Err(missing());
+    }
+    Ok(canonical)
+}
+
+/// The entries of `plugins/` that may be plugin folders, sorted, each with
+/// whether it is a symbolic link (to a folder, or to nothing: those are
+/// skipped and reported); none when it does not exist. Files, and links to
+/// files, are not plugin folders.
+fn plugin_folders(path: &Path, errors: &mut Vec<DirError>) -> Vec<(PathBuf, bool)> {
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(source) => {
+            errors.push(DirError::Io { path: path.to_path_buf(), source });
+            return Vec::new();
+        }
+    };
+    let mut folders = Vec::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(source) => {
+                errors.push(DirError::Io { path: path.to_path_buf(), source });
+                continue;
+            }
+        };
+        let folder = entry.path();
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => folders.push((folder, false)),
+            Ok(kind) if kind.is_symlink() => {
+                if std::fs::metadata(&folder).map_or(true, |target| target.is_dir()) {
+                    folders.push((folder, true));
+                }
+            }
+            Ok(_) => {}
+            Err(source) => errors.push(DirError::Io { path: folder, source }),
+        }
+    }
+    folders.sort();
+    folders
 }
 
 /// The subdirectories of `path`, sorted; none when it does not exist.
@@ -482,7 +618,13 @@ fn read_plugins(
     errors: &mut Vec<DirError>,
 ) -> Vec<DirPlugin> {
     let mut plugins: Vec<DirPlugin> = Vec::new();
-    for dir in subdirectories(path, errors) {
+    // Each id, with the manifest that claimed it first.
+    let mut claimed: HashMap<String, PathBuf> = HashMap::new();
+    for (dir, linked) in plugin_folders(path, errors) {
+        if linked {
+            errors.push(DirError::SymlinkedPluginFolder { path: dir });
+            continue;
+        }
         let manifest_path = dir.join("plugin.toml");
         let manifest: PluginManifest = match read_toml(&manifest_path) {
             Ok(manifest) => manifest,
@@ -491,13 +633,18 @@ fn read_plugins(
                 continue;
             }
         };
-        if let Some(first) = plugins.iter().find(|p| p.id == manifest.id) {
-            errors.push(DirError::DuplicatePlugin {
-                id: manifest.id,
-                path: manifest_path,
-                first: first.manifest.clone(),
-            });
-            continue;
+        match claimed.entry(manifest.id.clone()) {
+            Entry::Occupied(first) => {
+                errors.push(DirError::DuplicatePlugin {
+                    id: manifest.id,
+                    path: manifest_path,
+                    first: first.get().clone(),
+                });
+                continue;
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(manifest_path.clone());
+            }
         }
         let find = |id: &str| interfaces.iter().find(|i| crate::InterfaceData::id(*i).is_ok_and(|i| i == id));
         let Some(plug) = find(&manifest.plug) else {
@@ -508,11 +655,11 @@ fn read_plugins(
             errors.push(DirError::UnknownInterface { path: manifest_path, interface: unknown.clone() });
             continue;
         }
-        let component = dir.join(&manifest.component);
-        if !component.is_file() {
-            errors.push(DirError::MissingComponent { path: manifest_path, component });
+        if let Err(error) = component_in_folder(&dir, &manifest_path, &manifest.component) {
+            errors.push(error);
             continue;
         }
+        let component = dir.join(&manifest.component);
         let socket_paths = manifest
             .sockets
             .iter()
@@ -538,6 +685,8 @@ fn read_plugins(
             plug: manifest.plug,
             sockets: manifest.sockets,
             manifest: manifest_path,
+            written: manifest.component,
+            folder: dir,
             component,
             plug_wit: Arc::new(plug.clone()),
             cache: options.cache.clone(),
@@ -581,6 +730,8 @@ impl DirPlugin {
             sockets: self.sockets.clone(),
             manifest: self.manifest.clone(),
             component: self.component.clone(),
+            folder: self.folder.clone(),
+            written: self.written.clone(),
             plug_wit: self.plug_wit.clone(),
             socket_paths: self.socket_paths.clone(),
             grants: self.grants.clone(),

@@ -173,3 +173,243 @@ fn manifest_limits_and_recovery_are_read() {
     let quarantine = wasm_link::PluginData::recovery(capitalize).quarantine.unwrap();
     assert_eq!(quarantine.failures, 2);
 }
+
+/// Opens `dir`, then builds and loads what it read, asserting that neither
+/// step finds anything more wrong (nothing is reported twice) and that the
+/// loaded tree still runs; returns the directory's errors and the loaded ids.
+fn open_and_load(dir: &Path) -> (Vec<DirError>, Vec<String>) {
+    let mut plugin_dir = PluginDir::open(dir, &DirOptions::default()).unwrap();
+    let dir_errors = std::mem::take(&mut plugin_dir.errors);
+    let (tree, errors) = plugin_dir.into_tree();
+    assert!(errors.is_empty(), "{errors:?}");
+    let engine = Engine::default();
+    let (head, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    match head.dispatch("demo:app/app@0.1.0", "run", true, &[Val::String("# T\n\nhello   world.".into())]) {
+        Socket::ExactlyOne(Ok(Val::String(report))) => assert!(report.contains("word-count: words"), "{report}"),
+        other => panic!("{other:?}"),
+    }
+    let mut ids: Vec<String> = head.loaded_plugin_ids().into_iter().cloned().collect();
+    ids.sort();
+    (dir_errors, ids)
+}
+
+/// Points the `capitalize` plugin's manifest at `component`, written as a
+/// TOML string.
+fn set_capitalize_component(dir: &Path, component: &str) {
+    let manifest = dir.join("plugins/capitalize/plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let text = text.replace("component = \"capitalize.wasm\"", &format!("component = {}", toml_string(component)));
+    std::fs::write(&manifest, text).unwrap();
+}
+
+/// `text` as a TOML literal string.
+fn toml_string(text: &str) -> String {
+    assert!(!text.contains('\''), "{text}");
+    format!("'{text}'")
+}
+
+/// The demo's plugin ids without `capitalize`.
+fn demo_ids_but_capitalize() -> Vec<String> {
+    ["markdown-parser", "pipeline", "readability", "table-formatter", "trim-whitespace", "word-count"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Asserts that `errors` is one [`DirError::ComponentOutsideFolder`] for the
+/// `capitalize` manifest naming `component`, with both in its message.
+fn assert_capitalize_outside(errors: &[DirError], component: &Path) {
+    let [error @ DirError::ComponentOutsideFolder { path, component: written }] = errors else { panic!("{errors:?}") };
+    assert!(path.ends_with("plugins/capitalize/plugin.toml"), "{}", path.display());
+    assert_eq!(written, component);
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains(&component.display().to_string()), "{message}");
+    assert!(message.contains("outside"), "{message}");
+}
+
+#[test]
+fn a_component_path_climbing_out_of_its_plugin_folder_is_refused() {
+    let dir = demo_copy();
+    // A valid component at the top of the directory, and one two levels up
+    // from the plugin folder (inside `plugins/`, outside the folder).
+    let component = wasm_link_guests::component("capitalize").unwrap();
+    std::fs::copy(component, dir.path().join("outside.wasm")).unwrap();
+    std::fs::copy(component, dir.path().join("plugins/outside.wasm")).unwrap();
+    for written in ["../../outside.wasm", "../outside.wasm", "./../capitalize/../../outside.wasm"] {
+        set_capitalize_component(dir.path(), written);
+        let (errors, ids) = open_and_load(dir.path());
+        assert_capitalize_outside(&errors, Path::new(written));
+        assert_eq!(ids, demo_ids_but_capitalize());
+        // Back to the original line for the next path.
+        let manifest = dir.path().join("plugins/capitalize/plugin.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap().replace(&toml_string(written), "\"capitalize.wasm\"");
+        std::fs::write(&manifest, text).unwrap();
+    }
+}
+
+#[test]
+fn a_component_path_leaving_its_folder_is_refused_even_when_the_file_is_missing() {
+    let dir = demo_copy();
+    set_capitalize_component(dir.path(), "../../no-such-file.wasm");
+    let (errors, ids) = open_and_load(dir.path());
+    assert_capitalize_outside(&errors, Path::new("../../no-such-file.wasm"));
+    assert_eq!(ids, demo_ids_but_capitalize());
+}
+
+#[test]
+fn an_absolute_component_path_outside_the_plugin_folder_is_refused() {
+    let dir = demo_copy();
+    let outside = tempfile::tempdir().unwrap();
+    let component = outside.path().join("capitalize.wasm");
+    std::fs::copy(wasm_link_guests::component("capitalize").unwrap(), &component).unwrap();
+    let written = component.to_str().unwrap();
+    set_capitalize_component(dir.path(), written);
+    let (errors, ids) = open_and_load(dir.path());
+    assert_capitalize_outside(&errors, &component);
+    assert_eq!(ids, demo_ids_but_capitalize());
+}
+
+#[test]
+fn an_absolute_component_path_inside_the_plugin_folder_loads() {
+    let dir = demo_copy();
+    let component = dir.path().join("plugins/capitalize/capitalize.wasm");
+    set_capitalize_component(dir.path(), component.to_str().unwrap());
+    let (errors, ids) = open_and_load(dir.path());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(ids.len(), 7);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_component_that_is_a_symlink_out_of_its_plugin_folder_is_refused() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("capitalize.wasm");
+    std::fs::copy(wasm_link_guests::component("capitalize").unwrap(), &target).unwrap();
+    // (component as written, link in the plugin folder, its target): to a
+    // file outside the whole directory, absolute; to a sibling plugin's file,
+    // relative; through a symlinked subfolder.
+    let cases = [
+        ("capitalize.wasm", "capitalize.wasm", target),
+        ("capitalize.wasm", "capitalize.wasm", PathBuf::from("../trim-whitespace/trim-whitespace.wasm")),
+        ("sub/capitalize.wasm", "sub", outside.path().to_path_buf()),
+    ];
+    for (written, link, target) in cases {
+        let dir = demo_copy();
+        let plugin = dir.path().join("plugins/capitalize");
+        std::fs::remove_file(plugin.join("capitalize.wasm")).unwrap();
+        symlink(target, plugin.join(link)).unwrap();
+        set_capitalize_component(dir.path(), written);
+        let (errors, ids) = open_and_load(dir.path());
+        assert_capitalize_outside(&errors, Path::new(written));
+        assert_eq!(ids, demo_ids_but_capitalize());
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_component_that_is_a_symlink_within_its_plugin_folder_loads() {
+    let dir = demo_copy();
+    let plugin = dir.path().join("plugins/capitalize");
+    std::fs::create_dir(plugin.join("build")).unwrap();
+    std::fs::rename(plugin.join("capitalize.wasm"), plugin.join("build/capitalize.wasm")).unwrap();
+    std::os::unix::fs::symlink("build/capitalize.wasm", plugin.join("capitalize.wasm")).unwrap();
+    let (errors, ids) = open_and_load(dir.path());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(ids.len(), 7);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_component_swapped_for_a_symlink_out_after_open_is_refused_at_load() {
+    let dir = demo_copy();
+    let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
+    assert!(plugin_dir.errors.is_empty(), "{:?}", plugin_dir.errors);
+    let component = dir.path().join("plugins/capitalize/capitalize.wasm");
+    std::fs::remove_file(&component).unwrap();
+    std::os::unix::fs::symlink(wasm_link_guests::component("capitalize").unwrap(), &component).unwrap();
+    let (tree, _) = plugin_dir.into_tree();
+    let engine = Engine::default();
+    let (head, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
+    let [wasm_link::LoadError::Component { plugin, source }] = &errors[..] else { panic!("{errors:?}") };
+    assert_eq!(plugin, "capitalize");
+    assert!(
+        matches!(source.downcast_ref::<DirError>(), Some(DirError::ComponentOutsideFolder { path, component })
+            if path.ends_with("capitalize/plugin.toml") && component == Path::new("capitalize.wasm")),
+        "{source:?}"
+    );
+    assert_eq!(head.loaded_plugin_ids().len(), 6);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_plugin_folder_is_skipped_and_reported() {
+    let dir = demo_copy();
+    let plugins = dir.path().join("plugins");
+    // Sorting before and after the folder it points to, and one to a folder
+    // outside the directory with an id of its own.
+    std::os::unix::fs::symlink("capitalize", plugins.join("aa-link")).unwrap();
+    std::os::unix::fs::symlink(plugins.join("capitalize"), plugins.join("zz-link")).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    wasm_link_guests::copy_dir(&plugins.join("trim-whitespace"), &outside.path().join("trim"));
+    let manifest = outside.path().join("trim/plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("id = \"trim-whitespace\"", "id = \"elsewhere\"");
+    std::fs::write(&manifest, text).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("trim"), plugins.join("mm-elsewhere")).unwrap();
+    // A dangling link is reported too; a link to a file is not a folder.
+    std::os::unix::fs::symlink("no-such-folder", plugins.join("nn-dangling")).unwrap();
+    std::os::unix::fs::symlink("../wasm-link.toml", plugins.join("notes.toml")).unwrap();
+
+    let (errors, ids) = open_and_load(dir.path());
+    let folders: Vec<&Path> = errors
+        .iter()
+        .map(|error| match error {
+            DirError::SymlinkedPluginFolder { path } => {
+                let message = error.to_string();
+                assert!(
+                    message.contains(&path.display().to_string()) && message.contains("symbolic link"),
+                    "{message}"
+                );
+                path.as_path()
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(folders, ["aa-link", "mm-elsewhere", "nn-dangling", "zz-link"].map(|name| plugins.join(name)));
+    assert_eq!(ids.len(), 7);
+    assert!(!ids.iter().any(|id| id == "elsewhere"), "{ids:?}");
+    let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
+    let capitalize = plugin_dir.plugins.iter().find(|p| p.plugin_id() == "capitalize").unwrap();
+    assert_eq!(capitalize.manifest_path(), plugins.join("capitalize/plugin.toml"));
+}
+
+#[test]
+fn a_duplicate_id_in_a_second_folder_is_reported_once_naming_both_folders() {
+    let dir = demo_copy();
+    let plugins = dir.path().join("plugins");
+    wasm_link_guests::copy_dir(&plugins.join("word-count"), &plugins.join("zz-word-count"));
+    let (errors, ids) = open_and_load(dir.path());
+    let [error @ DirError::DuplicatePlugin { id, path, first }] = &errors[..] else { panic!("{errors:?}") };
+    assert_eq!(id, "word-count");
+    assert_eq!(path, &plugins.join("zz-word-count/plugin.toml"));
+    assert_eq!(first, &plugins.join("word-count/plugin.toml"));
+    let message = error.to_string();
+    assert!(message.contains("zz-word-count") && message.contains(&first.display().to_string()), "{message}");
+    assert_eq!(ids.len(), 7);
+}
+
+#[test]
+fn a_duplicate_id_is_reported_even_when_the_first_folder_fails_to_load() {
+    let dir = demo_copy();
+    let plugins = dir.path().join("plugins");
+    wasm_link_guests::copy_dir(&plugins.join("capitalize"), &plugins.join("zz-copy"));
+    std::fs::remove_file(plugins.join("capitalize/capitalize.wasm")).unwrap();
+    let (errors, ids) = open_and_load(dir.path());
+    assert!(
+        matches!(&errors[..], [DirError::MissingComponent { path, .. }, DirError::DuplicatePlugin { path: dropped, first, .. }]
+            if path.ends_with("capitalize/plugin.toml") && dropped.ends_with("zz-copy/plugin.toml") && first == path),
+        "{errors:?}"
+    );
+    assert_eq!(ids, demo_ids_but_capitalize());
+}
