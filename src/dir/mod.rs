@@ -717,7 +717,11 @@ fn content_version(manifest: &Path, component: &Path) -> Result<String, DirError
         hasher.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes());
         hasher.update(&bytes);
     }
-    Ok(hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect())
+    Ok(hasher.finalize().iter().take(8).fold(String::with_capacity(16), |mut hex, byte| {
+        use std::fmt::Write;
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    }))
 }
 
 impl DirPlugin {

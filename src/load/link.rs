@@ -91,7 +91,7 @@ where
         component_type: &wasmtime::component::types::Component,
         names: &ResourceNames,
         consumer: &Arc<OnceLock<std::sync::Weak<PluginSlot<P>>>>,
-        linked: &mut Vec<Import>,
+        record: &mut Vec<Import>,
     ) -> Result<(), PluginLoadError<P>> {
         let interface = &self.interfaces[socket];
         let Some(import) = component_type.get_import(&self.engine, &interface.name.instance) else {
@@ -134,7 +134,7 @@ where
                 consumer: consumer.clone(),
                 members: provider.members.clone(),
                 interface: socket,
-                exactly_one: interface.cardinality == crate::InterfaceCardinality::ExactlyOne,
+                cardinality: interface.cardinality,
                 function,
                 shape,
                 method: meta.is_method,
@@ -146,7 +146,7 @@ where
             if !crate::socket::typed::define(&mut instance, &name, &declared, &adapter).map_err(link_error)? {
                 adapter.define(&mut instance, &name).map_err(link_error)?;
             }
-            linked.push(Import { interface: socket, function, name, declared, single, shape });
+            record.push(Import { interface: socket, function, name, declared, single, shape });
         }
         Ok(())
     }

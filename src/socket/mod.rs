@@ -81,9 +81,9 @@ pub(crate) struct Adapter<P: PluginData + Send + 'static> {
     pub(crate) members: Arc<Members<P>>,
     /// The socket interface (an index into the tree's interfaces).
     pub(crate) interface: usize,
-    /// Whether the interface is `ExactlyOne`: one plugin behind it, however
-    /// plugins are swapped.
-    pub(crate) exactly_one: bool,
+    /// The interface's cardinality: an `ExactlyOne` socket has one plugin
+    /// behind it, however plugins are swapped.
+    pub(crate) cardinality: crate::InterfaceCardinality,
     /// The function's index in the socket interface.
     pub(crate) function: usize,
     pub(crate) shape: Shape,

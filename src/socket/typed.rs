@@ -29,7 +29,7 @@ pub(crate) fn define<P: PluginData + Send + 'static>(
 ) -> wasmtime::Result<bool> {
     if adapter.shape != Shape::Plain
         || adapter.method
-        || !adapter.exactly_one
+        || adapter.cardinality != crate::InterfaceCardinality::ExactlyOne
         || adapter.convert_params
         || adapter.convert_result
     {

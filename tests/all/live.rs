@@ -15,7 +15,7 @@ use crate::{Head, health_of, load_clean};
 
 type Swap = SwapError<String, String>;
 
-/// `sum` (ExactlyOne root) over an ExactlyOne `number` served by `n`.
+/// `sum` (an `ExactlyOne` root) over an `ExactlyOne` `number` served by `n`.
 fn sum_over_number(value: u32) -> Head {
     load_clean(
         "sum",
@@ -257,10 +257,9 @@ fn a_quarantined_plugin_can_be_replaced_by_a_fixed_version() {
     let recovery = Recovery {
         quarantine: Some(wasm_link::Quarantine {
             failures: 1,
-            window: Duration::from_secs(60),
-            cooldown: Duration::from_secs(60),
+            window: Duration::from_mins(1),
+            cooldown: Duration::from_mins(1),
         }),
-        ..Recovery::default()
     };
     let head = load_clean(
         "number",

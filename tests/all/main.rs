@@ -20,6 +20,7 @@ mod soak;
 mod sockets;
 mod threads;
 mod tree;
+mod watch;
 mod wit;
 mod wrappers;
 
