@@ -1058,6 +1058,9 @@ fn main() {
         }
     }
     let fairness = run("fairness").then(|| fairness(&epochs));
+    let pool_rates = run("pool").then(|| pools(&epochs, &mut ratios));
+    let swap_figures = run("swap").then(|| swaps(&mut ratios));
+    let reinstantiations = run("reinstantiate").then(|| reinstantiation(&mut ratios));
     let throughput = run("server").then(|| server_throughput(&[1, 2, 8, 64]));
     if run("fan-out") {
         fan_outs(&mut criterion, &plain, &mut ratios);
@@ -1109,6 +1112,9 @@ fn main() {
         let _ = writeln!(table, "fairness/fast-p50-us-{name} {p50:.1}");
         let _ = writeln!(table, "fairness/fast-p99-us-{name} {p99:.1}");
     }
+    for (name, value) in pool_rates.iter().chain(swap_figures.iter()).chain(reinstantiations.iter()).flatten() {
+        let _ = writeln!(table, "{name} {value:.0}");
+    }
     for (clients, http, direct) in throughput.iter().flatten() {
         let _ = writeln!(table, "server/render-requests-per-s-{clients}-clients {http:.0}");
         let _ = writeln!(table, "server/dispatch-async-runs-per-s-{clients}-tasks {direct:.0}");
@@ -1126,4 +1132,241 @@ fn main() {
         let _ = std::fs::create_dir_all("target");
         let _ = std::fs::write("target/bench-ratios.txt", table);
     }
+}
+
+/// A stateless `bench:b/callee` plugin (the `WORKER`) of `instances`
+/// instances.
+struct Pooled {
+    id: String,
+    instances: usize,
+    table: ResourceTable,
+}
+impl PluginCtxView for Pooled {
+    fn resource_table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+impl PluginData for Pooled {
+    type Id = String;
+    type InterfaceId = &'static str;
+    type Error = wasm_link::WasmError;
+    type SocketIter<'a> = std::slice::Iter<'a, &'static str>;
+    fn id(&self) -> Result<&String, Self::Error> {
+        Ok(&self.id)
+    }
+    fn plug(&self) -> Result<&&'static str, Self::Error> {
+        Ok(&"callee")
+    }
+    fn sockets(&self) -> Result<Self::SocketIter<'_>, Self::Error> {
+        Ok([].iter())
+    }
+    fn instances(&self) -> usize {
+        self.instances
+    }
+    fn replica(&self) -> Option<Self> {
+        Some(Self { id: self.id.clone(), instances: self.instances, table: ResourceTable::new() })
+    }
+    fn component(&self, engine: &Engine) -> Result<Component, Self::Error> {
+        Ok(Component::new(engine, WORKER)?)
+    }
+}
+
+fn pooled_head(engine: &Engine, instances: usize) -> PluginTreeHead<Pooled> {
+    let interfaces =
+        vec![Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::ExactlyOne, vec![])];
+    let plugin = Pooled { id: "worker".to_owned(), instances, table: ResourceTable::new() };
+    let (tree, errors) = PluginTree::new("callee", interfaces, [plugin]);
+    assert!(errors.is_empty());
+    let (head, errors) = tree.load(engine, &Linker::new(engine)).expect("loads");
+    assert!(errors.is_empty());
+    head
+}
+
+/// Calls per second of `threads` threads, each running `call` on the state
+/// `setup` made for it, for a moment.
+fn rate<S>(threads: usize, setup: impl Fn() -> S + Sync, call: impl Fn(&mut S) + Sync) -> f64 {
+    const SPAN: Duration = Duration::from_millis(400);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let calls = std::sync::atomic::AtomicU64::new(0);
+    let ready = std::sync::Barrier::new(threads + 1);
+    let elapsed = std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut state = setup();
+                ready.wait();
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    call(&mut state);
+                    n += 1;
+                }
+                calls.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            });
+        }
+        ready.wait();
+        let started = std::time::Instant::now();
+        std::thread::sleep(SPAN);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        started.elapsed()
+    });
+    #[allow(clippy::cast_precision_loss, reason = "a rate")]
+    let per_second = calls.into_inner() as f64 / elapsed.as_secs_f64();
+    per_second
+}
+
+/// Throughput of 1, 2, 4 and 8 threads calling one stateless plugin with
+/// about 10 us of work: pooled (8 instances), one instance, and raw wasmtime
+/// with a store per thread; medians of interleaved rounds.
+fn pools(engine: &Engine, ratios: &mut Ratios) -> Vec<(String, f64)> {
+    const ROUNDS: usize = 5;
+    let empty = wasmtime::component::Linker::<()>::new(engine);
+    let pooled = pooled_head(engine, 8);
+    let single = pooled_head(engine, 1);
+    let call = |head: &PluginTreeHead<Pooled>| {
+        black_box(head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(WORK))]));
+    };
+    let median_of = |mut rates: Vec<f64>| {
+        rates.sort_by(f64::total_cmp);
+        rates[rates.len() / 2]
+    };
+    let mut rates = Vec::new();
+    let mut pooled_one_thread = 0.0;
+    for threads in [1, 2, 4, 8] {
+        let (mut p, mut s, mut r) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            p.push(rate(threads, || (), |()| call(&pooled)));
+            s.push(rate(threads, || (), |()| call(&single)));
+            r.push(rate(
+                threads,
+                || {
+                    let (store, func) = instance_export(engine, WORKER, &empty, "bench:b/callee", "get");
+                    let typed: GetFunc = func.typed(&store).expect("typed");
+                    (store, typed)
+                },
+                |(store, func)| {
+                    black_box(func.call(&mut *store, (black_box(WORK),)).expect("call"));
+                },
+            ));
+        }
+        let (p, s, r) = (median_of(p), median_of(s), median_of(r));
+        if threads == 1 {
+            pooled_one_thread = p;
+        }
+        rates.push((format!("pool/{threads}-threads/pooled-calls-per-s"), p));
+        rates.push((format!("pool/{threads}-threads/one-instance-calls-per-s"), s));
+        rates.push((format!("pool/{threads}-threads/raw-store-per-thread-calls-per-s"), r));
+        ratios.push((format!("pool/{threads}-threads/pooled-vs-raw-store-per-thread"), p / r));
+        ratios.push((format!("pool/{threads}-threads/one-instance-vs-raw-store-per-thread"), s / r));
+        ratios.push((format!("pool/{threads}-threads/pooled-vs-pooled-1-thread"), p / pooled_one_thread));
+    }
+    rates
+}
+
+/// Swapping a plugin of the demo while a thread runs the demo's pipeline:
+/// the swap's latency (the new version from the compile cache) and the
+/// longest call the dispatching thread saw during swaps, beside its longest
+/// without them.
+fn swaps(ratios: &mut Ratios) -> Vec<(String, f64)> {
+    use wasm_link::dir::{DirOptions, PluginDir};
+    const SWAPS: usize = 21;
+    let cache_dir = tempfile::tempdir().expect("a temporary directory");
+    // SAFETY: `cache_dir` was just created empty by `tempfile`, readable and
+    // writable by this user only, and only this bench writes entries into it.
+    #[allow(unsafe_code, reason = "a compile cache in a private directory this bench created")]
+    let cache = unsafe { wasm_link::dir::CompileCache::new(cache_dir.path()) };
+    let options = DirOptions { cache: Some(cache) };
+    let demo = std::path::Path::new(wasm_link_guests::DEMO_DIR);
+    let engine = wasm_link::default_engine().expect("engine");
+    let dir = PluginDir::open(demo, &options).expect("the demo opens");
+    let (tree, _) = dir.into_tree();
+    let (head, _) = tree.load(&engine, &PluginDir::linker(&engine).expect("linker")).expect("the demo loads");
+    let sample = std::fs::read_to_string(demo.join("sample.md")).expect("the sample");
+    let run = || {
+        let started = std::time::Instant::now();
+        black_box(head.dispatch("demo:app/app@0.1.0", "run", true, &[Val::String(sample.clone())]));
+        started.elapsed()
+    };
+    let fresh = || {
+        let dir = PluginDir::open(demo, &options).expect("the demo opens");
+        dir.plugins.into_iter().find(|p| p.plugin_id() == "word-count").expect("word-count")
+    };
+    // Longest call with and without swaps, each over the same span.
+    let longest = |swapping: bool| {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let mut latencies = Vec::new();
+        let worst = std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                let mut worst = Duration::ZERO;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    worst = worst.max(run());
+                }
+                worst
+            });
+            for _ in 0..SWAPS {
+                let plugin = fresh();
+                std::thread::sleep(Duration::from_millis(5));
+                if swapping {
+                    let started = std::time::Instant::now();
+                    head.replace_plugin(plugin).expect("the swap succeeds");
+                    latencies.push(started.elapsed());
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            worker.join().expect("the worker")
+        });
+        latencies.sort();
+        (worst, latencies.get(latencies.len() / 2).copied())
+    };
+    let (quiet, _) = longest(false);
+    let (busy, swap) = longest(true);
+    let swap = swap.unwrap_or_default();
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    ratios.push(("swap/longest-call-during-swaps-vs-without".to_owned(), micros(busy) / micros(quiet).max(1.0)));
+    vec![
+        ("swap/replace-from-cache-us-median".to_owned(), micros(swap)),
+        ("swap/longest-call-during-swaps-us".to_owned(), micros(busy)),
+        ("swap/longest-call-without-swaps-us".to_owned(), micros(quiet)),
+    ]
+}
+
+/// `bench:b/callee` whose `get` traps: every call re-instantiates.
+const TRAPPER: &str = r#"(component
+    (core module $m (memory (export "m") 1) (func (export "get") (param i32) (result i32) unreachable))
+    (core instance $i (instantiate $m))
+    (func $get (param "x" u32) (result u32) (canon lift (core func $i "get")))
+    (instance $callee (export "get" (func $get)))
+    (export "bench:b/callee" (instance $callee)))"#;
+
+/// A trapping call (a trap, then re-instantiation) on an engine with the
+/// pooling allocator beside one allocating on demand.
+fn reinstantiation(ratios: &mut Ratios) -> Vec<(String, f64)> {
+    let on_demand = wasm_link::default_engine().expect("engine");
+    let mut config = wasm_link::engine_config();
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+        wasmtime::PoolingAllocationConfig::default(),
+    ));
+    let pooling = Engine::new(&config).expect("a pooling engine");
+    let head = |engine: &Engine| {
+        let interfaces =
+            vec![Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::ExactlyOne, vec![])];
+        let plugins = [Plugin("t".into(), "callee", vec![], Source::Wat(TRAPPER), ResourceTable::new())];
+        let (tree, _) = PluginTree::new("callee", interfaces, plugins);
+        tree.load(engine, &Linker::new(engine)).expect("loads").0
+    };
+    let (on_demand_head, pooling_head) = (head(&on_demand), head(&pooling));
+    let trap = |head: &Head| {
+        black_box(head.dispatch("bench:b/callee", "get", true, &[Val::U32(1)]));
+    };
+    let ratio = paired(ROUNDS, 50, || trap(&on_demand_head), || trap(&pooling_head));
+    ratios.push(("reinstantiate/pooling-vs-on-demand".to_owned(), ratio));
+    let time = |head: &Head| {
+        let started = std::time::Instant::now();
+        for _ in 0..200 {
+            trap(head);
+        }
+        started.elapsed().as_secs_f64() * 1e6 / 200.0
+    };
+    vec![
+        ("reinstantiate/on-demand-us-per-trap".to_owned(), time(&on_demand_head)),
+        ("reinstantiate/pooling-us-per-trap".to_owned(), time(&pooling_head)),
+    ]
 }

@@ -77,6 +77,11 @@ pub struct PluginManifest {
     /// Recovery policy; unset means re-instantiate and never quarantine.
     #[serde(default)]
     pub recovery: Option<RecoveryManifest>,
+    /// `instances = N` declares that the plugin keeps no state between
+    /// calls: up to N instances of it serve calls at once (see
+    /// [`PluginData::instances`](crate::PluginData::instances)). 1 when unset.
+    #[serde(default)]
+    pub instances: Option<usize>,
 }
 
 /// `[limits]` of a plugin manifest.

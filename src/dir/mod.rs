@@ -202,6 +202,8 @@ pub struct DirPlugin {
     cache: Option<CompileCache>,
     /// A hash of its manifest and component files.
     version: String,
+    /// How many instances may serve its calls at once.
+    instances: usize,
     table: ResourceTable,
     wasi: WasiCtx,
 }
@@ -294,6 +296,16 @@ impl PluginData for DirPlugin {
 
     fn recovery(&self) -> crate::Recovery {
         self.recovery.clone()
+    }
+
+    /// `instances` of the manifest (1 when unset).
+    fn instances(&self) -> usize {
+        self.instances
+    }
+
+    /// The same plugin, with a resource table and WASI context of its own.
+    fn replica(&self) -> Option<Self> {
+        Some(self.fresh())
     }
 
     /// A hash of the manifest and component files, as read by
@@ -677,6 +689,7 @@ fn read_plugins(
         let grants = manifest.grants.clone();
         plugins.push(DirPlugin {
             version,
+            instances: manifest.instances.unwrap_or(1).max(1),
             socket_paths,
             limits: manifest.limits.limits(),
             recovery: manifest.recovery.as_ref().map(RecoveryManifest::recovery).unwrap_or_default(),
@@ -743,6 +756,7 @@ impl DirPlugin {
             recovery: self.recovery.clone(),
             cache: self.cache.clone(),
             version: self.version.clone(),
+            instances: self.instances,
             table: ResourceTable::new(),
             wasi: wasi_for(&self.grants),
         }

@@ -346,7 +346,7 @@ where
         // this thread: a helper would wait for a plugin that this thread
         // holds further up its stack, while this thread waits for it.
         let (map, work): (HashMap<P::Id, DispatchResult<P>>, u64) =
-            if expensive && !self.all.load().iter().any(|slot| slot.is_busy_on(Chain::this_thread())) {
+            if expensive && !self.all.load().iter().any(|slot| slot.holds(Chain::this_thread())) {
                 // The cost is the time spent in the calls themselves: the wall
                 // time of a parallel run would count the hand-over as work.
                 let timed = parallel::claim_all(slots, |slot| {
@@ -380,7 +380,7 @@ where
         let snapshot = self.root.load_full();
         let plugins = RootPlugins { cardinality: self.cardinality, slots: &snapshot };
         let owner = match args.first() {
-            Some(Val::Resource(handle)) => snapshot.iter().find(|slot| slot.defines(handle)),
+            Some(Val::Resource(handle)) => snapshot.iter().find_map(|slot| slot.owner_of(handle)),
             _ => None,
         };
         let Some(owner) = owner else {
@@ -394,7 +394,9 @@ where
                 })
             });
         };
-        let result = call(mode, owner, site, index, has_return, args).await;
+        // The owner itself, not any instance of its plugin: the resource
+        // lives in its store.
+        let result = call_on(mode, owner, site, index, has_return, args).await;
         plugins.only(owner, result)
     }
 
@@ -486,7 +488,7 @@ where
 
     async fn drop_resource_in(&self, mode: Mode, handle: ResourceAny) -> Result<bool, DispatchError<P::Id>> {
         let snapshot = self.root.load_full();
-        let Some(owner) = snapshot.iter().find(|slot| slot.defines(&handle)) else {
+        let Some(owner) = snapshot.iter().find_map(|slot| slot.owner_of(&handle)) else {
             return Ok(false);
         };
         let site = Site { interface: self.instance.clone(), function: "[resource-drop]".into() };
@@ -518,7 +520,7 @@ impl<P: PluginData + Send + 'static> Drop for PluginTreeHead<P> {
     }
 }
 
-/// Calls one root plugin, in `mode`.
+/// Calls one root plugin (whichever instance of it is free), in `mode`.
 async fn call<P: PluginData + Send + 'static>(
     mode: Mode,
     slot: &Arc<PluginSlot<P>>,
@@ -530,7 +532,24 @@ async fn call<P: PluginData + Send + 'static>(
     if mode == Mode::Sync {
         return call_now(slot, site, index, has_return, args);
     }
-    let mut entered = slot.enter_call(mode, &Caller::host_async(), site).await?;
+    let chain = Chain::polled().unwrap_or(Chain::NONE);
+    call_on(mode, slot.pick(chain), site, index, has_return, args).await
+}
+
+/// Calls instance `slot` of a root plugin, in `mode`.
+async fn call_on<P: PluginData + Send + 'static>(
+    mode: Mode,
+    slot: &Arc<PluginSlot<P>>,
+    site: &Site,
+    index: usize,
+    has_return: bool,
+    args: &[Val],
+) -> DispatchResult<P> {
+    if mode == Mode::Sync {
+        return call_now_on(slot, site, index, has_return, args);
+    }
+    let caller = Caller::host_async();
+    let mut entered = slot.enter_call(mode, &caller, site).await?;
     let outcome = async {
         let live = entered.live()?;
         let returns = check_args(slot, live, site, index, has_return, args)?;
@@ -546,14 +565,27 @@ async fn call<P: PluginData + Send + 'static>(
 /// [`call`], synchronously.
 #[inline]
 fn call_now<P: PluginData + Send + 'static>(
-    slot: &PluginSlot<P>,
+    slot: &Arc<PluginSlot<P>>,
+    site: &Site,
+    index: usize,
+    has_return: bool,
+    args: &[Val],
+) -> DispatchResult<P> {
+    call_now_on(slot.pick(Caller::host().chain), site, index, has_return, args)
+}
+
+/// [`call_on`], synchronously.
+#[inline]
+fn call_now_on<P: PluginData + Send + 'static>(
+    slot: &Arc<PluginSlot<P>>,
     site: &Site,
     index: usize,
     has_return: bool,
     args: &[Val],
 ) -> DispatchResult<P> {
     drive::with_stack(|| {
-        let mut entered = slot.enter_now(&Caller::host(), site)?;
+        let caller = Caller::host();
+        let mut entered = slot.enter_now(&caller, site)?;
         let outcome = entered.live().and_then(|live| {
             let returns = check_args(slot, live, site, index, has_return, args)?;
             let mut out = [Val::Bool(false)];

@@ -114,7 +114,9 @@ where
     Params: ComponentNamedList + Lower + Send + Sync + 'static,
     Results: ComponentNamedList + Lift + Send + Sync + 'static,
 {
-    let mut entered = slot.enter_call(mode, &Caller::host_in(mode), site).await?;
+    let caller = Caller::host_in(mode);
+    let slot = slot.pick(caller.chain);
+    let mut entered = slot.enter_call(mode, &caller, site).await?;
     let outcome = async { entered.live()?.call_typed_async(index, params).await }.await;
     entered.finish(outcome).await
 }
@@ -123,7 +125,7 @@ where
 /// run out.
 #[inline]
 fn call_now<P, Params, Results>(
-    slot: &PluginSlot<P>,
+    slot: &Arc<PluginSlot<P>>,
     site: &Site,
     index: usize,
     params: Option<Params>,
@@ -134,7 +136,9 @@ where
     Results: ComponentNamedList + Lift + Send + Sync + 'static,
 {
     drive::with_stack(|| {
-        let mut entered = slot.enter_now(&Caller::host(), site)?;
+        let caller = Caller::host();
+        let slot = slot.pick(caller.chain);
+        let mut entered = slot.enter_now(&caller, site)?;
         let outcome = match params {
             Some(params) => entered.live().and_then(|live| live.call_typed_now(index, params)),
             None => Err(Fail::InvalidArguments(wasmtime::format_err!("no parameters left"))),

@@ -41,11 +41,13 @@ use crate::limits::{Budget, Limits};
 pub struct PluginCtx<P> {
     plugin: P,
     pub(crate) call: CallState,
+    /// Which instance of a pooled plugin this store is (0 for the first).
+    pub(crate) replica: u32,
 }
 
 impl<P> PluginCtx<P> {
     pub(crate) fn new(plugin: P, limits: &Limits) -> Self {
-        Self { plugin, call: CallState::new(limits) }
+        Self { plugin, call: CallState::new(limits), replica: 0 }
     }
 
     /// The plugin value.

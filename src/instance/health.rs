@@ -26,6 +26,10 @@ pub struct PluginHealth<Id> {
     pub state: PluginState,
     /// Resource handles of other plugins it holds now.
     pub held_handles: usize,
+    /// How many instances serve its calls: more than one for a pooled
+    /// plugin ([`PluginData::instances`](crate::PluginData::instances)); the
+    /// counters above are their sums.
+    pub instances: usize,
     /// Which code it runs: [`PluginData::version`](crate::PluginData::version)
     /// when the plugin names one, otherwise a hash of its compiled component.
     pub version: String,

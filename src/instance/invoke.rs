@@ -307,7 +307,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     #[inline]
     pub(crate) fn quarantine_remaining(&self) -> Option<Duration> {
         // The common case, without taking the health lock on every call.
-        if !self.quarantined.load(Ordering::Acquire) {
+        if !self.shared.quarantined.load(Ordering::Acquire) {
             return None;
         }
         self.quarantine_left()
@@ -315,13 +315,13 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
 
     #[cold]
     fn quarantine_left(&self) -> Option<Duration> {
-        let mut health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut health = self.shared.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let until = health.quarantined_until?;
         let remaining = until.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             health.quarantined_until = None;
             health.recent.clear();
-            self.quarantined.store(false, Ordering::Release);
+            self.shared.quarantined.store(false, Ordering::Release);
             tracing::info!(plugin = %self.label, "plugin leaves quarantine");
             return None;
         }
@@ -331,7 +331,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// Counts a failure of the plugin's own, quarantining the plugin when
     /// its recovery policy says so.
     fn record_failure(&self, error: &DispatchError<P::Id>) {
-        let mut health = self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut health = self.shared.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         health.failures += 1;
         health.last_error = Some(error.to_string());
         let Some(policy) = &self.recovery.quarantine else { return };
@@ -343,7 +343,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         if health.recent.len() >= usize::try_from(policy.failures).unwrap_or(usize::MAX) {
             // A cooldown too long to represent quarantines for good.
             health.quarantined_until = Some(now.checked_add(policy.cooldown).unwrap_or(now + FOREVER));
-            self.quarantined.store(true, Ordering::Release);
+            self.shared.quarantined.store(true, Ordering::Release);
             tracing::warn!(plugin = %self.label, cooldown = ?policy.cooldown, "plugin quarantined after repeated failures");
         }
     }
@@ -354,7 +354,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// plugin's own: the caller let go of it.
     #[cold]
     fn record_cancelled(&self, site: &Site) {
-        self.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).cancelled += 1;
+        self.shared.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).cancelled += 1;
         tracing::info!(plugin = %self.label, interface = %site.interface, function = %site.function, "call abandoned mid-call; the instance will be replaced");
     }
 }

@@ -33,6 +33,7 @@ use lock::{SlotGuard, SlotLock};
 pub(crate) use invoke::{Fail, Site};
 
 /// The plug interface as the runtime resolved it for one plugin.
+#[derive(Clone)]
 pub(crate) struct PlugExports {
     /// Per interface function, in interface order.
     pub(crate) functions: Vec<ComponentExportIndex>,
@@ -114,14 +115,34 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     recovery: Recovery,
     /// Handles of other plugins this plugin holds now (its proxies).
     pub(crate) handles: Arc<AtomicUsize>,
-    health: Mutex<Health>,
+    /// Health and quarantine, shared by the instances of a pooled plugin:
+    /// budgets, recovery and health are the plugin's, not an instance's.
+    shared: Arc<Shared>,
     calls: AtomicU64,
-    quarantined: AtomicBool,
+    /// The other instances of a pooled plugin ([`PluginData::instances`]),
+    /// on the first one; empty otherwise.
+    replicas: Box<[Arc<PluginSlot<P>>]>,
+    /// Which instance this is (0 for the first).
+    replica: u32,
+    /// Where the search for a free instance starts next.
+    next: AtomicUsize,
     /// What the engine enforces, read once.
     epochs: bool,
     /// The engine's ticker clock, when it interrupts.
     clock: Option<Arc<Clock>>,
     fuel: bool,
+}
+
+/// The most instances one plugin may have
+/// ([`PluginData::instances`](crate::PluginData::instances) is capped here):
+/// a manifest asking for a million must not take the host's memory.
+pub(crate) const MAX_INSTANCES: usize = 64;
+
+/// What the instances of one plugin share.
+#[derive(Default)]
+struct Shared {
+    health: Mutex<Health>,
+    quarantined: AtomicBool,
 }
 
 /// Calls and failures of one plugin, for recovery and for
@@ -176,10 +197,48 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         data: P,
         clock: Option<Arc<Clock>>,
     ) -> Result<Arc<Self>, WasmError> {
+        // A pooled plugin's other instances first, each from a value of its
+        // own; they share the first one's health.
+        let shared = Arc::new(Shared::default());
+        let wanted = data.instances().clamp(1, MAX_INSTANCES);
+        let mut replicas = Vec::with_capacity(wanted - 1);
+        for replica in 1..wanted {
+            let Some(value) = data.replica() else { break };
+            let who =
+                Identity { id: who.id.clone(), plug: who.plug, version: who.version.clone(), revision: who.revision };
+            let place = Place {
+                shared: shared.clone(),
+                replica: u32::try_from(replica).unwrap_or(u32::MAX),
+                replicas: Box::new([]),
+            };
+            replicas.push(
+                Box::pin(Self::build(mode, who, engine, pre.clone(), exports.clone(), value, clock.clone(), place))
+                    .await?,
+            );
+        }
+        let place = Place { shared, replica: 0, replicas: replicas.into_boxed_slice() };
+        Self::build(mode, who, engine, pre, exports, data, clock, place).await
+    }
+
+    /// One instance of a plugin, at its place in the plugin's pool.
+    #[allow(clippy::too_many_arguments, reason = "the instance's whole context")]
+    async fn build(
+        mode: Mode,
+        who: Identity<P::Id>,
+        engine: &Engine,
+        pre: InstancePre<PluginCtx<P>>,
+        exports: PlugExports,
+        data: P,
+        clock: Option<Arc<Clock>>,
+        place: Place<P>,
+    ) -> Result<Arc<Self>, WasmError> {
         let Identity { id, plug, version, revision } = who;
+        let Place { shared, replica, replicas } = place;
         let limits = data.limits();
         let recovery = data.recovery();
-        let live = start(mode, engine, &pre, &exports, data, 0, &limits, clock.as_ref()).await.map_err(|(_, e)| e)?;
+        let mut live =
+            start(mode, engine, &pre, &exports, data, 0, &limits, clock.as_ref()).await.map_err(|(_, e)| e)?;
+        live.store.data_mut().replica = replica;
         let resource_types = RwLock::new(live.resource_types.clone());
         Ok(Arc::new(Self {
             asynchronous: mode == Mode::Async,
@@ -203,13 +262,59 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             limits,
             recovery,
             handles: Arc::new(AtomicUsize::new(0)),
-            health: Mutex::new(Health::default()),
+            shared,
             calls: AtomicU64::new(0),
-            quarantined: AtomicBool::new(false),
+            replicas,
+            replica,
+            next: AtomicUsize::new(0),
             epochs: engine.get_epoch_interruption(),
             clock,
             fuel: engine.get_consume_fuel(),
         }))
+    }
+
+    /// The instance a call of `chain` should enter: this one, or for a
+    /// pooled plugin the first free one (or, when the chain is inside one
+    /// already, that one: entering it is refused as re-entry, as for a
+    /// plugin of one instance).
+    #[inline]
+    pub(crate) fn pick(self: &Arc<Self>, chain: Chain) -> &Arc<Self> {
+        if self.replicas.is_empty() {
+            return self;
+        }
+        self.pick_in_pool(chain)
+    }
+
+    #[cold]
+    fn pick_in_pool(self: &Arc<Self>, chain: Chain) -> &Arc<Self> {
+        let count = self.replicas.len() + 1;
+        let instance = |i: usize| if i == 0 { self } else { &self.replicas[i - 1] };
+        if let Some(held) = (0..count).map(instance).find(|slot| slot.is_busy_on(chain)) {
+            return held;
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..count)
+            .map(|i| instance((start + i) % count))
+            .find(|slot| slot.busy.load(Ordering::Relaxed) == Chain::NONE.0)
+            .unwrap_or_else(|| instance(start % count))
+    }
+
+    /// Instance `replica` of this plugin (the one a store of it names).
+    pub(crate) fn instance(self: &Arc<Self>, replica: u32) -> &Arc<Self> {
+        match replica.checked_sub(1) {
+            Some(index) => self.replicas.get(index as usize).unwrap_or(self),
+            None => self,
+        }
+    }
+
+    /// The instance of this plugin that defines `handle`'s type, if any.
+    pub(crate) fn owner_of(self: &Arc<Self>, handle: &ResourceAny) -> Option<&Arc<Self>> {
+        std::iter::once(self).chain(self.replicas.iter()).find(|slot| slot.defines(handle))
+    }
+
+    /// Whether a call of `chain` holds this plugin (any of its instances).
+    pub(crate) fn holds(&self, chain: Chain) -> bool {
+        self.is_busy_on(chain) || self.replicas.iter().any(|slot| slot.is_busy_on(chain))
     }
 
     /// Whether a call of `chain` holds the slot now.
@@ -361,8 +466,9 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             start(mode, &self.engine, &self.pre, &self.exports, data, generation, &self.limits, self.clock.as_ref())
                 .await;
         match started {
-            Ok(live) => {
-                self.health.lock().unwrap_or_else(PoisonError::into_inner).reinstantiations += 1;
+            Ok(mut live) => {
+                live.store.data_mut().replica = self.replica;
+                self.shared.health.lock().unwrap_or_else(PoisonError::into_inner).reinstantiations += 1;
                 tracing::info!(plugin = %self.label, generation, "plugin re-instantiated after a failure");
                 self.resource_types.write().unwrap_or_else(PoisonError::into_inner).clone_from(&live.resource_types);
                 self.generation.store(generation, Ordering::Release);
@@ -403,10 +509,11 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         // A slot busy in a call (perhaps further up this very thread, when a
         // host function asks) is live: never wait for it.
         let dead = self.state.try_lock().is_some_and(|state| matches!(&*state, SlotState::Dead(..)));
-        let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        let health = self.shared.health.lock().unwrap_or_else(PoisonError::into_inner);
+        let instances = || std::iter::once(self).chain(self.replicas.iter().map(|slot| &**slot));
         crate::PluginHealth {
             plugin: self.id.clone(),
-            calls: self.calls.load(Ordering::Relaxed),
+            calls: instances().map(|slot| slot.calls.load(Ordering::Relaxed)).sum(),
             failures: health.failures,
             reinstantiations: health.reinstantiations,
             cancelled: health.cancelled,
@@ -416,7 +523,8 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                 (None, true) => crate::PluginState::Unavailable,
                 (None, false) => crate::PluginState::Running,
             },
-            held_handles: self.handles.load(Ordering::Relaxed),
+            held_handles: instances().map(|slot| slot.handles.load(Ordering::Relaxed)).sum(),
+            instances: instances().count(),
             version: self.version().to_owned(),
             revision: self.revision,
             since: self.since,
@@ -436,6 +544,13 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             format!("{:016x}", hasher.finish())
         })
     }
+}
+
+/// Where an instance stands in its plugin's pool.
+struct Place<P: PluginData + 'static> {
+    shared: Arc<Shared>,
+    replica: u32,
+    replicas: Box<[Arc<PluginSlot<P>>]>,
 }
 
 /// Who a slot is: its id, its plug, its code's name when given, and the

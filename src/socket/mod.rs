@@ -161,7 +161,8 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         // The consumer's own slot matters only when handles cross.
         let handles_cross = self.convert_params || self.convert_result || self.method;
         let slot = if handles_cross { self.consumer.get().and_then(Weak::upgrade) } else { None };
-        let consumer = Consumer::of(slot.as_ref());
+        // The instance of the consumer making the call (one of a pool).
+        let consumer = Consumer::of(slot.as_ref().map(|slot| slot.instance(store.data().replica)));
         let result_ty = if self.convert_result { shape::inner_type(ty.results().next(), self.shape) } else { None };
         if self.method {
             let outcome = self.call_method(&caller, &consumer, store, taken, params, result_ty.as_ref()).await;
@@ -252,6 +253,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         params: &[Val],
         result_ty: Option<&Type>,
     ) -> Result<Option<Val>, DispatchError<P::Id>> {
+        let target = target.pick(caller.chain);
         let mut entered = match self.mode {
             Mode::Sync => target.enter_now(caller, &self.site)?,
             Mode::Async => target.enter_call(Mode::Async, caller, &self.site).await?,

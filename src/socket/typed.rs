@@ -96,7 +96,7 @@ where
             };
             let caller = store.data().call.as_caller();
             let result = drive::with_stack(|| {
-                let mut entered = target.enter_now(&caller, &adapter.site)?;
+                let mut entered = target.pick(caller.chain).enter_now(&caller, &adapter.site)?;
                 let outcome =
                     entered.live().and_then(|live| live.call_typed_now::<_, Params, Results>(adapter.function, params));
                 entered.finish_now(outcome)
@@ -128,7 +128,7 @@ where
     };
     let caller = store.data().call.as_caller();
     let result = async {
-        let mut entered = target.enter_call(Mode::Async, &caller, &adapter.site).await?;
+        let mut entered = target.pick(caller.chain).enter_call(Mode::Async, &caller, &adapter.site).await?;
         let outcome =
             async { entered.live()?.call_typed_async::<_, Params, Results>(adapter.function, params).await }.await;
         entered.finish(outcome).await

@@ -82,6 +82,28 @@ pub trait PluginData: PluginCtxView {
         None
     }
 
+    /// How many instances of the plugin may serve calls at once. More than
+    /// one declares that the plugin keeps no state between calls: the
+    /// runtime then instantiates it that many times, each instance from a
+    /// value of [`replica`](Self::replica), and runs calls on whichever
+    /// instance is free. A resource the plugin returns stays with the
+    /// instance that made it (method calls are routed there). Budgets and
+    /// recovery apply per plugin; [`health`](crate::PluginTreeHead::health)
+    /// sums the instances. The default is 1; at most 64 are made.
+    fn instances(&self) -> usize {
+        1
+    }
+
+    /// Another value of this plugin, for one more instance of a pooled
+    /// plugin ([`instances`](Self::instances)). `None`, the default, stops
+    /// the pool at the instances made so far.
+    fn replica(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// A name for the plugin's code, for [`PluginHealth::version`](crate::PluginHealth::version)
     /// and the events of live swaps: a content hash, a release number.
     /// Read after [`component`](Self::component). `None`, the default, lets

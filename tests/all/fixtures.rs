@@ -140,6 +140,8 @@ pub struct Plugin {
     /// Counts the plugin value's drop: a test sees when the runtime let go
     /// of a version.
     pub witness: Option<DropWitness>,
+    /// Instances that may serve calls at once (see `PluginData::instances`).
+    pub instances: usize,
 }
 
 /// Adds one to its counter when dropped.
@@ -164,7 +166,14 @@ impl Plugin {
             recovery: Recovery::default(),
             grants: None,
             witness: None,
+            instances: 1,
         }
+    }
+
+    /// A pooled plugin of `count` instances.
+    pub fn pooled(mut self, count: usize) -> Self {
+        self.instances = count;
+        self
     }
 
     /// Counts this value's drop in `dropped`.
@@ -238,6 +247,19 @@ impl PluginData for Plugin {
     }
     fn grants(&self) -> Option<Vec<String>> {
         self.grants.clone()
+    }
+    fn instances(&self) -> usize {
+        self.instances
+    }
+    fn replica(&self) -> Option<Self> {
+        let wasm = self.wasm.as_ref().ok()?.clone();
+        let sockets: Vec<&str> = self.sockets.iter().map(String::as_str).collect();
+        let mut replica = Self::new(&self.id, &self.plug, &sockets, wasm);
+        replica.limits = self.limits.clone();
+        replica.recovery = self.recovery.clone();
+        replica.grants.clone_from(&self.grants);
+        replica.instances = self.instances;
+        Some(replica)
     }
     fn component(&self, engine: &Engine) -> Result<Component, FixtureError> {
         let wasm = self.wasm.as_ref().map_err(Clone::clone)?;

@@ -5,6 +5,7 @@
 mod fixtures;
 mod hostile;
 mod plugins;
+mod pools;
 
 mod asynchronous;
 mod callpath;
