@@ -84,7 +84,13 @@ impl PluginDir {
         head: &PluginTreeHead<DirPlugin>,
     ) -> Result<Vec<DirChange>, DirError> {
         let dir = Self::open(path, options)?;
-        let unreadable = dir.errors.iter().any(|e| !matches!(e, DirError::Wit { .. }));
+        // An error that may hide a plugin folder (an unreadable manifest, a
+        // component path it cannot use) holds back every removal of this
+        // pass. A symlinked folder is never loaded and a duplicate id is
+        // served from its first folder: neither hides one.
+        let unreadable = dir.errors.iter().any(|e| {
+            !matches!(e, DirError::Wit { .. } | DirError::SymlinkedPluginFolder { .. } | DirError::DuplicatePlugin { .. })
+        });
         let mut changes: Vec<DirChange> = dir.errors.into_iter().map(DirChange::Skipped).collect();
         let running: Vec<(String, String)> = head.health().into_iter().map(|h| (h.plugin, h.version)).collect();
         let on_disk: Vec<String> = dir.plugins.iter().map(|p| p.id.clone()).collect();
