@@ -1,12 +1,14 @@
-//! Opening a directory and loading its tree with a progress bar; `call`.
+//! Opening a directory and loading its tree with a progress bar; `call`
+//! (and `call --watch`).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use wasm_link::dir::{CompileCache, DirError, DirOptions, PluginDir};
-use wasm_link::{Engine, PluginTreeError, Socket, Val};
+use wasm_link::dir::{CompileCache, DirChange, DirError, DirOptions, DirPlugin, DirWatch, PluginDir};
+use wasm_link::{Engine, PluginTreeError, PluginTreeHead, Socket, Val};
 
 use crate::with_causes;
 
@@ -25,6 +27,9 @@ pub struct Loaded {
     pub head: Result<wasm_link::PluginTreeHead<wasm_link::dir::DirPlugin>, String>,
     /// Problems loading plugins.
     pub load_errors: Vec<wasm_link::LoadError<String, String>>,
+    /// The options the directory was read with (its compile cache), to
+    /// read it again with.
+    pub options: DirOptions,
 }
 
 /// Opens `dir` and loads it, `root` replacing the manifest's root when given.
@@ -35,8 +40,9 @@ pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>) -> 
     // that trust, as choosing which binary to run is.
     #[allow(unsafe_code, reason = "the user vouches for the `--cache` directory; see its help")]
     let cache = cache.map(|dir| unsafe { CompileCache::new(dir) });
-    let mut plugin_dir = PluginDir::open(dir, &DirOptions { cache: cache.clone() })
-        .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
+    let options = DirOptions { cache: cache.clone() };
+    let mut plugin_dir =
+        PluginDir::open(dir, &options).map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
     if let Some(root) = root {
         root.clone_into(&mut plugin_dir.root);
     }
@@ -51,7 +57,7 @@ pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>) -> 
         Ok((head, errors)) => (Ok(head), errors),
         Err((error, errors)) => (Err(with_causes(&error)), errors),
     };
-    Ok(Loaded { plugins, root, dir_errors, build_errors, head, load_errors })
+    Ok(Loaded { plugins, root, dir_errors, build_errors, head, load_errors, options })
 }
 
 /// Compiles every component into the cache first, with a progress bar when
@@ -77,13 +83,15 @@ fn precompile(engine: &Engine, dir: &PluginDir, cache: Option<&CompileCache>) {
     bar.finish_and_clear();
 }
 
-/// `wasm-link call`.
+/// `wasm-link call`; with `watch`, the same call again after each change
+/// of the directory, until the process is interrupted.
 pub fn call(
     dir: &Path,
     interface: &str,
     function: &str,
     args: &[String],
     cache: Option<PathBuf>,
+    watch: bool,
 ) -> Result<ExitCode, String> {
     let loaded = open_and_load(dir, Some(interface), cache)?;
     let head = loaded.head.map_err(|e| format!("`{interface}` cannot be served: {e}"))?;
@@ -106,37 +114,99 @@ pub fn call(
         let value: Val = wasm_wave::from_str(ty, arg).map_err(|e| format!("argument `{name}`: {e}"))?;
         values.push(value);
     }
-    let returns = ty.results().len() == 1;
-    let mut failed = false;
-    let mut line = |id: Option<&String>, result: &Result<Val, wasm_link::DispatchError<String>>| {
-        let text = match result {
-            Ok(value) if returns => show(value),
+    let call = Call {
+        interface: interface.to_owned(),
+        function: function.to_owned(),
+        returns: ty.results().len() == 1,
+        values,
+    };
+    let succeeded = call.run(&head, &mut std::io::stdout().lock()).map_err(|e| format!("cannot print: {e}"))?;
+    if watch {
+        follow(dir, loaded.options, head, call)
+    } else {
+        Ok(if succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    }
+}
+
+/// A call, with its arguments parsed, to make again.
+struct Call {
+    interface: String,
+    function: String,
+    /// Whether the function returns a value.
+    returns: bool,
+    values: Vec<Val>,
+}
+
+impl Call {
+    /// Calls and prints the result to `out`, one line per plugin for
+    /// multi-plugin interfaces. Returns whether every plugin succeeded.
+    ///
+    /// # Errors
+    /// When `out` cannot be written.
+    fn run(&self, head: &PluginTreeHead<DirPlugin>, out: &mut impl Write) -> std::io::Result<bool> {
+        let Self { interface, function, returns, values } = self;
+        let mut failed = false;
+        let mut text = |result: &Result<Val, wasm_link::DispatchError<String>>| match result {
+            Ok(value) if *returns => show(value),
             Ok(_) => "ok".to_owned(),
             Err(error) => {
                 failed = true;
                 format!("error: {}", with_causes(error))
             }
         };
-        match id {
-            Some(id) => println!("{id}: {text}"),
-            None => println!("{text}"),
+        match head.dispatch(head.interface_path(), function, *returns, values) {
+            Socket::ExactlyOne(result) | Socket::AtMostOne(Some(result)) => writeln!(out, "{}", text(&result))?,
+            Socket::AtMostOne(None) => writeln!(out, "(no plugin implements `{interface}`)")?,
+            Socket::AtLeastOne(results) | Socket::Any(results) => {
+                let mut results: Vec<_> = results.into_iter().collect();
+                results.sort_by(|a, b| a.0.cmp(&b.0));
+                if results.is_empty() {
+                    writeln!(out, "(no plugin implements `{interface}`)")?;
+                }
+                for (id, result) in &results {
+                    writeln!(out, "{id}: {}", text(result))?;
+                }
+            }
+        }
+        out.flush()?;
+        Ok(!failed)
+    }
+}
+
+/// `call --watch`: follows `dir` with `head`, printing each batch of
+/// changes (`watch: ...`, a line each) and the call's new result. Returns
+/// only when the directory cannot be followed.
+fn follow(dir: &Path, options: DirOptions, head: PluginTreeHead<DirPlugin>, call: Call) -> Result<ExitCode, String> {
+    let head = Arc::new(head);
+    let on_change = {
+        let head = head.clone();
+        move |changes: Vec<DirChange>| {
+            let mut out = std::io::stdout().lock();
+            let printed = print_changes(&changes, &mut out).and_then(|()| call.run(&head, &mut out));
+            if let Err(error) = printed {
+                // Nobody reads the results any more: stop.
+                eprintln!("error: cannot print: {error}");
+                std::process::exit(1);
+            }
         }
     };
-    match head.dispatch(head.interface_path(), function, returns, &values) {
-        Socket::ExactlyOne(result) | Socket::AtMostOne(Some(result)) => line(None, &result),
-        Socket::AtMostOne(None) => println!("(no plugin implements `{interface}`)"),
-        Socket::AtLeastOne(results) | Socket::Any(results) => {
-            let mut results: Vec<_> = results.into_iter().collect();
-            results.sort_by(|a, b| a.0.cmp(&b.0));
-            if results.is_empty() {
-                println!("(no plugin implements `{interface}`)");
-            }
-            for (id, result) in &results {
-                line(Some(id), result);
-            }
+    let _watch = DirWatch::start(dir, options, head, on_change)
+        .map_err(|e| format!("cannot follow `{}`: {}", dir.display(), with_causes(&e)))?;
+    eprintln!("following `{}` (Ctrl-C to stop)", dir.join("plugins").display());
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Prints a batch of changes, every line (an error may span several)
+/// starting with `watch: ` so that the results stand out.
+fn print_changes(changes: &[DirChange], out: &mut impl Write) -> std::io::Result<()> {
+    for change in changes {
+        for line in change.to_string().lines() {
+            writeln!(out, "watch: {line}")?;
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(())
 }
 
 /// A value in WAVE; resources, which WAVE cannot spell, as `<resource>`.

@@ -8,6 +8,7 @@
 //! - `wasm-link graph DIR --format dot|mermaid`: the plugin graph.
 //! - `wasm-link call DIR INTERFACE FUNCTION [ARGS]...`: call a function with
 //!   arguments in WAVE; one line per plugin for multi-plugin interfaces.
+//!   With `--watch`, calls again after each change of the directory.
 //! - `wasm-link wit DIR PLUGIN`: the WIT world a plugin must target.
 
 mod check;
@@ -65,6 +66,12 @@ enum Command {
         /// there. Use a directory only you can write.
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// After the first call, follow the directory's `plugins/` and call
+        /// again after each batch of changes, printing the changes and the
+        /// new result; a broken change is reported and the version before it
+        /// keeps serving. Runs until interrupted (Ctrl-C).
+        #[arg(long)]
+        watch: bool,
     },
     /// Print the WIT world a plugin must target: its plug exported, each
     /// socket imported in the shape its cardinality gives.
@@ -90,8 +97,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check { dir, cache } => check::run(&dir, cache),
         Command::Graph { dir, format } => graph::run(&dir, format),
-        Command::Call { dir, interface, function, args, cache } => {
-            load::call(&dir, &interface, &function, &args, cache)
+        Command::Call { dir, interface, function, args, cache, watch } => {
+            load::call(&dir, &interface, &function, &args, cache, watch)
         }
         Command::Wit { dir, plugin } => scaffold::run(&dir, &plugin),
     };

@@ -3,7 +3,11 @@
 
 #![allow(missing_docs, reason = "a test binary")]
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -172,4 +176,93 @@ fn wit_prints_a_world_that_parses_with_sockets_in_their_cardinality_shape() {
     assert!(wit.contains("render: func(report: report) -> option<string>;"), "{wit}");
     let mut resolve = wit_parser::Resolve::new();
     resolve.push_source("scaffold.wit", &wit).expect("the generated WIT parses");
+}
+
+/// A child process killed when dropped, so that a failed assertion does not
+/// leave it following a deleted directory.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends every line `from` gives to `to`, on a thread of its own.
+fn forward_lines(from: impl Read + Send + 'static, to: Sender<String>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            if to.send(line).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// The lines up to and including the first one containing `needle`;
+/// panics, showing what came, when none does within `timeout`.
+fn lines_until(lines: &Receiver<String>, needle: &str, timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.contains(needle);
+                seen.push(line);
+                if found {
+                    return seen;
+                }
+            }
+            Err(error) => panic!("no line with `{needle}` within {timeout:?} ({error}); got:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+#[test]
+fn call_watch_calls_again_after_a_swap_and_keeps_serving_through_a_broken_change() {
+    let dir = demo_copy();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-link"))
+        .arg("call")
+        .arg(dir.path())
+        .args(["app", "run", "\"# T\\n\\nhello   world.\"", "--watch"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasm-link starts");
+    let mut child = KillOnDrop(child);
+    let (sender, lines) = std::sync::mpsc::channel();
+    forward_lines(child.0.stdout.take().expect("piped stdout"), sender.clone());
+    forward_lines(child.0.stderr.take().expect("piped stderr"), sender);
+    let timeout = Duration::from_secs(30);
+
+    // `following` (on standard error) is printed once the directory is
+    // followed, after the first result (on standard output); the two
+    // streams' lines may come in either order.
+    let mut first = lines_until(&lines, "following", timeout);
+    if !first.iter().any(|l| l.contains("Hello world.")) {
+        first.extend(lines_until(&lines, "Hello world.", timeout));
+    }
+    assert!(!first.iter().any(|l| l.starts_with("watch:")), "{first:?}");
+
+    // `capitalize` gets the code of `trim-whitespace`: the output loses its
+    // capital.
+    let plugins = dir.path().join("plugins");
+    let code = std::fs::read(plugins.join("trim-whitespace/trim-whitespace.wasm")).unwrap();
+    std::fs::write(plugins.join("capitalize/capitalize.wasm"), code).unwrap();
+    let after = lines_until(&lines, "hello world.", timeout);
+    assert!(after.iter().any(|l| l.starts_with("watch: replaced `capitalize`")), "{after:?}");
+    assert!(!after.iter().any(|l| l.contains("Hello world.")), "{after:?}");
+
+    // A broken component is refused, and the version before it keeps serving.
+    std::fs::write(plugins.join("capitalize/capitalize.wasm"), b"\0asm garbage").unwrap();
+    let refused = lines_until(&lines, "watch: kept `capitalize` as it was", timeout);
+    assert!(refused.iter().any(|l| l.contains("not a valid component")), "{refused:?}");
+    let still = lines_until(&lines, "world.", timeout);
+    assert!(still.last().is_some_and(|l| l.contains("hello world.")), "{still:?}");
+
+    assert!(child.0.try_wait().unwrap().is_none(), "still following");
 }

@@ -7,23 +7,88 @@
 //! (`AtLeastOne`) and an optional formatter (`AtMostOne`). Remove a plugin
 //! folder and the output changes: without `table-formatter` the pipeline uses
 //! its built-in plain format.
+//!
+//! With `--watch` the demo keeps running after its report: it follows
+//! `plugins/` and, after each batch of changes (a component rebuilt, a folder
+//! added or removed), prints what changed and runs the pipeline again. It
+//! stops on Ctrl-C, or after `--watch-for SECONDS` (which implies `--watch`).
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use wasm_link::dir::{CompileCache, DirOptions, PluginDir};
-use wasm_link::{Socket, Val};
+use wasm_link::dir::{CompileCache, DirChange, DirOptions, DirPlugin, DirWatch, PluginDir};
+use wasm_link::{PluginTreeHead, Socket, Val};
 
 const SAMPLE: &str = include_str!("../../../demo/sample.md");
 
+const USAGE: &str = "usage: wasm-link-demo [DIR] [--watch] [--watch-for SECONDS]";
+
+/// The command line: `[DIR] [--watch] [--watch-for SECONDS]`.
+struct Args {
+    dir: PathBuf,
+    /// Follow the directory after the first report.
+    watch: bool,
+    /// Stop following after this long (`None`: until interrupted).
+    watch_for: Option<Duration>,
+}
+
+/// The command line, or `None` for `--help`.
+fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, String> {
+    let mut dir = None;
+    let mut watch = false;
+    let mut watch_for = None;
+    let mut options_done = false;
+    while let Some(arg) = args.next() {
+        match arg.to_str() {
+            Some("--") if !options_done => options_done = true,
+            Some("--watch") if !options_done => watch = true,
+            Some("--watch-for") if !options_done => {
+                let seconds = args.next().ok_or("`--watch-for` needs a number of seconds")?;
+                let seconds = seconds
+                    .to_str()
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .ok_or_else(|| format!("`--watch-for` takes seconds, not `{}`", seconds.display()))?;
+                watch = true;
+                watch_for = Some(seconds);
+            }
+            Some("-h" | "--help") if !options_done => return Ok(None),
+            Some(option) if !options_done && option.starts_with('-') && option.len() > 1 => {
+                return Err(format!("unknown option `{option}`"));
+            }
+            _ if dir.is_none() => dir = Some(PathBuf::from(arg)),
+            _ => return Err(format!("unexpected argument `{}`", arg.display())),
+        }
+    }
+    let dir = dir.unwrap_or_else(|| PathBuf::from(wasm_link_guests::DEMO_DIR));
+    Ok(Some(Args { dir, watch, watch_for }))
+}
+
 fn main() -> ExitCode {
-    let dir = std::env::args_os().nth(1).map_or_else(|| PathBuf::from(wasm_link_guests::DEMO_DIR), PathBuf::from);
+    let args = match parse_args(std::env::args_os().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("{message}\n{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let dir = args.dir;
     // SAFETY: the cache lives in this workspace's own `target/` directory,
     // written only by the user who builds and runs the demo (as trusted as
     // the demo binary built into the same directory).
     #[allow(unsafe_code, reason = "a compile cache in the workspace's own build directory")]
     let cache = unsafe { CompileCache::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/demo-cache")) };
-    let plugin_dir = match PluginDir::open(&dir, &DirOptions { cache: Some(cache) }) {
+    let options = DirOptions { cache: Some(cache) };
+    let plugin_dir = match PluginDir::open(&dir, &options) {
         Ok(plugin_dir) => plugin_dir,
         Err(error) => {
             eprintln!("cannot open {}: {}", dir.display(), wasm_link::error_chain(&error));
@@ -67,19 +132,109 @@ fn main() -> ExitCode {
     }
     let loaded: Vec<&str> = head.loaded_plugin_ids().into_iter().map(String::as_str).collect();
     println!("  loaded: {}", loaded.join(", "));
-    println!("running `{}` on the sample document\n", head.interface_path());
+    let succeeded = match run_pipeline(&head, &mut std::io::stdout().lock()) {
+        Ok(succeeded) => succeeded,
+        Err(error) => {
+            eprintln!("cannot print the report: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !args.watch {
+        return exit_code(succeeded);
+    }
+    watch(&dir, options, head, succeeded, args.watch_for)
+}
+
+/// Runs the pipeline on the sample and prints its report to `out` (or why
+/// it failed, on standard error). Returns whether it succeeded.
+///
+/// # Errors
+/// When `out` cannot be written (a closed pipe).
+fn run_pipeline(head: &PluginTreeHead<DirPlugin>, out: &mut impl Write) -> std::io::Result<bool> {
+    writeln!(out, "running `{}` on the sample document\n", head.interface_path())?;
     match head.dispatch(head.interface_path(), "run", true, &[Val::String(SAMPLE.to_owned())]) {
         Socket::ExactlyOne(Ok(Val::String(report))) => {
-            println!("{report}");
-            ExitCode::SUCCESS
+            writeln!(out, "{report}")?;
+            out.flush()?;
+            Ok(true)
         }
         Socket::ExactlyOne(Err(error)) => {
+            out.flush()?;
             eprintln!("the pipeline failed: {}", wasm_link::error_chain(&error));
-            ExitCode::FAILURE
+            Ok(false)
         }
         other => {
+            out.flush()?;
             eprintln!("unexpected result: {other:?}");
-            ExitCode::FAILURE
+            Ok(false)
         }
     }
+}
+
+/// `--watch`: follows the plugin directory, printing each batch of changes
+/// and the pipeline's new report, until interrupted or `watch_for` is over.
+/// The exit code is the last run's.
+fn watch(
+    dir: &Path,
+    options: DirOptions,
+    head: PluginTreeHead<DirPlugin>,
+    succeeded: bool,
+    watch_for: Option<Duration>,
+) -> ExitCode {
+    let head = Arc::new(head);
+    let last_ok = Arc::new(AtomicBool::new(succeeded));
+    let on_change = {
+        let (head, last_ok) = (head.clone(), last_ok.clone());
+        move |changes: Vec<DirChange>| {
+            let mut out = std::io::stdout().lock();
+            match print_changes(&changes, &mut out).and_then(|()| run_pipeline(&head, &mut out)) {
+                Ok(succeeded) => last_ok.store(succeeded, Ordering::Relaxed),
+                Err(error) => {
+                    // Nobody reads the reports any more: stop.
+                    eprintln!("cannot print the report: {error}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    };
+    let watch = match DirWatch::start(dir, options, head, on_change) {
+        Ok(watch) => watch,
+        Err(error) => {
+            eprintln!("cannot follow {}: {}", dir.display(), wasm_link::error_chain(&error));
+            return ExitCode::FAILURE;
+        }
+    };
+    let plugins = dir.join("plugins");
+    if let Some(duration) = watch_for {
+        println!("\nfollowing {} for {duration:?}", plugins.display());
+        std::thread::sleep(duration);
+    } else {
+        println!("\nfollowing {} (Ctrl-C to stop)", plugins.display());
+        loop {
+            std::thread::park();
+        }
+    }
+    // Waits for a pass under way to finish printing.
+    drop(watch);
+    exit_code(last_ok.load(Ordering::Relaxed))
+}
+
+/// Prints a batch of changes, a line each.
+fn print_changes(changes: &[DirChange], out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "\nplugin directory changed:")?;
+    for change in changes {
+        // An error may span several lines: they go under its first.
+        let change = change.to_string();
+        let mut lines = change.lines();
+        writeln!(out, "  {}", lines.next().unwrap_or_default())?;
+        for line in lines {
+            writeln!(out, "    {line}")?;
+        }
+    }
+    writeln!(out)
+}
+
+/// Success or failure.
+fn exit_code(succeeded: bool) -> ExitCode {
+    if succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
