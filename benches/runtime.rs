@@ -1340,11 +1340,7 @@ const TRAPPER: &str = r#"(component
 /// pooling allocator beside one allocating on demand.
 fn reinstantiation(ratios: &mut Ratios) -> Vec<(String, f64)> {
     let on_demand = wasm_link::default_engine().expect("engine");
-    let mut config = wasm_link::engine_config();
-    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
-        wasmtime::PoolingAllocationConfig::default(),
-    ));
-    let pooling = Engine::new(&config).expect("a pooling engine");
+    let pooling = Engine::new(&wasm_link::pooling_engine_config()).expect("a pooling engine");
     let head = |engine: &Engine| {
         let interfaces =
             vec![Iface("callee", "bench:b/callee", vec![Func("get")], InterfaceCardinality::ExactlyOne, vec![])];

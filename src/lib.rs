@@ -263,6 +263,8 @@ pub use head::PluginTreeHead;
 pub use head::typed::{TypedDispatch, TypedResult};
 pub use instance::ctx::PluginCtx;
 pub use instance::health::{PluginHealth, PluginState};
+#[cfg(feature = "pooling")]
+pub use limits::pooling_engine_config;
 pub use limits::{Budget, Limits, Quarantine, Recovery, default_engine, engine_config};
 pub use load::{LoadError, NestedLoadError, SwapError};
 pub use partial::{PartialResult, PartialSuccess};

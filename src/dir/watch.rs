@@ -89,7 +89,10 @@ impl PluginDir {
         // pass. A symlinked folder is never loaded and a duplicate id is
         // served from its first folder: neither hides one.
         let unreadable = dir.errors.iter().any(|e| {
-            !matches!(e, DirError::Wit { .. } | DirError::SymlinkedPluginFolder { .. } | DirError::DuplicatePlugin { .. })
+            !matches!(
+                e,
+                DirError::Wit { .. } | DirError::SymlinkedPluginFolder { .. } | DirError::DuplicatePlugin { .. }
+            )
         });
         let mut changes: Vec<DirChange> = dir.errors.into_iter().map(DirChange::Skipped).collect();
         let running: Vec<(String, String)> = head.health().into_iter().map(|h| (h.plugin, h.version)).collect();

@@ -155,3 +155,19 @@ fn a_pooled_plugin_is_replaced_as_a_whole() {
     let health = health_of(&head, "docs");
     assert_eq!((health.instances, health.revision), (3, 1));
 }
+
+#[test]
+fn a_tree_on_a_pooling_engine_recovers_and_swaps() {
+    let engine = Engine::new(&wasm_link::pooling_engine_config()).unwrap();
+    let (head, errors) = crate::load_on(
+        &engine,
+        "number",
+        vec![number_interface(InterfaceCardinality::ExactlyOne)],
+        vec![Plugin::new("n", "number", &[], crate::plugins::number(1, false)).pooled(2)],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let Socket::ExactlyOne(failed) = head.dispatch("test:fixtures/number", "fail", true, &[]) else { panic!() };
+    assert!(matches!(failed, Err(wasm_link::DispatchError::Trap { reinstantiated: true, .. })), "{failed:?}");
+    head.replace_plugin(Plugin::new("n", "number", &[], crate::plugins::number(2, false))).unwrap();
+    assert_eq!(value(&head), 2);
+}
