@@ -6,7 +6,7 @@ use tempfile::TempDir;
 use wasm_link::dir::{CacheOutcome, CompileCache, DirError, DirOptions, PluginDir};
 use wasm_link::{Engine, Socket, Val};
 
-fn demo_copy() -> TempDir {
+pub(crate) fn demo_copy() -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     wasm_link_guests::copy_demo(dir.path());
     dir

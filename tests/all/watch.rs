@@ -6,17 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tempfile::TempDir;
 use wasm_link::dir::{DirChange, DirOptions, DirPlugin, DirWatch, PluginDir};
 use wasm_link::{Engine, LoadError, PluginTreeHead, Socket, SwapError, Val};
 
-type DirHead = PluginTreeHead<DirPlugin>;
+use crate::dir::demo_copy;
 
-fn demo_copy() -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    wasm_link_guests::copy_demo(dir.path());
-    dir
-}
+type DirHead = PluginTreeHead<DirPlugin>;
 
 fn load(dir: &Path) -> DirHead {
     let plugin_dir = PluginDir::open(dir, &DirOptions::default()).unwrap();
