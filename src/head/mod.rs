@@ -107,9 +107,9 @@ where
         }
     }
 
-    /// The plugins behind the root now, in the root's shape.
+    /// The plugins of a read of the root, in the root's shape.
     #[inline]
-    fn plugins<'a>(&self, snapshot: &'a Snapshot<P>) -> RootPlugins<'a, P> {
+    pub(crate) fn plugins_of<'a>(&self, snapshot: &'a Snapshot<P>) -> RootPlugins<'a, P> {
         RootPlugins { cardinality: self.cardinality, slots: snapshot.as_slice() }
     }
 
@@ -231,7 +231,7 @@ where
                 .unwrap_or_else(|| self.each(|slot| Err(suspended(slot))));
         }
         let snapshot = self.root.load();
-        let plugins = self.plugins(&snapshot);
+        let plugins = self.plugins_of(&snapshot);
         match self.cardinality {
             InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any if plugins.slots.len() > 1 => {
                 self.fan_out(&plugins, index, |slot| call_now(slot, site, index, has_return, args))
@@ -454,7 +454,7 @@ where
     /// Applies `f` to every plugin behind the root socket, in its shape.
     pub(crate) fn each<T>(&self, f: impl FnMut(&Arc<PluginSlot<P>>) -> T) -> Socket<T, P::Id> {
         let snapshot = self.root.load();
-        self.plugins(&snapshot).each(f)
+        self.plugins_of(&snapshot).each(f)
     }
 
     /// Releases a resource handle that a dispatch returned to the host, in the
@@ -533,7 +533,7 @@ async fn call<P: PluginData + Send + 'static>(
         return call_now(slot, site, index, has_return, args);
     }
     let chain = Chain::polled().unwrap_or(Chain::NONE);
-    call_on(mode, slot.pick(chain), site, index, has_return, args).await
+    call_on(mode, slot.route(chain, args), site, index, has_return, args).await
 }
 
 /// Calls instance `slot` of a root plugin, in `mode`.
@@ -571,7 +571,7 @@ fn call_now<P: PluginData + Send + 'static>(
     has_return: bool,
     args: &[Val],
 ) -> DispatchResult<P> {
-    call_now_on(slot.pick(Caller::host().chain), site, index, has_return, args)
+    call_now_on(slot.route(Caller::host().chain, args), site, index, has_return, args)
 }
 
 /// [`call_on`], synchronously.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::PluginData;
+use crate::instance::ctx::Caller;
 use crate::instance::drive;
 use crate::load::swap::PluginSwapError;
 use crate::load::{LoadError, SwapError};
@@ -97,6 +98,7 @@ impl<P: PluginData + Send + 'static> PluginTreeHead<P> {
     /// would have fewer plugins than its cardinality takes while the root or
     /// a consumer uses it (naming them).
     pub fn remove_plugin(&self, plugin: &P::Id) -> Result<(), PluginSwapError<P>> {
+        self.outside_calls(Some(plugin))?;
         let mut tree = self.tree.lock_blocking();
         self.removed(&mut tree, plugin)
     }
@@ -108,8 +110,21 @@ impl<P: PluginData + Send + 'static> PluginTreeHead<P> {
     ///
     /// As [`remove_plugin`](Self::remove_plugin).
     pub async fn remove_plugin_async(&self, plugin: &P::Id) -> Result<(), PluginSwapError<P>> {
+        self.outside_calls(Some(plugin))?;
         let mut tree = self.tree.lock().await;
         self.removed(&mut tree, plugin)
+    }
+
+    /// Refuses a change asked from inside one of the tree's calls: the swap
+    /// would hold the tree while it may wait (instantiating the new plugin
+    /// runs its start function, which may call sockets) for a plugin that
+    /// the asking call holds.
+    fn outside_calls(&self, plugin: Option<&P::Id>) -> Result<(), PluginSwapError<P>> {
+        let chain = Caller::host().chain;
+        if self.all.load().iter().any(|slot| slot.holds(chain)) {
+            return Err(SwapError::InsideCall { plugin: plugin.cloned() });
+        }
+        Ok(())
     }
 
     fn removed(&self, tree: &mut crate::load::swap::Tree<P>, plugin: &P::Id) -> Result<(), PluginSwapError<P>> {
@@ -122,6 +137,7 @@ impl<P: PluginData + Send + 'static> PluginTreeHead<P> {
     /// [`bring_in`](Self::bring_in) on the calling thread: in one poll on a
     /// synchronous tree, blocking on the asynchronous steps otherwise.
     fn bring_in_blocking(&self, change: Change, plugin: P) -> Result<(), PluginSwapError<P>> {
+        self.outside_calls(plugin.id().ok())?;
         if self.asynchronous {
             return drive::block_on(drive::in_chain(self.bring_in(change, plugin)));
         }
@@ -149,6 +165,7 @@ impl<P: PluginData + Send + 'static> PluginTreeHead<P> {
     }
 
     async fn bring_in(&self, change: Change, plugin: P) -> Result<(), PluginSwapError<P>> {
+        self.outside_calls(plugin.id().ok())?;
         // Compiled before the lock: a swap that compiles does not hold up
         // the others longer than it must.
         let component = plugin.component(&self.engine);

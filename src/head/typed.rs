@@ -63,9 +63,8 @@ where
         }
         // The last plugin takes the parameters; the others get copies.
         let mut left = plugins.len();
-        drop(plugins);
         let mut params = Some(params);
-        self.head.each(|slot| {
+        self.head.plugins_of(&plugins).each(|slot| {
             left = left.saturating_sub(1);
             let params = if left == 0 { params.take() } else { params.clone() };
             call_now(slot, site, self.index, params)

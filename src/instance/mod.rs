@@ -117,7 +117,7 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     pub(crate) handles: Arc<AtomicUsize>,
     /// Health and quarantine, shared by the instances of a pooled plugin:
     /// budgets, recovery and health are the plugin's, not an instance's.
-    shared: Arc<Shared>,
+    shared: Arc<Shared<P>>,
     calls: AtomicU64,
     /// The other instances of a pooled plugin ([`PluginData::instances`]),
     /// on the first one; empty otherwise.
@@ -139,10 +139,18 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
 pub(crate) const MAX_INSTANCES: usize = 64;
 
 /// What the instances of one plugin share.
-#[derive(Default)]
-struct Shared {
+struct Shared<P: PluginData + 'static> {
     health: Mutex<Health>,
     quarantined: AtomicBool,
+    /// The first instance, which holds the others: a call routed to one
+    /// instance asks it whether its chain is in another.
+    first: std::sync::OnceLock<std::sync::Weak<PluginSlot<P>>>,
+}
+
+impl<P: PluginData + 'static> Default for Shared<P> {
+    fn default() -> Self {
+        Self { health: Mutex::default(), quarantined: AtomicBool::new(false), first: std::sync::OnceLock::new() }
+    }
 }
 
 /// Calls and failures of one plugin, for recovery and for
@@ -216,8 +224,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
                     .await?,
             );
         }
-        let place = Place { shared, replica: 0, replicas: replicas.into_boxed_slice() };
-        Self::build(mode, who, engine, pre, exports, data, clock, place).await
+        let place = Place { shared: shared.clone(), replica: 0, replicas: replicas.into_boxed_slice() };
+        let first = Self::build(mode, who, engine, pre, exports, data, clock, place).await?;
+        let _ = shared.first.set(Arc::downgrade(&first));
+        Ok(first)
     }
 
     /// One instance of a plugin, at its place in the plugin's pool.
@@ -299,6 +309,20 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             .unwrap_or_else(|| instance(start % count))
     }
 
+    /// [`pick`](Self::pick) for a call with `args`: a pooled plugin given
+    /// one of its own resource handles runs the call on the instance that
+    /// made it (the only one that can take it).
+    #[inline]
+    pub(crate) fn route<'a>(self: &'a Arc<Self>, chain: Chain, args: &[wasmtime::component::Val]) -> &'a Arc<Self> {
+        if self.replicas.is_empty() {
+            return self;
+        }
+        match first_handle(args).and_then(|handle| self.owner_of(handle)) {
+            Some(owner) => owner,
+            None => self.pick_in_pool(chain),
+        }
+    }
+
     /// Instance `replica` of this plugin (the one a store of it names).
     pub(crate) fn instance(self: &Arc<Self>, replica: u32) -> &Arc<Self> {
         match replica.checked_sub(1) {
@@ -310,6 +334,18 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// The instance of this plugin that defines `handle`'s type, if any.
     pub(crate) fn owner_of(self: &Arc<Self>, handle: &ResourceAny) -> Option<&Arc<Self>> {
         std::iter::once(self).chain(self.replicas.iter()).find(|slot| slot.defines(handle))
+    }
+
+    /// Whether `chain` holds another instance of this plugin's pool: a
+    /// call routed to this instance (a method on a handle it made) would
+    /// re-enter the plugin, and might wait for a call that waits for it.
+    #[inline]
+    fn pool_holds(&self, chain: Chain) -> bool {
+        let pooled = self.replica > 0 || !self.replicas.is_empty();
+        if !pooled || chain == Chain::NONE {
+            return false;
+        }
+        self.shared.first.get().and_then(std::sync::Weak::upgrade).is_some_and(|first| first.holds(chain))
     }
 
     /// Whether a call of `chain` holds this plugin (any of its instances).
@@ -330,7 +366,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// busy are dropped here, in the owner's store.
     #[inline]
     pub(crate) fn enter_blocking(&self, chain: Chain) -> Result<Busy<'_, P>, NotEntered> {
-        if self.is_busy_on(chain) {
+        if self.is_busy_on(chain) || self.pool_holds(chain) {
             return Err(NotEntered::Reentered);
         }
         let state = match self.state.try_lock() {
@@ -347,7 +383,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// awaits the lock, at most until the call's end.
     pub(crate) async fn enter_awaiting(&self, caller: &Caller) -> Result<Busy<'_, P>, NotEntered> {
         let chain = caller.chain;
-        if self.is_busy_on(chain) {
+        if self.is_busy_on(chain) || self.pool_holds(chain) {
             return Err(NotEntered::Reentered);
         }
         let state = match self.state.try_lock() {
@@ -508,7 +544,9 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         let remaining = self.quarantine_remaining();
         // A slot busy in a call (perhaps further up this very thread, when a
         // host function asks) is live: never wait for it.
-        let dead = self.state.try_lock().is_some_and(|state| matches!(&*state, SlotState::Dead(..)));
+        let dead = std::iter::once(self)
+            .chain(self.replicas.iter().map(|slot| &**slot))
+            .all(|slot| slot.state.try_lock().is_some_and(|state| matches!(&*state, SlotState::Dead(..))));
         let health = self.shared.health.lock().unwrap_or_else(PoisonError::into_inner);
         let instances = || std::iter::once(self).chain(self.replicas.iter().map(|slot| &**slot));
         crate::PluginHealth {
@@ -548,7 +586,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
 
 /// Where an instance stands in its plugin's pool.
 struct Place<P: PluginData + 'static> {
-    shared: Arc<Shared>,
+    shared: Arc<Shared<P>>,
     replica: u32,
     replicas: Box<[Arc<PluginSlot<P>>]>,
 }
@@ -695,5 +733,22 @@ async fn start<P: Send + 'static>(
         generation,
         tainted: false,
         clock: clock.cloned(),
+    })
+}
+
+/// The first resource handle in `args`, at any depth.
+fn first_handle(args: &[wasmtime::component::Val]) -> Option<&ResourceAny> {
+    use wasmtime::component::Val;
+    args.iter().find_map(|arg| match arg {
+        Val::Resource(handle) => Some(handle),
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => first_handle(items),
+        Val::Record(fields) => fields.iter().find_map(|(_, v)| first_handle(std::slice::from_ref(v))),
+        Val::Variant(_, Some(v)) | Val::Option(Some(v)) | Val::Result(Ok(Some(v)) | Err(Some(v))) => {
+            first_handle(std::slice::from_ref(&**v))
+        }
+        Val::Map(entries) => entries
+            .iter()
+            .find_map(|(k, v)| first_handle(std::slice::from_ref(k)).or_else(|| first_handle(std::slice::from_ref(v)))),
+        _ => None,
     })
 }

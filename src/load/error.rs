@@ -328,6 +328,14 @@ pub enum SwapError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
         /// Whether the interface is the root: the host needs it.
         root: bool,
     },
+    /// The change was asked from inside a call of the tree (a host function
+    /// that a plugin called): it could wait for a plugin that waits for it.
+    /// Change plugins from outside the tree's calls.
+    #[error("plugin {}: a tree cannot be changed from inside one of its own calls", crate::graph::fmt_opt(.plugin.as_ref()))]
+    InsideCall {
+        /// The plugin, when its id could be read.
+        plugin: Option<PluginId>,
+    },
     /// The new plugin failed a step of loading: its component, exports,
     /// grants, sockets, a consumer's import shape
     /// ([`LoadError::SocketSignature`] naming the consumer, with the new
@@ -350,7 +358,7 @@ impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static
     /// consumer that would break, that consumer.
     pub fn plugin(&self) -> Option<&PluginId> {
         match self {
-            Self::Metadata { plugin, .. } => plugin.as_ref(),
+            Self::Metadata { plugin, .. } | Self::InsideCall { plugin } => plugin.as_ref(),
             Self::NotLoaded { plugin }
             | Self::AlreadyLoaded { plugin }
             | Self::UnknownPlug { plugin, .. }

@@ -38,6 +38,17 @@ pub(crate) struct Tree<P: PluginData + Send + 'static> {
     /// Every loaded plugin, each after the plugins it was linked to.
     plugins: Vec<Loaded<P>>,
     pub(crate) root: usize,
+    /// Versions replaced or removed that may still run (they serve the
+    /// handles they gave out): their sockets read the current member
+    /// lists, so a change must not close a cycle through them either.
+    retired: Vec<Retired<P>>,
+}
+
+/// A replaced or removed version, as the cycle check sees it.
+struct Retired<P: PluginData + 'static> {
+    slot: std::sync::Weak<PluginSlot<P>>,
+    plug: usize,
+    sockets: Vec<usize>,
 }
 
 /// What [`Tree::read`] finds in a plugin's metadata.
@@ -49,7 +60,13 @@ struct Read<P: PluginData> {
 
 impl<P: PluginData + Send + 'static> Tree<P> {
     pub(crate) fn new(env: Env<P>, members: Vec<Arc<Members<P>>>, plugins: Vec<Loaded<P>>, root: usize) -> Self {
-        Self { env, members, plugins, root }
+        // Every interface's list holds every plugin of it that loaded: the
+        // load filled only those a consumer or the root reached, and later
+        // swaps count from these lists.
+        for (interface, members) in members.iter().enumerate() {
+            members.store(plugins.iter().filter(|p| p.slot.plug == interface).map(|p| p.slot.clone()).collect());
+        }
+        Self { env, members, plugins, root, retired: Vec::new() }
     }
 
     /// Every loaded plugin, sorted by id.
@@ -94,7 +111,16 @@ impl<P: PluginData + Send + 'static> Tree<P> {
     /// Refuses a plugin whose sockets lead back to its own plug through the
     /// plugins loaded now (`replacing` left out): linked, it would call
     /// itself, and the tree would hold itself.
-    fn check_cycle(&self, read: &Read<P>, replacing: Option<usize>) -> Result<(), PluginSwapError<P>> {
+    fn check_cycle(&mut self, read: &Read<P>, replacing: Option<usize>) -> Result<(), PluginSwapError<P>> {
+        self.retired.retain(|retired| retired.slot.strong_count() > 0);
+        let retired = self.retired.iter().filter_map(|r| Some((r.slot.upgrade()?.id.clone(), r.plug, &r.sockets)));
+        let running = self
+            .plugins
+            .iter()
+            .enumerate()
+            .filter(|&(position, _)| Some(position) != replacing)
+            .map(|(_, p)| (p.slot.id.clone(), p.slot.plug, &p.sockets));
+        let plugins: Vec<(P::Id, usize, &Vec<usize>)> = running.chain(retired).collect();
         let mut seen = vec![false; self.env.interfaces.len()];
         // (interface, the plugins on the way to it)
         let mut stack: Vec<(usize, Vec<P::Id>)> = read.sockets.iter().map(|&s| (s, vec![read.id.clone()])).collect();
@@ -110,13 +136,11 @@ impl<P: PluginData + Send + 'static> Tree<P> {
             if std::mem::replace(&mut seen[interface], true) {
                 continue;
             }
-            for (position, plugin) in self.plugins.iter().enumerate() {
-                if plugin.slot.plug == interface && Some(position) != replacing {
-                    for &socket in &plugin.sockets {
-                        let mut path = path.clone();
-                        path.push(plugin.slot.id.clone());
-                        stack.push((socket, path));
-                    }
+            for (id, _, sockets) in plugins.iter().filter(|(_, plug, _)| *plug == interface) {
+                for &socket in *sockets {
+                    let mut path = path.clone();
+                    path.push(id.clone());
+                    stack.push((socket, path));
                 }
             }
         }
@@ -210,8 +234,8 @@ impl<P: PluginData + Send + 'static> Tree<P> {
                 to: self.env.interfaces[read.plug].id.clone(),
             });
         }
-        self.check_cycle(&read, Some(position))?;
         let revision = old.revision + 1;
+        self.check_cycle(&read, Some(position))?;
         let loaded = self.bring_in(read, data, component, revision).await?;
         let plug = loaded.slot.plug;
         let slots = self.members[plug]
@@ -224,6 +248,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         let old = self.plugins.remove(position);
         self.plugins.push(loaded);
         self.members[plug].store(slots);
+        self.retire(&old);
         Ok(old.slot)
     }
 
@@ -298,7 +323,16 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         }
         let removed = self.plugins.remove(position);
         self.members[plug].store(slots);
+        self.retire(&removed);
         Ok(removed.slot)
+    }
+
+    fn retire(&mut self, old: &Loaded<P>) {
+        self.retired.push(Retired {
+            slot: Arc::downgrade(&old.slot),
+            plug: old.slot.plug,
+            sockets: old.sockets.clone(),
+        });
     }
 }
 

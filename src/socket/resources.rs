@@ -168,6 +168,13 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
                         // rather than leak it there.
                         owner.release(generation, handle);
                     }
+                    if dst.slot.is_some_and(|slot| slot.id == owner.id) {
+                        // A pooled plugin: the handle is another instance's.
+                        return Err(HandleError::Foreign(format!(
+                            "the handle was made by another instance of pooled plugin `{}`: give it back through a method of its resource",
+                            owner.label
+                        )));
+                    }
                     return Err(HandleError::Foreign(format!(
                         "a handle owned by plugin `{}` cannot be given to plugin `{}`",
                         owner.label,

@@ -87,8 +87,11 @@ pub trait PluginData: PluginCtxView {
     /// runtime then instantiates it that many times, each instance from a
     /// value of [`replica`](Self::replica), and runs calls on whichever
     /// instance is free. A resource the plugin returns stays with the
-    /// instance that made it (method calls are routed there). Budgets and
-    /// recovery apply per plugin; [`health`](crate::PluginTreeHead::health)
+    /// instance that made it (method calls, and host calls given the
+    /// handle, are routed there; a consumer gives a handle back to a pooled
+    /// plugin through a method of its resource). [`limits`](Self::limits)
+    /// apply to each instance (memory, fuel, handles held); recovery and
+    /// quarantine are the plugin's, and [`health`](crate::PluginTreeHead::health)
     /// sums the instances. The default is 1; at most 64 are made.
     fn instances(&self) -> usize {
         1

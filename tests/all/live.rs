@@ -392,3 +392,49 @@ fn an_async_tree_swaps_while_tasks_dispatch() {
         head.remove_plugin_async(&"n".to_owned()).await.unwrap_err();
     });
 }
+
+#[test]
+fn a_change_asked_from_inside_a_call_of_the_tree_is_refused() {
+    let wasm = component(
+        r"package test:fixtures;
+        interface host { poke: func() -> u32; }
+        interface number { value: func() -> u32; fail: func() -> u32; signal: func(); }
+        world number-plugin { import host; export number; }",
+        "number-plugin",
+        r#"(module
+            (import "test:fixtures/host" "poke" (func $poke (result i32)))
+            (func (export "test:fixtures/number#value") (result i32) call $poke)
+            (func (export "test:fixtures/number#fail") (result i32) unreachable)
+            (func (export "test:fixtures/number#signal"))
+        )"#,
+    );
+    let engine = wasm_link::Engine::default();
+    let mut linker = wasm_link::Linker::new(&engine);
+    let head_cell: Arc<std::sync::OnceLock<std::sync::Weak<Head>>> = Arc::default();
+    let refused = Arc::new(AtomicBool::new(false));
+    {
+        let (head_cell, refused) = (head_cell.clone(), refused.clone());
+        linker
+            .instance("test:fixtures/host")
+            .unwrap()
+            .func_wrap("poke", move |_, (): ()| {
+                if let Some(head) = head_cell.get().and_then(std::sync::Weak::upgrade) {
+                    let outcome = head.replace_plugin(number_plugin("other", 9));
+                    refused.store(matches!(outcome, Err(Swap::InsideCall { .. })), Ordering::SeqCst);
+                }
+                Ok((7u32,))
+            })
+            .unwrap();
+    }
+    let (tree, errors) = wasm_link::PluginTree::new(
+        "number".to_owned(),
+        vec![number_interface(InterfaceCardinality::ExactlyOne)],
+        vec![Plugin::new("n", "number", &[], wasm)],
+    );
+    assert!(errors.is_empty());
+    let head = Arc::new(tree.load(&engine, &linker).unwrap().0);
+    head_cell.set(Arc::downgrade(&head)).unwrap();
+    let Socket::ExactlyOne(value) = head.dispatch("test:fixtures/number", "value", true, &[]) else { panic!() };
+    assert_eq!(value.unwrap(), Val::U32(7), "the call went on");
+    assert!(refused.load(Ordering::SeqCst), "the swap from inside the call was refused");
+}

@@ -171,3 +171,16 @@ fn a_tree_on_a_pooling_engine_recovers_and_swaps() {
     head.replace_plugin(Plugin::new("n", "number", &[], crate::plugins::number(2, false))).unwrap();
     assert_eq!(value(&head), 2);
 }
+
+#[test]
+fn a_handle_given_back_to_a_pooled_plugin_by_the_host_reaches_the_instance_that_made_it() {
+    let head = docs_pool();
+    let docs: Vec<ResourceAny> = (1..=4).map(|v| make(&head, v)).collect();
+    for (doc, expected) in docs.iter().zip(1..=4) {
+        // `read` is a plain function taking a borrow, not a method.
+        let Socket::ExactlyOne(got) = head.dispatch("test:fixtures/docs", "read", true, &[Val::Resource(*doc)]) else {
+            panic!("expected ExactlyOne")
+        };
+        assert_eq!(got.unwrap(), Val::U32(expected));
+    }
+}
