@@ -83,82 +83,101 @@ impl PluginDir {
         options: &DirOptions,
         head: &PluginTreeHead<DirPlugin>,
     ) -> Result<Vec<DirChange>, DirError> {
-        let dir = Self::open(path, options)?;
-        // An error that may hide a plugin folder (an unreadable manifest, a
-        // component path it cannot use) holds back every removal of this
-        // pass. A symlinked folder is never loaded and a duplicate id is
-        // served from its first folder: neither hides one.
-        let unreadable = dir.errors.iter().any(|e| {
-            !matches!(
-                e,
-                DirError::Wit { .. } | DirError::SymlinkedPluginFolder { .. } | DirError::DuplicatePlugin { .. }
-            )
-        });
-        let mut changes: Vec<DirChange> = dir.errors.into_iter().map(DirChange::Skipped).collect();
-        let running: Vec<(String, String)> = head.health().into_iter().map(|h| (h.plugin, h.version)).collect();
-        let on_disk: Vec<String> = dir.plugins.iter().map(|p| p.id.clone()).collect();
-        let mut additions = Vec::new();
-        for plugin in dir.plugins {
-            match running.iter().find(|(id, _)| *id == plugin.id) {
-                Some((_, version)) if *version == plugin.version => {}
-                Some(_) => {
-                    let (id, version) = (plugin.id.clone(), plugin.version.clone());
-                    changes.push(match head.replace_plugin(plugin) {
-                        Ok(()) => DirChange::Replaced { plugin: id, version },
-                        Err(error) => DirChange::Refused { plugin: id, error },
-                    });
+        sync_since(path, options, head, None)
+    }
+}
+
+/// The plugin folders of a directory as last seen: each plugin's version.
+type Seen = std::collections::HashMap<String, String>;
+
+/// [`PluginDir::sync`]; with `seen`, only the plugins whose files changed
+/// since it was taken (and the folders that came or went) are acted on, and
+/// `seen` is brought up to date: a plugin that failed to load, or one the
+/// tree never reached, is left alone until its files change.
+fn sync_since(
+    path: &Path,
+    options: &DirOptions,
+    head: &PluginTreeHead<DirPlugin>,
+    seen: Option<&mut Seen>,
+) -> Result<Vec<DirChange>, DirError> {
+    let dir = PluginDir::open(path, options)?;
+    // An error that may hide a plugin folder (an unreadable manifest, a
+    // component path it cannot use) holds back every removal of this
+    // pass. A symlinked folder is never loaded and a duplicate id is
+    // served from its first folder: neither hides one.
+    let unreadable = dir.errors.iter().any(|e| {
+        !matches!(e, DirError::Wit { .. } | DirError::SymlinkedPluginFolder { .. } | DirError::DuplicatePlugin { .. })
+    });
+    let mut changes: Vec<DirChange> = dir.errors.into_iter().map(DirChange::Skipped).collect();
+    let running: Vec<(String, String)> = head.health().into_iter().map(|h| (h.plugin, h.version)).collect();
+    let on_disk: Vec<String> = dir.plugins.iter().map(|p| p.id.clone()).collect();
+    let mut additions = Vec::new();
+    let unchanged = |plugin: &DirPlugin| {
+        seen.as_deref().is_some_and(|seen| seen.get(&plugin.id).is_some_and(|v| *v == plugin.version))
+    };
+    let now: Seen = dir.plugins.iter().map(|p| (p.id.clone(), p.version.clone())).collect();
+    for plugin in dir.plugins.into_iter().filter(|p| !unchanged(p)) {
+        match running.iter().find(|(id, _)| *id == plugin.id) {
+            Some((_, version)) if *version == plugin.version => {}
+            Some(_) => {
+                let (id, version) = (plugin.id.clone(), plugin.version.clone());
+                changes.push(match head.replace_plugin(plugin) {
+                    Ok(()) => DirChange::Replaced { plugin: id, version },
+                    Err(error) => DirChange::Refused { plugin: id, error },
+                });
+            }
+            None => additions.push(plugin),
+        }
+    }
+    // A new plugin may socket another new one: add what can be added
+    // until a pass adds none.
+    loop {
+        let mut failed = Vec::new();
+        let mut added = false;
+        for plugin in additions {
+            let (id, version, retry) = (plugin.id.clone(), plugin.version.clone(), plugin.fresh());
+            match head.add_plugin(plugin) {
+                Ok(()) => {
+                    added = true;
+                    changes.push(DirChange::Added { plugin: id, version });
                 }
-                None => additions.push(plugin),
+                Err(error) => failed.push((retry, error)),
             }
         }
-        // A new plugin may socket another new one: add what can be added
-        // until a pass adds none.
+        if !added || failed.is_empty() {
+            let refused = failed.into_iter().map(|(plugin, error)| DirChange::Refused { plugin: plugin.id, error });
+            changes.extend(refused);
+            break;
+        }
+        additions = failed.into_iter().map(|(plugin, _)| plugin).collect();
+    }
+    if !unreadable {
+        // Consumers go before the plugins they need: remove what can be
+        // removed until a pass removes none.
+        let mut gone: Vec<String> = running.into_iter().map(|(id, _)| id).filter(|id| !on_disk.contains(id)).collect();
         loop {
-            let mut failed = Vec::new();
-            let mut added = false;
-            for plugin in additions {
-                let (id, version, retry) = (plugin.id.clone(), plugin.version.clone(), plugin.fresh());
-                match head.add_plugin(plugin) {
-                    Ok(()) => {
-                        added = true;
-                        changes.push(DirChange::Added { plugin: id, version });
-                    }
-                    Err(error) => failed.push((retry, error)),
+            let before = gone.len();
+            let mut last = Vec::new();
+            gone.retain(|id| match head.remove_plugin(id) {
+                Ok(()) => {
+                    changes.push(DirChange::Removed { plugin: id.clone() });
+                    false
                 }
-            }
-            if !added || failed.is_empty() {
-                let refused = failed.into_iter().map(|(plugin, error)| DirChange::Refused { plugin: plugin.id, error });
-                changes.extend(refused);
+                Err(error) => {
+                    last.push((id.clone(), error));
+                    true
+                }
+            });
+            if gone.is_empty() || gone.len() == before {
+                changes.extend(last.into_iter().map(|(plugin, error)| DirChange::Refused { plugin, error }));
                 break;
             }
-            additions = failed.into_iter().map(|(plugin, _)| plugin).collect();
         }
-        if !unreadable {
-            // Consumers go before the plugins they need: remove what can be
-            // removed until a pass removes none.
-            let mut gone: Vec<String> =
-                running.into_iter().map(|(id, _)| id).filter(|id| !on_disk.contains(id)).collect();
-            loop {
-                let before = gone.len();
-                let mut last = Vec::new();
-                gone.retain(|id| match head.remove_plugin(id) {
-                    Ok(()) => {
-                        changes.push(DirChange::Removed { plugin: id.clone() });
-                        false
-                    }
-                    Err(error) => {
-                        last.push((id.clone(), error));
-                        true
-                    }
-                });
-                if gone.is_empty() || gone.len() == before {
-                    changes.extend(last.into_iter().map(|(plugin, error)| DirChange::Refused { plugin, error }));
-                    break;
-                }
-            }
-        }
-        Ok(changes)
     }
+    if let Some(seen) = seen {
+        *seen = now;
+    }
+    Ok(changes)
 }
 
 /// A plugin directory followed by a running tree: at every change of its
@@ -207,9 +226,14 @@ impl DirWatch {
         })
         .map_err(watch_error)?;
         watcher.watch(&path.join("plugins"), notify::RecursiveMode::Recursive).map_err(watch_error)?;
+        // What is there when following starts is what the tree was loaded
+        // from: a plugin that failed then, or was never reached, waits for
+        // its files to change.
+        let seen: Seen =
+            PluginDir::open(&path, &options)?.plugins.iter().map(|p| (p.id.clone(), p.version.clone())).collect();
         let thread = std::thread::Builder::new()
             .name("wasm-link-dir-watch".to_owned())
-            .spawn(move || follow(&path, &options, &head, &received, &mut on_change))
+            .spawn(move || follow(&path, &options, &head, &received, &mut on_change, seen))
             .map_err(|source| DirError::Io { path: PathBuf::from("(a watch thread)"), source })?;
         Ok(Self { stop: events, thread: Some(thread), _watcher: watcher })
     }
@@ -221,6 +245,7 @@ fn follow(
     head: &PluginTreeHead<DirPlugin>,
     events: &Receiver<Event>,
     on_change: &mut impl FnMut(Vec<DirChange>),
+    mut seen: Seen,
 ) {
     while let Ok(Event::Changed) = events.recv() {
         // Quiet for a moment: one pass for a burst of writes.
@@ -231,7 +256,7 @@ fn follow(
                 Err(RecvTimeoutError::Timeout) => break,
             }
         }
-        let changes = match PluginDir::sync(path, options, head) {
+        let changes = match sync_since(path, options, head, Some(&mut seen)) {
             Ok(changes) => changes,
             Err(error) => vec![DirChange::Skipped(error)],
         };

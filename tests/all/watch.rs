@@ -140,3 +140,28 @@ fn a_watched_directory_follows_a_new_guest_while_a_thread_dispatches() {
     drop(watch);
     assert!(run(&head).unwrap().contains("hello world."));
 }
+
+#[test]
+fn a_watch_acts_only_on_the_plugin_folders_that_changed_since_it_started() {
+    let dir = demo_copy();
+    // `readability` is broken before the load: it fails, the rest runs.
+    std::fs::write(dir.path().join("plugins/readability/readability.wasm"), b"not a component").unwrap();
+    let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
+    let (tree, _) = plugin_dir.into_tree();
+    let engine = Engine::default();
+    let (head, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let head = Arc::new(head);
+    let (sender, changes) = std::sync::mpsc::channel();
+    let _watch = DirWatch::start(dir.path(), DirOptions::default(), head.clone(), move |batch| {
+        let _ = sender.send(batch);
+    })
+    .unwrap();
+    give_capitalize_the_code_of(dir.path(), "trim-whitespace");
+    let batch = changes.recv_timeout(Duration::from_secs(30)).expect("the watch saw the change");
+    // The still-broken `readability` is not tried again: its files did not change.
+    assert!(
+        matches!(batch.as_slice(), [DirChange::Replaced { plugin, .. }] if plugin == "capitalize"),
+        "{batch:?}"
+    );
+}
