@@ -160,8 +160,5 @@ fn a_watch_acts_only_on_the_plugin_folders_that_changed_since_it_started() {
     give_capitalize_the_code_of(dir.path(), "trim-whitespace");
     let batch = changes.recv_timeout(Duration::from_secs(30)).expect("the watch saw the change");
     // The still-broken `readability` is not tried again: its files did not change.
-    assert!(
-        matches!(batch.as_slice(), [DirChange::Replaced { plugin, .. }] if plugin == "capitalize"),
-        "{batch:?}"
-    );
+    assert!(matches!(batch.as_slice(), [DirChange::Replaced { plugin, .. }] if plugin == "capitalize"), "{batch:?}");
 }
