@@ -323,6 +323,11 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         }
     }
 
+    /// Whether the plugin has more than one instance.
+    pub(crate) fn is_pooled(&self) -> bool {
+        self.replica > 0 || !self.replicas.is_empty()
+    }
+
     /// Instance `replica` of this plugin (the one a store of it names).
     pub(crate) fn instance(self: &Arc<Self>, replica: u32) -> &Arc<Self> {
         match replica.checked_sub(1) {
@@ -341,8 +346,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// re-enter the plugin, and might wait for a call that waits for it.
     #[inline]
     fn pool_holds(&self, chain: Chain) -> bool {
-        let pooled = self.replica > 0 || !self.replicas.is_empty();
-        if !pooled || chain == Chain::NONE {
+        if !self.is_pooled() || chain == Chain::NONE {
             return false;
         }
         self.shared.first.get().and_then(std::sync::Weak::upgrade).is_some_and(|first| first.holds(chain))

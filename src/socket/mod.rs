@@ -143,6 +143,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
     ) -> wasmtime::Result<()> {
         let mut taken = Vec::new();
         let outcome = self.forward(&mut store, ty, params, results, &mut taken).await;
+        for handle in &taken {
+            handle.release_undelivered();
+        }
         if self.convert_params || self.method {
             resources::release_borrows(self.mode, params, &taken, &mut store).await;
         }
@@ -253,7 +256,15 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         params: &[Val],
         result_ty: Option<&Type>,
     ) -> Result<Option<Val>, DispatchError<P::Id>> {
-        let target = target.pick(caller.chain);
+        // A pooled plugin given back one of its handles runs the call on the
+        // instance that made it.
+        let routed = if self.convert_params && target.is_pooled() {
+            let mut src = consumer.endpoint(store.as_context_mut(), Some(&mut *taken));
+            resources::route_owner(params, &mut src, &self.kinds).filter(|owner| owner.id == target.id)
+        } else {
+            None
+        };
+        let target = routed.as_ref().unwrap_or_else(|| target.pick(caller.chain));
         let mut entered = match self.mode {
             Mode::Sync => target.enter_now(caller, &self.site)?,
             Mode::Async => target.enter_call(Mode::Async, caller, &self.site).await?,

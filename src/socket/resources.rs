@@ -121,6 +121,57 @@ pub(crate) struct Taken<P: PluginData + Send + 'static> {
     generation: u64,
     handle: ResourceAny,
     owned: bool,
+    /// False while the handle was only taken to find its owner (the
+    /// instance a call to a pooled plugin must go to): the next conversion
+    /// delivers it.
+    delivered: bool,
+}
+
+impl<P: PluginData + Send + 'static> Taken<P> {
+    /// Gives an owned handle that was taken but never delivered (the call
+    /// failed first) back to its owner.
+    pub(crate) fn release_undelivered(&self) {
+        if self.owned && !self.delivered {
+            self.owner.release(self.generation, self.handle);
+        }
+    }
+}
+
+/// The owner of the first handle in `params` that `src` holds of another
+/// plugin: the instance a call given it must run on. The handle is taken
+/// out of `src` (recorded, not yet delivered: the call's conversion
+/// delivers it).
+pub(crate) fn route_owner<P: PluginData + Send + 'static>(
+    params: &[Val],
+    src: &mut Endpoint<'_, '_, P>,
+    kinds: &ResourceKinds,
+) -> Option<Arc<PluginSlot<P>>> {
+    let handle = *first_proxy(params, kinds)?;
+    // Taken already (for another plugin behind the socket): its owner.
+    if let Some(taken) = src.taken.as_deref().and_then(|t| t.iter().find(|t| t.from == handle)) {
+        return Some(taken.owner.clone());
+    }
+    let (owner, ..) = take_handle(handle, src, kinds).ok()?;
+    if let Some(taken) = src.taken.as_deref_mut().and_then(|t| t.iter_mut().find(|t| t.from == handle)) {
+        taken.delivered = false;
+    }
+    Some(owner)
+}
+
+/// The first handle in `vals` of a resource the runtime proxies.
+fn first_proxy<'v>(vals: &'v [Val], kinds: &ResourceKinds) -> Option<&'v ResourceAny> {
+    vals.iter().find_map(|val| match val {
+        Val::Resource(handle) => kinds.by_type(&handle.ty()).is_some().then_some(handle),
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => first_proxy(items, kinds),
+        Val::Record(fields) => fields.iter().find_map(|(_, v)| first_proxy(std::slice::from_ref(v), kinds)),
+        Val::Variant(_, Some(v)) | Val::Option(Some(v)) | Val::Result(Ok(Some(v)) | Err(Some(v))) => {
+            first_proxy(std::slice::from_ref(&**v), kinds)
+        }
+        Val::Map(entries) => entries.iter().find_map(|(k, v)| {
+            first_proxy(std::slice::from_ref(k), kinds).or_else(|| first_proxy(std::slice::from_ref(v), kinds))
+        }),
+        _ => None,
+    })
 }
 
 /// Moves `val` from `src`'s store into `dst`'s, where it has type `ty`,
@@ -250,7 +301,11 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
     kinds: &ResourceKinds,
 ) -> Result<Held<P>, HandleError> {
     if kinds.by_type(&handle.ty()).is_some() {
-        if let Some(taken) = src.taken.as_deref().and_then(|t| t.iter().find(|t| t.from == handle)) {
+        if let Some(taken) = src.taken.as_deref_mut().and_then(|t| t.iter_mut().find(|t| t.from == handle)) {
+            if !taken.delivered {
+                taken.delivered = true;
+                return Ok((taken.owner.clone(), taken.generation, taken.handle, taken.owned));
+            }
             if taken.owned {
                 return Err(HandleError::Foreign(format!(
                     "an owned handle went to plugin `{}` already and cannot be given twice",
@@ -272,7 +327,14 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
             (proxy.owner.clone(), proxy.generation, inner)
         };
         if let Some(taken) = src.taken.as_deref_mut() {
-            taken.push(Taken { from: handle, owner: owner.clone(), generation, handle: inner, owned: is_own });
+            taken.push(Taken {
+                from: handle,
+                owner: owner.clone(),
+                generation,
+                handle: inner,
+                owned: is_own,
+                delivered: true,
+            });
         }
         Ok((owner, generation, inner, is_own))
     } else {
@@ -327,7 +389,7 @@ pub(crate) async fn release_borrows<P: PluginData + Send + 'static>(
 fn untaken_borrows<P: PluginData + Send + 'static>(val: &Val, taken: &[Taken<P>], out: &mut Vec<ResourceAny>) {
     match val {
         Val::Resource(handle) => {
-            let was_taken = taken.iter().any(|t| t.from == *handle);
+            let was_taken = taken.iter().any(|t| t.from == *handle && t.delivered);
             if !handle.owned() && !was_taken {
                 out.push(*handle);
             }

@@ -87,9 +87,9 @@ pub trait PluginData: PluginCtxView {
     /// runtime then instantiates it that many times, each instance from a
     /// value of [`replica`](Self::replica), and runs calls on whichever
     /// instance is free. A resource the plugin returns stays with the
-    /// instance that made it (method calls, and host calls given the
-    /// handle, are routed there; a consumer gives a handle back to a pooled
-    /// plugin through a method of its resource). [`limits`](Self::limits)
+    /// instance that made it: method calls on it, and calls given it as an
+    /// argument (from the host or a consumer), are routed there.
+    /// [`limits`](Self::limits)
     /// apply to each instance (memory, fuel, handles held); recovery and
     /// quarantine are the plugin's, and [`health`](crate::PluginTreeHead::health)
     /// sums the instances. The default is 1; at most 64 are made.

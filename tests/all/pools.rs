@@ -184,3 +184,27 @@ fn a_handle_given_back_to_a_pooled_plugin_by_the_host_reaches_the_instance_that_
         assert_eq!(got.unwrap(), Val::U32(expected));
     }
 }
+
+#[test]
+fn a_consumer_gives_a_pooled_plugin_its_own_handle_back_through_a_plain_function() {
+    let head = load_clean(
+        "user",
+        vec![user_interface(), docs_interface(InterfaceCardinality::ExactlyOne)],
+        vec![Plugin::new("user", "user", &["docs"], user()), Plugin::new("docs", "docs", &[], docs()).pooled(2)],
+    );
+    // `hand-over(v)` is `consume(make(v))`: `make` runs on one instance of
+    // `docs`, and `consume` (a plain function taking the owned doc) must
+    // run on that one, whichever is free.
+    for v in 1..=6 {
+        let Socket::ExactlyOne(result) = head.dispatch("test:fixtures/user", "hand-over", true, &[Val::U32(v)]) else {
+            panic!()
+        };
+        assert_eq!(result.unwrap(), Val::U32(v));
+    }
+    for _ in 0..2 {
+        let Socket::ExactlyOne(live) = head.dispatch("test:fixtures/user", "provider-live", true, &[]) else {
+            panic!()
+        };
+        assert_eq!(live.unwrap(), Val::U32(0), "every doc was consumed in the instance that made it");
+    }
+}
