@@ -479,14 +479,7 @@ fn component_in_folder(folder: &Path, manifest: &Path, written: &Path) -> Result
 /// skipped and reported); none when it does not exist. Files, and links to
 /// files, are not plugin folders.
 fn plugin_folders(path: &Path, errors: &mut Vec<DirError>) -> Vec<(PathBuf, bool)> {
-    let entries = match std::fs::read_dir(path) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(source) => {
-            errors.push(DirError::Io { path: path.to_path_buf(), source });
-            return Vec::new();
-        }
-    };
+    let Some(entries) = read_dir(path, errors) else { return Vec::new() };
     let mut folders = Vec::new();
     for entry in entries {
         let entry = match entry {
@@ -512,16 +505,22 @@ fn plugin_folders(path: &Path, errors: &mut Vec<DirError>) -> Vec<(PathBuf, bool
     folders
 }
 
-/// The subdirectories of `path`, sorted; none when it does not exist.
-fn subdirectories(path: &Path, errors: &mut Vec<DirError>) -> Vec<PathBuf> {
-    let entries = match std::fs::read_dir(path) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+/// The entries of the folder `path`; none when it does not exist, or
+/// (reported) cannot be read.
+fn read_dir(path: &Path, errors: &mut Vec<DirError>) -> Option<std::fs::ReadDir> {
+    match std::fs::read_dir(path) {
+        Ok(entries) => Some(entries),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(source) => {
             errors.push(DirError::Io { path: path.to_path_buf(), source });
-            return Vec::new();
+            None
         }
-    };
+    }
+}
+
+/// The subdirectories of `path`, sorted; none when it does not exist.
+fn subdirectories(path: &Path, errors: &mut Vec<DirError>) -> Vec<PathBuf> {
+    let Some(entries) = read_dir(path, errors) else { return Vec::new() };
     let mut dirs: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     dirs

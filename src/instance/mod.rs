@@ -212,16 +212,23 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         let mut replicas = Vec::with_capacity(wanted - 1);
         for replica in 1..wanted {
             let Some(value) = data.replica() else { break };
-            let who =
-                Identity { id: who.id.clone(), plug: who.plug, version: who.version.clone(), revision: who.revision };
             let place = Place {
                 shared: shared.clone(),
                 replica: u32::try_from(replica).unwrap_or(u32::MAX),
                 replicas: Box::new([]),
             };
             replicas.push(
-                Box::pin(Self::build(mode, who, engine, pre.clone(), exports.clone(), value, clock.clone(), place))
-                    .await?,
+                Box::pin(Self::build(
+                    mode,
+                    who.clone(),
+                    engine,
+                    pre.clone(),
+                    exports.clone(),
+                    value,
+                    clock.clone(),
+                    place,
+                ))
+                .await?,
             );
         }
         let place = Place { shared: shared.clone(), replica: 0, replicas: replicas.into_boxed_slice() };
@@ -597,6 +604,7 @@ struct Place<P: PluginData + 'static> {
 
 /// Who a slot is: its id, its plug, its code's name when given, and the
 /// swaps of its id before it.
+#[derive(Clone)]
 pub(crate) struct Identity<Id> {
     pub(crate) id: Id,
     pub(crate) plug: usize,

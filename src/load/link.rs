@@ -22,61 +22,30 @@ where
 {
     /// The one shape in which the consumer's import fits every plugin behind
     /// the socket.
-    #[allow(clippy::too_many_arguments, reason = "the consumer's load context")]
-    pub(crate) fn socket_shape(
-        id: &P::Id,
-        interface: &InterfaceSpec<P::InterfaceId>,
-        name: &str,
-        function: usize,
-        declared: &ComponentFunc,
-        names: &ResourceNames,
-        targets: &[&Loaded<P>],
-        single: bool,
-    ) -> Result<Shape, PluginLoadError<P>> {
+    fn socket_shape(site: &ImportSite<'_, P>, targets: &[&Loaded<P>]) -> Result<Shape, PluginLoadError<P>> {
         let mut shape = None;
         for target in targets {
-            let found = shape::check_import(
-                declared,
-                names,
-                &target.plug_types[function],
-                &target.names,
-                interface.cardinality,
-                single,
-            )
-            .map_err(|reason| LoadError::SocketSignature {
-                plugin: id.clone(),
-                interface: interface.id.clone(),
-                function: name.to_owned(),
-                provider: target.slot.id.clone(),
-                reason,
-            })?;
-            // Every plugin behind the socket must fit the same shape: one
-            // adapter serves them all.
-            if shape.is_some_and(|shape| shape != found) {
-                return Err(LoadError::SocketSignature {
-                    plugin: id.clone(),
-                    interface: interface.id.clone(),
-                    function: name.to_owned(),
-                    provider: target.slot.id.clone(),
-                    reason: "its result type differs from that of the other plugins behind the socket".to_owned(),
-                });
-            }
-            shape = Some(found);
+            shape = Some(site.fit(&target.slot.id, &target.plug_types, &target.names, shape)?);
         }
         if let Some(shape) = shape {
             return Ok(shape);
         }
         // No handle of the socket's resources can exist without a plugin
         // behind it, so a method can never be called.
-        if single {
+        if site.single {
             return Ok(Shape::Plain);
         }
-        shape::shape_without_plugins(declared, interface.cardinality).ok_or_else(|| LoadError::SocketSignature {
-            plugin: id.clone(),
-            interface: interface.id.clone(),
-            function: name.to_owned(),
-            provider: id.clone(),
-            reason: format!("no plugin is behind the socket and {} cannot be empty", describe_decl(declared, names)),
+        shape::shape_without_plugins(site.declared, site.interface.cardinality).ok_or_else(|| {
+            LoadError::SocketSignature {
+                plugin: site.consumer.clone(),
+                interface: site.interface.id.clone(),
+                function: site.name.to_owned(),
+                provider: site.consumer.clone(),
+                reason: format!(
+                    "no plugin is behind the socket and {} cannot be empty",
+                    describe_decl(site.declared, site.names)
+                ),
+            }
         })
     }
 
@@ -127,7 +96,9 @@ where
         for (name, function, declared) in imports.functions {
             let meta = &interface.functions[function];
             let single = meta.is_method;
-            let shape = Self::socket_shape(id, interface, &name, function, &declared, names, targets, single)?;
+            let site =
+                ImportSite { consumer: id, interface, name: &name, function, declared: &declared, names, single };
+            let shape = Self::socket_shape(&site, targets)?;
             let adapter = Arc::new(Adapter {
                 consumer_id: id.clone(),
                 site: Site { interface: interface.name.instance.as_str().into(), function: name.as_str().into() },
@@ -154,4 +125,52 @@ where
 
 fn describe_decl(declared: &ComponentFunc, names: &ResourceNames) -> String {
     format!("`{}`", types::describe_opt(declared.results().next().as_ref(), names))
+}
+
+/// One socket function as a consumer imports it: what every plugin behind
+/// the socket is checked against, at load and at every swap.
+pub(crate) struct ImportSite<'a, P: PluginData> {
+    pub(crate) consumer: &'a P::Id,
+    pub(crate) interface: &'a InterfaceSpec<P::InterfaceId>,
+    pub(crate) name: &'a str,
+    pub(crate) function: usize,
+    pub(crate) declared: &'a ComponentFunc,
+    pub(crate) names: &'a ResourceNames,
+    pub(crate) single: bool,
+}
+
+impl<P: PluginData> ImportSite<'_, P> {
+    /// The shape in which the import fits a provider's plug function. It
+    /// must be `expected` when one is given: one adapter serves every plugin
+    /// behind a socket, and a linked adapter keeps its shape.
+    pub(crate) fn fit(
+        &self,
+        provider: &P::Id,
+        plug_types: &[ComponentFunc],
+        provider_names: &ResourceNames,
+        expected: Option<Shape>,
+    ) -> Result<Shape, LoadError<P::Id, P::InterfaceId>> {
+        let signature = |reason| LoadError::SocketSignature {
+            plugin: self.consumer.clone(),
+            interface: self.interface.id.clone(),
+            function: self.name.to_owned(),
+            provider: provider.clone(),
+            reason,
+        };
+        let found = shape::check_import(
+            self.declared,
+            self.names,
+            &plug_types[self.function],
+            provider_names,
+            self.interface.cardinality,
+            self.single,
+        )
+        .map_err(signature)?;
+        match expected {
+            Some(shape) if shape != found => Err(signature(
+                "its result type gives the socket another shape than the consumer's other plugins behind it".to_owned(),
+            )),
+            _ => Ok(found),
+        }
+    }
 }

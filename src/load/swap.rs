@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use wasmtime::component::Component;
 
+use super::link::ImportSite;
 use super::{Env, Loaded, Provider};
 use crate::PluginData;
 use crate::instance::PluginSlot;
@@ -191,27 +192,16 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         let interface = &self.env.interfaces[plug];
         for consumer in &self.plugins {
             for import in consumer.imports.iter().filter(|i| i.interface == plug) {
-                let found = crate::shape::check_import(
-                    &import.declared,
-                    &consumer.names,
-                    &plug_types[import.function],
-                    names,
-                    interface.cardinality,
-                    import.single,
-                );
-                let reason = match found {
-                    Ok(shape) if shape == import.shape => continue,
-                    Ok(_) => "its result type would change the shape the consumer was linked with".to_owned(),
-                    Err(reason) => reason,
+                let site: ImportSite<'_, P> = ImportSite {
+                    consumer: &consumer.slot.id,
+                    interface,
+                    name: &import.name,
+                    function: import.function,
+                    declared: &import.declared,
+                    names: &consumer.names,
+                    single: import.single,
                 };
-                return Err(LoadError::SocketSignature {
-                    plugin: consumer.slot.id.clone(),
-                    interface: interface.id.clone(),
-                    function: import.name.clone(),
-                    provider: id.clone(),
-                    reason,
-                }
-                .into());
+                site.fit(id, plug_types, names, Some(import.shape))?;
             }
         }
         Ok(())
