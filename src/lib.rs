@@ -266,7 +266,7 @@ pub use instance::health::{PluginHealth, PluginState};
 #[cfg(feature = "pooling")]
 pub use limits::pooling_engine_config;
 pub use limits::{Budget, Limits, Quarantine, Recovery, default_engine, engine_config};
-pub use load::{LoadError, NestedLoadError, SwapError};
+pub use load::{DynamicEdge, FreezeReport, FrozenGroup, LoadError, LoadOptions, NestedLoadError, NotFrozen, SwapError};
 pub use partial::{PartialResult, PartialSuccess};
 pub use shape::socket::{Iter as SocketIter, Socket};
 pub use spec::interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};

@@ -319,6 +319,12 @@ impl PluginData for DirPlugin {
     /// its exports against the plug's WIT. The component path is checked
     /// again to be inside the plugin folder first, in case the file changed
     /// into a symbolic link since [`PluginDir::open`].
+    fn component_bytes(&self) -> Result<Option<Vec<u8>>, DirError> {
+        let file = component_in_folder(&self.folder, &self.manifest, &self.written)?;
+        let bytes = std::fs::read(&file).map_err(|source| DirError::Io { path: self.component.clone(), source })?;
+        Ok(Some(bytes))
+    }
+
     fn component(&self, engine: &Engine) -> Result<Component, DirError> {
         let file = component_in_folder(&self.folder, &self.manifest, &self.written)?;
         let bytes = std::fs::read(&file).map_err(|source| DirError::Io { path: self.component.clone(), source })?;

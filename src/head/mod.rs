@@ -59,6 +59,8 @@ pub struct PluginTreeHead<P: PluginData + Send + 'static> {
     /// every store is entered asynchronously, and `dispatch` blocks on the
     /// asynchronous path.
     asynchronous: bool,
+    /// What the load froze (`LoadOptions::freeze`).
+    frozen: crate::FreezeReport<P::Id, P::InterfaceId>,
 }
 
 /// Above this measured cost per plugin call (a moving average of the time
@@ -103,6 +105,7 @@ where
             id_index: parking_lot::Mutex::new(HashMap::new()),
             asynchronous: tree.env.mode == Mode::Async,
             engine: tree.env.engine.clone(),
+            frozen: tree.freeze_report().clone(),
             tree: SlotLock::new(tree),
         }
     }
@@ -153,10 +156,25 @@ where
         self.all.load().iter().map(|slot| slot.health()).collect()
     }
 
-    /// The ids of every loaded plugin, behind the root or deeper, sorted.
+    /// The ids of every loaded plugin, behind the root or deeper, sorted;
+    /// the members of frozen groups included.
     #[must_use]
     pub fn loaded_plugin_ids(&self) -> Vec<&P::Id> {
-        self.all.load().iter().map(|slot| self.lend(&slot.id)).collect()
+        let all = self.all.load();
+        let mut ids: Vec<&P::Id> =
+            all.iter().flat_map(|slot| std::iter::once(&slot.id).chain(&slot.frozen)).map(|id| self.lend(id)).collect();
+        ids.sort();
+        ids
+    }
+
+    /// What a load with [`LoadOptions::freeze`](crate::LoadOptions::freeze)
+    /// froze: the groups composed into one component each (named by their
+    /// top member, which is how calls, errors and
+    /// [`health`](Self::health) name them), and the `ExactlyOne` edges left
+    /// dynamic, each with its reason. Empty for any other load.
+    #[must_use]
+    pub fn freeze_report(&self) -> &crate::FreezeReport<P::Id, P::InterfaceId> {
+        &self.frozen
     }
 
     /// The index of a root function: a scan of a few names beats hashing.

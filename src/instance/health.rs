@@ -40,6 +40,11 @@ pub struct PluginHealth<Id> {
     /// When this version began to serve: at load, or at the swap that
     /// brought it. The counters above count from then.
     pub since: std::time::SystemTime,
+    /// The plugins frozen into this entry's component, `plugin` first
+    /// ([`LoadOptions::freeze`](crate::LoadOptions::freeze)): they share its
+    /// store, so its calls, failures and state are theirs. Empty for a
+    /// plugin that was not frozen.
+    pub members: Vec<Id>,
 }
 
 /// Whether a plugin serves calls.

@@ -78,6 +78,8 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     /// the plugin is busy further up that very chain: waiting would deadlock.
     busy: AtomicU64,
     pub(crate) id: P::Id,
+    /// The other plugins frozen into this one, in load order (`load::freeze`).
+    pub(crate) frozen: Box<[P::Id]>,
     /// `id` as the string guests see.
     pub(crate) label: Arc<str>,
     /// The interface it plugs into (an index into the tree's interfaces).
@@ -249,7 +251,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         clock: Option<Arc<Clock>>,
         place: Place<P>,
     ) -> Result<Arc<Self>, WasmError> {
-        let Identity { id, plug, version, revision } = who;
+        let Identity { id, frozen, plug, version, revision } = who;
         let Place { shared, replica, replicas } = place;
         let limits = data.limits();
         let recovery = data.recovery();
@@ -265,6 +267,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             busy: AtomicU64::new(Chain::NONE.0),
             label: id.to_string().into(),
             id,
+            frozen,
             plug,
             version: version.map(std::sync::OnceLock::from).unwrap_or_default(),
             revision,
@@ -577,6 +580,11 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             version: self.version().to_owned(),
             revision: self.revision,
             since: self.since,
+            members: if self.frozen.is_empty() {
+                Vec::new()
+            } else {
+                std::iter::once(&self.id).chain(&self.frozen).cloned().collect()
+            },
         }
     }
 
@@ -607,6 +615,8 @@ struct Place<P: PluginData + 'static> {
 #[derive(Clone)]
 pub(crate) struct Identity<Id> {
     pub(crate) id: Id,
+    /// The other plugins frozen into this one (`load::freeze`).
+    pub(crate) frozen: Box<[Id]>,
     pub(crate) plug: usize,
     pub(crate) version: Option<String>,
     pub(crate) revision: u64,

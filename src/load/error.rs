@@ -279,6 +279,16 @@ pub enum SwapError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
         #[source]
         source: crate::BoxError,
     },
+    /// The plugin is a member of a frozen group, or would join an interface
+    /// composed inside one ([`LoadOptions::freeze`](crate::LoadOptions::freeze)):
+    /// a composite is made at load, so changing it means loading again.
+    #[error("plugin `{plugin}`: the group frozen as `{group}` cannot change while it runs; load the tree again")]
+    Frozen {
+        /// The plugin.
+        plugin: PluginId,
+        /// The group's top member.
+        group: PluginId,
+    },
     /// No plugin with this id is loaded (to replace or remove).
     #[error("plugin `{plugin}` is not loaded")]
     NotLoaded {
@@ -363,7 +373,8 @@ impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static
             | Self::AlreadyLoaded { plugin }
             | Self::UnknownPlug { plugin, .. }
             | Self::PlugChanged { plugin, .. }
-            | Self::Needed { plugin, .. } => Some(plugin),
+            | Self::Needed { plugin, .. }
+            | Self::Frozen { plugin, .. } => Some(plugin),
             Self::Load(error) => error.plugin(),
         }
     }

@@ -12,8 +12,10 @@
 mod compile;
 mod error;
 mod exports;
+pub(crate) mod freeze;
 pub(crate) mod grants;
 mod link;
+mod options;
 mod order;
 pub(crate) mod swap;
 
@@ -25,6 +27,8 @@ use wasmtime::component::{InstancePre, Linker};
 
 pub(crate) use self::error::TreeLoadError;
 pub use self::error::{LoadError, NestedLoadError, SwapError};
+pub use self::freeze::{DynamicEdge, FreezeReport, FrozenGroup, NotFrozen};
+pub use self::options::LoadOptions;
 use crate::graph::{Defect, InterfaceNode, InterfaceSpec, PluginNode};
 use crate::head::PluginTreeHead;
 use crate::instance::ctx::{Mode, PluginCtx};
@@ -92,6 +96,8 @@ pub(crate) struct Prepared<P: PluginData + Send + 'static> {
     imports: Vec<Import>,
     consumer: Arc<OnceLock<Weak<PluginSlot<P>>>>,
     version: Option<String>,
+    /// The other plugins frozen into this one.
+    pub(crate) frozen: Vec<P::Id>,
 }
 
 /// An interface's loaded implementers, or why it cannot be served.
@@ -108,6 +114,8 @@ struct Loader<'a, P: PluginData + Send + 'static> {
     members: Vec<Arc<Members<P>>>,
     errors: Vec<PluginLoadError<P>>,
     root: usize,
+    /// Per plugin, the other plugins frozen into it.
+    frozen: Vec<Vec<P::Id>>,
 }
 impl<I, P> PluginTree<I, P>
 where
@@ -151,9 +159,25 @@ where
         engine: &Engine,
         linker: &Linker<PluginCtx<P>>,
     ) -> PartialResult<PluginTreeHead<P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
+        self.load_with(engine, linker, &LoadOptions::default())
+    }
+
+    /// [`load`](Self::load) with [`LoadOptions`]: for example freezing
+    /// groups of plugins into one component each
+    /// ([`LoadOptions::freeze`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub fn load_with(
+        self,
+        engine: &Engine,
+        linker: &Linker<PluginCtx<P>>,
+        options: &LoadOptions,
+    ) -> PartialResult<PluginTreeHead<P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
         let root_id = self.root_id.clone();
         // A synchronous load completes in its first poll: every step blocks.
-        drive::now(self.load_in(Mode::Sync, engine, linker))
+        drive::now(self.load_in(Mode::Sync, engine, linker, options))
             .unwrap_or_else(|| Err((LoadError::MissingRootInterface { interface: root_id }, Vec::new())))
     }
 
@@ -181,7 +205,21 @@ where
         engine: &Engine,
         linker: &Linker<PluginCtx<P>>,
     ) -> PartialResult<PluginTreeHead<P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
-        drive::in_chain(self.load_in(Mode::Async, engine, linker)).await
+        self.load_async_with(engine, linker, &LoadOptions::default()).await
+    }
+
+    /// [`load_async`](Self::load_async) with [`LoadOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub async fn load_async_with(
+        self,
+        engine: &Engine,
+        linker: &Linker<PluginCtx<P>>,
+        options: &LoadOptions,
+    ) -> PartialResult<PluginTreeHead<P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
+        drive::in_chain(self.load_in(Mode::Async, engine, linker, options)).await
     }
 
     async fn load_in(
@@ -189,6 +227,7 @@ where
         mode: Mode,
         engine: &Engine,
         linker: &Linker<PluginCtx<P>>,
+        options: &LoadOptions,
     ) -> PartialResult<PluginTreeHead<P>, TreeLoadError<I, P>, TreeLoadError<I, P>> {
         let Self { root_id, root, interfaces, plugins } = self;
         let Some(root) = root else {
@@ -208,6 +247,10 @@ where
         let sound: Vec<usize> =
             order.iter().copied().filter(|&index| nodes[index].as_ref().is_some_and(|n| n.defect.is_none())).collect();
         let mut compiled = compile::compile_all(engine, &sound, &mut nodes);
+        // Every node is still there: none was taken yet.
+        let plugin_ids: Vec<P::Id> = nodes.iter().flatten().map(|n| n.id.clone()).collect();
+        let (frozen, report) =
+            freeze::when_asked(engine, options, &interfaces, &mut nodes, &mut compiled, &order, root);
         let mut implementers = Vec::with_capacity(interfaces.len());
         let mut specs = Vec::with_capacity(interfaces.len());
         for node in interfaces {
@@ -227,11 +270,11 @@ where
             members: (0..implementers.len()).map(|_| Arc::new(Members::new(Vec::new()))).collect(),
             resolved: (0..implementers.len()).map(|_| None).collect(),
             implementers,
-            // Every node is still there: none was taken yet.
-            plugin_ids: nodes.iter().flatten().map(|n| n.id.clone()).collect(),
+            plugin_ids,
             loaded: (0..nodes.len()).map(|_| None).collect(),
             errors: Vec::new(),
             root,
+            frozen,
         };
         let mut load_order = Vec::new();
         for index in order {
@@ -248,7 +291,7 @@ where
                 continue;
             }
             if let (Some(node), Some(component)) = (nodes[index].take(), compiled[index].take()) {
-                match loader.load_plugin(node, component).await {
+                match loader.load_plugin(index, node, component).await {
                     Ok(plugin) => {
                         loader.loaded[index] = Some(plugin);
                         load_order.push(index);
@@ -271,7 +314,7 @@ where
         drop(loader);
         // From here the tree owns the plugins: dropped, it releases them
         // without one plugin's drop freeing another (see `swap::Tree`).
-        let tree = swap::Tree::new(env, members, plugins, root);
+        let tree = swap::Tree::new(env, members, plugins, root, report);
         match outcome {
             Ok(()) => Ok((PluginTreeHead::new(tree), errors)),
             Err(primary) => {
@@ -317,10 +360,12 @@ where
 
     async fn load_plugin(
         &mut self,
+        index: usize,
         node: PluginNode<P>,
         component: Result<wasmtime::component::Component, P::Error>,
     ) -> Result<Loaded<P>, PluginLoadError<P>> {
         let PluginNode { id, plug, sockets, data, .. } = node;
+        let frozen = std::mem::take(&mut self.frozen[index]);
         let mut resolved = Vec::with_capacity(sockets.len());
         for &socket in &sockets {
             match self.resolve(socket) {
@@ -342,7 +387,8 @@ where
                 targets: members.iter().filter_map(|&m| self.loaded[m].as_ref()).collect(),
             })
             .collect();
-        let prepared = self.env.prepare(id, plug, sockets, data, component, &providers)?;
+        let mut prepared = self.env.prepare(id, plug, sockets, data, component, &providers)?;
+        prepared.frozen = frozen;
         drop(providers);
         self.env.instantiate(prepared, 0).await
     }
@@ -394,7 +440,20 @@ impl<P: PluginData + Send + 'static> Env<P> {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Instantiate { plugin: id.clone(), source: WasmError::new(e) })?;
         let version = data.version();
-        Ok(Prepared { id, plug, sockets, data, pre, exports, plug_types, names, imports, consumer, version })
+        Ok(Prepared {
+            id,
+            plug,
+            sockets,
+            data,
+            pre,
+            exports,
+            plug_types,
+            names,
+            imports,
+            consumer,
+            version,
+            frozen: Vec::new(),
+        })
     }
 
     /// Runs a prepared plugin: its first instance, in the tree's mode.
@@ -403,10 +462,10 @@ impl<P: PluginData + Send + 'static> Env<P> {
         prepared: Prepared<P>,
         revision: u64,
     ) -> Result<Loaded<P>, PluginLoadError<P>> {
-        let Prepared { id, plug, sockets, data, pre, exports, plug_types, names, imports, consumer, version } =
+        let Prepared { id, plug, sockets, data, pre, exports, plug_types, names, imports, consumer, version, frozen } =
             prepared;
         let clock = self.ticker.as_ref().map(|ticker| ticker.clock.clone());
-        let who = Identity { id: id.clone(), plug, version, revision };
+        let who = Identity { id: id.clone(), frozen: frozen.into_boxed_slice(), plug, version, revision };
         let slot = PluginSlot::instantiate(self.mode, who, &self.engine, pre, exports, data, clock).await.map_err(
             |source| {
                 // wasmtime's words for a store that must be entered with

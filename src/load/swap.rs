@@ -25,7 +25,7 @@ use super::{Env, Loaded, Provider};
 use crate::PluginData;
 use crate::instance::PluginSlot;
 use crate::instance::members::Members;
-use crate::load::{LoadError, NestedLoadError, SwapError};
+use crate::load::{FreezeReport, LoadError, NestedLoadError, SwapError};
 
 /// The error of a change to a tree of plugins of type `P`.
 pub(crate) type PluginSwapError<P> = SwapError<<P as PluginData>::Id, <P as PluginData>::InterfaceId>;
@@ -43,6 +43,8 @@ pub(crate) struct Tree<P: PluginData + Send + 'static> {
     /// handles they gave out): their sockets read the current member
     /// lists, so a change must not close a cycle through them either.
     retired: Vec<Retired<P>>,
+    /// What the load froze: its groups refuse changes.
+    frozen: FreezeReport<P::Id, P::InterfaceId>,
 }
 
 /// A replaced or removed version, as the cycle check sees it.
@@ -60,14 +62,39 @@ struct Read<P: PluginData> {
 }
 
 impl<P: PluginData + Send + 'static> Tree<P> {
-    pub(crate) fn new(env: Env<P>, members: Vec<Arc<Members<P>>>, plugins: Vec<Loaded<P>>, root: usize) -> Self {
+    pub(crate) fn new(
+        env: Env<P>,
+        members: Vec<Arc<Members<P>>>,
+        plugins: Vec<Loaded<P>>,
+        root: usize,
+        frozen: FreezeReport<P::Id, P::InterfaceId>,
+    ) -> Self {
         // Every interface's list holds every plugin of it that loaded: the
         // load filled only those a consumer or the root reached, and later
         // swaps count from these lists.
         for (interface, members) in members.iter().enumerate() {
             members.store(plugins.iter().filter(|p| p.slot.plug == interface).map(|p| p.slot.clone()).collect());
         }
-        Self { env, members, plugins, root, retired: Vec::new() }
+        Self { env, members, plugins, root, retired: Vec::new(), frozen }
+    }
+
+    /// What the load froze.
+    pub(crate) fn freeze_report(&self) -> &FreezeReport<P::Id, P::InterfaceId> {
+        &self.frozen
+    }
+
+    /// Refuses a change to a frozen group: to one of its members, or a plugin
+    /// added to an interface composed inside one. Composites are made at
+    /// load; a change to one is a new load.
+    fn refuse_frozen(&self, plugin: &P::Id, plug: Option<usize>) -> Result<(), PluginSwapError<P>> {
+        let interface = plug.map(|plug| &self.env.interfaces[plug].id);
+        let group = self.frozen.groups.iter().find(|group| {
+            group.members.contains(plugin) || group.edges.iter().any(|(_, edge, _)| Some(edge) == interface)
+        });
+        match group {
+            Some(group) => Err(SwapError::Frozen { plugin: plugin.clone(), group: group.plugin.clone() }),
+            None => Ok(()),
+        }
     }
 
     /// Every loaded plugin, sorted by id.
@@ -215,6 +242,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         component: Result<Component, P::Error>,
     ) -> Result<Arc<PluginSlot<P>>, PluginSwapError<P>> {
         let read = self.read(&data)?;
+        self.refuse_frozen(&read.id, None)?;
         let position = self.position(&read.id).ok_or_else(|| SwapError::NotLoaded { plugin: read.id.clone() })?;
         let old = &self.plugins[position].slot;
         if old.plug != read.plug {
@@ -249,6 +277,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         component: Result<Component, P::Error>,
     ) -> Result<P::Id, PluginSwapError<P>> {
         let read = self.read(&data)?;
+        self.refuse_frozen(&read.id, Some(read.plug))?;
         if self.position(&read.id).is_some() {
             return Err(SwapError::AlreadyLoaded { plugin: read.id });
         }
@@ -293,6 +322,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
 
     /// Removes the plugin `id`; returns it.
     pub(crate) fn remove(&mut self, id: &P::Id) -> Result<Arc<PluginSlot<P>>, PluginSwapError<P>> {
+        self.refuse_frozen(id, None)?;
         let position = self.position(id).ok_or_else(|| SwapError::NotLoaded { plugin: id.clone() })?;
         let plug = self.plugins[position].slot.plug;
         let interface = &self.env.interfaces[plug];

@@ -115,6 +115,22 @@ pub trait PluginData: PluginCtxView {
         None
     }
 
+    /// The plugin's component as bytes (a binary component), for the loads
+    /// that compose components instead of compiling each alone
+    /// ([`LoadOptions::freeze`](crate::LoadOptions::freeze)). The default,
+    /// `Ok(None)`, keeps the plugin out of any frozen group; directory
+    /// plugins hand over their `.wasm` file.
+    ///
+    /// [`component`](Self::component) is still called, and must describe the
+    /// same component: each plugin is checked alone before it is composed.
+    ///
+    /// # Errors
+    ///
+    /// The bytes could not be read; the plugin is then not frozen.
+    fn component_bytes(&self) -> Result<Option<Vec<u8>>, Self::Error> {
+        Ok(None)
+    }
+
     /// Compiles (or deserializes) the plugin's component for `engine`.
     ///
     /// Called once, at load time, and only for plugins reachable from the

@@ -261,6 +261,9 @@ impl PluginData for Plugin {
         replica.instances = self.instances;
         Some(replica)
     }
+    fn component_bytes(&self) -> Result<Option<Vec<u8>>, FixtureError> {
+        self.wasm.clone().map(Some)
+    }
     fn component(&self, engine: &Engine) -> Result<Component, FixtureError> {
         let wasm = self.wasm.as_ref().map_err(Clone::clone)?;
         Component::new(engine, wasm).map_err(|e| FixtureError(format!("invalid component: {e}")))

@@ -3,6 +3,7 @@
 #![allow(clippy::missing_panics_doc, clippy::result_large_err, reason = "test helpers panic by design")]
 
 mod fixtures;
+mod freeze;
 mod hostile;
 mod plugins;
 mod pools;
