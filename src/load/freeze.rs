@@ -72,7 +72,7 @@ impl<PluginId, InterfaceId> Default for FreezeReport<PluginId, InterfaceId> {
 pub struct FrozenGroup<PluginId, InterfaceId> {
     /// The top member: its plug is the group's plug.
     pub plugin: PluginId,
-    /// Every member, the top one first, then in load order.
+    /// Every member, the top one first, each after its consumers.
     pub members: Vec<PluginId>,
     /// The edges composed: consumer, interface, provider.
     pub edges: Vec<(PluginId, InterfaceId, PluginId)>,
@@ -249,7 +249,7 @@ where
             continue;
         }
         let mut members = vec![top];
-        members.extend(order.iter().copied().filter(|&p| p != top && group[p] == top));
+        members.extend(order.iter().rev().copied().filter(|&p| p != top && group[p] == top));
         if members.len() < 2 {
             continue;
         }
@@ -299,6 +299,29 @@ pub(super) fn compose<I: InterfaceData>(
     let export = graph.alias_instance_export(instance(plan.top)?, name).map_err(|e| crate::error_chain(&e))?;
     graph.export(export, name).map_err(|e| crate::error_chain(&e))?;
     graph.encode(EncodeOptions::default()).map_err(|e| crate::error_chain(&e))
+}
+
+/// Refuses a composite importing anything none of its members imports as
+/// compiled alone: the members were checked (grants, plug) on what
+/// `component` gave, and bytes that say otherwise must not slip past.
+#[cfg(feature = "freeze")]
+fn imports_checked<E>(
+    engine: &Engine,
+    composite: &Component,
+    members: &[usize],
+    compiled: &[Option<Result<Component, E>>],
+) -> Result<(), String> {
+    let checked: Vec<wasmtime::component::types::Component> = members
+        .iter()
+        .filter_map(|&m| compiled[m].as_ref().and_then(|c| c.as_ref().ok()))
+        .map(Component::component_type)
+        .collect();
+    for (name, _) in composite.component_type().imports(engine) {
+        if !checked.iter().any(|member| member.get_import(engine, name).is_some()) {
+            return Err(format!("the composite imports `{name}`, which no member imports as compiled alone"));
+        }
+    }
+    Ok(())
 }
 
 /// Compiles a composite, through the options' compile cache when they
@@ -375,7 +398,9 @@ pub(super) fn freeze<I, P>(
         let Some(top_node) = nodes[plan.top].as_ref() else { continue };
         let parts: Vec<(usize, Vec<u8>)> =
             plan.members.iter().filter_map(|&m| bytes[m].take().map(|b| (m, b))).collect();
-        let composite = compose(interfaces, &plan, top_node.plug, &parts).and_then(|b| compile(engine, options, &b));
+        let composite = compose(interfaces, &plan, top_node.plug, &parts)
+            .and_then(|b| compile(engine, options, &b))
+            .and_then(|composite| imports_checked(engine, &composite, &plan.members, compiled).map(|()| composite));
         let top = top_node.id.clone();
         match composite {
             Ok(component) => {

@@ -142,6 +142,10 @@ pub struct Plugin {
     pub witness: Option<DropWitness>,
     /// Instances that may serve calls at once (see `PluginData::instances`).
     pub instances: usize,
+    /// `component_bytes` gives nothing: the plugin cannot be frozen.
+    pub bytes_hidden: bool,
+    /// `component_bytes` gives these instead of what `component` compiles.
+    pub lying_bytes: Option<Vec<u8>>,
 }
 
 /// Adds one to its counter when dropped.
@@ -167,6 +171,8 @@ impl Plugin {
             grants: None,
             witness: None,
             instances: 1,
+            bytes_hidden: false,
+            lying_bytes: None,
         }
     }
 
@@ -262,6 +268,12 @@ impl PluginData for Plugin {
         Some(replica)
     }
     fn component_bytes(&self) -> Result<Option<Vec<u8>>, FixtureError> {
+        if self.bytes_hidden {
+            return Ok(None);
+        }
+        if let Some(bytes) = &self.lying_bytes {
+            return Ok(Some(bytes.clone()));
+        }
         self.wasm.clone().map(Some)
     }
     fn component(&self, engine: &Engine) -> Result<Component, FixtureError> {

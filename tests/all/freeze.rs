@@ -86,3 +86,284 @@ fn a_socket_imported_as_result_stays_dynamic_and_says_why() {
     assert_eq!(dynamic.len(), 1, "{dynamic:#?}");
     assert!(matches!(&dynamic[0].reason, NotFrozen::Compose { group, .. } if group == "sum"), "{dynamic:#?}");
 }
+
+/// `test:fixtures/{name}#bump`, an `ExactlyOne` interface.
+fn bump_interface(name: &str) -> Interface {
+    Interface::new(
+        name,
+        InterfaceCardinality::ExactlyOne,
+        &format!("test:fixtures/{name}"),
+        vec![crate::fixtures::func("bump")],
+    )
+}
+
+/// A plugin that imports `{from}` and exports `{to}`: `bump` is `from.bump() + 1`.
+fn relay(from: &str, to: &str) -> Vec<u8> {
+    crate::fixtures::component(
+        &format!(
+            r"package test:fixtures;
+            interface {from} {{ bump: func() -> u32; }}
+            interface {to} {{ bump: func() -> u32; }}
+            world relay {{ import {from}; export {to}; }}"
+        ),
+        "relay",
+        &format!(
+            r#"(module
+                (import "test:fixtures/{from}" "bump" (func $bump (result i32)))
+                (func (export "test:fixtures/{to}#bump") (result i32) (i32.add (call $bump) (i32.const 1)))
+            )"#
+        ),
+    )
+}
+
+/// `r0` ← relay ← ... ← `counter`: `links` relays, then the counter.
+fn chain(links: usize) -> impl Fn() -> (Vec<Interface>, Vec<Plugin>) {
+    move || {
+        let mut interfaces = vec![crate::plugins::counter_interface(InterfaceCardinality::ExactlyOne)];
+        let mut plugins = vec![Plugin::new("counter", "counter", &[], crate::plugins::counter())];
+        for link in 0..links {
+            let to = format!("r{link}");
+            let from = if link + 1 == links { "counter".to_owned() } else { format!("r{}", link + 1) };
+            interfaces.push(bump_interface(&to));
+            plugins.push(Plugin::new(&format!("relay{link}"), &to, &[&from], relay(&from, &to)));
+        }
+        (interfaces, plugins)
+    }
+}
+
+#[test]
+fn a_chain_of_five_freezes_into_one_group_and_keeps_its_state() {
+    let calls: Vec<Call<'_>> = (0..3).map(|_| ("bump", vec![])).collect();
+    let (head, groups) = both_ways("r0", &chain(4), &calls);
+    assert_eq!(groups, 1);
+    let group = &head.freeze_report().groups[0];
+    assert_eq!(group.plugin, "relay0");
+    assert_eq!(group.members.len(), 5, "{group:#?}");
+    assert_eq!(group.edges.len(), 4, "{group:#?}");
+    // The counter's state lives in the composite: 3 calls before, then 4 + 4 relays.
+    match head.dispatch("test:fixtures/r0", "bump", true, &[]) {
+        Socket::ExactlyOne(Ok(Val::U32(8))) => {}
+        other => panic!("expected 8, got {other:?}"),
+    }
+}
+
+/// `top` over `left` and `right`, both forwarding one shared `counter`.
+fn diamond() -> (Vec<Interface>, Vec<Plugin>) {
+    let top = Interface::new(
+        "top",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/top",
+        vec![crate::fixtures::func("total")],
+    );
+    (
+        vec![
+            top,
+            bump_interface("left"),
+            bump_interface("right"),
+            crate::plugins::counter_interface(InterfaceCardinality::ExactlyOne),
+        ],
+        vec![
+            Plugin::new("top", "top", &["left", "right"], crate::plugins::top()),
+            Plugin::new("left", "left", &["counter"], crate::plugins::forwarder("left")),
+            Plugin::new("right", "right", &["counter"], crate::plugins::forwarder("right")),
+            Plugin::new("counter", "counter", &[], crate::plugins::counter()),
+        ],
+    )
+}
+
+#[test]
+fn a_provider_shared_inside_one_group_is_one_instance_when_frozen() {
+    let (head, groups) = both_ways("top", &diamond, &[("total", vec![]), ("total", vec![])]);
+    assert_eq!(groups, 1);
+    let group = &head.freeze_report().groups[0];
+    assert_eq!(group.members.len(), 4, "{group:#?}");
+    // left bumps 5, right 6: one counter behind both.
+    match head.dispatch("test:fixtures/top", "total", true, &[]) {
+        Socket::ExactlyOne(Ok(Val::U32(56))) => {}
+        other => panic!("expected 56, got {other:?}"),
+    }
+}
+
+fn docs_tree() -> (Vec<Interface>, Vec<Plugin>) {
+    (
+        vec![crate::plugins::user_interface(), crate::plugins::docs_interface(InterfaceCardinality::ExactlyOne)],
+        vec![
+            Plugin::new("user", "user", &["docs"], crate::plugins::user()),
+            Plugin::new("docs", "docs", &[], crate::plugins::docs()),
+        ],
+    )
+}
+
+#[test]
+fn resources_cross_a_frozen_edge_natively_with_the_same_results() {
+    let calls: Vec<Call<'_>> = vec![
+        ("roundtrip", vec![Val::U32(5)]),
+        ("hand-over", vec![Val::U32(3)]),
+        ("keep", vec![Val::U32(4)]),
+        ("keep", vec![Val::U32(9)]),
+        ("provider-live", vec![]),
+        ("roundtrip", vec![Val::U32(2)]),
+        ("provider-live", vec![]),
+    ];
+    let (head, groups) = both_ways("user", &docs_tree, &calls);
+    assert_eq!(groups, 1);
+    assert_eq!(head.freeze_report().groups[0].members, ["user", "docs"]);
+}
+
+#[test]
+fn a_provider_with_other_limits_stays_dynamic_and_the_rest_freezes() {
+    let build = || {
+        let (interfaces, mut plugins) = chain(3)();
+        for plugin in &mut plugins {
+            if plugin.id == "counter" {
+                plugin.limits = wasm_link::Limits { memory: 1 << 24, ..wasm_link::Limits::default() };
+            }
+        }
+        (interfaces, plugins)
+    };
+    let calls: Vec<Call<'_>> = (0..2).map(|_| ("bump", vec![])).collect();
+    let (head, groups) = both_ways("r0", &build, &calls);
+    assert_eq!(groups, 1);
+    let report = head.freeze_report();
+    assert_eq!(report.groups[0].members, ["relay0", "relay1", "relay2"]);
+    assert_eq!(report.dynamic.len(), 1, "{report:#?}");
+    assert_eq!(report.dynamic[0].consumer, "relay2");
+    assert_eq!(report.dynamic[0].reason, NotFrozen::Settings { provider: "counter".to_owned() });
+    // The group keeps a dynamic socket to the counter: two stores.
+    let ids: Vec<String> = head.health().into_iter().map(|h| h.plugin).collect();
+    assert_eq!(ids, ["counter", "relay0"]);
+}
+
+#[test]
+fn a_provider_serving_two_groups_stays_dynamic() {
+    // `top` has its own limits: `left` and `right` head groups of their own,
+    // and the counter behind both would have to be in two places.
+    let build = || {
+        let (interfaces, mut plugins) = diamond();
+        plugins[0].limits = wasm_link::Limits { memory: 1 << 24, ..wasm_link::Limits::default() };
+        (interfaces, plugins)
+    };
+    let (head, groups) = both_ways("top", &build, &[("total", vec![]), ("total", vec![])]);
+    assert_eq!(groups, 0);
+    let report = head.freeze_report();
+    let counter: Vec<_> = report.dynamic.iter().filter(|edge| edge.interface == "counter").collect();
+    assert_eq!(counter.len(), 2, "{report:#?}");
+    assert_eq!(
+        counter[0].reason,
+        NotFrozen::Shared { provider: "counter".to_owned(), others: vec!["right".to_owned()] },
+        "{report:#?}"
+    );
+    assert_eq!(counter[0].reason.to_string(), "`counter` also serves `right`");
+}
+
+#[test]
+fn a_plugin_without_bytes_is_not_frozen() {
+    let build = || {
+        let (interfaces, mut plugins) = sum_over(&PLAIN)();
+        plugins[1].bytes_hidden = true;
+        (interfaces, plugins)
+    };
+    let (head, groups) = both_ways("sum", &build, &[("total", vec![])]);
+    assert_eq!(groups, 0);
+    assert_eq!(head.freeze_report().dynamic[0].reason, NotFrozen::NoBytes { plugin: "a".to_owned() });
+}
+
+#[test]
+fn a_pooled_plugin_is_not_frozen() {
+    let build = || {
+        let (interfaces, mut plugins) = sum_over(&PLAIN)();
+        plugins[1].instances = 2;
+        (interfaces, plugins)
+    };
+    let (head, groups) = both_ways("sum", &build, &[("total", vec![])]);
+    assert_eq!(groups, 0);
+    assert_eq!(head.freeze_report().dynamic[0].reason, NotFrozen::Pooled { plugin: "a".to_owned() });
+}
+
+#[test]
+fn a_failure_inside_a_group_is_the_group_s_and_it_recovers() {
+    let (head, _) = load(true, "sum", &sum_over(&PLAIN));
+    // Dynamic, the trap would be `a`'s, seen by `sum` through its socket;
+    // frozen, both are one instance: the failure is the group's.
+    match head.dispatch("test:fixtures/sum", "failing", true, &[]) {
+        Socket::ExactlyOne(Err(error)) => {
+            assert_eq!(error.plugin(), "sum");
+            assert!(matches!(error, wasm_link::DispatchError::Trap { .. }), "{error:?}");
+        }
+        other => panic!("expected the group's trap, got {other:?}"),
+    }
+    let health = crate::health_of(&head, "sum");
+    assert_eq!(health.failures, 1);
+    assert_eq!(health.members, ["sum", "a"]);
+    match head.dispatch("test:fixtures/sum", "total", true, &[]) {
+        Socket::ExactlyOne(Ok(Val::U32(7))) => {}
+        other => panic!("expected 7 after recovery, got {other:?}"),
+    }
+    assert_eq!(crate::health_of(&head, "sum").reinstantiations, 1);
+}
+
+#[test]
+fn swaps_refuse_frozen_members_and_their_interfaces() {
+    let (head, _) = load(true, "r0", &chain(2));
+    let member = Plugin::new("counter", "counter", &[], crate::plugins::counter());
+    match head.replace_plugin(member) {
+        Err(wasm_link::SwapError::Frozen { plugin, group }) => {
+            assert_eq!((plugin.as_str(), group.as_str()), ("counter", "relay0"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(matches!(head.remove_plugin(&"relay1".to_owned()), Err(wasm_link::SwapError::Frozen { .. })));
+    let newcomer = Plugin::new("counter2", "counter", &[], crate::plugins::counter());
+    assert!(matches!(head.add_plugin(newcomer), Err(wasm_link::SwapError::Frozen { .. })));
+    // Nothing changed.
+    match head.dispatch("test:fixtures/r0", "bump", true, &[]) {
+        Socket::ExactlyOne(Ok(Val::U32(3))) => {}
+        other => panic!("expected 3, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_tree_freezes_the_same() {
+    let engine = Engine::default();
+    let (interfaces, plugins) = docs_tree();
+    let (tree, _) = PluginTree::new("user".to_owned(), interfaces, plugins);
+    let linker = Linker::new(&engine);
+    let (head, errors) = match tree.load_async_with(&engine, &linker, &LoadOptions::new().freeze(true)).await {
+        Ok(loaded) => loaded,
+        Err((primary, _)) => panic!("{primary}"),
+    };
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(head.freeze_report().groups.len(), 1);
+    match head.dispatch_async("test:fixtures/user", "roundtrip", true, &[Val::U32(5)]).await {
+        Socket::ExactlyOne(Ok(Val::U32(_))) => {}
+        other => panic!("expected a u32, got {other:?}"),
+    }
+}
+
+#[test]
+fn bytes_that_import_more_than_the_checked_component_are_not_composed() {
+    // `a` compiles as a plain number provider, but hands over bytes that
+    // also import a host interface it was never checked for.
+    let sneaky = crate::fixtures::component(
+        r"package test:fixtures;
+        interface host { callback: func() -> u32; }
+        interface number { value: func() -> u32; fail: func() -> u32; signal: func(); }
+        world w { import host; export number; }",
+        "w",
+        r#"(module
+            (import "test:fixtures/host" "callback" (func $callback (result i32)))
+            (func (export "test:fixtures/number#value") (result i32) (call $callback))
+            (func (export "test:fixtures/number#fail") (result i32) unreachable)
+            (func (export "test:fixtures/number#signal"))
+        )"#,
+    );
+    let build = move || {
+        let (interfaces, mut plugins) = sum_over(&PLAIN)();
+        plugins[1].lying_bytes = Some(sneaky.clone());
+        (interfaces, plugins)
+    };
+    let (head, groups) = both_ways("sum", &build, &[("total", vec![])]);
+    assert_eq!(groups, 0);
+    let reason = &head.freeze_report().dynamic[0].reason;
+    assert!(reason.to_string().contains("test:fixtures/host"), "{reason}");
+}
