@@ -235,9 +235,21 @@ where
             }
             Some(reason) => {
                 for &consumer in users {
+                    // Each consumer is told of the others outside its group.
+                    let reason = match &reason {
+                        NotFrozen::Shared { provider, .. } => NotFrozen::Shared {
+                            provider: provider.clone(),
+                            others: users
+                                .iter()
+                                .filter(|&&c| group[c] != group[consumer])
+                                .filter_map(|&c| id(c))
+                                .collect(),
+                        },
+                        other => other.clone(),
+                    };
                     if let Some(consumer) = id(consumer) {
                         let interface = interfaces[plug].id.clone();
-                        report.dynamic.push(DynamicEdge { consumer, interface, reason: reason.clone() });
+                        report.dynamic.push(DynamicEdge { consumer, interface, reason });
                     }
                 }
             }

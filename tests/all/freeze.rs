@@ -367,3 +367,33 @@ fn bytes_that_import_more_than_the_checked_component_are_not_composed() {
     let reason = &head.freeze_report().dynamic[0].reason;
     assert!(reason.to_string().contains("test:fixtures/host"), "{reason}");
 }
+
+/// The demo's report, loaded frozen or not.
+fn demo_report(freeze: bool) -> (String, wasm_link::FreezeReport<String, String>) {
+    use wasm_link::dir::{DirOptions, PluginDir};
+    let plugin_dir = PluginDir::open(wasm_link_guests::DEMO_DIR, &DirOptions::default()).unwrap();
+    let (tree, errors) = plugin_dir.into_tree();
+    assert!(errors.is_empty(), "{errors:?}");
+    let engine = Engine::default();
+    let linker = PluginDir::linker(&engine).unwrap();
+    let (head, errors) = tree.load_with(&engine, &linker, &LoadOptions::new().freeze(freeze)).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let source = Val::String("# Title\n\nsome   text. more text\n\nA second one.".into());
+    match head.dispatch("demo:app/app@0.1.0", "run", true, &[source]) {
+        Socket::ExactlyOne(Ok(Val::String(report))) => (report, head.freeze_report().clone()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_demo_reports_the_same_frozen_and_says_why_its_parser_stays_dynamic() {
+    let (dynamic, _) = demo_report(false);
+    let (frozen, report) = demo_report(true);
+    assert_eq!(frozen, dynamic);
+    // Its one `ExactlyOne` provider serves five plugins, each heading a
+    // group of its own (transforms and analysers are multi-plugin sockets).
+    assert!(report.groups.is_empty(), "{report:#?}");
+    assert_eq!(report.dynamic.len(), 5, "{report:#?}");
+    assert!(report.dynamic.iter().all(|edge| edge.interface == "parser"
+        && matches!(&edge.reason, NotFrozen::Shared { provider, others } if provider == "markdown-parser" && others.len() == 4)));
+}

@@ -8,8 +8,8 @@ use crate::load::open_and_load;
 use crate::with_causes;
 
 /// `wasm-link check`.
-pub fn run(dir: &Path, cache: Option<PathBuf>) -> Result<ExitCode, String> {
-    let loaded = open_and_load(dir, None, cache)?;
+pub fn run(dir: &Path, cache: Option<PathBuf>, freeze: bool) -> Result<ExitCode, String> {
+    let loaded = open_and_load(dir, None, cache, freeze)?;
     let mut reasons: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut general = Vec::new();
     for error in &loaded.build_errors {
@@ -39,6 +39,8 @@ pub fn run(dir: &Path, cache: Option<PathBuf>) -> Result<ExitCode, String> {
             for reason in why {
                 println!("          {reason}");
             }
+        } else if let Some(group) = frozen_into(&loaded, id) {
+            println!("  ok      {id} (plug `{plug}`), frozen into `{group}`");
         } else if loaded_ids.contains(id) {
             println!("  ok      {id} (plug `{plug}`)");
         } else {
@@ -57,6 +59,9 @@ pub fn run(dir: &Path, cache: Option<PathBuf>) -> Result<ExitCode, String> {
             println!("  {text}");
         }
     }
+    if let (true, Ok(head)) = (freeze, &loaded.head) {
+        print_frozen(head.freeze_report());
+    }
     match &loaded.head {
         Ok(_) => {
             println!("result: the root `{}` can be served", loaded.root);
@@ -65,6 +70,33 @@ pub fn run(dir: &Path, cache: Option<PathBuf>) -> Result<ExitCode, String> {
         Err(error) => {
             println!("result: the root `{}` cannot be served: {error}", loaded.root);
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The group a plugin was frozen into, when it was.
+fn frozen_into<'a>(loaded: &'a crate::load::Loaded, plugin: &str) -> Option<&'a str> {
+    let head = loaded.head.as_ref().ok()?;
+    let group = head.freeze_report().groups.iter().find(|group| group.members.iter().any(|m| m == plugin))?;
+    Some(group.plugin.as_str())
+}
+
+/// `--freeze`: each group composed, each `ExactlyOne` edge left dynamic.
+fn print_frozen(report: &wasm_link::FreezeReport<String, String>) {
+    println!("frozen:");
+    if report.groups.is_empty() {
+        println!("  no group");
+    }
+    for group in &report.groups {
+        println!("  `{}`: {}", group.plugin, group.members.join(" + "));
+        for (consumer, interface, provider) in &group.edges {
+            println!("          {consumer} -> {interface} -> {provider}");
+        }
+    }
+    if !report.dynamic.is_empty() {
+        println!("left dynamic:");
+        for edge in &report.dynamic {
+            println!("  {} -> {}: {}", edge.consumer, edge.interface, edge.reason);
         }
     }
 }

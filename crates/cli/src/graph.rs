@@ -10,7 +10,17 @@ use crate::GraphFormat;
 use crate::with_causes;
 
 /// `wasm-link graph`.
-pub fn run(dir: &Path, format: GraphFormat) -> Result<ExitCode, String> {
+pub fn run(dir: &Path, format: GraphFormat, freeze: bool) -> Result<ExitCode, String> {
+    // Frozen edges are known only by loading: (consumer, interface).
+    let frozen: Vec<(String, String)> = if freeze {
+        let loaded = crate::load::open_and_load(dir, None, None, true)?;
+        let head = loaded.head.map_err(|e| format!("the root cannot be served: {e}"))?;
+        let report = head.freeze_report();
+        report.groups.iter().flat_map(|g| g.edges.iter().map(|(c, i, _)| (c.clone(), i.clone()))).collect()
+    } else {
+        Vec::new()
+    };
+    let is_frozen = |plugin: &str, socket: &str| frozen.iter().any(|(c, i)| c == plugin && i == socket);
     let plugin_dir = PluginDir::open(dir, &DirOptions::default())
         .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
     for error in &plugin_dir.errors {
@@ -34,7 +44,13 @@ pub fn run(dir: &Path, format: GraphFormat) -> Result<ExitCode, String> {
                 println!("  \"plugin:{id}\" [shape=ellipse, label=\"{id}\"];");
                 println!("  \"plugin:{id}\" -> \"interface:{}\" [label=\"plug\"];", plugin.plug_id());
                 for socket in plugin.socket_ids() {
-                    println!("  \"interface:{socket}\" -> \"plugin:{id}\" [style=dashed, label=\"socket\"];");
+                    if is_frozen(id, socket) {
+                        println!(
+                            "  \"interface:{socket}\" -> \"plugin:{id}\" [style=bold, color=blue, label=\"frozen\"];"
+                        );
+                    } else {
+                        println!("  \"interface:{socket}\" -> \"plugin:{id}\" [style=dashed, label=\"socket\"];");
+                    }
                 }
             }
             println!("}}");
@@ -50,7 +66,11 @@ pub fn run(dir: &Path, format: GraphFormat) -> Result<ExitCode, String> {
                 println!("  p_{}([\"{id}\"])", node(id));
                 println!("  p_{} -->|plug| i_{}", node(id), node(plugin.plug_id()));
                 for socket in plugin.socket_ids() {
-                    println!("  i_{} -.->|socket| p_{}", node(socket), node(id));
+                    if is_frozen(id, socket) {
+                        println!("  i_{} ==>|frozen| p_{}", node(socket), node(id));
+                    } else {
+                        println!("  i_{} -.->|socket| p_{}", node(socket), node(id));
+                    }
                 }
             }
         }

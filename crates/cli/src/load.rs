@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use wasm_link::dir::{CompileCache, DirChange, DirError, DirOptions, DirPlugin, DirWatch, PluginDir};
-use wasm_link::{Engine, PluginTreeError, PluginTreeHead, Socket, Val};
+use wasm_link::{Engine, LoadOptions, PluginTreeError, PluginTreeHead, Socket, Val};
 
 use crate::with_causes;
 
@@ -32,8 +32,9 @@ pub struct Loaded {
     pub options: DirOptions,
 }
 
-/// Opens `dir` and loads it, `root` replacing the manifest's root when given.
-pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>) -> Result<Loaded, String> {
+/// Opens `dir` and loads it, `root` replacing the manifest's root when given,
+/// frozen when `freeze` says so.
+pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>, freeze: bool) -> Result<Loaded, String> {
     // SAFETY: the user named this directory with `--cache`, whose help (and
     // the README) says it is trusted like the program: it must be writable
     // only by the user and those they trust. Choosing it is their statement of
@@ -53,7 +54,11 @@ pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>) -> 
     let dir_errors = std::mem::take(&mut plugin_dir.errors);
     let (tree, build_errors) = plugin_dir.into_tree();
     let linker = PluginDir::linker(&engine).map_err(|e| e.to_string())?;
-    let (head, load_errors) = match tree.load(&engine, &linker) {
+    let mut load_options = LoadOptions::new().freeze(freeze);
+    if let Some(cache) = cache {
+        load_options = load_options.compile_cache(cache);
+    }
+    let (head, load_errors) = match tree.load_with(&engine, &linker, &load_options) {
         Ok((head, errors)) => (Ok(head), errors),
         Err((error, errors)) => (Err(with_causes(&error)), errors),
     };
@@ -92,8 +97,9 @@ pub fn call(
     args: &[String],
     cache: Option<PathBuf>,
     watch: bool,
+    freeze: bool,
 ) -> Result<ExitCode, String> {
-    let loaded = open_and_load(dir, Some(interface), cache)?;
+    let loaded = open_and_load(dir, Some(interface), cache, freeze)?;
     let head = loaded.head.map_err(|e| format!("`{interface}` cannot be served: {e}"))?;
     let ty = head.function_type(function).ok_or_else(|| {
         let known: Vec<&str> = head.function_names().collect();

@@ -41,6 +41,11 @@ enum Command {
         /// there. Use a directory only you can write.
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// Compose the plugins joined by plain `ExactlyOne` edges into one
+        /// component each (as `LoadOptions::freeze` does), and show which
+        /// edges froze and why the others did not.
+        #[arg(long)]
+        freeze: bool,
     },
     /// Print the plugin graph with each interface's cardinality.
     Graph {
@@ -49,6 +54,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
+        /// Load the tree frozen (this compiles it) and draw frozen edges in
+        /// bold.
+        #[arg(long)]
+        freeze: bool,
     },
     /// Call a function of an interface on every plugin that implements it.
     Call {
@@ -72,6 +81,10 @@ enum Command {
         /// keeps serving. Runs until interrupted (Ctrl-C).
         #[arg(long)]
         watch: bool,
+        /// Compose the plugins joined by plain `ExactlyOne` edges into one
+        /// component each (as `LoadOptions::freeze` does).
+        #[arg(long)]
+        freeze: bool,
     },
     /// Print the WIT world a plugin must target: its plug exported, each
     /// socket imported in the shape its cardinality gives.
@@ -95,10 +108,10 @@ enum GraphFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Check { dir, cache } => check::run(&dir, cache),
-        Command::Graph { dir, format } => graph::run(&dir, format),
-        Command::Call { dir, interface, function, args, cache, watch } => {
-            load::call(&dir, &interface, &function, &args, cache, watch)
+        Command::Check { dir, cache, freeze } => check::run(&dir, cache, freeze),
+        Command::Graph { dir, format, freeze } => graph::run(&dir, format, freeze),
+        Command::Call { dir, interface, function, args, cache, watch, freeze } => {
+            load::call(&dir, &interface, &function, &args, cache, watch, freeze)
         }
         Command::Wit { dir, plugin } => scaffold::run(&dir, &plugin),
     };

@@ -266,3 +266,42 @@ fn call_watch_calls_again_after_a_swap_and_keeps_serving_through_a_broken_change
 
     assert!(child.0.try_wait().unwrap().is_none(), "still following");
 }
+
+#[test]
+fn check_and_graph_show_a_frozen_group_of_rust_plugins() {
+    // Rooted at `transform` with one transform left, the demo's
+    // `capitalize` is the parser's only consumer: the two compose.
+    let dir = demo_copy();
+    std::fs::remove_dir_all(dir.path().join("plugins/trim-whitespace")).unwrap();
+    let manifest = dir.path().join("wasm-link.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("root = \"app\"", "root = \"transform\"");
+    std::fs::write(&manifest, text).unwrap();
+    wasm_link()
+        .args(["check", "--freeze"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok      markdown-parser (plug `parser`), frozen into `capitalize`"))
+        .stdout(predicate::str::contains("`capitalize`: capitalize + markdown-parser"))
+        .stdout(predicate::str::contains("capitalize -> parser -> markdown-parser"));
+    wasm_link()
+        .args(["graph", "--freeze", "--format", "mermaid"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("i_parser ==>|frozen| p_capitalize"))
+        .stdout(predicate::str::contains("i_parser -.->|socket| p_pipeline"));
+}
+
+#[test]
+fn check_freeze_on_the_demo_says_why_each_edge_stays_dynamic() {
+    wasm_link()
+        .args(["check", "--freeze"])
+        .arg(demo())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("  no group"))
+        .stdout(predicate::str::contains(
+            "pipeline -> parser: `markdown-parser` also serves `capitalize`, `trim-whitespace`, `readability`, `word-count`",
+        ));
+}

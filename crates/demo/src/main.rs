@@ -12,6 +12,11 @@
 //! `plugins/` and, after each batch of changes (a component rebuilt, a folder
 //! added or removed), prints what changed and runs the pipeline again. It
 //! stops on Ctrl-C, or after `--watch-for SECONDS` (which implies `--watch`).
+//!
+//! With `--freeze` the plugins joined by plain `ExactlyOne` edges are
+//! composed into one component each (`LoadOptions::freeze`); the demo prints
+//! what froze and which `ExactlyOne` edges stayed dynamic, and why, then the
+//! same report.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -22,15 +27,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasm_link::dir::{CompileCache, DirChange, DirOptions, DirPlugin, DirWatch, PluginDir};
-use wasm_link::{PluginTreeHead, Socket, Val};
+use wasm_link::{LoadOptions, PluginTreeHead, Socket, Val};
 
 const SAMPLE: &str = include_str!("../../../demo/sample.md");
 
-const USAGE: &str = "usage: wasm-link-demo [DIR] [--watch] [--watch-for SECONDS]";
+const USAGE: &str = "usage: wasm-link-demo [DIR] [--freeze] [--watch] [--watch-for SECONDS]";
 
-/// The command line: `[DIR] [--watch] [--watch-for SECONDS]`.
+/// The command line: `[DIR] [--freeze] [--watch] [--watch-for SECONDS]`.
 struct Args {
     dir: PathBuf,
+    /// Load with `LoadOptions::freeze`.
+    freeze: bool,
     /// Follow the directory after the first report.
     watch: bool,
     /// Stop following after this long (`None`: until interrupted).
@@ -41,12 +48,14 @@ struct Args {
 fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, String> {
     let mut dir = None;
     let mut watch = false;
+    let mut freeze = false;
     let mut watch_for = None;
     let mut options_done = false;
     while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("--") if !options_done => options_done = true,
             Some("--watch") if !options_done => watch = true,
+            Some("--freeze") if !options_done => freeze = true,
             Some("--watch-for") if !options_done => {
                 let seconds = args.next().ok_or("`--watch-for` needs a number of seconds")?;
                 let seconds = seconds
@@ -66,7 +75,7 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, 
         }
     }
     let dir = dir.unwrap_or_else(|| PathBuf::from(wasm_link_guests::DEMO_DIR));
-    Ok(Some(Args { dir, watch, watch_for }))
+    Ok(Some(Args { dir, freeze, watch, watch_for }))
 }
 
 fn main() -> ExitCode {
@@ -87,6 +96,7 @@ fn main() -> ExitCode {
     // the demo binary built into the same directory).
     #[allow(unsafe_code, reason = "a compile cache in the workspace's own build directory")]
     let cache = unsafe { CompileCache::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/demo-cache")) };
+    let load_options = LoadOptions::new().freeze(args.freeze).compile_cache(cache.clone());
     let options = DirOptions { cache: Some(cache) };
     let plugin_dir = match PluginDir::open(&dir, &options) {
         Ok(plugin_dir) => plugin_dir,
@@ -117,7 +127,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (head, load_errors) = match tree.load(&engine, &linker) {
+    let (head, load_errors) = match tree.load_with(&engine, &linker, &load_options) {
         Ok(loaded) => loaded,
         Err((error, others)) => {
             for other in &others {
@@ -132,6 +142,9 @@ fn main() -> ExitCode {
     }
     let loaded: Vec<&str> = head.loaded_plugin_ids().into_iter().map(String::as_str).collect();
     println!("  loaded: {}", loaded.join(", "));
+    if args.freeze {
+        print_frozen(&head);
+    }
     let succeeded = match run_pipeline(&head, &mut std::io::stdout().lock()) {
         Ok(succeeded) => succeeded,
         Err(error) => {
@@ -143,6 +156,20 @@ fn main() -> ExitCode {
         return exit_code(succeeded);
     }
     watch(&dir, options, head, succeeded, args.watch_for)
+}
+
+/// `--freeze`: what froze, and the `ExactlyOne` edges left dynamic.
+fn print_frozen(head: &PluginTreeHead<DirPlugin>) {
+    let report = head.freeze_report();
+    if report.groups.is_empty() {
+        println!("  frozen: no group");
+    }
+    for group in &report.groups {
+        println!("  frozen into one component as `{}`: {}", group.plugin, group.members.join(" + "));
+    }
+    for edge in &report.dynamic {
+        println!("  left dynamic: `{}` -> {}: {}", edge.consumer, edge.interface, edge.reason);
+    }
 }
 
 /// Runs the pipeline on the sample and prints its report to `out` (or why
