@@ -229,6 +229,18 @@
 //! native stack left, a deep chain continuing on fresh stack segments, so a
 //! chain as deep as [`Limits::depth`] allows completes on any thread.
 //!
+//! # Freezing
+//!
+//! With the cargo feature `freeze`, [`PluginTree::load_with`] and
+//! [`LoadOptions::freeze`] compose each group of plugins joined by plain
+//! `ExactlyOne` edges (same limits, recovery and grants, not pooled, bytes
+//! given by [`PluginData::component_bytes`]) into one component with
+//! `wac-graph`: calls inside the group cost what calls inside one component
+//! cost, and the group runs in one store (one budget, one re-instantiation,
+//! one quarantine, named by its top member). Everything else stays
+//! dynamic; [`PluginTreeHead::freeze_report`] says what froze and why the
+//! other `ExactlyOne` edges did not ([`NotFrozen`]).
+//!
 //! # Engine configuration
 //!
 //! The user owns the [`Engine`]. This crate depends on wasmtime with

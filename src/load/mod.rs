@@ -388,6 +388,11 @@ where
             })
             .collect();
         let mut prepared = self.env.prepare(id, plug, sockets, data, component, &providers)?;
+        if !frozen.is_empty() {
+            // A group's version is its composite's: one member's would not
+            // change with another's.
+            prepared.version = None;
+        }
         prepared.frozen = frozen;
         drop(providers);
         self.env.instantiate(prepared, 0).await

@@ -83,13 +83,14 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         &self.frozen
     }
 
-    /// Refuses a change to a frozen group: to one of its members, or a plugin
-    /// added to an interface composed inside one. Composites are made at
+    /// Refuses a change to a frozen group: to one of its members, or a
+    /// plugin that would plug into or socket an interface composed inside
+    /// one (nothing serves it outside its group). Composites are made at
     /// load; a change to one is a new load.
-    fn refuse_frozen(&self, plugin: &P::Id, plug: Option<usize>) -> Result<(), PluginSwapError<P>> {
-        let interface = plug.map(|plug| &self.env.interfaces[plug].id);
+    fn refuse_frozen(&self, plugin: &P::Id, interfaces: &[usize]) -> Result<(), PluginSwapError<P>> {
         let group = self.frozen.groups.iter().find(|group| {
-            group.members.contains(plugin) || group.edges.iter().any(|(_, edge, _)| Some(edge) == interface)
+            group.members.contains(plugin)
+                || group.edges.iter().any(|(_, edge, _)| interfaces.iter().any(|&i| self.env.interfaces[i].id == *edge))
         });
         match group {
             Some(group) => Err(SwapError::Frozen { plugin: plugin.clone(), group: group.plugin.clone() }),
@@ -242,7 +243,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         component: Result<Component, P::Error>,
     ) -> Result<Arc<PluginSlot<P>>, PluginSwapError<P>> {
         let read = self.read(&data)?;
-        self.refuse_frozen(&read.id, None)?;
+        self.refuse_frozen(&read.id, &read.sockets)?;
         let position = self.position(&read.id).ok_or_else(|| SwapError::NotLoaded { plugin: read.id.clone() })?;
         let old = &self.plugins[position].slot;
         if old.plug != read.plug {
@@ -277,7 +278,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         component: Result<Component, P::Error>,
     ) -> Result<P::Id, PluginSwapError<P>> {
         let read = self.read(&data)?;
-        self.refuse_frozen(&read.id, Some(read.plug))?;
+        self.refuse_frozen(&read.id, &[&[read.plug], &read.sockets[..]].concat())?;
         if self.position(&read.id).is_some() {
             return Err(SwapError::AlreadyLoaded { plugin: read.id });
         }
@@ -322,7 +323,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
 
     /// Removes the plugin `id`; returns it.
     pub(crate) fn remove(&mut self, id: &P::Id) -> Result<Arc<PluginSlot<P>>, PluginSwapError<P>> {
-        self.refuse_frozen(id, None)?;
+        self.refuse_frozen(id, &[])?;
         let position = self.position(id).ok_or_else(|| SwapError::NotLoaded { plugin: id.clone() })?;
         let plug = self.plugins[position].slot.plug;
         let interface = &self.env.interfaces[plug];

@@ -397,3 +397,21 @@ fn the_demo_reports_the_same_frozen_and_says_why_its_parser_stays_dynamic() {
     assert!(report.dynamic.iter().all(|edge| edge.interface == "parser"
         && matches!(&edge.reason, NotFrozen::Shared { provider, others } if provider == "markdown-parser" && others.len() == 4)));
 }
+
+#[test]
+fn a_plugin_socketing_an_interface_composed_inside_a_group_is_refused() {
+    // `counter` is served only inside the group: a newcomer could not reach it.
+    let build = || {
+        let (mut interfaces, plugins) = chain(2)();
+        interfaces.push(bump_interface("extra"));
+        (interfaces, plugins)
+    };
+    let (head, _) = load(true, "r0", &build);
+    let newcomer = Plugin::new("extra", "extra", &["counter"], relay("counter", "extra"));
+    match head.add_plugin(newcomer) {
+        Err(wasm_link::SwapError::Frozen { plugin, group }) => {
+            assert_eq!((plugin.as_str(), group.as_str()), ("extra", "relay0"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
