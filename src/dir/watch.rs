@@ -109,7 +109,8 @@ fn sync_since(
         !matches!(e, DirError::Wit { .. } | DirError::SymlinkedPluginFolder { .. } | DirError::DuplicatePlugin { .. })
     });
     let mut changes: Vec<DirChange> = dir.errors.into_iter().map(DirChange::Skipped).collect();
-    let running: Vec<(String, String)> = head.health().into_iter().map(|h| (h.plugin, h.version)).collect();
+    // Members of frozen groups each with their own version.
+    let running: Vec<(String, String)> = head.member_versions();
     let on_disk: Vec<String> = dir.plugins.iter().map(|p| p.id.clone()).collect();
     let mut additions = Vec::new();
     let unchanged = |plugin: &DirPlugin| {

@@ -161,10 +161,32 @@ where
     #[must_use]
     pub fn loaded_plugin_ids(&self) -> Vec<&P::Id> {
         let all = self.all.load();
-        let mut ids: Vec<&P::Id> =
-            all.iter().flat_map(|slot| std::iter::once(&slot.id).chain(&slot.frozen)).map(|id| self.lend(id)).collect();
+        let mut ids: Vec<&P::Id> = all
+            .iter()
+            .flat_map(|slot| {
+                let frozen = slot.frozen.iter().map(|(id, _)| id);
+                (slot.frozen.is_empty().then_some(&slot.id)).into_iter().chain(frozen)
+            })
+            .map(|id| self.lend(id))
+            .collect();
         ids.sort();
         ids
+    }
+
+    /// Every loaded plugin's id and version, the members of frozen groups
+    /// each with its own: what a plugin directory compares its files with.
+    #[cfg(feature = "dir")]
+    pub(crate) fn member_versions(&self) -> Vec<(P::Id, String)> {
+        let all = self.all.load();
+        let mut versions = Vec::with_capacity(all.len());
+        for slot in all.iter() {
+            if slot.frozen.is_empty() {
+                versions.push((slot.id.clone(), slot.version().to_owned()));
+            } else {
+                versions.extend(slot.frozen.iter().cloned());
+            }
+        }
+        versions
     }
 
     /// What a load with [`LoadOptions::freeze`](crate::LoadOptions::freeze)

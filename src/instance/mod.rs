@@ -78,8 +78,9 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     /// the plugin is busy further up that very chain: waiting would deadlock.
     busy: AtomicU64,
     pub(crate) id: P::Id,
-    /// The other plugins frozen into this one, in load order (`load::freeze`).
-    pub(crate) frozen: Box<[P::Id]>,
+    /// The members of the frozen group this instance runs, itself first,
+    /// each with its own version (`load::freeze`); empty when not frozen.
+    pub(crate) frozen: Box<[(P::Id, String)]>,
     /// `id` as the string guests see.
     pub(crate) label: Arc<str>,
     /// The interface it plugs into (an index into the tree's interfaces).
@@ -580,11 +581,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             version: self.version().to_owned(),
             revision: self.revision,
             since: self.since,
-            members: if self.frozen.is_empty() {
-                Vec::new()
-            } else {
-                std::iter::once(&self.id).chain(&self.frozen).cloned().collect()
-            },
+            members: self.frozen.iter().map(|(id, _)| id.clone()).collect(),
         }
     }
 
@@ -615,8 +612,9 @@ struct Place<P: PluginData + 'static> {
 #[derive(Clone)]
 pub(crate) struct Identity<Id> {
     pub(crate) id: Id,
-    /// The other plugins frozen into this one (`load::freeze`).
-    pub(crate) frozen: Box<[Id]>,
+    /// The members of the frozen group it runs, itself first, with their
+    /// versions (`load::freeze`).
+    pub(crate) frozen: Box<[(Id, String)]>,
     pub(crate) plug: usize,
     pub(crate) version: Option<String>,
     pub(crate) revision: u64,

@@ -279,15 +279,29 @@ pub enum SwapError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
         #[source]
         source: crate::BoxError,
     },
-    /// The plugin is a member of a frozen group, or would join an interface
-    /// composed inside one ([`LoadOptions::freeze`](crate::LoadOptions::freeze)):
-    /// a composite is made at load, so changing it means loading again.
-    #[error("plugin `{plugin}`: the group frozen as `{group}` cannot change while it runs; load the tree again")]
+    /// The change would take a member out of a frozen group, or add a
+    /// plugin that plugs into or sockets an interface composed inside one
+    /// ([`LoadOptions::freeze`](crate::LoadOptions::freeze)): a group's
+    /// shape is set at load, so changing it means loading again. (Replacing
+    /// a member composes its group again: see [`SwapError::Recompose`].)
+    #[error("plugin `{plugin}`: the group frozen as `{group}` cannot change shape while it runs; load the tree again")]
     Frozen {
         /// The plugin.
         plugin: PluginId,
         /// The group's top member.
         group: PluginId,
+    },
+    /// A member of a frozen group was replaced, and its group could not be
+    /// composed again with the new version (its shape or settings changed,
+    /// it gives no bytes, the composition failed); nothing changed.
+    #[error("plugin `{plugin}`: its frozen group `{group}` cannot be composed again: {reason}")]
+    Recompose {
+        /// The plugin.
+        plugin: PluginId,
+        /// The group's top member.
+        group: PluginId,
+        /// Why.
+        reason: String,
     },
     /// No plugin with this id is loaded (to replace or remove).
     #[error("plugin `{plugin}` is not loaded")]
@@ -374,7 +388,8 @@ impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static
             | Self::UnknownPlug { plugin, .. }
             | Self::PlugChanged { plugin, .. }
             | Self::Needed { plugin, .. }
-            | Self::Frozen { plugin, .. } => Some(plugin),
+            | Self::Frozen { plugin, .. }
+            | Self::Recompose { plugin, .. } => Some(plugin),
             Self::Load(error) => error.plugin(),
         }
     }

@@ -95,9 +95,9 @@ pub(crate) struct Prepared<P: PluginData + Send + 'static> {
     pub(crate) names: ResourceNames,
     imports: Vec<Import>,
     consumer: Arc<OnceLock<Weak<PluginSlot<P>>>>,
-    version: Option<String>,
-    /// The other plugins frozen into this one.
-    pub(crate) frozen: Vec<P::Id>,
+    pub(crate) version: Option<String>,
+    /// The members of the group it runs, itself first (`freeze`).
+    pub(crate) frozen: Vec<(P::Id, String)>,
 }
 
 /// An interface's loaded implementers, or why it cannot be served.
@@ -114,8 +114,8 @@ struct Loader<'a, P: PluginData + Send + 'static> {
     members: Vec<Arc<Members<P>>>,
     errors: Vec<PluginLoadError<P>>,
     root: usize,
-    /// Per plugin, the other plugins frozen into it.
-    frozen: Vec<Vec<P::Id>>,
+    /// Per plugin, the members of the group it runs, itself first.
+    frozen: Vec<Vec<(P::Id, String)>>,
 }
 impl<I, P> PluginTree<I, P>
 where
@@ -249,7 +249,7 @@ where
         let mut compiled = compile::compile_all(engine, &sound, &mut nodes);
         // Every node is still there: none was taken yet.
         let plugin_ids: Vec<P::Id> = nodes.iter().flatten().map(|n| n.id.clone()).collect();
-        let (frozen, report) =
+        let freeze::Frozen { members: frozen, report, groups } =
             freeze::when_asked(engine, options, &interfaces, &mut nodes, &mut compiled, &order, root);
         let mut implementers = Vec::with_capacity(interfaces.len());
         let mut specs = Vec::with_capacity(interfaces.len());
@@ -314,7 +314,7 @@ where
         drop(loader);
         // From here the tree owns the plugins: dropped, it releases them
         // without one plugin's drop freeing another (see `swap::Tree`).
-        let tree = swap::Tree::new(env, members, plugins, root, report);
+        let tree = swap::Tree::new(env, members, plugins, root, report, groups);
         match outcome {
             Ok(()) => Ok((PluginTreeHead::new(tree), errors)),
             Err(primary) => {
@@ -389,9 +389,9 @@ where
             .collect();
         let mut prepared = self.env.prepare(id, plug, sockets, data, component, &providers)?;
         if !frozen.is_empty() {
-            // A group's version is its composite's: one member's would not
+            // A group's version is its members': one member's would not
             // change with another's.
-            prepared.version = None;
+            prepared.version = Some(freeze::group::group_version(&frozen));
         }
         prepared.frozen = frozen;
         drop(providers);

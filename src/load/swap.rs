@@ -25,6 +25,7 @@ use super::{Env, Loaded, Provider};
 use crate::PluginData;
 use crate::instance::PluginSlot;
 use crate::instance::members::Members;
+use crate::load::freeze::Kept;
 use crate::load::{FreezeReport, LoadError, NestedLoadError, SwapError};
 
 /// The error of a change to a tree of plugins of type `P`.
@@ -43,8 +44,10 @@ pub(crate) struct Tree<P: PluginData + Send + 'static> {
     /// handles they gave out): their sockets read the current member
     /// lists, so a change must not close a cycle through them either.
     retired: Vec<Retired<P>>,
-    /// What the load froze: its groups refuse changes.
+    /// What the load froze.
     frozen: FreezeReport<P::Id, P::InterfaceId>,
+    /// The frozen groups, as replacing a member composes them again.
+    groups: Vec<Kept<P>>,
 }
 
 /// A replaced or removed version, as the cycle check sees it.
@@ -68,6 +71,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         plugins: Vec<Loaded<P>>,
         root: usize,
         frozen: FreezeReport<P::Id, P::InterfaceId>,
+        groups: Vec<Kept<P>>,
     ) -> Self {
         // Every interface's list holds every plugin of it that loaded: the
         // load filled only those a consumer or the root reached, and later
@@ -75,7 +79,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         for (interface, members) in members.iter().enumerate() {
             members.store(plugins.iter().filter(|p| p.slot.plug == interface).map(|p| p.slot.clone()).collect());
         }
-        Self { env, members, plugins, root, retired: Vec::new(), frozen }
+        Self { env, members, plugins, root, retired: Vec::new(), frozen, groups }
     }
 
     /// What the load froze.
@@ -243,6 +247,9 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         component: Result<Component, P::Error>,
     ) -> Result<Arc<PluginSlot<P>>, PluginSwapError<P>> {
         let read = self.read(&data)?;
+        if let Some(group) = self.groups.iter().position(|g| g.position(&read.id).is_some()) {
+            return self.replace_member(group, read, data, component).await;
+        }
         self.refuse_frozen(&read.id, &read.sockets)?;
         let position = self.position(&read.id).ok_or_else(|| SwapError::NotLoaded { plugin: read.id.clone() })?;
         let old = &self.plugins[position].slot;
@@ -255,7 +262,13 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         }
         let revision = old.revision + 1;
         self.check_cycle(&read, Some(position))?;
-        let loaded = self.bring_in(read, data, component, revision).await?;
+        let loaded = self.bring_in(read, data, component, revision, Vec::new()).await?;
+        Ok(self.install(position, loaded))
+    }
+
+    /// Puts `loaded` in the place of the plugin at `position` (same id);
+    /// returns the version it replaced.
+    fn install(&mut self, position: usize, loaded: Loaded<P>) -> Arc<PluginSlot<P>> {
         let plug = loaded.slot.plug;
         let slots = self.members[plug]
             .load()
@@ -268,7 +281,58 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         self.plugins.push(loaded);
         self.members[plug].store(slots);
         self.retire(&old);
-        Ok(old.slot)
+        old.slot
+    }
+
+    /// Replaces a member of a frozen group: the group is composed again
+    /// with the new version and replaces the running composite, all or
+    /// nothing like any replacement.
+    async fn replace_member(
+        &mut self,
+        group: usize,
+        read: Read<P>,
+        data: P,
+        component: Result<Component, P::Error>,
+    ) -> Result<Arc<PluginSlot<P>>, PluginSwapError<P>> {
+        #[cfg(feature = "freeze")]
+        {
+            let plugin = read.id.clone();
+            let top = self.groups[group].members[0].id.clone();
+            let refused = |reason: String| SwapError::Recompose { plugin: plugin.clone(), group: top.clone(), reason };
+            let component =
+                component.map_err(|e| LoadError::Component { plugin: plugin.clone(), source: Arc::new(e) })?;
+            let position = self.position(&top).ok_or_else(|| SwapError::NotLoaded { plugin: top.clone() })?;
+            let names: Vec<String> = self.env.interfaces.iter().map(|i| i.name.instance.clone()).collect();
+            let name = |interface: usize| names[interface].clone();
+            let kept = &mut self.groups[group];
+            let member = kept.position(&read.id).unwrap_or_default();
+            let recomposed = kept
+                .recompose(&self.env.engine, &name, member, data, component, (read.plug, read.sockets))
+                .map_err(refused)?;
+            let top_read = Read { id: top.clone(), plug: kept.members[0].plug, sockets: recomposed.sockets };
+            let revision = self.plugins[position].slot.revision + 1;
+            let versions = crate::load::freeze::group::versions(&recomposed.members);
+            let loaded = match self.check_cycle(&top_read, Some(position)) {
+                Ok(()) => self.bring_in(top_read, recomposed.top, Ok(recomposed.composite), revision, versions).await,
+                Err(error) => Err(error),
+            };
+            match loaded {
+                Ok(loaded) => {
+                    self.groups[group].commit(Some(recomposed.members), recomposed.spare);
+                    tracing::info!(%plugin, group = %top, "frozen group composed again");
+                    Ok(self.install(position, loaded))
+                }
+                Err(error) => {
+                    self.groups[group].commit(None, recomposed.spare);
+                    Err(error)
+                }
+            }
+        }
+        #[cfg(not(feature = "freeze"))]
+        {
+            let _ = (data, component);
+            Err(SwapError::Frozen { plugin: read.id, group: self.groups[group].members[0].id.clone() })
+        }
     }
 
     /// Adds `data` to the plugins of its plug; returns its id.
@@ -296,7 +360,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         }
         self.check_cycle(&read, None)?;
         let plug = read.plug;
-        let loaded = self.bring_in(read, data, component, 0).await?;
+        let loaded = self.bring_in(read, data, component, 0, Vec::new()).await?;
         let mut slots: Vec<_> = self.members[plug].load().iter().cloned().collect();
         slots.push(loaded.slot.clone());
         let id = loaded.slot.id.clone();
@@ -312,10 +376,15 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         data: P,
         component: Result<Component, P::Error>,
         revision: u64,
+        group: Vec<(P::Id, String)>,
     ) -> Result<Loaded<P>, PluginSwapError<P>> {
         let providers = self.providers(&read)?;
         let Read { id, plug, sockets } = read;
-        let prepared = self.env.prepare(id.clone(), plug, sockets, data, component, &providers)?;
+        let mut prepared = self.env.prepare(id.clone(), plug, sockets, data, component, &providers)?;
+        if !group.is_empty() {
+            prepared.version = Some(crate::load::freeze::group::group_version(&group));
+            prepared.frozen = group;
+        }
         drop(providers);
         self.check_consumers(&id, plug, &prepared.plug_types, &prepared.names)?;
         Ok(self.env.instantiate(prepared, revision).await?)

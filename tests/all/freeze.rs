@@ -302,24 +302,91 @@ fn a_failure_inside_a_group_is_the_group_s_and_it_recovers() {
     assert_eq!(crate::health_of(&head, "sum").reinstantiations, 1);
 }
 
+/// A `counter` whose `bump` counts from 1000.
+fn counter_from_1000() -> Vec<u8> {
+    crate::fixtures::component(
+        crate::plugins::COUNTER_WIT,
+        "counter-plugin",
+        r#"(module
+            (global $n (mut i32) (i32.const 1000))
+            (func (export "test:fixtures/counter#get") (result i32) i32.const 42)
+            (func (export "test:fixtures/counter#add") (param i32 i32) (result i32)
+                (i32.add (local.get 0) (local.get 1)))
+            (func (export "test:fixtures/counter#bump") (result i32)
+                (global.set $n (i32.add (global.get $n) (i32.const 1)))
+                (global.get $n))
+            (func (export "test:fixtures/counter#boom") (result i32) unreachable)
+            (func (export "test:fixtures/counter#nothing"))
+        )"#,
+    )
+}
+
+fn bump(head: &Head) -> u32 {
+    match head.dispatch("test:fixtures/r0", "bump", true, &[]) {
+        Socket::ExactlyOne(Ok(Val::U32(n))) => n,
+        other => panic!("expected a u32, got {other:?}"),
+    }
+}
+
 #[test]
-fn swaps_refuse_frozen_members_and_their_interfaces() {
+fn replacing_a_member_composes_its_group_again_with_the_same_results_as_dynamic() {
+    let (dynamic, _) = load(false, "r0", &chain(2));
+    let (frozen, _) = load(true, "r0", &chain(2));
+    for head in [&dynamic, &frozen] {
+        assert_eq!((bump(head), bump(head)), (3, 4));
+        head.replace_plugin(Plugin::new("counter", "counter", &[], counter_from_1000())).unwrap();
+        assert_eq!((bump(head), bump(head)), (1003, 1004));
+    }
+    // One store for the group: its entry has a new revision and version,
+    // the same members, and the report is unchanged.
+    let health = crate::health_of(&frozen, "relay0");
+    assert_eq!(health.revision, 1);
+    assert_eq!(health.members, ["relay0", "relay1", "counter"]);
+    assert_eq!(frozen.freeze_report().groups[0].members, ["relay0", "relay1", "counter"]);
+    assert_eq!(frozen.health().len(), 1);
+    // The top member too: a fresh store, the counter starting over.
+    frozen.replace_plugin(Plugin::new("relay0", "r0", &["r1"], relay("r1", "r0"))).unwrap();
+    assert_eq!(bump(&frozen), 1003);
+    assert_eq!(crate::health_of(&frozen, "relay0").revision, 2);
+}
+
+#[test]
+fn a_member_replacement_that_changes_the_group_s_shape_is_refused_and_nothing_changes() {
     let (head, _) = load(true, "r0", &chain(2));
-    let member = Plugin::new("counter", "counter", &[], crate::plugins::counter());
-    match head.replace_plugin(member) {
-        Err(wasm_link::SwapError::Frozen { plugin, group }) => {
-            assert_eq!((plugin.as_str(), group.as_str()), ("counter", "relay0"));
+    assert_eq!(bump(&head), 3);
+    let version = crate::health_of(&head, "relay0").version;
+    // `relay1` with no socket: the group's edge to the counter would go.
+    let shapeless = Plugin::new("relay1", "r1", &[], crate::plugins::counter());
+    match head.replace_plugin(shapeless) {
+        Err(wasm_link::SwapError::Recompose { plugin, group, reason }) => {
+            assert_eq!((plugin.as_str(), group.as_str()), ("relay1", "relay0"));
+            assert!(reason.contains("sockets"), "{reason}");
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+    // Other limits than the group's.
+    let mut limited = Plugin::new("counter", "counter", &[], counter_from_1000());
+    limited.limits = wasm_link::Limits { memory: 1 << 24, ..wasm_link::Limits::default() };
+    assert!(matches!(head.replace_plugin(limited), Err(wasm_link::SwapError::Recompose { .. })));
+    // A broken component: the member's own compile fails first.
+    let broken = Plugin::new("counter", "counter", &[], b"\0asm broken".to_vec());
+    assert!(matches!(head.replace_plugin(broken), Err(wasm_link::SwapError::Load(_))));
+    assert_eq!(bump(&head), 4, "the group kept its state");
+    assert_eq!(crate::health_of(&head, "relay0").version, version);
+}
+
+#[test]
+fn swaps_refuse_to_change_a_frozen_group_s_shape() {
+    let (head, _) = load(true, "r0", &chain(2));
     assert!(matches!(head.remove_plugin(&"relay1".to_owned()), Err(wasm_link::SwapError::Frozen { .. })));
     let newcomer = Plugin::new("counter2", "counter", &[], crate::plugins::counter());
-    assert!(matches!(head.add_plugin(newcomer), Err(wasm_link::SwapError::Frozen { .. })));
-    // Nothing changed.
-    match head.dispatch("test:fixtures/r0", "bump", true, &[]) {
-        Socket::ExactlyOne(Ok(Val::U32(3))) => {}
-        other => panic!("expected 3, got {other:?}"),
+    match head.add_plugin(newcomer) {
+        Err(wasm_link::SwapError::Frozen { plugin, group }) => {
+            assert_eq!((plugin.as_str(), group.as_str()), ("counter2", "relay0"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
     }
+    assert_eq!(bump(&head), 3, "nothing changed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,4 +481,47 @@ fn a_plugin_socketing_an_interface_composed_inside_a_group_is_refused() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+/// The demo rooted at `transform` with `capitalize` its only transform:
+/// `capitalize` and `markdown-parser` freeze (real Rust plugins, with WASI
+/// imports merged).
+fn transform_rooted_demo() -> tempfile::TempDir {
+    let dir = crate::dir::demo_copy();
+    std::fs::remove_dir_all(dir.path().join("plugins/trim-whitespace")).unwrap();
+    let manifest = dir.path().join("wasm-link.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("root = \"app\"", "root = \"transform\"");
+    std::fs::write(&manifest, text).unwrap();
+    dir
+}
+
+#[test]
+fn a_directory_follows_a_frozen_group_member_by_member() {
+    use wasm_link::dir::{DirChange, DirOptions, PluginDir};
+    let dir = transform_rooted_demo();
+    // Only the group: the idle plugins would be added by `sync` (and those
+    // that socket the parser, served only inside the group, refused).
+    for idle in ["pipeline", "readability", "word-count", "table-formatter"] {
+        std::fs::remove_dir_all(dir.path().join("plugins").join(idle)).unwrap();
+    }
+    let options = DirOptions::default();
+    let (tree, _) = PluginDir::open(dir.path(), &options).unwrap().into_tree();
+    let engine = Engine::default();
+    let linker = PluginDir::linker(&engine).unwrap();
+    let (head, errors) = tree.load_with(&engine, &linker, &LoadOptions::new().freeze(true)).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(head.freeze_report().groups[0].members, ["capitalize", "markdown-parser"]);
+    // Nothing changed on disk: nothing to do (each member is compared with
+    // its own files, not with the group's version).
+    let changes = PluginDir::sync(dir.path(), &options, &head).unwrap();
+    assert!(changes.is_empty(), "{changes:?}");
+    // A new build of the top member: the group is composed again.
+    let plugins = dir.path().join("plugins");
+    let trim = std::fs::read(wasm_link_guests::component("trim-whitespace").unwrap()).unwrap();
+    std::fs::write(plugins.join("capitalize/capitalize.wasm"), trim).unwrap();
+    let changes = PluginDir::sync(dir.path(), &options, &head).unwrap();
+    assert!(matches!(&changes[..], [DirChange::Replaced { plugin, .. }] if plugin == "capitalize"), "{changes:?}");
+    let health = head.health().into_iter().find(|h| h.plugin == "capitalize").unwrap();
+    assert_eq!((health.revision, health.members.len()), (1, 2));
+    assert!(PluginDir::sync(dir.path(), &options, &head).unwrap().is_empty());
 }

@@ -1,0 +1,86 @@
+//! Composing a group's component bytes with `wac-graph`, and compiling the
+//! composite.
+
+use wac_graph::types::Package;
+use wac_graph::{CompositionGraph, EncodeOptions};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::plan::Plan;
+use crate::load::LoadOptions;
+
+/// Composes a planned group from its members' component bytes (keyed as
+/// the plan names its members): each member instantiated, each frozen
+/// edge's provider export given to its consumer, the top member's plug
+/// exported, every import left over (dynamic sockets, WASI, host functions)
+/// imported by the composite. `name` gives an interface's instance name.
+pub(super) fn compose(
+    name: &dyn Fn(usize) -> String,
+    plan: &Plan,
+    plug: usize,
+    bytes: &[(usize, &[u8])],
+) -> Result<Vec<u8>, String> {
+    let mut graph = CompositionGraph::new();
+    let mut instances = std::collections::HashMap::new();
+    for (position, &(member, bytes)) in bytes.iter().enumerate() {
+        let package = Package::from_bytes(&format!("wasm-link:member{position}"), None, bytes, graph.types_mut())
+            .map_err(|e| format!("{e:#}"))?;
+        let package = graph.register_package(package).map_err(|e| e.to_string())?;
+        instances.insert(member, graph.instantiate(package));
+    }
+    let instance =
+        |member: usize| instances.get(&member).copied().ok_or_else(|| format!("member {member} has no bytes"));
+    for &(consumer, interface, provider) in &plan.edges {
+        let name = name(interface);
+        let export = graph.alias_instance_export(instance(provider)?, &name).map_err(|e| crate::error_chain(&e))?;
+        graph.set_instantiation_argument(instance(consumer)?, &name, export).map_err(|e| crate::error_chain(&e))?;
+    }
+    let name = name(plug);
+    let export = graph.alias_instance_export(instance(plan.top)?, &name).map_err(|e| crate::error_chain(&e))?;
+    graph.export(export, &name).map_err(|e| crate::error_chain(&e))?;
+    // Not validated here: wasmtime validates what it compiles, and a cache
+    // hit is keyed by these very bytes, compiled (and so validated) before.
+    let options = EncodeOptions { validate: false, ..EncodeOptions::default() };
+    graph.encode(options).map_err(|e| crate::error_chain(&e))
+}
+
+/// Refuses a composite importing anything none of its members imports as
+/// compiled alone: the members were checked (grants, plug) on what
+/// `component` gave, and bytes that say otherwise must not slip past.
+pub(super) fn imports_checked(engine: &Engine, composite: &Component, members: &[&Component]) -> Result<(), String> {
+    let checked: Vec<wasmtime::component::types::Component> =
+        members.iter().map(|member| member.component_type()).collect();
+    for (name, _) in composite.component_type().imports(engine) {
+        if !checked.iter().any(|member| member.get_import(engine, name).is_some()) {
+            return Err(format!("the composite imports `{name}`, which no member imports as compiled alone"));
+        }
+    }
+    Ok(())
+}
+
+/// Compiles a composite, through the options' compile cache when they
+/// have one.
+pub(super) fn compile(engine: &Engine, options: &LoadOptions, bytes: &[u8]) -> Result<Component, String> {
+    #[cfg(feature = "dir")]
+    if let Some(cache) = &options.cache {
+        return cache.component(engine, bytes).map(|(component, _)| component).map_err(|e| format!("{e:#}"));
+    }
+    let _ = options;
+    Component::new(engine, bytes).map_err(|e| format!("{e:#}"))
+}
+
+/// Composes, compiles and checks a group: the composite, or why not.
+pub(super) fn composite(
+    engine: &Engine,
+    options: &LoadOptions,
+    name: &dyn Fn(usize) -> String,
+    plan: &Plan,
+    plug: usize,
+    bytes: &[(usize, &[u8])],
+    members: &[&Component],
+) -> Result<Component, String> {
+    let bytes = compose(name, plan, plug, bytes)?;
+    let composite = compile(engine, options, &bytes)?;
+    imports_checked(engine, &composite, members)?;
+    Ok(composite)
+}

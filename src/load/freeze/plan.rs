@@ -1,0 +1,135 @@
+//! Which plugins freeze together: the groups and the reasons for the rest.
+
+use super::{DynamicEdge, FreezeReport, NotFrozen};
+use crate::graph::{InterfaceNode, PluginNode};
+use crate::{InterfaceCardinality, InterfaceData, PluginData};
+
+/// A group to compose: its members (top first), its frozen edges, and the
+/// sockets left dynamic.
+pub(super) struct Plan {
+    pub(super) top: usize,
+    pub(super) members: Vec<usize>,
+    /// (consumer, interface, provider) by index.
+    pub(super) edges: Vec<(usize, usize, usize)>,
+    pub(super) sockets: Vec<usize>,
+}
+
+/// Finds the groups to freeze among the plugins in `order` (dependencies
+/// first), and records the `ExactlyOne` edges left dynamic with their
+/// reasons. `ready[p]` tells whether plugin `p` compiled alone and handed
+/// over its component bytes.
+pub(super) fn plan<I, P>(
+    interfaces: &[InterfaceNode<I>],
+    nodes: &[Option<PluginNode<P>>],
+    order: &[usize],
+    root: usize,
+    ready: &[bool],
+    report: &mut FreezeReport<P::Id, P::InterfaceId>,
+) -> Vec<Plan>
+where
+    I: InterfaceData,
+    P: PluginData<InterfaceId = I::Id>,
+{
+    // Plugins with a defect load without their sockets: never frozen.
+    let node = |p: usize| nodes[p].as_ref().filter(|n| n.defect.is_none());
+    // The consumers of each interface, among the plugins this load reaches.
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); interfaces.len()];
+    for &plugin in order {
+        if let Some(node) = node(plugin) {
+            for &socket in &node.sockets {
+                consumers[socket].push(plugin);
+            }
+        }
+    }
+    // Consumers before providers: a provider joins the group its consumers
+    // share, decided before it.
+    let mut group: Vec<usize> = (0..nodes.len()).collect();
+    let mut frozen: Vec<(usize, usize, usize)> = Vec::new();
+    for &provider in order.iter().rev() {
+        let Some(provider_node) = node(provider) else { continue };
+        let plug = provider_node.plug;
+        let users = &consumers[plug];
+        if interfaces[plug].cardinality != InterfaceCardinality::ExactlyOne || users.is_empty() {
+            continue;
+        }
+        let id = |p: usize| nodes[p].as_ref().map(|n| n.id.clone());
+        let refusal = (|| {
+            let count = interfaces[plug].implementers.len();
+            if count > 1 {
+                return Some(NotFrozen::SeveralPlugins { count });
+            }
+            let provider_id = id(provider)?;
+            if plug == root {
+                return Some(NotFrozen::Root { provider: provider_id });
+            }
+            let settings = |data: &P| (data.limits(), data.recovery(), data.grants());
+            for &plugin in std::iter::once(&provider).chain(users) {
+                let data = &node(plugin)?.data;
+                if !ready[plugin] {
+                    return Some(NotFrozen::NoBytes { plugin: id(plugin)? });
+                }
+                if data.instances() > 1 {
+                    return Some(NotFrozen::Pooled { plugin: id(plugin)? });
+                }
+                if settings(data) != settings(&provider_node.data) {
+                    return Some(NotFrozen::Settings { provider: provider_id });
+                }
+            }
+            let others: Vec<P::Id> =
+                users.iter().filter(|&&c| group[c] != group[users[0]]).filter_map(|&c| id(c)).collect();
+            if !others.is_empty() {
+                return Some(NotFrozen::Shared { provider: provider_id, others });
+            }
+            None
+        })();
+        match refusal {
+            None => {
+                group[provider] = group[users[0]];
+                frozen.extend(users.iter().map(|&consumer| (consumer, plug, provider)));
+            }
+            Some(reason) => {
+                for &consumer in users {
+                    // Each consumer is told of the others outside its group.
+                    let reason = match &reason {
+                        NotFrozen::Shared { provider, .. } => NotFrozen::Shared {
+                            provider: provider.clone(),
+                            others: users
+                                .iter()
+                                .filter(|&&c| group[c] != group[consumer])
+                                .filter_map(|&c| id(c))
+                                .collect(),
+                        },
+                        other => other.clone(),
+                    };
+                    if let Some(consumer) = id(consumer) {
+                        let interface = interfaces[plug].id.clone();
+                        report.dynamic.push(DynamicEdge { consumer, interface, reason });
+                    }
+                }
+            }
+        }
+    }
+    let mut plans = Vec::new();
+    for &top in order.iter().rev() {
+        if group[top] != top || node(top).is_none() {
+            continue;
+        }
+        let mut members = vec![top];
+        members.extend(order.iter().rev().copied().filter(|&p| p != top && group[p] == top));
+        if members.len() < 2 {
+            continue;
+        }
+        let edges: Vec<(usize, usize, usize)> = frozen.iter().copied().filter(|&(c, _, _)| group[c] == top).collect();
+        let mut sockets = Vec::new();
+        for &member in &members {
+            for &socket in node(member).map(|n| n.sockets.as_slice()).unwrap_or_default() {
+                let composed = edges.iter().any(|&(c, i, _)| c == member && i == socket);
+                if !composed && !sockets.contains(&socket) {
+                    sockets.push(socket);
+                }
+            }
+        }
+        plans.push(Plan { top, members, edges, sockets });
+    }
+    plans
+}
