@@ -314,17 +314,30 @@ impl PluginData for DirPlugin {
         Some(self.version.clone())
     }
 
-    /// Reads and compiles (or takes from the cache) the component, checks
-    /// that it imports only its sockets and what it was granted, then checks
-    /// its exports against the plug's WIT. The component path is checked
-    /// again to be inside the plugin folder first, in case the file changed
-    /// into a symbolic link since [`PluginDir::open`].
+    /// What the plugin may import besides its sockets: the WASI baseline
+    /// every directory plugin gets (with nothing behind it unless granted)
+    /// and its manifest's `grants`. The same policy `component` checks; said
+    /// here too so that plugins with other grants (and so another WASI
+    /// context) are never frozen into one store.
+    fn grants(&self) -> Option<Vec<String>> {
+        Some(BASELINE.iter().map(|&g| g.to_owned()).chain(self.grants.iter().cloned()).collect())
+    }
+
+    /// The component file's bytes, for freezing. The path is checked again
+    /// to be inside the plugin folder first. Freezing compares what these
+    /// bytes import with what [`component`](PluginData::component) compiled
+    /// and checked, so a file rewritten in between cannot bring in more.
     fn component_bytes(&self) -> Result<Option<Vec<u8>>, DirError> {
         let file = component_in_folder(&self.folder, &self.manifest, &self.written)?;
         let bytes = std::fs::read(&file).map_err(|source| DirError::Io { path: self.component.clone(), source })?;
         Ok(Some(bytes))
     }
 
+    /// Reads and compiles (or takes from the cache) the component, checks
+    /// that it imports only its sockets and what it was granted, then checks
+    /// its exports against the plug's WIT. The component path is checked
+    /// again to be inside the plugin folder first, in case the file changed
+    /// into a symbolic link since [`PluginDir::open`].
     fn component(&self, engine: &Engine) -> Result<Component, DirError> {
         let file = component_in_folder(&self.folder, &self.manifest, &self.written)?;
         let bytes = std::fs::read(&file).map_err(|source| DirError::Io { path: self.component.clone(), source })?;

@@ -48,7 +48,11 @@ impl<P: PluginData + Send + 'static> PluginTreeHead<P> {
     ///
     /// [`SwapError::NotLoaded`] when no plugin has the id,
     /// [`SwapError::PlugChanged`] when the new version plugs elsewhere, and
-    /// [`SwapError::Load`] for whatever step of loading it failed.
+    /// [`SwapError::Load`] for whatever step of loading it failed. For a
+    /// member of a frozen group ([`LoadOptions::freeze`](crate::LoadOptions::freeze)),
+    /// the group is composed again with the new version, and
+    /// [`SwapError::Recompose`] says why it could not be; a plugin that
+    /// sockets an interface composed inside a group is [`SwapError::Frozen`].
     pub fn replace_plugin(&self, plugin: P) -> Result<(), PluginSwapError<P>> {
         self.bring_in_blocking(Change::Replace, plugin)
     }
@@ -74,7 +78,8 @@ impl<P: PluginData + Send + 'static> PluginTreeHead<P> {
     /// [`SwapError::AlreadyLoaded`] when a plugin has the id,
     /// [`SwapError::UnknownPlug`], and [`SwapError::Load`]: a step of
     /// loading failed, or the interface takes no more plugins
-    /// ([`LoadError::CardinalityNotMet`]).
+    /// ([`LoadError::CardinalityNotMet`]); [`SwapError::Frozen`] when it
+    /// plugs into or sockets an interface composed inside a frozen group.
     pub fn add_plugin(&self, plugin: P) -> Result<(), PluginSwapError<P>> {
         self.bring_in_blocking(Change::Add, plugin)
     }
@@ -96,7 +101,8 @@ impl<P: PluginData + Send + 'static> PluginTreeHead<P> {
     ///
     /// [`SwapError::NotLoaded`], and [`SwapError::Needed`] when its interface
     /// would have fewer plugins than its cardinality takes while the root or
-    /// a consumer uses it (naming them).
+    /// a consumer uses it (naming them); [`SwapError::Frozen`] for a member
+    /// of a frozen group.
     pub fn remove_plugin(&self, plugin: &P::Id) -> Result<(), PluginSwapError<P>> {
         self.outside_calls(Some(plugin))?;
         let mut tree = self.tree.lock_blocking();

@@ -249,8 +249,6 @@ where
         let mut compiled = compile::compile_all(engine, &sound, &mut nodes);
         // Every node is still there: none was taken yet.
         let plugin_ids: Vec<P::Id> = nodes.iter().flatten().map(|n| n.id.clone()).collect();
-        let freeze::Frozen { members: frozen, report, groups } =
-            freeze::when_asked(engine, options, &interfaces, &mut nodes, &mut compiled, &order, root);
         let mut implementers = Vec::with_capacity(interfaces.len());
         let mut specs = Vec::with_capacity(interfaces.len());
         for node in interfaces {
@@ -265,6 +263,7 @@ where
             ticker,
             mode,
         };
+        let mut frozen = freeze::when_asked(&env, options, &implementers, &mut nodes, &mut compiled, &order, root);
         let mut loader = Loader {
             env: &env,
             members: (0..implementers.len()).map(|_| Arc::new(Members::new(Vec::new()))).collect(),
@@ -274,35 +273,9 @@ where
             loaded: (0..nodes.len()).map(|_| None).collect(),
             errors: Vec::new(),
             root,
-            frozen,
+            frozen: std::mem::take(&mut frozen.members),
         };
-        let mut load_order = Vec::new();
-        for index in order {
-            if let Some(defect) = nodes[index].as_mut().and_then(|node| node.defect.take()) {
-                let plugin = loader.plugin_ids[index].clone();
-                let error = match defect {
-                    Defect::UnknownSocket(interface) => LoadError::UnknownSocket { plugin, interface },
-                    Defect::Cycle { interface, cycle } => {
-                        LoadError::DependencyCycle { plugin, interface: env.interfaces[interface].id.clone(), cycle }
-                    }
-                };
-                tracing::warn!(%error, "plugin not loaded");
-                loader.errors.push(error);
-                continue;
-            }
-            if let (Some(node), Some(component)) = (nodes[index].take(), compiled[index].take()) {
-                match loader.load_plugin(index, node, component).await {
-                    Ok(plugin) => {
-                        loader.loaded[index] = Some(plugin);
-                        load_order.push(index);
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "plugin not loaded");
-                        loader.errors.push(error);
-                    }
-                }
-            }
-        }
+        let load_order = loader.load_all(&order, &mut nodes, &mut compiled, &mut frozen).await;
         // The root's cardinality, judged over its plugins that loaded.
         let outcome = loader
             .resolve(root)
@@ -314,7 +287,8 @@ where
         drop(loader);
         // From here the tree owns the plugins: dropped, it releases them
         // without one plugin's drop freeing another (see `swap::Tree`).
-        let tree = swap::Tree::new(env, members, plugins, root, report, groups);
+        let groups = frozen.groups.into_iter().map(|(group, _)| group).collect();
+        let tree = swap::Tree::new(env, members, plugins, root, frozen.report, groups);
         match outcome {
             Ok(()) => Ok((PluginTreeHead::new(tree), errors)),
             Err(primary) => {
@@ -329,6 +303,114 @@ impl<P> Loader<'_, P>
 where
     P: PluginData + Send + 'static,
 {
+    /// Loads the plugins in `order`, dependencies first; returns the
+    /// indices of those that loaded, in the order they did.
+    async fn load_all(
+        &mut self,
+        order: &[usize],
+        nodes: &mut [Option<PluginNode<P>>],
+        compiled: &mut [Option<Result<wasmtime::component::Component, P::Error>>],
+        frozen: &mut freeze::Frozen<P>,
+    ) -> Vec<usize> {
+        let mut load_order = Vec::new();
+        // Members frozen into a group headed by another, until it loads.
+        let mut inside: Vec<Option<PluginNode<P>>> = (0..nodes.len()).map(|_| None).collect();
+        for &index in order {
+            if let Some(defect) = nodes[index].as_mut().and_then(|node| node.defect.take()) {
+                let plugin = self.plugin_ids[index].clone();
+                let error = match defect {
+                    Defect::UnknownSocket(interface) => LoadError::UnknownSocket { plugin, interface },
+                    Defect::Cycle { interface, cycle } => LoadError::DependencyCycle {
+                        plugin,
+                        interface: self.env.interfaces[interface].id.clone(),
+                        cycle,
+                    },
+                };
+                tracing::warn!(%error, "plugin not loaded");
+                self.errors.push(error);
+                continue;
+            }
+            let Some(node) = nodes[index].take() else { continue };
+            let Some(component) = compiled[index].take() else {
+                if frozen.is_inside(index) {
+                    inside[index] = Some(node);
+                }
+                continue;
+            };
+            match self.load_plugin(index, node, component).await {
+                Ok(plugin) => {
+                    self.loaded[index] = Some(plugin);
+                    load_order.push(index);
+                }
+                Err(error) => {
+                    if let Some(group) = frozen.group_of_top(index) {
+                        // Freezing is never fatal: the group's plugins load as they are.
+                        let (kept, indices) = frozen.groups.remove(group);
+                        self.thaw(kept, &indices, &mut inside, &error, &mut frozen.report, &mut load_order).await;
+                    } else {
+                        tracing::warn!(%error, "plugin not loaded");
+                        self.errors.push(error);
+                    }
+                }
+            }
+        }
+        load_order
+    }
+
+    /// Loads the members of a group whose composite did not load, each as it
+    /// is (providers first, the top member last, from its spare value), and
+    /// reports its edges dynamic.
+    async fn thaw(
+        &mut self,
+        mut kept: freeze::Kept<P>,
+        indices: &[usize],
+        inside: &mut [Option<PluginNode<P>>],
+        error: &PluginLoadError<P>,
+        report: &mut FreezeReport<P::Id, P::InterfaceId>,
+        load_order: &mut Vec<usize>,
+    ) {
+        let top = kept.members[0].id.clone();
+        tracing::warn!(group = %top, %error, "frozen group did not load: its plugins load as they are");
+        let reason = freeze::NotFrozen::Compose { group: top.clone(), reason: crate::error_chain(error) };
+        if let Some(position) = report.groups.iter().position(|g| g.plugin == top) {
+            let group = report.groups.remove(position);
+            for (consumer, interface, _) in group.edges {
+                report.dynamic.push(freeze::DynamicEdge { consumer, interface, reason: reason.clone() });
+            }
+        }
+        let nodes = indices.iter().enumerate().rev().map(|(position, &index)| {
+            let node = if position == 0 {
+                kept.spare.take().map(|data| PluginNode {
+                    id: top.clone(),
+                    plug: kept.members[0].plug,
+                    sockets: kept.members[0].sockets.clone(),
+                    defect: None,
+                    data,
+                })
+            } else {
+                inside[index].take()
+            };
+            (index, node, kept.members[position].component.clone())
+        });
+        for (index, node, component) in nodes.collect::<Vec<_>>() {
+            let Some(node) = node else {
+                // No fresh value of the top member to load it alone with.
+                self.errors.push(error.clone());
+                continue;
+            };
+            match self.load_plugin(index, node, Ok(component)).await {
+                Ok(plugin) => {
+                    self.loaded[index] = Some(plugin);
+                    load_order.push(index);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "plugin not loaded");
+                    self.errors.push(error);
+                }
+            }
+        }
+    }
+
     /// The loaded implementers of an interface, or why it cannot be served.
     /// Called only once all its implementers were attempted.
     fn resolve(&mut self, interface: usize) -> Resolved<P> {
@@ -459,6 +541,37 @@ impl<P: PluginData + Send + 'static> Env<P> {
             version,
             frozen: Vec::new(),
         })
+    }
+
+    /// The checks a plugin's component passes on its own, before anything
+    /// is linked: its grants, its imports of the tree's interfaces (only its
+    /// own sockets), its plug's exports. Freezing checks each member so
+    /// before composing it: a composite links what any member imports.
+    #[cfg(feature = "freeze")]
+    pub(crate) fn check_alone(
+        &self,
+        id: &P::Id,
+        plug: usize,
+        sockets: &[usize],
+        data: &P,
+        component: &wasmtime::component::Component,
+    ) -> Result<(), PluginLoadError<P>> {
+        let component_type = component.component_type();
+        if let Some(granted) = data.grants() {
+            self.check_grants(id, sockets, &granted, &component_type)?;
+        }
+        for (name, _) in component_type.imports(&self.engine) {
+            let interface = self.interfaces.iter().position(|i| i.name.instance == name);
+            if let Some(interface) = interface.filter(|i| !sockets.contains(i)) {
+                return Err(LoadError::SocketImport {
+                    plugin: id.clone(),
+                    interface: self.interfaces[interface].id.clone(),
+                    reason: "imported, but not one of its sockets".to_owned(),
+                });
+            }
+        }
+        let names = ResourceNames::of(&self.engine, &component_type);
+        self.plug_exports(id, plug, component, &component_type, &names).map(drop)
     }
 
     /// Runs a prepared plugin: its first instance, in the tree's mode.

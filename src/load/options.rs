@@ -13,6 +13,7 @@
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct LoadOptions {
+    #[cfg(feature = "freeze")]
     pub(crate) freeze: bool,
     #[cfg(feature = "dir")]
     pub(crate) cache: Option<crate::dir::CompileCache>,

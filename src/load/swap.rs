@@ -47,6 +47,7 @@ pub(crate) struct Tree<P: PluginData + Send + 'static> {
     /// What the load froze.
     frozen: FreezeReport<P::Id, P::InterfaceId>,
     /// The frozen groups, as replacing a member composes them again.
+    #[cfg_attr(not(feature = "freeze"), allow(dead_code, reason = "groups are made only with `freeze`"))]
     groups: Vec<Kept<P>>,
 }
 
@@ -247,6 +248,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         component: Result<Component, P::Error>,
     ) -> Result<Arc<PluginSlot<P>>, PluginSwapError<P>> {
         let read = self.read(&data)?;
+        #[cfg(feature = "freeze")]
         if let Some(group) = self.groups.iter().position(|g| g.position(&read.id).is_some()) {
             return self.replace_member(group, read, data, component).await;
         }
@@ -287,6 +289,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
     /// Replaces a member of a frozen group: the group is composed again
     /// with the new version and replaces the running composite, all or
     /// nothing like any replacement.
+    #[cfg(feature = "freeze")]
     async fn replace_member(
         &mut self,
         group: usize,
@@ -294,44 +297,39 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         data: P,
         component: Result<Component, P::Error>,
     ) -> Result<Arc<PluginSlot<P>>, PluginSwapError<P>> {
-        #[cfg(feature = "freeze")]
-        {
-            let plugin = read.id.clone();
-            let top = self.groups[group].members[0].id.clone();
-            let refused = |reason: String| SwapError::Recompose { plugin: plugin.clone(), group: top.clone(), reason };
-            let component =
-                component.map_err(|e| LoadError::Component { plugin: plugin.clone(), source: Arc::new(e) })?;
-            let position = self.position(&top).ok_or_else(|| SwapError::NotLoaded { plugin: top.clone() })?;
-            let names: Vec<String> = self.env.interfaces.iter().map(|i| i.name.instance.clone()).collect();
-            let name = |interface: usize| names[interface].clone();
-            let kept = &mut self.groups[group];
-            let member = kept.position(&read.id).unwrap_or_default();
-            let recomposed = kept
-                .recompose(&self.env.engine, &name, member, data, component, (read.plug, read.sockets))
-                .map_err(refused)?;
-            let top_read = Read { id: top.clone(), plug: kept.members[0].plug, sockets: recomposed.sockets };
-            let revision = self.plugins[position].slot.revision + 1;
-            let versions = crate::load::freeze::group::versions(&recomposed.members);
-            let loaded = match self.check_cycle(&top_read, Some(position)) {
-                Ok(()) => self.bring_in(top_read, recomposed.top, Ok(recomposed.composite), revision, versions).await,
-                Err(error) => Err(error),
-            };
-            match loaded {
-                Ok(loaded) => {
-                    self.groups[group].commit(Some(recomposed.members), recomposed.spare);
-                    tracing::info!(%plugin, group = %top, "frozen group composed again");
-                    Ok(self.install(position, loaded))
-                }
-                Err(error) => {
-                    self.groups[group].commit(None, recomposed.spare);
-                    Err(error)
-                }
+        let plugin = read.id.clone();
+        let top = self.groups[group].members[0].id.clone();
+        let refused = |reason: String| SwapError::Recompose { plugin: plugin.clone(), group: top.clone(), reason };
+        let component = component.map_err(|e| LoadError::Component { plugin: plugin.clone(), source: Arc::new(e) })?;
+        // Checked alone first, as at load: its own grants, sockets, plug.
+        self.env.check_alone(&read.id, read.plug, &read.sockets, &data, &component)?;
+        let position = self.position(&top).ok_or_else(|| SwapError::NotLoaded { plugin: top.clone() })?;
+        let names: Vec<String> = self.env.interfaces.iter().map(|i| i.name.instance.clone()).collect();
+        let name = |interface: usize| names[interface].clone();
+        let kept = &mut self.groups[group];
+        let member = kept.position(&read.id).unwrap_or_default();
+        let recomposed = kept
+            .recompose(&self.env.engine, &name, member, data, component, (read.plug, read.sockets))
+            .map_err(refused)?;
+        let top_read = Read { id: top.clone(), plug: kept.members[0].plug, sockets: recomposed.sockets };
+        let revision = self.plugins[position].slot.revision + 1;
+        let versions = crate::load::freeze::group::versions(&recomposed.members);
+        let loaded = match self.check_cycle(&top_read, Some(position)) {
+            Ok(()) => self.bring_in(top_read, recomposed.top, Ok(recomposed.composite), revision, versions).await,
+            Err(error) => Err(error),
+        };
+        match loaded {
+            Ok(loaded) => {
+                self.groups[group].commit(Some(recomposed.members), recomposed.spare);
+                tracing::info!(%plugin, group = %top, "frozen group composed again");
+                Ok(self.install(position, loaded))
             }
-        }
-        #[cfg(not(feature = "freeze"))]
-        {
-            let _ = (data, component);
-            Err(SwapError::Frozen { plugin: read.id, group: self.groups[group].members[0].id.clone() })
+            Err(error) => {
+                if recomposed.took_spare {
+                    self.groups[group].commit(None, recomposed.spare);
+                }
+                Err(error)
+            }
         }
     }
 

@@ -228,7 +228,10 @@ fn a_provider_with_other_limits_stays_dynamic_and_the_rest_freezes() {
     assert_eq!(report.groups[0].members, ["relay0", "relay1", "relay2"]);
     assert_eq!(report.dynamic.len(), 1, "{report:#?}");
     assert_eq!(report.dynamic[0].consumer, "relay2");
-    assert_eq!(report.dynamic[0].reason, NotFrozen::Settings { provider: "counter".to_owned() });
+    assert_eq!(
+        report.dynamic[0].reason,
+        NotFrozen::Settings { consumer: "relay2".to_owned(), provider: "counter".to_owned() }
+    );
     // The group keeps a dynamic socket to the counter: two stores.
     let ids: Vec<String> = head.health().into_iter().map(|h| h.plugin).collect();
     assert_eq!(ids, ["counter", "relay0"]);
@@ -356,7 +359,12 @@ fn a_member_replacement_that_changes_the_group_s_shape_is_refused_and_nothing_ch
     assert_eq!(bump(&head), 3);
     let version = crate::health_of(&head, "relay0").version;
     // `relay1` with no socket: the group's edge to the counter would go.
-    let shapeless = Plugin::new("relay1", "r1", &[], crate::plugins::counter());
+    let alone = crate::fixtures::component(
+        "package test:fixtures; interface r1 { bump: func() -> u32; } world w { export r1; }",
+        "w",
+        r#"(module (func (export "test:fixtures/r1#bump") (result i32) i32.const 7))"#,
+    );
+    let shapeless = Plugin::new("relay1", "r1", &[], alone);
     match head.replace_plugin(shapeless) {
         Err(wasm_link::SwapError::Recompose { plugin, group, reason }) => {
             assert_eq!((plugin.as_str(), group.as_str()), ("relay1", "relay0"));
@@ -524,4 +532,119 @@ fn a_directory_follows_a_frozen_group_member_by_member() {
     let health = head.health().into_iter().find(|h| h.plugin == "capitalize").unwrap();
     assert_eq!((health.revision, health.members.len()), (1, 2));
     assert!(PluginDir::sync(dir.path(), &options, &head).unwrap().is_empty());
+}
+
+/// A plugin exporting `test:fixtures/{to}#bump` (and importing `{from}`'s
+/// when given) with `pages` pages of memory: `bump` is `from.bump() + 1`,
+/// or 1.
+fn with_memory(from: Option<&str>, to: &str, pages: u32) -> Vec<u8> {
+    let (import_wit, import_core, body) = match from {
+        Some(from) => (
+            format!("interface {from} {{ bump: func() -> u32; }}"),
+            format!(r#"(import "test:fixtures/{from}" "bump" (func $bump (result i32)))"#),
+            "(i32.add (call $bump) (i32.const 1))".to_owned(),
+        ),
+        None => (String::new(), String::new(), "(i32.const 1)".to_owned()),
+    };
+    let world_import = from.map(|from| format!("import {from};")).unwrap_or_default();
+    crate::fixtures::component(
+        &format!(
+            "package test:fixtures; {import_wit} interface {to} {{ bump: func() -> u32; }} world w {{ {world_import} export {to}; }}"
+        ),
+        "w",
+        &format!(
+            r#"(module {import_core} (memory {pages}) (func (export "test:fixtures/{to}#bump") (result i32) {body}))"#
+        ),
+    )
+}
+
+#[test]
+fn a_group_whose_composite_does_not_load_loads_as_its_plugins() {
+    // An engine whose components may have one memory each: each plugin fits
+    // alone, the two composed do not.
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.max_memories_per_component(1).total_memories(8).total_component_instances(8).total_core_instances(32);
+    let mut config = wasmtime::Config::new();
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    let engine = Engine::new(&config).unwrap();
+    let load = |freeze: bool| {
+        let plugins = vec![
+            Plugin::new("top", "r0", &["r1"], with_memory(Some("r1"), "r0", 1)),
+            Plugin::new("bottom", "r1", &[], with_memory(None, "r1", 1)),
+        ];
+        let (tree, _) = PluginTree::new("r0".to_owned(), vec![bump_interface("r0"), bump_interface("r1")], plugins);
+        match tree.load_with(&engine, &Linker::new(&engine), &LoadOptions::new().freeze(freeze)) {
+            Ok(loaded) => loaded,
+            Err((primary, others)) => panic!("{primary}: {others:#?}"),
+        }
+    };
+    let (dynamic, _) = load(false);
+    let (frozen, errors) = load(true);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let report = frozen.freeze_report();
+    assert!(report.groups.is_empty(), "the group did not load, so it is not reported frozen: {report:#?}");
+    assert_eq!(report.dynamic.len(), 1, "{report:#?}");
+    assert!(matches!(&report.dynamic[0].reason, NotFrozen::Compose { group, .. } if group == "top"), "{report:#?}");
+    assert_eq!(frozen.health().len(), 2, "each in its own store");
+    assert_eq!(frozen.loaded_plugin_ids(), ["bottom", "top"]);
+    for head in [&dynamic, &frozen] {
+        match head.dispatch("test:fixtures/r0", "bump", true, &[]) {
+            Socket::ExactlyOne(Ok(Val::U32(2))) => {}
+            other => panic!("expected 2, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn bytes_that_import_what_only_another_member_may_are_not_composed() {
+    // `top` imports the host's `callback`; `counter`'s component does not,
+    // but the bytes it hands over do.
+    let host_wit = "interface host { callback: func() -> u32; }";
+    let top = crate::fixtures::component(
+        &format!(
+            "package test:fixtures; {host_wit} interface counter {{ bump: func() -> u32; }} \
+             interface r0 {{ bump: func() -> u32; }} world w {{ import host; import counter; export r0; }}"
+        ),
+        "w",
+        r#"(module
+            (import "test:fixtures/host" "callback" (func $callback (result i32)))
+            (import "test:fixtures/counter" "bump" (func $bump (result i32)))
+            (func (export "test:fixtures/r0#bump") (result i32) (i32.add (call $callback) (call $bump))))"#,
+    );
+    let sneaky = crate::fixtures::component(
+        &format!("package test:fixtures; {host_wit} world w {{ import host; export counter; }} {}", {
+            "interface counter { get: func() -> u32; add: func(a: u32, b: u32) -> u32; bump: func() -> u32; \
+             boom: func() -> u32; nothing: func(); }"
+        }),
+        "w",
+        r#"(module
+            (import "test:fixtures/host" "callback" (func $callback (result i32)))
+            (func (export "test:fixtures/counter#get") (result i32) (call $callback))
+            (func (export "test:fixtures/counter#add") (param i32 i32) (result i32) (local.get 0))
+            (func (export "test:fixtures/counter#bump") (result i32) (call $callback))
+            (func (export "test:fixtures/counter#boom") (result i32) unreachable)
+            (func (export "test:fixtures/counter#nothing")))"#,
+    );
+    let engine = Engine::default();
+    let mut linker = Linker::new(&engine);
+    linker.instance("test:fixtures/host").unwrap().func_wrap("callback", |_, (): ()| Ok((100u32,))).unwrap();
+    let load = |freeze: bool| {
+        let mut counter = Plugin::new("counter", "counter", &[], crate::plugins::counter());
+        counter.lying_bytes = Some(sneaky.clone());
+        let plugins = vec![Plugin::new("top", "r0", &["counter"], top.clone()), counter];
+        let interfaces =
+            vec![bump_interface("r0"), crate::plugins::counter_interface(InterfaceCardinality::ExactlyOne)];
+        let (tree, _) = PluginTree::new("r0".to_owned(), interfaces, plugins);
+        tree.load_with(&engine, &linker, &LoadOptions::new().freeze(freeze)).unwrap().0
+    };
+    let (dynamic, frozen) = (load(false), load(true));
+    assert!(frozen.freeze_report().groups.is_empty());
+    let reason = frozen.freeze_report().dynamic[0].reason.to_string();
+    assert!(reason.contains("test:fixtures/host"), "{reason}");
+    for head in [&dynamic, &frozen] {
+        match head.dispatch("test:fixtures/r0", "bump", true, &[]) {
+            Socket::ExactlyOne(Ok(Val::U32(101))) => {}
+            other => panic!("expected 100 + 1, got {other:?}"),
+        }
+    }
 }

@@ -9,22 +9,37 @@ use wasmtime::component::Component;
 use super::plan::Plan;
 use crate::load::LoadOptions;
 
-/// Composes a planned group from its members' component bytes (keyed as
-/// the plan names its members): each member instantiated, each frozen
-/// edge's provider export given to its consumer, the top member's plug
-/// exported, every import left over (dynamic sockets, WASI, host functions)
-/// imported by the composite. `name` gives an interface's instance name.
-pub(super) fn compose(
+/// Composes a planned group from its members' component bytes, each
+/// beside its component compiled alone (`parts`, in the plan's member
+/// order): each member instantiated, each frozen edge's provider export
+/// given to its consumer, the top member's plug exported, every import left
+/// over (dynamic sockets, WASI, host functions) imported by the composite.
+/// `name` gives an interface's instance name.
+///
+/// A member's bytes may import only what its compiled component imports:
+/// that one passed the checks (grants, sockets), and bytes that say
+/// otherwise (another member's socket, a grant only another member has)
+/// must not slip past them.
+fn compose(
+    engine: &Engine,
     name: &dyn Fn(usize) -> String,
     plan: &Plan,
     plug: usize,
-    bytes: &[(usize, &[u8])],
+    parts: &[(&[u8], &Component)],
 ) -> Result<Vec<u8>, String> {
     let mut graph = CompositionGraph::new();
     let mut instances = std::collections::HashMap::new();
-    for (position, &(member, bytes)) in bytes.iter().enumerate() {
+    for (position, (&member, &(bytes, checked))) in plan.members.iter().zip(parts).enumerate() {
         let package = Package::from_bytes(&format!("wasm-link:member{position}"), None, bytes, graph.types_mut())
             .map_err(|e| format!("{e:#}"))?;
+        let checked = checked.component_type();
+        for import in graph.types()[package.ty()].imports.keys() {
+            if checked.get_import(engine, import).is_none() {
+                return Err(format!(
+                    "member {position}'s bytes import `{import}`, which its checked component does not"
+                ));
+            }
+        }
         let package = graph.register_package(package).map_err(|e| e.to_string())?;
         instances.insert(member, graph.instantiate(package));
     }
@@ -44,23 +59,9 @@ pub(super) fn compose(
     graph.encode(options).map_err(|e| crate::error_chain(&e))
 }
 
-/// Refuses a composite importing anything none of its members imports as
-/// compiled alone: the members were checked (grants, plug) on what
-/// `component` gave, and bytes that say otherwise must not slip past.
-pub(super) fn imports_checked(engine: &Engine, composite: &Component, members: &[&Component]) -> Result<(), String> {
-    let checked: Vec<wasmtime::component::types::Component> =
-        members.iter().map(|member| member.component_type()).collect();
-    for (name, _) in composite.component_type().imports(engine) {
-        if !checked.iter().any(|member| member.get_import(engine, name).is_some()) {
-            return Err(format!("the composite imports `{name}`, which no member imports as compiled alone"));
-        }
-    }
-    Ok(())
-}
-
 /// Compiles a composite, through the options' compile cache when they
 /// have one.
-pub(super) fn compile(engine: &Engine, options: &LoadOptions, bytes: &[u8]) -> Result<Component, String> {
+fn compile(engine: &Engine, options: &LoadOptions, bytes: &[u8]) -> Result<Component, String> {
     #[cfg(feature = "dir")]
     if let Some(cache) = &options.cache {
         return cache.component(engine, bytes).map(|(component, _)| component).map_err(|e| format!("{e:#}"));
@@ -69,18 +70,15 @@ pub(super) fn compile(engine: &Engine, options: &LoadOptions, bytes: &[u8]) -> R
     Component::new(engine, bytes).map_err(|e| format!("{e:#}"))
 }
 
-/// Composes, compiles and checks a group: the composite, or why not.
+/// Composes and compiles a group: the composite, or why not.
 pub(super) fn composite(
     engine: &Engine,
     options: &LoadOptions,
     name: &dyn Fn(usize) -> String,
     plan: &Plan,
     plug: usize,
-    bytes: &[(usize, &[u8])],
-    members: &[&Component],
+    parts: &[(&[u8], &Component)],
 ) -> Result<Component, String> {
-    let bytes = compose(name, plan, plug, bytes)?;
-    let composite = compile(engine, options, &bytes)?;
-    imports_checked(engine, &composite, members)?;
-    Ok(composite)
+    let bytes = compose(engine, name, plan, plug, parts)?;
+    compile(engine, options, &bytes)
 }

@@ -1,6 +1,10 @@
 //! A frozen group as the loaded tree keeps it: what composing it again
 //! needs when one of its members is replaced.
 
+// Without the `freeze` feature no group is ever made: the tree keeps an
+// empty list of them.
+#![cfg_attr(not(feature = "freeze"), allow(dead_code, reason = "groups are made only with `freeze`"))]
+
 use wasmtime::component::Component;
 
 use crate::load::LoadOptions;
@@ -48,6 +52,10 @@ pub(crate) struct Recomposed<P: PluginData> {
     pub(crate) members: Vec<Member<P::Id>>,
     /// The next spare.
     pub(crate) spare: Option<P>,
+    /// Whether the group's spare was taken for `top` (when another member
+    /// than the top is replaced): if the composite then fails to load, the
+    /// next spare takes its place.
+    pub(crate) took_spare: bool,
 }
 
 /// A plugin's own version, or a hash of its bytes.
@@ -115,10 +123,8 @@ impl<P: PluginData> Kept<P> {
             edges: self.edges.clone(),
             sockets: dynamic_sockets(&members, &self.edges),
         };
-        let parts: Vec<(usize, &[u8])> = members.iter().enumerate().map(|(i, m)| (i, m.bytes.as_slice())).collect();
-        let components: Vec<&Component> = members.iter().map(|m| &m.component).collect();
-        let composite =
-            super::compose::composite(engine, &self.options, name, &plan, members[0].plug, &parts, &components)?;
+        let parts: Vec<(&[u8], &Component)> = members.iter().map(|m| (m.bytes.as_slice(), &m.component)).collect();
+        let composite = super::compose::composite(engine, &self.options, name, &plan, members[0].plug, &parts)?;
         // The store's value last: nothing above may fail once it is taken.
         let top = if position == 0 {
             data
@@ -127,7 +133,7 @@ impl<P: PluginData> Kept<P> {
             self.spare.take().ok_or("its group's top member gives no fresh value (`PluginData::replica`)")?
         };
         let spare = top.replica();
-        Ok(Recomposed { composite, sockets: plan.sockets, top, members, spare })
+        Ok(Recomposed { composite, sockets: plan.sockets, top, members, spare, took_spare: position != 0 })
     }
 }
 

@@ -34,15 +34,12 @@ pub(crate) mod group;
 mod plan;
 
 #[cfg(feature = "freeze")]
-use wasmtime::Engine;
-#[cfg(feature = "freeze")]
 use wasmtime::component::Component;
 
 pub(crate) use self::group::Kept;
+use crate::PluginData;
 #[cfg(feature = "freeze")]
-use crate::graph::{InterfaceNode, PluginNode};
-#[cfg(feature = "freeze")]
-use crate::{InterfaceData, PluginData};
+use crate::graph::PluginNode;
 
 /// What a load with [`LoadOptions::freeze`](super::LoadOptions::freeze)
 /// froze, and which `ExactlyOne` edges it left dynamic and why
@@ -115,8 +112,10 @@ pub enum NotFrozen<PluginId> {
     },
     /// Consumer and provider differ in limits, recovery or grants: one store
     /// would give them one budget.
-    #[error("`{provider}` has other limits, recovery or grants")]
+    #[error("`{consumer}` and `{provider}` have other limits, recovery or grants")]
     Settings {
+        /// The consumer whose settings differ from the provider's.
+        consumer: PluginId,
         /// The provider.
         provider: PluginId,
     },
@@ -133,11 +132,22 @@ pub enum NotFrozen<PluginId> {
         plugin: PluginId,
     },
     /// One of them does not hand over its component bytes
-    /// ([`PluginData::component_bytes`]) or could not be compiled alone.
+    /// ([`PluginData::component_bytes`] gives `None`).
     #[error("`{plugin}` has no component bytes to compose")]
     NoBytes {
         /// The plugin.
         plugin: PluginId,
+    },
+    /// One of them does not load alone: it did not compile, its imports or
+    /// exports fail the checks every plugin passes (grants, plug, sockets),
+    /// or its bytes could not be read. It fails the load as it would
+    /// without freezing.
+    #[error("`{plugin}` does not load alone: {reason}")]
+    Alone {
+        /// The plugin.
+        plugin: PluginId,
+        /// Why.
+        reason: String,
     },
     /// `wac-graph` could not compose the group (for example the consumer
     /// imports `result<T, dispatch-error>`, or a resource type of a member
@@ -157,89 +167,124 @@ pub(crate) struct Frozen<P: PluginData> {
     /// first, each with its own version); empty for the others.
     pub(crate) members: Vec<Vec<(P::Id, String)>>,
     pub(crate) report: FreezeReport<P::Id, P::InterfaceId>,
-    /// What composing each group again needs.
-    pub(crate) groups: Vec<Kept<P>>,
+    /// What composing each group again needs, with its members' plugin
+    /// indices (top first).
+    pub(crate) groups: Vec<(Kept<P>, Vec<usize>)>,
+}
+
+impl<P: PluginData> Frozen<P> {
+    /// The group whose top member is plugin `index`.
+    pub(crate) fn group_of_top(&self, index: usize) -> Option<usize> {
+        self.groups.iter().position(|(_, indices)| indices.first() == Some(&index))
+    }
+
+    /// Whether plugin `index` runs inside a group headed by another.
+    pub(crate) fn is_inside(&self, index: usize) -> bool {
+        self.groups.iter().any(|(_, indices)| indices[1..].contains(&index))
+    }
 }
 
 /// What [`freeze`] makes of the load when the options ask for freezing;
 /// nothing otherwise.
-pub(super) fn when_asked<I, P>(
-    engine: &wasmtime::Engine,
+pub(super) fn when_asked<P: PluginData + Send + 'static>(
+    env: &super::Env<P>,
     options: &super::LoadOptions,
-    interfaces: &[crate::graph::InterfaceNode<I>],
+    implementers: &[Vec<usize>],
     nodes: &mut [Option<crate::graph::PluginNode<P>>],
     compiled: &mut [Option<Result<wasmtime::component::Component, P::Error>>],
     order: &[usize],
     root: usize,
-) -> Frozen<P>
-where
-    I: crate::InterfaceData,
-    P: crate::PluginData<InterfaceId = I::Id>,
-{
+) -> Frozen<P> {
+    #[cfg_attr(not(feature = "freeze"), allow(unused_mut, reason = "filled only with `freeze`"))]
     let mut frozen =
         Frozen { members: vec![Vec::new(); nodes.len()], report: FreezeReport::default(), groups: Vec::new() };
     #[cfg(feature = "freeze")]
     if options.freeze {
-        freeze(engine, options, interfaces, nodes, compiled, order, root, &mut frozen);
+        freeze(env, options, implementers, nodes, compiled, order, root, &mut frozen);
     }
     #[cfg(not(feature = "freeze"))]
-    let _ = (engine, options, interfaces, compiled, order, root);
+    let _ = (env, options, implementers, compiled, order, root);
     frozen
 }
 
 /// Freezes what can be frozen among the plugins in `order`, compiled alone
 /// in `compiled`: each group composed and compiled is handed to the load as
 /// its top member (its component and its remaining sockets) and the other
-/// members are taken out of the load (`compiled[member]` emptied). What does
-/// not freeze is left as it was.
+/// members are taken out of the load (`compiled[member]` emptied; the load
+/// keeps them until the composite loads, and loads them as they are if it
+/// does not). What does not freeze is left as it was.
 #[cfg(feature = "freeze")]
 #[allow(clippy::too_many_arguments, reason = "the load's state, lent for one step")]
-fn freeze<I, P>(
-    engine: &Engine,
+fn freeze<P: PluginData + Send + 'static>(
+    env: &super::Env<P>,
     options: &super::LoadOptions,
-    interfaces: &[InterfaceNode<I>],
+    implementers: &[Vec<usize>],
     nodes: &mut [Option<PluginNode<P>>],
     compiled: &mut [Option<Result<Component, P::Error>>],
     order: &[usize],
     root: usize,
     frozen: &mut Frozen<P>,
-) where
-    I: InterfaceData,
-    P: PluginData<InterfaceId = I::Id>,
-{
-    // Only what compiled alone is composed: each member passed its own
-    // checks (grants, plug) first.
+) {
+    // A member is composed only once it loads alone: compiled by its own
+    // `component`, through the checks every plugin passes, and with its
+    // bytes at hand. Asked lazily: only of plugins the graph would freeze.
     let mut bytes: Vec<Option<Vec<u8>>> = (0..nodes.len()).map(|_| None).collect();
-    for &plugin in order {
-        if let (Some(node), Some(Ok(_))) = (&nodes[plugin], &compiled[plugin]) {
-            bytes[plugin] = node.data.component_bytes().ok().flatten();
-        }
-    }
-    let ready: Vec<bool> = bytes.iter().map(Option::is_some).collect();
-    let name = |interface: usize| interfaces[interface].name.instance.clone();
-    for plan in plan::plan(interfaces, nodes, order, root, &ready, &mut frozen.report) {
+    let mut verdicts: Vec<Option<Result<(), NotFrozen<P::Id>>>> = (0..nodes.len()).map(|_| None).collect();
+    let plans = {
+        let mut ready = |plugin: usize, node: &PluginNode<P>| -> Result<(), NotFrozen<P::Id>> {
+            if let Some(verdict) = &verdicts[plugin] {
+                return verdict.clone();
+            }
+            let verdict = alone(env, node, compiled[plugin].as_ref()).map(|b| bytes[plugin] = Some(b));
+            verdicts[plugin] = Some(verdict.clone());
+            verdict
+        };
+        plan::plan(&env.interfaces, implementers, nodes, order, root, &mut ready, &mut frozen.report)
+    };
+    let name = |interface: usize| env.interfaces[interface].name.instance.clone();
+    for plan in plans {
         let Some(top_node) = nodes[plan.top].as_ref() else { continue };
         let top = top_node.id.clone();
-        let parts: Vec<(usize, &[u8])> =
-            plan.members.iter().filter_map(|&m| bytes[m].as_deref().map(|b| (m, b))).collect();
-        let components: Vec<&Component> =
-            plan.members.iter().filter_map(|&m| compiled[m].as_ref().and_then(|c| c.as_ref().ok())).collect();
-        match compose::composite(engine, options, &name, &plan, top_node.plug, &parts, &components) {
-            Ok(component) => {
-                let group = keep(options, &plan, nodes, compiled, &mut bytes);
-                install(interfaces, &plan, nodes, compiled, component, group, frozen);
-            }
+        let parts: Option<Vec<(&[u8], &Component)>> =
+            plan.members.iter().map(|&m| Some((bytes[m].as_deref()?, compiled[m].as_ref()?.as_ref().ok()?))).collect();
+        let composite = parts
+            .ok_or_else(|| "a member's bytes or component went missing".to_owned())
+            .and_then(|parts| compose::composite(&env.engine, options, &name, &plan, top_node.plug, &parts));
+        match composite.and_then(|component| Ok((component, keep(options, &plan, nodes, compiled, &mut bytes)?))) {
+            Ok((component, group)) => install(&env.interfaces, &plan, nodes, compiled, component, group, frozen),
             Err(reason) => {
                 tracing::warn!(group = %top, %reason, "group not frozen: its plugins load as they are");
                 let reason = NotFrozen::Compose { group: top, reason };
                 for &(consumer, interface, _) in &plan.edges {
                     if let Some(consumer) = nodes[consumer].as_ref().map(|n| n.id.clone()) {
-                        let interface = interfaces[interface].id.clone();
+                        let interface = env.interfaces[interface].id.clone();
                         frozen.report.dynamic.push(DynamicEdge { consumer, interface, reason: reason.clone() });
                     }
                 }
             }
         }
+    }
+}
+
+/// Whether a plugin loads alone, and its bytes if so.
+#[cfg(feature = "freeze")]
+fn alone<P: PluginData + Send + 'static>(
+    env: &super::Env<P>,
+    node: &PluginNode<P>,
+    compiled: Option<&Result<Component, P::Error>>,
+) -> Result<Vec<u8>, NotFrozen<P::Id>> {
+    let refuse = |reason: String| NotFrozen::Alone { plugin: node.id.clone(), reason };
+    let component = match compiled {
+        Some(Ok(component)) => component,
+        Some(Err(error)) => return Err(refuse(crate::error_chain(error))),
+        None => return Err(refuse("it was not compiled".to_owned())),
+    };
+    env.check_alone(&node.id, node.plug, &node.sockets, &node.data, component)
+        .map_err(|error| refuse(crate::error_chain(&error)))?;
+    match node.data.component_bytes() {
+        Ok(Some(bytes)) => Ok(bytes),
+        Ok(None) => Err(NotFrozen::NoBytes { plugin: node.id.clone() }),
+        Err(error) => Err(refuse(format!("its component bytes cannot be read: {}", crate::error_chain(&error)))),
     }
 }
 
@@ -251,12 +296,12 @@ fn keep<P: PluginData>(
     nodes: &[Option<PluginNode<P>>],
     compiled: &[Option<Result<Component, P::Error>>],
     bytes: &mut [Option<Vec<u8>>],
-) -> Kept<P> {
-    let position = |plugin: usize| plan.members.iter().position(|&m| m == plugin).unwrap_or_default();
+) -> Result<Kept<P>, String> {
+    let position = |plugin: usize| plan.members.iter().position(|&m| m == plugin);
     let members = plan
         .members
         .iter()
-        .filter_map(|&m| {
+        .map(|&m| {
             let node = nodes[m].as_ref()?;
             let component = compiled[m].as_ref()?.as_ref().ok()?.clone();
             let bytes = bytes[m].take()?;
@@ -269,31 +314,32 @@ fn keep<P: PluginData>(
                 component,
             })
         })
-        .collect();
+        .collect::<Option<Vec<_>>>();
+    let edges = plan.edges.iter().map(|&(c, i, p)| Some((position(c)?, i, position(p)?))).collect::<Option<Vec<_>>>();
     let top = nodes[plan.top].as_ref().map(|n| &n.data);
-    Kept {
-        members,
-        edges: plan.edges.iter().map(|&(c, i, p)| (position(c), i, position(p))).collect(),
-        settings: top.map(|d| (d.limits(), d.recovery(), d.grants())).unwrap_or_default(),
-        spare: top.and_then(PluginData::replica),
-        options: options.clone(),
+    match (members, edges, top) {
+        (Some(members), Some(edges), Some(top)) => Ok(Kept {
+            members,
+            edges,
+            settings: (top.limits(), top.recovery(), top.grants()),
+            spare: top.replica(),
+            options: options.clone(),
+        }),
+        _ => Err("a member's bytes or component went missing".to_owned()),
     }
 }
 
 /// Hands a composed group to the load as its top member and records it.
 #[cfg(feature = "freeze")]
-fn install<I, P>(
-    interfaces: &[InterfaceNode<I>],
+fn install<P: PluginData>(
+    interfaces: &[crate::graph::InterfaceSpec<P::InterfaceId>],
     plan: &plan::Plan,
     nodes: &mut [Option<PluginNode<P>>],
     compiled: &mut [Option<Result<Component, P::Error>>],
     component: Component,
     group: Kept<P>,
     frozen: &mut Frozen<P>,
-) where
-    I: InterfaceData,
-    P: PluginData<InterfaceId = I::Id>,
-{
+) {
     let id = |p: usize| nodes[p].as_ref().map(|n| n.id.clone());
     let members: Vec<P::Id> = plan.members.iter().filter_map(|&m| id(m)).collect();
     let edges = plan.edges.iter().filter_map(|&(c, i, p)| Some((id(c)?, interfaces[i].id.clone(), id(p)?))).collect();
@@ -306,7 +352,7 @@ fn install<I, P>(
     if let Some(node) = nodes[plan.top].as_mut() {
         node.sockets.clone_from(&plan.sockets);
     }
-    frozen.members[plan.top] = crate::load::freeze::group::versions(&group.members);
-    frozen.groups.push(group);
+    frozen.members[plan.top] = group::versions(&group.members);
+    frozen.groups.push((group, plan.members.clone()));
     frozen.report.groups.push(FrozenGroup { plugin: top, members, edges });
 }

@@ -1,8 +1,8 @@
 //! Which plugins freeze together: the groups and the reasons for the rest.
 
 use super::{DynamicEdge, FreezeReport, NotFrozen};
-use crate::graph::{InterfaceNode, PluginNode};
-use crate::{InterfaceCardinality, InterfaceData, PluginData};
+use crate::graph::{InterfaceSpec, PluginNode};
+use crate::{InterfaceCardinality, PluginData};
 
 /// A group to compose: its members (top first), its frozen edges, and the
 /// sockets left dynamic.
@@ -14,22 +14,23 @@ pub(super) struct Plan {
     pub(super) sockets: Vec<usize>,
 }
 
+/// Whether a plugin loads alone and hands over its bytes (see [`plan`]).
+pub(super) type Ready<'a, P> = dyn FnMut(usize, &PluginNode<P>) -> Result<(), NotFrozen<<P as PluginData>::Id>> + 'a;
+
 /// Finds the groups to freeze among the plugins in `order` (dependencies
 /// first), and records the `ExactlyOne` edges left dynamic with their
-/// reasons. `ready[p]` tells whether plugin `p` compiled alone and handed
-/// over its component bytes.
-pub(super) fn plan<I, P>(
-    interfaces: &[InterfaceNode<I>],
+/// reasons. `ready(p, node)` tells whether plugin `p` loads alone (compiled and
+/// checked) and hands over its component bytes; it is asked only about
+/// plugins the graph would freeze, last.
+pub(super) fn plan<P: PluginData>(
+    interfaces: &[InterfaceSpec<P::InterfaceId>],
+    implementers: &[Vec<usize>],
     nodes: &[Option<PluginNode<P>>],
     order: &[usize],
     root: usize,
-    ready: &[bool],
+    ready: &mut Ready<'_, P>,
     report: &mut FreezeReport<P::Id, P::InterfaceId>,
-) -> Vec<Plan>
-where
-    I: InterfaceData,
-    P: PluginData<InterfaceId = I::Id>,
-{
+) -> Vec<Plan> {
     // Plugins with a defect load without their sockets: never frozen.
     let node = |p: usize| nodes[p].as_ref().filter(|n| n.defect.is_none());
     // The consumers of each interface, among the plugins this load reaches.
@@ -53,8 +54,9 @@ where
             continue;
         }
         let id = |p: usize| nodes[p].as_ref().map(|n| n.id.clone());
+        // What the graph decides first; what needs the components last.
         let refusal = (|| {
-            let count = interfaces[plug].implementers.len();
+            let count = implementers[plug].len();
             if count > 1 {
                 return Some(NotFrozen::SeveralPlugins { count });
             }
@@ -62,25 +64,22 @@ where
             if plug == root {
                 return Some(NotFrozen::Root { provider: provider_id });
             }
-            let settings = |data: &P| (data.limits(), data.recovery(), data.grants());
-            for &plugin in std::iter::once(&provider).chain(users) {
-                let data = &node(plugin)?.data;
-                if !ready[plugin] {
-                    return Some(NotFrozen::NoBytes { plugin: id(plugin)? });
-                }
-                if data.instances() > 1 {
-                    return Some(NotFrozen::Pooled { plugin: id(plugin)? });
-                }
-                if settings(data) != settings(&provider_node.data) {
-                    return Some(NotFrozen::Settings { provider: provider_id });
-                }
-            }
             let others: Vec<P::Id> =
                 users.iter().filter(|&&c| group[c] != group[users[0]]).filter_map(|&c| id(c)).collect();
             if !others.is_empty() {
                 return Some(NotFrozen::Shared { provider: provider_id, others });
             }
-            None
+            let settings = |data: &P| (data.limits(), data.recovery(), data.grants());
+            for &plugin in std::iter::once(&provider).chain(users) {
+                let data = &node(plugin)?.data;
+                if data.instances() > 1 {
+                    return Some(NotFrozen::Pooled { plugin: id(plugin)? });
+                }
+                if settings(data) != settings(&provider_node.data) {
+                    return Some(NotFrozen::Settings { consumer: id(plugin)?, provider: provider_id });
+                }
+            }
+            std::iter::once(&provider).chain(users).find_map(|&plugin| ready(plugin, node(plugin)?).err())
         })();
         match refusal {
             None => {
