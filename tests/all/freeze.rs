@@ -305,25 +305,6 @@ fn a_failure_inside_a_group_is_the_group_s_and_it_recovers() {
     assert_eq!(crate::health_of(&head, "sum").reinstantiations, 1);
 }
 
-/// A `counter` whose `bump` counts from 1000.
-fn counter_from_1000() -> Vec<u8> {
-    crate::fixtures::component(
-        crate::plugins::COUNTER_WIT,
-        "counter-plugin",
-        r#"(module
-            (global $n (mut i32) (i32.const 1000))
-            (func (export "test:fixtures/counter#get") (result i32) i32.const 42)
-            (func (export "test:fixtures/counter#add") (param i32 i32) (result i32)
-                (i32.add (local.get 0) (local.get 1)))
-            (func (export "test:fixtures/counter#bump") (result i32)
-                (global.set $n (i32.add (global.get $n) (i32.const 1)))
-                (global.get $n))
-            (func (export "test:fixtures/counter#boom") (result i32) unreachable)
-            (func (export "test:fixtures/counter#nothing"))
-        )"#,
-    )
-}
-
 fn bump(head: &Head) -> u32 {
     match head.dispatch("test:fixtures/r0", "bump", true, &[]) {
         Socket::ExactlyOne(Ok(Val::U32(n))) => n,
@@ -337,7 +318,7 @@ fn replacing_a_member_composes_its_group_again_with_the_same_results_as_dynamic(
     let (frozen, _) = load(true, "r0", &chain(2));
     for head in [&dynamic, &frozen] {
         assert_eq!((bump(head), bump(head)), (3, 4));
-        head.replace_plugin(Plugin::new("counter", "counter", &[], counter_from_1000())).unwrap();
+        head.replace_plugin(Plugin::new("counter", "counter", &[], crate::plugins::counter_from(1000))).unwrap();
         assert_eq!((bump(head), bump(head)), (1003, 1004));
     }
     // One store for the group: its entry has a new revision and version,
@@ -373,7 +354,7 @@ fn a_member_replacement_that_changes_the_group_s_shape_is_refused_and_nothing_ch
         other => panic!("expected a refusal, got {other:?}"),
     }
     // Other limits than the group's.
-    let mut limited = Plugin::new("counter", "counter", &[], counter_from_1000());
+    let mut limited = Plugin::new("counter", "counter", &[], crate::plugins::counter_from(1000));
     limited.limits = wasm_link::Limits { memory: 1 << 24, ..wasm_link::Limits::default() };
     assert!(matches!(head.replace_plugin(limited), Err(wasm_link::SwapError::Recompose { .. })));
     // A broken component: the member's own compile fails first.

@@ -19,11 +19,17 @@ world counter-plugin { export counter; }
 /// `counter`: `get` is 42, `bump` counts calls (state that a re-instantiation
 /// resets), `boom` traps.
 pub fn counter() -> Vec<u8> {
+    counter_from(0)
+}
+
+/// `counter` whose `bump` counts on from `start`.
+pub fn counter_from(start: u32) -> Vec<u8> {
     component(
         COUNTER_WIT,
         "counter-plugin",
-        r#"(module
-            (global $n (mut i32) (i32.const 0))
+        &format!(
+            r#"(module
+            (global $n (mut i32) (i32.const {start}))
             (func (export "test:fixtures/counter#get") (result i32) i32.const 42)
             (func (export "test:fixtures/counter#add") (param i32 i32) (result i32)
                 (i32.add (local.get 0) (local.get 1)))
@@ -32,7 +38,8 @@ pub fn counter() -> Vec<u8> {
                 (global.get $n))
             (func (export "test:fixtures/counter#boom") (result i32) unreachable)
             (func (export "test:fixtures/counter#nothing"))
-        )"#,
+        )"#
+        ),
     )
 }
 
