@@ -146,6 +146,8 @@ pub struct Plugin {
     pub bytes_hidden: bool,
     /// `component_bytes` gives these instead of what `component` compiles.
     pub lying_bytes: Option<Vec<u8>>,
+    /// `replica` gives nothing.
+    pub no_replica: bool,
 }
 
 /// Adds one to its counter when dropped.
@@ -173,6 +175,7 @@ impl Plugin {
             instances: 1,
             bytes_hidden: false,
             lying_bytes: None,
+            no_replica: false,
         }
     }
 
@@ -258,6 +261,9 @@ impl PluginData for Plugin {
         self.instances
     }
     fn replica(&self) -> Option<Self> {
+        if self.no_replica {
+            return None;
+        }
         let wasm = self.wasm.as_ref().ok()?.clone();
         let sockets: Vec<&str> = self.sockets.iter().map(String::as_str).collect();
         let mut replica = Self::new(&self.id, &self.plug, &sockets, wasm);

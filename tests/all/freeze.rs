@@ -629,3 +629,101 @@ fn bytes_that_import_what_only_another_member_may_are_not_composed() {
         }
     }
 }
+
+/// Loads `plugins` over `interfaces` frozen on `engine`, asserting one group.
+fn frozen_on(engine: &Engine, root: &str, interfaces: Vec<Interface>, plugins: Vec<Plugin>) -> Head {
+    let (tree, _) = PluginTree::new(root.to_owned(), interfaces, plugins);
+    let (head, errors) = tree.load_with(engine, &Linker::new(engine), &LoadOptions::new().freeze(true)).unwrap();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(head.freeze_report().groups.len(), 1, "{:#?}", head.freeze_report());
+    head
+}
+
+#[test]
+fn hostile_members_fail_inside_their_group_and_the_host_survives() {
+    use wasm_link::DispatchError;
+    let engine = wasm_link::default_engine().unwrap();
+    let docs = || {
+        Interface::new(
+            "docs",
+            InterfaceCardinality::ExactlyOne,
+            "test:fixtures/docs",
+            vec![crate::fixtures::with_resources("make"), crate::fixtures::func("live")],
+        )
+        .with_resources(&["doc"])
+    };
+    let user = || {
+        Interface::new(
+            "user",
+            InterfaceCardinality::ExactlyOne,
+            "test:fixtures/user",
+            vec![crate::fixtures::func("roundtrip"), crate::fixtures::func("provider-live")],
+        )
+    };
+    // A consumer that drops its handle twice, over a provider that forges
+    // handles: each trap is the group's, and the group serves again.
+    let head = frozen_on(
+        &engine,
+        "user",
+        vec![user(), docs()],
+        vec![
+            Plugin::new("dropper", "user", &["docs"], crate::plugins::double_dropper()),
+            Plugin::new("forger", "docs", &[], crate::plugins::handle_forger()),
+        ],
+    );
+    for _ in 0..3 {
+        match head.dispatch("test:fixtures/user", "roundtrip", true, &[Val::U32(1)]) {
+            Socket::ExactlyOne(Err(DispatchError::Trap { plugin, .. })) => assert_eq!(plugin, "dropper"),
+            other => panic!("expected the group's trap, got {other:?}"),
+        }
+        match head.dispatch("test:fixtures/user", "provider-live", true, &[]) {
+            Socket::ExactlyOne(Ok(Val::U32(0))) => {}
+            other => panic!("expected the group to serve again, got {other:?}"),
+        }
+    }
+    assert_eq!(crate::health_of(&head, "dropper").failures, 3);
+    // A member that spins: the group's deadline cuts the whole call off.
+    let limits = wasm_link::Limits { deadline: std::time::Duration::from_millis(50), ..wasm_link::Limits::default() };
+    let spinner = crate::fixtures::component(
+        "package test:fixtures; interface r1 { bump: func() -> u32; } world w { export r1; }",
+        "w",
+        r#"(module (func (export "test:fixtures/r1#bump") (result i32) (loop $l (br $l)) (i32.const 0)))"#,
+    );
+    let mut plugins =
+        vec![Plugin::new("top", "r0", &["r1"], relay("r1", "r0")), Plugin::new("spinner", "r1", &[], spinner)];
+    for plugin in &mut plugins {
+        plugin.limits = limits.clone();
+    }
+    let head = frozen_on(&engine, "r0", vec![bump_interface("r0"), bump_interface("r1")], plugins);
+    let started = std::time::Instant::now();
+    match head.dispatch("test:fixtures/r0", "bump", true, &[]) {
+        Socket::ExactlyOne(Err(DispatchError::BudgetExceeded { plugin, .. })) => assert_eq!(plugin, "top"),
+        other => panic!("expected the group's deadline, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "cut off near its 50 ms deadline");
+}
+
+#[test]
+fn a_group_whose_top_member_has_no_replica_recomposes_only_for_the_top() {
+    let build = || {
+        let (interfaces, mut plugins) = chain(2)();
+        for plugin in &mut plugins {
+            plugin.no_replica = plugin.id == "relay0";
+        }
+        (interfaces, plugins)
+    };
+    let (head, _) = load(true, "r0", &build);
+    assert_eq!(bump(&head), 3);
+    // The composite's store holds the top member's value: another member's
+    // new version needs a fresh one.
+    match head.replace_plugin(Plugin::new("counter", "counter", &[], crate::plugins::counter_from(1000))) {
+        Err(wasm_link::SwapError::Recompose { reason, .. }) => assert!(reason.contains("replica"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(bump(&head), 4, "nothing changed");
+    // The top member's own new version brings its value.
+    let mut top = Plugin::new("relay0", "r0", &["r1"], relay("r1", "r0"));
+    top.no_replica = true;
+    head.replace_plugin(top).unwrap();
+    assert_eq!(bump(&head), 3, "a fresh group");
+}
