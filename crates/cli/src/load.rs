@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use wasm_link::dir::{CompileCache, DirChange, DirError, DirOptions, DirPlugin, DirWatch, PluginDir};
 use wasm_link::{Engine, LoadOptions, PluginTreeError, PluginTreeHead, Socket, Val};
 
+use crate::output::{self, Output};
 use crate::with_causes;
 
 /// A loaded directory: the head, or why the root cannot be served, and every
@@ -95,10 +96,9 @@ pub fn call(
     interface: &str,
     function: &str,
     args: &[String],
-    cache: Option<PathBuf>,
-    watch: bool,
-    freeze: bool,
+    options: CallOptions,
 ) -> Result<ExitCode, String> {
+    let CallOptions { cache, output, watch, freeze } = options;
     let loaded = open_and_load(dir, Some(interface), cache, freeze)?;
     let head = loaded.head.map_err(|e| format!("`{interface}` cannot be served: {e}"))?;
     let ty = head.function_type(function).ok_or_else(|| {
@@ -125,6 +125,7 @@ pub fn call(
         function: function.to_owned(),
         returns: ty.results().len() == 1,
         values,
+        output,
     };
     let succeeded = call.run(&head, &mut std::io::stdout().lock()).map_err(|e| format!("cannot print: {e}"))?;
     if watch {
@@ -134,6 +135,18 @@ pub fn call(
     }
 }
 
+/// `call`'s options besides what to call.
+pub struct CallOptions {
+    /// The compile cache directory.
+    pub cache: Option<PathBuf>,
+    /// How results print.
+    pub output: Output,
+    /// Call again at each change of the directory.
+    pub watch: bool,
+    /// Load frozen.
+    pub freeze: bool,
+}
+
 /// A call, with its arguments parsed, to make again.
 struct Call {
     interface: String,
@@ -141,6 +154,7 @@ struct Call {
     /// Whether the function returns a value.
     returns: bool,
     values: Vec<Val>,
+    output: Output,
 }
 
 impl Call {
@@ -150,32 +164,68 @@ impl Call {
     /// # Errors
     /// When `out` cannot be written.
     fn run(&self, head: &PluginTreeHead<DirPlugin>, out: &mut impl Write) -> std::io::Result<bool> {
-        let Self { interface, function, returns, values } = self;
-        let mut failed = false;
-        let mut text = |result: &Result<Val, wasm_link::DispatchError<String>>| match result {
-            Ok(value) if *returns => show(value),
-            Ok(_) => "ok".to_owned(),
-            Err(error) => {
-                failed = true;
-                format!("error: {}", with_causes(error))
-            }
+        let Self { interface, function, returns, values, output } = self;
+        let result = head.dispatch(head.interface_path(), function, *returns, values);
+        let succeeded = match &result {
+            Socket::ExactlyOne(result) | Socket::AtMostOne(Some(result)) => result.is_ok(),
+            Socket::AtMostOne(None) => true,
+            Socket::AtLeastOne(results) | Socket::Any(results) => results.iter().all(|(_, r)| r.is_ok()),
         };
-        match head.dispatch(head.interface_path(), function, *returns, values) {
-            Socket::ExactlyOne(result) | Socket::AtMostOne(Some(result)) => writeln!(out, "{}", text(&result))?,
-            Socket::AtMostOne(None) => writeln!(out, "(no plugin implements `{interface}`)")?,
-            Socket::AtLeastOne(results) | Socket::Any(results) => {
-                let mut results: Vec<_> = results.into_iter().collect();
-                results.sort_by(|a, b| a.0.cmp(&b.0));
-                if results.is_empty() {
-                    writeln!(out, "(no plugin implements `{interface}`)")?;
-                }
-                for (id, result) in &results {
-                    writeln!(out, "{id}: {}", text(result))?;
+        if *output == Output::Json {
+            writeln!(out, "{}", as_json(result, *returns))?;
+        } else {
+            let text = |result: &Result<Val, wasm_link::DispatchError<String>>| match result {
+                Ok(value) if *returns => output::text(value, *output),
+                Ok(_) => "ok".to_owned(),
+                Err(error) => format!("error: {}", with_causes(error)),
+            };
+            match result {
+                Socket::ExactlyOne(result) | Socket::AtMostOne(Some(result)) => writeln!(out, "{}", text(&result))?,
+                Socket::AtMostOne(None) => writeln!(out, "(no plugin implements `{interface}`)")?,
+                Socket::AtLeastOne(results) | Socket::Any(results) => {
+                    let mut results: Vec<_> = results.into_iter().collect();
+                    results.sort_by(|a, b| a.0.cmp(&b.0));
+                    if results.is_empty() {
+                        writeln!(out, "(no plugin implements `{interface}`)")?;
+                    }
+                    for (id, result) in &results {
+                        writeln!(out, "{id}: {}", text(result))?;
+                    }
                 }
             }
         }
         out.flush()?;
-        Ok(!failed)
+        Ok(succeeded)
+    }
+}
+
+/// A call's results as one JSON document: `{"value": ..}` or `{"error":
+/// ".."}` (`{"value": null}` for a function without a result), `null` when
+/// no plugin implements an `AtMostOne` interface, and for a multi-plugin
+/// interface a list of those, each with its `"plugin"`, in plugin-id order.
+fn as_json(result: Socket<Result<Val, wasm_link::DispatchError<String>>, String>, returns: bool) -> serde_json::Value {
+    let entry = |result: &Result<Val, wasm_link::DispatchError<String>>| match result {
+        Ok(value) if returns => serde_json::json!({ "value": output::json(value) }),
+        Ok(_) => serde_json::json!({ "value": null }),
+        Err(error) => serde_json::json!({ "error": with_causes(error) }),
+    };
+    match result {
+        Socket::ExactlyOne(result) | Socket::AtMostOne(Some(result)) => entry(&result),
+        Socket::AtMostOne(None) => serde_json::Value::Null,
+        Socket::AtLeastOne(results) | Socket::Any(results) => {
+            let mut results: Vec<_> = results.into_iter().collect();
+            results.sort_by(|a, b| a.0.cmp(&b.0));
+            results
+                .iter()
+                .map(|(id, result)| {
+                    let mut entry = entry(result);
+                    if let Some(object) = entry.as_object_mut() {
+                        object.insert("plugin".to_owned(), serde_json::json!(id));
+                    }
+                    entry
+                })
+                .collect()
+        }
     }
 }
 
@@ -213,9 +263,4 @@ fn print_changes(changes: &[DirChange], out: &mut impl Write) -> std::io::Result
         }
     }
     Ok(())
-}
-
-/// A value in WAVE; resources, which WAVE cannot spell, as `<resource>`.
-fn show(value: &Val) -> String {
-    wasm_wave::to_string(value).unwrap_or_else(|_| "<resource>".to_owned())
 }

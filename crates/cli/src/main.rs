@@ -14,6 +14,7 @@
 mod check;
 mod graph;
 mod load;
+mod output;
 mod scaffold;
 
 use std::path::PathBuf;
@@ -75,6 +76,10 @@ enum Command {
         /// there. Use a directory only you can write.
         #[arg(long)]
         cache: Option<PathBuf>,
+        /// How results print: `text` (a string as its text, anything else in
+        /// WAVE), `wave` (everything in WAVE), `json` (one JSON document).
+        #[arg(long, value_enum, default_value_t = output::Output::Text)]
+        output: output::Output,
         /// After the first call, follow the directory's `plugins/` and call
         /// again after each batch of changes, printing the changes and the
         /// new result; a broken change is reported and the version before it
@@ -110,8 +115,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check { dir, cache, freeze } => check::run(&dir, cache, freeze),
         Command::Graph { dir, format, freeze } => graph::run(&dir, format, freeze),
-        Command::Call { dir, interface, function, args, cache, watch, freeze } => {
-            load::call(&dir, &interface, &function, &args, cache, watch, freeze)
+        Command::Call { dir, interface, function, args, cache, output, watch, freeze } => {
+            let options = load::CallOptions { cache, output, watch, freeze };
+            load::call(&dir, &interface, &function, &args, options)
         }
         Command::Wit { dir, plugin } => scaffold::run(&dir, &plugin),
     };

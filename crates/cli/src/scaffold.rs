@@ -21,11 +21,14 @@ use crate::with_causes;
 pub fn run(dir: &Path, plugin: &str) -> Result<ExitCode, String> {
     let plugin_dir = PluginDir::open(dir, &DirOptions::default())
         .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
-    let found = plugin_dir
-        .plugins
-        .iter()
-        .find(|p| p.plugin_id() == plugin)
-        .ok_or_else(|| format!("`{}` has no plugin `{plugin}`", dir.display()))?;
+    // A plugin whose component is not built yet is not among the plugins
+    // (`check` reports its missing file): its manifest still says what it
+    // needs.
+    let (plug_id, socket_ids) = match plugin_dir.plugins.iter().find(|p| p.plugin_id() == plugin) {
+        Some(found) => (found.plug_id().to_owned(), found.socket_ids().to_vec()),
+        None => unbuilt(&plugin_dir.errors, plugin)
+            .ok_or_else(|| format!("`{}` has no plugin `{plugin}`", dir.display()))?,
+    };
     let interface = |id: &str| {
         plugin_dir
             .interfaces
@@ -33,10 +36,23 @@ pub fn run(dir: &Path, plugin: &str) -> Result<ExitCode, String> {
             .find(|i| i.id().is_ok_and(|i| i == id))
             .ok_or_else(|| format!("plugin `{plugin}` names interface `{id}`, which the directory lacks"))
     };
-    let plug = interface(found.plug_id())?;
-    let sockets = found.socket_ids().iter().map(|s| interface(s)).collect::<Result<Vec<_>, _>>()?;
+    let plug = interface(&plug_id)?;
+    let sockets = socket_ids.iter().map(|s| interface(s)).collect::<Result<Vec<_>, _>>()?;
     print!("{}", world(plugin, plug, &sockets)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The plug and sockets of `plugin` from its manifest, when the directory
+/// skipped it only because its component file does not exist yet.
+pub fn unbuilt(errors: &[wasm_link::dir::DirError], plugin: &str) -> Option<(String, Vec<String>)> {
+    errors.iter().find_map(|error| match error {
+        wasm_link::dir::DirError::MissingComponent { path, .. } => {
+            let text = std::fs::read_to_string(path).ok()?;
+            let manifest: wasm_link::dir::PluginManifest = toml::from_str(&text).ok()?;
+            (manifest.id == plugin).then_some((manifest.plug, manifest.sockets))
+        }
+        _ => None,
+    })
 }
 
 fn world(plugin: &str, plug: &WitInterface, sockets: &[&WitInterface]) -> Result<String, String> {
@@ -54,7 +70,14 @@ fn world(plugin: &str, plug: &WitInterface, sockets: &[&WitInterface]) -> Result
     }
     let _ = writeln!(out, "    export {};", path(plug));
     out.push_str("}\n");
-    for (package, _) in &resolve.packages {
+    let roots = std::iter::once(plug).chain(sockets.iter().copied()).map(WitInterface::interface_id);
+    let needed = needed_packages(resolve, roots);
+    // The runtime's own package too: its `dispatch-error` is what the other
+    // accepted socket shapes use.
+    let wanted = |(id, package): &(wit_parser::PackageId, &wit_parser::Package)| {
+        needed.contains(id) || package.name.namespace == "wasm-link"
+    };
+    for (package, _) in resolve.packages.iter().filter(wanted) {
         let mut printer = WitPrinter::default();
         printer.print_package(resolve, package, false).map_err(|e| e.to_string())?;
         let mut text = printer.output.to_string();
@@ -71,6 +94,33 @@ fn world(plugin: &str, plug: &WitInterface, sockets: &[&WitInterface]) -> Result
         out.push('\n');
     }
     Ok(out)
+}
+
+/// The packages of `roots` and of every interface whose types they use,
+/// transitively: what the world needs, and no more of the directory.
+fn needed_packages(
+    resolve: &wit_parser::Resolve,
+    roots: impl Iterator<Item = wit_parser::InterfaceId>,
+) -> std::collections::HashSet<wit_parser::PackageId> {
+    use wit_parser::{Type, TypeDefKind, TypeOwner};
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<wit_parser::InterfaceId> = roots.collect();
+    let mut packages = std::collections::HashSet::new();
+    while let Some(interface) = stack.pop() {
+        if !seen.insert(interface) {
+            continue;
+        }
+        let iface = &resolve.interfaces[interface];
+        packages.extend(iface.package);
+        for &ty in iface.types.values() {
+            if let TypeDefKind::Type(Type::Id(used)) = resolve.types[ty].kind
+                && let TypeOwner::Interface(owner) = resolve.types[used].owner
+            {
+                stack.push(owner);
+            }
+        }
+    }
+    packages
 }
 
 fn path(interface: &WitInterface) -> String {

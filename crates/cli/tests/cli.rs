@@ -178,6 +178,56 @@ fn wit_prints_a_world_that_parses_with_sockets_in_their_cardinality_shape() {
     resolve.push_source("scaffold.wit", &wit).expect("the generated WIT parses");
 }
 
+#[test]
+fn wit_prints_the_world_of_a_plugin_not_built_yet_with_only_the_packages_it_needs() {
+    let dir = demo_copy();
+    let folder = dir.path().join("plugins/expand");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("plugin.toml"),
+        "id = \"expand\"\nplug = \"transform\"\nsockets = [\"parser\"]\ncomponent = \"expand.wasm\"\n",
+    )
+    .unwrap();
+    let output = wasm_link().arg("wit").arg(dir.path()).arg("expand").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let wit = String::from_utf8(output.stdout).unwrap();
+    assert!(wit.contains("import demo:parser/parser@0.1.0;"), "{wit}");
+    assert!(wit.contains("export demo:transform/transform@0.1.0;"), "{wit}");
+    for unused in ["demo:analyser", "demo:app", "demo:formatter"] {
+        assert!(!wit.contains(unused), "`{unused}` is not used by `expand`: {wit}");
+    }
+    let mut resolve = wit_parser::Resolve::new();
+    resolve.push_source("expand.wit", &wit).expect("the generated WIT parses");
+    // A plugin the directory does not have at all is still an error.
+    wasm_link()
+        .arg("wit")
+        .arg(dir.path())
+        .arg("nowhere")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("has no plugin `nowhere`"));
+}
+
+#[test]
+fn call_prints_a_string_as_its_text_in_wave_or_as_json() {
+    let call = |output: &str| {
+        let out = wasm_link()
+            .arg("call")
+            .arg(demo())
+            .args(["app", "run", "\"# Title\\n\\nsome text.\"", "--output", output])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = call("text");
+    assert!(text.lines().any(|line| line == "| Title |"), "the report's own lines: {text}");
+    let wave = call("wave");
+    assert!(wave.starts_with('"') && wave.contains("| Title |\\n"), "one WAVE string: {wave}");
+    let json: serde_json::Value = serde_json::from_str(&call("json")).expect("one JSON document");
+    assert!(json["value"].as_str().is_some_and(|report| report.contains("| Title |\n")), "{json}");
+}
+
 /// A child process killed when dropped, so that a failed assertion does not
 /// leave it following a deleted directory.
 struct KillOnDrop(Child);
