@@ -11,9 +11,11 @@
 //!   With `--watch`, calls again after each change of the directory.
 //! - `wasm-link wit DIR PLUGIN`: the WIT world a plugin must target.
 
+mod build;
 mod check;
 mod graph;
 mod load;
+mod new;
 mod output;
 mod scaffold;
 
@@ -91,6 +93,29 @@ enum Command {
         #[arg(long)]
         freeze: bool,
     },
+    /// Add a plugin to a directory: its manifest and a Rust guest crate that
+    /// builds, every export of its plug stubbed with `todo!()`.
+    New {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// The new plugin's id (lowercase letters, digits and dashes).
+        id: String,
+        /// The interface it implements (its id in the directory).
+        #[arg(long)]
+        plug: String,
+        /// An interface it uses; repeat for more.
+        #[arg(long = "socket")]
+        sockets: Vec<String>,
+    },
+    /// Build the Rust guest crates of a directory's plugins for
+    /// wasm32-wasip2, install each component beside its manifest and check
+    /// it against its plug.
+    Build {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// The plugins to build (all with a `Cargo.toml` when none is given).
+        ids: Vec<String>,
+    },
     /// Print the WIT world a plugin must target: its plug exported, each
     /// socket imported in the shape its cardinality gives.
     Wit {
@@ -120,6 +145,8 @@ fn main() -> ExitCode {
             load::call(&dir, &interface, &function, &args, options)
         }
         Command::Wit { dir, plugin } => scaffold::run(&dir, &plugin),
+        Command::New { dir, id, plug, sockets } => new::run(&dir, &id, &plug, &sockets),
+        Command::Build { dir, ids } => build::run(&dir, &ids),
     };
     match outcome {
         Ok(code) => code,

@@ -55,7 +55,7 @@ pub fn unbuilt(errors: &[wasm_link::dir::DirError], plugin: &str) -> Option<(Str
     })
 }
 
-fn world(plugin: &str, plug: &WitInterface, sockets: &[&WitInterface]) -> Result<String, String> {
+pub fn world(plugin: &str, plug: &WitInterface, sockets: &[&WitInterface]) -> Result<String, String> {
     let resolve = plug.resolve();
     let world_name: String =
         plugin.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();

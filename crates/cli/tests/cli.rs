@@ -355,3 +355,72 @@ fn check_freeze_on_the_demo_says_why_each_edge_stays_dynamic() {
             "pipeline -> parser: `markdown-parser` also serves `capitalize`, `trim-whitespace`, `readability`, `word-count`",
         ));
 }
+
+/// The guests' target directory: a generated crate built there reuses their
+/// compiled wit-bindgen (same version, features and profile).
+fn guests_target() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/guests")
+}
+
+#[test]
+fn new_then_build_then_check_then_call_shows_the_new_plugin() {
+    let dir = demo_copy();
+    wasm_link()
+        .args(["new"])
+        .arg(dir.path())
+        .args(["expand", "--plug", "transform", "--socket", "parser"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("wasm-link build"));
+    let folder = dir.path().join("plugins/expand");
+    for file in ["plugin.toml", "Cargo.toml", "wit/world.wit", "src/lib.rs"] {
+        assert!(folder.join(file).is_file(), "`{file}` written");
+    }
+    // Before it is built, `check` says what is missing and `wit` still works.
+    wasm_link().arg("check").arg(dir.path()).assert().stdout(predicate::str::contains("expand.wasm` does not exist"));
+    wasm_link().arg("wit").arg(dir.path()).arg("expand").assert().success();
+    // The stub compiles as written; give it a body with an effect.
+    let lib = folder.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    assert!(source.contains("fn apply(") && source.contains("todo!()"), "{source}");
+    let source = source.replace(
+        "todo!()",
+        "doc.set_paragraphs(&[String::from(\"Expanded.\")]);\n        String::from(\"expanded the document\")",
+    );
+    std::fs::write(&lib, source).unwrap();
+    wasm_link()
+        .arg("build")
+        .arg(dir.path())
+        .arg("expand")
+        .env("CARGO_TARGET_DIR", guests_target())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("built   expand"));
+    wasm_link()
+        .arg("check")
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok      expand (plug `transform`)"));
+    wasm_link()
+        .arg("call")
+        .arg(dir.path())
+        .args(["app", "run", "\"# Title\\n\\nsome text.\""])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("* expanded the document"))
+        .stdout(predicate::str::contains("Expanded."));
+}
+
+#[test]
+fn new_refuses_a_bad_id_a_taken_id_and_an_unknown_interface() {
+    let dir = demo_copy();
+    let new = |args: &[&str]| wasm_link().arg("new").arg(dir.path()).args(args).assert().failure();
+    new(&["Bad_Id", "--plug", "transform"]).stderr(predicate::str::contains("`Bad_Id` is not a plugin id"));
+    new(&["capitalize", "--plug", "transform"]).stderr(predicate::str::contains("already has a plugin `capitalize`"));
+    new(&["fresh", "--plug", "transfrom"])
+        .stderr(predicate::str::contains("has no interface `transfrom`"))
+        .stderr(predicate::str::contains("transform"));
+    new(&["fresh", "--plug", "transform", "--socket", "nope"]).stderr(predicate::str::contains("no interface `nope`"));
+    assert!(!dir.path().join("plugins/fresh").exists(), "nothing written");
+}

@@ -1,0 +1,185 @@
+//! `wasm-link new`: a plugin folder with a Rust guest crate that builds.
+//!
+//! Writes `plugins/ID/plugin.toml`, and beside it a crate: `Cargo.toml`
+//! (wit-bindgen, the guests' release profile), `wit/world.wit` (the world
+//! `wasm-link wit` prints: the plug exported, each socket imported in its
+//! cardinality's plain shape, only the packages it uses) and `src/lib.rs`
+//! implementing every export of the plug with `todo!()` bodies, signatures
+//! as the crate's own wit-bindgen will expect them (taken from its stub
+//! implementations).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use wasm_link::InterfaceData;
+use wasm_link::dir::{DirOptions, PluginDir};
+
+use crate::with_causes;
+
+/// The wit-bindgen the generated crate depends on: the one whose stubs give
+/// its signatures.
+const WIT_BINDGEN: &str = "0.61";
+
+/// `wasm-link new`.
+pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String]) -> Result<ExitCode, String> {
+    if !valid_id(id) {
+        return Err(format!(
+            "`{id}` is not a plugin id: use lowercase letters, digits and single dashes, starting with a letter"
+        ));
+    }
+    let plugin_dir = PluginDir::open(dir, &DirOptions::default())
+        .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
+    let folder = dir.join("plugins").join(id);
+    if plugin_dir.plugins.iter().any(|p| p.plugin_id() == id)
+        || crate::scaffold::unbuilt(&plugin_dir.errors, id).is_some()
+        || folder.exists()
+    {
+        return Err(format!("`{}` already has a plugin `{id}`", dir.display()));
+    }
+    let known: Vec<&str> = plugin_dir.interfaces.iter().filter_map(|i| i.id().ok().map(String::as_str)).collect();
+    let find = |name: &str| {
+        plugin_dir
+            .interfaces
+            .iter()
+            .find(|i| i.id().is_ok_and(|i| i == name))
+            .ok_or_else(|| format!("`{}` has no interface `{name}` (it has: {})", dir.display(), known.join(", ")))
+    };
+    let plug_interface = find(plug)?;
+    let socket_interfaces = sockets.iter().map(|s| find(s)).collect::<Result<Vec<_>, _>>()?;
+    let world = crate::scaffold::world(id, plug_interface, &socket_interfaces)?;
+    let body = stubs(&world, id)?;
+    let manifest = format!(
+        "id = \"{id}\"\nplug = \"{plug}\"\nsockets = [{}]\ncomponent = \"{id}.wasm\"\n",
+        sockets.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
+    );
+    let write = |path: &Path, text: &str| {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+        }
+        std::fs::write(path, text).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+    };
+    write(&folder.join("plugin.toml"), &manifest)?;
+    write(&folder.join("Cargo.toml"), &cargo_toml(id))?;
+    write(&folder.join("wit/world.wit"), &world)?;
+    write(&folder.join("src/lib.rs"), &body)?;
+    println!("created plugin `{id}` in {}", folder.display());
+    println!("next:");
+    println!("  1. implement its exports in {}", folder.join("src/lib.rs").display());
+    println!("  2. wasm-link build {} {id}", dir.display());
+    println!("  3. wasm-link check {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lowercase letters, digits and single dashes, starting with a letter: a
+/// folder name, a crate name and a WIT world name at once.
+fn valid_id(id: &str) -> bool {
+    id.starts_with(|c: char| c.is_ascii_lowercase())
+        && !id.ends_with('-')
+        && !id.contains("--")
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// The crate's manifest: a `cdylib` with wit-bindgen, standing alone (not in
+/// an enclosing workspace), with the release profile the demo's guests use
+/// (so that a shared target directory reuses their dependencies).
+fn cargo_toml(id: &str) -> String {
+    format!(
+        r#"[package]
+name = "{id}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+wit-bindgen = {{ version = "{WIT_BINDGEN}", default-features = false, features = ["macros", "realloc"] }}
+
+# A crate of its own, even inside another workspace's folders.
+[workspace]
+
+[profile.release]
+opt-level = "s"
+lto = true
+codegen-units = 1
+panic = "abort"
+strip = true
+"#
+    )
+}
+
+/// `src/lib.rs`: the bindings, and every export of the world implemented
+/// with `todo!()` bodies, in the signatures wit-bindgen's stubs have.
+fn stubs(world_text: &str, id: &str) -> Result<String, String> {
+    use wit_bindgen_core::WorldGenerator;
+    use wit_bindgen_core::wit_parser::Resolve;
+    let mut resolve = Resolve::new();
+    let package = resolve.push_str("world.wit", world_text).map_err(|e| format!("the world does not parse: {e:#}"))?;
+    let world = resolve.select_world(&[package], Some(id)).map_err(|e| format!("{e:#}"))?;
+    let mut files = wit_bindgen_core::Files::default();
+    let opts = wit_bindgen_rust::Opts { stubs: true, generate_all: true, ..Default::default() };
+    // wit-bindgen asserts its own invariants with panics: one must not take
+    // the command down.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| opts.build().generate(&mut resolve, world, &mut files)))
+        .map_err(|_| "wit-bindgen could not generate the bindings".to_owned())?
+        .map_err(|e| format!("wit-bindgen: {e:#}"))?;
+    let bindings = files.iter().map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned()).collect::<String>();
+    let mut items = String::new();
+    for block in stub_impls(&bindings) {
+        let block = block
+            .replace("for Stub", "for Plugin")
+            .replace("= Stub;", "= Plugin;")
+            .replace("unreachable!()", "todo!()")
+            .replace("_rt::String", "String")
+            .replace("_rt::Vec", "Vec");
+        items.push_str(&block);
+        items.push('\n');
+    }
+    items.push_str("export!(Plugin);\n");
+    // The items formatted as rustfmt would (as written when they do not
+    // parse), a blank line between them.
+    let items = syn::parse_file(&items).map_or(items, |file| prettyplease::unparse(&file));
+    let mut out = format!(
+        "//! Plugin `{id}`. Its world is `wit/world.wit` (from `wasm-link wit`); build it\n\
+         //! with `wasm-link build DIR {id}`.\n\n\
+         wit_bindgen::generate!({{\n    path: \"wit\",\n    world: \"wasm-link:scaffold/{id}\",\n    generate_all,\n}});\n\n\
+         /// The plugin.\nstruct Plugin;\n"
+    );
+    for line in items.lines() {
+        if line.starts_with("impl") || line.starts_with("export!") {
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// The `impl ... for Stub { ... }` blocks of generated bindings, each from
+/// its first line to its closing brace.
+fn stub_impls(bindings: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, i64)> = None;
+    let mut indent = 0;
+    for line in bindings.lines() {
+        let trimmed = line.trim_start();
+        if current.is_none() && trimmed.starts_with("impl ") && trimmed.contains(" for Stub") {
+            current = Some((String::new(), 0));
+            indent = line.len() - trimmed.len();
+        }
+        if let Some((block, depth)) = current.as_mut() {
+            block.push_str(line.get(indent.min(line.len() - trimmed.len())..).unwrap_or(trimmed));
+            block.push('\n');
+            *depth += i64::try_from(line.matches('{').count()).unwrap_or(0);
+            *depth -= i64::try_from(line.matches('}').count()).unwrap_or(0);
+            if *depth <= 0
+                && line.contains('}')
+                && let Some((block, _)) = current.take()
+            {
+                blocks.push(block);
+            }
+        }
+    }
+    blocks
+}
