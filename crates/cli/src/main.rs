@@ -133,6 +133,8 @@ enum GraphFormat {
     Dot,
     /// Mermaid flowchart.
     Mermaid,
+    /// An SVG picture, laid out in process (no Graphviz needed).
+    Svg,
 }
 
 fn main() -> ExitCode {

@@ -424,3 +424,30 @@ fn new_refuses_a_bad_id_a_taken_id_and_an_unknown_interface() {
     new(&["fresh", "--plug", "transform", "--socket", "nope"]).stderr(predicate::str::contains("no interface `nope`"));
     assert!(!dir.path().join("plugins/fresh").exists(), "nothing written");
 }
+
+#[test]
+fn graph_draws_an_svg_picture_naming_every_plugin_and_interface() {
+    let output = wasm_link().args(["graph", "--format", "svg"]).arg(demo()).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let svg = String::from_utf8(output.stdout).unwrap();
+    let document = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    assert_eq!(document.root_element().tag_name().name(), "svg");
+    let texts: Vec<&str> = document.descendants().filter_map(|n| n.text()).map(str::trim).collect();
+    let words: Vec<&str> = texts.iter().flat_map(|t| t.split_whitespace()).collect();
+    for name in [
+        "pipeline",
+        "markdown-parser",
+        "capitalize",
+        "trim-whitespace",
+        "word-count",
+        "readability",
+        "table-formatter",
+        "app",
+        "parser",
+        "transform",
+        "analyser",
+        "formatter",
+    ] {
+        assert!(words.contains(&name), "`{name}` is drawn: {texts:?}");
+    }
+}
