@@ -371,12 +371,18 @@ where
     ) {
         let top = kept.members[0].id.clone();
         tracing::warn!(group = %top, %error, "frozen group did not load: its plugins load as they are");
-        let reason = freeze::NotFrozen::Compose { group: top.clone(), reason: crate::error_chain(error) };
+        let reason = freeze::NotFrozen::NotLoaded { group: top.clone(), reason: crate::error_chain(error) };
         if let Some(position) = report.groups.iter().position(|g| g.plugin == top) {
             let group = report.groups.remove(position);
             for (consumer, interface, _) in group.edges {
                 report.dynamic.push(freeze::DynamicEdge { consumer, interface, reason: reason.clone() });
             }
+        }
+        // Without a fresh value of the top member it cannot load alone: its
+        // members would serve nobody, and the composite's error is its own.
+        if kept.spare.is_none() {
+            self.errors.push(error.clone());
+            return;
         }
         let nodes = indices.iter().enumerate().rev().map(|(position, &index)| {
             let node = if position == 0 {

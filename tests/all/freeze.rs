@@ -565,7 +565,7 @@ fn a_group_whose_composite_does_not_load_loads_as_its_plugins() {
     let report = frozen.freeze_report();
     assert!(report.groups.is_empty(), "the group did not load, so it is not reported frozen: {report:#?}");
     assert_eq!(report.dynamic.len(), 1, "{report:#?}");
-    assert!(matches!(&report.dynamic[0].reason, NotFrozen::Compose { group, .. } if group == "top"), "{report:#?}");
+    assert!(matches!(&report.dynamic[0].reason, NotFrozen::NotLoaded { group, .. } if group == "top"), "{report:#?}");
     assert_eq!(frozen.health().len(), 2, "each in its own store");
     assert_eq!(frozen.loaded_plugin_ids(), ["bottom", "top"]);
     for head in [&dynamic, &frozen] {

@@ -238,7 +238,14 @@ fn follow(dir: &Path, options: DirOptions, head: PluginTreeHead<DirPlugin>, call
         let head = head.clone();
         move |changes: Vec<DirChange>| {
             let mut out = std::io::stdout().lock();
-            let printed = print_changes(&changes, &mut out).and_then(|()| call.run(&head, &mut out));
+            // With JSON results, the changes go to standard error: standard
+            // output stays one JSON document per call.
+            let printed = if call.output == Output::Json {
+                print_changes(&changes, &mut std::io::stderr().lock())
+            } else {
+                print_changes(&changes, &mut out)
+            }
+            .and_then(|()| call.run(&head, &mut out));
             if let Err(error) = printed {
                 // Nobody reads the results any more: stop.
                 eprintln!("error: cannot print: {error}");

@@ -5,11 +5,17 @@
 //!
 //! - `wasm-link check DIR`: load the tree and report, per plugin, whether it
 //!   loaded and why not; exit code 1 when the root cannot be served.
-//! - `wasm-link graph DIR --format dot|mermaid`: the plugin graph.
+//! - `wasm-link graph DIR --format dot|mermaid|svg`: the plugin graph (`svg`
+//!   laid out and drawn in process).
 //! - `wasm-link call DIR INTERFACE FUNCTION [ARGS]...`: call a function with
-//!   arguments in WAVE; one line per plugin for multi-plugin interfaces.
-//!   With `--watch`, calls again after each change of the directory.
+//!   arguments in WAVE; results as text, WAVE or JSON (`--output`), one line
+//!   per plugin for multi-plugin interfaces. With `--watch`, calls again
+//!   after each change of the directory.
 //! - `wasm-link wit DIR PLUGIN`: the WIT world a plugin must target.
+//! - `wasm-link new DIR ID --plug IFACE [--socket IFACE]...`: a plugin
+//!   folder with a Rust guest crate that builds.
+//! - `wasm-link build DIR [ID]...`: build those crates for wasm32-wasip2,
+//!   install and check each component.
 
 mod build;
 mod check;

@@ -18,13 +18,14 @@ use crate::with_causes;
 
 /// The wit-bindgen the generated crate depends on: the one whose stubs give
 /// its signatures.
-const WIT_BINDGEN: &str = "0.61";
+const WIT_BINDGEN: &str = "0.61.1";
 
 /// `wasm-link new`.
 pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String]) -> Result<ExitCode, String> {
     if !valid_id(id) {
         return Err(format!(
-            "`{id}` is not a plugin id: use lowercase letters, digits and single dashes, starting with a letter"
+            "`{id}` is not a plugin id: use lowercase letters, digits and single dashes, starting with a \
+             letter, and not a word WIT, Rust or Cargo keeps (`list`, `type`, `test`, ...)"
         ));
     }
     let plugin_dir = PluginDir::open(dir, &DirOptions::default())
@@ -58,10 +59,21 @@ pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String]) -> Result<ExitC
         }
         std::fs::write(path, text).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
     };
-    write(&folder.join("plugin.toml"), &manifest)?;
-    write(&folder.join("Cargo.toml"), &cargo_toml(id))?;
-    write(&folder.join("wit/world.wit"), &world)?;
-    write(&folder.join("src/lib.rs"), &body)?;
+    // Written aside, then renamed into place: a failure leaves no half-made
+    // plugin (which would block a retry, and which a running watch would see).
+    let staging = dir.join("plugins").join(format!(".{id}.new"));
+    let _ = std::fs::remove_dir_all(&staging);
+    let written = (|| {
+        write(&staging.join("Cargo.toml"), &cargo_toml(id))?;
+        write(&staging.join("wit/world.wit"), &world)?;
+        write(&staging.join("src/lib.rs"), &body)?;
+        write(&staging.join("plugin.toml"), &manifest)?;
+        std::fs::rename(&staging, &folder).map_err(|e| format!("cannot create `{}`: {e}", folder.display()))
+    })();
+    if let Err(error) = written {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(error);
+    }
     println!("created plugin `{id}` in {}", folder.display());
     println!("next:");
     println!("  1. implement its exports in {}", folder.join("src/lib.rs").display());
@@ -73,7 +85,57 @@ pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String]) -> Result<ExitC
 /// Lowercase letters, digits and single dashes, starting with a letter: a
 /// folder name, a crate name and a WIT world name at once.
 fn valid_id(id: &str) -> bool {
-    id.starts_with(|c: char| c.is_ascii_lowercase())
+    // Words WIT, Rust or Cargo keep for themselves: a world, crate or
+    // library of that name does not build.
+    const RESERVED: &[&str] = &[
+        "as",
+        "async",
+        "bool",
+        "borrow",
+        "char",
+        "constructor",
+        "core",
+        "crate",
+        "enum",
+        "export",
+        "f32",
+        "f64",
+        "flags",
+        "fn",
+        "func",
+        "import",
+        "include",
+        "interface",
+        "list",
+        "option",
+        "own",
+        "package",
+        "record",
+        "resource",
+        "result",
+        "s16",
+        "s32",
+        "s64",
+        "s8",
+        "self",
+        "static",
+        "std",
+        "string",
+        "super",
+        "test",
+        "tuple",
+        "type",
+        "u16",
+        "u32",
+        "u64",
+        "u8",
+        "use",
+        "variant",
+        "with",
+        "world",
+    ];
+    !RESERVED.contains(&id)
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
         && !id.ends_with('-')
         && !id.contains("--")
         && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
@@ -94,7 +156,7 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-wit-bindgen = {{ version = "{WIT_BINDGEN}", default-features = false, features = ["macros", "realloc"] }}
+wit-bindgen = {{ version = "={WIT_BINDGEN}", default-features = false, features = ["macros", "realloc"] }}
 
 # A crate of its own, even inside another workspace's folders.
 [workspace]

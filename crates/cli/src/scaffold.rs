@@ -111,7 +111,12 @@ fn needed_packages(
             continue;
         }
         let iface = &resolve.interfaces[interface];
-        packages.extend(iface.package);
+        // A package is printed whole: every interface of it counts.
+        if let Some(package) = iface.package
+            && packages.insert(package)
+        {
+            stack.extend(resolve.packages[package].interfaces.values().copied());
+        }
         for &ty in iface.types.values() {
             if let TypeDefKind::Type(Type::Id(used)) = resolve.types[ty].kind
                 && let TypeOwner::Interface(owner) = resolve.types[used].owner

@@ -417,6 +417,7 @@ fn new_refuses_a_bad_id_a_taken_id_and_an_unknown_interface() {
     let dir = demo_copy();
     let new = |args: &[&str]| wasm_link().arg("new").arg(dir.path()).args(args).assert().failure();
     new(&["Bad_Id", "--plug", "transform"]).stderr(predicate::str::contains("`Bad_Id` is not a plugin id"));
+    new(&["list", "--plug", "transform"]).stderr(predicate::str::contains("`list` is not a plugin id"));
     new(&["capitalize", "--plug", "transform"]).stderr(predicate::str::contains("already has a plugin `capitalize`"));
     new(&["fresh", "--plug", "transfrom"])
         .stderr(predicate::str::contains("has no interface `transfrom`"))
@@ -450,4 +451,21 @@ fn graph_draws_an_svg_picture_naming_every_plugin_and_interface() {
     ] {
         assert!(words.contains(&name), "`{name}` is drawn: {texts:?}");
     }
+}
+
+#[test]
+fn new_stubs_a_plug_that_exports_a_resource_and_the_stub_builds() {
+    let dir = demo_copy();
+    wasm_link().arg("new").arg(dir.path()).args(["parser2", "--plug", "parser"]).assert().success();
+    let source = std::fs::read_to_string(dir.path().join("plugins/parser2/src/lib.rs")).unwrap();
+    assert!(source.contains("GuestDocument for Plugin") && source.contains("type Document = Plugin;"), "{source}");
+    wasm_link()
+        .arg("build")
+        .arg(dir.path())
+        .env("CARGO_TARGET_DIR", guests_target())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("built   parser2"));
+    // Two plugins of an `ExactlyOne` interface: `check` says so.
+    wasm_link().arg("check").arg(dir.path()).assert().stdout(predicate::str::contains("parser2"));
 }

@@ -149,6 +149,15 @@ pub enum NotFrozen<PluginId> {
         /// Why.
         reason: String,
     },
+    /// The group composed, but its composite did not load (say, an engine
+    /// that allows one memory per component): its plugins loaded as they are.
+    #[error("the group of `{group}` composed but did not load: {reason}")]
+    NotLoaded {
+        /// The group's top member.
+        group: PluginId,
+        /// The load's words.
+        reason: String,
+    },
     /// `wac-graph` could not compose the group (for example the consumer
     /// imports `result<T, dispatch-error>`, or a resource type of a member
     /// is used outside the group), or the composite did not compile.
