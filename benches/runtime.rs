@@ -468,6 +468,56 @@ fn socket_calls(c: &mut Criterion, engine: &Engine, label: &str, ratios: &mut Ra
     c.bench_function(&format!("{label}/socket/wasm-link"), |b| b.iter(wasm_link));
 }
 
+/// What counting each edge's calls costs (`LoadOptions::stats`): the same
+/// calls on a tree that counts and on one that does not.
+fn stats_cost(engine: &Engine, ratios: &mut Ratios) {
+    let load = |root: &'static str, on: bool| {
+        let (tree, errors) = bench_tree(root);
+        assert!(errors.is_empty());
+        let options = wasm_link::LoadOptions::new().stats(on);
+        let (head, errors) = tree.load_with(engine, &Linker::new(engine), &options).expect("the bench tree loads");
+        assert!(errors.is_empty());
+        head
+    };
+    let (counted, uncounted) = (load("callee", true), load("callee", false));
+    let (typed_on, typed_off) = (
+        counted.typed::<(u32,), (u32,)>("get").expect("`get`"),
+        uncounted.typed::<(u32,), (u32,)>("get").expect("`get`"),
+    );
+    let mut typed_off_call = || {
+        black_box(only(typed_off.call((black_box(1),))));
+    };
+    let typed_on_call = || {
+        black_box(only(typed_on.call((black_box(1),))));
+    };
+    ratios.push(("stats/host-typed-on-vs-off".to_owned(), paired(ROUNDS, 2000, &mut typed_off_call, typed_on_call)));
+    let dispatch = |head: &Head| {
+        black_box(only(head.dispatch("bench:b/callee", "get", true, &[Val::U32(black_box(1))])));
+    };
+    ratios.push((
+        "stats/host-dispatch-on-vs-off".to_owned(),
+        paired(ROUNDS, 2000, || dispatch(&uncounted), || dispatch(&counted)),
+    ));
+    let (counted, uncounted) = (load("caller", true), load("caller", false));
+    let (run_on, run_off) = (
+        counted.typed::<(u32,), (u32,)>("run").expect("`run`"),
+        uncounted.typed::<(u32,), (u32,)>("run").expect("`run`"),
+    );
+    ratios.push((
+        "stats/socket-on-vs-off".to_owned(),
+        paired(
+            ROUNDS,
+            4,
+            || {
+                black_box(only(run_off.call((black_box(SOCKET_CALLS),))));
+            },
+            || {
+                black_box(only(run_on.call((black_box(SOCKET_CALLS),))));
+            },
+        ),
+    ));
+}
+
 /// A host resource standing for a counter in the owner's store: the
 /// hand-written trampoline keeps the owner's handles in a table by rep.
 struct CounterRef;
@@ -1038,50 +1088,8 @@ fn fairness(engine: &Engine) -> Vec<(&'static str, (f64, f64))> {
     ]
 }
 
-fn main() {
-    let mut criterion = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-        .configure_from_args();
-    let plain = Engine::default();
-    let epochs = wasm_link::default_engine().expect("engine");
-    // `BENCH_SECTIONS=host,socket` runs only those sections (and leaves
-    // `target/bench-ratios.txt` alone): for quick comparisons while working.
-    let only = std::env::var("BENCH_SECTIONS").ok();
-    let run = |section: &str| only.as_deref().is_none_or(|only| only.split(',').any(|s| s.trim() == section));
-    let mut ratios = Ratios::new();
-    for (engine, label) in [(&plain, "default-engine"), (&epochs, "epoch-engine")] {
-        if run("host") {
-            host_calls(&mut criterion, engine, label, &mut ratios);
-        }
-        if run("socket") {
-            socket_calls(&mut criterion, engine, label, &mut ratios);
-        }
-        if run("resource") {
-            resource_calls(&mut criterion, engine, label, &mut ratios);
-        }
-        if run("async") {
-            async_calls(&mut criterion, engine, label, &mut ratios);
-        }
-    }
-    let fairness = run("fairness").then(|| fairness(&epochs));
-    let pool_rates = run("pool").then(|| pools(&epochs, &mut ratios));
-    let swap_figures = run("swap").then(|| swaps(&mut ratios));
-    let reinstantiations = run("reinstantiate").then(|| reinstantiation(&mut ratios));
-    let mut table = if run("freeze") { freezing(&mut criterion, &epochs, &mut ratios) } else { String::new() };
-    let throughput = run("server").then(|| server_throughput(&[1, 2, 8, 64]));
-    if run("fan-out") {
-        fan_outs(&mut criterion, &plain, &mut ratios);
-    }
-    if run("load") {
-        loads(&mut criterion, &plain, &mut ratios);
-    }
-    criterion.final_summary();
-
-    for (name, value) in &ratios {
-        let _ = writeln!(table, "{name} {value:.2}");
-    }
+/// Criterion's medians of the per-engine benchmarks, as table lines.
+fn engine_figures(table: &mut String) {
     for label in ["default-engine", "epoch-engine"] {
         for name in
             ["host/raw-typedfunc", "host/raw-func-call", "host/dispatch", "host/typed", "host/floor-mutex-lock-unlock"]
@@ -1111,6 +1119,56 @@ fn main() {
             }
         }
     }
+}
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+        .configure_from_args();
+    let plain = Engine::default();
+    let epochs = wasm_link::default_engine().expect("engine");
+    // `BENCH_SECTIONS=host,socket` runs only those sections (and leaves
+    // `target/bench-ratios.txt` alone): for quick comparisons while working.
+    let only = std::env::var("BENCH_SECTIONS").ok();
+    let run = |section: &str| only.as_deref().is_none_or(|only| only.split(',').any(|s| s.trim() == section));
+    let mut ratios = Ratios::new();
+    for (engine, label) in [(&plain, "default-engine"), (&epochs, "epoch-engine")] {
+        if run("host") {
+            host_calls(&mut criterion, engine, label, &mut ratios);
+        }
+        if run("socket") {
+            socket_calls(&mut criterion, engine, label, &mut ratios);
+        }
+        if run("resource") {
+            resource_calls(&mut criterion, engine, label, &mut ratios);
+        }
+        if run("async") {
+            async_calls(&mut criterion, engine, label, &mut ratios);
+        }
+    }
+    if run("stats") {
+        stats_cost(&epochs, &mut ratios);
+    }
+    let fairness = run("fairness").then(|| fairness(&epochs));
+    let pool_rates = run("pool").then(|| pools(&epochs, &mut ratios));
+    let swap_figures = run("swap").then(|| swaps(&mut ratios));
+    let reinstantiations = run("reinstantiate").then(|| reinstantiation(&mut ratios));
+    let mut table = if run("freeze") { freezing(&mut criterion, &epochs, &mut ratios) } else { String::new() };
+    let throughput = run("server").then(|| server_throughput(&[1, 2, 8, 64]));
+    if run("fan-out") {
+        fan_outs(&mut criterion, &plain, &mut ratios);
+    }
+    if run("load") {
+        loads(&mut criterion, &plain, &mut ratios);
+    }
+    criterion.final_summary();
+
+    for (name, value) in &ratios {
+        let _ = writeln!(table, "{name} {value:.2}");
+    }
+    engine_figures(&mut table);
     for n in [2u32, 8] {
         if let Some(ns) = median(&format!("fan-out-work/{n}/raw-typedfunc-loop")) {
             let _ = writeln!(table, "fan-out-work/{n}/raw-ns-per-call {:.0}", ns / f64::from(n));

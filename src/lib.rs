@@ -262,6 +262,7 @@ mod load;
 mod shape;
 mod socket;
 mod spec;
+mod stats;
 
 mod dispatch_error;
 mod limits;
@@ -287,6 +288,7 @@ pub use spec::plugin::{PluginCtxView, PluginData};
 pub use spec::wit::{
     RUNTIME_WIT, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface, runtime_resolve,
 };
+pub use stats::{EdgeStats, Latency};
 pub use wasm_error::{WasmError, error_chain};
 
 pub use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable, Val};

@@ -22,14 +22,14 @@ use crate::shape::root::RootPlugins;
 use crate::spec::interface::InterfaceName;
 use crate::{InterfaceCardinality, PluginData, Socket};
 
-struct RootFunction {
+struct RootFunction<P: PluginData> {
     /// The measured cost of one plugin's call, in nanoseconds (a moving
     /// average): fan-outs of costly calls run in parallel.
     cost: std::sync::atomic::AtomicU64,
     name: Arc<str>,
     is_method: bool,
     /// Built once: errors name the interface and function without a copy.
-    site: Site,
+    site: Site<P>,
 }
 
 /// The root node of a loaded plugin tree: the host's way into the plugins.
@@ -41,7 +41,7 @@ pub struct PluginTreeHead<P: PluginData + Send + 'static> {
     name: InterfaceName,
     instance: Arc<str>,
     cardinality: InterfaceCardinality,
-    functions: Vec<RootFunction>,
+    functions: Vec<RootFunction<P>>,
     by_name: HashMap<String, usize>,
     /// The plugins behind the root, as each call reads them.
     root: Arc<Members<P>>,
@@ -61,6 +61,8 @@ pub struct PluginTreeHead<P: PluginData + Send + 'static> {
     asynchronous: bool,
     /// What the load froze (`LoadOptions::freeze`).
     frozen: crate::FreezeReport<P::Id, P::InterfaceId>,
+    /// The tree's edges, for [`stats`](Self::stats).
+    stats: Arc<crate::stats::Registry<P>>,
 }
 
 /// Above this measured cost per plugin call (a moving average of the time
@@ -79,14 +81,18 @@ where
     pub(crate) fn new(tree: Tree<P>) -> Self {
         let node = &tree.env.interfaces[tree.root];
         let instance: Arc<str> = node.name.instance.as_str().into();
-        let functions: Vec<RootFunction> = node
+        let functions: Vec<RootFunction<P>> = node
             .functions
             .iter()
             .map(|f| {
                 let name: Arc<str> = f.name.as_str().into();
                 RootFunction {
                     cost: std::sync::atomic::AtomicU64::new(0),
-                    site: Site { interface: instance.clone(), function: name.clone() },
+                    site: Site {
+                        interface: instance.clone(),
+                        function: name.clone(),
+                        edge: tree.env.stats.edge(None, node.id.clone(), name.clone()),
+                    },
                     name,
                     is_method: f.is_method,
                 }
@@ -106,6 +112,7 @@ where
             asynchronous: tree.env.mode == Mode::Async,
             engine: tree.env.engine.clone(),
             frozen: tree.freeze_report().clone(),
+            stats: tree.env.stats.clone(),
             tree: SlotLock::new(tree),
         }
     }
@@ -154,6 +161,30 @@ where
     #[must_use]
     pub fn health(&self) -> Vec<crate::PluginHealth<P::Id>> {
         self.all.load().iter().map(|slot| slot.health()).collect()
+    }
+
+    /// Calls, failures and latency of every edge that was called: each root
+    /// function to each plugin that served it (`consumer: None`), and each
+    /// socket function of each consumer to each plugin behind it. Root
+    /// functions come first, then by consumer, function and provider.
+    ///
+    /// Counting is on unless the tree was loaded with
+    /// [`LoadOptions::stats(false)`](crate::LoadOptions::stats); it costs a
+    /// few nanoseconds a call (the runtime bench's `stats` section). Calls
+    /// inside a frozen group never leave wasm and are not counted.
+    ///
+    /// ```no_run
+    /// # fn show<P: wasm_link::PluginData + Send>(head: &wasm_link::PluginTreeHead<P>) {
+    /// for edge in head.stats() {
+    ///     let from = edge.consumer.as_ref().map_or("host".to_string(), ToString::to_string);
+    ///     let median = edge.latency.quantile(0.5).unwrap_or_default();
+    ///     println!("{from} -> {}: {} calls, {} failed, median {median:?}", edge.provider, edge.calls, edge.failures);
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> Vec<crate::EdgeStats<P::Id, P::InterfaceId>> {
+        self.stats.snapshot()
     }
 
     /// The ids of every loaded plugin, behind the root or deeper, sorted;
@@ -412,7 +443,7 @@ where
     async fn dispatch_method(
         &self,
         mode: Mode,
-        site: &Site,
+        site: &Site<P>,
         index: usize,
         has_return: bool,
         args: &[Val],
@@ -478,7 +509,7 @@ where
         self.root.load_full()
     }
 
-    pub(crate) fn site(&self, index: usize) -> &Site {
+    pub(crate) fn site(&self, index: usize) -> &Site<P> {
         &self.functions[index].site
     }
 
@@ -531,7 +562,7 @@ where
         let Some(owner) = snapshot.iter().find_map(|slot| slot.owner_of(&handle)) else {
             return Ok(false);
         };
-        let site = Site { interface: self.instance.clone(), function: "[resource-drop]".into() };
+        let site = Site::uncounted(self.instance.clone(), "[resource-drop]".into());
         let mut entered = owner.enter_call(mode, &Caller::host_in(mode), &site).await?;
         let outcome = async {
             let live = entered.live()?;
@@ -564,7 +595,7 @@ impl<P: PluginData + Send + 'static> Drop for PluginTreeHead<P> {
 async fn call<P: PluginData + Send + 'static>(
     mode: Mode,
     slot: &Arc<PluginSlot<P>>,
-    site: &Site,
+    site: &Site<P>,
     index: usize,
     has_return: bool,
     args: &[Val],
@@ -580,7 +611,7 @@ async fn call<P: PluginData + Send + 'static>(
 async fn call_on<P: PluginData + Send + 'static>(
     mode: Mode,
     slot: &Arc<PluginSlot<P>>,
-    site: &Site,
+    site: &Site<P>,
     index: usize,
     has_return: bool,
     args: &[Val],
@@ -606,7 +637,7 @@ async fn call_on<P: PluginData + Send + 'static>(
 #[inline]
 fn call_now<P: PluginData + Send + 'static>(
     slot: &Arc<PluginSlot<P>>,
-    site: &Site,
+    site: &Site<P>,
     index: usize,
     has_return: bool,
     args: &[Val],
@@ -618,7 +649,7 @@ fn call_now<P: PluginData + Send + 'static>(
 #[inline]
 fn call_now_on<P: PluginData + Send + 'static>(
     slot: &Arc<PluginSlot<P>>,
-    site: &Site,
+    site: &Site<P>,
     index: usize,
     has_return: bool,
     args: &[Val],
@@ -644,7 +675,7 @@ fn call_now_on<P: PluginData + Send + 'static>(
 fn check_args<P: PluginData + Send + 'static>(
     slot: &PluginSlot<P>,
     live: &crate::instance::Live<P>,
-    site: &Site,
+    site: &Site<P>,
     index: usize,
     has_return: bool,
     args: &[Val],

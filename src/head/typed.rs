@@ -104,7 +104,7 @@ where
 async fn call_one<P, Params, Results>(
     mode: Mode,
     slot: &Arc<PluginSlot<P>>,
-    site: &Site,
+    site: &Site<P>,
     index: usize,
     params: Params,
 ) -> Result<Results, DispatchError<P::Id>>
@@ -125,7 +125,7 @@ where
 #[inline]
 fn call_now<P, Params, Results>(
     slot: &Arc<PluginSlot<P>>,
-    site: &Site,
+    site: &Site<P>,
     index: usize,
     params: Option<Params>,
 ) -> Result<Results, DispatchError<P::Id>>

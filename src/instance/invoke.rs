@@ -16,13 +16,23 @@ use super::{Busy, Live, NotEntered, PluginSlot, SlotState, drive};
 use crate::PluginData;
 use crate::dispatch_error::{DispatchError, NestedDispatchError, SocketTrap};
 use crate::limits::{Budget, Clock, TICK, YIELD_EVERY};
+use crate::stats::Edge;
 use crate::wasm_error::WasmError;
 
-/// The interface and function a call is for, as named in errors.
-#[derive(Clone)]
-pub(crate) struct Site {
+/// The interface and function a call is for, as named in errors, and the
+/// edge its calls are counted on (none when the tree counts none, and for
+/// resource drops).
+pub(crate) struct Site<P: PluginData> {
     pub(crate) interface: Arc<str>,
     pub(crate) function: Arc<str>,
+    pub(crate) edge: Option<Arc<Edge<P>>>,
+}
+
+impl<P: PluginData> Site<P> {
+    /// A site whose calls are not counted.
+    pub(crate) fn uncounted(interface: Arc<str>, function: Arc<str>) -> Self {
+        Self { interface, function, edge: None }
+    }
 }
 
 /// How a call body failed.
@@ -51,10 +61,13 @@ pub(crate) enum Fail<Id: std::fmt::Debug + std::fmt::Display + 'static> {
 pub(crate) struct Entered<'a, P: PluginData + Send + 'static> {
     slot: &'a PluginSlot<P>,
     busy: Busy<'a, P>,
-    site: &'a Site,
+    site: &'a Site<P>,
     mode: Mode,
     fuel: Option<u64>,
     finished: bool,
+    /// The call's recorder in the instance's [`Inbound`](crate::stats::Inbound),
+    /// and when the call started, if it is timed.
+    counted: Option<(usize, Option<Instant>)>,
 }
 
 impl<P: PluginData + Send + 'static> PluginSlot<P> {
@@ -72,7 +85,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         &'a self,
         mode: Mode,
         caller: &Caller,
-        site: &'a Site,
+        site: &'a Site<P>,
     ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
         match mode {
             Mode::Sync => self.enter_now(caller, site),
@@ -85,7 +98,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     pub(crate) fn enter_now<'a>(
         &'a self,
         caller: &Caller,
-        site: &'a Site,
+        site: &'a Site<P>,
     ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
         let mut busy = self.enter_blocking(caller.chain).map_err(|refused| self.not_entered(site, refused))?;
         if self.admit(&busy, caller, site)? {
@@ -94,11 +107,19 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         self.frame(busy, caller, site, Mode::Sync)
     }
 
+    /// Counts a call on `site` refused before it entered the instance.
+    #[cold]
+    fn count_refused(&self, site: &Site<P>) {
+        if let Some(edge) = &site.edge {
+            edge.recorder(&self.id, self.replica).refused();
+        }
+    }
+
     /// [`enter_call`](Self::enter_call), asynchronously: awaits the lock.
     async fn enter_async<'a>(
         &'a self,
         caller: &Caller,
-        site: &'a Site,
+        site: &'a Site<P>,
     ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
         let mut busy = self.enter_awaiting(caller).await.map_err(|refused| self.not_entered(site, refused))?;
         if self.admit(&busy, caller, site)? {
@@ -110,7 +131,8 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     }
 
     #[cold]
-    fn not_entered(&self, site: &Site, refused: NotEntered) -> DispatchError<P::Id> {
+    fn not_entered(&self, site: &Site<P>, refused: NotEntered) -> DispatchError<P::Id> {
+        self.count_refused(site);
         match refused {
             NotEntered::Reentered => self.refusal(site, Refusal::Reentrant),
             NotEntered::TimedOut(limit) => self.refusal(site, Refusal::Waited(limit)),
@@ -120,11 +142,13 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// Refuses a quarantined plugin or a call too deep; `Ok(true)` when the
     /// instance must be revived first.
     #[inline]
-    fn admit(&self, busy: &Busy<'_, P>, caller: &Caller, site: &Site) -> Result<bool, DispatchError<P::Id>> {
+    fn admit(&self, busy: &Busy<'_, P>, caller: &Caller, site: &Site<P>) -> Result<bool, DispatchError<P::Id>> {
         if let Some(remaining) = self.quarantine_remaining() {
+            self.count_refused(site);
             return Err(self.refusal(site, Refusal::Quarantined(remaining)));
         }
         if caller.depth as usize >= self.limits.depth {
+            self.count_refused(site);
             return Err(self.refusal(site, Refusal::Depth));
         }
         Ok(!matches!(&*busy.state, SlotState::Live(live) if !live.tainted))
@@ -136,17 +160,30 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         &'a self,
         mut busy: Busy<'a, P>,
         caller: &Caller,
-        site: &'a Site,
+        site: &'a Site<P>,
         mode: Mode,
     ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
-        let fuel = match &mut *busy.state {
-            SlotState::Live(live) => self.begin_frame(live, caller, mode),
+        let (fuel, counted) = match &mut *busy.state {
+            SlotState::Live(live) => {
+                let counted = site.edge.as_deref().map(|edge| self.count_call(live, edge));
+                (self.begin_frame(live, caller, mode), counted)
+            }
             SlotState::Dead(_, error, _) => {
                 let source = error.clone();
+                self.count_refused(site);
                 return Err(self.refusal(site, Refusal::Unavailable(source)));
             }
         };
-        Ok(Entered { slot: self, busy, site, mode, fuel, finished: false })
+        Ok(Entered { slot: self, busy, site, mode, fuel, finished: false, counted })
+    }
+
+    /// Counts a call entering `live` from `edge`: its recorder's index, and
+    /// the time it starts when it is timed.
+    #[inline]
+    fn count_call(&self, live: &mut Live<P>, edge: &Edge<P>) -> (usize, Option<Instant>) {
+        let index = live.inbound.find(edge, &self.id, self.replica);
+        let timed = live.inbound.get(index).is_some_and(crate::stats::Recorder::enter);
+        (index, timed.then(Instant::now))
     }
 
     /// Starts a call's frame in the store: its chain and depth, its end
@@ -196,7 +233,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     async fn conclude(
         &self,
         mode: Mode,
-        site: &Site,
+        site: &Site<P>,
         failure: Fail<P::Id>,
         fuel: Option<u64>,
         state: &mut SlotState<P>,
@@ -229,7 +266,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     async fn ran(
         &self,
         mode: Mode,
-        site: &Site,
+        site: &Site<P>,
         error: wasmtime::Error,
         fuel: Option<u64>,
         state: &mut SlotState<P>,
@@ -279,7 +316,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     }
 
     #[cold]
-    fn refusal(&self, site: &Site, refusal: Refusal) -> DispatchError<P::Id> {
+    fn refusal(&self, site: &Site<P>, refusal: Refusal) -> DispatchError<P::Id> {
         let (plugin, interface, function) = (self.id.clone(), site.interface.clone(), site.function.clone());
         match refusal {
             Refusal::Reentrant => DispatchError::Reentrant { plugin, interface, function },
@@ -353,7 +390,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// Counts a call abandoned inside the plugin. Not a failure of the
     /// plugin's own: the caller let go of it.
     #[cold]
-    fn record_cancelled(&self, site: &Site) {
+    fn record_cancelled(&self, site: &Site<P>) {
         self.shared.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).cancelled += 1;
         tracing::info!(plugin = %self.label, interface = %site.interface, function = %site.function, "call abandoned mid-call; the instance will be replaced");
     }
@@ -410,7 +447,7 @@ impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
     /// [`finish`](Self::finish) of a synchronous call.
     #[inline]
     pub(crate) fn finish_now<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
-        let slot = self.count();
+        let slot = self.count(outcome.is_err());
         let result = match outcome {
             Ok(value) => Ok(value),
             Err(failure) => Err(self.conclude_now(failure)),
@@ -429,7 +466,7 @@ impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
     }
 
     async fn finish_async<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
-        let slot = self.count();
+        let slot = self.count(outcome.is_err());
         let result = match outcome {
             Ok(value) => Ok(value),
             Err(failure) => {
@@ -442,13 +479,25 @@ impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
         result
     }
 
-    /// Marks the call finished and counts it.
+    /// Marks the call finished and counts it, on the plugin and on its edge
+    /// (before a failure replaces the instance, and its recorders with it).
     #[inline]
-    fn count(&mut self) -> &'a PluginSlot<P> {
+    fn count(&mut self, failed: bool) -> &'a PluginSlot<P> {
         self.finished = true;
         let slot = self.slot;
         // Only the lock holder writes the count: no atomic read-modify-write.
         slot.calls.store(slot.calls.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        if let Some((index, started)) = self.counted
+            && let SlotState::Live(live) = &*self.busy.state
+            && let Some(recorder) = live.inbound.get(index)
+        {
+            if let Some(started) = started {
+                recorder.time(started.elapsed());
+            }
+            if failed {
+                recorder.failed();
+            }
+        }
         slot
     }
 

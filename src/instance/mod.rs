@@ -62,8 +62,11 @@ pub(crate) struct Live<P: 'static> {
     pub(crate) tainted: bool,
     /// The engine's ticker clock: an asynchronous call races its end.
     pub(crate) clock: Option<Arc<Clock>>,
+    /// The recorders of the edges that call this instance.
+    pub(crate) inbound: crate::stats::Inbound,
 }
 
+#[allow(clippy::large_enum_variant, reason = "`Live` is the state nearly every call finds: no box to chase")]
 pub(crate) enum SlotState<P: 'static> {
     Live(Live<P>),
     /// The instance is gone and could not be replaced; the data is kept to try
@@ -753,6 +756,7 @@ async fn start<P: Send + 'static>(
         generation,
         tainted: false,
         clock: clock.cloned(),
+        inbound: crate::stats::Inbound::default(),
     })
 }
 

@@ -101,7 +101,11 @@ where
             let shape = Self::socket_shape(&site, targets)?;
             let adapter = Arc::new(Adapter {
                 consumer_id: id.clone(),
-                site: Site { interface: interface.name.instance.as_str().into(), function: name.as_str().into() },
+                site: Site {
+                    interface: interface.name.instance.as_str().into(),
+                    function: name.as_str().into(),
+                    edge: self.stats.edge(Some(id.clone()), interface.id.clone(), name.as_str().into()),
+                },
                 consumer: consumer.clone(),
                 members: provider.members.clone(),
                 interface: socket,

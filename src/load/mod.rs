@@ -81,6 +81,8 @@ pub(crate) struct Env<P: PluginData + Send + 'static> {
     pub(crate) ticker: Option<Arc<crate::limits::Ticker>>,
     /// How the plugins are instantiated and how their sockets call.
     pub(crate) mode: Mode,
+    /// The tree's edges, counted on (`LoadOptions::stats`).
+    pub(crate) stats: Arc<crate::stats::Registry<P>>,
 }
 
 /// A plugin checked and linked, not yet instantiated.
@@ -262,6 +264,7 @@ where
             kinds: Arc::new(kinds),
             ticker,
             mode,
+            stats: Arc::new(crate::stats::Registry::new(!options.stats_off)),
         };
         let mut frozen = freeze::when_asked(&env, options, &implementers, &mut nodes, &mut compiled, &order, root);
         let mut loader = Loader {

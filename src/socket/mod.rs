@@ -70,7 +70,7 @@ fn target_endpoint<'e, P: PluginData + Send + 'static>(
 
 /// Everything a socket function needs at call time, resolved at load time.
 pub(crate) struct Adapter<P: PluginData + Send + 'static> {
-    pub(crate) site: Site,
+    pub(crate) site: Site<P>,
     /// The consumer's own slot, set once it is instantiated (a weak link: the
     /// consumer's store owns this adapter).
     pub(crate) consumer: Arc<OnceLock<Weak<PluginSlot<P>>>>,

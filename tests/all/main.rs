@@ -20,6 +20,7 @@ mod resources;
 mod server;
 mod soak;
 mod sockets;
+mod stats;
 mod threads;
 mod tree;
 mod watch;

@@ -101,6 +101,24 @@ pub fn call(
     let CallOptions { cache, output, watch, freeze } = options;
     let loaded = open_and_load(dir, Some(interface), cache, freeze)?;
     let head = loaded.head.map_err(|e| format!("`{interface}` cannot be served: {e}"))?;
+    let (values, returns) = arguments(&head, interface, function, args)?;
+    let call = Call { interface: interface.to_owned(), function: function.to_owned(), returns, values, output };
+    let succeeded = call.run(&head, &mut std::io::stdout().lock()).map_err(|e| format!("cannot print: {e}"))?;
+    if watch {
+        follow(dir, loaded.options, head, call)
+    } else {
+        Ok(if succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    }
+}
+
+/// `args` (in WAVE) as the arguments of the root's `function`, and whether
+/// it returns a value.
+pub fn arguments(
+    head: &PluginTreeHead<DirPlugin>,
+    interface: &str,
+    function: &str,
+    args: &[String],
+) -> Result<(Vec<Val>, bool), String> {
     let ty = head.function_type(function).ok_or_else(|| {
         let known: Vec<&str> = head.function_names().collect();
         format!("`{interface}` has no function `{function}` (it has: {})", known.join(", "))
@@ -120,19 +138,7 @@ pub fn call(
         let value: Val = wasm_wave::from_str(ty, arg).map_err(|e| format!("argument `{name}`: {e}"))?;
         values.push(value);
     }
-    let call = Call {
-        interface: interface.to_owned(),
-        function: function.to_owned(),
-        returns: ty.results().len() == 1,
-        values,
-        output,
-    };
-    let succeeded = call.run(&head, &mut std::io::stdout().lock()).map_err(|e| format!("cannot print: {e}"))?;
-    if watch {
-        follow(dir, loaded.options, head, call)
-    } else {
-        Ok(if succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-    }
+    Ok((values, ty.results().len() == 1))
 }
 
 /// `call`'s options besides what to call.

@@ -6,7 +6,8 @@
 //! - `wasm-link check DIR`: load the tree and report, per plugin, whether it
 //!   loaded and why not; exit code 1 when the root cannot be served.
 //! - `wasm-link graph DIR --format dot|mermaid|svg`: the plugin graph (`svg`
-//!   laid out and drawn in process).
+//!   laid out and drawn in process); `--stats FUNCTION --arg WAVE` calls the
+//!   root first and labels each edge with its calls and latency.
 //! - `wasm-link call DIR INTERFACE FUNCTION [ARGS]...`: call a function with
 //!   arguments in WAVE; results as text, WAVE or JSON (`--output`), one line
 //!   per plugin for multi-plugin interfaces. With `--watch`, calls again
@@ -67,6 +68,14 @@ enum Command {
         /// bold.
         #[arg(long)]
         freeze: bool,
+        /// Load the tree (this compiles it), call this function of the root
+        /// once, and label each edge with its calls, failures and median
+        /// latency.
+        #[arg(long, value_name = "FUNCTION")]
+        stats: Option<String>,
+        /// An argument of the `--stats` call, in WAVE; repeat for more.
+        #[arg(long = "arg", value_name = "WAVE", requires = "stats")]
+        args: Vec<String>,
     },
     /// Call a function of an interface on every plugin that implements it.
     Call {
@@ -147,7 +156,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Check { dir, cache, freeze } => check::run(&dir, cache, freeze),
-        Command::Graph { dir, format, freeze } => graph::run(&dir, format, freeze),
+        Command::Graph { dir, format, freeze, stats, args } => {
+            graph::run(&dir, format, freeze, stats.as_deref().map(|function| (function, args.as_slice())))
+        }
         Command::Call { dir, interface, function, args, cache, output, watch, freeze } => {
             let options = load::CallOptions { cache, output, watch, freeze };
             load::call(&dir, &interface, &function, &args, options)

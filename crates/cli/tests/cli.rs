@@ -454,6 +454,40 @@ fn graph_draws_an_svg_picture_naming_every_plugin_and_interface() {
 }
 
 #[test]
+fn graph_with_stats_labels_every_edge_the_call_crossed() {
+    let output = wasm_link()
+        .arg("graph")
+        .arg(demo())
+        .args(["--stats", "run", "--arg", "\"# Title\\n\\nsome text.\""])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let dot = String::from_utf8(output.stdout).unwrap();
+    let line = |needle: &str| {
+        dot.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle} in\n{dot}")).to_owned()
+    };
+    assert!(line(r#""interface:app" -> "host""#).contains("root: 1 call, p50 "), "{dot}");
+    assert!(line(r#""plugin:pipeline" -> "interface:app""#).contains("plug: 1 call, p50 "), "{dot}");
+    // Every plugin of the demo serves the one call.
+    for plugin in ["markdown-parser", "capitalize", "trim-whitespace", "word-count", "readability", "table-formatter"] {
+        let plug = line(&format!(r#""plugin:{plugin}" -> "interface:"#));
+        assert!(plug.contains("call") && plug.contains(" µs"), "{plug}");
+    }
+    // The pipeline calls both transforms through one socket.
+    assert!(line(r#""interface:transform" -> "plugin:pipeline""#).contains("socket: 2 calls"), "{dot}");
+    assert!(!dot.contains("failed"), "{dot}");
+
+    // A call the root cannot take is refused before anything is drawn.
+    wasm_link()
+        .arg("graph")
+        .arg(demo())
+        .args(["--stats", "run"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("takes 1 argument(s)"));
+}
+
+#[test]
 fn new_stubs_a_plug_that_exports_a_resource_and_the_stub_builds() {
     let dir = demo_copy();
     wasm_link().arg("new").arg(dir.path()).args(["parser2", "--plug", "parser"]).assert().success();
