@@ -75,6 +75,9 @@ fn a_pooled_plugin_serves_calls_at_once() {
     let here = value(&head);
     assert_eq!((here, other.join().unwrap()), (1, 1), "both calls were inside the plugin together");
     assert_eq!(health_of(&head, "n").calls, 2, "health sums the instances");
+    let stats = head.stats();
+    assert_eq!(stats.len(), 1, "one edge, whichever instance served: {stats:#?}");
+    assert_eq!((stats[0].calls, stats[0].latency.samples()), (2, 2), "stats sum the instances");
 }
 
 #[test]
