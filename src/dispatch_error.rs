@@ -179,6 +179,25 @@ pub enum DispatchError<PluginId: Debug + Display + 'static> {
         #[source]
         source: WasmError,
     },
+    /// A remote plugin's server did not answer the call: it refused the
+    /// connection, closed it mid-call, stayed silent past the deadline, or
+    /// answered with what does not decode as the function's results
+    /// (feature `remote`). The plugin's instance is unaffected; the next
+    /// call connects again.
+    #[error("remote plugin `{plugin}` failed `{interface}#{function}` at `{address}`: {reason}")]
+    Remote {
+        /// The remote plugin.
+        plugin: PluginId,
+        /// The interface.
+        interface: Arc<str>,
+        /// The function.
+        function: Arc<str>,
+        /// The server's address, as configured (empty when no server could
+        /// be tried).
+        address: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
@@ -196,7 +215,8 @@ impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
             | Self::Reentrant { plugin, .. }
             | Self::BudgetExceeded { plugin, .. }
             | Self::Quarantined { plugin, .. }
-            | Self::Unavailable { plugin, .. } => plugin,
+            | Self::Unavailable { plugin, .. }
+            | Self::Remote { plugin, .. } => plugin,
         }
     }
 
@@ -218,7 +238,7 @@ impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
             Self::Socket { .. } => "socket",
             Self::InvalidResource { .. } => "invalid-resource",
             Self::Reentrant { .. } => "reentrant",
-            Self::Unavailable { .. } | Self::Quarantined { .. } => "unavailable",
+            Self::Unavailable { .. } | Self::Quarantined { .. } | Self::Remote { .. } => "unavailable",
             _ => "other",
         }
     }
@@ -237,7 +257,8 @@ impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
             | Self::Reentrant { function, .. }
             | Self::BudgetExceeded { function, .. }
             | Self::Quarantined { function, .. }
-            | Self::Unavailable { function, .. } => function,
+            | Self::Unavailable { function, .. }
+            | Self::Remote { function, .. } => function,
         }
     }
 
@@ -255,7 +276,8 @@ impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
             | Self::Reentrant { interface, .. }
             | Self::BudgetExceeded { interface, .. }
             | Self::Quarantined { interface, .. }
-            | Self::Unavailable { interface, .. } => interface,
+            | Self::Unavailable { interface, .. }
+            | Self::Remote { interface, .. } => interface,
         }
     }
 }

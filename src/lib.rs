@@ -259,6 +259,8 @@ mod graph;
 mod head;
 mod instance;
 mod load;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod shape;
 mod socket;
 mod spec;
@@ -281,6 +283,8 @@ pub use limits::pooling_engine_config;
 pub use limits::{Budget, Limits, Quarantine, Recovery, default_engine, engine_config};
 pub use load::{DynamicEdge, FreezeReport, FrozenGroup, LoadError, LoadOptions, NestedLoadError, NotFrozen, SwapError};
 pub use partial::{PartialResult, PartialSuccess};
+#[cfg(feature = "remote")]
+pub use remote::{AddressHealth, Remote, RemoteError};
 pub use shape::socket::{Iter as SocketIter, Socket};
 pub use spec::interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};
 pub use spec::plugin::{PluginCtxView, PluginData};

@@ -64,8 +64,19 @@ pub struct PluginManifest {
     pub sockets: Vec<String>,
     /// The component file, relative to the manifest. It must be a file inside
     /// the plugin folder: a path out of it (through `..`, as an absolute path
-    /// elsewhere, or through a symbolic link) is refused.
+    /// elsewhere, or through a symbolic link) is refused. Required unless the
+    /// plugin is `remote`.
+    #[serde(default)]
     pub component: PathBuf,
+    /// The addresses of servers of this plugin (`tcp://host:port`, served by
+    /// `wasm-link serve`): the plugin is then remote, with no component of
+    /// its own (feature `remote`; see [`Remote`](crate::Remote)).
+    #[serde(default)]
+    pub remote: Vec<String>,
+    /// With `remote`: the servers keep no state between calls, so calls are
+    /// spread round-robin over them.
+    #[serde(default)]
+    pub stateless: bool,
     /// What the plugin may import beyond its sockets: WASI interface
     /// prefixes such as `wasi:clocks` or `wasi:random`, and `stdio` to see the
     /// host's standard output and error. Nothing by default.

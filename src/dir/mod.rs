@@ -129,6 +129,16 @@ pub enum DirError {
         /// The link.
         path: PathBuf,
     },
+    /// A remote plugin's manifest is not usable: it also names a component,
+    /// the library was built without feature `remote`, or its interface
+    /// cannot cross the wire.
+    #[error("`{}`: remote plugin: {reason}", .path.display())]
+    Remote {
+        /// The plugin manifest.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A plugin's component file does not exist.
     #[error("`{}`: component file `{}` does not exist", .path.display(), .component.display())]
     MissingComponent {
@@ -204,6 +214,9 @@ pub struct DirPlugin {
     version: String,
     /// How many instances may serve its calls at once.
     instances: usize,
+    /// Its servers, when it is remote.
+    #[cfg(feature = "remote")]
+    remote: Option<crate::Remote>,
     table: ResourceTable,
     wasi: WasiCtx,
 }
@@ -320,7 +333,18 @@ impl PluginData for DirPlugin {
     /// here too so that plugins with other grants (and so another WASI
     /// context) are never frozen into one store.
     fn grants(&self) -> Option<Vec<String>> {
+        #[cfg(feature = "remote")]
+        if self.remote.is_some() {
+            // The proxy component is the runtime's own.
+            return None;
+        }
         Some(BASELINE.iter().map(|&g| g.to_owned()).chain(self.grants.iter().cloned()).collect())
+    }
+
+    /// The manifest's `remote` servers, if any.
+    #[cfg(feature = "remote")]
+    fn remote(&self) -> Option<crate::Remote> {
+        self.remote.clone()
     }
 
     /// The component file's bytes, for freezing. The path is checked again
@@ -328,6 +352,10 @@ impl PluginData for DirPlugin {
     /// bytes import with what [`component`](PluginData::component) compiled
     /// and checked, so a file rewritten in between cannot bring in more.
     fn component_bytes(&self) -> Result<Option<Vec<u8>>, DirError> {
+        #[cfg(feature = "remote")]
+        if self.remote.is_some() {
+            return Ok(None);
+        }
         let file = component_in_folder(&self.folder, &self.manifest, &self.written)?;
         let bytes = std::fs::read(&file).map_err(|source| DirError::Io { path: self.component.clone(), source })?;
         Ok(Some(bytes))
@@ -339,6 +367,12 @@ impl PluginData for DirPlugin {
     /// again to be inside the plugin folder first, in case the file changed
     /// into a symbolic link since [`PluginDir::open`].
     fn component(&self, engine: &Engine) -> Result<Component, DirError> {
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            return remote
+                .component(engine, &self.plug_wit)
+                .map_err(|e| DirError::Remote { path: self.manifest.clone(), reason: crate::error_chain(&e) });
+        }
         let file = component_in_folder(&self.folder, &self.manifest, &self.written)?;
         let bytes = std::fs::read(&file).map_err(|source| DirError::Io { path: self.component.clone(), source })?;
         let compiled = match &self.cache {
@@ -685,7 +719,18 @@ fn read_plugins(
             errors.push(DirError::UnknownInterface { path: manifest_path, interface: unknown.clone() });
             continue;
         }
-        if let Err(error) = component_in_folder(&dir, &manifest_path, &manifest.component) {
+        let remote = !manifest.remote.is_empty();
+        if remote && !manifest.component.as_os_str().is_empty() {
+            let reason = "it names both `remote` servers and a `component`; a plugin is one or the other".to_owned();
+            errors.push(DirError::Remote { path: manifest_path, reason });
+            continue;
+        }
+        if remote && cfg!(not(feature = "remote")) {
+            let reason = "this build of wasm-link has no feature `remote`".to_owned();
+            errors.push(DirError::Remote { path: manifest_path, reason });
+            continue;
+        }
+        if !remote && let Err(error) = component_in_folder(&dir, &manifest_path, &manifest.component) {
             errors.push(error);
             continue;
         }
@@ -697,7 +742,9 @@ fn read_plugins(
             .filter_map(|i| crate::InterfaceData::package_name(i).ok())
             .map(|p| crate::spec::interface::InterfaceName::parse(p).map_or_else(|| p.to_owned(), |name| name.instance))
             .collect();
-        let version = match content_version(&manifest_path, &component) {
+        let files =
+            if remote { vec![manifest_path.as_path()] } else { vec![manifest_path.as_path(), component.as_path()] };
+        let version = match content_version(&files) {
             Ok(version) => version,
             Err(error) => {
                 errors.push(error);
@@ -708,6 +755,8 @@ fn read_plugins(
         plugins.push(DirPlugin {
             version,
             instances: manifest.instances.unwrap_or(1).max(1),
+            #[cfg(feature = "remote")]
+            remote: remote.then(|| crate::Remote::new(manifest.remote.clone()).stateless(manifest.stateless)),
             socket_paths,
             limits: manifest.limits.limits(),
             recovery: manifest.recovery.as_ref().map(RecoveryManifest::recovery).unwrap_or_default(),
@@ -740,10 +789,10 @@ fn wasi_for(grants: &[String]) -> WasiCtx {
 
 /// A plugin's version: the first 16 hex digits of the SHA-256 of its
 /// manifest and component files.
-fn content_version(manifest: &Path, component: &Path) -> Result<String, DirError> {
+fn content_version(files: &[&Path]) -> Result<String, DirError> {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    for path in [manifest, component] {
+    for &path in files {
         let bytes = std::fs::read(path).map_err(|source| DirError::Io { path: path.to_path_buf(), source })?;
         hasher.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes());
         hasher.update(&bytes);
@@ -775,6 +824,8 @@ impl DirPlugin {
             cache: self.cache.clone(),
             version: self.version.clone(),
             instances: self.instances,
+            #[cfg(feature = "remote")]
+            remote: self.remote.clone(),
             table: ResourceTable::new(),
             wasi: wasi_for(&self.grants),
         }

@@ -40,6 +40,9 @@ pub struct PluginHealth<Id> {
     /// When this version began to serve: at load, or at the swap that
     /// brought it. The counters above count from then.
     pub since: std::time::SystemTime,
+    /// The servers of a remote plugin (feature `remote`), each with its
+    /// calls and state; empty for a plugin that runs here.
+    pub addresses: Vec<AddressHealth>,
     /// The plugins frozen into this entry's component, `plugin` first
     /// ([`LoadOptions::freeze`](crate::LoadOptions::freeze)): they share its
     /// store, so its calls, failures and state are theirs. Empty for a
@@ -62,3 +65,23 @@ pub enum PluginState {
     /// again.
     Unavailable,
 }
+
+/// How one server of a remote plugin is doing, from
+/// [`PluginHealth::addresses`](PluginHealth::addresses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AddressHealth {
+    /// The address, as given.
+    pub address: String,
+    /// Calls sent to it.
+    pub calls: u64,
+    /// Calls it failed (refused, closed, silent, garbage).
+    pub failures: u64,
+    /// Whether its last call succeeded (or none was made yet).
+    pub healthy: bool,
+    /// Its last failure, as text.
+    pub last_error: Option<String>,
+}
+
+/// Reads a remote plugin's servers' health, for [`PluginHealth::addresses`].
+pub(crate) type AddressProbe = std::sync::Arc<dyn Fn() -> Vec<AddressHealth> + Send + Sync>;

@@ -285,6 +285,22 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             Some(wasmtime::Trap::OutOfFuel) => (Some(Budget::Fuel { limit: fuel.unwrap_or_default() }), true),
             _ => (call_hit, true),
         };
+        #[cfg(feature = "remote")]
+        let remote = error
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<crate::remote::RemoteFailure>())
+            .map(|remote| (remote.address.clone(), remote.reason.clone()));
+        #[cfg(feature = "remote")]
+        if let Some((address, reason)) = remote {
+            // The server failed, not the proxy; the failure counts against
+            // the remote plugin all the same (quarantine applies). The proxy
+            // saw its import fail, which leaves a component instance unusable:
+            // it is replaced, at the cost of instantiating a component with
+            // no code.
+            let (plugin, interface, function) = (self.id.clone(), site.interface.clone(), site.function.clone());
+            self.reinstantiate(mode, state).await;
+            return (DispatchError::Remote { plugin, interface, function, address, reason }, own);
+        }
         let socket = error
             .chain()
             .find_map(|cause| cause.downcast_ref::<SocketTrap<P::Id>>())

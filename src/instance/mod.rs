@@ -137,6 +137,8 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     /// The engine's ticker clock, when it interrupts.
     clock: Option<Arc<Clock>>,
     fuel: bool,
+    /// A remote plugin's servers' health.
+    addresses: Option<health::AddressProbe>,
 }
 
 /// The most instances one plugin may have
@@ -238,6 +240,8 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             );
         }
         let place = Place { shared: shared.clone(), replica: 0, replicas: replicas.into_boxed_slice() };
+        // Replicas of a remote plugin share its servers' health; only the
+        // first reports it.
         let first = Self::build(mode, who, engine, pre, exports, data, clock, place).await?;
         let _ = shared.first.set(Arc::downgrade(&first));
         Ok(first)
@@ -255,7 +259,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         clock: Option<Arc<Clock>>,
         place: Place<P>,
     ) -> Result<Arc<Self>, WasmError> {
-        let Identity { id, frozen, plug, version, revision } = who;
+        let Identity { id, frozen, plug, version, revision, addresses } = who;
         let Place { shared, replica, replicas } = place;
         let limits = data.limits();
         let recovery = data.recovery();
@@ -294,6 +298,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             epochs: engine.get_epoch_interruption(),
             clock,
             fuel: engine.get_consume_fuel(),
+            addresses,
         }))
     }
 
@@ -585,6 +590,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             revision: self.revision,
             since: self.since,
             members: self.frozen.iter().map(|(id, _)| id.clone()).collect(),
+            addresses: self.addresses.as_ref().map(|probe| probe()).unwrap_or_default(),
         }
     }
 
@@ -621,6 +627,8 @@ pub(crate) struct Identity<Id> {
     pub(crate) plug: usize,
     pub(crate) version: Option<String>,
     pub(crate) revision: u64,
+    /// A remote plugin's servers' health.
+    pub(crate) addresses: Option<health::AddressProbe>,
 }
 
 fn dead_placeholder() -> WasmError {

@@ -100,6 +100,8 @@ pub(crate) struct Prepared<P: PluginData + Send + 'static> {
     pub(crate) version: Option<String>,
     /// The members of the group it runs, itself first (`freeze`).
     pub(crate) frozen: Vec<(P::Id, String)>,
+    /// A remote plugin's servers' health.
+    addresses: Option<crate::instance::health::AddressProbe>,
 }
 
 /// An interface's loaded implementers, or why it cannot be served.
@@ -518,10 +520,37 @@ impl<P: PluginData + Send + 'static> Env<P> {
         let uses_runtime = component_type.get_import(&self.engine, "wasm-link:runtime/types").is_some();
         // A plugin without sockets links against the user's linker as it is:
         // no copy of it per plugin.
-        let own_linker = if sockets.is_empty() && !uses_runtime {
+        // A remote plugin's proxy imports its forwarders (`remote::proxy`).
+        #[cfg(feature = "remote")]
+        let remote = match data.remote() {
+            None => None,
+            Some(remote) => Some(crate::remote::Client::new(&remote).map_err(|e| LoadError::Instantiate {
+                plugin: id.clone(),
+                source: WasmError::new(wasmtime::Error::new(e)),
+            })?),
+        };
+        #[cfg(not(feature = "remote"))]
+        let remote: Option<()> = None;
+        let own_linker = if sockets.is_empty() && !uses_runtime && remote.is_none() {
             None
         } else {
             let mut linker = self.linker.clone();
+            #[cfg(feature = "remote")]
+            if let Some(client) = &remote {
+                let interface = &self.interfaces[plug];
+                let forwarder = Arc::new(crate::remote::Forwarder {
+                    client: client.clone(),
+                    instance: interface.name.instance.as_str().into(),
+                    clock: self.ticker.as_ref().map(|ticker| ticker.clock.clone()),
+                    mode: self.mode,
+                });
+                let functions: Vec<String> = interface.functions.iter().map(|f| f.name.clone()).collect();
+                forwarder.define(&mut linker, &functions).map_err(|e| LoadError::Link {
+                    plugin: id.clone(),
+                    interface: interface.id.clone(),
+                    source: WasmError::new(e),
+                })?;
+            }
             for (&socket, provider) in sockets.iter().zip(providers) {
                 self.link_socket(&mut linker, &id, socket, provider, &component_type, &names, &consumer, &mut imports)?;
             }
@@ -549,6 +578,13 @@ impl<P: PluginData + Send + 'static> Env<P> {
             consumer,
             version,
             frozen: Vec::new(),
+            #[cfg(feature = "remote")]
+            addresses: remote.map(|client| {
+                let probe: crate::instance::health::AddressProbe = Arc::new(move || client.health());
+                probe
+            }),
+            #[cfg(not(feature = "remote"))]
+            addresses: None,
         })
     }
 
@@ -589,10 +625,23 @@ impl<P: PluginData + Send + 'static> Env<P> {
         prepared: Prepared<P>,
         revision: u64,
     ) -> Result<Loaded<P>, PluginLoadError<P>> {
-        let Prepared { id, plug, sockets, data, pre, exports, plug_types, names, imports, consumer, version, frozen } =
-            prepared;
+        let Prepared {
+            id,
+            plug,
+            sockets,
+            data,
+            pre,
+            exports,
+            plug_types,
+            names,
+            imports,
+            consumer,
+            version,
+            frozen,
+            addresses,
+        } = prepared;
         let clock = self.ticker.as_ref().map(|ticker| ticker.clock.clone());
-        let who = Identity { id: id.clone(), frozen: frozen.into_boxed_slice(), plug, version, revision };
+        let who = Identity { id: id.clone(), frozen: frozen.into_boxed_slice(), plug, version, revision, addresses };
         let slot = PluginSlot::instantiate(self.mode, who, &self.engine, pre, exports, data, clock).await.map_err(
             |source| {
                 // wasmtime's words for a store that must be entered with

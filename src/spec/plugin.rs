@@ -131,6 +131,16 @@ pub trait PluginData: PluginCtxView {
         Ok(None)
     }
 
+    /// Whether the plugin's plug is served by other processes (feature
+    /// `remote`): its [`component`](Self::component) is then the proxy
+    /// [`Remote::component`](crate::Remote::component) builds, and the
+    /// runtime forwards its calls to the addresses given. `None`, the
+    /// default, for a plugin that runs here.
+    #[cfg(feature = "remote")]
+    fn remote(&self) -> Option<crate::Remote> {
+        None
+    }
+
     /// Compiles (or deserializes) the plugin's component for `engine`.
     ///
     /// Called once, at load time, and only for plugins reachable from the

@@ -17,6 +17,8 @@
 //!   folder with a Rust guest crate that builds.
 //! - `wasm-link build DIR [ID]...`: build those crates for wasm32-wasip2,
 //!   install and check each component.
+//! - `wasm-link serve DIR --listen ADDR`: serve the root interface over
+//!   wRPC (framed TCP) to remote plugins of other hosts.
 
 mod build;
 mod check;
@@ -25,6 +27,7 @@ mod load;
 mod new;
 mod output;
 mod scaffold;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -131,6 +134,19 @@ enum Command {
         /// The plugins to build (all with a `Cargo.toml` when none is given).
         ids: Vec<String>,
     },
+    /// Serve the root interface (or another, with `--interface`) over wRPC
+    /// on framed TCP, for plugins of other hosts declared `remote`.
+    Serve {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// Where to listen (`127.0.0.1:7000`; port 0 picks a free one).
+        #[arg(long)]
+        listen: String,
+        /// The interface to serve (its id in the directory); the directory's
+        /// root by default. It must be exactly-one or at-most-one.
+        #[arg(long)]
+        interface: Option<String>,
+    },
     /// Print the WIT world a plugin must target: its plug exported, each
     /// socket imported in the shape its cardinality gives.
     Wit {
@@ -166,6 +182,7 @@ fn main() -> ExitCode {
         Command::Wit { dir, plugin } => scaffold::run(&dir, &plugin),
         Command::New { dir, id, plug, sockets } => new::run(&dir, &id, &plug, &sockets),
         Command::Build { dir, ids } => build::run(&dir, &ids),
+        Command::Serve { dir, listen, interface } => serve::run(&dir, &listen, interface.as_deref()),
     };
     match outcome {
         Ok(code) => code,

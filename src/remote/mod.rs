@@ -1,0 +1,422 @@
+//! Remote plugins: plugs served by another process over wRPC's framed TCP
+//! (feature `remote`).
+//!
+//! - [`serve`]: a loaded tree's root interface, served to other hosts; each
+//!   invocation is one `dispatch_async`.
+//! - [`Remote`]: a plugin whose plug is served elsewhere. It loads as a
+//!   small proxy component ([`proxy`]) whose functions forward each call:
+//!   its arguments encoded in wRPC's value encoding ([`codec`]), sent to a
+//!   server, its results decoded. The tree treats it as any plugin.
+//!
+//! A call to a remote plugin is bounded by its caller's remaining deadline
+//! (a socket call spends from its caller's) and by message sizes on both
+//! sides; every way the server can fail it (refused, closed mid-call, silent,
+//! garbage, a value of the wrong type) is a [`DispatchError::Remote`](crate::DispatchError::Remote)
+//! of that call, naming the plugin and the address, and the next call tries
+//! again (reconnecting: each invocation is its own connection, as wRPC's TCP
+//! transport makes them).
+
+pub mod codec;
+pub(crate) mod proxy;
+mod serve;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncReadExt as _;
+use wasmtime::component::{Component, Val};
+use wrpc_transport::Invoke as _;
+
+pub use serve::{ServeError, Served, serve};
+
+pub use crate::instance::health::AddressHealth;
+
+use crate::instance::ctx::{Mode, PluginCtx};
+use crate::limits::{Clock, TICK};
+
+/// The largest message (a call's arguments or results) a remote call sends
+/// or accepts by default: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE: usize = 16 << 20;
+
+/// A plugin served by other processes ([`serve`], `wasm-link serve`): the
+/// addresses of its servers, tried in turn.
+///
+/// A directory plugin is remote when its `plugin.toml` says
+/// `remote = ["tcp://10.0.0.5:7000"]` (and has no component); a library
+/// plugin returns one from [`PluginData::remote`](crate::PluginData::remote)
+/// and its component from [`Remote::component`].
+///
+/// ```
+/// let remote = wasm_link::Remote::new(["tcp://127.0.0.1:7000", "tcp://127.0.0.1:7001"]).stateless(true);
+/// assert_eq!(remote.addresses().len(), 2);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remote {
+    addresses: Vec<String>,
+    stateless: bool,
+    max_message: usize,
+}
+
+impl Remote {
+    /// A remote plugin served at `addresses` (`tcp://host:port` or
+    /// `host:port`), the first preferred.
+    pub fn new<A: Into<String>>(addresses: impl IntoIterator<Item = A>) -> Self {
+        Self {
+            addresses: addresses.into_iter().map(Into::into).collect(),
+            stateless: false,
+            max_message: DEFAULT_MAX_MESSAGE,
+        }
+    }
+
+    /// Declares that the servers keep no state between calls: calls are
+    /// spread round-robin over the healthy ones. Otherwise every call goes
+    /// to the first healthy server, the others standing by.
+    #[must_use]
+    pub fn stateless(mut self, stateless: bool) -> Self {
+        self.stateless = stateless;
+        self
+    }
+
+    /// The largest message sent or accepted ([`DEFAULT_MAX_MESSAGE`] by default).
+    #[must_use]
+    pub fn max_message(mut self, bytes: usize) -> Self {
+        self.max_message = bytes;
+        self
+    }
+
+    /// The servers' addresses, as given.
+    #[must_use]
+    pub fn addresses(&self) -> &[String] {
+        &self.addresses
+    }
+
+    /// The proxy component for a remote plugin plugging into `interface`:
+    /// it exports the interface, each function forwarding to the servers.
+    ///
+    /// # Errors
+    /// A function of the interface takes or returns a resource, a future or
+    /// a stream, which cannot cross the wire: [`RemoteError::Unsupported`]
+    /// names it. Or the component does not compile.
+    #[cfg(feature = "wit")]
+    pub fn component(
+        &self,
+        engine: &wasmtime::Engine,
+        interface: &crate::WitInterface,
+    ) -> Result<Component, RemoteError> {
+        let resolve = interface.resolve();
+        let id = interface.interface_id();
+        let name = resolve.id_of(id).unwrap_or_default();
+        let wat = proxy::component_wat(resolve, id, &name)
+            .map_err(|refused| RemoteError::Unsupported { function: refused.function, reason: refused.reason })?;
+        Component::new(engine, wat).map_err(|e| RemoteError::Proxy(crate::WasmError::new(e)))
+    }
+}
+
+/// Why a remote plugin cannot load.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// A function's signature cannot cross the wire.
+    #[error("function `{function}` cannot be called remotely: {reason}")]
+    Unsupported {
+        /// The function.
+        function: String,
+        /// Why.
+        reason: String,
+    },
+    /// The proxy component did not compile.
+    #[error("the remote proxy does not compile")]
+    Proxy(#[source] crate::WasmError),
+    /// A remote plugin lists no address.
+    #[error("a remote plugin needs at least one address")]
+    NoAddress,
+}
+
+/// A failure of one remote call, carried through wasmtime as the proxy's
+/// host function error and turned into
+/// [`DispatchError::Remote`](crate::DispatchError::Remote) by the call path.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("remote `{address}`: {reason}")]
+pub(crate) struct RemoteFailure {
+    pub(crate) address: String,
+    pub(crate) reason: String,
+}
+
+struct Server {
+    address: String,
+    /// What `tokio` connects to: the address without `tcp://`.
+    target: String,
+    calls: AtomicU64,
+    failures: AtomicU64,
+    /// Whether its last call failed.
+    down: std::sync::atomic::AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+/// The live side of a [`Remote`]: its servers and their health, shared by
+/// the proxy's forwarders (across re-instantiations) and the plugin's slot.
+pub(crate) struct Client {
+    servers: Vec<Server>,
+    stateless: bool,
+    max_message: usize,
+    next: AtomicUsize,
+}
+
+impl Client {
+    pub(crate) fn new(remote: &Remote) -> Result<Arc<Self>, RemoteError> {
+        if remote.addresses.is_empty() {
+            return Err(RemoteError::NoAddress);
+        }
+        let servers = remote
+            .addresses
+            .iter()
+            .map(|address| Server {
+                address: address.clone(),
+                target: address.strip_prefix("tcp://").unwrap_or(address).to_owned(),
+                calls: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                down: std::sync::atomic::AtomicBool::new(false),
+                last_error: Mutex::new(None),
+            })
+            .collect();
+        Ok(Arc::new(Self {
+            servers,
+            stateless: remote.stateless,
+            max_message: remote.max_message,
+            next: AtomicUsize::new(0),
+        }))
+    }
+
+    pub(crate) fn health(&self) -> Vec<AddressHealth> {
+        self.servers
+            .iter()
+            .map(|server| AddressHealth {
+                address: server.address.clone(),
+                calls: server.calls.load(Ordering::Relaxed),
+                failures: server.failures.load(Ordering::Relaxed),
+                healthy: !server.down.load(Ordering::Relaxed),
+                last_error: server.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+            })
+            .collect()
+    }
+
+    /// The order to try the servers in: healthy ones first, from the next in
+    /// turn (stateless) or from the first.
+    fn order(&self) -> Vec<usize> {
+        let n = self.servers.len();
+        let start = if self.stateless { self.next.fetch_add(1, Ordering::Relaxed) % n } else { 0 };
+        let mut order: Vec<usize> = (0..n).map(|i| (start + i) % n).collect();
+        order.sort_by_key(|&i| self.servers[i].down.load(Ordering::Relaxed));
+        order
+    }
+
+    /// One call: to the first server that takes the connection, within
+    /// `timeout`. A server that refuses the connection is skipped for the
+    /// next; once the call is sent, its failure is the call's (it may have
+    /// run).
+    async fn call(
+        &self,
+        instance: &str,
+        function: &str,
+        params: Bytes,
+        results: &[wasmtime::component::Type],
+        timeout: Duration,
+    ) -> Result<Vec<Val>, RemoteFailure> {
+        let started = Instant::now();
+        let mut last = None;
+        for index in self.order() {
+            let server = &self.servers[index];
+            let left = timeout.saturating_sub(started.elapsed());
+            server.calls.fetch_add(1, Ordering::Relaxed);
+            let outcome =
+                tokio::time::timeout(left, self.call_one(server, instance, function, params.clone(), results)).await;
+            let failure = match outcome {
+                Ok(Ok(values)) => {
+                    server.down.store(false, Ordering::Relaxed);
+                    return Ok(values);
+                }
+                Ok(Err((reason, sent))) => (reason, sent),
+                Err(_) => (format!("no answer within {timeout:?}"), true),
+            };
+            server.failures.fetch_add(1, Ordering::Relaxed);
+            server.down.store(true, Ordering::Relaxed);
+            *server.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(failure.0.clone());
+            tracing::warn!(address = %server.address, reason = %failure.0, "remote call failed");
+            let error = RemoteFailure { address: server.address.clone(), reason: failure.0 };
+            if failure.1 || started.elapsed() >= timeout {
+                return Err(error);
+            }
+            last = Some(error);
+        }
+        Err(last.unwrap_or_else(|| RemoteFailure { address: String::new(), reason: "no server".into() }))
+    }
+
+    /// One invocation on `server`: `Err((reason, sent))`, `sent` when the
+    /// call may have reached it.
+    async fn call_one(
+        &self,
+        server: &Server,
+        instance: &str,
+        function: &str,
+        params: Bytes,
+        results: &[wasmtime::component::Type],
+    ) -> Result<Vec<Val>, (String, bool)> {
+        let client = wrpc_transport::tcp::Client::from(server.target.as_str());
+        let paths: &[&[Option<usize>]] = &[];
+        let (mut outgoing, mut incoming) = client
+            .invoke((), instance, function, params, paths)
+            .await
+            .map_err(|e| (format!("cannot call: {e:#}"), false))?;
+        tokio::io::AsyncWriteExt::shutdown(&mut outgoing)
+            .await
+            .map_err(|e| (format!("cannot finish the call: {e}"), true))?;
+        read_values(&mut incoming, results, self.max_message).await.map_err(|reason| (reason, true))
+    }
+}
+
+/// Reads one value of each of `types` from `reader`, as they arrive: wRPC
+/// ends neither the arguments nor the results, so a message is over when
+/// its values are whole. At most `limit` bytes are read.
+pub(crate) async fn read_values(
+    reader: &mut (impl tokio::io::AsyncRead + Unpin),
+    types: &[wasmtime::component::Type],
+    limit: usize,
+) -> Result<Vec<Val>, String> {
+    let mut buffer = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        match codec::decode_prefix(types, &buffer) {
+            Ok(Some((values, used))) if used == buffer.len() => return Ok(values),
+            Ok(Some((_, used))) => return Err(format!("{} byte(s) follow the values", buffer.len() - used)),
+            Ok(None) => {}
+            Err(error) => return Err(format!("the message does not decode: {error}")),
+        }
+        let read = reader.read(&mut chunk).await.map_err(|e| format!("the message broke off: {e}"))?;
+        if read == 0 {
+            return Err(if buffer.is_empty() {
+                "the connection closed without a message (the call failed there, or the server stopped)".to_owned()
+            } else {
+                "the connection closed inside a message".to_owned()
+            });
+        }
+        if buffer.len() + read > limit {
+            return Err(format!("the message exceeds {limit} bytes"));
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// The runtime remote calls run on, whatever the caller runs on: a blocking
+/// `dispatch` waits for it on its own thread, an async one awaits it.
+fn runtime() -> Option<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("wasm-link-remote")
+                .enable_io()
+                .enable_time()
+                .build()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// What a forwarder needs: the client, the interface's instance name on
+/// the wire, and the clock a call's remaining deadline is read from.
+pub(crate) struct Forwarder {
+    pub(crate) client: Arc<Client>,
+    pub(crate) instance: Arc<str>,
+    pub(crate) clock: Option<Arc<Clock>>,
+    pub(crate) mode: Mode,
+}
+
+impl Forwarder {
+    /// Defines each of `functions` in `linker`'s proxy instance.
+    pub(crate) fn define<P: Send + 'static>(
+        self: &Arc<Self>,
+        linker: &mut wasmtime::component::Linker<PluginCtx<P>>,
+        functions: &[String],
+    ) -> wasmtime::Result<()> {
+        let mut instance = linker.instance(proxy::FORWARD)?;
+        for function in functions {
+            let name: Arc<str> = function.as_str().into();
+            let forwarder = self.clone();
+            match self.mode {
+                Mode::Sync => instance.func_new(function, move |store, ty, params: &[Val], results: &mut [Val]| {
+                    let timeout = forwarder.remaining(&store.data().call);
+                    let request = forwarder.request(&ty, params)?;
+                    let (send, receive) = std::sync::mpsc::channel();
+                    let call = forwarder.clone().call(name.clone(), request, ty.results().collect(), timeout);
+                    let runtime = runtime().ok_or_else(|| wasmtime::format_err!("no runtime for remote calls"))?;
+                    runtime.spawn(async move {
+                        let _ = send.send(call.await);
+                    });
+                    let answer = receive.recv().map_err(|_| wasmtime::format_err!("the remote call was dropped"))?;
+                    Self::deliver(answer?, results);
+                    Ok(())
+                })?,
+                Mode::Async => {
+                    instance.func_new_async(function, move |store, ty, params: &[Val], results: &mut [Val]| {
+                        let forwarder = forwarder.clone();
+                        let name = name.clone();
+                        let timeout = forwarder.remaining(&store.data().call);
+                        let request = forwarder.request(&ty, params);
+                        Box::new(async move {
+                            let request = request?;
+                            let runtime =
+                                runtime().ok_or_else(|| wasmtime::format_err!("no runtime for remote calls"))?;
+                            let answer = runtime
+                                .spawn(forwarder.clone().call(name, request, ty.results().collect(), timeout))
+                                .await
+                                .map_err(|_| wasmtime::format_err!("the remote call was dropped"))?;
+                            Self::deliver(answer?, results);
+                            Ok(())
+                        })
+                    })?
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What is left of the call's deadline (its own or its caller's).
+    fn remaining(&self, call: &crate::instance::ctx::CallState) -> Duration {
+        match (&self.clock, call.ends) {
+            (Some(clock), ends) if ends != u64::MAX => {
+                TICK.saturating_mul(u32::try_from(ends.saturating_sub(clock.now())).unwrap_or(u32::MAX))
+            }
+            _ => call.deadline,
+        }
+    }
+
+    fn request(&self, ty: &wasmtime::component::types::ComponentFunc, params: &[Val]) -> wasmtime::Result<Bytes> {
+        let types: Vec<_> = ty.params().map(|(_, ty)| ty).collect();
+        let mut buffer = BytesMut::new();
+        codec::encode_all(params, &types, &mut buffer)
+            .map_err(|e| wasmtime::format_err!("cannot encode the arguments: {e}"))?;
+        if buffer.len() > self.client.max_message {
+            return Err(wasmtime::format_err!("the arguments exceed {} bytes", self.client.max_message));
+        }
+        Ok(buffer.freeze())
+    }
+
+    async fn call(
+        self: Arc<Self>,
+        function: Arc<str>,
+        request: Bytes,
+        results: Vec<wasmtime::component::Type>,
+        timeout: Duration,
+    ) -> Result<Vec<Val>, RemoteFailure> {
+        self.client.call(&self.instance, &function, request, &results, timeout).await
+    }
+
+    fn deliver(values: Vec<Val>, results: &mut [Val]) {
+        for (slot, value) in results.iter_mut().zip(values) {
+            *slot = value;
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Serving a loaded tree's root interface over wRPC's framed TCP: each
+//! invocation's arguments decoded by the function's type, dispatched with
+//! `dispatch_async`, its result encoded back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::StreamExt as _;
+use tokio::io::{AsyncWriteExt as _, BufReader};
+use tokio::net::TcpListener;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use wrpc_transport::Serve as _;
+use wrpc_transport::frame::{Incoming, Outgoing};
+
+use super::{DEFAULT_MAX_MESSAGE, codec};
+use crate::{InterfaceCardinality, PluginData, PluginTreeHead, Socket};
+
+/// How long a connection may take to name the function it calls, and then
+/// to send its arguments: a peer that connects and stays silent holds a
+/// task, not the server.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why [`serve`] stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The root's cardinality gives several results per call, which one
+    /// wire result cannot carry: serve an `ExactlyOne` or `AtMostOne` root.
+    #[error("interface `{interface}` is {cardinality}: only an exactly-one or at-most-one interface can be served")]
+    Cardinality {
+        /// The root interface's instance name.
+        interface: String,
+        /// Its cardinality.
+        cardinality: InterfaceCardinality,
+    },
+    /// No function of the root can cross the wire (they all take or return
+    /// resources).
+    #[error("no function of `{0}` can be served remotely")]
+    NothingToServe(String),
+    /// wRPC refused to register a function.
+    #[error("cannot serve `{function}`: {reason}")]
+    Register {
+        /// The function.
+        function: String,
+        /// wRPC's reason.
+        reason: String,
+    },
+}
+
+/// What a [`serve`] serves: the functions that can cross the wire, and those
+/// left out, with why.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Served {
+    /// The root's instance name, as clients name it.
+    pub instance: String,
+    /// The functions served.
+    pub functions: Vec<String>,
+    /// The functions left out (a resource in their signature).
+    pub skipped: Vec<String>,
+}
+
+type Server = wrpc_transport::Server<(), BufReader<OwnedReadHalf>, OwnedWriteHalf>;
+
+/// Serves `head`'s root interface on `listener` until the returned future
+/// is dropped: every function whose signature can cross the wire (no
+/// resources), each invocation one `dispatch_async`. A call that fails is
+/// answered by closing its connection without a result (wRPC has no error
+/// frame); the client reports it as a failed remote call. Arguments larger
+/// than [`DEFAULT_MAX_MESSAGE`] are refused the same way.
+///
+/// `on_ready` is called once the functions are registered, with what is
+/// served, before the first connection is accepted.
+///
+/// # Errors
+/// The root cannot be served: see [`ServeError`]. Once serving, failures
+/// of single connections are logged (`tracing`), never returned.
+pub async fn serve<P: PluginData + Send + 'static>(
+    head: Arc<PluginTreeHead<P>>,
+    listener: TcpListener,
+    on_ready: impl FnOnce(&Served),
+) -> Result<(), ServeError> {
+    let instance = head.interface_path().to_owned();
+    let cardinality = head.cardinality();
+    if !matches!(cardinality, InterfaceCardinality::ExactlyOne | InterfaceCardinality::AtMostOne) {
+        return Err(ServeError::Cardinality { interface: instance, cardinality });
+    }
+    let server = Arc::new(Server::default());
+    let mut served = Served { instance: instance.clone(), ..Served::default() };
+    for function in head.function_names() {
+        let crosses = head.function_type(function).is_some_and(|ty| {
+            ty.params().all(|(_, ty)| codec::crosses(&ty)) && ty.results().all(|ty| codec::crosses(&ty))
+        });
+        if !crosses {
+            served.skipped.push(function.to_owned());
+            continue;
+        }
+        let paths: Arc<[Box<[Option<usize>]>]> = Arc::from(Vec::new());
+        let invocations = server
+            .serve(&instance, function, paths)
+            .await
+            .map_err(|e| ServeError::Register { function: function.to_owned(), reason: format!("{e:#}") })?;
+        served.functions.push(function.to_owned());
+        let (head, function) = (head.clone(), Arc::<str>::from(function));
+        tokio::spawn(async move {
+            let mut invocations = std::pin::pin!(invocations);
+            while let Some(invocation) = invocations.next().await {
+                let Ok(((), outgoing, incoming)) = invocation else { continue };
+                let (head, function) = (head.clone(), function.clone());
+                tokio::spawn(async move { answer(&head, &function, outgoing, incoming).await });
+            }
+        });
+    }
+    if served.functions.is_empty() {
+        return Err(ServeError::NothingToServe(instance));
+    }
+    on_ready(&served);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of descriptors, a connection reset before accept: the
+                // next accept may work.
+                tracing::warn!(%error, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        tokio::spawn(async move {
+            let (rx, tx) = stream.into_split();
+            match tokio::time::timeout(READ_TIMEOUT, server.accept((), tx, BufReader::new(rx))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::info!(%error, "refused an invocation"),
+                Err(_) => tracing::info!("a connection named no function in time"),
+            }
+        });
+    }
+}
+
+/// Answers one invocation of `function`.
+async fn answer<P: PluginData + Send + 'static>(
+    head: &PluginTreeHead<P>,
+    function: &str,
+    mut outgoing: Outgoing,
+    incoming: Incoming,
+) {
+    let Some(ty) = head.function_type(function) else { return };
+    let mut incoming = incoming;
+    let types: Vec<_> = ty.params().map(|(_, ty)| ty).collect();
+    let read = tokio::time::timeout(READ_TIMEOUT, super::read_values(&mut incoming, &types, DEFAULT_MAX_MESSAGE)).await;
+    let args = match read {
+        Ok(Ok(args)) => args,
+        Ok(Err(reason)) => {
+            tracing::info!(function, %reason, "an invocation's arguments are unusable");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(function, "an invocation's arguments did not come in time");
+            return;
+        }
+    };
+    let returns = ty.results().len() == 1;
+    let result = match head.dispatch_async(head.interface_path(), function, returns, &args).await {
+        Socket::ExactlyOne(result) | Socket::AtMostOne(Some(result)) => result,
+        Socket::AtMostOne(None) => {
+            tracing::info!(function, "no plugin serves the interface");
+            return;
+        }
+        Socket::AtLeastOne(_) | Socket::Any(_) => return,
+    };
+    let value = match result {
+        Ok(value) => value,
+        Err(error) => {
+            tracing::info!(function, error = %crate::error_chain(&error), "a served call failed");
+            return;
+        }
+    };
+    let mut answer = BytesMut::new();
+    if returns {
+        let types: Vec<_> = ty.results().collect();
+        if let Err(error) = codec::encode_all(std::slice::from_ref(&value), &types, &mut answer) {
+            tracing::warn!(function, %error, "a result does not encode");
+            return;
+        }
+    }
+    if outgoing.write_all(&answer).await.is_ok() {
+        let _ = outgoing.shutdown().await;
+    }
+}
