@@ -52,8 +52,9 @@ pub enum CodecError {
     TooManyValues(usize),
 }
 
-/// The most values one message may decode to (a list of a million empty
-/// tuples is one short message).
+/// The most values one message may decode to: with at least a byte a
+/// value, a message within its size limit holds fewer, and the bound keeps
+/// a hostile message from costing more than its bytes.
 pub const MAX_VALUES: usize = 1 << 20;
 
 /// Appends `values`, of types `types`, to `dst`.
@@ -404,5 +405,247 @@ pub fn crosses(ty: &Type) -> bool {
         | Type::Map(_)
         | Type::FixedLengthList(_) => false,
         _ => true,
+    }
+}
+
+/// Differential tests: values encoded here decode with wRPC's own
+/// `Decode` implementations of the matching Rust types, values wRPC's
+/// `Encode` implementations write decode here, and the bytes are the same.
+/// Records are checked against tuples, variants and enums against their
+/// discriminant (a `u32`) and payload, flags against their bit set: the
+/// Rust types wRPC has for those are generated per interface.
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+    use tokio_util::codec::{Decoder as _, Encoder as _};
+    use wasmtime::component::{Type, Val};
+    use wrpc_transport::{Decode, Encode};
+
+    use super::{CodecError, decode_all, encode, encode_all};
+
+    const WIT: &str = "package t:t;
+        interface t {
+            record point { x: s32, label: string }
+            variant shape { circle(f64), empty, square(u32) }
+            enum color { red, green, blue }
+            flags perms { a, b, c, d, e, f, g, h }
+            flags wide { w0, w1, w2, w3, w4, w5, w6, w7, w8, w9 }
+            f: func(p0: bool, p1: u8, p2: s8, p3: u16, p4: s16, p5: u32, p6: s32, p7: u64, p8: s64,
+                    p9: f32, p10: f64, p11: char, p12: string, p13: list<u32>, p14: list<string>,
+                    p15: option<u32>, p16: result<string, u8>, p17: tuple<u32, string, bool>,
+                    p18: list<option<tuple<s64, char>>>, p19: point, p20: shape, p21: color, p22: perms,
+                    p23: list<u8>, p24: wide, p25: result, p26: list<result>);
+        }";
+
+    /// The parameter types of `f`, as wasmtime sees them (through the proxy
+    /// component, which also proves it builds for 27 parameters).
+    fn types() -> Vec<Type> {
+        static TYPES: std::sync::OnceLock<Vec<Type>> = std::sync::OnceLock::new();
+        TYPES
+            .get_or_init(|| {
+                let mut resolve = wit_parser::Resolve::new();
+                let package = resolve.push_str("t.wit", WIT).expect("the test WIT parses");
+                let interface = resolve.packages[package].interfaces["t"];
+                let wat = super::super::proxy::component_wat(&resolve, interface, "t:t/t").expect("crosses");
+                let engine = wasmtime::Engine::default();
+                let component = wasmtime::component::Component::new(&engine, wat).expect("the proxy compiles");
+                let ty = component.component_type();
+                let Some(wasmtime::component::types::ComponentItem::ComponentInstance(instance)) =
+                    ty.get_export(&engine, "t:t/t").map(|e| e.ty)
+                else {
+                    panic!("the proxy exports its interface")
+                };
+                let Some(wasmtime::component::types::ComponentItem::ComponentFunc(f)) =
+                    instance.get_export(&engine, "f").map(|e| e.ty)
+                else {
+                    panic!("`f` is exported")
+                };
+                f.params().map(|(_, ty)| ty).collect()
+            })
+            .clone()
+    }
+
+    fn ty(index: usize) -> Type {
+        types()[index].clone()
+    }
+
+    fn ours(value: &Val, ty: &Type) -> BytesMut {
+        let mut buffer = BytesMut::new();
+        encode(value, ty, &mut buffer).expect("encodes");
+        buffer
+    }
+
+    fn theirs<T: Encode>(value: T) -> BytesMut {
+        let mut buffer = BytesMut::new();
+        let encoded = T::Encoder::default().encode(value, &mut buffer).is_ok();
+        assert!(encoded, "wRPC encodes");
+        buffer
+    }
+
+    fn theirs_back<T: Decode>(bytes: &BytesMut) -> T {
+        let mut buffer = bytes.clone();
+        let value = T::Decoder::default().decode(&mut buffer).ok().flatten().expect("wRPC decodes");
+        assert!(buffer.is_empty(), "wRPC left {} byte(s)", buffer.len());
+        value
+    }
+
+    fn back(bytes: BytesMut, ty: &Type) -> Val {
+        decode_all(std::slice::from_ref(ty), bytes).expect("decodes").remove(0)
+    }
+
+    /// Both ways and byte for byte: `value` (of type `index`) is `rust`.
+    fn same<T: Encode + Decode + Clone + PartialEq + std::fmt::Debug>(index: usize, value: &Val, rust: T) {
+        let ty = ty(index);
+        let (mine, wrpc) = (ours(value, &ty), theirs(rust.clone()));
+        assert_eq!(mine, wrpc, "bytes of {value:?}");
+        assert_eq!(theirs_back::<T>(&mine), rust);
+        assert_eq!(&back(wrpc, &ty), value);
+    }
+
+    proptest! {
+        #[test]
+        fn scalars_match_wrpc(
+            b: bool, u8v: u8, s8v: i8, u16v: u16, s16v: i16, u32v: u32, s32v: i32, u64v: u64, s64v: i64,
+            f32v: f32, f64v: f64, c: char,
+        ) {
+            same(0, &Val::Bool(b), b);
+            same(1, &Val::U8(u8v), u8v);
+            same(2, &Val::S8(s8v), s8v);
+            same(3, &Val::U16(u16v), u16v);
+            same(4, &Val::S16(s16v), s16v);
+            same(5, &Val::U32(u32v), u32v);
+            same(6, &Val::S32(s32v), s32v);
+            same(7, &Val::U64(u64v), u64v);
+            same(8, &Val::S64(s64v), s64v);
+            if !f32v.is_nan() {
+                same(9, &Val::Float32(f32v), f32v);
+            }
+            if !f64v.is_nan() {
+                same(10, &Val::Float64(f64v), f64v);
+            }
+            same(11, &Val::Char(c), c);
+        }
+
+        #[test]
+        fn strings_lists_options_results_tuples_match_wrpc(
+            s: String,
+            numbers: Vec<u32>,
+            words: Vec<String>,
+            maybe: Option<u32>,
+            outcome: Result<String, u8>,
+            triple: (u32, String, bool),
+            nested: Vec<Option<(i64, char)>>,
+        ) {
+            same(12, &Val::String(s.clone()), s);
+            same(13, &Val::List(numbers.iter().copied().map(Val::U32).collect()), numbers);
+            same(14, &Val::List(words.iter().cloned().map(Val::String).collect()), words);
+            same(15, &Val::Option(maybe.map(|n| Box::new(Val::U32(n)))), maybe);
+            let result = Val::Result(match &outcome {
+                Ok(text) => Ok(Some(Box::new(Val::String(text.clone())))),
+                Err(code) => Err(Some(Box::new(Val::U8(*code)))),
+            });
+            same(16, &result, outcome);
+            let tuple = Val::Tuple(vec![Val::U32(triple.0), Val::String(triple.1.clone()), Val::Bool(triple.2)]);
+            same(17, &tuple, triple);
+            let list = Val::List(
+                nested
+                    .iter()
+                    .map(|item| {
+                        Val::Option(item.map(|(n, c)| Box::new(Val::Tuple(vec![Val::S64(n), Val::Char(c)]))))
+                    })
+                    .collect(),
+            );
+            same(18, &list, nested);
+        }
+
+        #[test]
+        fn records_variants_enums_and_flags_match_their_wrpc_shapes(
+            x: i32, label: String, radius: f64, side: u32, case in 0u32..3, color in 0u32..3, bits: u8, wide in 0u16..1024,
+        ) {
+            // A record is its fields in order: a tuple.
+            let point = Val::Record(vec![("x".into(), Val::S32(x)), ("label".into(), Val::String(label.clone()))]);
+            assert_eq!(ours(&point, &ty(19)), theirs((x, label)));
+            assert_eq!(back(ours(&point, &ty(19)), &ty(19)), point);
+            // A variant is its case's index, then its payload.
+            if !radius.is_nan() {
+                let (shape, wire) = match case {
+                    0 => (Val::Variant("circle".into(), Some(Box::new(Val::Float64(radius)))), theirs((0u32, radius))),
+                    1 => (Val::Variant("empty".into(), None), theirs(1u32)),
+                    _ => (Val::Variant("square".into(), Some(Box::new(Val::U32(side)))), theirs((2u32, side))),
+                };
+                assert_eq!(ours(&shape, &ty(20)), wire);
+                assert_eq!(back(wire, &ty(20)), shape);
+            }
+            // An enum is its case's index.
+            let name = ["red", "green", "blue"][color as usize];
+            assert_eq!(ours(&Val::Enum(name.into()), &ty(21)), theirs(color));
+            // Flags are a little-endian bit set: one byte for eight.
+            let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+            let set: Vec<String> = (0..8).filter(|i| bits & (1 << i) != 0).map(|i| names[i].to_owned()).collect();
+            assert_eq!(ours(&Val::Flags(set.clone()), &ty(22)), theirs(bits));
+            assert_eq!(back(theirs(bits), &ty(22)), Val::Flags(set));
+            let wide_set: Vec<String> = (0..10).filter(|i| wide & (1 << i) != 0).map(|i| format!("w{i}")).collect();
+            assert_eq!(&ours(&Val::Flags(wide_set.clone()), &ty(24))[..], &wide.to_le_bytes()[..]);
+            assert_eq!(back(BytesMut::from(&wide.to_le_bytes()[..]), &ty(24)), Val::Flags(wide_set));
+        }
+
+        #[test]
+        fn byte_lists_match_wrpc_bytes(bytes: Vec<u8>) {
+            let value = Val::List(bytes.iter().copied().map(Val::U8).collect());
+            assert_eq!(ours(&value, &ty(23)), theirs(bytes::Bytes::from(bytes.clone())));
+            assert_eq!(back(theirs(bytes::Bytes::from(bytes)), &ty(23)), value);
+        }
+
+        #[test]
+        fn no_input_makes_the_decoder_fail_other_than_cleanly(input: Vec<u8>) {
+            // Any bytes, every type: a value or a typed error, never a panic.
+            for ty in types() {
+                let _ = decode_all(std::slice::from_ref(&ty), BytesMut::from(&input[..]));
+            }
+        }
+    }
+
+    #[test]
+    fn bare_results_cross() {
+        for value in [Val::Result(Ok(None)), Val::Result(Err(None))] {
+            assert_eq!(back(ours(&value, &ty(25)), &ty(25)), value);
+        }
+        let bare = Val::List(vec![Val::Result(Ok(None)), Val::Result(Err(None))]);
+        assert_eq!(&ours(&bare, &ty(26))[..], &[2, 0, 1]);
+        assert_eq!(back(ours(&bare, &ty(26)), &ty(26)), bare);
+    }
+
+    #[test]
+    fn hostile_lengths_are_refused_without_allocating_them() {
+        // A list claiming four billion strings, in five bytes.
+        let claim = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, 0x0f][..]);
+        assert_eq!(decode_all(&[ty(14)], claim), Err(CodecError::Truncated));
+        // Four billion one-byte results, in five bytes.
+        let claim = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, 0x0f][..]);
+        assert_eq!(decode_all(&[ty(26)], claim), Err(CodecError::Truncated));
+        // A message of more values than a message may hold.
+        let mut many = BytesMut::new();
+        let items = vec![Val::Result(Ok(None)); super::MAX_VALUES];
+        encode(&Val::List(items), &ty(26), &mut many).expect("encodes");
+        assert!(matches!(decode_all(&[ty(26)], many), Err(CodecError::TooManyValues(_))));
+        // A string claiming more bytes than follow.
+        let claim = BytesMut::from(&[0x80, 0x80, 0x04, b'a'][..]);
+        assert_eq!(decode_all(&[ty(12)], claim), Err(CodecError::Truncated));
+    }
+
+    #[test]
+    fn bad_tags_and_leftovers_are_errors() {
+        assert!(matches!(decode_all(&[ty(15)], BytesMut::from(&[2u8][..])), Err(CodecError::Malformed(_))));
+        assert!(matches!(decode_all(&[ty(20)], BytesMut::from(&[7u8][..])), Err(CodecError::Malformed(_))));
+        assert!(matches!(decode_all(&[ty(22)], BytesMut::from(&[0u8][..])), Ok(_)));
+        assert!(matches!(decode_all(&[ty(24)], BytesMut::from(&[0u8, 0x80][..])), Err(CodecError::Malformed(_))));
+        assert_eq!(decode_all(&[ty(1)], BytesMut::from(&[1u8, 2][..])), Err(CodecError::Trailing(1)));
+        let mut buffer = BytesMut::new();
+        assert!(encode_all(&[Val::U32(1)], &[ty(12)], &mut buffer).is_err(), "a u32 is not a string");
+        assert_eq!(
+            encode(&Val::Enum("purple".into()), &ty(21), &mut buffer),
+            Err(CodecError::Mismatch { expected: "a case of the enum" })
+        );
     }
 }
