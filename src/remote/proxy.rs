@@ -93,6 +93,8 @@ pub(crate) fn component_wat(
     out.push_str("    (import \"m\" \"realloc\" (func $realloc (param i32 i32 i32 i32) (result i32)))\n");
     out.push_str("    (import \"m\" \"reset\" (func $reset))\n");
     let mut lifts = String::new();
+    // Imports come first in a core module.
+    let mut bodies = String::new();
     for (index, function) in &funcs {
         let import = resolve.wasm_signature(wit_parser::abi::AbiVariant::GuestImport, function);
         let export = resolve.wasm_signature(wit_parser::abi::AbiVariant::GuestExport, function);
@@ -123,13 +125,13 @@ pub(crate) fn component_wat(
             body.push_str(" call $reset");
         }
         let _ = writeln!(
-            out,
+            bodies,
             "    (func (export \"{index}\") {} {} (local $ret i32){body})",
             core_list("param", &export.params),
             core_list("result", &export.results)
         );
         let post = if returns_pointer {
-            let _ = writeln!(out, "    (func (export \"post{index}\") (param i32) call $reset)");
+            let _ = writeln!(bodies, "    (func (export \"post{index}\") (param i32) call $reset)");
             format!(" (post-return (core func $s \"post{index}\"))")
         } else {
             String::new()
@@ -139,6 +141,7 @@ pub(crate) fn component_wat(
             "  (func $x{index} (type $f{index}) (canon lift (core func $s \"{index}\") {options}{post}))"
         );
     }
+    out.push_str(&bodies);
     out.push_str("  )\n");
     out.push_str("  (core instance $f");
     for (index, _) in &funcs {

@@ -148,6 +148,8 @@ pub struct Plugin {
     pub lying_bytes: Option<Vec<u8>>,
     /// `replica` gives nothing.
     pub no_replica: bool,
+    /// Served elsewhere: its servers and its plug's WIT.
+    pub remote: Option<(wasm_link::Remote, std::sync::Arc<wasm_link::WitInterface>)>,
 }
 
 /// Adds one to its counter when dropped.
@@ -176,7 +178,15 @@ impl Plugin {
             bytes_hidden: false,
             lying_bytes: None,
             no_replica: false,
+            remote: None,
         }
+    }
+
+    /// A plugin served by `remote`, plugging into `wit`.
+    pub fn remote(id: &str, plug: &str, remote: wasm_link::Remote, wit: &wasm_link::WitInterface) -> Self {
+        let mut plugin = Self::new(id, plug, &[], Vec::new());
+        plugin.remote = Some((remote, std::sync::Arc::new(wit.clone())));
+        plugin
     }
 
     /// A pooled plugin of `count` instances.
@@ -282,7 +292,13 @@ impl PluginData for Plugin {
         }
         self.wasm.clone().map(Some)
     }
+    fn remote(&self) -> Option<wasm_link::Remote> {
+        self.remote.as_ref().map(|(remote, _)| remote.clone())
+    }
     fn component(&self, engine: &Engine) -> Result<Component, FixtureError> {
+        if let Some((remote, wit)) = &self.remote {
+            return remote.component(engine, wit).map_err(|e| FixtureError(wasm_link::error_chain(&e)));
+        }
         let wasm = self.wasm.as_ref().map_err(Clone::clone)?;
         Component::new(engine, wasm).map_err(|e| FixtureError(format!("invalid component: {e}")))
     }

@@ -16,6 +16,7 @@ mod dispatch;
 mod fuzz;
 mod live;
 mod loading;
+mod remote;
 mod resources;
 mod server;
 mod soak;
