@@ -90,7 +90,8 @@ pub struct PluginManifest {
     pub recovery: Option<RecoveryManifest>,
     /// `instances = N` declares that the plugin keeps no state between
     /// calls: up to N instances of it serve calls at once (see
-    /// [`PluginData::instances`](crate::PluginData::instances)). 1 when unset.
+    /// [`PluginData::instances`](crate::PluginData::instances)). 1 when unset;
+    /// 16 for a `remote` plugin, whose local proxy keeps no state.
     #[serde(default)]
     pub instances: Option<usize>,
 }

@@ -253,6 +253,9 @@ impl DirPlugin {
     }
 }
 
+/// The instances of a remote plugin's proxy when its manifest sets none.
+const REMOTE_INSTANCES: usize = 16;
+
 /// What every plugin may import, as grants: the WASI interfaces Rust's
 /// standard library links (environment, exit, standard streams and
 /// terminals, I/O streams). With the empty WASI context plugins run in, they
@@ -754,7 +757,9 @@ fn read_plugins(
         let grants = manifest.grants.clone();
         plugins.push(DirPlugin {
             version,
-            instances: manifest.instances.unwrap_or(1).max(1),
+            // A remote plugin's proxy keeps no state: by default it makes as
+            // many calls at once as its callers do, up to 16.
+            instances: manifest.instances.unwrap_or(if remote { REMOTE_INSTANCES } else { 1 }).max(1),
             #[cfg(feature = "remote")]
             remote: remote.then(|| crate::Remote::new(manifest.remote.clone()).stateless(manifest.stateless)),
             socket_paths,

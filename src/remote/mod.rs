@@ -314,8 +314,12 @@ fn runtime() -> Option<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
+            // As many workers as cores: at many callers, the client side of
+            // every call runs here (one worker measured 0.63x of raw wRPC's
+            // rate at 16 callers).
+            let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
+                .worker_threads(workers)
                 .thread_name("wasm-link-remote")
                 .enable_io()
                 .enable_time()
@@ -360,6 +364,8 @@ impl Forwarder {
                     Ok(())
                 })?,
                 Mode::Async => {
+                    // A future that a dropped `dispatch_async` drops with it:
+                    // the call on the remote runtime is then abandoned too.
                     instance.func_new_async(function, move |store, ty, params: &[Val], results: &mut [Val]| {
                         let forwarder = forwarder.clone();
                         let name = name.clone();
@@ -376,7 +382,7 @@ impl Forwarder {
                             Self::deliver(answer?, results);
                             Ok(())
                         })
-                    })?
+                    })?;
                 }
             }
         }

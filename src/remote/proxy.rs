@@ -44,8 +44,6 @@ pub(crate) fn component_wat(
 ) -> Result<String, Refused> {
     let mut writer = Writer { resolve, defs: String::new(), named: Vec::new(), used_names: Vec::new() };
     let iface = &resolve.interfaces[interface];
-    let mut sizes = wit_parser::SizeAlign::default();
-    sizes.fill(resolve);
     let mut func_types = String::new();
     let mut funcs = Vec::new();
     for (index, function) in iface.functions.values().enumerate() {
@@ -88,18 +86,44 @@ pub(crate) fn component_wat(
     for (index, _) in &funcs {
         let _ = writeln!(out, "  (core func $l{index} (canon lower (func $i{index}) {options}))");
     }
-    // The pass-through module.
-    out.push_str("  (core module $shim\n");
-    out.push_str("    (import \"m\" \"realloc\" (func $realloc (param i32 i32 i32 i32) (result i32)))\n");
-    out.push_str("    (import \"m\" \"reset\" (func $reset))\n");
+    let (shim, lifts) = shim(resolve, &funcs, options);
+    out.push_str(&shim);
+    out.push_str("  (core instance $f");
+    for (index, _) in &funcs {
+        let _ = write!(out, " (export \"{index}\" (func $l{index}))");
+    }
+    out.push_str(")\n");
+    out.push_str("  (core instance $s (instantiate $shim (with \"m\" (instance $m)) (with \"f\" (instance $f))))\n");
+    out.push_str(&lifts);
+    out.push_str("  (instance $out");
+    for (_, index, name) in &writer.named {
+        let _ = write!(out, " (export {} (type $e{index}))", quote(name));
+    }
+    for (index, function) in &funcs {
+        let _ = write!(out, " (export {} (func $x{index}))", quote(&function.name));
+    }
+    out.push_str(")\n");
+    let _ = writeln!(out, "  (export {} (instance $out))", quote(export_name));
+    out.push_str(")\n");
+    Ok(out)
+}
+
+/// The pass-through core module, and the lifts of its functions.
+fn shim(resolve: &Resolve, funcs: &[(usize, &wit_parser::Function)], options: &str) -> (String, String) {
+    let mut sizes = wit_parser::SizeAlign::default();
+    sizes.fill(resolve);
+    let mut module = String::new();
+    module.push_str("  (core module $shim\n");
+    module.push_str("    (import \"m\" \"realloc\" (func $realloc (param i32 i32 i32 i32) (result i32)))\n");
+    module.push_str("    (import \"m\" \"reset\" (func $reset))\n");
     let mut lifts = String::new();
     // Imports come first in a core module.
     let mut bodies = String::new();
-    for (index, function) in &funcs {
+    for (index, function) in funcs {
         let import = resolve.wasm_signature(wit_parser::abi::AbiVariant::GuestImport, function);
         let export = resolve.wasm_signature(wit_parser::abi::AbiVariant::GuestExport, function);
         let _ = writeln!(
-            out,
+            module,
             "    (import \"f\" \"{index}\" (func $i{index} {} {}))",
             core_list("param", &import.params),
             core_list("result", &import.results)
@@ -141,26 +165,9 @@ pub(crate) fn component_wat(
             "  (func $x{index} (type $f{index}) (canon lift (core func $s \"{index}\") {options}{post}))"
         );
     }
-    out.push_str(&bodies);
-    out.push_str("  )\n");
-    out.push_str("  (core instance $f");
-    for (index, _) in &funcs {
-        let _ = write!(out, " (export \"{index}\" (func $l{index}))");
-    }
-    out.push_str(")\n");
-    out.push_str("  (core instance $s (instantiate $shim (with \"m\" (instance $m)) (with \"f\" (instance $f))))\n");
-    out.push_str(&lifts);
-    out.push_str("  (instance $out");
-    for (_, index, name) in &writer.named {
-        let _ = write!(out, " (export {} (type $e{index}))", quote(name));
-    }
-    for (index, function) in &funcs {
-        let _ = write!(out, " (export {} (func $x{index}))", quote(&function.name));
-    }
-    out.push_str(")\n");
-    let _ = writeln!(out, "  (export {} (instance $out))", quote(export_name));
-    out.push_str(")\n");
-    Ok(out)
+    module.push_str(&bodies);
+    module.push_str("  )\n");
+    (module, lifts)
 }
 
 /// The proxy's memory, with a bump allocator: `realloc` hands out fresh

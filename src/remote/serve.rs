@@ -86,7 +86,7 @@ pub async fn serve<P: PluginData + Send + 'static>(
     if !matches!(cardinality, InterfaceCardinality::ExactlyOne | InterfaceCardinality::AtMostOne) {
         return Err(ServeError::Cardinality { interface: instance, cardinality });
     }
-    let server = Arc::new(Server::default());
+    let wrpc = Arc::new(Server::default());
     let mut served = Served { instance: instance.clone(), ..Served::default() };
     for function in head.function_names() {
         let crosses = head.function_type(function).is_some_and(|ty| {
@@ -97,7 +97,7 @@ pub async fn serve<P: PluginData + Send + 'static>(
             continue;
         }
         let paths: Arc<[Box<[Option<usize>]>]> = Arc::from(Vec::new());
-        let invocations = server
+        let invocations = wrpc
             .serve(&instance, function, paths)
             .await
             .map_err(|e| ServeError::Register { function: function.to_owned(), reason: format!("{e:#}") })?;
@@ -128,10 +128,10 @@ pub async fn serve<P: PluginData + Send + 'static>(
             }
         };
         let _ = stream.set_nodelay(true);
-        let server = server.clone();
+        let wrpc = wrpc.clone();
         tokio::spawn(async move {
             let (rx, tx) = stream.into_split();
-            match tokio::time::timeout(READ_TIMEOUT, server.accept((), tx, BufReader::new(rx))).await {
+            match tokio::time::timeout(READ_TIMEOUT, wrpc.accept((), tx, BufReader::new(rx))).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => tracing::info!(%error, "refused an invocation"),
                 Err(_) => tracing::info!("a connection named no function in time"),

@@ -251,10 +251,10 @@ fn a_silent_server_costs_the_call_its_deadline_and_no_more() {
     // Accepts connections and never answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let address = format!("tcp://{}", listener.local_addr().expect("bound"));
-    let held = std::thread::spawn(move || {
-        let mut held = Vec::new();
+    let silent = std::thread::spawn(move || {
+        let mut connections = Vec::new();
         for _ in 0..2 {
-            held.push(listener.accept());
+            connections.push(listener.accept());
         }
         std::thread::sleep(Duration::from_secs(3));
     });
@@ -265,7 +265,7 @@ fn a_silent_server_costs_the_call_its_deadline_and_no_more() {
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     assert_eq!(failed_at, address);
     assert!(reason.contains("no answer within"), "{reason}");
-    drop(held);
+    drop(silent);
 }
 
 #[test]

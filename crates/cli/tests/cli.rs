@@ -503,3 +503,105 @@ fn new_stubs_a_plug_that_exports_a_resource_and_the_stub_builds() {
     // Two plugins of an `ExactlyOne` interface: `check` says so.
     wasm_link().arg("check").arg(dir.path()).assert().stdout(predicate::str::contains("parser2"));
 }
+
+/// `wasm-link serve DIR --listen 127.0.0.1:PORT`, started and waited for:
+/// the process and the address it serves at.
+fn serve(dir: &std::path::Path, port: u16) -> (KillOnDrop, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-link"))
+        .arg("serve")
+        .arg(dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasm-link serve starts");
+    let mut child = KillOnDrop(child);
+    let (sender, lines) = std::sync::mpsc::channel();
+    forward_lines(child.0.stdout.take().expect("piped stdout"), sender.clone());
+    forward_lines(child.0.stderr.take().expect("piped stderr"), sender);
+    let ready = lines_until(&lines, "serving", Duration::from_mins(2));
+    let line = ready.last().cloned().unwrap_or_default();
+    let address = line.rsplit(' ').next().unwrap_or_default().to_owned();
+    assert!(address.starts_with("tcp://127.0.0.1:"), "{line}");
+    (child, address)
+}
+
+/// A directory whose `app` plugin is served at `addresses`.
+fn remote_app(addresses: &[&str]) -> TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("wasm-link.toml"), "root = \"app\"\n").unwrap();
+    let interface = dir.path().join("interfaces/app");
+    std::fs::create_dir_all(&interface).unwrap();
+    for file in ["app.wit", "interface.toml"] {
+        std::fs::copy(demo().join("interfaces/app").join(file), interface.join(file)).unwrap();
+    }
+    let plugin = dir.path().join("plugins/far-app");
+    std::fs::create_dir_all(&plugin).unwrap();
+    let list: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
+    std::fs::write(
+        plugin.join("plugin.toml"),
+        format!("id = \"far-app\"\nplug = \"app\"\nremote = [{}]\n", list.join(", ")),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn the_demo_served_by_another_process_gives_the_same_report() {
+    let (_server, address) = serve(&demo(), 0);
+    let remote = remote_app(&[&address]);
+    let source = "\"# Title\\n\\nsome   text. more text here\"";
+    let local = wasm_link().arg("call").arg(demo()).args(["app", "run", source]).output().unwrap();
+    let far = wasm_link().arg("call").arg(remote.path()).args(["app", "run", source]).output().unwrap();
+    assert!(far.status.success(), "{}", String::from_utf8_lossy(&far.stderr));
+    assert_eq!(String::from_utf8_lossy(&far.stdout), String::from_utf8_lossy(&local.stdout));
+    assert!(String::from_utf8_lossy(&far.stdout).contains("| Title |"));
+    // `check` shows the remote plugin loaded.
+    wasm_link().arg("check").arg(remote.path()).assert().success().stdout(predicate::str::contains("far-app"));
+}
+
+#[test]
+fn calls_across_a_server_restart_are_each_served_or_a_typed_error() {
+    use wasm_link::dir::{DirOptions, PluginDir};
+    let (server, address) = serve(&demo(), 0);
+    let port: u16 = address.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+    let remote = remote_app(&[&address]);
+    let dir = PluginDir::open(remote.path(), &DirOptions::default()).expect("the remote directory opens");
+    let engine = wasm_link::default_engine().expect("an engine");
+    let linker = PluginDir::linker(&engine).expect("a linker");
+    let (tree, _) = dir.into_tree();
+    let (head, errors) = tree.load(&engine, &linker).expect("the remote app loads");
+    assert!(errors.is_empty(), "{errors:?}");
+    let source = wasm_link::Val::String("# Loop\n\nsome text.".into());
+    let call = || match head.dispatch("demo:app/app@0.1.0", "run", true, std::slice::from_ref(&source)) {
+        wasm_link::Socket::ExactlyOne(result) => result,
+        other => panic!("{other:?}"),
+    };
+    let expected = call().expect("the first call is served");
+    let (mut answered, mut failed) = (0, 0);
+    let mut server = Some(server);
+    for round in 0..60 {
+        if round == 20 {
+            // Stop the server between calls, then start it again.
+            drop(server.take());
+        }
+        if round == 30 {
+            server = Some(serve(&demo(), port).0);
+        }
+        match call() {
+            Ok(report) => {
+                assert_eq!(report, expected, "round {round}");
+                answered += 1;
+            }
+            Err(wasm_link::DispatchError::Remote { plugin, address: at, .. }) => {
+                assert_eq!((plugin.as_str(), at.as_str()), ("far-app", address.as_str()));
+                failed += 1;
+            }
+            Err(other) => panic!("round {round}: not a remote failure: {other}"),
+        }
+    }
+    assert_eq!(answered + failed, 60, "no call lost");
+    assert_eq!(failed, 10, "the ten calls while the server was down failed, no others");
+    drop(server);
+}
