@@ -182,8 +182,9 @@ pub enum DispatchError<PluginId: Debug + Display + 'static> {
     /// A remote plugin's server did not answer the call: it refused the
     /// connection, closed it mid-call, stayed silent past the deadline, or
     /// answered with what does not decode as the function's results
-    /// (feature `remote`). The plugin's instance is unaffected; the next
-    /// call connects again.
+    /// (feature `remote`). The plugin's proxy instance is replaced (it holds
+    /// no state: the cost is an instantiation of a component without code);
+    /// the next call connects again.
     #[error("remote plugin `{plugin}` failed `{interface}#{function}` at `{address}`: {reason}")]
     Remote {
         /// The remote plugin.

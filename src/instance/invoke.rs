@@ -111,7 +111,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     #[cold]
     fn count_refused(&self, site: &Site<P>) {
         if let Some(edge) = &site.edge {
-            edge.recorder(&self.id, self.replica).refused();
+            edge.recorder(&self.id, self.revision, self.replica).refused();
         }
     }
 
@@ -181,7 +181,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// the time it starts when it is timed.
     #[inline]
     fn count_call(&self, live: &mut Live<P>, edge: &Edge<P>) -> (usize, Option<Instant>) {
-        let index = live.inbound.find(edge, &self.id, self.replica);
+        let index = live.inbound.find(edge, &self.id, self.revision, self.replica);
         let timed = live.inbound.get(index).is_some_and(crate::stats::Recorder::enter);
         (index, timed.then(Instant::now))
     }
@@ -289,9 +289,12 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         let remote = error
             .chain()
             .find_map(|cause| cause.downcast_ref::<crate::remote::RemoteFailure>())
-            .map(|remote| (remote.address.clone(), remote.reason.clone()));
+            .map(|remote| (remote.address.clone(), remote.reason.clone(), remote.timed_out));
         #[cfg(feature = "remote")]
-        if let Some((address, reason)) = remote {
+        if let Some((address, reason, timed_out)) = remote {
+            // Out of time on a deadline inherited from the caller: the
+            // budget that ran out is the caller's, not this plugin's.
+            let own = own && !(timed_out && inherited);
             // The server failed, not the proxy; the failure counts against
             // the remote plugin all the same (quarantine applies). The proxy
             // saw its import fail, which leaves a component instance unusable:

@@ -52,9 +52,10 @@ pub enum CodecError {
     TooManyValues(usize),
 }
 
-/// The most values one message may decode to: with at least a byte a
-/// value, a message within its size limit holds fewer, and the bound keeps
-/// a hostile message from costing more than its bytes.
+/// The most values one message may decode to. A decoded value costs some
+/// forty bytes of memory where it may take one on the wire: without this
+/// bound a 16 MiB message of bytes would cost 640 MiB. A longer list (a
+/// `list<u8>` of more than a million bytes) is refused.
 pub const MAX_VALUES: usize = 1 << 20;
 
 /// Appends `values`, of types `types`, to `dst`.

@@ -142,7 +142,14 @@ pub enum RemoteError {
 pub(crate) struct RemoteFailure {
     pub(crate) address: String,
     pub(crate) reason: String,
+    /// The call ran out of its deadline waiting for the answer.
+    pub(crate) timed_out: bool,
 }
+
+/// How long connecting to one server may take before the next is tried:
+/// a host that drops the connection attempt must not cost the call its
+/// whole deadline.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Server {
     address: String,
@@ -213,9 +220,11 @@ impl Client {
     }
 
     /// One call: to the first server that takes the connection, within
-    /// `timeout`. A server that refuses the connection is skipped for the
-    /// next; once the call is sent, its failure is the call's (it may have
-    /// run).
+    /// `timeout`. A server that refuses or drops the connection is marked
+    /// down and the next one tried; once the call is sent, its failure is
+    /// the call's (it may have run there), and the server stays as it was
+    /// (a failed call and a crashed server look alike until the next
+    /// connection).
     async fn call(
         &self,
         instance: &str,
@@ -229,50 +238,61 @@ impl Client {
         for index in self.order() {
             let server = &self.servers[index];
             let left = timeout.saturating_sub(started.elapsed());
-            server.calls.fetch_add(1, Ordering::Relaxed);
-            let outcome =
-                tokio::time::timeout(left, self.call_one(server, instance, function, params.clone(), results)).await;
-            let failure = match outcome {
-                Ok(Ok(values)) => {
-                    server.down.store(false, Ordering::Relaxed);
-                    return Ok(values);
-                }
-                Ok(Err((reason, sent))) => (reason, sent),
-                Err(_) => (format!("no answer within {timeout:?}"), true),
-            };
-            server.failures.fetch_add(1, Ordering::Relaxed);
-            server.down.store(true, Ordering::Relaxed);
-            *server.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(failure.0.clone());
-            tracing::warn!(address = %server.address, reason = %failure.0, "remote call failed");
-            let error = RemoteFailure { address: server.address.clone(), reason: failure.0 };
-            if failure.1 || started.elapsed() >= timeout {
-                return Err(error);
+            if left.is_zero() {
+                break;
             }
-            last = Some(error);
+            server.calls.fetch_add(1, Ordering::Relaxed);
+            let paths: &[&[Option<usize>]] = &[];
+            let client = wrpc_transport::tcp::Client::from(server.target.as_str());
+            let connect = client.invoke((), instance, function, params.clone(), paths);
+            let reason = match tokio::time::timeout(left.min(CONNECT_TIMEOUT), connect).await {
+                Ok(Ok((outgoing, incoming))) => {
+                    let answer = tokio::time::timeout(left, self.answer(outgoing, incoming, results)).await;
+                    let (reason, timed_out) = match answer {
+                        Ok(Ok(values)) => {
+                            server.down.store(false, Ordering::Relaxed);
+                            return Ok(values);
+                        }
+                        Ok(Err(reason)) => (reason, false),
+                        Err(_) => (format!("no answer within {timeout:?}"), true),
+                    };
+                    server.failed(&reason, false);
+                    return Err(RemoteFailure { address: server.address.clone(), reason, timed_out });
+                }
+                Ok(Err(error)) => format!("cannot call: {error:#}"),
+                Err(_) => format!("no connection within {:?}", left.min(CONNECT_TIMEOUT)),
+            };
+            server.failed(&reason, true);
+            last = Some(RemoteFailure { address: server.address.clone(), reason, timed_out: false });
         }
-        Err(last.unwrap_or_else(|| RemoteFailure { address: String::new(), reason: "no server".into() }))
+        Err(last.unwrap_or_else(|| RemoteFailure {
+            address: String::new(),
+            reason: format!("no server could be tried within {timeout:?}"),
+            timed_out: true,
+        }))
     }
 
-    /// One invocation on `server`: `Err((reason, sent))`, `sent` when the
-    /// call may have reached it.
-    async fn call_one(
+    /// The answer to a call sent: its results, once whole.
+    async fn answer(
         &self,
-        server: &Server,
-        instance: &str,
-        function: &str,
-        params: Bytes,
+        mut outgoing: wrpc_transport::frame::Outgoing,
+        mut incoming: wrpc_transport::frame::Incoming,
         results: &[wasmtime::component::Type],
-    ) -> Result<Vec<Val>, (String, bool)> {
-        let client = wrpc_transport::tcp::Client::from(server.target.as_str());
-        let paths: &[&[Option<usize>]] = &[];
-        let (mut outgoing, mut incoming) = client
-            .invoke((), instance, function, params, paths)
-            .await
-            .map_err(|e| (format!("cannot call: {e:#}"), false))?;
-        tokio::io::AsyncWriteExt::shutdown(&mut outgoing)
-            .await
-            .map_err(|e| (format!("cannot finish the call: {e}"), true))?;
-        read_values(&mut incoming, results, self.max_message).await.map_err(|reason| (reason, true))
+    ) -> Result<Vec<Val>, String> {
+        tokio::io::AsyncWriteExt::shutdown(&mut outgoing).await.map_err(|e| format!("cannot finish the call: {e}"))?;
+        read_values(&mut incoming, results, self.max_message).await
+    }
+}
+
+impl Server {
+    /// Counts a failed call; `down` when the server could not be reached.
+    fn failed(&self, reason: &str, down: bool) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        if down {
+            self.down.store(true, Ordering::Relaxed);
+        }
+        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.to_owned());
+        tracing::warn!(address = %self.address, %reason, "remote call failed");
     }
 }
 
@@ -284,29 +304,57 @@ pub(crate) async fn read_values(
     types: &[wasmtime::component::Type],
     limit: usize,
 ) -> Result<Vec<Val>, String> {
+    /// How long the peer must stay silent before a message that did not
+    /// grow much is tried again.
+    const QUIET: Duration = Duration::from_millis(1);
     let mut buffer = Vec::with_capacity(256);
+    // The length the message was last tried at, and whether the peer has
+    // been quiet since.
+    let mut tried: Option<usize> = None;
+    let mut quiet = false;
     loop {
-        match codec::decode_prefix(types, &buffer) {
-            Ok(Some((values, used))) if used == buffer.len() => return Ok(values),
-            Ok(Some((_, used))) => return Err(format!("{} byte(s) follow the values", buffer.len() - used)),
-            Ok(None) => {}
-            Err(error) => return Err(format!("the message does not decode: {error}")),
+        let len = buffer.len();
+        // Decoding starts over at every try: try when the message grew by an
+        // eighth, or the peer paused, never at every byte a trickling peer
+        // sends (that would cost the square of the message's length).
+        let grown = tried.is_none_or(|at| len - at >= (at / 8).max(1));
+        if grown || (quiet && tried != Some(len)) {
+            tried = Some(len);
+            match codec::decode_prefix(types, &buffer) {
+                Ok(Some((values, used))) if used == len => return Ok(values),
+                Ok(Some((_, used))) => return Err(format!("{} byte(s) follow the values", len - used)),
+                Ok(None) => {}
+                Err(error) => return Err(format!("the message does not decode: {error}")),
+            }
         }
+        quiet = false;
         // Room for what may come, within the limit: read straight into the
         // message, no zeroed scratch buffer per call.
         if buffer.capacity() == buffer.len() {
             buffer.reserve(buffer.len().clamp(256, 64 * 1024));
         }
-        let before = buffer.len();
-        let read = reader.read_buf(&mut buffer).await.map_err(|e| format!("the message broke off: {e}"))?;
+        let read = if tried == Some(buffer.len()) {
+            reader.read_buf(&mut buffer).await
+        } else {
+            let Ok(read) = tokio::time::timeout(QUIET, reader.read_buf(&mut buffer)).await else {
+                quiet = true;
+                continue;
+            };
+            read
+        };
+        let read = read.map_err(|e| format!("the message broke off: {e}"))?;
         if read == 0 {
+            if tried != Some(buffer.len()) {
+                quiet = true;
+                continue;
+            }
             return Err(if buffer.is_empty() {
                 "the connection closed without a message (the call failed there, or the server stopped)".to_owned()
             } else {
                 "the connection closed inside a message".to_owned()
             });
         }
-        if before + read > limit {
+        if buffer.len() > limit {
             return Err(format!("the message exceeds {limit} bytes"));
         }
     }
@@ -377,8 +425,8 @@ impl Forwarder {
                     Ok(())
                 })?,
                 Mode::Async => {
-                    // A future that a dropped `dispatch_async` drops with it:
-                    // the call on the remote runtime is then abandoned too.
+                    // Dropped with a dropped `dispatch_async`, the future
+                    // aborts the call on the remote runtime too.
                     instance.func_new_async(function, move |store, ty, params: &[Val], results: &mut [Val]| {
                         let forwarder = forwarder.clone();
                         let name = name.clone();
@@ -388,8 +436,9 @@ impl Forwarder {
                             let request = request?;
                             let runtime =
                                 runtime().ok_or_else(|| wasmtime::format_err!("no runtime for remote calls"))?;
-                            let answer = runtime
-                                .spawn(forwarder.clone().call(name, request, ty.results().collect(), timeout))
+                            let task =
+                                runtime.spawn(forwarder.clone().call(name, request, ty.results().collect(), timeout));
+                            let answer = tokio_util::task::AbortOnDropHandle::new(task)
                                 .await
                                 .map_err(|_| wasmtime::format_err!("the remote call was dropped"))?;
                             Self::deliver(answer?, results);

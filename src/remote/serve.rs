@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::StreamExt as _;
-use tokio::io::{AsyncWriteExt as _, BufReader};
+use tokio::io::Take;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpListener;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wrpc_transport::Serve as _;
 use wrpc_transport::frame::{Incoming, Outgoing};
 
@@ -38,6 +40,11 @@ pub enum ServeError {
     /// resources).
     #[error("no function of `{0}` can be served remotely")]
     NothingToServe(String),
+    /// The head was loaded for blocking calls ([`PluginTree::load`](crate::PluginTree::load)):
+    /// each served call would hold an executor thread for its whole run.
+    /// Serve a head loaded with [`load_async`](crate::PluginTree::load_async).
+    #[error("serve a tree loaded with `load_async`: calls on a blocking tree would hold the server's threads")]
+    NotAsync,
     /// wRPC refused to register a function.
     #[error("cannot serve `{function}`: {reason}")]
     Register {
@@ -61,11 +68,19 @@ pub struct Served {
     pub skipped: Vec<String>,
 }
 
-type Server = wrpc_transport::Server<(), BufReader<OwnedReadHalf>, OwnedWriteHalf>;
+/// The most connections served at once; more wait to be accepted. Each
+/// may hold a message of up to [`DEFAULT_MAX_MESSAGE`] bytes while it
+/// arrives.
+const MAX_CONNECTIONS: usize = 256;
+
+/// Each invocation carries the permit its connection was accepted with, and
+/// reads at most one message and its header from it.
+type Server = wrpc_transport::Server<OwnedSemaphorePermit, BufReader<Take<OwnedReadHalf>>, OwnedWriteHalf>;
 
 /// Serves `head`'s root interface on `listener` until the returned future
 /// is dropped: every function whose signature can cross the wire (no
-/// resources), each invocation one `dispatch_async`. A call that fails is
+/// resources), each invocation one `dispatch_async`. `head` must come from
+/// [`PluginTree::load_async`](crate::PluginTree::load_async). A call that fails is
 /// answered by closing its connection without a result (wRPC has no error
 /// frame); the client reports it as a failed remote call. Arguments larger
 /// than [`DEFAULT_MAX_MESSAGE`] are refused the same way.
@@ -81,6 +96,9 @@ pub async fn serve<P: PluginData + Send + 'static>(
     listener: TcpListener,
     on_ready: impl FnOnce(&Served),
 ) -> Result<(), ServeError> {
+    if !head.is_async() {
+        return Err(ServeError::NotAsync);
+    }
     let instance = head.interface_path().to_owned();
     let cardinality = head.cardinality();
     if !matches!(cardinality, InterfaceCardinality::ExactlyOne | InterfaceCardinality::AtMostOne) {
@@ -106,9 +124,12 @@ pub async fn serve<P: PluginData + Send + 'static>(
         tokio::spawn(async move {
             let mut invocations = std::pin::pin!(invocations);
             while let Some(invocation) = invocations.next().await {
-                let Ok(((), outgoing, incoming)) = invocation else { continue };
+                let Ok((permit, outgoing, incoming)) = invocation else { continue };
                 let (head, function) = (head.clone(), function.clone());
-                tokio::spawn(async move { answer(&head, &function, outgoing, incoming).await });
+                tokio::spawn(async move {
+                    answer(&head, &function, outgoing, incoming).await;
+                    drop(permit);
+                });
             }
         });
     }
@@ -116,7 +137,12 @@ pub async fn serve<P: PluginData + Send + 'static>(
         return Err(ServeError::NothingToServe(instance));
     }
     on_ready(&served);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let header = u64::try_from(DEFAULT_MAX_MESSAGE).unwrap_or(u64::MAX).saturating_add(64 * 1024);
     loop {
+        // At most `MAX_CONNECTIONS` at once: a crowd of slow peers waits in
+        // the listen queue instead of holding memory here.
+        let Ok(permit) = permits.clone().acquire_owned().await else { return Ok(()) };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(error) => {
@@ -131,7 +157,9 @@ pub async fn serve<P: PluginData + Send + 'static>(
         let wrpc = wrpc.clone();
         tokio::spawn(async move {
             let (rx, tx) = stream.into_split();
-            match tokio::time::timeout(READ_TIMEOUT, wrpc.accept((), tx, BufReader::new(rx))).await {
+            // One message and its header, no more, from this connection.
+            let rx = BufReader::new(rx.take(header));
+            match tokio::time::timeout(READ_TIMEOUT, wrpc.accept(permit, tx, rx)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => tracing::info!(%error, "refused an invocation"),
                 Err(_) => tracing::info!("a connection named no function in time"),
@@ -186,7 +214,16 @@ async fn answer<P: PluginData + Send + 'static>(
             return;
         }
     }
-    if outgoing.write_all(&answer).await.is_ok() {
-        let _ = outgoing.shutdown().await;
+    if answer.len() > DEFAULT_MAX_MESSAGE {
+        tracing::warn!(function, bytes = answer.len(), "a result exceeds the largest message");
+        return;
+    }
+    // A client that stops reading holds the answer no longer than this.
+    let write = async {
+        outgoing.write_all(&answer).await?;
+        outgoing.shutdown().await
+    };
+    if !matches!(tokio::time::timeout(READ_TIMEOUT, write).await, Ok(Ok(()))) {
+        tracing::info!(function, "an answer could not be delivered");
     }
 }

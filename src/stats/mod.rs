@@ -67,6 +67,10 @@ pub(crate) struct Edge<P: PluginData> {
 
 struct Row<Id> {
     provider: Id,
+    /// Which version of the provider (its swaps so far) and which of its
+    /// instances: each writes a recorder of its own, so a call still running
+    /// on a replaced version never shares one with the version after it.
+    revision: u64,
     replica: u32,
     recorder: Arc<Recorder>,
 }
@@ -78,13 +82,15 @@ impl<P: PluginData> Edge<P> {
     /// on the first call. Off the call path: an instance asks once, and keeps
     /// the answer while it lives.
     #[cold]
-    pub(crate) fn recorder(&self, provider: &P::Id, replica: u32) -> Arc<Recorder> {
+    pub(crate) fn recorder(&self, provider: &P::Id, revision: u64, replica: u32) -> Arc<Recorder> {
         let mut rows = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(row) = rows.iter().find(|row| row.replica == replica && &row.provider == provider) {
+        if let Some(row) =
+            rows.iter().find(|row| row.replica == replica && row.revision == revision && &row.provider == provider)
+        {
             return row.recorder.clone();
         }
         let recorder = Arc::new(Recorder::new());
-        rows.push(Row { provider: provider.clone(), replica, recorder: recorder.clone() });
+        rows.push(Row { provider: provider.clone(), revision, replica, recorder: recorder.clone() });
         recorder
     }
 }
@@ -165,11 +171,17 @@ pub(crate) struct Inbound(Vec<(u64, Arc<Recorder>)>);
 impl Inbound {
     /// The index of `edge`'s recorder, made on its first call.
     #[inline]
-    pub(crate) fn find<P: PluginData>(&mut self, edge: &Edge<P>, provider: &P::Id, replica: u32) -> usize {
+    pub(crate) fn find<P: PluginData>(
+        &mut self,
+        edge: &Edge<P>,
+        provider: &P::Id,
+        revision: u64,
+        replica: u32,
+    ) -> usize {
         match self.0.binary_search_by_key(&edge.serial, |(serial, _)| *serial) {
             Ok(index) => index,
             Err(index) => {
-                self.0.insert(index, (edge.serial, edge.recorder(provider, replica)));
+                self.0.insert(index, (edge.serial, edge.recorder(provider, revision, replica)));
                 index
             }
         }

@@ -335,3 +335,14 @@ fn a_hundred_thousand_small_calls_lose_none() {
     assert_eq!(server.served(), u64::from(calls));
     server.stop();
 }
+
+#[test]
+fn a_tree_loaded_for_blocking_calls_is_not_served() {
+    let head = Arc::new(load_clean("echo", vec![echo_interface()], vec![Plugin::new("local", "echo", &[], echo())]));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        wasm_link::remote::serve(head, listener, |_| {}).await
+    });
+    assert!(matches!(served, Err(wasm_link::remote::ServeError::NotAsync)), "{served:?}");
+}
