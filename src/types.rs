@@ -292,7 +292,7 @@ pub(crate) fn val_matches(val: &wasmtime::component::Val, ty: &Type) -> bool {
 }
 
 /// The WIT name of a primitive type.
-fn primitive_name(ty: &Type) -> Option<&'static str> {
+pub(crate) fn primitive_name(ty: &Type) -> Option<&'static str> {
     Some(match ty {
         Type::Bool => "bool",
         Type::S8 => "s8",

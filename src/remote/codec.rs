@@ -235,20 +235,7 @@ fn length(n: usize) -> Result<u32, CodecError> {
 
 /// A type's name, for errors.
 fn short(ty: &Type) -> &'static str {
-    match ty {
-        Type::Bool => "bool",
-        Type::S8 => "s8",
-        Type::U8 => "u8",
-        Type::S16 => "s16",
-        Type::U16 => "u16",
-        Type::S32 => "s32",
-        Type::U32 => "u32",
-        Type::S64 => "s64",
-        Type::U64 => "u64",
-        Type::Float32 => "f32",
-        Type::Float64 => "f64",
-        Type::Char => "char",
-        Type::String => "string",
+    crate::types::primitive_name(ty).unwrap_or(match ty {
         Type::List(_) => "list",
         Type::Record(_) => "record",
         Type::Tuple(_) => "tuple",
@@ -258,7 +245,7 @@ fn short(ty: &Type) -> &'static str {
         Type::Result(_) => "result",
         Type::Flags(_) => "flags",
         _ => "a value type",
-    }
+    })
 }
 
 macro_rules! get {
