@@ -4,7 +4,7 @@
 //! - [`serve`]: a loaded tree's root interface, served to other hosts; each
 //!   invocation is one `dispatch_async`.
 //! - [`Remote`]: a plugin whose plug is served elsewhere. It loads as a
-//!   small proxy component ([`proxy`]) whose functions forward each call:
+//!   small proxy component (built by `remote::proxy`) whose functions forward each call:
 //!   its arguments encoded in wRPC's value encoding ([`codec`]), sent to a
 //!   server, its results decoded. The tree treats it as any plugin.
 //!
