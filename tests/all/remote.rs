@@ -75,9 +75,37 @@ struct Server {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+/// An echo plugin whose `add` answers a string: served where a `u32` is
+/// expected, a value of the wrong type.
+fn liar() -> Vec<u8> {
+    component(
+        &ECHO_WIT.replace("add: func(a: u32, b: u32) -> u32;", "add: func(a: u32, b: u32) -> string;"),
+        "echo-plugin",
+        r#"(module
+            (memory (export "memory") 1)
+            (data (i32.const 100) "forty-two")
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 200)
+            (func (export "test:remote/echo#echo") (param i32 i32) (result i32)
+                i32.const 16 local.get 0 i32.store
+                i32.const 20 local.get 1 i32.store
+                i32.const 16)
+            (func (export "test:remote/echo#add") (param i32 i32) (result i32)
+                i32.const 16 i32.const 100 i32.store
+                i32.const 20 i32.const 9 i32.store
+                i32.const 16)
+            (func (export "test:remote/echo#boom") (result i32) unreachable)
+        )"#,
+    )
+}
+
 impl Server {
     /// Serves on `port` (0: any free one).
     fn start(port: u16) -> Self {
+        Self::serving(port, echo())
+    }
+
+    /// Serves the plugin `wasm` as `echo` on `port`.
+    fn serving(port: u16, wasm: Vec<u8>) -> Self {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
         let engine = Engine::default();
@@ -85,7 +113,7 @@ impl Server {
             let (tree, errors) = PluginTree::new(
                 "echo".to_owned(),
                 vec![echo_interface()],
-                vec![Plugin::new("local", "echo", &[], echo())],
+                vec![Plugin::new("local", "echo", &[], wasm)],
             );
             assert!(errors.is_empty(), "{errors:?}");
             let (head, errors) =
@@ -287,6 +315,20 @@ fn garbage_from_the_server_is_a_typed_error() {
         assert_eq!(failed_at, address, "{reason}");
     }
     let _ = garbage.join();
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_a_typed_error() {
+    let server = Server::serving(0, liar());
+    let head = client(Remote::new([server.address.clone()]), Limits::default(), Recovery::default());
+    // The server answers `add` with the string "forty-two" where a `u32` is
+    // due: a 9 read as the number, and nine bytes left over.
+    let (address, reason) = remote_failure(add(&head, 1, 2));
+    assert_eq!(address, server.address);
+    assert!(reason.contains("9 byte(s) follow the values"), "{reason}");
+    // The functions whose types agree still work.
+    assert_eq!(call(&head, "echo", &[Val::String("ok".into())]).unwrap(), Val::String("ok".into()));
+    server.stop();
 }
 
 #[test]
