@@ -122,8 +122,11 @@ impl<P: PluginData> Registry<P> {
         let serial = SERIALS.fetch_add(1, Ordering::Relaxed);
         let edge = Arc::new(Edge { serial, consumer, interface, function, rows: Mutex::new(Vec::new()) });
         let mut edges = self.edges.lock().unwrap_or_else(PoisonError::into_inner);
-        // Edges of replaced consumers are gone: forget them as new ones come.
-        edges.retain(|edge| edge.strong_count() > 0);
+        // Edges of replaced consumers are gone: forget them when the list is
+        // full, not at every edge (a load makes thousands in a wide tree).
+        if edges.len() == edges.capacity() {
+            edges.retain(|edge| edge.strong_count() > 0);
+        }
         edges.push(Arc::downgrade(&edge));
         Some(edge)
     }
