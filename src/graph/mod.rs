@@ -223,6 +223,25 @@ where
         (tree, errors)
     }
 
+    /// Builds the tree from interfaces already paired with their plugins
+    /// (wasm-link 0.1.0's constructor of this name), keyed by interface id.
+    ///
+    /// The same as [`new`](Self::new) over the map's interfaces and plugins:
+    /// a plugin joins the interface its [`plug`](PluginData::plug) names,
+    /// whichever entry it came in. What `new` would return as errors is
+    /// logged instead (a `tracing` warning each) and the plugins concerned
+    /// are left out; a root missing from the map is
+    /// [`LoadError::MissingRootInterface`](crate::LoadError::MissingRootInterface)
+    /// from [`load`](Self::load). Use `new` to handle the errors.
+    pub fn from_socket_map(root: I::Id, socket_map: HashMap<I::Id, (I, Vec<P>)>) -> Self {
+        let (interfaces, plugins): (Vec<I>, Vec<Vec<P>>) = socket_map.into_values().unzip();
+        let (tree, errors) = Self::new(root, interfaces, plugins.into_iter().flatten());
+        for error in &errors {
+            tracing::warn!(error = %crate::error_chain(error), "plugin tree built from a socket map");
+        }
+        tree
+    }
+
     /// The id of the root interface.
     pub fn root_interface(&self) -> &I::Id {
         &self.root_id

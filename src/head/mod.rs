@@ -260,8 +260,8 @@ where
     ///
     /// `path` is the root interface's path in either spelling (see the naming
     /// rule in the crate docs). `has_return` says whether the function returns
-    /// a value: when it is `false`, each `Ok` holds `Val::Option(None)`, a
-    /// placeholder (the published wasm-link does the same).
+    /// a value: when it is `false`, each `Ok` holds `Val::Tuple(vec![])`, a
+    /// placeholder (as in wasm-link 0.1.0; later versions of it use `Val::Option(None)`).
     ///
     /// Resource methods ([`FunctionData::is_method`](crate::FunctionData::is_method))
     /// go to the plugin that owns the resource given as first argument only, so
@@ -627,7 +627,7 @@ async fn call_on<P: PluginData + Send + 'static>(
         let mut out = [Val::Bool(false)];
         live.call_vals_async(index, args, &mut out[..usize::from(returns)], false).await?;
         let [value] = out;
-        Ok(if returns { value } else { Val::Option(None) })
+        Ok(if returns { value } else { Val::Tuple(Vec::new()) })
     }
     .await;
     entered.finish(outcome).await
@@ -662,7 +662,7 @@ fn call_now_on<P: PluginData + Send + 'static>(
             let mut out = [Val::Bool(false)];
             live.call_vals_now(index, args, &mut out[..usize::from(returns)], false)?;
             let [value] = out;
-            Ok(if returns { value } else { Val::Option(None) })
+            Ok(if returns { value } else { Val::Tuple(Vec::new()) })
         });
         entered.finish_now(outcome)
     })

@@ -167,7 +167,8 @@ pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
     /// Cardinality is judged over the plugins that loaded, only for the
     /// interfaces the load reaches.
     #[error(
-        "interface `{interface}` needs {cardinality} plugin(s) but {}",
+        "interface `{interface}` needs {} plugin(s) but {}",
+        .cardinality.in_words(),
         if .loaded.is_empty() && .failed.is_empty() {
             "none implements it".to_owned()
         } else {
@@ -337,7 +338,8 @@ pub enum SwapError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
     /// Removing the plugin would leave its interface with fewer plugins than
     /// its cardinality takes, and someone needs it: the root, or consumers.
     #[error(
-        "plugin `{plugin}` cannot be removed: interface `{interface}` needs {cardinality} plugin(s) and is used by {}",
+        "plugin `{plugin}` cannot be removed: interface `{interface}` needs {} plugin(s) and is used by {}",
+        .cardinality.in_words(),
         needed_by(*.root, .consumers)
     )]
     Needed {

@@ -29,7 +29,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum ServeError {
     /// The root's cardinality gives several results per call, which one
     /// wire result cannot carry: serve an `ExactlyOne` or `AtMostOne` root.
-    #[error("interface `{interface}` is {cardinality}: only an exactly-one or at-most-one interface can be served")]
+    #[error("interface `{interface}` is {}: only an exactly-one or at-most-one interface can be served", .cardinality.in_words())]
     Cardinality {
         /// The root interface's instance name.
         interface: String,

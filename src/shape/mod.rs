@@ -174,6 +174,29 @@ pub(crate) fn wrap_result<Id: std::fmt::Debug + std::fmt::Display + 'static>(
     })
 }
 
+/// A dispatch error as the value a guest receives for it: a case of
+/// `wasm-link:runtime/types.dispatch-error` (`wit/runtime.wit`) carrying
+/// the plugin, interface, function and message (as wasm-link 0.1.0, the
+/// error converts into a `Val`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use wasm_link::{DispatchError, Val};
+///
+/// let error = DispatchError::InvalidFunction {
+///     plugin: "foo",
+///     interface: Arc::from("my:package/example"),
+///     function: "nope".to_owned(),
+/// };
+/// let Val::Variant(case, Some(_failure)) = Val::from(error) else { panic!("a dispatch-error case") };
+/// assert_eq!(case, "other");
+/// ```
+impl<Id: std::fmt::Debug + std::fmt::Display + 'static> From<DispatchError<Id>> for Val {
+    fn from(error: DispatchError<Id>) -> Self {
+        error_value(&error, ErrorKind::DispatchError).unwrap_or_else(|| Val::String(crate::error_chain(&error)))
+    }
+}
+
 /// The guest-side value of a dispatch error; `None` for a `result<T>`.
 fn error_value<Id: std::fmt::Debug + std::fmt::Display + 'static>(
     error: &DispatchError<Id>,

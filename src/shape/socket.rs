@@ -183,6 +183,27 @@ impl<'a, T, Id> IntoIterator for &'a Socket<T, Id> {
     }
 }
 
+/// A socket of values as one value, as wasm-link 0.1.0 converts it: the
+/// value itself for `ExactlyOne`, an `option` for `AtMostOne`, a `list` (in
+/// the map's order) for `AtLeastOne` and `Any`.
+///
+/// ```
+/// use wasm_link::{Socket, Val};
+///
+/// let one: Socket<Val, &str> = Socket::AtMostOne(Some(Val::U32(7)));
+/// assert_eq!(Val::from(one), Val::Option(Some(Box::new(Val::U32(7)))));
+/// ```
+impl<Id> From<Socket<wasmtime::component::Val, Id>> for wasmtime::component::Val {
+    fn from(socket: Socket<wasmtime::component::Val, Id>) -> Self {
+        use wasmtime::component::Val;
+        match socket {
+            Socket::ExactlyOne(value) => value,
+            Socket::AtMostOne(value) => Val::Option(value.map(Box::new)),
+            Socket::AtLeastOne(values) | Socket::Any(values) => Val::List(values.into_values().collect()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -11,12 +11,15 @@ use std::hash::Hash;
 /// [`PluginTree::load`](crate::PluginTree::load) over the plugins that
 /// loaded, not over those declared: an implementer that fails to load does
 /// not count.
+///
+/// The variants keep wasm-link 0.1.0's order and `Display` text (the
+/// variant's name); [`in_words`](Self::in_words) reads as prose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum InterfaceCardinality {
-    /// Exactly one plugin; the interface cannot be served with none or more.
-    ExactlyOne,
     /// Zero or one plugin; the interface cannot be served with more.
     AtMostOne,
+    /// Exactly one plugin; the interface cannot be served with none or more.
+    ExactlyOne,
     /// One plugin or more; loading fails without any.
     AtLeastOne,
     /// Any number of plugins, including none.
@@ -42,14 +45,30 @@ impl InterfaceCardinality {
     }
 }
 
-impl Display for InterfaceCardinality {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl InterfaceCardinality {
+    /// The cardinality as error messages word it: `exactly one`, `at most
+    /// one`, `at least one`, `any number of` (as in "needs exactly one
+    /// plugin(s)").
+    ///
+    /// ```
+    /// # use wasm_link::InterfaceCardinality;
+    /// assert_eq!(InterfaceCardinality::AtLeastOne.to_string(), "AtLeastOne");
+    /// assert_eq!(InterfaceCardinality::AtLeastOne.in_words(), "at least one");
+    /// ```
+    #[must_use]
+    pub fn in_words(self) -> &'static str {
+        match self {
             Self::ExactlyOne => "exactly one",
             Self::AtMostOne => "at most one",
             Self::AtLeastOne => "at least one",
             Self::Any => "any number of",
-        })
+        }
+    }
+}
+
+impl Display for InterfaceCardinality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Debug::fmt(self, f)
     }
 }
 
@@ -58,15 +77,29 @@ impl Display for InterfaceCardinality {
 /// Results that may hold resource handles must be translated when they cross
 /// from one plugin's store to another's; results known to hold none are moved
 /// as they are, which is cheaper.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// The variants keep wasm-link 0.1.0's order, default (`Void`) and `Display`
+/// text, so code written for it ports unchanged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ReturnKind {
     /// The function returns nothing.
+    #[default]
     Void,
-    /// The function returns a value that contains no resource handle.
-    AssumeNoResources,
     /// The function returns a value that may contain resource handles
     /// (`own` or `borrow`) at any depth.
     MayContainResources,
+    /// The function returns a value that contains no resource handle.
+    AssumeNoResources,
+}
+
+impl std::fmt::Display for ReturnKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Void => "Function returns no data",
+            Self::MayContainResources => "Return type may contain resources",
+            Self::AssumeNoResources => "Function is assumed to not return any resources",
+        })
+    }
 }
 
 /// Metadata about a function declared by an interface.

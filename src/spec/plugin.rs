@@ -28,7 +28,7 @@ pub trait PluginCtxView {
 /// can be broken. Errors are reported by [`PluginTree::new`](crate::PluginTree::new)
 /// and [`PluginTree::load`](crate::PluginTree::load), naming the plugin where its
 /// id is known, and never unwrapped.
-pub trait PluginData: PluginCtxView {
+pub trait PluginData: Sized + Send + PluginCtxView {
     /// Identifies the plugin. Shown in errors and used as the key of
     /// multi-plugin [`Socket`](crate::Socket)s; guests see it as a string
     /// through its `Display` form.

@@ -99,9 +99,9 @@ fn has_return_must_match_the_function() {
 }
 
 #[test]
-fn a_function_without_result_returns_an_empty_option() {
+fn a_function_without_result_returns_the_empty_tuple_of_0_1_0() {
     let head = counter_head();
-    assert_eq!(one(head.dispatch("test:fixtures/counter", "nothing", false, &[])).unwrap(), Val::Option(None));
+    assert_eq!(one(head.dispatch("test:fixtures/counter", "nothing", false, &[])).unwrap(), Val::Tuple(Vec::new()));
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod pools;
 mod asynchronous;
 mod callpath;
 mod cardinality;
+mod compat;
 mod dir;
 mod dispatch;
 mod fuzz;

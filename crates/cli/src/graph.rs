@@ -106,7 +106,7 @@ pub fn run(
     let interfaces: Vec<(String, String)> = plugin_dir
         .interfaces
         .iter()
-        .filter_map(|i| Some((i.id().ok()?.clone(), i.cardinality().ok()?.to_string())))
+        .filter_map(|i| Some((i.id().ok()?.clone(), i.cardinality().ok()?.in_words().to_owned())))
         .collect();
     let text = match format {
         GraphFormat::Dot => dot(&plugin_dir, &interfaces, &observed),

@@ -155,7 +155,8 @@ fn reshape(text: &str, interface: &str, cardinality: InterfaceCardinality) -> St
         if is_function {
             let _ = writeln!(
                 out,
-                "{indent}// wasm-link: {cardinality} plugin(s); with a result `T` also accepted: {others}"
+                "{indent}// wasm-link: {} plugin(s); with a result `T` also accepted: {others}",
+                cardinality.in_words()
             );
             if let Some((head, result)) = trimmed.rsplit_once(" -> ") {
                 let result = result.trim_end_matches(';');
