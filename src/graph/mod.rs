@@ -256,26 +256,25 @@ where
     /// Marks every plugin that lies on a dependency cycle (and has no other
     /// defect), for `load` to report.
     fn mark_cycles(&mut self) {
-        // Plugin-level edges: p -> every implementer of every socket of p.
-        let edges: Vec<Vec<(usize, usize)>> = self
+        // A graph of plugins and interfaces: a plugin leads to the interfaces
+        // it sockets, an interface to the plugins that plug into it. Its size
+        // is the number of sockets and plugins, however many plugins share
+        // an interface (plugin to plugin edges would be their product).
+        let count = self.plugins.len();
+        let mut edges: Vec<Vec<(usize, usize)>> = self
             .plugins
             .iter()
-            .map(|plugin| {
-                plugin
-                    .sockets
-                    .iter()
-                    .flat_map(|&socket| {
-                        self.plugins
-                            .iter()
-                            .enumerate()
-                            .filter(move |(_, other)| other.plug == socket)
-                            .map(move |(target, _)| (target, socket))
-                    })
-                    .collect()
-            })
+            .map(|plugin| plugin.sockets.iter().map(|&socket| (count + socket, socket)).collect())
             .collect();
+        edges.resize_with(count + self.interfaces.len(), Vec::new);
+        for (index, plugin) in self.plugins.iter().enumerate() {
+            edges[count + plugin.plug].push((index, plugin.plug));
+        }
         for (plugin, (interface, cycle)) in find_cycles(&edges) {
-            let cycle = cycle.iter().map(|&p| self.plugins[p].id.clone()).collect();
+            if plugin >= count {
+                continue;
+            }
+            let cycle = cycle.iter().filter(|&&p| p < count).map(|&p| self.plugins[p].id.clone()).collect();
             let node = &mut self.plugins[plugin];
             if node.defect.is_none() {
                 node.defect = Some(Defect::Cycle { interface, cycle });
@@ -300,6 +299,7 @@ fn collect_interfaces<I: InterfaceData, PId: Debug + Display>(
     errors: &mut Vec<PluginTreeError<PId, I::Id>>,
 ) -> Vec<InterfaceNode<I>> {
     let mut nodes: Vec<InterfaceNode<I>> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (position, data) in interfaces.into_iter().enumerate() {
         let fail = |interface: Option<&I::Id>, accessor, source: I::Error| PluginTreeError::InterfaceMetadata {
             interface: interface.cloned(),
@@ -314,7 +314,7 @@ fn collect_interfaces<I: InterfaceData, PId: Debug + Display>(
                 continue;
             }
         };
-        if nodes.iter().any(|node| node.id == id) {
+        if seen.contains(&id) {
             errors.push(PluginTreeError::DuplicateInterface { interface: id });
             continue;
         }
@@ -340,11 +340,14 @@ fn collect_interfaces<I: InterfaceData, PId: Debug + Display>(
             Ok((cardinality, name, functions, resources))
         };
         match read() {
-            Ok((cardinality, name, functions, resources)) => nodes.push(InterfaceNode {
-                spec: InterfaceSpec { id, cardinality, name, functions, resources },
-                implementers: Vec::new(),
-                data,
-            }),
+            Ok((cardinality, name, functions, resources)) => {
+                seen.insert(id.clone());
+                nodes.push(InterfaceNode {
+                    spec: InterfaceSpec { id, cardinality, name, functions, resources },
+                    implementers: Vec::new(),
+                    data,
+                });
+            }
             Err(error) => errors.push(error),
         }
     }
@@ -361,6 +364,7 @@ where
     P: PluginData<InterfaceId = I::Id>,
 {
     let mut nodes: Vec<PluginNode<P>> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (position, data) in plugins.into_iter().enumerate() {
         let fail = |plugin: Option<&P::Id>, accessor, source: P::Error| PluginTreeError::PluginMetadata {
             plugin: plugin.cloned(),
@@ -375,7 +379,7 @@ where
                 continue;
             }
         };
-        if nodes.iter().any(|node| node.id == id) {
+        if seen.contains(&id) {
             errors.push(PluginTreeError::DuplicatePlugin { plugin: id });
             continue;
         }
@@ -409,6 +413,7 @@ where
                 }
             }
         }
+        seen.insert(id.clone());
         nodes.push(PluginNode { id, plug: plug_index, sockets, defect, data });
     }
     nodes
@@ -466,14 +471,31 @@ fn find_cycles(edges: &[Vec<(usize, usize)>]) -> Vec<(usize, (usize, Vec<usize>)
             }
         }
     }
+    let mut size = vec![0usize; components];
+    for &c in &component {
+        if c != usize::MAX {
+            size[c] += 1;
+        }
+    }
+    let large = Large::new(edges, &component, &size);
     let mut result = Vec::new();
+    // One buffer for every search, reset where a search wrote.
+    let mut previous = vec![usize::MAX; n];
+    let mut touched = Vec::new();
     for node in 0..n {
         let same = |t: usize| component[t] == component[node];
         let Some(&(_, label)) = edges[node].iter().find(|&&(t, _)| same(t)) else {
             continue;
         };
+        if size[component[node]] > SMALL_COMPONENT {
+            result.push((node, (label, large.cycle_through(node))));
+            continue;
+        }
+        for &t in &touched {
+            previous[t] = usize::MAX;
+        }
+        touched.clear();
         // The shortest way back to `node` inside its component, for the message.
-        let mut previous = vec![usize::MAX; n];
         let mut queue = std::collections::VecDeque::from([node]);
         'search: while let Some(current) = queue.pop_front() {
             for &(next, _) in &edges[current] {
@@ -482,10 +504,12 @@ fn find_cycles(edges: &[Vec<(usize, usize)>]) -> Vec<(usize, (usize, Vec<usize>)
                 }
                 if next == node {
                     previous[node] = current;
+                    touched.push(node);
                     break 'search;
                 }
                 if previous[next] == usize::MAX {
                     previous[next] = current;
+                    touched.push(next);
                     queue.push_back(next);
                 }
             }
@@ -501,4 +525,131 @@ fn find_cycles(edges: &[Vec<(usize, usize)>]) -> Vec<(usize, (usize, Vec<usize>)
         result.push((node, (label, cycle)));
     }
     result
+}
+
+/// Components of at most this many nodes report each node's shortest cycle
+/// (a search per node); larger ones, a cycle through one node of theirs.
+const SMALL_COMPONENT: usize = 64;
+
+/// The most nodes a cycle of a large component lists.
+const CYCLE_SHOWN: usize = 64;
+
+/// Cycles in the large strongly connected components, found with two
+/// searches per component (from one node of it, forwards and backwards)
+/// instead of one per node: a hostile tree of thousands of plugins on one
+/// cycle takes linear time and memory, not quadratic.
+struct Large {
+    /// Per node of a large component: the node before it on the way from
+    /// its component's first node (`from`), the node after it on the way
+    /// back to that node (`to`), and its distance from it.
+    from: Vec<usize>,
+    to: Vec<usize>,
+    depth: Vec<usize>,
+    root: Vec<usize>,
+}
+
+impl Large {
+    fn new(edges: &[Vec<(usize, usize)>], component: &[usize], size: &[usize]) -> Self {
+        let n = edges.len();
+        let mut large = Self { from: Vec::new(), to: Vec::new(), depth: Vec::new(), root: Vec::new() };
+        if !size.iter().any(|&s| s > SMALL_COMPONENT) {
+            return large;
+        }
+        large.from = vec![usize::MAX; n];
+        large.to = vec![usize::MAX; n];
+        large.depth = vec![0; n];
+        large.root = vec![usize::MAX; n];
+        let mut reverse: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (node, out) in edges.iter().enumerate() {
+            for &(target, _) in out {
+                if component[target] == component[node] {
+                    reverse[target].push(node);
+                }
+            }
+        }
+        let mut rooted = vec![usize::MAX; size.len()];
+        for node in 0..n {
+            let c = component[node];
+            if c == usize::MAX || size[c] <= SMALL_COMPONENT || rooted[c] != usize::MAX {
+                continue;
+            }
+            rooted[c] = node;
+            large.root[node] = node;
+            let mut queue = std::collections::VecDeque::from([node]);
+            while let Some(current) = queue.pop_front() {
+                for &(next, _) in &edges[current] {
+                    if component[next] == c && large.root[next] == usize::MAX {
+                        large.root[next] = node;
+                        large.from[next] = current;
+                        large.depth[next] = large.depth[current] + 1;
+                        queue.push_back(next);
+                    }
+                }
+            }
+            let mut queue = std::collections::VecDeque::from([node]);
+            large.to[node] = node;
+            while let Some(current) = queue.pop_front() {
+                for &previous in &reverse[current] {
+                    if large.to[previous] == usize::MAX {
+                        large.to[previous] = current;
+                        queue.push_back(previous);
+                    }
+                }
+            }
+            // The root's own way back: through any node leading to it.
+            large.to[node] = reverse[node].first().copied().unwrap_or(node);
+        }
+        large
+    }
+
+    /// A closed walk from `node` through its component's root and back,
+    /// at most [`CYCLE_SHOWN`] nodes of it.
+    fn cycle_through(&self, node: usize) -> Vec<usize> {
+        let root = self.root[node];
+        let mut cycle = vec![node];
+        // To the root (for the root itself: to a node leading to it, then on).
+        let mut current = node;
+        if node == root {
+            let last = self.to[node];
+            // The way from the root to `last`, then back to the root.
+            // Once per component: however long the way is.
+            let mut way = self.way_from_root(last, usize::MAX);
+            way.remove(0);
+            cycle.extend(way);
+            cycle.truncate(CYCLE_SHOWN);
+            return cycle;
+        }
+        while current != root && cycle.len() < CYCLE_SHOWN {
+            current = self.to[current];
+            if current == usize::MAX {
+                break;
+            }
+            cycle.push(current);
+        }
+        if current == root && cycle.len() < CYCLE_SHOWN {
+            // And from the root back to just before `node`.
+            let mut way = self.way_from_root(node, 4 * CYCLE_SHOWN);
+            way.remove(0);
+            way.pop();
+            cycle.extend(way);
+        }
+        cycle.truncate(CYCLE_SHOWN);
+        cycle
+    }
+
+    /// The nodes from the root to `node` (both included), when `node` is
+    /// at most `within` steps from it; only the root otherwise.
+    fn way_from_root(&self, node: usize, within: usize) -> Vec<usize> {
+        if self.depth[node] > within {
+            return vec![self.root[node]];
+        }
+        let mut way = vec![node];
+        let mut current = node;
+        while current != self.root[node] && current != usize::MAX {
+            current = self.from[current];
+            way.push(current);
+        }
+        way.reverse();
+        way
+    }
 }

@@ -12,26 +12,35 @@ pub(super) fn dependency_order<I: InterfaceData, P: PluginData<InterfaceId = I::
     // Iterative post-order DFS. The load does not go past a plugin with a
     // defect (it fails without its dependencies), so every plugin on a cycle
     // is left as soon as it is reached and the rest is acyclic: each plugin
-    // comes after all it depends on. `state` guards against revisits.
+    // comes after all it depends on. `state` guards against revisits. Each
+    // frame walks its plugin's dependencies in place (socket, implementer):
+    // a plugin with many providers is never copied per step.
     let mut state = vec![0u8; plugins.len()]; // 0 new, 1 open, 2 done
     let mut order = Vec::new();
-    let mut stack: Vec<(usize, usize)> = interfaces[root].implementers.iter().rev().map(|&p| (p, 0)).collect();
-    while let Some((plugin, next)) = stack.pop() {
-        if next == 0 {
+    let mut stack: Vec<(usize, usize, usize)> =
+        interfaces[root].implementers.iter().rev().map(|&p| (p, 0, 0)).collect();
+    while let Some((plugin, socket, next)) = stack.pop() {
+        if socket == 0 && next == 0 {
             if state[plugin] != 0 {
                 continue;
             }
             state[plugin] = 1;
         }
-        let deps: Vec<usize> = if plugins[plugin].defect.is_some() {
-            Vec::new()
-        } else {
-            plugins[plugin].sockets.iter().flat_map(|&s| interfaces[s].implementers.iter().copied()).collect()
+        let node = &plugins[plugin];
+        let sockets: &[usize] = if node.defect.is_some() { &[] } else { &node.sockets };
+        // The next dependency at or after (socket, next).
+        let (mut socket, mut next) = (socket, next);
+        let dep = loop {
+            let Some(&interface) = sockets.get(socket) else { break None };
+            if let Some(&dep) = interfaces[interface].implementers.get(next) {
+                break Some(dep);
+            }
+            (socket, next) = (socket + 1, 0);
         };
-        if let Some(&dep) = deps.get(next) {
-            stack.push((plugin, next + 1));
+        if let Some(dep) = dep {
+            stack.push((plugin, socket, next + 1));
             if state[dep] == 0 {
-                stack.push((dep, 0));
+                stack.push((dep, 0, 0));
             }
         } else {
             state[plugin] = 2;

@@ -77,8 +77,14 @@ impl<P: PluginData + Send + 'static> Tree<P> {
         // Every interface's list holds every plugin of it that loaded: the
         // load filled only those a consumer or the root reached, and later
         // swaps count from these lists.
-        for (interface, members) in members.iter().enumerate() {
-            members.store(plugins.iter().filter(|p| p.slot.plug == interface).map(|p| p.slot.clone()).collect());
+        let mut by_plug: Vec<Vec<_>> = vec![Vec::new(); members.len()];
+        for plugin in &plugins {
+            if let Some(list) = by_plug.get_mut(plugin.slot.plug) {
+                list.push(plugin.slot.clone());
+            }
+        }
+        for (members, list) in members.iter().zip(by_plug) {
+            members.store(list);
         }
         Self { env, members, plugins, root, retired: Vec::new(), frozen, groups }
     }

@@ -58,10 +58,7 @@ fn a_dispatch_error_converts_into_the_guests_dispatch_error_value() {
 
 /// Generic over any plugin type with 0.1.0's bounds only: `PluginData`
 /// implies `Send`, as it did.
-fn load_any<P: PluginData + 'static>(tree: PluginTree<Interface, P>) -> usize
-where
-    P: PluginData<InterfaceId = String>,
-{
+fn load_any<P: PluginData<InterfaceId = String> + 'static>(tree: PluginTree<Interface, P>) -> usize {
     let engine = Engine::default();
     match tree.load(&engine, &Linker::new(&engine)) {
         Ok((head, errors)) => {

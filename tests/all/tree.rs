@@ -238,3 +238,42 @@ fn plugins_the_load_does_not_reach_are_not_judged() {
     );
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+/// Tree shapes a hostile directory could hand over, at sizes where anything
+/// quadratic would show: thousands of plugins on one cycle, and thousands on
+/// one interface that each socket it. Each is built and judged in well
+/// under a second here (debug build); a plugin-to-plugin graph of the
+/// second would hold millions of edges.
+#[test]
+fn a_ring_of_thousands_of_plugins_is_reported_as_cycles_in_linear_time() {
+    const N: usize = 3000;
+    let interfaces: Vec<Interface> =
+        (0..N).map(|i| iface(&format!("i{i}"), ExactlyOne)).chain([iface("root", Any)]).collect();
+    let plugins: Vec<Plugin> = (0..N)
+        .map(|i| Plugin::meta(&format!("p{i}"), &format!("i{i}"), &[&format!("i{}", (i + 1) % N)]))
+        .collect();
+    let started = std::time::Instant::now();
+    let errors = build_and_load("i0", interfaces, plugins);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+    let cycle = errors
+        .iter()
+        .find_map(|e| match e {
+            LoadError::DependencyCycle { plugin, cycle, .. } if plugin == "p0" => Some(cycle.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{errors:?}"));
+    // A long cycle is shown by its start: the plugins that follow `p0`.
+    assert_eq!(cycle[..3], ["p0", "p1", "p2"]);
+    assert!(cycle.len() <= 64, "{} plugins listed", cycle.len());
+}
+
+#[test]
+fn thousands_of_plugins_socketing_their_own_interface_are_each_a_cycle() {
+    const N: usize = 5000;
+    let plugins: Vec<Plugin> = (0..N).map(|i| Plugin::meta(&format!("p{i:04}"), "root", &["root"])).collect();
+    let started = std::time::Instant::now();
+    let errors = build_and_load("root", vec![iface("root", Any)], plugins);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+    let cycles = errors.iter().filter(|e| matches!(e, LoadError::DependencyCycle { .. })).count();
+    assert_eq!(cycles, N, "{:?}", &errors[..3]);
+}
