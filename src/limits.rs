@@ -50,9 +50,12 @@ pub struct Limits {
     /// Fuel one call may burn, when the engine consumes fuel
     /// ([`Config::consume_fuel`]); `None` for no limit. Default `None`.
     pub fuel: Option<u64>,
-    /// Bytes of linear memory an instance may grow to. Default 64 MiB.
+    /// Bytes of linear memory an instance may hold, all its memories
+    /// together (a component may instantiate many core modules, each with
+    /// its own). Default 64 MiB.
     pub memory: usize,
-    /// Elements a table may grow to. Default 100 000.
+    /// Table elements an instance may hold, all its tables together.
+    /// Default 100 000.
     pub table_elements: usize,
     /// Resource handles of other plugins the plugin may hold at once. Default
     /// 10 000.
@@ -122,7 +125,8 @@ pub enum Budget {
     Memory {
         /// The limit, in bytes.
         limit: usize,
-        /// The size asked for, in bytes.
+        /// The size asked for, in bytes: all the instance's memories
+        /// together, had the growth been granted.
         requested: usize,
     },
     /// The instance tried to grow a table past the limit.

@@ -227,7 +227,22 @@ pub(crate) struct CallState {
     pub(crate) hit: Option<Budget>,
     memory: usize,
     table_elements: usize,
+    /// Bytes of linear memory and table elements the store's instances hold
+    /// now, all memories and tables together: a component of many core
+    /// instances gets one budget, not one per memory.
+    memory_used: usize,
+    table_elements_used: usize,
+    /// The last growth granted, taken back if the memory could not grow.
+    last_growth: usize,
 }
+
+/// The most linear memories, tables and core instances one plugin's store
+/// may hold (wasmtime's defaults are 10 000 each; a memory reserves its
+/// address space even empty). Components built by the usual toolchains
+/// hold a handful of each.
+const MAX_MEMORIES: usize = 100;
+const MAX_TABLES: usize = 1_000;
+const MAX_INSTANCES: usize = 1_000;
 
 impl CallState {
     fn new(limits: &Limits) -> Self {
@@ -242,6 +257,9 @@ impl CallState {
             hit: None,
             memory: limits.memory,
             table_elements: limits.table_elements,
+            memory_used: 0,
+            table_elements_used: 0,
+            last_growth: 0,
         }
     }
 
@@ -253,19 +271,46 @@ impl CallState {
 }
 
 impl ResourceLimiter for CallState {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.memory {
-            self.hit = Some(Budget::Memory { limit: self.memory, requested: desired });
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // A new memory grows from 0 to its initial size; every memory of
+        // the store counts towards one total.
+        let total = self.memory_used.saturating_add(desired.saturating_sub(current));
+        if total > self.memory {
+            self.hit = Some(Budget::Memory { limit: self.memory, requested: total });
             return Ok(false);
         }
+        self.last_growth = total - self.memory_used;
+        self.memory_used = total;
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.table_elements {
-            self.hit = Some(Budget::TableElements { limit: self.table_elements, requested: desired });
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        // Granted here, then refused (past the memory's own maximum, or by
+        // the system): the memory keeps its size.
+        self.memory_used = self.memory_used.saturating_sub(self.last_growth);
+        self.last_growth = 0;
+        Ok(())
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.table_elements_used.saturating_add(desired.saturating_sub(current));
+        if total > self.table_elements {
+            self.hit = Some(Budget::TableElements { limit: self.table_elements, requested: total });
             return Ok(false);
         }
+        self.table_elements_used = total;
         Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }

@@ -261,7 +261,14 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     ) -> Result<Arc<Self>, WasmError> {
         let Identity { id, frozen, plug, version, revision, addresses } = who;
         let Place { shared, replica, replicas } = place;
-        let limits = data.limits();
+        let mut limits = data.limits();
+        if frozen.len() > 1 {
+            // A frozen group's memories and tables add up in one store: each
+            // member keeps the budget it would have alone.
+            let members = frozen.len();
+            limits.memory = limits.memory.saturating_mul(members);
+            limits.table_elements = limits.table_elements.saturating_mul(members);
+        }
         let recovery = data.recovery();
         let mut live =
             start(mode, engine, &pre, &exports, data, 0, &limits, clock.as_ref()).await.map_err(|(_, e)| e)?;

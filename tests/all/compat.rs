@@ -75,7 +75,10 @@ fn a_tree_built_from_a_socket_map_loads_like_one_built_with_new() {
         "number".to_owned(),
         (
             number_interface(InterfaceCardinality::Any),
-            vec![Plugin::new("one", "number", &[], number(1, false)), Plugin::new("two", "number", &[], number(2, false))],
+            vec![
+                Plugin::new("one", "number", &[], number(1, false)),
+                Plugin::new("two", "number", &[], number(2, false)),
+            ],
         ),
     )]);
     let tree = PluginTree::from_socket_map("number".to_owned(), map);

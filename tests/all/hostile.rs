@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use wasm_link::{
-    Budget, DispatchError, Engine, InterfaceCardinality, Limits, PluginState, Quarantine, Recovery, ReturnKind, Socket,
-    Val,
+    Budget, DispatchError, Engine, InterfaceCardinality, Limits, Linker, PluginState, PluginTree, Quarantine, Recovery,
+    ReturnKind, Socket, Val, error_chain,
 };
 
 use crate::fixtures::{Interface, Plugin, func, method};
@@ -346,4 +346,59 @@ fn small_docs_interface() -> Interface {
         ],
     )
     .with_resources(&["doc"])
+}
+
+/// A `number` component of two core instances, each with its own memory of
+/// `initial` pages that `value` grows by `grow` pages.
+fn two_memories(initial: u32, grow: u32) -> Vec<u8> {
+    format!(
+        r#"(component
+            (core module $m (memory {initial}) (func (export "grow") (result i32) (memory.grow (i32.const {grow}))))
+            (core instance $a (instantiate $m))
+            (core instance $b (instantiate $m))
+            (core module $f
+                (import "a" "grow" (func $ga (result i32)))
+                (import "b" "grow" (func $gb (result i32)))
+                (func (export "value") (result i32)
+                    (if (i32.lt_s (call $ga) (i32.const 0)) (then unreachable))
+                    (if (i32.lt_s (call $gb) (i32.const 0)) (then unreachable))
+                    i32.const 1))
+            (core instance $fi (instantiate $f (with "a" (instance $a)) (with "b" (instance $b))))
+            (func $value (result u32) (canon lift (core func $fi "value")))
+            (instance $number (export "value" (func $value)))
+            (export "test:fixtures/number" (instance $number)))"#
+    )
+    .into_bytes()
+}
+
+/// The memory budget is the instance's, all its memories together: a
+/// component of many core instances cannot multiply it by holding one
+/// memory in each (each just under the limit would add up to many times it).
+#[test]
+fn memories_of_several_core_instances_share_one_budget() {
+    let limits = Limits { memory: 64 << 20, ..Limits::default() };
+    let interface = Interface::new("number", InterfaceCardinality::Any, "test:fixtures/number", vec![func("value")]);
+    // 40 MiB each at instantiation: 80 MiB together, refused at load.
+    let big = Plugin::new("big", "number", &[], two_memories(640, 0)).limits(limits.clone());
+    // 1 page each, then 40 MiB each in a call: the second growth is refused.
+    let growing = Plugin::new("growing", "number", &[], two_memories(1, 640)).limits(limits.clone());
+    let small = Plugin::new("small", "number", &[], two_memories(1, 16)).limits(limits);
+    let (tree, build_errors) = PluginTree::new("number".to_owned(), vec![interface], vec![big, growing, small]);
+    assert!(build_errors.is_empty(), "{build_errors:?}");
+    let engine = Engine::default();
+    let Ok((head, errors)) = tree.load(&engine, &Linker::new(&engine)) else { panic!("the root is served") };
+    let [error] = errors.as_slice() else { panic!("{errors:?}") };
+    let text = error_chain(error);
+    assert!(text.contains("`big`") && text.contains("memory limit of 67108864 bytes"), "{text}");
+    let Socket::Any(results) = head.dispatch("test:fixtures/number", "value", true, &[]) else { panic!("an Any root") };
+    assert!(matches!(results["small"], Ok(Val::U32(1))), "{:?}", results["small"]);
+    assert!(
+        matches!(
+            &results["growing"],
+            Err(DispatchError::BudgetExceeded { plugin, budget: Budget::Memory { limit, requested }, .. })
+                if plugin == "growing" && *limit == 64 << 20 && *requested > 64 << 20
+        ),
+        "{:?}",
+        results["growing"]
+    );
 }

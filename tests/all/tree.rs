@@ -249,9 +249,8 @@ fn a_ring_of_thousands_of_plugins_is_reported_as_cycles_in_linear_time() {
     const N: usize = 3000;
     let interfaces: Vec<Interface> =
         (0..N).map(|i| iface(&format!("i{i}"), ExactlyOne)).chain([iface("root", Any)]).collect();
-    let plugins: Vec<Plugin> = (0..N)
-        .map(|i| Plugin::meta(&format!("p{i}"), &format!("i{i}"), &[&format!("i{}", (i + 1) % N)]))
-        .collect();
+    let plugins: Vec<Plugin> =
+        (0..N).map(|i| Plugin::meta(&format!("p{i}"), &format!("i{i}"), &[&format!("i{}", (i + 1) % N)])).collect();
     let started = std::time::Instant::now();
     let errors = build_and_load("i0", interfaces, plugins);
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
