@@ -104,9 +104,9 @@ pub struct LimitsManifest {
     pub deadline_ms: Option<u64>,
     /// Fuel per call (needs an engine that consumes fuel).
     pub fuel: Option<u64>,
-    /// Linear memory per instance, in MiB.
+    /// Linear memory per instance, all its memories together, in MiB.
     pub memory_mib: Option<usize>,
-    /// Table elements per table.
+    /// Table elements per instance, all its tables together.
     pub table_elements: Option<usize>,
     /// Resource handles of other plugins held at once.
     pub handles: Option<usize>,
@@ -114,18 +114,41 @@ pub struct LimitsManifest {
     pub depth: Option<usize>,
 }
 
+/// The most a manifest may grant a plugin: a manifest comes with the plugin,
+/// so what it asks for is bounded by the host. Within these, budgets stay
+/// finite and a plugin cannot hold the host for ever.
+pub(crate) mod ceiling {
+    /// Deadline per call: one hour.
+    pub(crate) const DEADLINE_MS: u64 = 60 * 60 * 1000;
+    /// Linear memory: 4 GiB (all a 32-bit memory can address).
+    pub(crate) const MEMORY_MIB: usize = 4 << 10;
+    /// Table elements: ten million.
+    pub(crate) const TABLE_ELEMENTS: usize = 10_000_000;
+    /// Resource handles of other plugins: one million.
+    pub(crate) const HANDLES: usize = 1_000_000;
+    /// Call depth: one hundred thousand.
+    pub(crate) const DEPTH: usize = 100_000;
+    /// Failures counted for a quarantine: ten thousand.
+    pub(crate) const QUARANTINE_AFTER: u32 = 10_000;
+}
+
 impl LimitsManifest {
-    /// The limits, defaults filled in.
+    /// The limits, defaults filled in. Each is capped, whatever the manifest
+    /// asks: a deadline of one hour, 4 GiB of memory, ten million table
+    /// elements, a million handles, a depth of 100 000 (and a quarantine
+    /// counts at most 10 000 failures).
     #[must_use]
     pub fn limits(&self) -> crate::Limits {
         let defaults = crate::Limits::default();
         crate::Limits {
-            deadline: self.deadline_ms.map_or(defaults.deadline, std::time::Duration::from_millis),
+            deadline: self
+                .deadline_ms
+                .map_or(defaults.deadline, |ms| std::time::Duration::from_millis(ms.min(ceiling::DEADLINE_MS))),
             fuel: self.fuel.or(defaults.fuel),
-            memory: self.memory_mib.map_or(defaults.memory, |mib| mib.saturating_mul(1 << 20)),
-            table_elements: self.table_elements.unwrap_or(defaults.table_elements),
-            handles: self.handles.unwrap_or(defaults.handles),
-            depth: self.depth.unwrap_or(defaults.depth),
+            memory: self.memory_mib.map_or(defaults.memory, |mib| mib.min(ceiling::MEMORY_MIB).saturating_mul(1 << 20)),
+            table_elements: self.table_elements.map_or(defaults.table_elements, |n| n.min(ceiling::TABLE_ELEMENTS)),
+            handles: self.handles.map_or(defaults.handles, |n| n.min(ceiling::HANDLES)),
+            depth: self.depth.map_or(defaults.depth, |n| n.min(ceiling::DEPTH)),
         }
     }
 }
@@ -149,7 +172,7 @@ impl RecoveryManifest {
     pub fn recovery(&self) -> crate::Recovery {
         crate::Recovery {
             quarantine: Some(crate::Quarantine {
-                failures: self.quarantine_after,
+                failures: self.quarantine_after.min(ceiling::QUARANTINE_AFTER),
                 window: std::time::Duration::from_millis(self.window_ms),
                 cooldown: std::time::Duration::from_millis(self.cooldown_ms),
             }),

@@ -360,7 +360,8 @@ impl PluginData for DirPlugin {
             return Ok(None);
         }
         let file = component_in_folder(&self.folder, &self.manifest, &self.written)?;
-        let bytes = std::fs::read(&file).map_err(|source| DirError::Io { path: self.component.clone(), source })?;
+        let bytes = read_bounded(&file, MAX_COMPONENT_FILE)
+            .map_err(|source| DirError::Io { path: self.component.clone(), source })?;
         Ok(Some(bytes))
     }
 
@@ -377,7 +378,8 @@ impl PluginData for DirPlugin {
                 .map_err(|e| DirError::Remote { path: self.manifest.clone(), reason: crate::error_chain(&e) });
         }
         let file = component_in_folder(&self.folder, &self.manifest, &self.written)?;
-        let bytes = std::fs::read(&file).map_err(|source| DirError::Io { path: self.component.clone(), source })?;
+        let bytes = read_bounded(&file, MAX_COMPONENT_FILE)
+            .map_err(|source| DirError::Io { path: self.component.clone(), source })?;
         let compiled = match &self.cache {
             Some(cache) => cache.component(engine, &bytes).map(|(component, _)| component),
             None => Component::new(engine, &bytes),
@@ -463,11 +465,51 @@ impl PluginDir {
     }
 }
 
+/// The largest manifest or WIT file read, in bytes.
+const MAX_TEXT_FILE: u64 = 1 << 20;
+/// The largest component file read, in bytes.
+const MAX_COMPONENT_FILE: u64 = 256 << 20;
+
+/// Reads a regular file of at most `max` bytes. A FIFO, a device (a link to
+/// `/dev/zero`) or a file larger than `max` is an error, not a read that
+/// never ends or fills the memory: the directory may come from whoever
+/// wrote its plugins.
+pub(crate) fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    // Looked at before opening: opening a FIFO waits for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let file = std::fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if metadata.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("{} bytes, more than the {max} read", metadata.len()),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+        return Err(std::io::Error::new(std::io::ErrorKind::FileTooLarge, format!("more than the {max} bytes read")));
+    }
+    Ok(bytes)
+}
+
+/// [`read_bounded`] of a UTF-8 text file.
+fn read_text(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_bounded(path, MAX_TEXT_FILE)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, DirError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DirError::Io { path: path.to_path_buf(), source })?;
+    let text = read_text(path).map_err(|source| DirError::Io { path: path.to_path_buf(), source })?;
     toml::from_str(&text).map_err(|e| DirError::Manifest {
         path: path.to_path_buf(),
-        line: e.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+        line: e.span().and_then(|span| text.get(..span.start)).map(|before| before.matches('\n').count() + 1),
         message: e.message().to_owned(),
     })
 }
@@ -610,7 +652,7 @@ fn read_interfaces(path: &Path, errors: &mut Vec<DirError>) -> Vec<WitInterface>
         };
         entries.sort();
         for file in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "wit")) {
-            let text = match std::fs::read_to_string(&file) {
+            let text = match read_text(&file) {
                 Ok(text) => text,
                 Err(source) => {
                     errors.push(DirError::Io { path: file, source });
@@ -798,7 +840,8 @@ fn content_version(files: &[&Path]) -> Result<String, DirError> {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for &path in files {
-        let bytes = std::fs::read(path).map_err(|source| DirError::Io { path: path.to_path_buf(), source })?;
+        let bytes = read_bounded(path, MAX_COMPONENT_FILE)
+            .map_err(|source| DirError::Io { path: path.to_path_buf(), source })?;
         hasher.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes());
         hasher.update(&bytes);
     }

@@ -174,6 +174,55 @@ fn manifest_limits_and_recovery_are_read() {
     assert_eq!(quarantine.failures, 2);
 }
 
+/// A manifest grants its plugin no more than the host's ceilings, however
+/// much it asks for.
+#[test]
+fn manifest_limits_are_capped() {
+    let dir = demo_copy();
+    let manifest = dir.path().join("plugins/capitalize/plugin.toml");
+    let mut text = std::fs::read_to_string(&manifest).unwrap();
+    text.push_str(
+        "[limits]\ndeadline-ms = 18446744073709551615\nmemory-mib = 1000000000\ntable-elements = 18446744073709551615\n\
+         handles = 18446744073709551615\ndepth = 18446744073709551615\n\
+         [recovery]\nquarantine-after = 4294967295\nwindow-ms = 18446744073709551615\ncooldown-ms = 1\n",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
+    let capitalize = plugin_dir.plugins.iter().find(|p| p.plugin_id() == "capitalize").unwrap();
+    let limits = wasm_link::PluginData::limits(capitalize);
+    assert_eq!(limits.deadline, std::time::Duration::from_secs(3600));
+    assert_eq!(limits.memory, 4 << 30);
+    assert_eq!((limits.table_elements, limits.handles, limits.depth), (10_000_000, 1_000_000, 100_000));
+    assert_eq!(wasm_link::PluginData::recovery(capitalize).quarantine.unwrap().failures, 10_000);
+}
+
+/// A manifest that is a FIFO (a read that never ends) or larger than any
+/// manifest should be is reported naming the file; the other plugins load.
+#[cfg(unix)]
+#[test]
+fn a_manifest_that_is_not_a_small_regular_file_is_refused() {
+    let dir = demo_copy();
+    let fifo = dir.path().join("plugins/capitalize/plugin.toml");
+    std::fs::remove_file(&fifo).unwrap();
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    let huge = dir.path().join("plugins/word-count/plugin.toml");
+    let mut text = std::fs::read_to_string(&huge).unwrap();
+    text.push_str(&format!("\n# {}\n", "x".repeat(2 << 20)));
+    std::fs::write(&huge, text).unwrap();
+    let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
+    let failed: Vec<_> = plugin_dir
+        .errors
+        .iter()
+        .filter_map(|e| match e {
+            DirError::Io { path, .. } => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(failed.contains(&fifo) && failed.contains(&huge), "{:?}", plugin_dir.errors);
+    assert!(plugin_dir.plugins.iter().any(|p| p.plugin_id() == "markdown-parser"));
+}
+
 /// Opens `dir`, then builds and loads what it read, asserting that neither
 /// step finds anything more wrong (nothing is reported twice) and that the
 /// loaded tree still runs; returns the directory's errors and the loaded ids.
