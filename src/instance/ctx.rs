@@ -225,6 +225,10 @@ pub(crate) struct CallState {
     /// The budget the call ran into, if any: memory and tables from the
     /// limiter, handles from a socket adapter.
     pub(crate) hit: Option<Budget>,
+    /// Whether the call entered wasm, for a plugin with functions taking
+    /// resources (set by a call hook, see `instance::start`): an error
+    /// before it is the caller's (a bad handle), after it the plugin's.
+    pub(crate) entered: bool,
     memory: usize,
     table_elements: usize,
     /// Bytes of linear memory and table elements the store's instances hold
@@ -255,6 +259,7 @@ impl CallState {
             inherited: false,
             yields: false,
             hit: None,
+            entered: false,
             memory: limits.memory,
             table_elements: limits.table_elements,
             memory_used: 0,

@@ -100,7 +100,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         caller: &Caller,
         site: &'a Site<P>,
     ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
-        let mut busy = self.enter_blocking(caller.chain).map_err(|refused| self.not_entered(site, refused))?;
+        let mut busy = self.enter_blocking(caller).map_err(|refused| self.not_entered(site, refused))?;
         if self.admit(&busy, caller, site)? {
             drive::now(self.reinstantiate(Mode::Sync, &mut busy.state));
         }
@@ -199,6 +199,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         call.depth = caller.depth.saturating_add(1);
         call.started = now;
         call.hit = None;
+        call.entered = false;
         call.yields = mode == Mode::Async;
         (call.ends, call.deadline, call.inherited) = if caller.ends < own_end {
             (caller.ends, caller.deadline, true)
@@ -310,11 +311,21 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             .map(|trap| NestedDispatchError(trap.0.clone()));
         // A callee stopped by a deadline this call inherited too: the budget
         // that ran out belongs further up the chain, not to this plugin.
+        // A failure behind a plain socket traps its consumer (the shape
+        // has no room for the error), but it is the callee's: counted there,
+        // not here. The exceptions are this plugin's own budgets: its
+        // deadline running out while the callee ran for it, or its handle
+        // budget hit while a callee handed it a resource. A callee that
+        // could not even be entered before this call's end (another chain
+        // held it: a deadline error of a callee that never ran, so was not
+        // re-instantiated) is a wait, nobody's misdeed.
         let own = own
-            && !(inherited
-                && socket.as_ref().is_some_and(|nested| {
-                    matches!(nested.root_cause(), DispatchError::BudgetExceeded { budget: Budget::Deadline { .. }, .. })
-                }));
+            && socket.as_ref().is_none_or(|nested| match nested.root_cause() {
+                DispatchError::BudgetExceeded { budget: Budget::Deadline { .. }, reinstantiated, .. } => {
+                    !inherited && *reinstantiated
+                }
+                cause => cause.plugin() == &self.id,
+            });
         let reinstantiated = self.reinstantiate(mode, state).await;
         let (plugin, interface, function) = (self.id.clone(), site.interface.clone(), site.function.clone());
         if let Some(budget) = exceeded {
@@ -592,9 +603,11 @@ impl<P: 'static> Live<P> {
         args: &[Val],
         checked: bool,
     ) -> Fail<Id> {
+        let entered = self.store.data().call.entered;
         let well_typed = checked
+            || entered
             || self.func_types[index].params().zip(args).all(|((_, ty), arg)| crate::types::val_matches(arg, &ty));
-        classify(error, well_typed, self.param_resources[index])
+        classify(error, well_typed, self.param_resources[index], entered)
     }
 
     /// Calls function `index` with Rust values: the one typed call into a
@@ -615,7 +628,7 @@ impl<P: 'static> Live<P> {
         let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
         let until = until(self.clock.as_deref(), &self.store);
         let called = within(until, func.call_async(&mut self.store, params)).await;
-        called.map_err(|error| classify(error, true, self.param_resources[index]))
+        called.map_err(|error| classify(error, true, self.param_resources[index], self.store.data().call.entered))
     }
 
     /// [`call_typed_async`](Self::call_typed_async) of a synchronous call.
@@ -631,7 +644,8 @@ impl<P: 'static> Live<P> {
         Results: ComponentNamedList + Lift + Send + Sync + 'static,
     {
         let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
-        func.call(&mut self.store, params).map_err(|error| classify(error, true, self.param_resources[index]))
+        func.call(&mut self.store, params)
+            .map_err(|error| classify(error, true, self.param_resources[index], self.store.data().call.entered))
     }
 
     #[inline]
@@ -699,16 +713,18 @@ async fn within<T>(
 /// plugin wrote, or in a host function the plugin called. The first is the
 /// caller's mistake, the rest the plugin's. wasmtime 48 has no public way to
 /// type-check `Val`s without lowering them, so ill-typed arguments are found
-/// by [`val_matches`](crate::types::val_matches), on this cold path only;
-/// with resource handles among the arguments a non-trap error is taken as a
-/// bad handle.
+/// by [`val_matches`](crate::types::val_matches), on this cold path only.
+/// Handles pass any type check, so for a function taking resources the
+/// store records whether wasm was entered (a call hook, `entered`): a
+/// failure before it is a bad handle, one after it the plugin's.
 #[cold]
 fn classify<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
     error: wasmtime::Error,
     well_typed: bool,
     handles_in_args: bool,
+    entered: bool,
 ) -> Fail<Id> {
-    if wasm_failed::<Id>(&error) || (well_typed && !handles_in_args) {
+    if wasm_failed::<Id>(&error) || entered || (well_typed && !handles_in_args) {
         Fail::Ran(error)
     } else {
         Fail::InvalidArguments(error)

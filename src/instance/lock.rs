@@ -50,6 +50,11 @@ impl<T> SlotLock<T> {
         self.guard(self.inner.lock())
     }
 
+    /// The lock, blocking the thread at most `timeout`.
+    pub(crate) fn try_lock_for(&self, timeout: std::time::Duration) -> Option<SlotGuard<'_, T>> {
+        self.inner.try_lock_for(timeout).map(|guard| self.guard(guard))
+    }
+
     /// The lock, as a future.
     pub(crate) fn lock(&self) -> Lock<'_, T> {
         Lock { lock: self }

@@ -16,7 +16,7 @@ pub(crate) mod members;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::types::ComponentFunc;
 use wasmtime::component::{
@@ -395,13 +395,14 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// which would otherwise deadlock. Handles released while the slot was
     /// busy are dropped here, in the owner's store.
     #[inline]
-    pub(crate) fn enter_blocking(&self, chain: Chain) -> Result<Busy<'_, P>, NotEntered> {
+    pub(crate) fn enter_blocking(&self, caller: &Caller) -> Result<Busy<'_, P>, NotEntered> {
+        let chain = caller.chain;
         if self.is_busy_on(chain) || self.pool_holds(chain) {
             return Err(NotEntered::Reentered);
         }
         let state = match self.state.try_lock() {
             Some(state) => state,
-            None => self.state.lock_blocking(),
+            None => self.wait_blocking(caller)?,
         };
         self.busy.store(chain.0, Ordering::Relaxed);
         let mut busy = Busy { state, busy: &self.busy };
@@ -428,6 +429,25 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         Ok(busy)
     }
 
+    /// Waits for the slot, blocking, at most until the call's end (its own
+    /// deadline from now, or its caller's end): callers queued behind a
+    /// plugin each wait within their own deadline, not for every call
+    /// ahead of them in turn.
+    #[cold]
+    fn wait_blocking(&self, caller: &Caller) -> Result<SlotGuard<'_, SlotState<P>>, NotEntered> {
+        let Some(clock) = self.clock.as_deref() else { return Ok(self.state.lock_blocking()) };
+        let (ends, limit) = self.wait_until(clock, caller);
+        let ticks = ends.saturating_add(1).saturating_sub(clock.now());
+        let left = crate::limits::TICK.saturating_mul(u32::try_from(ticks).unwrap_or(u32::MAX));
+        self.state.try_lock_for(left).ok_or(NotEntered::TimedOut(limit))
+    }
+
+    /// The tick a wait for the slot ends at, and the deadline that sets it.
+    fn wait_until(&self, clock: &Clock, caller: &Caller) -> (u64, Duration) {
+        let own_end = clock.now().saturating_add(self.deadline_ticks);
+        if caller.ends < own_end { (caller.ends, caller.deadline) } else { (own_end, self.limits.deadline) }
+    }
+
     /// Waits for the slot asynchronously, at most until the call's end (its
     /// own deadline from now, or its caller's end): a holder whose future is
     /// never polled again must not hold every later call forever. (A
@@ -435,9 +455,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     #[cold]
     async fn wait(&self, caller: &Caller) -> Result<SlotGuard<'_, SlotState<P>>, NotEntered> {
         let Some(clock) = self.clock.as_deref() else { return Ok(self.state.lock().await) };
-        let own_end = clock.now().saturating_add(self.deadline_ticks);
-        let (ends, limit) =
-            if caller.ends < own_end { (caller.ends, caller.deadline) } else { (own_end, self.limits.deadline) };
+        let (ends, limit) = self.wait_until(clock, caller);
         let lock = std::pin::pin!(self.state.lock());
         match futures_util::future::select(lock, clock.until(ends.saturating_add(1))).await {
             futures_util::future::Either::Left((state, _)) => Ok(state),
@@ -756,14 +774,24 @@ async fn start<P: Send + 'static>(
         .iter()
         .map(|index| index.as_ref().and_then(|index| instance.get_resource(&mut store, index)))
         .collect();
+    let param_resources: Vec<bool> =
+        func_types.iter().map(|t| t.params().any(|(_, ty)| crate::types::has_resources(&ty))).collect();
+    if param_resources.contains(&true) {
+        // A handle passes any type check until wasmtime lowers it: whether
+        // a failed call got as far as the plugin's wasm tells a bad handle
+        // (the caller's) from a result the plugin wrote wrong (its own).
+        store.call_hook(|mut ctx, hook| {
+            if matches!(hook, wasmtime::CallHook::CallingWasm) {
+                ctx.data_mut().call.entered = true;
+            }
+            Ok(())
+        });
+    }
     Ok(Live {
         param_counts: func_types.iter().map(|t| t.params().len()).collect(),
         result_counts: func_types.iter().map(|t| t.results().len()).collect(),
         typed: (0..func_types.len()).map(|_| None).collect(),
-        param_resources: func_types
-            .iter()
-            .map(|t| t.params().any(|(_, ty)| crate::types::has_resources(&ty)))
-            .collect(),
+        param_resources,
         store,
         funcs,
         func_types,

@@ -792,3 +792,87 @@ fn health_asked_from_inside_a_plugin_call_does_not_wait_for_that_plugin() {
     let outcome = on_fresh_thread(move || one(&head, "test:fixtures/caller", "run", &[]));
     assert_eq!(outcome.map_err(|e| e.to_string()), Ok(Val::U32(1)));
 }
+
+/// A blocking call waiting for a plugin that another chain holds waits only
+/// within its own deadline: `short` (100 ms) asks for `waiter` while `long`
+/// holds it for 1.5 s, and gives up after about 100 ms instead of queueing
+/// for the whole 1.5 s. Nobody is charged for the wait: not `short`, whose
+/// socket call could not start, nor `waiter`, which never ran it.
+#[test]
+fn a_blocking_call_waits_for_a_busy_plugin_only_within_its_own_deadline() {
+    let host = Host::new();
+    let waiter = component(
+        r"package test:callpath;
+        interface clock { now-ms: func() -> u32; }
+        interface wait { wait: func(ms: u32) -> u32; }
+        world w { import clock; export wait; }",
+        "w",
+        r#"(module
+            (import "test:callpath/clock" "now-ms" (func $now (result i32)))
+            (func (export "test:callpath/wait#wait") (param $ms i32) (result i32)
+                (local $start i32)
+                (local.set $start (call $now))
+                (block $done (loop $spin
+                    (br_if $done (i32.ge_u (i32.sub (call $now) (local.get $start)) (local.get $ms)))
+                    (br $spin)))
+                (local.get $ms)))"#,
+    );
+    // `long` waits 1500 ms in `waiter`, `short` 1 ms; each answers 0 to the
+    // other's function.
+    let consumer = |long_ms: u32, short_ms: u32| {
+        component(
+            r"package test:callpath;
+            interface wait { wait: func(ms: u32) -> u32; }
+            interface runner { long: func() -> u32; short: func() -> u32; }
+            world w { import wait; export runner; }",
+            "w",
+            &format!(
+                r#"(module
+                    (import "test:callpath/wait" "wait" (func $wait (param i32) (result i32)))
+                    (func (export "test:callpath/runner#long") (result i32)
+                        (if (result i32) (i32.eqz (i32.const {long_ms})) (then (i32.const 0)) (else (call $wait (i32.const {long_ms})))))
+                    (func (export "test:callpath/runner#short") (result i32)
+                        (if (result i32) (i32.eqz (i32.const {short_ms})) (then (i32.const 0)) (else (call $wait (i32.const {short_ms}))))))"#
+            ),
+        )
+    };
+    let deadline = |ms| Limits { deadline: Duration::from_millis(ms), ..Limits::default() };
+    let head = Arc::new(load_with(
+        &host.engine,
+        &host.linker,
+        "runner",
+        vec![
+            Interface::new(
+                "runner",
+                InterfaceCardinality::Any,
+                "test:callpath/runner",
+                vec![func("long"), func("short")],
+            ),
+            Interface::new("wait", InterfaceCardinality::ExactlyOne, "test:callpath/wait", vec![func("wait")]),
+        ],
+        vec![
+            // Two instances: one holds `waiter`, the other answers `short`.
+            Plugin::new("long", "runner", &["wait"], consumer(1500, 0)).limits(deadline(10_000)).pooled(2),
+            Plugin::new("short", "runner", &["wait"], consumer(0, 1)).limits(deadline(100)),
+            Plugin::new("waiter", "wait", &[], waiter).limits(deadline(10_000)),
+        ],
+    ));
+    let holder = std::thread::spawn({
+        let head = head.clone();
+        move || head.dispatch("test:callpath/runner", "long", true, &[])
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let Socket::Any(results) = head.dispatch("test:callpath/runner", "short", true, &[]) else { panic!("an Any root") };
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(800), "waited {elapsed:?} for a plugin held 1.5 s");
+    let error = results["short"].as_ref().expect_err("the wait ran out");
+    assert!(
+        matches!(error.root_cause(), DispatchError::BudgetExceeded { plugin, budget: Budget::Deadline { .. }, .. } if plugin == "waiter"),
+        "{error:?}"
+    );
+    let Socket::Any(long) = holder.join().expect("the holder") else { panic!("an Any root") };
+    assert!(matches!(long["long"], Ok(Val::U32(1500))), "{:?}", long["long"]);
+    assert_eq!(health_of(&head, "short").failures, 0, "the wait is not `short`'s failure");
+    assert_eq!(health_of(&head, "waiter").failures, 0, "nor `waiter`'s");
+}

@@ -402,3 +402,91 @@ fn memories_of_several_core_instances_share_one_budget() {
         results["growing"]
     );
 }
+
+/// `liar`: a `doc` resource whose `name` method returns a string pointing
+/// outside the plugin's memory (wasmtime cannot lift it), and `hello`, a
+/// plain function that answers.
+fn liar() -> (Interface, Vec<u8>) {
+    let wasm = crate::fixtures::component(
+        r"package test:liar;
+        interface docs {
+            resource doc { constructor(v: u32); name: func() -> string; }
+            hello: func() -> u32;
+        }
+        world w { export docs; }",
+        "w",
+        r#"(module
+            (import "[export]test:liar/docs" "[resource-new]doc" (func $new (param i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0)
+            (func (export "test:liar/docs#[constructor]doc") (param i32) (result i32)
+                (call $new (i32.const 1)))
+            (func (export "test:liar/docs#[method]doc.name") (param i32) (result i32)
+                (i32.store (i32.const 16) (i32.const 0x7ffffff0))
+                (i32.store (i32.const 20) (i32.const 64))
+                (i32.const 16))
+            (func (export "test:liar/docs#hello") (result i32) (i32.const 7))
+            (func (export "test:liar/docs#[dtor]doc") (param i32)))"#,
+    );
+    let interface = Interface::new(
+        "docs",
+        InterfaceCardinality::ExactlyOne,
+        "test:liar/docs",
+        vec![
+            crate::fixtures::with_resources("[constructor]doc"),
+            method("[method]doc.name", ReturnKind::AssumeNoResources),
+            func("hello"),
+        ],
+    )
+    .with_resources(&["doc"]);
+    (interface, wasm)
+}
+
+/// A method whose result wasmtime cannot lift failed in the plugin that
+/// wrote it, though the method takes a handle: the failure is the plugin's
+/// (counted, its instance replaced), not the caller's invalid arguments,
+/// and it keeps serving.
+#[test]
+fn a_result_that_cannot_be_lifted_is_the_plugins_failure_even_on_a_method() {
+    let (interface, wasm) = liar();
+    let head = load_on(&Engine::default(), "docs", vec![interface], vec![Plugin::new("liar", "docs", &[], wasm)]).0;
+    let Socket::ExactlyOne(Ok(Val::Resource(doc))) =
+        head.dispatch("test:liar/docs", "[constructor]doc", true, &[Val::U32(1)])
+    else {
+        panic!("a doc")
+    };
+    let Socket::ExactlyOne(result) = head.dispatch("test:liar/docs", "[method]doc.name", true, &[Val::Resource(doc)])
+    else {
+        panic!("ExactlyOne")
+    };
+    let error = result.expect_err("a string outside the memory does not lift");
+    assert!(
+        matches!(&error, DispatchError::Trap { plugin, reinstantiated: true, .. } if plugin == "liar"),
+        "{error:?}"
+    );
+    assert_eq!(crate::health_of(&head, "liar").failures, 1);
+    assert!(matches!(head.dispatch("test:liar/docs", "hello", true, &[]), Socket::ExactlyOne(Ok(Val::U32(7)))));
+}
+
+/// A consumer importing the plain shape traps when its provider does (it
+/// has no room for the error) and is re-instantiated, but the failure is
+/// the provider's: a hostile provider cannot get its consumers quarantined.
+#[test]
+fn a_consumer_trapped_by_its_providers_trap_is_not_charged_for_it() {
+    use crate::plugins::{PLAIN, consumer, number, number_interface, sum_interface};
+    let (head, errors) = load_on(
+        &engine(),
+        "sum",
+        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
+        vec![
+            Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)),
+            Plugin::new("number", "number", &[], number(1, false)),
+        ],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let Socket::ExactlyOne(Err(error)) = head.dispatch("test:fixtures/sum", "failing", true, &[]) else { panic!() };
+    assert!(matches!(error.root_cause(), DispatchError::Trap { plugin, .. } if plugin == "number"), "{error:?}");
+    let health = |id: &str| crate::health_of(&head, id);
+    assert_eq!((health("number").failures, health("number").reinstantiations), (1, 1));
+    assert_eq!((health("sum").failures, health("sum").reinstantiations), (0, 1));
+}
