@@ -362,8 +362,14 @@ impl Ticker {
 pub(crate) fn ticks(deadline: Duration) -> u64 {
     // In u64 with a constant divisor: a u128 division is a library call.
     let whole_seconds = deadline.as_secs().saturating_mul(1_000_000_000 / TICK_NANOS);
-    whole_seconds.saturating_add(u64::from(deadline.subsec_nanos()).div_ceil(TICK_NANOS))
+    let ticks = whole_seconds.saturating_add(u64::from(deadline.subsec_nanos()).div_ceil(TICK_NANOS));
+    // wasmtime adds the current epoch to a deadline: `Duration::MAX` would
+    // overflow it. 2^48 ticks is some 44 000 years.
+    ticks.min(MAX_TICKS)
 }
+
+/// The longest deadline, in ticks.
+const MAX_TICKS: u64 = 1 << 48;
 
 /// [`TICK`] in nanoseconds; it divides a second.
 const TICK_NANOS: u64 = 5_000_000;

@@ -490,3 +490,19 @@ fn a_consumer_trapped_by_its_providers_trap_is_not_charged_for_it() {
     assert_eq!((health("number").failures, health("number").reinstantiations), (1, 1));
     assert_eq!((health("sum").failures, health("sum").reinstantiations), (0, 1));
 }
+
+/// A deadline of `Duration::MAX` is "no deadline in practice", not an
+/// overflow in wasmtime's epoch arithmetic.
+#[test]
+fn the_longest_deadline_is_accepted() {
+    use crate::plugins::{number, number_interface};
+    let limits = Limits { deadline: Duration::MAX, ..Limits::default() };
+    let (head, errors) = load_on(
+        &engine(),
+        "number",
+        vec![number_interface(InterfaceCardinality::ExactlyOne)],
+        vec![Plugin::new("n", "number", &[], number(4, false)).limits(limits)],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(matches!(head.dispatch("test:fixtures/number", "value", true, &[]), Socket::ExactlyOne(Ok(Val::U32(4)))));
+}
