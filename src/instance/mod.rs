@@ -505,13 +505,21 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// destructors run only inside its calls (a destructor may need to
     /// await), so its handles always wait for its next call.
     pub(crate) fn release(&self, generation: u64, handle: ResourceAny) {
+        self.release_for(generation, handle, &Caller::host());
+    }
+
+    /// [`release`](Self::release) by a plugin's call: the destructor runs
+    /// on that call's chain and within what is left of its deadline, so an
+    /// owner whose destructor spins holds the dropping call no longer than
+    /// the call may take.
+    pub(crate) fn release_for(&self, generation: u64, handle: ResourceAny, caller: &Caller) {
         if !self.asynchronous
             && let Some(mut state) = self.state.try_lock()
         {
             if let SlotState::Live(live) = &mut *state
                 && live.generation == generation
             {
-                self.begin_frame(live, &Caller::host(), Mode::Sync);
+                self.begin_frame(live, caller, Mode::Sync);
                 drive::now(drop_handle(Mode::Sync, &self.label, live, handle));
             }
             return;

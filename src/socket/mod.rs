@@ -105,10 +105,14 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         ty: wasmtime::component::ResourceType,
     ) -> wasmtime::Result<()> {
         linker.resource(name, ty, |mut store: StoreContextMut<'_, PluginCtx<P>>, rep| {
-            // Dropping the proxy drops the owner's handle (see `Proxy`'s Drop).
+            // Dropping the proxy drops the owner's handle, within what is
+            // left of the dropping call's deadline.
+            let caller = store.data().call.as_caller();
             let removed: Result<Proxy<P>, _> =
                 store.data_mut().plugin_mut().resource_table().delete(Resource::new_own(rep));
-            drop(removed);
+            if let Ok(proxy) = removed {
+                proxy.drop_for(&caller);
+            }
             Ok(())
         })
     }

@@ -29,6 +29,19 @@ pub(crate) struct Proxy<P: PluginData + Send + 'static> {
     held: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
+impl<P: PluginData + Send + 'static> Proxy<P> {
+    /// Drops the proxy as `caller`'s doing (a consumer dropping its
+    /// handle during a call): the owner's destructor runs within that
+    /// call's deadline.
+    pub(crate) fn drop_for(mut self, caller: &crate::instance::ctx::Caller) {
+        if self.owned
+            && let Some(handle) = self.handle.take()
+        {
+            self.owner.release_for(self.generation, handle, caller);
+        }
+    }
+}
+
 impl<P: PluginData + Send + 'static> Drop for Proxy<P> {
     fn drop(&mut self) {
         if let Some(held) = &self.held {

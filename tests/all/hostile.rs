@@ -506,3 +506,57 @@ fn the_longest_deadline_is_accepted() {
     assert!(errors.is_empty(), "{errors:?}");
     assert!(matches!(head.dispatch("test:fixtures/number", "value", true, &[]), Socket::ExactlyOne(Ok(Val::U32(4)))));
 }
+
+/// An owner whose destructor spins holds a consumer dropping its handle no
+/// longer than the consumer's own deadline: the destructor runs within what
+/// is left of the dropping call's, not a fresh deadline of the owner's.
+#[test]
+fn a_spinning_destructor_is_bounded_by_the_dropping_calls_deadline() {
+    let owner = crate::fixtures::component(
+        r"package test:dtor;
+        interface docs { resource doc { constructor(v: u32); } }
+        world w { export docs; }",
+        "w",
+        r#"(module
+            (import "[export]test:dtor/docs" "[resource-new]doc" (func $new (param i32) (result i32)))
+            (func (export "test:dtor/docs#[constructor]doc") (param i32) (result i32) (call $new (i32.const 1)))
+            (func (export "test:dtor/docs#[dtor]doc") (param i32) (loop $l (br $l))))"#,
+    );
+    let consumer = crate::fixtures::component(
+        r"package test:dtor;
+        interface docs { resource doc { constructor(v: u32); } }
+        interface user { run: func() -> u32; }
+        world w { import docs; export user; }",
+        "w",
+        r#"(module
+            (import "test:dtor/docs" "[constructor]doc" (func $ctor (param i32) (result i32)))
+            (import "test:dtor/docs" "[resource-drop]doc" (func $drop (param i32)))
+            (func (export "test:dtor/user#run") (result i32)
+                (call $drop (call $ctor (i32.const 1)))
+                (i32.const 1)))"#,
+    );
+    let docs = Interface::new(
+        "docs",
+        InterfaceCardinality::ExactlyOne,
+        "test:dtor/docs",
+        vec![crate::fixtures::with_resources("[constructor]doc")],
+    )
+    .with_resources(&["doc"]);
+    let user = Interface::new("user", InterfaceCardinality::ExactlyOne, "test:dtor/user", vec![func("run")]);
+    let deadline = |ms| Limits { deadline: Duration::from_millis(ms), ..Limits::default() };
+    let (head, errors) = load_on(
+        &engine(),
+        "user",
+        vec![user, docs],
+        vec![
+            Plugin::new("user", "user", &["docs"], consumer).limits(deadline(200)),
+            Plugin::new("owner", "docs", &[], owner).limits(deadline(10_000)),
+        ],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let started = Instant::now();
+    let _ = head.dispatch("test:dtor/user", "run", true, &[]);
+    assert!(started.elapsed() < Duration::from_secs(2), "the drop took {:?}", started.elapsed());
+    // The owner was cut off mid-destructor: it starts over before serving again.
+    assert!(matches!(head.dispatch("test:dtor/user", "run", true, &[]), Socket::ExactlyOne(_)));
+}
