@@ -377,6 +377,19 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         };
         if let Some(error) = failed {
             resources::return_lent(self.mode, &mut live.store.as_context_mut(), lent).await;
+            if let HandleError::Lent(limit) = error {
+                // The consumer's budget, recorded in its call (so that a
+                // consumer trapped by it is charged with it).
+                let budget = crate::Budget::Handles { limit };
+                store.data_mut().call.hit = Some(budget.clone());
+                return Err(Fail::Refused(DispatchError::BudgetExceeded {
+                    plugin: self.consumer_id.clone(),
+                    interface: self.site.interface.clone(),
+                    function: self.site.function.clone(),
+                    budget,
+                    reinstantiated: false,
+                }));
+            }
             return Err(self.handle_failure(target, error));
         }
         Ok(())
@@ -462,6 +475,7 @@ fn describe_handle_error(error: HandleError) -> String {
         HandleError::Stale => "the resource belonged to an earlier instance of its plugin".to_owned(),
         HandleError::Wasm(error) => crate::wasm_error::WasmError::new(error).to_string(),
         HandleError::Budget(limit) => format!("the receiver already holds its limit of {limit} handles"),
+        HandleError::Lent(limit) => format!("the caller lends more than its limit of {limit} handles at once"),
     }
 }
 

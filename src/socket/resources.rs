@@ -99,6 +99,9 @@ pub(crate) enum HandleError {
     Wasm(wasmtime::Error),
     /// The receiver already holds as many handles as its budget allows.
     Budget(usize),
+    /// The lender lends more borrows at once than its handle budget allows
+    /// (each lent borrow is an entry in the receiver's table for the call).
+    Lent(usize),
 }
 
 impl From<wasmtime::Error> for HandleError {
@@ -203,7 +206,17 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
             let borrow = matches!(ty, Type::Borrow(_));
             let (owner, generation, handle, given_up) = take_handle(handle, src, kinds)?;
             if let Some(kind) = kinds.by_type(expected) {
-                let held = dst.slot.map(|slot| slot.handles.clone());
+                // An owned handle is the receiver's to keep: it counts against
+                // the receiver's budget. A borrow is lent for one call and
+                // taken back after it: the lender, which decides how many it
+                // lends, may lend as many at once as its budget holds.
+                if borrow
+                    && let Some(lender) = src.slot
+                    && lent.len() >= lender.limits.handles
+                {
+                    return Err(HandleError::Lent(lender.limits.handles));
+                }
+                let held = if borrow { None } else { dst.slot.map(|slot| slot.handles.clone()) };
                 if let (Some(slot), Some(count)) = (dst.slot, &held)
                     && count.fetch_add(1, Ordering::Relaxed) >= slot.limits.handles
                 {

@@ -206,3 +206,34 @@ fn a_borrow_reaches_every_plugin_behind_a_multi_plugin_socket() {
         assert_eq!(u32_of(call_user(&head, "roundtrip", Some(v))), 4 * v);
     }
 }
+
+/// A borrow lent for one call is the lender's to bound, not the receiver's
+/// to hold: an inspector that may hold no handle at all is still lent one
+/// per call, and nothing is charged to it (a consumer lending many borrows
+/// could otherwise get the receiver's budget, and the blame, exceeded).
+#[test]
+fn a_lent_borrow_does_not_count_against_the_receivers_handle_budget() {
+    let user = Interface::new(
+        "user",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/user",
+        vec![crate::fixtures::func("roundtrip")],
+    );
+    let inspect = Interface::new(
+        "inspect",
+        InterfaceCardinality::ExactlyOne,
+        "test:fixtures/inspect",
+        vec![crate::fixtures::func("inspect")],
+    );
+    let plugins = vec![
+        Plugin::new("pipeline", "user", &["docs", "inspect"], crate::plugins::pipeline()),
+        Plugin::new("docs", "docs", &[], docs()),
+        Plugin::new("inspector", "inspect", &["docs"], crate::plugins::inspector())
+            .limits(wasm_link::Limits { handles: 0, ..wasm_link::Limits::default() }),
+    ];
+    let head = load_clean("user", vec![user, inspect, docs_interface(InterfaceCardinality::ExactlyOne)], plugins);
+    for v in 1..5 {
+        assert_eq!(u32_of(call_user(&head, "roundtrip", Some(v))), 2 * v);
+    }
+    assert_eq!(crate::health_of(&head, "inspector").failures, 0);
+}
