@@ -190,6 +190,19 @@ fn first_proxy<'v>(vals: &'v [Val], kinds: &ResourceKinds) -> Option<&'v Resourc
     })
 }
 
+/// Refuses to lend one more borrow for a call than the lender's handle
+/// budget: `lent` are already lent.
+fn lends_within_budget<P: PluginData + Send + 'static>(
+    borrow: bool,
+    lender: Option<&Arc<PluginSlot<P>>>,
+    lent: usize,
+) -> Result<(), HandleError> {
+    match lender {
+        Some(lender) if borrow && lent >= lender.limits.handles => Err(HandleError::Lent(lender.limits.handles)),
+        _ => Ok(()),
+    }
+}
+
 /// Moves `val` from `src`'s store into `dst`'s, where it has type `ty`,
 /// translating every resource handle in it. Table entries made only to lend a
 /// borrow for one call are recorded in `lent`, to be removed after the call.
@@ -210,12 +223,7 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
                 // the receiver's budget. A borrow is lent for one call and
                 // taken back after it: the lender, which decides how many it
                 // lends, may lend as many at once as its budget holds.
-                if borrow
-                    && let Some(lender) = src.slot
-                    && lent.len() >= lender.limits.handles
-                {
-                    return Err(HandleError::Lent(lender.limits.handles));
-                }
+                lends_within_budget(borrow, src.slot, lent.len())?;
                 let held = if borrow { None } else { dst.slot.map(|slot| slot.handles.clone()) };
                 if let (Some(slot), Some(count)) = (dst.slot, &held)
                     && count.fetch_add(1, Ordering::Relaxed) >= slot.limits.handles
