@@ -280,7 +280,7 @@ impl Client {
         results: &[wasmtime::component::Type],
     ) -> Result<Vec<Val>, String> {
         tokio::io::AsyncWriteExt::shutdown(&mut outgoing).await.map_err(|e| format!("cannot finish the call: {e}"))?;
-        read_values(&mut incoming, results, self.max_message).await
+        read_values(&mut incoming, results, self.max_message, None).await
     }
 }
 
@@ -303,10 +303,14 @@ pub(crate) async fn read_values(
     reader: &mut (impl tokio::io::AsyncRead + Unpin),
     types: &[wasmtime::component::Type],
     limit: usize,
+    large: Option<&tokio::sync::Semaphore>,
 ) -> Result<Vec<Val>, String> {
+    /// Past this size a message waits for one of the `large` permits.
+    const LARGE: usize = 1 << 20;
     /// How long the peer must stay silent before a message that did not
     /// grow much is tried again.
     const QUIET: Duration = Duration::from_millis(1);
+    let mut permit = None;
     let mut buffer = Vec::with_capacity(256);
     // The length the message was last tried at, and whether the peer has
     // been quiet since.
@@ -356,6 +360,14 @@ pub(crate) async fn read_values(
         }
         if buffer.len() > limit {
             return Err(format!("the message exceeds {limit} bytes"));
+        }
+        // Many peers may each send up to `limit` bytes at once: past `LARGE`,
+        // only as many messages grow as there are permits.
+        if permit.is_none()
+            && buffer.len() > LARGE
+            && let Some(large) = large
+        {
+            permit = Some(large.acquire().await.map_err(|_| "the server is stopping".to_owned())?);
         }
     }
 }

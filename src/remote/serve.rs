@@ -73,6 +73,10 @@ pub struct Served {
 /// arrives.
 const MAX_CONNECTIONS: usize = 256;
 
+/// The most messages over 1 MiB read at once; the others wait (within the
+/// read timeout).
+const LARGE_MESSAGES: usize = 8;
+
 /// Each invocation carries the permit its connection was accepted with, and
 /// reads at most one message and its header from it.
 type Server = wrpc_transport::Server<OwnedSemaphorePermit, BufReader<Take<OwnedReadHalf>>, OwnedWriteHalf>;
@@ -105,6 +109,10 @@ pub async fn serve<P: PluginData + Send + 'static>(
         return Err(ServeError::Cardinality { interface: instance, cardinality });
     }
     let wrpc = Arc::new(Server::default());
+    // Messages over 1 MiB grow a few at a time: 256 peers each sending the
+    // largest message at once would otherwise hold 256 × 16 MiB (twice,
+    // while decoding).
+    let large = Arc::new(Semaphore::new(LARGE_MESSAGES));
     let mut served = Served { instance: instance.clone(), ..Served::default() };
     for function in head.function_names() {
         let crosses = head.function_type(function).is_some_and(|ty| {
@@ -120,14 +128,15 @@ pub async fn serve<P: PluginData + Send + 'static>(
             .await
             .map_err(|e| ServeError::Register { function: function.to_owned(), reason: format!("{e:#}") })?;
         served.functions.push(function.to_owned());
-        let (head, function) = (head.clone(), Arc::<str>::from(function));
+        let (head, function, large) = (head.clone(), Arc::<str>::from(function), large.clone());
         tokio::spawn(async move {
             let mut invocations = std::pin::pin!(invocations);
             while let Some(invocation) = invocations.next().await {
                 let Ok((permit, outgoing, incoming)) = invocation else { continue };
                 let (head, function) = (head.clone(), function.clone());
+                let large = large.clone();
                 tokio::spawn(async move {
-                    answer(&head, &function, outgoing, incoming).await;
+                    answer(&head, &function, outgoing, incoming, &large).await;
                     drop(permit);
                 });
             }
@@ -174,11 +183,14 @@ async fn answer<P: PluginData + Send + 'static>(
     function: &str,
     mut outgoing: Outgoing,
     incoming: Incoming,
+    large: &Semaphore,
 ) {
     let Some(ty) = head.function_type(function) else { return };
     let mut incoming = incoming;
     let types: Vec<_> = ty.params().map(|(_, ty)| ty).collect();
-    let read = tokio::time::timeout(READ_TIMEOUT, super::read_values(&mut incoming, &types, DEFAULT_MAX_MESSAGE)).await;
+    let read =
+        tokio::time::timeout(READ_TIMEOUT, super::read_values(&mut incoming, &types, DEFAULT_MAX_MESSAGE, Some(large)))
+            .await;
     let args = match read {
         Ok(Ok(args)) => args,
         Ok(Err(reason)) => {
