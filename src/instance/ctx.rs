@@ -236,8 +236,10 @@ pub(crate) struct CallState {
     /// instances gets one budget, not one per memory.
     memory_used: usize,
     table_elements_used: usize,
-    /// The last growth granted, taken back if the memory could not grow.
+    /// The last growths granted, taken back if the memory or table could
+    /// not grow after all.
     last_growth: usize,
+    last_table_growth: usize,
 }
 
 /// The most linear memories, tables and core instances one plugin's store
@@ -265,6 +267,7 @@ impl CallState {
             memory_used: 0,
             table_elements_used: 0,
             last_growth: 0,
+            last_table_growth: 0,
         }
     }
 
@@ -303,8 +306,16 @@ impl ResourceLimiter for CallState {
             self.hit = Some(Budget::TableElements { limit: self.table_elements, requested: total });
             return Ok(false);
         }
+        self.last_table_growth = total - self.table_elements_used;
         self.table_elements_used = total;
         Ok(true)
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        // Granted here, then refused (past the table's own maximum).
+        self.table_elements_used = self.table_elements_used.saturating_sub(self.last_table_growth);
+        self.last_table_growth = 0;
+        Ok(())
     }
 
     fn instances(&self) -> usize {

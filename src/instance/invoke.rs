@@ -272,13 +272,16 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         fuel: Option<u64>,
         state: &mut SlotState<P>,
     ) -> (DispatchError<P::Id>, bool) {
-        let (call_hit, deadline, inherited, started) = match state {
+        let (call_hit, deadline, inherited, started, ends) = match state {
             SlotState::Live(live) => {
                 let call = &mut live.store.data_mut().call;
-                (call.hit.take(), call.deadline, call.inherited, call.started)
+                (call.hit.take(), call.deadline, call.inherited, call.started, call.ends)
             }
-            SlotState::Dead(..) => (None, self.limits.deadline, false, 0),
+            SlotState::Dead(..) => (None, self.limits.deadline, false, 0, u64::MAX),
         };
+        // Whether this call's own end has come (its deadline ran out, not
+        // a callee's shorter one).
+        let out_of_time = !inherited && self.clock.as_deref().is_some_and(|clock| clock.now() > ends);
         let (exceeded, own) = match error.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => {
                 (Some(Budget::Deadline { limit: deadline, elapsed: self.elapsed(started) }), !inherited)
@@ -312,19 +315,27 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         // A callee stopped by a deadline this call inherited too: the budget
         // that ran out belongs further up the chain, not to this plugin.
         // A failure behind a plain socket traps its consumer (the shape
-        // has no room for the error), but it is the callee's: counted there,
-        // not here. The exceptions are this plugin's own budgets: its
-        // deadline running out while the callee ran for it, or its handle
-        // budget hit while a callee handed it a resource. A callee that
-        // could not even be entered before this call's end (another chain
-        // held it: a deadline error of a callee that never ran, so was not
-        // re-instantiated) is a wait, nobody's misdeed.
+        // has no room for the error). When the callee failed (it trapped,
+        // exceeded a budget of its own, is unavailable), that is counted
+        // there, not here. The consumer's own are its mistakes (a bad or
+        // foreign handle, re-entry, a call too deep: refusals naming the
+        // callee) and its own budgets: its handle budget hit while a callee
+        // handed it a resource, its deadline run out while the callee ran
+        // for it. A callee that could not even be entered before this call's
+        // end (another chain held it: a deadline error of a callee that
+        // never ran, so was not re-instantiated) is a wait, nobody's misdeed.
         let own = own
             && socket.as_ref().is_none_or(|nested| match nested.root_cause() {
                 DispatchError::BudgetExceeded { budget: Budget::Deadline { .. }, reinstantiated, .. } => {
-                    !inherited && *reinstantiated
+                    *reinstantiated && out_of_time
                 }
-                cause => cause.plugin() == &self.id,
+                DispatchError::BudgetExceeded { budget: Budget::Depth { .. }, .. } => true,
+                cause @ DispatchError::BudgetExceeded { .. } => cause.plugin() == &self.id,
+                DispatchError::Trap { .. }
+                | DispatchError::Unavailable { .. }
+                | DispatchError::Quarantined { .. }
+                | DispatchError::Remote { .. } => false,
+                _ => true,
             });
         let reinstantiated = self.reinstantiate(mode, state).await;
         let (plugin, interface, function) = (self.id.clone(), site.interface.clone(), site.function.clone());
@@ -603,11 +614,9 @@ impl<P: 'static> Live<P> {
         args: &[Val],
         checked: bool,
     ) -> Fail<Id> {
-        let entered = self.store.data().call.entered;
         let well_typed = checked
-            || entered
             || self.func_types[index].params().zip(args).all(|((_, ty), arg)| crate::types::val_matches(arg, &ty));
-        classify(error, well_typed, self.param_resources[index], entered)
+        classify(error, well_typed, self.param_resources[index], self.store.data().call.entered)
     }
 
     /// Calls function `index` with Rust values: the one typed call into a
@@ -716,7 +725,11 @@ async fn within<T>(
 /// by [`val_matches`](crate::types::val_matches), on this cold path only.
 /// Handles pass any type check, so for a function taking resources the
 /// store records whether wasm was entered (a call hook, `entered`): a
-/// failure before it is a bad handle, one after it the plugin's.
+/// failure of well-typed arguments before it is a bad handle, one after it
+/// the plugin's. (wasmtime enters the callee's `cabi_realloc` while it
+/// lowers strings and lists: a bad handle after such an argument still
+/// reads as entered. Handles through sockets are checked before the call,
+/// so this concerns the host's own stale handles only.)
 #[cold]
 fn classify<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
     error: wasmtime::Error,
@@ -724,7 +737,7 @@ fn classify<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
     handles_in_args: bool,
     entered: bool,
 ) -> Fail<Id> {
-    if wasm_failed::<Id>(&error) || entered || (well_typed && !handles_in_args) {
+    if wasm_failed::<Id>(&error) || (well_typed && (!handles_in_args || entered)) {
         Fail::Ran(error)
     } else {
         Fail::InvalidArguments(error)

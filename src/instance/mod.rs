@@ -30,6 +30,10 @@ use crate::wasm_error::WasmError;
 use ctx::{CallState, Caller, Chain, Mode, PluginCtx};
 use lock::{SlotGuard, SlotLock};
 
+/// The least time, in ticks, a destructor run for a dropping call gets,
+/// whatever that call has left.
+const DESTRUCTOR_TICKS: u64 = 2;
+
 pub(crate) use invoke::{Fail, Site};
 
 /// The plug interface as the runtime resolved it for one plugin.
@@ -511,7 +515,9 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// [`release`](Self::release) by a plugin's call: the destructor runs
     /// on that call's chain and within what is left of its deadline, so an
     /// owner whose destructor spins holds the dropping call no longer than
-    /// the call may take.
+    /// the call may take; but for at least two ticks (10 ms), so that a
+    /// caller out of time cannot cut an owner's quick destructor short (an
+    /// owner cut off mid-destructor starts over, and its state with it).
     pub(crate) fn release_for(&self, generation: u64, handle: ResourceAny, caller: &Caller) {
         if !self.asynchronous
             && let Some(mut state) = self.state.try_lock()
@@ -519,7 +525,9 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             if let SlotState::Live(live) = &mut *state
                 && live.generation == generation
             {
-                self.begin_frame(live, caller, Mode::Sync);
+                let floor = self.clock.as_deref().map_or(0, |clock| clock.now().saturating_add(DESTRUCTOR_TICKS));
+                let caller = Caller { ends: caller.ends.max(floor), ..*caller };
+                self.begin_frame(live, &caller, Mode::Sync);
                 drive::now(drop_handle(Mode::Sync, &self.label, live, handle));
             }
             return;

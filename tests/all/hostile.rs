@@ -412,6 +412,7 @@ fn liar() -> (Interface, Vec<u8>) {
         interface docs {
             resource doc { constructor(v: u32); name: func() -> string; }
             hello: func() -> u32;
+            greet: func(name: string, n: u32) -> u32;
         }
         world w { export docs; }",
         "w",
@@ -426,6 +427,7 @@ fn liar() -> (Interface, Vec<u8>) {
                 (i32.store (i32.const 20) (i32.const 64))
                 (i32.const 16))
             (func (export "test:liar/docs#hello") (result i32) (i32.const 7))
+            (func (export "test:liar/docs#greet") (param i32 i32 i32) (result i32) (local.get 2))
             (func (export "test:liar/docs#[dtor]doc") (param i32)))"#,
     );
     let interface = Interface::new(
@@ -436,6 +438,7 @@ fn liar() -> (Interface, Vec<u8>) {
             crate::fixtures::with_resources("[constructor]doc"),
             method("[method]doc.name", ReturnKind::AssumeNoResources),
             func("hello"),
+            func("greet"),
         ],
     )
     .with_resources(&["doc"]);
@@ -559,4 +562,56 @@ fn a_spinning_destructor_is_bounded_by_the_dropping_calls_deadline() {
     assert!(started.elapsed() < Duration::from_secs(2), "the drop took {:?}", started.elapsed());
     // The owner was cut off mid-destructor: it starts over before serving again.
     assert!(matches!(head.dispatch("test:dtor/user", "run", true, &[]), Socket::ExactlyOne(_)));
+}
+
+/// The call hook that tells a plugin's failure from a bad handle does not
+/// turn the host's ill-typed arguments into the plugin's failure, though
+/// wasmtime enters the plugin (its `cabi_realloc`) to copy a string first.
+#[test]
+fn ill_typed_arguments_after_a_string_are_the_callers_mistake() {
+    let (interface, wasm) = liar();
+    let head = load_on(&Engine::default(), "docs", vec![interface], vec![Plugin::new("liar", "docs", &[], wasm)]).0;
+    let args = [Val::String("x".into()), Val::String("not a u32".into())];
+    let Socket::ExactlyOne(result) = head.dispatch("test:liar/docs", "greet", true, &args) else { panic!() };
+    assert!(matches!(result, Err(DispatchError::InvalidArguments { .. })), "{result:?}");
+    assert_eq!(crate::health_of(&head, "liar").failures, 0);
+    let args = [Val::String("x".into()), Val::U32(3)];
+    assert!(matches!(head.dispatch("test:liar/docs", "greet", true, &args), Socket::ExactlyOne(Ok(Val::U32(3)))));
+}
+
+/// A provider stopped by its own deadline, shorter than its consumer's, is
+/// charged; the consumer it trapped (a plain socket) is not: its own
+/// deadline had not run out.
+#[test]
+fn a_provider_out_of_its_own_time_does_not_get_its_consumer_charged() {
+    let wasm = crate::fixtures::component(
+        r"package test:hostile;
+        interface victim { spin: func() -> u32; }
+        interface chain { run: func() -> u32; }
+        world w { import victim; export chain; }",
+        "w",
+        r#"(module
+            (import "test:hostile/victim" "spin" (func $spin (result i32)))
+            (func (export "test:hostile/chain#run") (result i32) (call $spin)))"#,
+    );
+    let chain = Interface::new("chain", InterfaceCardinality::ExactlyOne, "test:hostile/chain", vec![func("run")]);
+    let limits = |ms| Limits { deadline: Duration::from_millis(ms), ..Limits::default() };
+    let (head, errors) = load_on(
+        &engine(),
+        "chain",
+        vec![chain, victim_interface(InterfaceCardinality::ExactlyOne)],
+        vec![
+            Plugin::new("caller", "chain", &["victim"], wasm).limits(limits(10_000)),
+            Plugin::new("spinner", "victim", &[], hostile()).limits(limits(100)),
+        ],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let Socket::ExactlyOne(Err(error)) = head.dispatch("test:hostile/chain", "run", true, &[]) else { panic!() };
+    assert!(
+        matches!(error.root_cause(), DispatchError::BudgetExceeded { plugin, budget: Budget::Deadline { .. }, .. } if plugin == "spinner"),
+        "{error:?}"
+    );
+    let health = |id: &str| crate::health_of(&head, id);
+    assert_eq!((health("spinner").failures, health("caller").failures), (1, 0), "(spinner, caller) failures");
+    assert_eq!(health("caller").reinstantiations, 1, "the trapped caller starts over");
 }
