@@ -73,6 +73,27 @@ struct Host {
     seen: Arc<Mutex<HashSet<ThreadId>>>,
 }
 
+/// `wait#wait(ms)` spins in wasm for `ms` wall-clock milliseconds (by the
+/// host's `clock#now-ms`) and returns `ms`.
+fn waiter() -> Vec<u8> {
+    component(
+        r"package test:callpath;
+        interface clock { now-ms: func() -> u32; }
+        interface wait { wait: func(ms: u32) -> u32; }
+        world w { import clock; export wait; }",
+        "w",
+        r#"(module
+            (import "test:callpath/clock" "now-ms" (func $now (result i32)))
+            (func (export "test:callpath/wait#wait") (param $ms i32) (result i32)
+                (local $start i32)
+                (local.set $start (call $now))
+                (block $done (loop $spin
+                    (br_if $done (i32.ge_u (i32.sub (call $now) (local.get $start)) (local.get $ms)))
+                    (br $spin)))
+                (local.get $ms)))"#,
+    )
+}
+
 fn process_start() -> Instant {
     static START: OnceLock<Instant> = OnceLock::new();
     *START.get_or_init(Instant::now)
@@ -125,22 +146,7 @@ impl Host {
     /// A tree whose root `wait#wait(ms)` spins in wasm for `ms` wall-clock
     /// milliseconds and returns `ms`, with the given deadline.
     fn waiter_tree(&self, deadline: Duration) -> Head {
-        let wasm = component(
-            r"package test:callpath;
-            interface clock { now-ms: func() -> u32; }
-            interface wait { wait: func(ms: u32) -> u32; }
-            world w { import clock; export wait; }",
-            "w",
-            r#"(module
-                (import "test:callpath/clock" "now-ms" (func $now (result i32)))
-                (func (export "test:callpath/wait#wait") (param $ms i32) (result i32)
-                    (local $start i32)
-                    (local.set $start (call $now))
-                    (block $done (loop $spin
-                        (br_if $done (i32.ge_u (i32.sub (call $now) (local.get $start)) (local.get $ms)))
-                        (br $spin)))
-                    (local.get $ms)))"#,
-        );
+        let wasm = waiter();
         let interface =
             Interface::new("wait", InterfaceCardinality::ExactlyOne, "test:callpath/wait", vec![func("wait")]);
         let plugin = Plugin::new("waiter", "wait", &[], wasm).limits(Limits { deadline, ..Limits::default() });
@@ -801,22 +807,6 @@ fn health_asked_from_inside_a_plugin_call_does_not_wait_for_that_plugin() {
 #[test]
 fn a_blocking_call_waits_for_a_busy_plugin_only_within_its_own_deadline() {
     let host = Host::new();
-    let waiter = component(
-        r"package test:callpath;
-        interface clock { now-ms: func() -> u32; }
-        interface wait { wait: func(ms: u32) -> u32; }
-        world w { import clock; export wait; }",
-        "w",
-        r#"(module
-            (import "test:callpath/clock" "now-ms" (func $now (result i32)))
-            (func (export "test:callpath/wait#wait") (param $ms i32) (result i32)
-                (local $start i32)
-                (local.set $start (call $now))
-                (block $done (loop $spin
-                    (br_if $done (i32.ge_u (i32.sub (call $now) (local.get $start)) (local.get $ms)))
-                    (br $spin)))
-                (local.get $ms)))"#,
-    );
     // `long` waits 1500 ms in `waiter`, `short` 1 ms; each answers 0 to the
     // other's function.
     let consumer = |long_ms: u32, short_ms: u32| {
@@ -854,7 +844,7 @@ fn a_blocking_call_waits_for_a_busy_plugin_only_within_its_own_deadline() {
             // Two instances: one holds `waiter`, the other answers `short`.
             Plugin::new("long", "runner", &["wait"], consumer(1500, 0)).limits(deadline(10_000)).pooled(2),
             Plugin::new("short", "runner", &["wait"], consumer(0, 1)).limits(deadline(100)),
-            Plugin::new("waiter", "wait", &[], waiter).limits(deadline(10_000)),
+            Plugin::new("waiter", "wait", &[], waiter()).limits(deadline(10_000)),
         ],
     ));
     let holder = std::thread::spawn({

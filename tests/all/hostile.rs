@@ -144,11 +144,9 @@ fn a_plugin_failing_too_often_is_quarantined_until_the_cooldown_passes() {
     assert_eq!(one("ok").unwrap(), Val::U32(7));
 }
 
-#[test]
-fn a_socket_call_spends_from_its_callers_deadline() {
-    // `caller` may run 300 ms; the spinning plugin behind its socket may run
-    // 10 s, but not past its caller's deadline.
-    let wasm = crate::fixtures::component(
+/// `chain#run` calls `victim#spin` through its socket.
+fn spin_caller() -> Vec<u8> {
+    crate::fixtures::component(
         r"package test:hostile;
         interface victim { spin: func() -> u32; }
         interface chain { run: func() -> u32; }
@@ -157,7 +155,14 @@ fn a_socket_call_spends_from_its_callers_deadline() {
         r#"(module
             (import "test:hostile/victim" "spin" (func $spin (result i32)))
             (func (export "test:hostile/chain#run") (result i32) (call $spin)))"#,
-    );
+    )
+}
+
+#[test]
+fn a_socket_call_spends_from_its_callers_deadline() {
+    // `caller` may run 300 ms; the spinning plugin behind its socket may run
+    // 10 s, but not past its caller's deadline.
+    let wasm = spin_caller();
     let chain = Interface::new("chain", InterfaceCardinality::ExactlyOne, "test:hostile/chain", vec![func("run")]);
     let deadline = Duration::from_millis(300);
     let (head, errors) = load_on(
@@ -584,16 +589,7 @@ fn ill_typed_arguments_after_a_string_are_the_callers_mistake() {
 /// deadline had not run out.
 #[test]
 fn a_provider_out_of_its_own_time_does_not_get_its_consumer_charged() {
-    let wasm = crate::fixtures::component(
-        r"package test:hostile;
-        interface victim { spin: func() -> u32; }
-        interface chain { run: func() -> u32; }
-        world w { import victim; export chain; }",
-        "w",
-        r#"(module
-            (import "test:hostile/victim" "spin" (func $spin (result i32)))
-            (func (export "test:hostile/chain#run") (result i32) (call $spin)))"#,
-    );
+    let wasm = spin_caller();
     let chain = Interface::new("chain", InterfaceCardinality::ExactlyOne, "test:hostile/chain", vec![func("run")]);
     let limits = |ms| Limits { deadline: Duration::from_millis(ms), ..Limits::default() };
     let (head, errors) = load_on(
