@@ -312,8 +312,6 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             .chain()
             .find_map(|cause| cause.downcast_ref::<SocketTrap<P::Id>>())
             .map(|trap| NestedDispatchError(trap.0.clone()));
-        // A callee stopped by a deadline this call inherited too: the budget
-        // that ran out belongs further up the chain, not to this plugin.
         // A failure behind a plain socket traps its consumer (the shape
         // has no room for the error). When the callee failed (it trapped,
         // exceeded a budget of its own, is unavailable), that is counted
@@ -321,9 +319,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         // foreign handle, re-entry, a call too deep: refusals naming the
         // callee) and its own budgets: its handle budget hit while a callee
         // handed it a resource, its deadline run out while the callee ran
-        // for it. A callee that could not even be entered before this call's
-        // end (another chain held it: a deadline error of a callee that
-        // never ran, so was not re-instantiated) is a wait, nobody's misdeed.
+        // for it (a deadline it inherited belongs further up the chain). A
+        // callee that could not even be entered before this call's end
+        // (another chain held it: a deadline error of a callee that never
+        // ran, so was not re-instantiated) is a wait, nobody's misdeed.
         let own = own
             && socket.as_ref().is_none_or(|nested| match nested.root_cause() {
                 DispatchError::BudgetExceeded { budget: Budget::Deadline { .. }, reinstantiated, .. } => {
