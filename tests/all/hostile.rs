@@ -611,3 +611,28 @@ fn a_provider_out_of_its_own_time_does_not_get_its_consumer_charged() {
     assert_eq!((health("spinner").failures, health("caller").failures), (1, 0), "(spinner, caller) failures");
     assert_eq!(health("caller").reinstantiations, 1, "the trapped caller starts over");
 }
+
+/// A refusal behind a plain socket is the consumer's doing, not the
+/// callee's: a call too deep for the provider (its depth limit is 1, the
+/// consumer calls it at depth 2) traps the consumer and is counted there.
+#[test]
+fn a_consumer_refused_behind_a_plain_socket_is_charged_for_it() {
+    use crate::plugins::{PLAIN, consumer, number, number_interface, sum_interface};
+    let (head, errors) = load_on(
+        &engine(),
+        "sum",
+        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
+        vec![
+            Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)),
+            Plugin::new("number", "number", &[], number(1, false)).limits(Limits { depth: 1, ..Limits::default() }),
+        ],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let Socket::ExactlyOne(Err(error)) = head.dispatch("test:fixtures/sum", "total", true, &[]) else { panic!() };
+    assert!(
+        matches!(error.root_cause(), DispatchError::BudgetExceeded { plugin, budget: Budget::Depth { .. }, .. } if plugin == "number"),
+        "{error:?}"
+    );
+    let health = |id: &str| crate::health_of(&head, id);
+    assert_eq!((health("sum").failures, health("number").failures), (1, 0), "(sum, number) failures");
+}
