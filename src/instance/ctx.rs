@@ -234,12 +234,38 @@ pub(crate) struct CallState {
     /// Bytes of linear memory and table elements the store's instances hold
     /// now, all memories and tables together: a component of many core
     /// instances gets one budget, not one per memory.
-    memory_used: usize,
-    table_elements_used: usize,
-    /// The last growths granted, taken back if the memory or table could
-    /// not grow after all.
-    last_growth: usize,
-    last_table_growth: usize,
+    memory_used: Tally,
+    table_elements_used: Tally,
+}
+
+/// What the store's memories (or tables) hold together, and the last growth
+/// granted, taken back if the memory or table could not grow after all.
+#[derive(Default)]
+struct Tally {
+    total: usize,
+    last: usize,
+}
+
+impl Tally {
+    /// Grants growing one memory (or table) from `current` to `desired`
+    /// within `limit`; `Err` with the total it would have made.
+    fn grow(&mut self, current: usize, desired: usize, limit: usize) -> Result<(), usize> {
+        // A new memory grows from 0 to its initial size.
+        let total = self.total.saturating_add(desired.saturating_sub(current));
+        if total > limit {
+            return Err(total);
+        }
+        self.last = total - self.total;
+        self.total = total;
+        Ok(())
+    }
+
+    /// Takes back the last growth granted: refused after all (past the
+    /// memory's or table's own maximum, or by the system).
+    fn undo(&mut self) {
+        self.total = self.total.saturating_sub(self.last);
+        self.last = 0;
+    }
 }
 
 /// The most linear memories, tables and core instances one plugin's store
@@ -264,10 +290,8 @@ impl CallState {
             entered: false,
             memory: limits.memory,
             table_elements: limits.table_elements,
-            memory_used: 0,
-            table_elements_used: 0,
-            last_growth: 0,
-            last_table_growth: 0,
+            memory_used: Tally::default(),
+            table_elements_used: Tally::default(),
         }
     }
 
@@ -280,41 +304,28 @@ impl CallState {
 
 impl ResourceLimiter for CallState {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        // A new memory grows from 0 to its initial size; every memory of
-        // the store counts towards one total.
-        let total = self.memory_used.saturating_add(desired.saturating_sub(current));
-        if total > self.memory {
-            self.hit = Some(Budget::Memory { limit: self.memory, requested: total });
-            return Ok(false);
+        let granted = self.memory_used.grow(current, desired, self.memory);
+        if let Err(requested) = granted {
+            self.hit = Some(Budget::Memory { limit: self.memory, requested });
         }
-        self.last_growth = total - self.memory_used;
-        self.memory_used = total;
-        Ok(true)
+        Ok(granted.is_ok())
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        // Granted here, then refused (past the memory's own maximum, or by
-        // the system): the memory keeps its size.
-        self.memory_used = self.memory_used.saturating_sub(self.last_growth);
-        self.last_growth = 0;
+        self.memory_used.undo();
         Ok(())
     }
 
     fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let total = self.table_elements_used.saturating_add(desired.saturating_sub(current));
-        if total > self.table_elements {
-            self.hit = Some(Budget::TableElements { limit: self.table_elements, requested: total });
-            return Ok(false);
+        let granted = self.table_elements_used.grow(current, desired, self.table_elements);
+        if let Err(requested) = granted {
+            self.hit = Some(Budget::TableElements { limit: self.table_elements, requested });
         }
-        self.last_table_growth = total - self.table_elements_used;
-        self.table_elements_used = total;
-        Ok(true)
+        Ok(granted.is_ok())
     }
 
     fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        // Granted here, then refused (past the table's own maximum).
-        self.table_elements_used = self.table_elements_used.saturating_sub(self.last_table_growth);
-        self.last_table_growth = 0;
+        self.table_elements_used.undo();
         Ok(())
     }
 

@@ -476,11 +476,8 @@ fn a_result_that_cannot_be_lifted_is_the_plugins_failure_even_on_a_method() {
     assert!(matches!(head.dispatch("test:liar/docs", "hello", true, &[]), Socket::ExactlyOne(Ok(Val::U32(7)))));
 }
 
-/// A consumer importing the plain shape traps when its provider does (it
-/// has no room for the error) and is re-instantiated, but the failure is
-/// the provider's: a hostile provider cannot get its consumers quarantined.
-#[test]
-fn a_consumer_trapped_by_its_providers_trap_is_not_charged_for_it() {
+/// `sum` importing `number` in the plain shape, `number` with `limits`.
+fn plain_sum(limits: Limits) -> Head {
     use crate::plugins::{PLAIN, consumer, number, number_interface, sum_interface};
     let (head, errors) = load_on(
         &engine(),
@@ -488,10 +485,19 @@ fn a_consumer_trapped_by_its_providers_trap_is_not_charged_for_it() {
         vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
         vec![
             Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)),
-            Plugin::new("number", "number", &[], number(1, false)),
+            Plugin::new("number", "number", &[], number(1, false)).limits(limits),
         ],
     );
     assert!(errors.is_empty(), "{errors:?}");
+    head
+}
+
+/// A consumer importing the plain shape traps when its provider does (it
+/// has no room for the error) and is re-instantiated, but the failure is
+/// the provider's: a hostile provider cannot get its consumers quarantined.
+#[test]
+fn a_consumer_trapped_by_its_providers_trap_is_not_charged_for_it() {
+    let head = plain_sum(Limits::default());
     let Socket::ExactlyOne(Err(error)) = head.dispatch("test:fixtures/sum", "failing", true, &[]) else { panic!() };
     assert!(matches!(error.root_cause(), DispatchError::Trap { plugin, .. } if plugin == "number"), "{error:?}");
     let health = |id: &str| crate::health_of(&head, id);
@@ -617,17 +623,7 @@ fn a_provider_out_of_its_own_time_does_not_get_its_consumer_charged() {
 /// consumer calls it at depth 2) traps the consumer and is counted there.
 #[test]
 fn a_consumer_refused_behind_a_plain_socket_is_charged_for_it() {
-    use crate::plugins::{PLAIN, consumer, number, number_interface, sum_interface};
-    let (head, errors) = load_on(
-        &engine(),
-        "sum",
-        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
-        vec![
-            Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)),
-            Plugin::new("number", "number", &[], number(1, false)).limits(Limits { depth: 1, ..Limits::default() }),
-        ],
-    );
-    assert!(errors.is_empty(), "{errors:?}");
+    let head = plain_sum(Limits { depth: 1, ..Limits::default() });
     let Socket::ExactlyOne(Err(error)) = head.dispatch("test:fixtures/sum", "total", true, &[]) else { panic!() };
     assert!(
         matches!(error.root_cause(), DispatchError::BudgetExceeded { plugin, budget: Budget::Depth { .. }, .. } if plugin == "number"),
