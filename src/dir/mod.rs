@@ -24,6 +24,7 @@
 //! ([`DirError::SymlinkedPluginFolder`]). When two folders give the same id,
 //! the first by name keeps it ([`DirError::DuplicatePlugin`]).
 
+mod baseline;
 mod cache;
 mod manifest;
 mod watch;
@@ -37,6 +38,8 @@ use thiserror::Error;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use baseline::{BASELINE, Clocks};
 use wit_parser::{Resolve, SourceMap, UnresolvedPackageGroup};
 
 pub use cache::{CacheOutcome, CompileCache};
@@ -219,6 +222,8 @@ pub struct DirPlugin {
     remote: Option<crate::Remote>,
     table: ResourceTable,
     wasi: WasiCtx,
+    /// The clocks behind its WASI context and its sleeps.
+    clocks: Clocks,
 }
 
 impl DirPlugin {
@@ -256,31 +261,15 @@ impl DirPlugin {
 /// The instances of a remote plugin's proxy when its manifest sets none.
 const REMOTE_INSTANCES: usize = 16;
 
-/// What every plugin may import, as grants: the WASI interfaces Rust's
-/// standard library links (environment, exit, standard streams and
-/// terminals, I/O streams). With the empty WASI context plugins run in, they
-/// reveal and reach nothing: the environment is empty and the standard
-/// streams are closed or discarded. (`wasm-link:runtime/*` is every plugin's,
-/// by the grants policy itself.)
-const BASELINE: &[&str] = &[
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
-    "wasi:io/error",
-    "wasi:io/poll",
-    "wasi:io/streams",
-];
-
 impl PluginCtxView for DirPlugin {
     fn resource_table(&mut self) -> &mut ResourceTable {
         &mut self.table
+    }
+}
+
+impl baseline::HasClocks for DirPlugin {
+    fn clocks(&self) -> &Clocks {
+        &self.clocks
     }
 }
 
@@ -446,6 +435,7 @@ impl PluginDir {
     pub fn linker(engine: &Engine) -> Result<Linker<PluginCtx<DirPlugin>>, WasmError> {
         let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        baseline::add_clocks(&mut linker)?;
         Ok(linker)
     }
 
@@ -461,6 +451,7 @@ impl PluginDir {
     pub fn linker_async(engine: &Engine) -> Result<Linker<PluginCtx<DirPlugin>>, WasmError> {
         let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        baseline::add_clocks(&mut linker)?;
         Ok(linker)
     }
 }
@@ -796,7 +787,8 @@ fn read_plugins(
                 continue;
             }
         };
-        let grants = manifest.grants.clone();
+        let limits = manifest.limits.limits();
+        let (wasi, clocks) = baseline::wasi_for(&manifest.id, &manifest.grants, limits.deadline);
         plugins.push(DirPlugin {
             version,
             // A remote plugin's proxy keeps no state: by default it makes as
@@ -805,7 +797,7 @@ fn read_plugins(
             #[cfg(feature = "remote")]
             remote: remote.then(|| crate::Remote::new(manifest.remote.clone()).stateless(manifest.stateless)),
             socket_paths,
-            limits: manifest.limits.limits(),
+            limits,
             recovery: manifest.recovery.as_ref().map(RecoveryManifest::recovery).unwrap_or_default(),
             grants: manifest.grants.clone(),
             id: manifest.id,
@@ -818,20 +810,11 @@ fn read_plugins(
             plug_wit: Arc::new(plug.clone()),
             cache: options.cache.clone(),
             table: ResourceTable::new(),
-            wasi: wasi_for(&grants),
+            wasi,
+            clocks,
         });
     }
     plugins
-}
-
-/// The WASI context of a plugin granted `grants`: standard output and error
-/// only with `stdio`, nothing else.
-fn wasi_for(grants: &[String]) -> WasiCtx {
-    let mut wasi = WasiCtx::builder();
-    if grants.iter().any(|g| g == "stdio") {
-        wasi.inherit_stdout().inherit_stderr();
-    }
-    wasi.build()
 }
 
 /// A plugin's version: the first 16 hex digits of the SHA-256 of its
@@ -856,6 +839,7 @@ impl DirPlugin {
     /// A new value of the same plugin, with a fresh resource table and WASI
     /// context (for another try at loading it).
     pub(crate) fn fresh(&self) -> Self {
+        let (wasi, clocks) = baseline::wasi_for(&self.id, &self.grants, self.limits.deadline);
         Self {
             id: self.id.clone(),
             plug: self.plug.clone(),
@@ -875,7 +859,8 @@ impl DirPlugin {
             #[cfg(feature = "remote")]
             remote: self.remote.clone(),
             table: ResourceTable::new(),
-            wasi: wasi_for(&self.grants),
+            wasi,
+            clocks,
         }
     }
 }

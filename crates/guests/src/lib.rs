@@ -20,7 +20,8 @@ pub fn copy_demo(to: &std::path::Path) {
     copy_dir(std::path::Path::new(DEMO_DIR), to);
 }
 
-/// Copies a directory tree.
+/// Copies a directory tree, without build output (`target/`: a plugin
+/// directory's Rust builds and guest toolchains).
 ///
 /// # Panics
 /// When the copy fails: this is a test helper.
@@ -29,6 +30,9 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     for entry in std::fs::read_dir(from).expect("the source directory is readable") {
         let entry = entry.expect("a directory entry");
         let target = to.join(entry.file_name());
+        if entry.file_name() == "target" {
+            continue;
+        }
         if entry.path().is_dir() {
             copy_dir(&entry.path(), &target);
         } else {

@@ -1,0 +1,276 @@
+//! The WASI every directory plugin links, whatever its language: what a
+//! language runtime (CPython under componentize-py, SpiderMonkey under
+//! componentize-js, Rust's standard library) imports beyond its sockets,
+//! with implementations that grant nothing.
+//!
+//! | imports | what the plugin gets |
+//! |---|---|
+//! | `wasi:cli/*` | no arguments, no environment variables, no working directory; standard input empty; standard output and error logged through `tracing` (bounded), or the host's own with the `stdio` grant; `exit` ends the call as a trap |
+//! | `wasi:clocks/*` | a virtual clock: the wall clock reads the Unix epoch plus what the plugin slept, the monotonic clock only what it slept, and a sleep returns at once (no host thread waits on it); the host's clocks with the `wasi:clocks` grant, where a sleep waits at most the plugin's deadline |
+//! | `wasi:random/*` | random bytes (they reveal nothing of the host) |
+//! | `wasi:filesystem/{types,preopens}` | no preopened directory, so no descriptor at all |
+//! | `wasi:sockets/*` | every socket and name lookup refused (`access-denied`) before an OS socket exists |
+//! | `wasi:io/*` | streams and polls of the above |
+//!
+//! Only `wasi:clocks` and `stdio` change what a grant gives here; real
+//! capabilities (files, network, environment) are the host's to approve.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::p2::{DynPollable, Pollable};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiView};
+
+use crate::PluginCtx;
+
+/// What every directory plugin may import, as grants (`wasm-link:runtime/*`
+/// is every plugin's by the grants policy itself).
+pub(super) const BASELINE: &[&str] = &[
+    "wasi:cli",
+    "wasi:clocks",
+    "wasi:random",
+    "wasi:io",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+    "wasi:sockets",
+];
+
+/// The grant that gives a plugin the host's clocks instead of virtual ones.
+const REAL_CLOCKS: &str = "wasi:clocks";
+/// The grant that gives a plugin the host's standard output and error.
+const STDIO: &str = "stdio";
+
+/// The version of `wasi:clocks` wasmtime-wasi defines; guests importing an
+/// older `0.2.x` link to it by wasmtime's semver rule.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// A plugin's clocks: virtual (shared by its wall and monotonic clock and
+/// by the sleeps that advance it), or the host's with sleeps capped.
+#[derive(Clone)]
+pub(super) enum Clocks {
+    /// Nanoseconds the plugin has slept since its context was made.
+    Virtual(Arc<AtomicU64>),
+    /// The host's clocks: the monotonic clock counts from `start`; a sleep
+    /// waits at most `longest_sleep`.
+    Real { start: std::time::Instant, longest_sleep: Duration },
+}
+
+impl Clocks {
+    fn new(grants: &[String], deadline: Duration) -> Self {
+        if grants.iter().any(|g| g == REAL_CLOCKS) {
+            Self::Real { start: std::time::Instant::now(), longest_sleep: deadline }
+        } else {
+            Self::Virtual(Arc::default())
+        }
+    }
+
+    /// The monotonic clock's reading, in nanoseconds.
+    fn now(&self) -> u64 {
+        match self {
+            Self::Virtual(slept) => slept.load(Ordering::Relaxed),
+            Self::Real { start, .. } => u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// A pollable ready when a sleep of `nanos` is over.
+    fn sleep(&self, nanos: u64) -> Sleep {
+        match self {
+            Self::Virtual(slept) => {
+                // Time passes for the plugin alone, and at once.
+                let _ = slept.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(s.saturating_add(nanos)));
+                Sleep(None)
+            }
+            Self::Real { longest_sleep, .. } => {
+                let wait = Duration::from_nanos(nanos).min(*longest_sleep);
+                Sleep(tokio::time::Instant::now().checked_add(wait))
+            }
+        }
+    }
+}
+
+/// The monotonic clock the plugin reads: the same [`Clocks`] its sleeps
+/// use.
+struct Monotonic(Clocks);
+
+impl HostMonotonicClock for Monotonic {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        self.0.now()
+    }
+}
+
+/// The virtual wall clock: the Unix epoch plus what the plugin slept.
+struct VirtualWall(Arc<AtomicU64>);
+
+impl HostWallClock for VirtualWall {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// A sleep's pollable: ready at its instant, or at once (`None`).
+struct Sleep(Option<tokio::time::Instant>);
+
+#[async_trait::async_trait]
+impl Pollable for Sleep {
+    async fn ready(&mut self) {
+        if let Some(when) = self.0 {
+            tokio::time::sleep_until(when).await;
+        }
+    }
+}
+
+/// The WASI context of a plugin granted `grants`, with its clocks.
+pub(super) fn wasi_for(plugin: &str, grants: &[String], deadline: Duration) -> (WasiCtx, Clocks) {
+    let clocks = Clocks::new(grants, deadline);
+    let mut wasi = WasiCtx::builder();
+    // Refused before an OS socket is made (the default refuses only
+    // addresses, after creating the socket).
+    wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    wasi.monotonic_clock(Monotonic(clocks.clone()));
+    if let Clocks::Virtual(slept) = &clocks {
+        wasi.wall_clock(VirtualWall(slept.clone()));
+    }
+    if grants.iter().any(|g| g == STDIO) {
+        wasi.inherit_stdout().inherit_stderr();
+    } else {
+        wasi.stdout(output::GuestOutput::new(plugin, "stdout")).stderr(output::GuestOutput::new(plugin, "stderr"));
+    }
+    (wasi.build(), clocks)
+}
+
+/// A plugin value that keeps its [`Clocks`] (a directory plugin).
+pub(super) trait HasClocks {
+    fn clocks(&self) -> &Clocks;
+}
+
+/// Replaces wasmtime-wasi's monotonic-clock subscriptions in `linker` with
+/// the plugin's own: virtual sleeps that return at once, or host sleeps
+/// capped at the plugin's deadline (wasmtime-wasi's wait as long as asked,
+/// for ever for `u64::MAX`, holding the thread of a synchronous call).
+pub(super) fn add_clocks<P>(linker: &mut Linker<PluginCtx<P>>) -> wasmtime::Result<()>
+where
+    P: HasClocks + WasiView + Send + 'static,
+{
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    clock.func_wrap("subscribe-duration", |mut store: StoreContextMut<'_, PluginCtx<P>>, (nanos,): (u64,)| {
+        let sleep = store.data().plugin().clocks().sleep(nanos);
+        Ok((subscribe(store.data_mut().plugin_mut(), sleep)?,))
+    })?;
+    clock.func_wrap("subscribe-instant", |mut store: StoreContextMut<'_, PluginCtx<P>>, (when,): (u64,)| {
+        let clocks = store.data().plugin().clocks();
+        let sleep = clocks.sleep(when.saturating_sub(clocks.now()));
+        Ok((subscribe(store.data_mut().plugin_mut(), sleep)?,))
+    })?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+fn subscribe(plugin: &mut impl WasiView, sleep: Sleep) -> wasmtime::Result<Resource<DynPollable>> {
+    let table = plugin.ctx().table;
+    let sleep = table.push(sleep)?;
+    wasmtime_wasi::p2::subscribe(table, sleep)
+}
+
+/// Standard output and error of a plugin without the `stdio` grant: each
+/// line a `tracing` event naming the plugin, bounded so that a chatty or
+/// hostile plugin cannot flood the host's logs or memory.
+mod output {
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use parking_lot::Mutex;
+    use tokio::io::AsyncWrite;
+    use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+    /// The longest line logged; the rest of a longer line is cut.
+    const LINE: usize = 1024;
+    /// Lines logged per stream of one instance; later ones are counted,
+    /// not logged.
+    const LINES: u32 = 1000;
+
+    /// One stream of one plugin instance.
+    #[derive(Clone)]
+    pub(crate) struct GuestOutput(Arc<Mutex<Lines>>);
+
+    struct Lines {
+        plugin: Arc<str>,
+        stream: &'static str,
+        partial: Vec<u8>,
+        logged: u32,
+    }
+
+    impl GuestOutput {
+        pub(crate) fn new(plugin: &str, stream: &'static str) -> Self {
+            Self(Arc::new(Mutex::new(Lines { plugin: plugin.into(), stream, partial: Vec::new(), logged: 0 })))
+        }
+    }
+
+    impl Lines {
+        fn write(&mut self, bytes: &[u8]) {
+            for &byte in bytes {
+                if byte == b'\n' {
+                    self.flush_line();
+                } else if self.partial.len() < LINE {
+                    self.partial.push(byte);
+                }
+            }
+        }
+
+        fn flush_line(&mut self) {
+            let line = String::from_utf8_lossy(&self.partial).into_owned();
+            self.partial.clear();
+            self.logged = self.logged.saturating_add(1);
+            if self.logged < LINES {
+                tracing::info!(target: "wasm_link::guest", plugin = &*self.plugin, stream = self.stream, "{line}");
+            } else if self.logged == LINES {
+                tracing::warn!(
+                    target: "wasm_link::guest",
+                    plugin = &*self.plugin,
+                    stream = self.stream,
+                    "{LINES} lines logged: the rest of this instance's {} is discarded",
+                    self.stream
+                );
+            }
+        }
+    }
+
+    impl IsTerminal for GuestOutput {
+        fn is_terminal(&self) -> bool {
+            false
+        }
+    }
+
+    impl StdoutStream for GuestOutput {
+        fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+            Box::new(self.clone())
+        }
+    }
+
+    impl AsyncWrite for GuestOutput {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            self.0.lock().write(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            let mut lines = self.0.lock();
+            if !lines.partial.is_empty() {
+                lines.flush_line();
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+}
