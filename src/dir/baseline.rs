@@ -192,12 +192,16 @@ mod output {
     use parking_lot::Mutex;
     use tokio::io::AsyncWrite;
     use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+    use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
     /// The longest line logged; the rest of a longer line is cut.
     const LINE: usize = 1024;
     /// Lines logged per stream of one instance; later ones are counted,
     /// not logged.
     const LINES: u32 = 1000;
+    /// What one write may carry: writes are consumed at once, whatever
+    /// their size, so this only sets how a guest chunks its output.
+    const PERMIT: usize = 64 << 10;
 
     /// One stream of one plugin instance.
     #[derive(Clone)]
@@ -252,8 +256,32 @@ mod output {
     }
 
     impl StdoutStream for GuestOutput {
+        /// Written on the plugin's own thread, as it writes (wasmtime-wasi's
+        /// default adapter writes from a background task).
+        fn p2_stream(&self) -> Box<dyn OutputStream> {
+            Box::new(self.clone())
+        }
+
         fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
             Box::new(self.clone())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Pollable for GuestOutput {
+        async fn ready(&mut self) {}
+    }
+
+    impl OutputStream for GuestOutput {
+        fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+            self.0.lock().write(&bytes);
+            Ok(())
+        }
+        fn flush(&mut self) -> StreamResult<()> {
+            Ok(())
+        }
+        fn check_write(&mut self) -> StreamResult<usize> {
+            Ok(PERMIT)
         }
     }
 
@@ -266,10 +294,6 @@ mod output {
             Poll::Ready(Ok(()))
         }
         fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            let mut lines = self.0.lock();
-            if !lines.partial.is_empty() {
-                lines.flush_line();
-            }
             Poll::Ready(Ok(()))
         }
     }

@@ -6,6 +6,7 @@ mod fixtures;
 mod freeze;
 mod hostile;
 mod plugins;
+mod polyglot;
 mod pools;
 
 mod asynchronous;

@@ -41,8 +41,10 @@ pub fn run(dir: &Path, cache: Option<PathBuf>, freeze: bool) -> Result<ExitCode,
             }
         } else if let Some(group) = frozen_into(&loaded, id) {
             println!("  ok      {id} (plug `{plug}`), frozen into `{group}`");
+            print_wasi(&loaded, id);
         } else if loaded_ids.contains(id) {
             println!("  ok      {id} (plug `{plug}`)");
+            print_wasi(&loaded, id);
         } else {
             println!("  idle    {id} (plug `{plug}`): not loaded, no loaded plugin depends on it");
         }
@@ -72,6 +74,106 @@ pub fn run(dir: &Path, cache: Option<PathBuf>, freeze: bool) -> Result<ExitCode,
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The WASI a loaded plugin imports, and what that gives it: nothing
+/// beyond the baseline unless its manifest grants it (see the library's
+/// `dir::baseline`). Nothing when the component imports no WASI or cannot
+/// be read (a remote plugin has no component).
+fn print_wasi(loaded: &crate::load::Loaded, id: &str) {
+    let Some((manifest, component)) = loaded.files.get(id) else { return };
+    let Ok(bytes) = std::fs::read(component) else { return };
+    let packages = wasi_packages(&bytes);
+    if packages.is_empty() {
+        return;
+    }
+    let grants = std::fs::read_to_string(manifest)
+        .ok()
+        .and_then(|text| toml::from_str::<wasm_link::dir::PluginManifest>(&text).ok())
+        .map(|manifest| manifest.grants)
+        .unwrap_or_default();
+    println!("          imports wasi: {}", packages.join(", "));
+    let (facts, granted) = wasi_facts(&packages, &grants);
+    if facts.is_empty() {
+        return;
+    }
+    if granted.is_empty() {
+        println!("          nothing granted: {}", facts.join(", "));
+    } else {
+        println!("          granted {}: {}", granted.join(", "), facts.join(", "));
+    }
+}
+
+/// What a plugin importing the WASI `packages` (`cli`, `clocks`, ...) gets
+/// with `grants`, and the grants that changed it.
+fn wasi_facts(packages: &[String], grants: &[String]) -> (Vec<String>, Vec<String>) {
+    const BASELINE: &[&str] = &["cli", "clocks", "filesystem", "io", "random", "sockets"];
+    let imports = |package: &str| packages.iter().any(|p| p == package);
+    let grants_it = |grant: &str| grants.iter().any(|g| g == grant);
+    let mut facts = Vec::new();
+    let mut granted = Vec::new();
+    if imports("cli") {
+        facts.push("no env".to_owned());
+    }
+    if imports("filesystem") {
+        facts.push("no files".to_owned());
+    }
+    if imports("sockets") {
+        facts.push("sockets refused".to_owned());
+    }
+    if imports("clocks") {
+        if grants_it("wasi:clocks") {
+            facts.push("the host's clocks".to_owned());
+            granted.push("wasi:clocks".to_owned());
+        } else {
+            facts.push("virtual clocks".to_owned());
+        }
+    }
+    if imports("cli") {
+        if grants_it("stdio") {
+            facts.push("the host's stdout and stderr".to_owned());
+            granted.push("stdio".to_owned());
+        } else {
+            facts.push("stdout and stderr to the log".to_owned());
+        }
+    }
+    // Anything else loaded only because the manifest grants it.
+    for package in packages.iter().filter(|p| !BASELINE.contains(&p.as_str())) {
+        let name = format!("wasi:{package}");
+        if let Some(grant) = grants.iter().find(|g| name.starts_with(g.as_str())) {
+            facts.push(format!("{name} as granted"));
+            granted.push(grant.clone());
+        }
+    }
+    granted.dedup();
+    (facts, granted)
+}
+
+/// The WASI packages a component imports (`cli` for
+/// `wasi:cli/environment@0.2.6`), sorted, without duplicates. Only the
+/// component's own imports count, not those of the modules and
+/// components inside it.
+fn wasi_packages(bytes: &[u8]) -> Vec<String> {
+    use wasmparser::{Parser, Payload};
+    let mut packages = std::collections::BTreeSet::new();
+    let mut depth = 0_u32;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else { break };
+        match payload {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader.into_iter().filter_map(Result::ok) {
+                    if let Some(rest) = import.name.name.strip_prefix("wasi:") {
+                        let package = rest.split(['/', '@']).next().unwrap_or(rest);
+                        packages.insert(package.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    packages.into_iter().collect()
 }
 
 /// The group a plugin was frozen into, when it was.

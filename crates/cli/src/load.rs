@@ -18,6 +18,8 @@ use crate::with_causes;
 pub struct Loaded {
     /// Plugin ids with their plug, as read from the directory.
     pub plugins: Vec<(String, String)>,
+    /// Each plugin's manifest and component files, by id.
+    pub files: std::collections::BTreeMap<String, (PathBuf, PathBuf)>,
     /// The root interface's id.
     pub root: String,
     /// Problems reading the directory.
@@ -33,15 +35,22 @@ pub struct Loaded {
     pub options: DirOptions,
 }
 
-/// Opens `dir` and loads it, `root` replacing the manifest's root when given,
-/// frozen when `freeze` says so.
-pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>, freeze: bool) -> Result<Loaded, String> {
+/// The compile cache in the directory the user named with `--cache`.
+pub fn compile_cache(dir: PathBuf) -> CompileCache {
     // SAFETY: the user named this directory with `--cache`, whose help (and
     // the README) says it is trusted like the program: it must be writable
     // only by the user and those they trust. Choosing it is their statement of
     // that trust, as choosing which binary to run is.
     #[allow(unsafe_code, reason = "the user vouches for the `--cache` directory; see its help")]
-    let cache = cache.map(|dir| unsafe { CompileCache::new(dir) });
+    unsafe {
+        CompileCache::new(dir)
+    }
+}
+
+/// Opens `dir` and loads it, `root` replacing the manifest's root when given,
+/// frozen when `freeze` says so.
+pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>, freeze: bool) -> Result<Loaded, String> {
+    let cache = cache.map(compile_cache);
     let options = DirOptions { cache: cache.clone() };
     let mut plugin_dir =
         PluginDir::open(dir, &options).map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
@@ -51,6 +60,11 @@ pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>, fre
     let engine = wasm_link::default_engine().map_err(|e| e.to_string())?;
     precompile(&engine, &plugin_dir, cache.as_ref());
     let plugins = plugin_dir.plugins.iter().map(|p| (p.plugin_id().to_owned(), p.plug_id().to_owned())).collect();
+    let files = plugin_dir
+        .plugins
+        .iter()
+        .map(|p| (p.plugin_id().to_owned(), (p.manifest_path().to_owned(), p.component_path().to_owned())))
+        .collect();
     let root = plugin_dir.root.clone();
     let dir_errors = std::mem::take(&mut plugin_dir.errors);
     let (tree, build_errors) = plugin_dir.into_tree();
@@ -63,7 +77,7 @@ pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>, fre
         Ok((head, errors)) => (Ok(head), errors),
         Err((error, errors)) => (Err(with_causes(&error)), errors),
     };
-    Ok(Loaded { plugins, root, dir_errors, build_errors, head, load_errors, options })
+    Ok(Loaded { plugins, files, root, dir_errors, build_errors, head, load_errors, options })
 }
 
 /// Compiles every component into the cache first, with a progress bar when

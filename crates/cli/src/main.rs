@@ -13,19 +13,23 @@
 //!   per plugin for multi-plugin interfaces. With `--watch`, calls again
 //!   after each change of the directory.
 //! - `wasm-link wit DIR PLUGIN`: the WIT world a plugin must target.
-//! - `wasm-link new DIR ID --plug IFACE [--socket IFACE]...`: a plugin
-//!   folder with a Rust guest crate that builds.
-//! - `wasm-link build DIR [ID]...`: build those crates for wasm32-wasip2,
-//!   install and check each component.
+//! - `wasm-link new DIR ID --plug IFACE [--socket IFACE]... [--lang L]`: a
+//!   plugin folder with sources that build: a Rust guest crate, or an
+//!   `app.py` (Python) or `app.js` (JavaScript), every export stubbed.
+//! - `wasm-link build DIR [ID]...`: build those plugins (Rust crates for
+//!   wasm32-wasip2, Python and JavaScript with their pinned
+//!   componentizers), install and check each component.
 //! - `wasm-link serve DIR --listen ADDR`: serve the root interface over
 //!   wRPC (framed TCP) to remote plugins of other hosts.
 
 mod build;
 mod check;
 mod graph;
+mod javascript;
 mod load;
 mod new;
 mod output;
+mod python;
 mod scaffold;
 mod serve;
 
@@ -34,6 +38,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 pub use wasm_link::error_chain as with_causes;
+use wasm_link_toolchain::Language;
 
 #[derive(Parser)]
 #[command(name = "wasm-link", version, about = "Check, draw, call and scaffold wasm-link plugin directories")]
@@ -111,8 +116,9 @@ enum Command {
         #[arg(long)]
         freeze: bool,
     },
-    /// Add a plugin to a directory: its manifest and a Rust guest crate that
-    /// builds, every export of its plug stubbed with `todo!()`.
+    /// Add a plugin to a directory: its manifest, its world and sources
+    /// that build, every export of its plug stubbed (Rust's `todo!()`,
+    /// Python's `NotImplementedError`, a JavaScript `Error`).
     New {
         /// The plugin directory.
         dir: PathBuf,
@@ -124,15 +130,31 @@ enum Command {
         /// An interface it uses; repeat for more.
         #[arg(long = "socket")]
         sockets: Vec<String>,
+        /// The language it is written in: `rust` (a crate), `python`
+        /// (`app.py`, built with componentize-py) or `js` (`app.js`, built
+        /// with componentize-js).
+        #[arg(long = "lang", default_value = "rust", value_parser = parse_language)]
+        language: Language,
     },
-    /// Build the Rust guest crates of a directory's plugins for
-    /// wasm32-wasip2, install each component beside its manifest and check
-    /// it against its plug.
+    /// Build a directory's plugins from their sources (a Rust crate for
+    /// wasm32-wasip2, `app.py` with componentize-py, `app.js` with
+    /// componentize-js), install each component beside its manifest and
+    /// check it against its plug. The Python and JavaScript toolchains are
+    /// installed on first use in `$WASM_LINK_TOOLCHAINS`, else in
+    /// `toolchains` of the target directory (`$CARGO_TARGET_DIR`, else
+    /// `DIR/target`).
     Build {
         /// The plugin directory.
         dir: PathBuf,
-        /// The plugins to build (all with a `Cargo.toml` when none is given).
+        /// The plugins to build (all with sources when none is given).
         ids: Vec<String>,
+        /// Cache the check's compiled components here (`check` and `call`
+        /// with the same `--cache` then find them compiled). The directory
+        /// is trusted like this program: its entries are native code that
+        /// is run, checksummed against corruption but not against an
+        /// attacker who can write there. Use a directory only you can write.
+        #[arg(long)]
+        cache: Option<PathBuf>,
     },
     /// Serve the root interface (or another, with `--interface`) over wRPC
     /// on framed TCP, for plugins of other hosts declared `remote`.
@@ -168,6 +190,11 @@ enum GraphFormat {
     Svg,
 }
 
+/// `--lang`: a language by the names [`Language::parse`] takes.
+fn parse_language(name: &str) -> Result<Language, String> {
+    Language::parse(name).ok_or_else(|| format!("`{name}` is not a plugin language: use rust, python or js"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
@@ -180,8 +207,8 @@ fn main() -> ExitCode {
             load::call(&dir, &interface, &function, &args, options)
         }
         Command::Wit { dir, plugin } => scaffold::run(&dir, &plugin),
-        Command::New { dir, id, plug, sockets } => new::run(&dir, &id, &plug, &sockets),
-        Command::Build { dir, ids } => build::run(&dir, &ids),
+        Command::New { dir, id, plug, sockets, language } => new::run(&dir, &id, &plug, &sockets, language),
+        Command::Build { dir, ids, cache } => build::run(&dir, &ids, cache),
         Command::Serve { dir, listen, interface } => serve::run(&dir, &listen, interface.as_deref()),
     };
     match outcome {

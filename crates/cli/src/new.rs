@@ -1,18 +1,26 @@
-//! `wasm-link new`: a plugin folder with a Rust guest crate that builds.
+//! `wasm-link new`: a plugin folder with sources that build.
 //!
-//! Writes `plugins/ID/plugin.toml`, and beside it a crate: `Cargo.toml`
-//! (wit-bindgen, the guests' release profile), `wit/world.wit` (the world
+//! Writes `plugins/ID/plugin.toml` and `wit/world.wit` (the world
 //! `wasm-link wit` prints: the plug exported, each socket imported in its
-//! cardinality's plain shape, only the packages it uses) and `src/lib.rs`
-//! implementing every export of the plug with `todo!()` bodies, signatures
-//! as the crate's own wit-bindgen will expect them (taken from its stub
-//! implementations).
+//! cardinality's plain shape, only the packages it uses), and beside them
+//! the plugin's sources in its language:
+//!
+//! - Rust (the default): a crate, `Cargo.toml` (wit-bindgen, the guests'
+//!   release profile) and `src/lib.rs` implementing every export of the
+//!   plug with `todo!()` bodies, signatures as the crate's own wit-bindgen
+//!   will expect them (taken from its stub implementations).
+//! - Python: `app.py` (and a module per exported interface with resources)
+//!   in the signatures of componentize-py's bindings, each body raising
+//!   `NotImplementedError` (see [`crate::python`]).
+//! - JavaScript: `app.js`, an ES module exporting the plug's object, each
+//!   function throwing (see [`crate::javascript`]).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use wasm_link::InterfaceData;
 use wasm_link::dir::{DirOptions, PluginDir};
+use wasm_link_toolchain::Language;
 
 use crate::with_causes;
 
@@ -20,8 +28,8 @@ use crate::with_causes;
 /// its signatures.
 const WIT_BINDGEN: &str = "0.61.1";
 
-/// `wasm-link new`.
-pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String]) -> Result<ExitCode, String> {
+/// `wasm-link new`: plugin `id` of `dir` in `language`.
+pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String], language: Language) -> Result<ExitCode, String> {
     if !valid_id(id) {
         return Err(format!(
             "`{id}` is not a plugin id: use lowercase letters, digits and single dashes, starting with a \
@@ -48,7 +56,12 @@ pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String]) -> Result<ExitC
     let plug_interface = find(plug)?;
     let socket_interfaces = sockets.iter().map(|s| find(s)).collect::<Result<Vec<_>, _>>()?;
     let world = crate::scaffold::world(id, plug_interface, &socket_interfaces)?;
-    let body = stubs(&world, id)?;
+    // The sources, each a path relative to the plugin folder and its text.
+    let sources: Vec<(String, String)> = match language {
+        Language::Rust => vec![("Cargo.toml".to_owned(), cargo_toml(id)), ("src/lib.rs".to_owned(), stubs(&world, id)?)],
+        Language::Python => crate::python::files(&crate::build::toolchains(dir), &world, id)?,
+        Language::JavaScript => vec![("app.js".to_owned(), crate::javascript::app(&world, id)?)],
+    };
     let manifest = format!(
         "id = \"{id}\"\nplug = \"{plug}\"\nsockets = [{}]\ncomponent = \"{id}.wasm\"\n",
         sockets.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
@@ -64,9 +77,10 @@ pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String]) -> Result<ExitC
     let staging = dir.join("plugins").join(format!(".{id}.new"));
     let _ = std::fs::remove_dir_all(&staging);
     let written = (|| {
-        write(&staging.join("Cargo.toml"), &cargo_toml(id))?;
         write(&staging.join("wit/world.wit"), &world)?;
-        write(&staging.join("src/lib.rs"), &body)?;
+        for (path, text) in &sources {
+            write(&staging.join(path), text)?;
+        }
         write(&staging.join("plugin.toml"), &manifest)?;
         std::fs::rename(&staging, &folder).map_err(|e| format!("cannot create `{}`: {e}", folder.display()))
     })();
@@ -74,9 +88,9 @@ pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String]) -> Result<ExitC
         let _ = std::fs::remove_dir_all(&staging);
         return Err(error);
     }
-    println!("created plugin `{id}` in {}", folder.display());
+    println!("created {language} plugin `{id}` in {}", folder.display());
     println!("next:");
-    println!("  1. implement its exports in {}", folder.join("src/lib.rs").display());
+    println!("  1. implement its exports in {}", folder.join(language.source()).display());
     println!("  2. wasm-link build {} {id}", dir.display());
     println!("  3. wasm-link check {}", dir.display());
     Ok(ExitCode::SUCCESS)

@@ -12,11 +12,28 @@ pub fn component(name: &str) -> Option<&'static str> {
 }
 
 /// Copies the demo directory (with its components) into `to`, for tests that
-/// break a copy.
+/// break a copy: its Rust plugins only. The Python and JavaScript plugins
+/// are 12 to 18 MB components (a language runtime inside) that take seconds
+/// each to compile in a debug build; [`copy_demo_all`] copies them too.
 ///
 /// # Panics
 /// When the copy fails: this is a test helper.
 pub fn copy_demo(to: &std::path::Path) {
+    copy_dir(std::path::Path::new(DEMO_DIR), to);
+    let plugins = to.join("plugins");
+    for entry in std::fs::read_dir(&plugins).expect("the copy has plugins").flatten() {
+        let language = wasm_link_toolchain::Language::of(&entry.path());
+        if language.is_some_and(|l| l != wasm_link_toolchain::Language::Rust) {
+            std::fs::remove_dir_all(entry.path()).expect("the copy is writable");
+        }
+    }
+}
+
+/// Copies the whole demo directory, its Python and JavaScript plugins too.
+///
+/// # Panics
+/// When the copy fails: this is a test helper.
+pub fn copy_demo_all(to: &std::path::Path) {
     copy_dir(std::path::Path::new(DEMO_DIR), to);
 }
 
