@@ -2,7 +2,8 @@
 //! baseline measured in the same run, reported as a ratio of medians in
 //! `target/bench-ratios.txt` (`name ratio` lines).
 //!
-//! Run with `cargo bench --bench runtime` (about two minutes).
+//! Run with `cargo bench --bench runtime` (about two minutes), one part with
+//! `BENCH_SECTIONS=<section> cargo bench --bench runtime`.
 
 #![allow(missing_docs, reason = "a benchmark binary")]
 
@@ -955,6 +956,160 @@ fn memory_per_plugin(engine: &Engine) -> (f64, f64) {
     (per(linked_bytes), per(raw_bytes))
 }
 
+/// A raw wasmtime store for a probe plugin: wasmtime-wasi with its defaults
+/// (nothing granted) and a limiter adding up the linear memory it is given.
+struct Raw {
+    wasi: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+    linear_memory: usize,
+}
+
+impl Raw {
+    fn new() -> Self {
+        Self { wasi: wasmtime_wasi::WasiCtx::builder().build(), table: ResourceTable::new(), linear_memory: 0 }
+    }
+}
+
+impl wasmtime_wasi::WasiView for Raw {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl wasmtime::ResourceLimiter for Raw {
+    fn memory_growing(&mut self, current: usize, desired: usize, _: Option<usize>) -> wasmtime::Result<bool> {
+        self.linear_memory += desired.saturating_sub(current);
+        Ok(true)
+    }
+    fn table_growing(&mut self, _: usize, _: usize, _: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// Plugins in Rust, Python and JavaScript (`tests/polyglot/`'s `rs-probe`,
+/// `py-probe`, `js-probe`) on the same trivial function, `probe.add(2, 3)`:
+/// compile time, instantiation (raw wasmtime, and wasm-link loading a tree
+/// of the probe and its parser from a warm compile cache), linear memory
+/// and host heap of an idle instance, and calls (each language beside
+/// Rust, and wasm-link beside a raw `TypedFunc` of the same component).
+fn languages(engine: &Engine, ratios: &mut Ratios) -> Vec<(String, f64)> {
+    const PROBE: &str = "test:probe/probe@0.1.0";
+    const PROBES: [(&str, &str); 3] = [("rust", "rs-probe"), ("python", "py-probe"), ("javascript", "js-probe")];
+    let mut figures = Vec::new();
+    let cache_dir = tempfile::tempdir().expect("a temporary directory");
+    // SAFETY: a private directory `tempfile` just created (mode 0700,
+    // unguessable name); only this benchmark writes into it.
+    #[allow(unsafe_code, reason = "a compile cache in a private temporary directory")]
+    let cache = unsafe { wasm_link::dir::CompileCache::new(cache_dir.path()) };
+    let median = |mut samples: Vec<f64>| {
+        samples.sort_by(f64::total_cmp);
+        samples[samples.len() / 2]
+    };
+    let mut heads = Vec::new();
+    for (language, probe) in PROBES {
+        let source = std::path::Path::new(wasm_link_guests::POLYGLOT_DIR);
+        let bytes = std::fs::read(source.join("plugins").join(probe).join(format!("{probe}.wasm"))).expect("built");
+        let started = std::time::Instant::now();
+        let component = Component::new(engine, &bytes).expect("compiles");
+        figures.push((format!("languages/{language}/compile-ms"), started.elapsed().as_secs_f64() * 1e3));
+        figures.push((format!("languages/{language}/component-kib"), bytes.len() as f64 / 1024.0));
+
+        let mut linker = wasmtime::component::Linker::<Raw>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("WASI links");
+        linker.define_unknown_imports_as_traps(&component).expect("the parser socket as traps");
+        let rounds = if language == "rust" { 50 } else { 10 };
+        let instantiate = || {
+            let mut store = Store::new(engine, Raw::new());
+            store.limiter(|raw| raw);
+            store.set_epoch_deadline(1 << 40);
+            let instance = linker.instantiate(&mut store, &component).expect("instantiates");
+            (store, instance)
+        };
+        let samples = (0..rounds)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                black_box(instantiate());
+                started.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        figures.push((format!("languages/{language}/raw-instantiate-ms"), median(samples)));
+        let ((mut store, instance), heap) = heap_bytes(instantiate);
+        figures
+            .push((format!("languages/{language}/idle-linear-memory-kib"), store.data().linear_memory as f64 / 1024.0));
+        figures.push((format!("languages/{language}/idle-host-heap-kib"), heap as f64 / 1024.0));
+        let interface = instance.get_export_index(&mut store, None, PROBE).expect("the probe");
+        let add = instance.get_export_index(&mut store, Some(&interface), "add").expect("add");
+        let add: wasmtime::component::TypedFunc<(u32, u32), (u32,)> =
+            instance.get_typed_func(&mut store, &add).expect("typed");
+
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        wasm_link_guests::copy_dir(source, dir.path());
+        for (_, other) in PROBES.iter().filter(|(_, p)| *p != probe) {
+            std::fs::remove_dir_all(dir.path().join("plugins").join(other)).expect("removable");
+        }
+        let load = || {
+            let options = wasm_link::dir::DirOptions { cache: Some(cache.clone()) };
+            let plugin_dir = wasm_link::dir::PluginDir::open(dir.path(), &options).expect("opens");
+            let (tree, _) = plugin_dir.into_tree();
+            let linker = wasm_link::dir::PluginDir::linker(engine).expect("linker");
+            let (head, errors) = tree.load(engine, &linker).expect("loads");
+            assert!(errors.is_empty(), "{errors:?}");
+            head
+        };
+        black_box(load());
+        let samples = (0..rounds)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                black_box(load());
+                started.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        figures.push((format!("languages/{language}/load-tree-ms"), median(samples)));
+        let head = load();
+        let mut raw = || {
+            black_box(add.call(&mut store, (black_box(2), 3)).expect("call"));
+        };
+        let dispatch = || match head.dispatch(PROBE, "add", true, &[Val::U32(black_box(2)), Val::U32(3)]) {
+            Socket::Any(results) => black_box(results),
+            other => panic!("{other:?}"),
+        };
+        ratios.push((format!("languages/{language}/dispatch-vs-typedfunc"), paired(51, 200, &mut raw, dispatch)));
+        heads.push((language, head));
+    }
+    let call = |head: &PluginTreeHead<wasm_link::dir::DirPlugin>| match head.dispatch(
+        PROBE,
+        "add",
+        true,
+        &[Val::U32(black_box(2)), Val::U32(3)],
+    ) {
+        Socket::Any(results) => {
+            black_box(results);
+        }
+        other => panic!("{other:?}"),
+    };
+    let (_, rust) = &heads[0];
+    for (language, head) in &heads[1..] {
+        let ratio = paired(51, 200, || call(rust), || call(head));
+        ratios.push((format!("languages/{language}/dispatch-vs-rust"), ratio));
+    }
+    let time = |head: &PluginTreeHead<wasm_link::dir::DirPlugin>| {
+        let samples = (0..51)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                for _ in 0..200 {
+                    call(head);
+                }
+                started.elapsed().as_secs_f64() * 1e9 / 200.0
+            })
+            .collect();
+        median(samples)
+    };
+    for (language, head) in &heads {
+        figures.push((format!("languages/{language}/dispatch-ns"), time(head)));
+    }
+    figures
+}
+
 /// The HTTP server example, driven in process for its throughput.
 #[path = "../examples/server.rs"]
 #[allow(dead_code, unreachable_pub, reason = "only the routes and the loader are used here")]
@@ -1277,6 +1432,7 @@ fn main() {
     let reinstantiations = run("reinstantiate").then(|| reinstantiation(&mut ratios));
     let mut table = if run("freeze") { freezing(&mut criterion, &epochs, &mut ratios) } else { String::new() };
     let throughput = run("server").then(|| server_throughput(&[1, 2, 8, 64]));
+    let language_figures = run("languages").then(|| languages(&epochs, &mut ratios));
     if run("fan-out") {
         fan_outs(&mut criterion, &plain, &mut ratios);
     }
@@ -1302,6 +1458,9 @@ fn main() {
         pool_rates.iter().chain(swap_figures.iter()).chain(reinstantiations.iter()).chain(remote_rates.iter()).flatten()
     {
         let _ = writeln!(table, "{name} {value:.0}");
+    }
+    for (name, value) in language_figures.iter().flatten() {
+        let _ = writeln!(table, "{name} {value:.1}");
     }
     for (clients, http, direct) in throughput.iter().flatten() {
         let _ = writeln!(table, "server/render-requests-per-s-{clients}-clients {http:.0}");

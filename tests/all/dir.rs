@@ -27,10 +27,14 @@ fn run(dir: &Path) -> String {
 }
 
 #[test]
-fn the_demo_directory_loads_and_runs_its_rust_plugins() {
+fn the_demo_directory_loads_and_runs_its_plugins_in_rust_python_and_javascript() {
     let report = run(Path::new(wasm_link_guests::DEMO_DIR));
     assert!(report.contains("Hello world."), "{report}");
     assert!(report.contains("word-count: words"), "{report}");
+    // `vocabulary` (Python) measured the document `code-spans` (JavaScript)
+    // was lent and looked through.
+    assert!(report.contains("vocabulary: distinct words"), "{report}");
+    assert!(report.contains("program name(s) as code"), "{report}");
 }
 
 #[test]
@@ -107,9 +111,9 @@ fn a_directory_loaded_through_the_cache_runs_the_same() {
     #[allow(unsafe_code, reason = "a compile cache in a private test directory")]
     let cache = unsafe { CompileCache::new(cache_dir.path()) };
     let options = DirOptions { cache: Some(cache) };
-    let dir = Path::new(wasm_link_guests::DEMO_DIR);
+    let dir = demo_copy();
     for _ in 0..2 {
-        let plugin_dir = PluginDir::open(dir, &options).unwrap();
+        let plugin_dir = PluginDir::open(dir.path(), &options).unwrap();
         let (tree, _) = plugin_dir.into_tree();
         let engine = Engine::default();
         let (head, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
@@ -119,7 +123,7 @@ fn a_directory_loaded_through_the_cache_runs_the_same() {
     assert_eq!(std::fs::read_dir(cache_dir.path()).unwrap().count(), 7);
 }
 
-/// Adds the `clock-peek` transform, which imports `wasi:clocks`, with `grants`.
+/// Adds the `clock-peek` transform, which reads the wall clock, with `grants`.
 fn with_clock_peek(dir: &Path, grants: &str) {
     let plugin = dir.join("plugins/clock-peek");
     std::fs::create_dir_all(&plugin).unwrap();
@@ -131,30 +135,62 @@ fn with_clock_peek(dir: &Path, grants: &str) {
     .unwrap();
 }
 
-fn load_errors(dir: &Path) -> Vec<wasm_link::LoadError<String, String>> {
-    let plugin_dir = PluginDir::open(dir, &DirOptions::default()).unwrap();
+/// A directory whose root `stats` is served by `file-stats`, which imports
+/// the host's `example:files/host`: outside the WASI baseline.
+fn file_stats_dir(grants: &str) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    std::fs::write(path.join("wasm-link.toml"), "root = \"stats\"\n").unwrap();
+    std::fs::create_dir_all(path.join("interfaces/stats")).unwrap();
+    std::fs::write(
+        path.join("interfaces/stats/interface.toml"),
+        "cardinality = \"exactly-one\"\ninterface = \"example:files/stats@0.1.0\"\n",
+    )
+    .unwrap();
+    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("guests/file-stats/wit/world.wit");
+    std::fs::copy(wit, path.join("interfaces/stats/files.wit")).unwrap();
+    let plugin = path.join("plugins/file-stats");
+    std::fs::create_dir_all(&plugin).unwrap();
+    std::fs::copy(wasm_link_guests::component("file-stats").unwrap(), plugin.join("file-stats.wasm")).unwrap();
+    std::fs::write(
+        plugin.join("plugin.toml"),
+        format!("id = \"file-stats\"\nplug = \"stats\"\ncomponent = \"file-stats.wasm\"\n{grants}"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn an_import_outside_the_baseline_that_was_not_granted_fails_the_load_naming_it() {
+    let dir = file_stats_dir("");
+    let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
+    assert!(plugin_dir.errors.is_empty(), "{:?}", plugin_dir.errors);
     let (tree, _) = plugin_dir.into_tree();
     let engine = Engine::default();
-    let (_, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
-    errors
+    let Err((_, errors)) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()) else { panic!("the root loaded") };
+    let [error] = &errors[..] else { panic!("{errors:?}") };
+    assert_eq!(error.plugin().map(String::as_str), Some("file-stats"));
+    let message = wasm_link::error_chain(error);
+    assert!(message.contains("imports `example:files/host"), "{message}");
 }
 
 #[test]
-fn an_import_that_was_not_granted_fails_the_load_naming_it() {
+fn without_a_grant_the_clocks_are_virtual() {
     let dir = demo_copy();
     with_clock_peek(dir.path(), "");
-    let errors = load_errors(dir.path());
-    let [error] = &errors[..] else { panic!("{errors:?}") };
-    assert_eq!(error.plugin().map(String::as_str), Some("clock-peek"));
-    let message = std::error::Error::source(error).unwrap().to_string();
-    assert!(message.contains("imports `wasi:clocks/"), "{message}");
+    // The Unix epoch: the plugin has not slept.
+    let report = run(dir.path());
+    assert!(report.contains("read the clock: 0\n"), "{report}");
 }
 
 #[test]
-fn a_granted_import_loads() {
+fn a_granted_clock_is_the_hosts() {
     let dir = demo_copy();
     with_clock_peek(dir.path(), "grants = [\"wasi:clocks\"]\n");
-    assert!(load_errors(dir.path()).is_empty());
+    let report = run(dir.path());
+    let host = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let read: u64 = report.split("read the clock: ").nth(1).and_then(|r| r.lines().next()).unwrap().parse().unwrap();
+    assert!(read.abs_diff(host) < 60, "{read} vs {host}");
 }
 
 #[test]

@@ -425,9 +425,13 @@ fn bytes_that_import_more_than_the_checked_component_are_not_composed() {
 }
 
 /// The demo's report, loaded frozen or not.
-fn demo_report(freeze: bool) -> (String, wasm_link::FreezeReport<String, String>) {
+fn demo_report(
+    freeze: bool,
+    cache: &wasm_link::dir::CompileCache,
+) -> (String, wasm_link::FreezeReport<String, String>) {
     use wasm_link::dir::{DirOptions, PluginDir};
-    let plugin_dir = PluginDir::open(wasm_link_guests::DEMO_DIR, &DirOptions::default()).unwrap();
+    let options = DirOptions { cache: Some(cache.clone()) };
+    let plugin_dir = PluginDir::open(wasm_link_guests::DEMO_DIR, &options).unwrap();
     let (tree, errors) = plugin_dir.into_tree();
     assert!(errors.is_empty(), "{errors:?}");
     let engine = Engine::default();
@@ -443,15 +447,22 @@ fn demo_report(freeze: bool) -> (String, wasm_link::FreezeReport<String, String>
 
 #[test]
 fn the_demo_reports_the_same_frozen_and_says_why_its_parser_stays_dynamic() {
-    let (dynamic, _) = demo_report(false);
-    let (frozen, report) = demo_report(true);
+    // The whole demo, its Python and JavaScript plugins too: compiled once,
+    // for both loads.
+    let cache_dir = tempfile::tempdir().unwrap();
+    // SAFETY: a private directory `tempfile` just created for this test (mode
+    // 0700, unguessable name); only this test writes into it.
+    #[allow(unsafe_code, reason = "a compile cache in a private test directory")]
+    let cache = unsafe { wasm_link::dir::CompileCache::new(cache_dir.path()) };
+    let (dynamic, _) = demo_report(false, &cache);
+    let (frozen, report) = demo_report(true, &cache);
     assert_eq!(frozen, dynamic);
-    // Its one `ExactlyOne` provider serves five plugins, each heading a
+    // Its one `ExactlyOne` provider serves seven plugins, each heading a
     // group of its own (transforms and analysers are multi-plugin sockets).
     assert!(report.groups.is_empty(), "{report:#?}");
-    assert_eq!(report.dynamic.len(), 5, "{report:#?}");
+    assert_eq!(report.dynamic.len(), 7, "{report:#?}");
     assert!(report.dynamic.iter().all(|edge| edge.interface == "parser"
-        && matches!(&edge.reason, NotFrozen::Shared { provider, others } if provider == "markdown-parser" && others.len() == 4)));
+        && matches!(&edge.reason, NotFrozen::Shared { provider, others } if provider == "markdown-parser" && others.len() == 6)));
 }
 
 #[test]

@@ -94,8 +94,8 @@ pub fn run(dir: &Path, ids: &[String], cache: Option<PathBuf>) -> Result<ExitCod
     }
     // Each component checked as a load checks it: its imports, its plug.
     let options = DirOptions { cache: cache.map(crate::load::compile_cache) };
-    let plugin_dir = PluginDir::open(dir, &options)
-        .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
+    let plugin_dir =
+        PluginDir::open(dir, &options).map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
     let engine = wasm_link::default_engine().map_err(|e| e.to_string())?;
     for plugin in installed {
         let Some(found) = plugin_dir.plugins.iter().find(|p| p.plugin_id() == plugin.id) else {
@@ -119,9 +119,8 @@ pub fn run(dir: &Path, ids: &[String], cache: Option<PathBuf>) -> Result<ExitCod
 fn componentize(toolchains: &Toolchains, language: Language, plugin: &Sources) -> Result<(), String> {
     // The componentizer runs in the plugin folder: its paths must not be
     // relative to ours.
-    let absolute = |path: &Path| {
-        std::path::absolute(path).map_err(|e| format!("cannot resolve `{}`: {e}", path.display()))
-    };
+    let absolute =
+        |path: &Path| std::path::absolute(path).map_err(|e| format!("cannot resolve `{}`: {e}", path.display()));
     let folder = absolute(&plugin.folder)?;
     let component = absolute(&plugin.component)?;
     let world = crate::scaffold::world_name(&plugin.id);

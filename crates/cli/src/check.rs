@@ -83,8 +83,8 @@ pub fn run(dir: &Path, cache: Option<PathBuf>, freeze: bool) -> Result<ExitCode,
 fn print_wasi(loaded: &crate::load::Loaded, id: &str) {
     let Some((manifest, component)) = loaded.files.get(id) else { return };
     let Ok(bytes) = std::fs::read(component) else { return };
-    let packages = wasi_packages(&bytes);
-    if packages.is_empty() {
+    let imports = wasi_imports(&bytes);
+    if imports.is_empty() {
         return;
     }
     let grants = std::fs::read_to_string(manifest)
@@ -92,8 +92,10 @@ fn print_wasi(loaded: &crate::load::Loaded, id: &str) {
         .and_then(|text| toml::from_str::<wasm_link::dir::PluginManifest>(&text).ok())
         .map(|manifest| manifest.grants)
         .unwrap_or_default();
+    let mut packages: Vec<&str> = imports.iter().map(|i| i.split('/').next().unwrap_or(i)).collect();
+    packages.dedup();
     println!("          imports wasi: {}", packages.join(", "));
-    let (facts, granted) = wasi_facts(&packages, &grants);
+    let (facts, granted) = wasi_facts(&imports, &grants);
     if facts.is_empty() {
         return;
     }
@@ -104,24 +106,24 @@ fn print_wasi(loaded: &crate::load::Loaded, id: &str) {
     }
 }
 
-/// What a plugin importing the WASI `packages` (`cli`, `clocks`, ...) gets
-/// with `grants`, and the grants that changed it.
-fn wasi_facts(packages: &[String], grants: &[String]) -> (Vec<String>, Vec<String>) {
+/// What a plugin importing the WASI interfaces `imports` (`cli/stdout`,
+/// ...) gets with `grants`, and the grants that changed it.
+fn wasi_facts(imports: &[String], grants: &[String]) -> (Vec<String>, Vec<String>) {
     const BASELINE: &[&str] = &["cli", "clocks", "filesystem", "io", "random", "sockets"];
-    let imports = |package: &str| packages.iter().any(|p| p == package);
+    let imports_any = |prefixes: &[&str]| imports.iter().any(|i| prefixes.iter().any(|p| i.starts_with(p)));
     let grants_it = |grant: &str| grants.iter().any(|g| g == grant);
     let mut facts = Vec::new();
     let mut granted = Vec::new();
-    if imports("cli") {
+    if imports_any(&["cli/environment"]) {
         facts.push("no env".to_owned());
     }
-    if imports("filesystem") {
+    if imports_any(&["filesystem/"]) {
         facts.push("no files".to_owned());
     }
-    if imports("sockets") {
+    if imports_any(&["sockets/"]) {
         facts.push("sockets refused".to_owned());
     }
-    if imports("clocks") {
+    if imports_any(&["clocks/"]) {
         if grants_it("wasi:clocks") {
             facts.push("the host's clocks".to_owned());
             granted.push("wasi:clocks".to_owned());
@@ -129,7 +131,7 @@ fn wasi_facts(packages: &[String], grants: &[String]) -> (Vec<String>, Vec<Strin
             facts.push("virtual clocks".to_owned());
         }
     }
-    if imports("cli") {
+    if imports_any(&["cli/stdout", "cli/stderr"]) {
         if grants_it("stdio") {
             facts.push("the host's stdout and stderr".to_owned());
             granted.push("stdio".to_owned());
@@ -138,24 +140,25 @@ fn wasi_facts(packages: &[String], grants: &[String]) -> (Vec<String>, Vec<Strin
         }
     }
     // Anything else loaded only because the manifest grants it.
-    for package in packages.iter().filter(|p| !BASELINE.contains(&p.as_str())) {
-        let name = format!("wasi:{package}");
+    for import in imports.iter().filter(|i| !BASELINE.iter().any(|b| i.split('/').next() == Some(b))) {
+        let name = format!("wasi:{import}");
         if let Some(grant) = grants.iter().find(|g| name.starts_with(g.as_str())) {
             facts.push(format!("{name} as granted"));
-            granted.push(grant.clone());
+            if !granted.contains(grant) {
+                granted.push(grant.clone());
+            }
         }
     }
-    granted.dedup();
     (facts, granted)
 }
 
-/// The WASI packages a component imports (`cli` for
+/// The WASI interfaces a component imports (`cli/environment` for
 /// `wasi:cli/environment@0.2.6`), sorted, without duplicates. Only the
 /// component's own imports count, not those of the modules and
 /// components inside it.
-fn wasi_packages(bytes: &[u8]) -> Vec<String> {
+fn wasi_imports(bytes: &[u8]) -> Vec<String> {
     use wasmparser::{Parser, Payload};
-    let mut packages = std::collections::BTreeSet::new();
+    let mut imports = std::collections::BTreeSet::new();
     let mut depth = 0_u32;
     for payload in Parser::new(0).parse_all(bytes) {
         let Ok(payload) = payload else { break };
@@ -165,15 +168,14 @@ fn wasi_packages(bytes: &[u8]) -> Vec<String> {
             Payload::ComponentImportSection(reader) if depth == 1 => {
                 for import in reader.into_iter().filter_map(Result::ok) {
                     if let Some(rest) = import.name.name.strip_prefix("wasi:") {
-                        let package = rest.split(['/', '@']).next().unwrap_or(rest);
-                        packages.insert(package.to_owned());
+                        imports.insert(rest.split('@').next().unwrap_or(rest).to_owned());
                     }
                 }
             }
             _ => {}
         }
     }
-    packages.into_iter().collect()
+    imports.into_iter().collect()
 }
 
 /// The group a plugin was frozen into, when it was.

@@ -2,12 +2,12 @@
 //! expects it, every export stubbed with a body that throws.
 //!
 //! componentize-js takes each exported interface from the module's export
-//! of the interface's name in lowerCamelCase (`transform`), an object whose
-//! methods are the interface's functions in lowerCamelCase (`setParagraphs`)
-//! and whose UpperCamelCase members are the classes of its resources
+//! of the interface's name in `lowerCamelCase` (`transform`), an object whose
+//! methods are the interface's functions in `lowerCamelCase` (`setParagraphs`)
+//! and whose `UpperCamelCase` members are the classes of its resources
 //! (`Document`, with `constructor`, methods and `static` functions). Imports
 //! come from the interface's full name (`demo:parser/parser@0.1.0`). Each
-//! stub has a JSDoc comment with the function's documentation and its WIT
+//! stub has a `JSDoc` comment with the function's documentation and its WIT
 //! signature.
 
 use std::fmt::Write as _;
@@ -18,9 +18,8 @@ use wit_parser::{Docs, Function, FunctionKind, Handle, Resolve, Type, TypeDefKin
 pub fn app(world_text: &str, id: &str) -> Result<String, String> {
     let mut resolve = Resolve::new();
     let package = resolve.push_str("world.wit", world_text).map_err(|e| format!("the world does not parse: {e:#}"))?;
-    let world = resolve
-        .select_world(&[package], Some(&crate::scaffold::world_name(id)))
-        .map_err(|e| format!("{e:#}"))?;
+    let world =
+        resolve.select_world(&[package], Some(&crate::scaffold::world_name(id))).map_err(|e| format!("{e:#}"))?;
     let world = &resolve.worlds[world];
     let mut out = format!(
         "// Plugin `{id}`, in JavaScript.\n//\n\
@@ -84,7 +83,13 @@ pub fn app(world_text: &str, id: &str) -> Result<String, String> {
 }
 
 /// A resource's class, a member of its interface's object.
-fn resource<'a>(out: &mut String, resolve: &Resolve, name: &str, ty: TypeId, functions: impl Iterator<Item = &'a Function>) {
+fn resource<'a>(
+    out: &mut String,
+    resolve: &Resolve,
+    name: &str,
+    ty: TypeId,
+    functions: impl Iterator<Item = &'a Function>,
+) {
     let class = upper_camel(name);
     docs_comment(out, "  ", &resolve.types[ty].docs, &format!("resource {name}"));
     let _ = writeln!(out, "  {class}: class {class} {{");
@@ -111,7 +116,7 @@ fn resource<'a>(out: &mut String, resolve: &Resolve, name: &str, ty: TypeId, fun
     out.push_str("  },\n");
 }
 
-/// A JSDoc comment: the WIT documentation, then the WIT signature.
+/// A `JSDoc` comment: the WIT documentation, then the WIT signature.
 fn docs_comment(out: &mut String, indent: &str, docs: &Docs, signature: &str) {
     let _ = writeln!(out, "{indent}/**");
     if let Some(text) = &docs.contents {
@@ -316,7 +321,7 @@ package demo:rich@0.1.0 {
     resource canvas {
       /// Makes one.
       constructor(width: u32, height: u32);
-      draw-line: func(from: point, to: option<point>) -> result<u32, string>;
+      draw-line: func(start: point, end: option<point>) -> result<u32, string>;
       make: static func(p: point) -> canvas;
     }
     /// A new canvas.
@@ -334,10 +339,13 @@ package demo:rich@0.1.0 {
         assert!(app.contains("//   import { getPoint } from \"demo:other/other@0.1.0\";\n"), "{app}");
         assert!(app.contains("export const shapes = {\n"), "{app}");
         assert!(app.contains("  Canvas: class Canvas {\n"), "{app}");
-        assert!(app.contains("    constructor(width, height) {\n      throw new Error(\"todo: new Canvas\");"), "{app}");
+        assert!(
+            app.contains("    constructor(width, height) {\n      throw new Error(\"todo: new Canvas\");"),
+            "{app}"
+        );
         assert!(app.contains("     * WIT: `constructor(width: u32, height: u32)`\n"), "{app}");
-        assert!(app.contains("    drawLine(from, to) {\n"), "{app}");
-        assert!(app.contains("`draw-line: func(from: point, to: option<point>) -> result<u32, string>`"), "{app}");
+        assert!(app.contains("    drawLine(start, end) {\n"), "{app}");
+        assert!(app.contains("`draw-line: func(start: point, end: option<point>) -> result<u32, string>`"), "{app}");
         assert!(app.contains("    static make(p) {\n"), "{app}");
         assert!(app.contains("`make: static func(p: point) -> canvas`"), "{app}");
         assert!(app.contains("  /**\n   * A new canvas.\n   *\n   * Wide.\n   *\n   * WIT: `new-canvas: func(w: u32, default: borrow<canvas>) -> tuple<canvas, list<u8>>`\n   */\n  newCanvas(w, default_) {\n    throw new Error(\"todo: shapes.newCanvas\");\n  },\n"), "{app}");

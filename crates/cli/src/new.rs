@@ -58,7 +58,9 @@ pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String], language: Langu
     let world = crate::scaffold::world(id, plug_interface, &socket_interfaces)?;
     // The sources, each a path relative to the plugin folder and its text.
     let sources: Vec<(String, String)> = match language {
-        Language::Rust => vec![("Cargo.toml".to_owned(), cargo_toml(id)), ("src/lib.rs".to_owned(), stubs(&world, id)?)],
+        Language::Rust => {
+            vec![("Cargo.toml".to_owned(), cargo_toml(id)), ("src/lib.rs".to_owned(), stubs(&world, id)?)]
+        }
         Language::Python => crate::python::files(&crate::build::toolchains(dir), &world, id)?,
         Language::JavaScript => vec![("app.js".to_owned(), crate::javascript::app(&world, id)?)],
     };

@@ -24,9 +24,48 @@ pub fn text(value: &Val, output: Output) -> String {
     }
 }
 
-/// A value in WAVE; resources, which WAVE cannot spell, as `<resource>`.
+/// A value in WAVE; what WAVE cannot spell (a resource, a stream, a
+/// future, an error context) as `<resource>` (`<stream>`, ...) inside the
+/// WAVE of the rest, and a map as a list of `(key, value)` pairs.
 pub fn wave(value: &Val) -> String {
-    wasm_wave::to_string(value).unwrap_or_else(|_| "<resource>".to_owned())
+    let join = |items: &mut dyn Iterator<Item = String>| items.collect::<Vec<_>>().join(", ");
+    let payload = |name: &str, inner: &Option<Box<Val>>| match inner {
+        Some(inner) => format!("{name}({})", wave(inner)),
+        None => name.to_owned(),
+    };
+    if spellable(value) {
+        // wasm-wave panics on what it cannot spell; `spellable` kept that out.
+        return wasm_wave::to_string(value).unwrap_or_else(|_| "<value>".to_owned());
+    }
+    match value {
+        Val::Resource(_) => "<resource>".to_owned(),
+        Val::Future(_) => "<future>".to_owned(),
+        Val::Stream(_) => "<stream>".to_owned(),
+        Val::ErrorContext(_) => "<error-context>".to_owned(),
+        Val::List(items) | Val::FixedLengthList(items) => format!("[{}]", join(&mut items.iter().map(wave))),
+        Val::Tuple(items) => format!("({})", join(&mut items.iter().map(wave))),
+        Val::Map(pairs) => format!("[{}]", join(&mut pairs.iter().map(|(k, v)| format!("({}, {})", wave(k), wave(v))))),
+        Val::Record(fields) => {
+            format!("{{{}}}", join(&mut fields.iter().map(|(name, v)| format!("{name}: {}", wave(v)))))
+        }
+        Val::Variant(case, inner) => payload(case, inner),
+        Val::Option(Some(inner)) => format!("some({})", wave(inner)),
+        Val::Result(Ok(inner)) => payload("ok", inner),
+        Val::Result(Err(inner)) => payload("err", inner),
+        _ => "<value>".to_owned(),
+    }
+}
+
+/// Whether wasm-wave can write `value` (it panics on the others).
+fn spellable(value: &Val) -> bool {
+    let boxed = |inner: &Option<Box<Val>>| inner.as_deref().is_none_or(spellable);
+    match value {
+        Val::Resource(_) | Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) | Val::Map(_) => false,
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => items.iter().all(spellable),
+        Val::Record(fields) => fields.iter().all(|(_, v)| spellable(v)),
+        Val::Variant(_, inner) | Val::Option(inner) | Val::Result(Ok(inner) | Err(inner)) => boxed(inner),
+        _ => true,
+    }
 }
 
 /// A value as JSON: numbers, strings and booleans as themselves, lists
@@ -95,5 +134,13 @@ mod tests {
         assert_eq!(text(&value, Output::Text), "line 1\nline \"2\"");
         assert_eq!(text(&value, Output::Wave), r#""line 1\nline \"2\"""#);
         assert_eq!(text(&Val::U8(3), Output::Text), "3");
+    }
+
+    #[test]
+    fn what_wave_cannot_spell_is_named_not_a_panic() {
+        let map = Val::Map(vec![(Val::String("k".to_owned()), Val::U8(1))]);
+        let value = Val::Record(vec![("m".to_owned(), map), ("o".to_owned(), Val::Option(None))]);
+        assert_eq!(wave(&value), r#"{m: [("k", 1)], o: none}"#);
+        assert_eq!(json(&Val::List(vec![Val::U8(1)])), json!([1]));
     }
 }

@@ -74,7 +74,8 @@ fn modules(dir: &Path) -> Vec<String> {
 }
 
 /// `app.py`, and `<interface>.py` for each exported interface with
-/// resources.
+/// resources. componentize-py looks for the resources of an interface
+/// named `app` in module `app`: the app itself then holds them.
 pub fn generate(bindings: &Bindings, id: &str) -> Vec<(String, String)> {
     let exports = PyFile::parse(&bindings.exports);
     let resource_modules: Vec<(&str, PyFile<'_>)> = bindings
@@ -91,18 +92,31 @@ pub fn generate(bindings: &Bindings, id: &str) -> Vec<(String, String)> {
     }
     let mut imports = exports.imports_used(&classes);
     imports.insert(0, Import::from("wit_world", "exports"));
+    let mut see = String::new();
+    for (module, file) in &resource_modules {
+        if *module != "app" {
+            continue;
+        }
+        let resources = resource_classes(module, file);
+        for import in file.imports_used(&resources) {
+            add(&mut imports, import);
+        }
+        add(&mut imports, Import::from("wit_world.exports", module));
+        classes.push_str(&resources);
+        see.push_str("\n\nThe resources of `app` are classes of this file too.");
+    }
     for module in &bindings.import_modules {
         if !imports.iter().any(|i| i.binds(module)) {
             imports.push(Import::from("wit_world.imports", module));
         }
     }
     // The app creates the resources it returns from their own module.
-    let mut see = String::new();
-    for (module, file) in &resource_modules {
+    for (module, file) in resource_modules.iter().filter(|(module, _)| *module != "app") {
         let names: Vec<&str> = file.classes.iter().map(|c| c.name).collect();
         let clash = names.iter().any(|name| imports.iter().any(|i| i.binds(name)));
         if !clash {
-            imports.push(Import { module: (*module).to_owned(), names: names.iter().map(|n| (*n).to_owned()).collect() });
+            imports
+                .push(Import { module: (*module).to_owned(), names: names.iter().map(|n| (*n).to_owned()).collect() });
         }
         let _ = write!(see, "\n\nThe resources of `{module}` are the classes of `{module}.py`, beside this\nfile.");
     }
@@ -112,12 +126,8 @@ pub fn generate(bindings: &Bindings, id: &str) -> Vec<(String, String)> {
         print_imports(&imports)
     );
     let mut files = vec![("app.py".to_owned(), app)];
-    for (module, file) in &resource_modules {
-        let mut classes = String::new();
-        for class in &file.classes {
-            classes.push_str("\n\n");
-            classes.push_str(&class.implement(module, Some(&file.names)));
-        }
+    for (module, file) in resource_modules.iter().filter(|(module, _)| *module != "app") {
+        let classes = resource_classes(module, file);
         let mut imports = file.imports_used(&classes);
         imports.push(Import::from("wit_world.exports", module));
         let text = format!(
@@ -128,6 +138,35 @@ pub fn generate(bindings: &Bindings, id: &str) -> Vec<(String, String)> {
         files.push((format!("{module}.py"), text));
     }
     files
+}
+
+/// The classes implementing the resources of the bindings' `module`.
+fn resource_classes(module: &str, file: &PyFile<'_>) -> String {
+    let mut classes = String::new();
+    for class in &file.classes {
+        classes.push_str("\n\n");
+        classes.push_str(&class.implement(module, Some(&file.names)));
+    }
+    classes
+}
+
+/// Adds `import` to `imports`, into a statement of the same module when
+/// there is one.
+fn add(imports: &mut Vec<Import>, import: Import) {
+    if imports.contains(&import) {
+        return;
+    }
+    let same =
+        imports.iter_mut().find(|i| i.module == import.module && !i.names.is_empty() && !import.names.is_empty());
+    if let Some(existing) = same {
+        for name in import.names {
+            if !existing.names.contains(&name) {
+                existing.names.push(name);
+            }
+        }
+    } else {
+        imports.push(import);
+    }
 }
 
 /// An import statement: `from module import names` (or `import module`
@@ -270,9 +309,10 @@ impl<'a> PyFile<'a> {
     fn imports_used(&self, code: &str) -> Vec<Import> {
         // Names in signatures, decorators and base classes; not the words
         // of docstrings.
-        let code_lines = code.lines().map(str::trim_start).filter(|l| {
-            l.starts_with("def ") || l.starts_with("class ") || l.starts_with('@')
-        });
+        let code_lines = code
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| l.starts_with("def ") || l.starts_with("class ") || l.starts_with('@'));
         let used: BTreeSet<&str> = code_lines.flat_map(identifiers).map(|(_, ident)| ident).collect();
         let mut kept = Vec::new();
         for import in &self.imports {
@@ -312,11 +352,8 @@ impl Class<'_> {
                 method = identifier(rest);
             }
             if trimmed == "raise NotImplementedError" {
-                let _ = writeln!(
-                    out,
-                    "{indent}raise NotImplementedError(\"not yet implemented: {}.{method}\")",
-                    self.name
-                );
+                let _ =
+                    writeln!(out, "{indent}raise NotImplementedError(\"not yet implemented: {}.{method}\")", self.name);
                 continue;
             }
             has_body |= !trimmed.is_empty();
@@ -410,7 +447,7 @@ class Shapes(Protocol):
 
 "#;
 
-    const SHAPES: &str = r#"from typing import TypeVar, Generic, Union, Optional, Protocol, Tuple, List, Any, Self, Callable
+    const SHAPES: &str = r"from typing import TypeVar, Generic, Union, Optional, Protocol, Tuple, List, Any, Self, Callable
 from dataclasses import dataclass
 from abc import abstractmethod
 import weakref
@@ -447,7 +484,7 @@ class Pen(Protocol):
     def other(self) -> Canvas:
         raise NotImplementedError
 
-"#;
+";
 
     fn bindings() -> Bindings {
         Bindings {
@@ -470,10 +507,7 @@ class Pen(Protocol):
         assert!(!app.contains("abstractmethod") && !app.contains("weakref") && !app.contains(".."), "{app}");
         assert!(app.contains("class Shapes(exports.Shapes):\n"), "{app}");
         assert!(app.contains("    def new_canvas(self, w: int) -> shapes.Canvas:\n        \"\"\"\n"), "{app}");
-        assert!(
-            app.contains("        raise NotImplementedError(\"not yet implemented: Shapes.describe\")\n"),
-            "{app}"
-        );
+        assert!(app.contains("        raise NotImplementedError(\"not yet implemented: Shapes.describe\")\n"), "{app}");
     }
 
     #[test]
@@ -485,10 +519,30 @@ class Pen(Protocol):
         assert!(shapes.contains("from wit_world.imports import other\n"), "{shapes}");
         assert!(shapes.contains("from wit_world.exports import shapes\n"), "{shapes}");
         assert!(shapes.contains("class Canvas(shapes.Canvas):\n"), "{shapes}");
-        assert!(shapes.contains("    @classmethod\n    def make(cls, p: other.Point, s: shapes.Shape) -> Self:"), "{shapes}");
+        assert!(
+            shapes.contains("    @classmethod\n    def make(cls, p: other.Point, s: shapes.Shape) -> Self:"),
+            "{shapes}"
+        );
         assert!(shapes.contains("def take(self) -> List[shapes.Metric]:"), "{shapes}");
         assert!(shapes.contains("def other(self) -> shapes.Canvas:"), "{shapes}");
         assert!(!shapes.contains("    \n"), "no trailing spaces: {shapes}");
+    }
+
+    #[test]
+    fn the_resources_of_an_interface_named_app_live_in_the_app() {
+        let bindings = Bindings {
+            exports: EXPORTS.replace("shapes", "app").replace("class Shapes", "class App"),
+            export_modules: vec![("app".to_owned(), SHAPES.to_owned())],
+            import_modules: vec!["other".to_owned()],
+        };
+        let files = generate(&bindings, "rich");
+        assert_eq!(files.len(), 1, "one file");
+        let app = &files[0].1;
+        assert!(app.contains("class App(exports.App):\n"), "{app}");
+        assert!(app.contains("class Canvas(app.Canvas):\n"), "{app}");
+        assert!(app.contains("from wit_world.exports import app\n"), "{app}");
+        assert!(app.contains("from typing import Optional, List, Self\n"), "{app}");
+        assert!(!app.contains("from app import"), "{app}");
     }
 
     #[test]

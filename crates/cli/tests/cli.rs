@@ -605,3 +605,227 @@ fn calls_across_a_server_restart_are_each_served_or_a_typed_error() {
     assert_eq!(failed, 10, "the ten calls while the server was down failed, no others");
     drop(server);
 }
+
+/// `wasm-link` with the guest toolchains where the guests' build installed
+/// them: nothing is installed twice.
+fn wasm_link_with_toolchains() -> Command {
+    let mut command = wasm_link();
+    command.env("WASM_LINK_TOOLCHAINS", wasm_link_guests::TOOLCHAINS_DIR);
+    command
+}
+
+/// `new DIR ID --lang LANG --plug transform --socket parser`, then the
+/// generated source checked with `generated`, replaced by `source`, built
+/// (with `cache`, which `check` and `call` reuse: the component compiles
+/// once), checked and called through the demo's pipeline.
+fn new_transform_in(language: &str, id: &str, generated: &[&str], source: &str, effect: &[&str]) {
+    let dir = demo_copy();
+    let cache = tempfile::tempdir().unwrap();
+    let file = if language == "python" { "app.py" } else { "app.js" };
+    wasm_link_with_toolchains()
+        .arg("new")
+        .arg(dir.path())
+        .args([id, "--plug", "transform", "--socket", "parser", "--lang", language])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "implement its exports in {}",
+            dir.path().join("plugins").join(id).join(file).display()
+        )))
+        .stdout(predicate::str::contains(format!("wasm-link build {} {id}", dir.path().display())));
+    let folder = dir.path().join("plugins").join(id);
+    for written in ["plugin.toml", "wit/world.wit", file] {
+        assert!(folder.join(written).is_file(), "`{written}` written");
+    }
+    assert!(!folder.join("Cargo.toml").exists(), "no Rust crate");
+    let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
+    assert!(manifest.contains(&format!("component = \"{id}.wasm\"")), "{manifest}");
+    let stub = std::fs::read_to_string(folder.join(file)).unwrap();
+    for expected in generated {
+        assert!(stub.contains(expected), "`{expected}` in the generated {file}:\n{stub}");
+    }
+    std::fs::write(folder.join(file), source).unwrap();
+    wasm_link_with_toolchains()
+        .arg("build")
+        .arg(dir.path())
+        .arg(id)
+        .arg("--cache")
+        .arg(cache.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("built   {id}")));
+    let check = wasm_link().arg("check").arg(dir.path()).arg("--cache").arg(cache.path()).output().unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    let line = format!("  ok      {id} (plug `transform`)");
+    let mut lines = report.lines().skip_while(|l| *l != line);
+    assert_eq!(lines.next(), Some(line.as_str()), "{report}");
+    // What its language runtime imports, and that none of it is granted.
+    let wasi = lines.next().unwrap_or_default();
+    assert!(wasi.starts_with("          imports wasi: cli, clocks,"), "{report}");
+    let given = lines.next().unwrap_or_default();
+    assert!(given.contains("nothing granted:") && given.contains("virtual clocks"), "{report}");
+    let call = wasm_link()
+        .arg("call")
+        .arg(dir.path())
+        .args(["app", "run", "\"# T\\n\\nsome text\"", "--cache"])
+        .arg(cache.path())
+        .output()
+        .unwrap();
+    let output = String::from_utf8_lossy(&call.stdout);
+    assert!(call.status.success(), "{output}{}", String::from_utf8_lossy(&call.stderr));
+    for expected in effect {
+        assert!(output.contains(expected), "`{expected}` in:\n{output}");
+    }
+}
+
+#[test]
+fn new_python_then_build_then_check_then_call_shows_the_new_plugin() {
+    new_transform_in(
+        "python",
+        "expand-py",
+        &[
+            "class Transform(exports.Transform):",
+            "    def apply(self, doc: parser.Document) -> str:",
+            "raise NotImplementedError(\"not yet implemented: Transform.apply\")",
+            "from wit_world.imports import parser",
+        ],
+        "from wit_world import exports\n\
+         from wit_world.imports import parser\n\n\n\
+         class Transform(exports.Transform):\n    \
+             def apply(self, doc: parser.Document) -> str:\n        \
+                 doc.set_paragraphs(doc.paragraphs() + [\"Added in Python.\"])\n        \
+                 return \"added a paragraph in Python\"\n",
+        &["Added in Python.", "* added a paragraph in Python", "Some text"],
+    );
+}
+
+#[test]
+fn new_js_then_build_then_check_then_call_shows_the_new_plugin() {
+    new_transform_in(
+        "js",
+        "expand-js",
+        &[
+            "export const transform = {",
+            "   * WIT: `apply: func(doc: borrow<document>) -> string`",
+            "  apply(doc) {\n    throw new Error(\"todo: transform.apply\");",
+            "//   import { parse } from \"demo:parser/parser@0.1.0\";",
+        ],
+        "export const transform = {\n  \
+           apply(doc) {\n    \
+             doc.setParagraphs([...doc.paragraphs(), \"Added in JavaScript.\"]);\n    \
+             return \"added a paragraph in JavaScript\";\n  \
+           },\n\
+         };\n",
+        &["Added in JavaScript.", "* added a paragraph in JavaScript", "Some text"],
+    );
+}
+
+/// `new DIR parser2 --plug parser --lang LANG`: the plug exports the
+/// `document` resource; the stubs build as written (they only throw when
+/// called).
+fn new_parser_in(language: &str, files: &[(&str, &[&str])]) {
+    let dir = demo_copy();
+    let cache = tempfile::tempdir().unwrap();
+    wasm_link_with_toolchains()
+        .arg("new")
+        .arg(dir.path())
+        .args(["parser2", "--plug", "parser", "--lang", language])
+        .assert()
+        .success();
+    let folder = dir.path().join("plugins/parser2");
+    for (file, expected) in files {
+        let source = std::fs::read_to_string(folder.join(file)).unwrap_or_else(|e| panic!("`{file}`: {e}"));
+        for expected in *expected {
+            assert!(source.contains(expected), "`{expected}` in the generated {file}:\n{source}");
+        }
+    }
+    wasm_link_with_toolchains()
+        .arg("build")
+        .arg(dir.path())
+        .arg("--cache")
+        .arg(cache.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("built   parser2"));
+}
+
+#[test]
+fn new_python_stubs_a_plug_that_exports_a_resource_and_the_stub_builds() {
+    new_parser_in(
+        "python",
+        &[
+            ("app.py", &["class Parser(exports.Parser):", "def parse(self, source: str) -> parser.Document:"]),
+            // componentize-py takes the resource's class from a module
+            // named after the interface.
+            (
+                "parser.py",
+                &[
+                    "from wit_world.exports import parser",
+                    "class Document(parser.Document):",
+                    "def set_paragraphs(self, paragraphs: List[str]) -> None:",
+                    "raise NotImplementedError(\"not yet implemented: Document.title\")",
+                ],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn new_js_stubs_a_plug_that_exports_a_resource_and_the_stub_builds() {
+    new_parser_in(
+        "js",
+        &[(
+            "app.js",
+            &[
+                "export const parser = {",
+                "  Document: class Document {",
+                "    setParagraphs(paragraphs) {",
+                "   * WIT: `parse: func(source: string) -> document`",
+                "  parse(source) {",
+            ],
+        )],
+    );
+}
+
+#[test]
+fn build_without_python_or_node_says_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    wasm_link_guests::copy_demo_all(dir.path());
+    wasm_link()
+        .arg("build")
+        .arg(dir.path())
+        .args(["vocabulary", "code-spans"])
+        .env("WASM_LINK_PYTHON", "/nonexistent/python3")
+        // No `node` on the way either.
+        .env("PATH", "/nonexistent")
+        .env("WASM_LINK_TOOLCHAINS", dir.path().join("toolchains"))
+        .assert()
+        .failure()
+        .stdout(predicate::str::contains("FAILED  vocabulary: building Python plugins needs `python3`"))
+        .stdout(predicate::str::contains("install Python 3.9 or later with pip"))
+        .stdout(predicate::str::contains("FAILED  code-spans: building JavaScript plugins needs `node`"))
+        .stdout(predicate::str::contains("install Node.js 18 or later with npm"));
+    assert!(!dir.path().join("toolchains").exists(), "nothing installed");
+}
+
+#[test]
+fn check_shows_the_wasi_each_plugin_imports_and_what_its_grants_give() {
+    let dir = demo_copy();
+    let manifest = dir.path().join("plugins/capitalize/plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}grants = [\"stdio\"]\n")).unwrap();
+    let output = wasm_link().arg("check").arg(dir.path()).output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}");
+    let after = |id: &str| {
+        let mut lines = report.lines().skip_while(|l| !l.starts_with(&format!("  ok      {id} "))).skip(1);
+        (lines.next().unwrap_or_default().to_owned(), lines.next().unwrap_or_default().to_owned())
+    };
+    // The Rust guests' standard library imports `wasi:cli` and `wasi:io`.
+    let (imports, given) = after("word-count");
+    assert_eq!(imports, "          imports wasi: cli, io", "{report}");
+    assert_eq!(given, "          nothing granted: no env, stdout and stderr to the log", "{report}");
+    let (_, given) = after("capitalize");
+    assert_eq!(given, "          granted stdio: no env, the host's stdout and stderr", "{report}");
+}
