@@ -26,6 +26,8 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiView};
 
 use crate::PluginCtx;
 
+pub(super) use output::GuestOutput;
+
 /// What every directory plugin may import, as grants (`wasm-link:runtime/*`
 /// is every plugin's by the grants policy itself).
 pub(super) const BASELINE: &[&str] = &[
@@ -128,8 +130,9 @@ impl Pollable for Sleep {
     }
 }
 
-/// The WASI context of a plugin granted `grants`, with its clocks.
-pub(super) fn wasi_for(plugin: &str, grants: &[String], deadline: Duration) -> (WasiCtx, Clocks) {
+/// The WASI context of a plugin granted `grants`, with its clocks and its
+/// standard error (unless it has the host's).
+pub(super) fn wasi_for(plugin: &str, grants: &[String], deadline: Duration) -> (WasiCtx, Clocks, Option<GuestOutput>) {
     let clocks = Clocks::new(grants, deadline);
     let mut wasi = WasiCtx::builder();
     // Refused before an OS socket is made (the default refuses only
@@ -139,12 +142,15 @@ pub(super) fn wasi_for(plugin: &str, grants: &[String], deadline: Duration) -> (
     if let Clocks::Virtual(slept) = &clocks {
         wasi.wall_clock(VirtualWall(slept.clone()));
     }
-    if grants.iter().any(|g| g == STDIO) {
+    let stderr = if grants.iter().any(|g| g == STDIO) {
         wasi.inherit_stdout().inherit_stderr();
+        None
     } else {
-        wasi.stdout(output::GuestOutput::new(plugin, "stdout")).stderr(output::GuestOutput::new(plugin, "stderr"));
-    }
-    (wasi.build(), clocks)
+        let stderr = GuestOutput::new(plugin, "stderr");
+        wasi.stdout(GuestOutput::new(plugin, "stdout")).stderr(stderr.clone());
+        Some(stderr)
+    };
+    (wasi.build(), clocks, stderr)
 }
 
 /// A plugin value that keeps its [`Clocks`] (a directory plugin).
@@ -199,6 +205,8 @@ mod output {
     /// Lines logged per stream of one instance; later ones are counted,
     /// not logged.
     const LINES: u32 = 1000;
+    /// The end of the stream kept for a trap's error, in bytes.
+    const TAIL: usize = 2048;
     /// What one write may carry: writes are consumed at once, whatever
     /// their size, so this only sets how a guest chunks its output.
     const PERMIT: usize = 64 << 10;
@@ -212,11 +220,32 @@ mod output {
         stream: &'static str,
         partial: Vec<u8>,
         logged: u32,
+        /// The last lines, at most [`TAIL`] bytes, for a trap's error.
+        tail: std::collections::VecDeque<String>,
+        tail_bytes: usize,
     }
 
     impl GuestOutput {
         pub(crate) fn new(plugin: &str, stream: &'static str) -> Self {
-            Self(Arc::new(Mutex::new(Lines { plugin: plugin.into(), stream, partial: Vec::new(), logged: 0 })))
+            Self(Arc::new(Mutex::new(Lines {
+                plugin: plugin.into(),
+                stream,
+                partial: Vec::new(),
+                logged: 0,
+                tail: std::collections::VecDeque::new(),
+                tail_bytes: 0,
+            })))
+        }
+
+        /// The last lines written (and a line not ended yet), emptied.
+        pub(crate) fn take_tail(&self) -> Option<String> {
+            let mut lines = self.0.lock();
+            if !lines.partial.is_empty() {
+                lines.flush_line();
+            }
+            let tail: Vec<String> = lines.tail.drain(..).collect();
+            lines.tail_bytes = 0;
+            (!tail.is_empty()).then(|| tail.join("\n"))
         }
     }
 
@@ -234,6 +263,13 @@ mod output {
         fn flush_line(&mut self) {
             let line = String::from_utf8_lossy(&self.partial).into_owned();
             self.partial.clear();
+            self.tail_bytes += line.len();
+            self.tail.push_back(line.clone());
+            while self.tail_bytes > TAIL
+                && let Some(old) = self.tail.pop_front()
+            {
+                self.tail_bytes -= old.len();
+            }
             self.logged = self.logged.saturating_add(1);
             if self.logged < LINES {
                 tracing::info!(target: "wasm_link::guest", plugin = &*self.plugin, stream = self.stream, "{line}");

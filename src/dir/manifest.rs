@@ -77,9 +77,13 @@ pub struct PluginManifest {
     /// spread round-robin over them.
     #[serde(default)]
     pub stateless: bool,
-    /// What the plugin may import beyond its sockets: WASI interface
-    /// prefixes such as `wasi:clocks` or `wasi:random`, and `stdio` to see the
-    /// host's standard output and error. Nothing by default.
+    /// What the plugin may import beyond its sockets and the WASI baseline
+    /// every directory plugin links (`wasi:cli`, `wasi:clocks`,
+    /// `wasi:random`, `wasi:io`, `wasi:filesystem/{types,preopens}`,
+    /// `wasi:sockets`, all granting nothing): interface names or prefixes
+    /// such as `wasi:http`. Two grants change what the baseline gives:
+    /// `wasi:clocks`, the host's clocks instead of virtual ones, and
+    /// `stdio`, the host's standard output and error. Nothing by default.
     #[serde(default)]
     pub grants: Vec<String>,
     /// Budgets; unset fields keep the defaults of [`Limits`](crate::Limits).

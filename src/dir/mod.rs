@@ -224,6 +224,8 @@ pub struct DirPlugin {
     wasi: WasiCtx,
     /// The clocks behind its WASI context and its sleeps.
     clocks: Clocks,
+    /// Its standard error, unless it has the host's (`stdio`).
+    stderr: Option<baseline::GuestOutput>,
 }
 
 impl DirPlugin {
@@ -333,6 +335,15 @@ impl PluginData for DirPlugin {
         Some(BASELINE.iter().map(|&g| g.to_owned()).chain(self.grants.iter().cloned()).collect())
     }
 
+    /// The end of what the plugin wrote to its standard error (at most
+    /// 2 KiB, emptied): a Python traceback, a JavaScript exception, a Rust
+    /// panic message. `None` with the `stdio` grant (the host's own
+    /// standard error has it).
+    fn trap_note(&mut self) -> Option<String> {
+        let tail = self.stderr.as_ref()?.take_tail()?;
+        Some(format!("its standard error ended with:\n{tail}"))
+    }
+
     /// The manifest's `remote` servers, if any.
     #[cfg(feature = "remote")]
     fn remote(&self) -> Option<crate::Remote> {
@@ -427,8 +438,11 @@ impl PluginDir {
         PluginTree::new(self.root, self.interfaces, self.plugins)
     }
 
-    /// A linker offering WASI to plugins (with nothing granted: see
-    /// [`DirPlugin`]).
+    /// A linker offering WASI to plugins: the baseline every directory
+    /// plugin links, granting nothing (no environment, files or sockets;
+    /// virtual clocks whose sleeps return at once; output to `tracing`),
+    /// and the host's clocks or standard streams where a manifest grants
+    /// `wasi:clocks` or `stdio`.
     ///
     /// # Errors
     /// When wasmtime cannot define WASI in the linker.
@@ -788,7 +802,7 @@ fn read_plugins(
             }
         };
         let limits = manifest.limits.limits();
-        let (wasi, clocks) = baseline::wasi_for(&manifest.id, &manifest.grants, limits.deadline);
+        let (wasi, clocks, stderr) = baseline::wasi_for(&manifest.id, &manifest.grants, limits.deadline);
         plugins.push(DirPlugin {
             version,
             // A remote plugin's proxy keeps no state: by default it makes as
@@ -812,6 +826,7 @@ fn read_plugins(
             table: ResourceTable::new(),
             wasi,
             clocks,
+            stderr,
         });
     }
     plugins
@@ -839,7 +854,7 @@ impl DirPlugin {
     /// A new value of the same plugin, with a fresh resource table and WASI
     /// context (for another try at loading it).
     pub(crate) fn fresh(&self) -> Self {
-        let (wasi, clocks) = baseline::wasi_for(&self.id, &self.grants, self.limits.deadline);
+        let (wasi, clocks, stderr) = baseline::wasi_for(&self.id, &self.grants, self.limits.deadline);
         Self {
             id: self.id.clone(),
             plug: self.plug.clone(),
@@ -861,6 +876,7 @@ impl DirPlugin {
             table: ResourceTable::new(),
             wasi,
             clocks,
+            stderr,
         }
     }
 }

@@ -272,12 +272,14 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         fuel: Option<u64>,
         state: &mut SlotState<P>,
     ) -> (DispatchError<P::Id>, bool) {
-        let (call_hit, deadline, inherited, started, ends) = match state {
+        let (call_hit, deadline, inherited, started, ends, note) = match state {
             SlotState::Live(live) => {
-                let call = &mut live.store.data_mut().call;
-                (call.hit.take(), call.deadline, call.inherited, call.started, call.ends)
+                let data = live.store.data_mut();
+                let note = data.plugin_mut().trap_note();
+                let call = &mut data.call;
+                (call.hit.take(), call.deadline, call.inherited, call.started, call.ends, note)
             }
-            SlotState::Dead(..) => (None, self.limits.deadline, false, 0, u64::MAX),
+            SlotState::Dead(..) => (None, self.limits.deadline, false, 0, u64::MAX, None),
         };
         // Whether this call's own end has come (its deadline ran out, not
         // a callee's shorter one).
@@ -344,7 +346,15 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         }
         let error = match socket {
             Some(source) => DispatchError::Socket { plugin, interface, function, reinstantiated, source },
-            None => DispatchError::Trap { plugin, interface, function, reinstantiated, source: WasmError::new(error) },
+            None => {
+                // What the plugin said last comes first: it names the cause
+                // (a Python traceback) where the trap names only the symptom.
+                let error = match note {
+                    Some(note) => error.context(note),
+                    None => error,
+                };
+                DispatchError::Trap { plugin, interface, function, reinstantiated, source: WasmError::new(error) }
+            }
         };
         (error, own)
     }

@@ -141,6 +141,16 @@ pub trait PluginData: Sized + Send + PluginCtxView {
         None
     }
 
+    /// What the plugin said before its wasm failed, for the error: called
+    /// once when a call of the plugin traps, before its instance is
+    /// replaced, and added to the [`DispatchError::Trap`](crate::DispatchError::Trap)'s
+    /// source. Directory plugins give the end of their standard error (a
+    /// Python traceback, a JavaScript exception, a Rust panic message).
+    /// `None`, the default, adds nothing.
+    fn trap_note(&mut self) -> Option<String> {
+        None
+    }
+
     /// Compiles (or deserializes) the plugin's component for `engine`.
     ///
     /// Called once, at load time, and only for plugins reachable from the

@@ -108,9 +108,13 @@ fn an_exception_is_a_trap_of_that_plugin_and_its_next_call_is_served() {
     let results = call(&head, "fail", &[Val::String("boom".into())]);
     for (plugin, _) in LANGUAGES {
         match &results[plugin] {
-            Err(DispatchError::Trap { plugin: blamed, function, reinstantiated: true, .. }) => {
+            Err(error @ DispatchError::Trap { plugin: blamed, function, reinstantiated: true, .. }) => {
                 assert_eq!(blamed, plugin);
                 assert_eq!(&**function, "fail");
+                // The error carries what the plugin printed as it failed:
+                // the Python traceback, the JavaScript exception, the panic.
+                let message = wasm_link::error_chain(error);
+                assert!(message.contains("its standard error ended with") && message.contains("boom"), "{message}");
             }
             other => panic!("{plugin}: {other:?}"),
         }
