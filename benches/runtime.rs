@@ -992,6 +992,11 @@ impl wasmtime::ResourceLimiter for Raw {
 /// of the probe and its parser from a warm compile cache), linear memory
 /// and host heap of an idle instance, and calls (each language beside
 /// Rust, and wasm-link beside a raw `TypedFunc` of the same component).
+#[allow(
+    clippy::too_many_lines,
+    clippy::cast_precision_loss,
+    reason = "one measurement per figure, in order; sizes far below 2^52"
+)]
 fn languages(engine: &Engine, ratios: &mut Ratios) -> Vec<(String, f64)> {
     const PROBE: &str = "test:probe/probe@0.1.0";
     const PROBES: [(&str, &str); 3] = [("rust", "rs-probe"), ("python", "py-probe"), ("javascript", "js-probe")];
@@ -1033,14 +1038,14 @@ fn languages(engine: &Engine, ratios: &mut Ratios) -> Vec<(String, f64)> {
             })
             .collect();
         figures.push((format!("languages/{language}/raw-instantiate-ms"), median(samples)));
-        let ((mut store, instance), heap) = heap_bytes(instantiate);
+        let ((mut store, instance), heap_used) = heap_bytes(instantiate);
         figures
             .push((format!("languages/{language}/idle-linear-memory-kib"), store.data().linear_memory as f64 / 1024.0));
-        figures.push((format!("languages/{language}/idle-host-heap-kib"), heap as f64 / 1024.0));
+        figures.push((format!("languages/{language}/idle-host-heap-kib"), heap_used as f64 / 1024.0));
         let interface = instance.get_export_index(&mut store, None, PROBE).expect("the probe");
         let add = instance.get_export_index(&mut store, Some(&interface), "add").expect("add");
         let add: wasmtime::component::TypedFunc<(u32, u32), (u32,)> =
-            instance.get_typed_func(&mut store, &add).expect("typed");
+            instance.get_typed_func(&mut store, add).expect("typed");
 
         let dir = tempfile::tempdir().expect("a temporary directory");
         wasm_link_guests::copy_dir(source, dir.path());
@@ -1070,7 +1075,9 @@ fn languages(engine: &Engine, ratios: &mut Ratios) -> Vec<(String, f64)> {
             black_box(add.call(&mut store, (black_box(2), 3)).expect("call"));
         };
         let dispatch = || match head.dispatch(PROBE, "add", true, &[Val::U32(black_box(2)), Val::U32(3)]) {
-            Socket::Any(results) => black_box(results),
+            Socket::Any(results) => {
+                black_box(results);
+            }
             other => panic!("{other:?}"),
         };
         ratios.push((format!("languages/{language}/dispatch-vs-typedfunc"), paired(51, 200, &mut raw, dispatch)));

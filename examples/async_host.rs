@@ -20,7 +20,8 @@ const WIT: &str = include_str!("../guests/file-stats/wit/world.wit");
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
+    // Boxed: a plugin directory's load holds each plugin's WASI context.
+    match Box::pin(run()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{error}");

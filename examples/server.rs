@@ -130,7 +130,8 @@ async fn serve(options: Options) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(&options.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", options.listen))?;
-    let head = Arc::new(load_dir(&options.dir).await?);
+    // Boxed: a plugin directory's load holds each plugin's WASI context.
+    let head = Arc::new(Box::pin(load_dir(&options.dir)).await?);
     let address = listener.local_addr().map_err(|error| format!("cannot read the bound address: {error}"))?;
     // Scripts wait for this exact line, so it must leave the buffer now.
     let mut stdout = std::io::stdout().lock();

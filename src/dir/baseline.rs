@@ -1,5 +1,5 @@
 //! The WASI every directory plugin links, whatever its language: what a
-//! language runtime (CPython under componentize-py, SpiderMonkey under
+//! language runtime (`CPython` under componentize-py, `SpiderMonkey` under
 //! componentize-js, Rust's standard library) imports beyond its sockets,
 //! with implementations that grant nothing.
 //!

@@ -344,17 +344,13 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
             tracing::warn!(plugin = %self.label, %budget, "plugin exceeded its budget");
             return (DispatchError::BudgetExceeded { plugin, interface, function, budget, reinstantiated }, own);
         }
-        let error = match socket {
-            Some(source) => DispatchError::Socket { plugin, interface, function, reinstantiated, source },
-            None => {
-                // What the plugin said last comes first: it names the cause
-                // (a Python traceback) where the trap names only the symptom.
-                let error = match note {
-                    Some(note) => error.context(note),
-                    None => error,
-                };
-                DispatchError::Trap { plugin, interface, function, reinstantiated, source: WasmError::new(error) }
-            }
+        let error = if let Some(source) = socket {
+            DispatchError::Socket { plugin, interface, function, reinstantiated, source }
+        } else {
+            // What the plugin said last comes first: it names the cause (a
+            // Python traceback) where the trap names only the symptom.
+            let error = if let Some(note) = note { error.context(note) } else { error };
+            DispatchError::Trap { plugin, interface, function, reinstantiated, source: WasmError::new(error) }
         };
         (error, own)
     }

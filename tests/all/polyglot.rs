@@ -267,7 +267,8 @@ mod capture {
 
     impl Visit for Fields {
         fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            self.0.push_str(&format!("{}={value:?} ", field.name()));
+            use std::fmt::Write as _;
+            let _ = write!(self.0, "{}={value:?} ", field.name());
         }
     }
 

@@ -23,8 +23,17 @@ use wasm_link::{PluginTreeHead, Socket, Val};
 const STARTUP: Duration = Duration::from_mins(2);
 /// The input that makes `trapping-formatter` trap (its `MARKER`).
 const MARKER: &str = "TRAP-NOW";
-const DEMO_PLUGINS: [&str; 7] =
-    ["capitalize", "markdown-parser", "pipeline", "readability", "table-formatter", "trim-whitespace", "word-count"];
+const DEMO_PLUGINS: [&str; 9] = [
+    "capitalize",
+    "code-spans",
+    "markdown-parser",
+    "pipeline",
+    "readability",
+    "table-formatter",
+    "trim-whitespace",
+    "vocabulary",
+    "word-count",
+];
 
 /// A running server; killed when dropped, so a failing test leaves no process.
 struct Server {
@@ -204,8 +213,11 @@ fn render_answers_the_pipelines_report() {
     // What `cargo run -p wasm-link-demo` prints for the sample, so the test
     // fails when both sides break the same way.
     assert!(report.contains("| A Modular Application |"), "{report}");
-    assert!(report.contains("  Wasm-link builds applications out of small plugins."), "{report}");
+    assert!(report.contains("  `wasm-link` builds applications out of small plugins."), "{report}");
     assert!(report.contains("capitalized sentences in 3 paragraph(s)"), "{report}");
+    // The JavaScript transform and the Python analyser, on the async path.
+    assert!(report.contains("marked 1 program name(s) as code"), "{report}");
+    assert!(report.contains("vocabulary: distinct words     |       41 |"), "{report}");
     assert!(report.contains("word-count: words              |       55 |"), "{report}");
 }
 

@@ -56,6 +56,28 @@ pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String], language: Langu
     let plug_interface = find(plug)?;
     let socket_interfaces = sockets.iter().map(|s| find(s)).collect::<Result<Vec<_>, _>>()?;
     let world = crate::scaffold::world(id, plug_interface, &socket_interfaces)?;
+    if language != Language::Rust {
+        let socket_names: Vec<&str> = socket_interfaces.iter().filter_map(|s| s.package_name().ok()).collect();
+        let missing = imported_besides(&world, id, &socket_names)?;
+        if !missing.is_empty() {
+            // Named by their ids in the directory where they have one.
+            let ids: Vec<&str> = missing
+                .iter()
+                .map(|name| {
+                    let known = plugin_dir.interfaces.iter().find(|i| i.package_name().is_ok_and(|n| n == name));
+                    known.and_then(|i| i.id().ok()).map_or(name.as_str(), String::as_str)
+                })
+                .collect();
+            let flags: Vec<String> = ids.iter().map(|id| format!("--socket {id}")).collect();
+            return Err(format!(
+                "the plug `{plug}` uses types of {}, which its world then imports: a {language} plugin imports \
+                 such interfaces whole (its componentizer keeps every function of them), and a plugin may \
+                 import only its sockets. Add them as sockets ({}), or write it in Rust",
+                ids.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", "),
+                flags.join(" ")
+            ));
+        }
+    }
     // The sources, each a path relative to the plugin folder and its text.
     let sources: Vec<(String, String)> = match language {
         Language::Rust => {
@@ -96,6 +118,26 @@ pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String], language: Langu
     println!("  2. wasm-link build {} {id}", dir.display());
     println!("  3. wasm-link check {}", dir.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The interfaces the world of plugin `id` imports besides its `sockets`
+/// (full names, `demo:parser/parser@0.1.0`): those whose types its plug
+/// uses, brought in by the world's elaboration. The runtime's own types
+/// (`wasm-link:runtime`) are every plugin's.
+fn imported_besides(world_text: &str, id: &str, sockets: &[&str]) -> Result<Vec<String>, String> {
+    let mut resolve = wit_parser::Resolve::new();
+    let package = resolve.push_str("world.wit", world_text).map_err(|e| format!("the world does not parse: {e:#}"))?;
+    let world =
+        resolve.select_world(&[package], Some(&crate::scaffold::world_name(id))).map_err(|e| format!("{e:#}"))?;
+    let mut names = Vec::new();
+    for item in resolve.worlds[world].imports.values() {
+        let wit_parser::WorldItem::Interface { id: interface, .. } = item else { continue };
+        let Some(name) = resolve.id_of(*interface) else { continue };
+        if !sockets.contains(&name.as_str()) && !name.starts_with("wasm-link:runtime/") {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// Lowercase letters, digits and single dashes, starting with a letter: a

@@ -21,6 +21,14 @@ fn wasm_link() -> Command {
     Command::cargo_bin("wasm-link").expect("the binary is built")
 }
 
+/// The compile cache of the commands that load the demo itself: its
+/// Python and JavaScript plugins (12 to 18 MB components, a language
+/// runtime inside) compile once for all tests instead of once per load.
+/// Inside this workspace's own build output.
+fn demo_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/cli-tests-cache")
+}
+
 /// A copy of the demo directory to break.
 fn demo_copy() -> TempDir {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -33,6 +41,8 @@ fn check_reports_every_plugin_of_the_demo_as_loaded() {
     wasm_link()
         .args(["check"])
         .arg(demo())
+        .arg("--cache")
+        .arg(demo_cache())
         .assert()
         .success()
         .stdout(predicate::str::contains("ok      markdown-parser"))
@@ -121,7 +131,8 @@ fn call_runs_the_pipeline_and_removing_the_formatter_changes_the_output() {
     wasm_link()
         .args(["call"])
         .arg(demo())
-        .args(["app", "run", source])
+        .args(["app", "run", source, "--cache"])
+        .arg(demo_cache())
         .assert()
         .success()
         .stdout(predicate::str::contains("| Title |"));
@@ -142,7 +153,8 @@ fn call_rejects_arguments_that_are_not_wave_of_the_right_type() {
     wasm_link()
         .arg("call")
         .arg(demo())
-        .args(["app", "run", "42"])
+        .args(["app", "run", "42", "--cache"])
+        .arg(demo_cache())
         .assert()
         .failure()
         .stderr(predicate::str::contains("argument `source`"));
@@ -214,7 +226,8 @@ fn call_prints_a_string_as_its_text_in_wave_or_as_json() {
         let out = wasm_link()
             .arg("call")
             .arg(demo())
-            .args(["app", "run", "\"# Title\\n\\nsome text.\"", "--output", output])
+            .args(["app", "run", "\"# Title\\n\\nsome text.\"", "--output", output, "--cache"])
+            .arg(demo_cache())
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -348,11 +361,14 @@ fn check_freeze_on_the_demo_says_why_each_edge_stays_dynamic() {
     wasm_link()
         .args(["check", "--freeze"])
         .arg(demo())
+        .arg("--cache")
+        .arg(demo_cache())
         .assert()
         .success()
         .stdout(predicate::str::contains("  no group"))
         .stdout(predicate::str::contains(
-            "pipeline -> parser: `markdown-parser` also serves `capitalize`, `trim-whitespace`, `readability`, `word-count`",
+            "pipeline -> parser: `markdown-parser` also serves `capitalize`, `code-spans`, `trim-whitespace`, \
+             `readability`, `vocabulary`, `word-count`",
         ));
 }
 
@@ -469,12 +485,21 @@ fn graph_with_stats_labels_every_edge_the_call_crossed() {
     assert!(line(r#""interface:app" -> "host""#).contains("root: 1 call, p50 "), "{dot}");
     assert!(line(r#""plugin:pipeline" -> "interface:app""#).contains("plug: 1 call, p50 "), "{dot}");
     // Every plugin of the demo serves the one call.
-    for plugin in ["markdown-parser", "capitalize", "trim-whitespace", "word-count", "readability", "table-formatter"] {
+    for plugin in [
+        "markdown-parser",
+        "capitalize",
+        "code-spans",
+        "trim-whitespace",
+        "vocabulary",
+        "word-count",
+        "readability",
+        "table-formatter",
+    ] {
         let plug = line(&format!(r#""plugin:{plugin}" -> "interface:"#));
         assert!(plug.contains("call") && plug.contains(" µs"), "{plug}");
     }
-    // The pipeline calls both transforms through one socket.
-    assert!(line(r#""interface:transform" -> "plugin:pipeline""#).contains("socket: 2 calls"), "{dot}");
+    // The pipeline calls its three transforms through one socket.
+    assert!(line(r#""interface:transform" -> "plugin:pipeline""#).contains("socket: 3 calls"), "{dot}");
     assert!(!dot.contains("failed"), "{dot}");
 
     // A call the root cannot take is refused before anything is drawn.
@@ -552,7 +577,8 @@ fn the_demo_served_by_another_process_gives_the_same_report() {
     let (_server, address) = serve(&demo(), 0);
     let remote = remote_app(&[&address]);
     let source = "\"# Title\\n\\nsome   text. more text here\"";
-    let local = wasm_link().arg("call").arg(demo()).args(["app", "run", source]).output().unwrap();
+    let local =
+        wasm_link().arg("call").arg(demo()).args(["app", "run", source, "--cache"]).arg(demo_cache()).output().unwrap();
     let far = wasm_link().arg("call").arg(remote.path()).args(["app", "run", source]).output().unwrap();
     assert!(far.status.success(), "{}", String::from_utf8_lossy(&far.stderr));
     assert_eq!(String::from_utf8_lossy(&far.stdout), String::from_utf8_lossy(&local.stdout));
@@ -828,4 +854,30 @@ fn check_shows_the_wasi_each_plugin_imports_and_what_its_grants_give() {
     assert_eq!(given, "          nothing granted: no env, stdout and stderr to the log", "{report}");
     let (_, given) = after("capitalize");
     assert_eq!(given, "          granted stdio: no env, the host's stdout and stderr", "{report}");
+}
+
+#[test]
+fn new_in_python_or_js_asks_for_the_interfaces_the_plugs_types_bring_in_as_sockets() {
+    // `formatter` uses `analyser`'s `metric`, which uses `parser`'s
+    // `document`: a componentizer imports both interfaces whole, which a
+    // plugin may only do for its sockets.
+    let dir = demo_copy();
+    for language in ["python", "js"] {
+        wasm_link()
+            .arg("new")
+            .arg(dir.path())
+            .args(["fancy", "--plug", "formatter", "--lang", language])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("uses types of `parser`, `analyser`"))
+            .stderr(predicate::str::contains("--socket parser --socket analyser"));
+        assert!(!dir.path().join("plugins/fancy").exists(), "nothing written");
+    }
+    wasm_link()
+        .arg("new")
+        .arg(dir.path())
+        .args(["fancy", "--plug", "formatter", "--lang", "ruby"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("`ruby` is not a plugin language"));
 }

@@ -18,7 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// The componentize-py release Python plugins are built with (PyPI).
+/// The componentize-py release Python plugins are built with (from `PyPI`).
 pub const COMPONENTIZE_PY: &str = "0.25.1";
 /// The componentize-js release JavaScript plugins are built with (npm).
 pub const COMPONENTIZE_JS: &str = "0.23.0";
