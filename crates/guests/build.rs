@@ -178,8 +178,14 @@ impl Polyglot {
         if fresh {
             return;
         }
+        // A warning, not a failed build: a plugin someone added to the demo
+        // with `wasm-link new` and left half-written must not stop the
+        // workspace from building. The demo then reports it missing, and the
+        // tests that need the demo's own fail naming it.
         if let Err(error) = toolchains.componentize(self.language, &self.folder, &self.id, &self.component) {
-            panic!("building the {} plugin `{}` failed: {error}", self.language, self.id);
+            for line in format!("building the {} plugin `{}` failed: {error}", self.language, self.id).lines() {
+                println!("cargo:warning={line}");
+            }
         }
     }
 }

@@ -15,6 +15,13 @@
 //! metadata comes from the WIT ([`WitInterface`]); each plugin's exports are
 //! checked against its plug's WIT when it loads.
 //!
+//! Plugins may be written in any language that compiles to a component:
+//! whatever their runtime imports beyond their sockets (`CPython`'s,
+//! `SpiderMonkey`'s, Rust's standard library's WASI) links to a baseline that
+//! grants nothing (no environment, no files, sockets
+//! refused, a virtual clock, output to `tracing`), and a trap's error
+//! carries the end of the plugin's standard error ([`PluginData::trap_note`]).
+//!
 //! A plugin stays inside its folder: its component path must lead to a file
 //! in `plugins/<name>/`, checked on the canonical paths, so neither `..`, an
 //! absolute path elsewhere, nor a symbolic link pointing out of the folder
