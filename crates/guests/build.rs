@@ -126,21 +126,23 @@ fn polyglot_plugins(root: &Path) -> Vec<Polyglot> {
             if language == wasm_link_toolchain::Language::Rust {
                 continue;
             }
-            let manifest = folder.join("plugin.toml");
-            let text = std::fs::read_to_string(&manifest)
-                .unwrap_or_else(|e| panic!("cannot read {}: {e}", manifest.display()));
-            let table: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
-            let field = |name: &str| {
-                table
-                    .get(name)
-                    .and_then(toml::Value::as_str)
-                    .unwrap_or_else(|| panic!("{} has no `{name}`", manifest.display()))
-                    .to_owned()
-            };
             for source in sources(&folder) {
                 println!("cargo:rerun-if-changed={}", source.display());
             }
-            found.push(Polyglot { component: folder.join(field("component")), id: field("id"), folder, language });
+            // As for a plugin that does not build: a warning, not a failed
+            // workspace build.
+            let manifest = folder.join("plugin.toml");
+            let read = std::fs::read_to_string(&manifest).map_err(|e| e.to_string()).and_then(|text| {
+                let table: toml::Table = toml::from_str(&text).map_err(|e| e.to_string())?;
+                let field = |name: &str| {
+                    table.get(name).and_then(toml::Value::as_str).map(str::to_owned).ok_or(format!("no `{name}`"))
+                };
+                Ok((field("id")?, field("component")?))
+            });
+            match read {
+                Ok((id, component)) => found.push(Polyglot { component: folder.join(component), id, folder, language }),
+                Err(error) => println!("cargo:warning=skipped `{}`: {error}", manifest.display()),
+            }
         }
     }
     found

@@ -5,8 +5,8 @@
 //!
 //! | imports | what the plugin gets |
 //! |---|---|
-//! | `wasi:cli/*` | no arguments, no environment variables, no working directory; standard input empty; standard output and error logged through `tracing` (bounded), or the host's own with the `stdio` grant; `exit` ends the call as a trap |
-//! | `wasi:clocks/*` | a virtual clock: the wall clock reads the Unix epoch plus what the plugin slept, the monotonic clock only what it slept, and a sleep returns at once (no host thread waits on it); the host's clocks with the `wasi:clocks` grant, where a sleep waits at most the plugin's deadline |
+//! | `wasi:cli/*` | no arguments, no environment variables, no working directory; standard input empty; standard output and error logged through `tracing` (lines cut at 1 KiB and escaped, at most 1 000 a minute per stream), or the host's own with the `stdio` grant; `exit` ends the call as a trap |
+//! | `wasi:clocks/*` | a virtual clock: the wall clock reads the Unix epoch plus what the plugin slept, the monotonic clock only what it slept, and a sleep returns at once (no host thread waits on it); the host's clocks with the `wasi:clocks` grant, where a sleep waits at most the deadline of the call it is made in |
 //! | `wasi:random/*` | random bytes (they reveal nothing of the host) |
 //! | `wasi:filesystem/{types,preopens}` | no preopened directory, so no descriptor at all |
 //! | `wasi:sockets/*` | every socket and name lookup refused (`access-denied`) before an OS socket exists |
@@ -50,20 +50,19 @@ const STDIO: &str = "stdio";
 const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
 
 /// A plugin's clocks: virtual (shared by its wall and monotonic clock and
-/// by the sleeps that advance it), or the host's with sleeps capped.
+/// by the sleeps that advance it), or the host's.
 #[derive(Clone)]
 pub(super) enum Clocks {
     /// Nanoseconds the plugin has slept since its context was made.
     Virtual(Arc<AtomicU64>),
-    /// The host's clocks: the monotonic clock counts from `start`; a sleep
-    /// waits at most `longest_sleep`.
-    Real { start: std::time::Instant, longest_sleep: Duration },
+    /// The host's clocks: the monotonic clock counts from `start`.
+    Real { start: std::time::Instant },
 }
 
 impl Clocks {
-    fn new(grants: &[String], deadline: Duration) -> Self {
+    fn new(grants: &[String]) -> Self {
         if grants.iter().any(|g| g == REAL_CLOCKS) {
-            Self::Real { start: std::time::Instant::now(), longest_sleep: deadline }
+            Self::Real { start: std::time::Instant::now() }
         } else {
             Self::Virtual(Arc::default())
         }
@@ -73,20 +72,21 @@ impl Clocks {
     fn now(&self) -> u64 {
         match self {
             Self::Virtual(slept) => slept.load(Ordering::Relaxed),
-            Self::Real { start, .. } => u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Self::Real { start } => u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX),
         }
     }
 
-    /// A pollable ready when a sleep of `nanos` is over.
-    fn sleep(&self, nanos: u64) -> Sleep {
+    /// A pollable ready when a sleep of `nanos` is over; a host sleep waits
+    /// at most `longest` (the deadline of the call it is made in).
+    fn sleep(&self, nanos: u64, longest: Duration) -> Sleep {
         match self {
             Self::Virtual(slept) => {
                 // Time passes for the plugin alone, and at once.
                 let _ = slept.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(s.saturating_add(nanos)));
                 Sleep(None)
             }
-            Self::Real { longest_sleep, .. } => {
-                let wait = Duration::from_nanos(nanos).min(*longest_sleep);
+            Self::Real { .. } => {
+                let wait = Duration::from_nanos(nanos).min(longest);
                 Sleep(tokio::time::Instant::now().checked_add(wait))
             }
         }
@@ -132,8 +132,8 @@ impl Pollable for Sleep {
 
 /// The WASI context of a plugin granted `grants`, with its clocks and its
 /// standard error (unless it has the host's).
-pub(super) fn wasi_for(plugin: &str, grants: &[String], deadline: Duration) -> (WasiCtx, Clocks, Option<GuestOutput>) {
-    let clocks = Clocks::new(grants, deadline);
+pub(super) fn wasi_for(plugin: &str, grants: &[String]) -> (WasiCtx, Clocks, Option<GuestOutput>) {
+    let clocks = Clocks::new(grants);
     let mut wasi = WasiCtx::builder();
     // Refused before an OS socket is made (the default refuses only
     // addresses, after creating the socket).
@@ -146,8 +146,8 @@ pub(super) fn wasi_for(plugin: &str, grants: &[String], deadline: Duration) -> (
         wasi.inherit_stdout().inherit_stderr();
         None
     } else {
-        let stderr = GuestOutput::new(plugin, "stderr");
-        wasi.stdout(GuestOutput::new(plugin, "stdout")).stderr(stderr.clone());
+        let stderr = GuestOutput::new(plugin, "stderr", true);
+        wasi.stdout(GuestOutput::new(plugin, "stdout", false)).stderr(stderr.clone());
         Some(stderr)
     };
     (wasi.build(), clocks, stderr)
@@ -160,7 +160,8 @@ pub(super) trait HasClocks {
 
 /// Replaces wasmtime-wasi's monotonic-clock subscriptions in `linker` with
 /// the plugin's own: virtual sleeps that return at once, or host sleeps
-/// capped at the plugin's deadline (wasmtime-wasi's wait as long as asked,
+/// capped at the deadline of the call they are made in (its own or its
+/// caller's, whichever is shorter; wasmtime-wasi's wait as long as asked,
 /// for ever for `u64::MAX`, holding the thread of a synchronous call).
 pub(super) fn add_clocks<P>(linker: &mut Linker<PluginCtx<P>>) -> wasmtime::Result<()>
 where
@@ -169,12 +170,14 @@ where
     linker.allow_shadowing(true);
     let mut clock = linker.instance(MONOTONIC_CLOCK)?;
     clock.func_wrap("subscribe-duration", |mut store: StoreContextMut<'_, PluginCtx<P>>, (nanos,): (u64,)| {
-        let sleep = store.data().plugin().clocks().sleep(nanos);
+        let data = store.data();
+        let sleep = data.plugin().clocks().sleep(nanos, data.call.deadline);
         Ok((subscribe(store.data_mut().plugin_mut(), sleep)?,))
     })?;
     clock.func_wrap("subscribe-instant", |mut store: StoreContextMut<'_, PluginCtx<P>>, (when,): (u64,)| {
-        let clocks = store.data().plugin().clocks();
-        let sleep = clocks.sleep(when.saturating_sub(clocks.now()));
+        let data = store.data();
+        let clocks = data.plugin().clocks();
+        let sleep = clocks.sleep(when.saturating_sub(clocks.now()), data.call.deadline);
         Ok((subscribe(store.data_mut().plugin_mut(), sleep)?,))
     })?;
     linker.allow_shadowing(false);
@@ -191,9 +194,11 @@ fn subscribe(plugin: &mut impl WasiView, sleep: Sleep) -> wasmtime::Result<Resou
 /// line a `tracing` event naming the plugin, bounded so that a chatty or
 /// hostile plugin cannot flood the host's logs or memory.
 mod output {
+    use std::collections::VecDeque;
     use std::pin::Pin;
     use std::sync::Arc;
     use std::task::{Context, Poll};
+    use std::time::{Duration, Instant};
 
     use parking_lot::Mutex;
     use tokio::io::AsyncWrite;
@@ -202,16 +207,17 @@ mod output {
 
     /// The longest line logged; the rest of a longer line is cut.
     const LINE: usize = 1024;
-    /// Lines logged per stream of one instance; later ones are counted,
-    /// not logged.
-    const LINES: u32 = 1000;
-    /// The end of the stream kept for a trap's error, in bytes.
+    /// Lines logged per stream and minute; later ones in the minute are
+    /// counted, and the count logged when the next minute's first line is.
+    const LINES_PER_MINUTE: u32 = 1000;
+    /// The end of standard error kept for a trap's error, in bytes.
     const TAIL: usize = 2048;
     /// What one write may carry: writes are consumed at once, whatever
     /// their size, so this only sets how a guest chunks its output.
     const PERMIT: usize = 64 << 10;
 
-    /// One stream of one plugin instance.
+    /// One stream of one plugin (its instances share it: the plugin's value
+    /// outlives a re-instantiation).
     #[derive(Clone)]
     pub(crate) struct GuestOutput(Arc<Mutex<Lines>>);
 
@@ -219,38 +225,47 @@ mod output {
         plugin: Arc<str>,
         stream: &'static str,
         partial: Vec<u8>,
+        /// When the current minute of logging began, and the lines logged
+        /// and dropped in it.
+        window: Option<Instant>,
         logged: u32,
-        /// The last lines, at most [`TAIL`] bytes, for a trap's error.
-        tail: std::collections::VecDeque<String>,
-        tail_bytes: usize,
+        dropped: u64,
+        /// The last bytes written, for a trap's error (standard error only).
+        tail: Option<VecDeque<u8>>,
     }
 
     impl GuestOutput {
-        pub(crate) fn new(plugin: &str, stream: &'static str) -> Self {
+        pub(crate) fn new(plugin: &str, stream: &'static str, keep_tail: bool) -> Self {
             Self(Arc::new(Mutex::new(Lines {
                 plugin: plugin.into(),
                 stream,
                 partial: Vec::new(),
+                window: None,
                 logged: 0,
-                tail: std::collections::VecDeque::new(),
-                tail_bytes: 0,
+                dropped: 0,
+                tail: keep_tail.then(VecDeque::new),
             })))
         }
 
-        /// The last lines written (and a line not ended yet), emptied.
+        /// The last bytes written (at most [`TAIL`]), emptied.
         pub(crate) fn take_tail(&self) -> Option<String> {
             let mut lines = self.0.lock();
-            if !lines.partial.is_empty() {
-                lines.flush_line();
-            }
-            let tail: Vec<String> = lines.tail.drain(..).collect();
-            lines.tail_bytes = 0;
-            (!tail.is_empty()).then(|| tail.join("\n"))
+            let tail = lines.tail.as_mut()?;
+            let bytes: Vec<u8> = tail.drain(..).collect();
+            let text = String::from_utf8_lossy(&bytes);
+            let text = text.trim_end();
+            (!text.is_empty()).then(|| text.to_owned())
         }
     }
 
     impl Lines {
         fn write(&mut self, bytes: &[u8]) {
+            if let Some(tail) = &mut self.tail {
+                let keep = bytes.len().min(TAIL);
+                let overflow = (tail.len() + keep).saturating_sub(TAIL);
+                tail.drain(..overflow);
+                tail.extend(&bytes[bytes.len() - keep..]);
+            }
             for &byte in bytes {
                 if byte == b'\n' {
                     self.flush_line();
@@ -261,27 +276,32 @@ mod output {
         }
 
         fn flush_line(&mut self) {
-            let line = String::from_utf8_lossy(&self.partial).into_owned();
-            self.partial.clear();
-            self.tail_bytes += line.len();
-            self.tail.push_back(line.clone());
-            while self.tail_bytes > TAIL
-                && let Some(old) = self.tail.pop_front()
-            {
-                self.tail_bytes -= old.len();
+            let now = Instant::now();
+            if self.window.is_none_or(|start| now.duration_since(start) >= Duration::from_mins(1)) {
+                if self.dropped > 0 {
+                    tracing::warn!(
+                        target: "wasm_link::guest",
+                        plugin = &*self.plugin,
+                        stream = self.stream,
+                        "{} line(s) of {} dropped: more than {LINES_PER_MINUTE} a minute",
+                        self.dropped,
+                        self.stream
+                    );
+                }
+                self.window = Some(now);
+                self.logged = 0;
+                self.dropped = 0;
             }
-            self.logged = self.logged.saturating_add(1);
-            if self.logged < LINES {
+            if self.logged < LINES_PER_MINUTE {
+                self.logged += 1;
+                // Control characters escaped: a plugin's line cannot pass
+                // for another of the host's.
+                let line: String = String::from_utf8_lossy(&self.partial).escape_debug().collect();
                 tracing::info!(target: "wasm_link::guest", plugin = &*self.plugin, stream = self.stream, "{line}");
-            } else if self.logged == LINES {
-                tracing::warn!(
-                    target: "wasm_link::guest",
-                    plugin = &*self.plugin,
-                    stream = self.stream,
-                    "{LINES} lines logged: the rest of this instance's {} is discarded",
-                    self.stream
-                );
+            } else {
+                self.dropped += 1;
             }
+            self.partial.clear();
         }
     }
 

@@ -199,9 +199,10 @@ pub struct DirOptions {
     pub cache: Option<CompileCache>,
 }
 
-/// A plugin read from a directory. It runs with WASI available but nothing
-/// granted: no files, no network, no environment, no clock beyond WASI's
-/// defaults, and standard output and error discarded.
+/// A plugin read from a directory. It runs with the WASI baseline, which
+/// grants nothing: no files, no network, no environment, a virtual clock
+/// (the host's with the `wasi:clocks` grant), and standard output and error
+/// logged through `tracing` (the host's with `stdio`).
 pub struct DirPlugin {
     id: String,
     plug: String,
@@ -342,10 +343,12 @@ impl PluginData for DirPlugin {
         Some(BASELINE.iter().map(|&g| g.to_owned()).chain(self.grants.iter().cloned()).collect())
     }
 
-    /// The end of what the plugin wrote to its standard error (at most
-    /// 2 KiB, emptied): a Python traceback, a JavaScript exception, a Rust
-    /// panic message. `None` with the `stdio` grant (the host's own
-    /// standard error has it).
+    /// The end of what the plugin wrote to its standard error (its last
+    /// 2 KiB, emptied at each failure): a Python traceback, a JavaScript
+    /// exception, a Rust panic message. Lines of earlier calls come with it
+    /// when the failing call wrote less; it is the host's to read, never
+    /// shown to other plugins. `None` with the `stdio` grant (the host's
+    /// own standard error has it).
     fn trap_note(&mut self) -> Option<String> {
         let tail = self.stderr.as_ref()?.take_tail()?;
         Some(format!("its standard error ended with:\n{tail}"))
@@ -809,7 +812,7 @@ fn read_plugins(
             }
         };
         let limits = manifest.limits.limits();
-        let (wasi, clocks, stderr) = baseline::wasi_for(&manifest.id, &manifest.grants, limits.deadline);
+        let (wasi, clocks, stderr) = baseline::wasi_for(&manifest.id, &manifest.grants);
         plugins.push(DirPlugin {
             version,
             // A remote plugin's proxy keeps no state: by default it makes as
@@ -861,7 +864,7 @@ impl DirPlugin {
     /// A new value of the same plugin, with a fresh resource table and WASI
     /// context (for another try at loading it).
     pub(crate) fn fresh(&self) -> Self {
-        let (wasi, clocks, stderr) = baseline::wasi_for(&self.id, &self.grants, self.limits.deadline);
+        let (wasi, clocks, stderr) = baseline::wasi_for(&self.id, &self.grants);
         Self {
             id: self.id.clone(),
             plug: self.plug.clone(),

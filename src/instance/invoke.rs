@@ -347,10 +347,10 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
         let error = if let Some(source) = socket {
             DispatchError::Socket { plugin, interface, function, reinstantiated, source }
         } else {
-            // What the plugin said last comes first: it names the cause (a
-            // Python traceback) where the trap names only the symptom.
-            let error = if let Some(note) = note { error.context(note) } else { error };
-            DispatchError::Trap { plugin, interface, function, reinstantiated, source: WasmError::new(error) }
+            // What the plugin said last: it names the cause (a Python
+            // traceback) where the trap names only the symptom.
+            let source = WasmError::with_note(error, note);
+            DispatchError::Trap { plugin, interface, function, reinstantiated, source }
         };
         (error, own)
     }

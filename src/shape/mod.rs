@@ -193,7 +193,8 @@ pub(crate) fn wrap_result<Id: std::fmt::Debug + std::fmt::Display + 'static>(
 /// ```
 impl<Id: std::fmt::Debug + std::fmt::Display + 'static> From<DispatchError<Id>> for Val {
     fn from(error: DispatchError<Id>) -> Self {
-        error_value(&error, ErrorKind::DispatchError).unwrap_or_else(|| Val::String(crate::error_chain(&error)))
+        error_value(&error, ErrorKind::DispatchError)
+            .unwrap_or_else(|| Val::String(crate::wasm_error::guest_chain(&error)))
     }
 }
 
@@ -204,13 +205,13 @@ fn error_value<Id: std::fmt::Debug + std::fmt::Display + 'static>(
 ) -> Option<Val> {
     match kind {
         ErrorKind::None => None,
-        ErrorKind::String => Some(Val::String(crate::error_chain(error))),
+        ErrorKind::String => Some(Val::String(crate::wasm_error::guest_chain(error))),
         ErrorKind::DispatchError => {
             let values = [
                 error.plugin().to_string(),
                 error.interface_name().to_owned(),
                 error.function_name().to_owned(),
-                crate::error_chain(error),
+                crate::wasm_error::guest_chain(error),
             ];
             let failure =
                 Val::Record(FAILURE_FIELDS.iter().map(|f| (*f).to_owned()).zip(values.map(Val::String)).collect());

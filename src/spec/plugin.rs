@@ -141,12 +141,14 @@ pub trait PluginData: Sized + Send + PluginCtxView {
         None
     }
 
-    /// What the plugin said before its wasm failed, for the error: called
-    /// once when a call of the plugin traps, before its instance is
-    /// replaced, and added to the [`DispatchError::Trap`](crate::DispatchError::Trap)'s
-    /// source. Directory plugins give the end of their standard error (a
-    /// Python traceback, a JavaScript exception, a Rust panic message).
-    /// `None`, the default, adds nothing.
+    /// What the plugin said before its wasm failed, for the host: called
+    /// once after each failed call that ran the plugin's wasm (before its
+    /// instance is replaced), and kept as the [`WasmError::note`](crate::WasmError::note)
+    /// of a [`DispatchError::Trap`](crate::DispatchError::Trap). Other
+    /// plugins told of the failure through a socket never see it.
+    /// Directory plugins give the end of their standard error (a Python
+    /// traceback, a JavaScript exception, a Rust panic message). `None`, the
+    /// default, adds nothing.
     fn trap_note(&mut self) -> Option<String> {
         None
     }

@@ -80,10 +80,11 @@ pub fn run(
     format: GraphFormat,
     freeze: bool,
     stats: Option<(&str, &[String])>,
+    cache: Option<std::path::PathBuf>,
 ) -> Result<ExitCode, String> {
     // Frozen edges and figures are known only by loading.
     let observed = if freeze || stats.is_some() {
-        let loaded = crate::load::open_and_load(dir, None, None, freeze)?;
+        let loaded = crate::load::open_and_load(dir, None, cache, freeze)?;
         let root = loaded.root.clone();
         let head = loaded.head.map_err(|e| format!("the root cannot be served: {e}"))?;
         let report = head.freeze_report();

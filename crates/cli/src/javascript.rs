@@ -92,7 +92,9 @@ fn resource<'a>(
 ) {
     let class = upper_camel(name);
     docs_comment(out, "  ", &resolve.types[ty].docs, &format!("resource {name}"));
-    let _ = writeln!(out, "  {class}: class {class} {{");
+    // Anonymous: a class named after the resource (`Error` for `error`)
+    // would shadow the global its stubs throw.
+    let _ = writeln!(out, "  {class}: class {{");
     let mut first = true;
     for function in functions.filter(|f| f.kind.resource() == Some(ty)) {
         if !first {
@@ -338,7 +340,7 @@ package demo:rich@0.1.0 {
         let app = app(WORLD, "rich").unwrap();
         assert!(app.contains("//   import { getPoint } from \"demo:other/other@0.1.0\";\n"), "{app}");
         assert!(app.contains("export const shapes = {\n"), "{app}");
-        assert!(app.contains("  Canvas: class Canvas {\n"), "{app}");
+        assert!(app.contains("  Canvas: class {\n"), "{app}");
         assert!(
             app.contains("    constructor(width, height) {\n      throw new Error(\"todo: new Canvas\");"),
             "{app}"

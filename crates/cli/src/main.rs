@@ -84,6 +84,13 @@ enum Command {
         /// An argument of the `--stats` call, in WAVE; repeat for more.
         #[arg(long = "arg", value_name = "WAVE", requires = "stats")]
         args: Vec<String>,
+        /// Cache compiled components here (a Python or JavaScript plugin
+        /// takes seconds to compile). The directory is trusted like this
+        /// program: its entries are native code that is run, checksummed
+        /// against corruption but not against an attacker who can write
+        /// there. Use a directory only you can write.
+        #[arg(long)]
+        cache: Option<PathBuf>,
     },
     /// Call a function of an interface on every plugin that implements it.
     Call {
@@ -168,6 +175,13 @@ enum Command {
         /// root by default. It must be exactly-one or at-most-one.
         #[arg(long)]
         interface: Option<String>,
+        /// Cache compiled components here (a Python or JavaScript plugin
+        /// takes seconds to compile). The directory is trusted like this
+        /// program: its entries are native code that is run, checksummed
+        /// against corruption but not against an attacker who can write
+        /// there. Use a directory only you can write.
+        #[arg(long)]
+        cache: Option<PathBuf>,
     },
     /// Print the WIT world a plugin must target: its plug exported, each
     /// socket imported in the shape its cardinality gives.
@@ -199,8 +213,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Check { dir, cache, freeze } => check::run(&dir, cache, freeze),
-        Command::Graph { dir, format, freeze, stats, args } => {
-            graph::run(&dir, format, freeze, stats.as_deref().map(|function| (function, args.as_slice())))
+        Command::Graph { dir, format, freeze, stats, args, cache } => {
+            graph::run(&dir, format, freeze, stats.as_deref().map(|function| (function, args.as_slice())), cache)
         }
         Command::Call { dir, interface, function, args, cache, output, watch, freeze } => {
             let options = load::CallOptions { cache, output, watch, freeze };
@@ -209,7 +223,7 @@ fn main() -> ExitCode {
         Command::Wit { dir, plugin } => scaffold::run(&dir, &plugin),
         Command::New { dir, id, plug, sockets, language } => new::run(&dir, &id, &plug, &sockets, language),
         Command::Build { dir, ids, cache } => build::run(&dir, &ids, cache),
-        Command::Serve { dir, listen, interface } => serve::run(&dir, &listen, interface.as_deref()),
+        Command::Serve { dir, listen, interface, cache } => serve::run(&dir, &listen, interface.as_deref(), cache),
     };
     match outcome {
         Ok(code) => code,

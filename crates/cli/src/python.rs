@@ -17,6 +17,11 @@ use std::path::Path;
 
 use wasm_link_toolchain::Toolchains;
 
+/// Modules the bindings import: an exported interface with resources must
+/// not be named like one (see [`files`]).
+const TAKEN: &[&str] =
+    &["abc", "componentize_py_types", "dataclasses", "enum", "os", "sys", "types", "typing", "weakref", "wit_world"];
+
 /// The files of a new Python plugin `id` (name relative to the plugin
 /// folder, text), from componentize-py's bindings of `world_text`.
 pub fn files(toolchains: &Toolchains, world_text: &str, id: &str) -> Result<Vec<(String, String)>, String> {
@@ -29,6 +34,17 @@ pub fn files(toolchains: &Toolchains, world_text: &str, id: &str) -> Result<Vec<
         .python_bindings(&wit, &crate::scaffold::world_name(id), &out)
         .map_err(|e| format!("cannot generate the Python bindings: {e}"))?;
     let bindings = Bindings::read(&out.join("wit_world"))?;
+    // componentize-py finds an exported interface's resources in a
+    // top-level module of the interface's name: named like a module the
+    // bindings themselves import, it would hide that module.
+    for (module, text) in &bindings.export_modules {
+        if TAKEN.contains(&module.as_str()) && text.contains("class ") && text.contains("(Protocol)") {
+            return Err(format!(
+                "the plug's interface `{module}` exports resources, whose classes componentize-py looks for in a \
+                 module `{module}.py`, which would hide Python's own `{module}` module: rename the interface"
+            ));
+        }
+    }
     Ok(generate(&bindings, id))
 }
 

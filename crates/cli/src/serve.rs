@@ -13,17 +13,28 @@ use crate::with_causes;
 /// `wasm-link serve DIR --listen ADDR [--interface ID]`: loads the tree
 /// rooted at `interface` (the directory's root by default) for async calls
 /// and serves it until interrupted.
-pub fn run(dir: &Path, listen: &str, interface: Option<&str>) -> Result<ExitCode, String> {
+pub fn run(
+    dir: &Path,
+    listen: &str,
+    interface: Option<&str>,
+    cache: Option<std::path::PathBuf>,
+) -> Result<ExitCode, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
-    runtime.block_on(serve(dir, listen, interface))
+    runtime.block_on(serve(dir, listen, interface, cache))
 }
 
-async fn serve(dir: &Path, listen: &str, interface: Option<&str>) -> Result<ExitCode, String> {
-    let mut plugin_dir = PluginDir::open(dir, &DirOptions::default())
-        .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
+async fn serve(
+    dir: &Path,
+    listen: &str,
+    interface: Option<&str>,
+    cache: Option<std::path::PathBuf>,
+) -> Result<ExitCode, String> {
+    let options = DirOptions { cache: cache.map(crate::load::compile_cache) };
+    let mut plugin_dir =
+        PluginDir::open(dir, &options).map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
     if let Some(interface) = interface {
         interface.clone_into(&mut plugin_dir.root);
     }

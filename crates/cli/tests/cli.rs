@@ -474,7 +474,8 @@ fn graph_with_stats_labels_every_edge_the_call_crossed() {
     let output = wasm_link()
         .arg("graph")
         .arg(demo())
-        .args(["--stats", "run", "--arg", "\"# Title\\n\\nsome text.\""])
+        .args(["--stats", "run", "--arg", "\"# Title\\n\\nsome text.\"", "--cache"])
+        .arg(demo_cache())
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -506,7 +507,8 @@ fn graph_with_stats_labels_every_edge_the_call_crossed() {
     wasm_link()
         .arg("graph")
         .arg(demo())
-        .args(["--stats", "run"])
+        .args(["--stats", "run", "--cache"])
+        .arg(demo_cache())
         .assert()
         .failure()
         .stderr(predicate::str::contains("takes 1 argument(s)"));
@@ -535,7 +537,8 @@ fn serve(dir: &std::path::Path, port: u16) -> (KillOnDrop, String) {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-link"))
         .arg("serve")
         .arg(dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--cache"])
+        .arg(demo_cache())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -805,7 +808,7 @@ fn new_js_stubs_a_plug_that_exports_a_resource_and_the_stub_builds() {
             "app.js",
             &[
                 "export const parser = {",
-                "  Document: class Document {",
+                "  Document: class {",
                 "    setParagraphs(paragraphs) {",
                 "   * WIT: `parse: func(source: string) -> document`",
                 "  parse(source) {",

@@ -221,7 +221,7 @@ impl Toolchains {
     /// A missing or failed toolchain, or the componentizer's own refusal
     /// with what it printed.
     pub fn componentize(&self, language: Language, folder: &Path, world: &str, out: &Path) -> Result<(), Error> {
-        let staging = out.with_extension("wasm.new");
+        let staging = out.with_extension(format!("wasm.{}.new", unique()));
         let output = match language {
             Language::Python => {
                 let python = self.python()?;
@@ -356,7 +356,7 @@ impl Toolchains {
         }
         std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let staging = self.root.join(format!(".{name}.{}", std::process::id()));
+        let staging = self.root.join(format!(".{name}.{}", unique()));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).map_err(io(&staging))?;
         eprintln!("installing {tool} into {} (once)", dir.display());
@@ -365,10 +365,9 @@ impl Toolchains {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(error);
         }
-        // A half install left by a killed run has no `.complete`: replaced.
-        if dir.exists() && !dir.join(COMPLETE).is_file() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        // An install is renamed into place whole, `.complete` written first:
+        // `dir` is complete or absent. When a concurrent install won, the
+        // rename fails and ours is dropped.
         if let Err(error) = std::fs::rename(&staging, dir) {
             let _ = std::fs::remove_dir_all(&staging);
             if !dir.join(COMPLETE).is_file() {
@@ -377,6 +376,15 @@ impl Toolchains {
         }
         Ok(())
     }
+}
+
+/// A name no other staging file of this process or another has now: the
+/// process id and a count (two threads, or cargo's build script and the
+/// command line, may build at once).
+fn unique() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{count}", std::process::id())
 }
 
 /// componentize-py as installed: the host's Python with the package on its
