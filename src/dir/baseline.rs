@@ -252,7 +252,7 @@ mod output {
             let mut lines = self.0.lock();
             let tail = lines.tail.as_mut()?;
             let bytes: Vec<u8> = tail.drain(..).collect();
-            let text = String::from_utf8_lossy(&bytes);
+            let text = printable(&String::from_utf8_lossy(&bytes));
             let text = text.trim_end();
             (!text.is_empty()).then(|| text.to_owned())
         }
@@ -295,14 +295,28 @@ mod output {
             if self.logged < LINES_PER_MINUTE {
                 self.logged += 1;
                 // Control characters escaped: a plugin's line cannot pass
-                // for another of the host's.
-                let line: String = String::from_utf8_lossy(&self.partial).escape_debug().collect();
+                // for another of the host's, nor steer a terminal.
+                let line = printable(&String::from_utf8_lossy(&self.partial));
                 tracing::info!(target: "wasm_link::guest", plugin = &*self.plugin, stream = self.stream, "{line}");
             } else {
                 self.dropped += 1;
             }
             self.partial.clear();
         }
+    }
+
+    /// `text` with its control characters but line breaks and tabs escaped
+    /// (`\u{1b}`): what a plugin wrote, safe to print.
+    fn printable(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if c.is_control() && c != '\n' && c != '\t' {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     impl IsTerminal for GuestOutput {
@@ -351,6 +365,14 @@ mod output {
         }
         fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
             Poll::Ready(Ok(()))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn what_a_plugin_wrote_cannot_steer_a_terminal() {
+            assert_eq!(super::printable("red\u{1b}[31m\r\nnext\tline"), "red\\u{1b}[31m\\r\nnext\tline");
         }
     }
 }
