@@ -132,9 +132,26 @@ impl Pollable for Sleep {
 
 /// The WASI context of a plugin granted `grants`, with its clocks and its
 /// standard error (unless it has the host's).
-pub(super) fn wasi_for(plugin: &str, grants: &[String]) -> (WasiCtx, Clocks, Option<GuestOutput>) {
+pub(super) fn wasi_for(
+    plugin: &str,
+    grants: &[String],
+    capabilities: &super::Capabilities,
+) -> (WasiCtx, Clocks, Option<GuestOutput>) {
     let clocks = Clocks::new(grants);
     let mut wasi = WasiCtx::builder();
+    // What the host's policy approved of the plugin's requests.
+    for preopen in &capabilities.files {
+        let perms = match preopen.access {
+            super::Access::Read => wasmtime_wasi::FsPerms::ReadOnly,
+            super::Access::ReadWrite => wasmtime_wasi::FsPerms::ReadWrite,
+        };
+        if let Err(error) = wasi.preopened_dir(&preopen.host, &preopen.guest, perms) {
+            // The directory went away since the policy was read: the plugin
+            // runs without it, as if it had not asked.
+            tracing::warn!(plugin, guest = preopen.guest, host = %preopen.host.display(), %error, "an approved directory cannot be opened");
+        }
+    }
+    wasi.envs(&capabilities.env);
     // Refused before an OS socket is made (the default refuses only
     // addresses, after creating the socket).
     wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);

@@ -12,6 +12,10 @@ use crate::InterfaceCardinality;
 pub struct DirManifest {
     /// The id (directory name) of the interface the host calls.
     pub root: String,
+    /// `[policy.<plugin id>]`: what the host approves for each plugin (see
+    /// [`Requests`](super::Requests)).
+    #[serde(default)]
+    pub policy: super::Policy,
 }
 
 /// `interfaces/<name>/interface.toml`. The interface's id is `<name>`.
@@ -86,6 +90,10 @@ pub struct PluginManifest {
     /// `stdio`, the host's standard output and error. Nothing by default.
     #[serde(default)]
     pub grants: Vec<String>,
+    /// `[requests]`: what the plugin asks for beyond the baseline (files,
+    /// environment variables), given only as the host's policy approves.
+    #[serde(default)]
+    pub requests: super::Requests,
     /// Budgets; unset fields keep the defaults of [`Limits`](crate::Limits).
     #[serde(default)]
     pub limits: LimitsManifest,

@@ -33,6 +33,7 @@
 
 mod baseline;
 mod cache;
+mod capabilities;
 mod manifest;
 mod watch;
 
@@ -50,6 +51,7 @@ use baseline::{BASELINE, Clocks};
 use wit_parser::{Resolve, SourceMap, UnresolvedPackageGroup};
 
 pub use cache::{CacheOutcome, CompileCache};
+pub use capabilities::{Access, Approval, Capabilities, DirApproval, Policy, Preopen, Requests};
 pub use manifest::{Cardinality, DirManifest, InterfaceManifest, LimitsManifest, PluginManifest, RecoveryManifest};
 pub use watch::{DirChange, DirWatch};
 
@@ -119,6 +121,17 @@ pub enum DirError {
         path: PathBuf,
         /// The watcher's words.
         message: String,
+    },
+    /// A plugin requests what the host's policy does not approve (see
+    /// [`Requests`]). The plugin is dropped; the rest of the tree loads.
+    #[error("`{}`: plugin `{plugin}` requests what the host's policy does not approve: {}", .path.display(), .refused.join("; "))]
+    NotApproved {
+        /// The plugin.
+        plugin: String,
+        /// Its manifest.
+        path: PathBuf,
+        /// Each refused request, with why (`env SECRET: not in the policy`).
+        refused: Vec<String>,
     },
     /// A plugin's component path leads out of its plugin folder: through
     /// `..`, as an absolute path elsewhere, or through a symbolic link
@@ -202,7 +215,10 @@ pub struct DirOptions {
 /// A plugin read from a directory. It runs with the WASI baseline, which
 /// grants nothing: no files, no network, no environment, a virtual clock
 /// (the host's with the `wasi:clocks` grant), and standard output and error
-/// logged through `tracing` (the host's with `stdio`).
+/// logged through `tracing` (the host's with `stdio`); and with what its
+/// manifest [`requests`](Self::requests) and the host's [`Policy`] approves
+/// ([`capabilities`](Self::capabilities)): directories, environment
+/// variables.
 pub struct DirPlugin {
     id: String,
     plug: String,
@@ -234,6 +250,10 @@ pub struct DirPlugin {
     clocks: Clocks,
     /// Its standard error, unless it has the host's (`stdio`).
     stderr: Option<baseline::GuestOutput>,
+    /// What it requested and what the policy gave it (shared by its
+    /// replicas; boxed, as most plugins ask for nothing).
+    requests: Arc<Requests>,
+    capabilities: Arc<Capabilities>,
 }
 
 impl DirPlugin {
@@ -265,6 +285,18 @@ impl DirPlugin {
     #[must_use]
     pub fn socket_ids(&self) -> &[String] {
         &self.sockets
+    }
+
+    /// What its manifest requests beyond the baseline (`[requests]`).
+    #[must_use]
+    pub fn requests(&self) -> &Requests {
+        &self.requests
+    }
+
+    /// What it got: its requests, as the host's policy approved them.
+    #[must_use]
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
     }
 }
 
@@ -434,11 +466,26 @@ impl PluginDir {
     /// Only when `wasm-link.toml` cannot be read; every other problem is in
     /// [`errors`](Self::errors) and drops just what it concerns.
     pub fn open(path: impl AsRef<Path>, options: &DirOptions) -> Result<Self, DirError> {
-        let path = path.as_ref().to_path_buf();
+        Self::read(path.as_ref(), options, None)
+    }
+
+    /// Reads a plugin directory under `policy`, the host's approvals of the
+    /// plugins' requests, instead of the `[policy]` of its `wasm-link.toml`
+    /// (which may come with the plugins).
+    ///
+    /// # Errors
+    /// Only when `wasm-link.toml` cannot be read, as for [`open`](Self::open).
+    pub fn open_with_policy(path: impl AsRef<Path>, options: &DirOptions, policy: &Policy) -> Result<Self, DirError> {
+        Self::read(path.as_ref(), options, Some(policy))
+    }
+
+    fn read(path: &Path, options: &DirOptions, policy: Option<&Policy>) -> Result<Self, DirError> {
+        let path = path.to_path_buf();
         let manifest: DirManifest = read_toml(&path.join("wasm-link.toml"))?;
+        let policy = policy.unwrap_or(&manifest.policy);
         let mut errors = Vec::new();
         let interfaces = read_interfaces(&path.join("interfaces"), &mut errors);
-        let plugins = read_plugins(&path.join("plugins"), &interfaces, options, &mut errors);
+        let plugins = read_plugins(&path, &interfaces, options, policy, &mut errors);
         Ok(Self { path, root: manifest.root, interfaces, plugins, errors })
     }
 
@@ -735,16 +782,29 @@ fn resolve_all(sources: &[(PathBuf, String, String)]) -> Result<Resolve, String>
     Ok(resolve)
 }
 
+/// Why a manifest naming `remote` servers cannot be a remote plugin here.
+fn remote_problem(manifest: &PluginManifest) -> Option<&'static str> {
+    let remote = !manifest.remote.is_empty();
+    if remote && !manifest.component.as_os_str().is_empty() {
+        Some("it names both `remote` servers and a `component`; a plugin is one or the other")
+    } else if remote && cfg!(not(feature = "remote")) {
+        Some("this build of wasm-link has no feature `remote`")
+    } else {
+        None
+    }
+}
+
 fn read_plugins(
-    path: &Path,
+    top: &Path,
     interfaces: &[WitInterface],
     options: &DirOptions,
+    policy: &Policy,
     errors: &mut Vec<DirError>,
 ) -> Vec<DirPlugin> {
     let mut plugins: Vec<DirPlugin> = Vec::new();
     // Each id, with the manifest that claimed it first.
     let mut claimed: HashMap<String, PathBuf> = HashMap::new();
-    for (dir, linked) in plugin_folders(path, errors) {
+    for (dir, linked) in plugin_folders(&top.join("plugins"), errors) {
         if linked {
             errors.push(DirError::SymlinkedPluginFolder { path: dir });
             continue;
@@ -780,14 +840,8 @@ fn read_plugins(
             continue;
         }
         let remote = !manifest.remote.is_empty();
-        if remote && !manifest.component.as_os_str().is_empty() {
-            let reason = "it names both `remote` servers and a `component`; a plugin is one or the other".to_owned();
-            errors.push(DirError::Remote { path: manifest_path, reason });
-            continue;
-        }
-        if remote && cfg!(not(feature = "remote")) {
-            let reason = "this build of wasm-link has no feature `remote`".to_owned();
-            errors.push(DirError::Remote { path: manifest_path, reason });
+        if let Some(reason) = remote_problem(&manifest) {
+            errors.push(DirError::Remote { path: manifest_path, reason: reason.to_owned() });
             continue;
         }
         if !remote && let Err(error) = component_in_folder(&dir, &manifest_path, &manifest.component) {
@@ -811,8 +865,16 @@ fn read_plugins(
                 continue;
             }
         };
+        let host_env = |name: &str| std::env::var(name).ok();
+        let capabilities = match capabilities::resolve(&manifest.requests, policy.get(&manifest.id), top, host_env) {
+            Ok(capabilities) => capabilities,
+            Err(refused) => {
+                errors.push(DirError::NotApproved { plugin: manifest.id, path: manifest_path, refused });
+                continue;
+            }
+        };
         let limits = manifest.limits.limits();
-        let (wasi, clocks, stderr) = baseline::wasi_for(&manifest.id, &manifest.grants);
+        let (wasi, clocks, stderr) = baseline::wasi_for(&manifest.id, &manifest.grants, &capabilities);
         plugins.push(DirPlugin {
             version,
             // A remote plugin's proxy keeps no state: by default it makes as
@@ -837,6 +899,8 @@ fn read_plugins(
             wasi,
             clocks,
             stderr,
+            requests: Arc::new(manifest.requests),
+            capabilities: Arc::new(capabilities),
         });
     }
     plugins
@@ -864,7 +928,7 @@ impl DirPlugin {
     /// A new value of the same plugin, with a fresh resource table and WASI
     /// context (for another try at loading it).
     pub(crate) fn fresh(&self) -> Self {
-        let (wasi, clocks, stderr) = baseline::wasi_for(&self.id, &self.grants);
+        let (wasi, clocks, stderr) = baseline::wasi_for(&self.id, &self.grants, &self.capabilities);
         Self {
             id: self.id.clone(),
             plug: self.plug.clone(),
@@ -887,6 +951,8 @@ impl DirPlugin {
             wasi,
             clocks,
             stderr,
+            requests: self.requests.clone(),
+            capabilities: self.capabilities.clone(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod pools;
 
 mod asynchronous;
 mod callpath;
+mod capabilities;
 mod cardinality;
 mod compat;
 mod dir;

@@ -19,7 +19,7 @@ const ALL: [&str; 3] = ["py-probe", "js-probe", "rs-probe"];
 
 /// One compile cache for the whole test binary: each 12-18 MB component is
 /// compiled once, then every test deserializes it.
-fn cache() -> CompileCache {
+pub(crate) fn cache() -> CompileCache {
     static DIR: OnceLock<TempDir> = OnceLock::new();
     let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
     // SAFETY: a private directory `tempfile` created for this test binary

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use wasm_link::PluginData;
-use wasm_link::dir::{DirOptions, PluginDir, PluginManifest};
+use wasm_link::dir::{DirOptions, PluginManifest};
 use wasm_link_toolchain::{Language, Toolchains};
 
 use crate::with_causes;
@@ -94,8 +94,7 @@ pub fn run(dir: &Path, ids: &[String], cache: Option<PathBuf>) -> Result<ExitCod
     }
     // Each component checked as a load checks it: its imports, its plug.
     let options = DirOptions { cache: cache.map(crate::load::compile_cache) };
-    let plugin_dir =
-        PluginDir::open(dir, &options).map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
+    let plugin_dir = crate::load::open_dir(dir, &options)?;
     let engine = wasm_link::default_engine().map_err(|e| e.to_string())?;
     for plugin in installed {
         let Some(found) = plugin_dir.plugins.iter().find(|p| p.plugin_id() == plugin.id) else {

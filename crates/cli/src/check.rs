@@ -42,9 +42,11 @@ pub fn run(dir: &Path, cache: Option<PathBuf>, freeze: bool) -> Result<ExitCode,
         } else if let Some(group) = frozen_into(&loaded, id) {
             println!("  ok      {id} (plug `{plug}`), frozen into `{group}`");
             print_wasi(&loaded, id);
+            print_capabilities(&loaded, id);
         } else if loaded_ids.contains(id) {
             println!("  ok      {id} (plug `{plug}`)");
             print_wasi(&loaded, id);
+            print_capabilities(&loaded, id);
         } else {
             println!("  idle    {id} (plug `{plug}`): not loaded, no loaded plugin depends on it");
         }
@@ -73,6 +75,15 @@ pub fn run(dir: &Path, cache: Option<PathBuf>, freeze: bool) -> Result<ExitCode,
             println!("result: the root `{}` cannot be served: {error}", loaded.root);
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// What a plugin that requested capabilities got (all it requested: a
+/// plugin whose requests the policy refuses is not loaded, and its refusal
+/// is under "skipped files").
+fn print_capabilities(loaded: &crate::load::Loaded, id: &str) {
+    if let Some(got) = loaded.capabilities.get(id) {
+        println!("          approved: {}", got.join(", "));
     }
 }
 

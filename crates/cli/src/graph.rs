@@ -99,8 +99,7 @@ pub fn run(
     } else {
         Observed::default()
     };
-    let plugin_dir = PluginDir::open(dir, &DirOptions::default())
-        .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
+    let plugin_dir = crate::load::open_dir(dir, &DirOptions::default())?;
     for error in &plugin_dir.errors {
         eprintln!("skipped: {}", with_causes(error));
     }

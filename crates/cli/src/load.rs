@@ -20,6 +20,8 @@ pub struct Loaded {
     pub plugins: Vec<(String, String)>,
     /// Each plugin's manifest and component files, by id.
     pub files: std::collections::BTreeMap<String, (PathBuf, PathBuf)>,
+    /// What each plugin that requested capabilities got (`files /data (read)`).
+    pub capabilities: std::collections::BTreeMap<String, Vec<String>>,
     /// The root interface's id.
     pub root: String,
     /// Problems reading the directory.
@@ -33,6 +35,27 @@ pub struct Loaded {
     /// The options the directory was read with (its compile cache), to
     /// read it again with.
     pub options: DirOptions,
+}
+
+/// The policy named with `--policy`, for every directory this run opens.
+static POLICY: std::sync::OnceLock<wasm_link::dir::Policy> = std::sync::OnceLock::new();
+
+/// Reads the `--policy` file.
+pub fn read_policy(path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let policy = toml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    let _ = POLICY.set(policy);
+    Ok(())
+}
+
+/// Opens `dir` under the `--policy` file when one was given, else under
+/// the directory's own `[policy]`.
+pub fn open_dir(dir: &Path, options: &DirOptions) -> Result<PluginDir, String> {
+    let opened = match POLICY.get() {
+        Some(policy) => PluginDir::open_with_policy(dir, options, policy),
+        None => PluginDir::open(dir, options),
+    };
+    opened.map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))
 }
 
 /// The compile cache in the directory the user named with `--cache`.
@@ -52,8 +75,7 @@ pub fn compile_cache(dir: PathBuf) -> CompileCache {
 pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>, freeze: bool) -> Result<Loaded, String> {
     let cache = cache.map(compile_cache);
     let options = DirOptions { cache: cache.clone() };
-    let mut plugin_dir =
-        PluginDir::open(dir, &options).map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
+    let mut plugin_dir = open_dir(dir, &options)?;
     if let Some(root) = root {
         root.clone_into(&mut plugin_dir.root);
     }
@@ -64,6 +86,12 @@ pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>, fre
         .plugins
         .iter()
         .map(|p| (p.plugin_id().to_owned(), (p.manifest_path().to_owned(), p.component_path().to_owned())))
+        .collect();
+    let capabilities = plugin_dir
+        .plugins
+        .iter()
+        .filter(|p| !p.requests().is_empty())
+        .map(|p| (p.plugin_id().to_owned(), p.capabilities().describe()))
         .collect();
     let root = plugin_dir.root.clone();
     let dir_errors = std::mem::take(&mut plugin_dir.errors);
@@ -77,7 +105,7 @@ pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>, fre
         Ok((head, errors)) => (Ok(head), errors),
         Err((error, errors)) => (Err(with_causes(&error)), errors),
     };
-    Ok(Loaded { plugins, files, root, dir_errors, build_errors, head, load_errors, options })
+    Ok(Loaded { plugins, files, capabilities, root, dir_errors, build_errors, head, load_errors, options })
 }
 
 /// Compiles every component into the cache first, with a progress bar when

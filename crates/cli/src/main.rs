@@ -43,6 +43,11 @@ use wasm_link_toolchain::Language;
 #[derive(Parser)]
 #[command(name = "wasm-link", version, about = "Check, draw, call and scaffold wasm-link plugin directories")]
 struct Cli {
+    /// The host's policy: what each plugin's `[requests]` may get (files,
+    /// environment variables), as `[<plugin id>]` tables of the form of
+    /// `[policy.<plugin id>]` in `wasm-link.toml`, which it replaces.
+    #[arg(long, global = true, value_name = "FILE")]
+    policy: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -211,6 +216,12 @@ fn parse_language(name: &str) -> Result<Language, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(path) = &cli.policy
+        && let Err(message) = load::read_policy(path)
+    {
+        eprintln!("error: {message}");
+        return ExitCode::FAILURE;
+    }
     let outcome = match cli.command {
         Command::Check { dir, cache, freeze } => check::run(&dir, cache, freeze),
         Command::Graph { dir, format, freeze, stats, args, cache } => {

@@ -33,8 +33,7 @@ async fn serve(
     cache: Option<std::path::PathBuf>,
 ) -> Result<ExitCode, String> {
     let options = DirOptions { cache: cache.map(crate::load::compile_cache) };
-    let mut plugin_dir =
-        PluginDir::open(dir, &options).map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
+    let mut plugin_dir = crate::load::open_dir(dir, &options)?;
     if let Some(interface) = interface {
         interface.clone_into(&mut plugin_dir.root);
     }

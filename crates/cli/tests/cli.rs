@@ -884,3 +884,38 @@ fn new_in_python_or_js_asks_for_the_interfaces_the_plugs_types_bring_in_as_socke
         .failure()
         .stderr(predicate::str::contains("`ruby` is not a plugin language"));
 }
+
+#[test]
+fn check_shows_what_each_plugin_was_approved_and_a_policy_file_replaces_the_directorys() {
+    let dir = demo_copy();
+    let check = wasm_link().arg("check").arg(dir.path()).output().unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    let mut lines = report.lines().skip_while(|l| !l.starts_with("  ok      table-formatter"));
+    assert!(lines.next().is_some(), "{report}");
+    assert!(lines.any(|l| l.trim() == "approved: files /style (read)"), "{report}");
+
+    // The host's own policy, approving nothing: the formatter is refused,
+    // naming what it asked for, and the rest still serves the root.
+    let policy = dir.path().join("host-policy.toml");
+    std::fs::write(&policy, "[word-count]\nenv = { UNUSED = \"1\" }\n").unwrap();
+    let check = wasm_link().arg("check").arg(dir.path()).arg("--policy").arg(&policy).output().unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    assert!(
+        report.contains("plugin `table-formatter` requests what the host's policy does not approve: files /style (read): not in the policy"),
+        "{report}"
+    );
+    assert!(!report.contains("ok      table-formatter"), "{report}");
+
+    // A policy file that does not parse is the command's error.
+    std::fs::write(&policy, "[word-count]\nenv = 3\n").unwrap();
+    wasm_link()
+        .arg("check")
+        .arg(dir.path())
+        .arg("--policy")
+        .arg(&policy)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("host-policy.toml"));
+}

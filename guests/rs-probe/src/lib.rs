@@ -54,6 +54,13 @@ impl Guest for Probe {
         }
     }
 
+    fn write_file(path: String, text: String) -> String {
+        match std::fs::write(&path, text) {
+            Ok(()) => "written".to_owned(),
+            Err(error) => format!("refused: {error}"),
+        }
+    }
+
     fn read_env(name: String) -> String {
         std::env::var(&name).unwrap_or_else(|_| "unset".to_owned())
     }

@@ -1,4 +1,8 @@
 //! `formatter` rendering the report with a boxed title and a metrics table.
+//! Its title rule is drawn with the first character of `/style/title-rule`,
+//! a file in the directory the host's policy lends it read-only
+//! (`[requests] files = { "/style" = "read" }` in its manifest); `=`
+//! without it.
 
 wit_bindgen::generate!({
     path: ["../../demo/interfaces/parser", "../../demo/interfaces/analyser", "../../demo/interfaces/formatter"],
@@ -14,7 +18,11 @@ struct Table;
 impl Guest for Table {
     fn render(report: Report) -> String {
         let mut out = String::new();
-        let bar = "=".repeat(report.title.chars().count() + 4);
+        let rule = std::fs::read_to_string("/style/title-rule")
+            .ok()
+            .and_then(|text| text.trim().chars().next())
+            .unwrap_or('=');
+        let bar = rule.to_string().repeat(report.title.chars().count() + 4);
         out.push_str(&format!("{bar}\n| {} |\n{bar}\n\n", report.title));
         for paragraph in &report.paragraphs {
             out.push_str(&format!("  {paragraph}\n\n"));

@@ -34,6 +34,9 @@ export const probe = {
       return `refused: ${e}`;
     }
   },
+  writeFile(path, text) {
+    return "refused: no file API";
+  },
   readEnv(name) {
     const env = globalThis.process?.env;
     return env && name in env ? String(env[name]) : "unset";

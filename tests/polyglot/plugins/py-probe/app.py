@@ -37,6 +37,14 @@ class Probe(exports.Probe):
         except OSError as e:
             return f"refused: {type(e).__name__}: {e}"
 
+    def write_file(self, path: str, text: str) -> str:
+        try:
+            with open(path, "w") as f:
+                f.write(text)
+            return "written"
+        except OSError as e:
+            return f"refused: {type(e).__name__}: {e}"
+
     def read_env(self, name: str) -> str:
         value = os.environ.get(name)
         return "unset" if value is None else value

@@ -1,0 +1,260 @@
+//! Capabilities: what a plugin may reach outside itself beyond the
+//! baseline, *requested* by its manifest and *approved* by the host.
+//!
+//! A plugin's `plugin.toml` says what it needs (`[requests]`); the policy of
+//! whoever runs the host says what each plugin gets (`[policy.<plugin id>]`
+//! in the directory's `wasm-link.toml`, or a [`Policy`] given to
+//! [`PluginDir::open_with_policy`](super::PluginDir::open_with_policy),
+//! which replaces it). A plugin gets what it requested and the policy
+//! approved, nothing more: an approval nobody requested is not given, and a
+//! request the policy does not approve drops the plugin with
+//! [`DirError::NotApproved`](super::DirError::NotApproved), naming each
+//! refused capability (the rest of the tree loads).
+//!
+//! ```toml
+//! # plugins/table-formatter/plugin.toml
+//! [requests]
+//! files = { "/styles" = "read" }   # a directory, by the path the plugin sees
+//! env = ["TABLE_STYLE"]            # environment variables, by name
+//!
+//! # wasm-link.toml
+//! [policy.table-formatter]
+//! files = { "/styles" = { path = "styles", access = "read" } }   # relative to this directory
+//! env = { TABLE_STYLE = "rounded" }                              # a value the host sets
+//! env-from-host = ["LANG"]                                       # or the host's own value
+//! ```
+//!
+//! Files are wasmtime-wasi preopened directories: a plugin reaches only what
+//! is under them (`..`, absolute paths and symbolic links pointing out are
+//! refused by the capability-based file system, whenever they were made),
+//! and a `read` grant refuses every write.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// How much of a directory a plugin may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// List and read.
+    Read,
+    /// Also create, write, rename and remove.
+    ReadWrite,
+}
+
+/// `[requests]` of a plugin manifest: what the plugin asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Requests {
+    /// Directories, by the absolute path the plugin sees (`/styles`).
+    #[serde(default)]
+    pub files: BTreeMap<String, Access>,
+    /// Environment variables, by name.
+    #[serde(default)]
+    pub env: Vec<String>,
+}
+
+impl Requests {
+    /// Whether the plugin asks for nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.env.is_empty()
+    }
+}
+
+/// A directory the host approves: where it is, and how much of it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DirApproval {
+    /// The host directory, relative to the plugin directory's top (or
+    /// absolute).
+    pub path: PathBuf,
+    /// The most the plugin may do there.
+    pub access: Access,
+}
+
+/// What the host approves for one plugin (`[policy.<plugin id>]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Approval {
+    /// Directories, by the path the plugin sees.
+    #[serde(default)]
+    pub files: BTreeMap<String, DirApproval>,
+    /// Environment variables and the values the host gives them.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Environment variables given the host's own value.
+    #[serde(default)]
+    pub env_from_host: Vec<String>,
+}
+
+/// The host's policy: an [`Approval`] per plugin id. A plugin without one
+/// is approved nothing.
+pub type Policy = BTreeMap<String, Approval>;
+
+/// A directory a plugin got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preopen {
+    /// The path the plugin sees.
+    pub guest: String,
+    /// The host directory.
+    pub host: PathBuf,
+    /// What it may do there: what it asked for (at most what was approved).
+    pub access: Access,
+}
+
+/// What a plugin got: its requests, as the policy approved them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Preopened directories.
+    pub files: Vec<Preopen>,
+    /// Environment variables and their values.
+    pub env: Vec<(String, String)>,
+}
+
+impl Capabilities {
+    /// Whether the plugin got nothing beyond the baseline.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.env.is_empty()
+    }
+
+    /// What the plugin got, for people: `files /styles (read), env TABLE_STYLE`.
+    #[must_use]
+    pub fn describe(&self) -> Vec<String> {
+        let files = self.files.iter().map(|f| format!("files {} ({})", f.guest, access_word(f.access)));
+        files.chain(self.env.iter().map(|(name, _)| format!("env {name}"))).collect()
+    }
+}
+
+fn access_word(access: Access) -> &'static str {
+    match access {
+        Access::Read => "read",
+        Access::ReadWrite => "read-write",
+    }
+}
+
+/// The capabilities of a plugin that requested `requests` under
+/// `approval`, or every request the approval refuses, each with why.
+/// `top` is the plugin directory (approved paths are relative to it);
+/// `host_env` reads the host's environment.
+pub(super) fn resolve(
+    requests: &Requests,
+    approval: Option<&Approval>,
+    top: &Path,
+    host_env: impl Fn(&str) -> Option<String>,
+) -> Result<Capabilities, Vec<String>> {
+    let empty = Approval::default();
+    let approval = approval.unwrap_or(&empty);
+    let mut refused = Vec::new();
+    let mut got = Capabilities::default();
+    for (guest, &access) in &requests.files {
+        let what = format!("files {guest} ({})", access_word(access));
+        if !guest.starts_with('/') || guest.split('/').any(|part| part == "..") {
+            refused.push(format!("{what}: the path a plugin sees must be absolute, without `..`"));
+            continue;
+        }
+        let Some(approved) = approval.files.get(guest) else {
+            refused.push(format!("{what}: not in the policy"));
+            continue;
+        };
+        if access > approved.access {
+            refused.push(format!("{what}: the policy approves {} only", access_word(approved.access)));
+            continue;
+        }
+        let host = top.join(&approved.path);
+        match host.canonicalize() {
+            Ok(host) if host.is_dir() => got.files.push(Preopen { guest: guest.clone(), host, access }),
+            _ => refused.push(format!("{what}: the approved directory `{}` does not exist", host.display())),
+        }
+    }
+    for name in &requests.env {
+        if let Some(value) = approval.env.get(name) {
+            got.env.push((name.clone(), value.clone()));
+        } else if approval.env_from_host.contains(name) {
+            match host_env(name) {
+                Some(value) => got.env.push((name.clone(), value)),
+                None => refused.push(format!("env {name}: approved from the host's environment, where it is not set")),
+            }
+        } else {
+            refused.push(format!("env {name}: not in the policy"));
+        }
+    }
+    if refused.is_empty() { Ok(got) } else { Err(refused) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn requests(files: &[(&str, Access)], env: &[&str]) -> Requests {
+        Requests {
+            files: files.iter().map(|(g, a)| ((*g).to_owned(), *a)).collect(),
+            env: env.iter().map(|e| (*e).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_plugin_gets_what_it_asked_for_and_the_policy_approved_and_no_more() {
+        let top = tempfile::tempdir().unwrap();
+        std::fs::create_dir(top.path().join("styles")).unwrap();
+        let approval = Approval {
+            files: [("/styles".to_owned(), DirApproval { path: "styles".into(), access: Access::ReadWrite })].into(),
+            env: [("STYLE".to_owned(), "rounded".to_owned()), ("UNASKED".to_owned(), "x".to_owned())].into(),
+            env_from_host: vec!["LANG".to_owned()],
+        };
+        let got =
+            resolve(&requests(&[("/styles", Access::Read)], &["STYLE", "LANG"]), Some(&approval), top.path(), |_| {
+                Some("C".to_owned())
+            })
+            .unwrap();
+        assert_eq!(got.files.len(), 1);
+        assert_eq!(got.files[0].access, Access::Read, "what it asked for, not the most approved");
+        assert_eq!(got.env, [("STYLE".to_owned(), "rounded".to_owned()), ("LANG".to_owned(), "C".to_owned())]);
+    }
+
+    #[test]
+    fn every_refused_request_is_named_with_why() {
+        let top = tempfile::tempdir().unwrap();
+        std::fs::create_dir(top.path().join("styles")).unwrap();
+        let approval = Approval {
+            files: [
+                ("/styles".to_owned(), DirApproval { path: "styles".into(), access: Access::Read }),
+                ("/gone".to_owned(), DirApproval { path: "gone".into(), access: Access::Read }),
+            ]
+            .into(),
+            env: BTreeMap::new(),
+            env_from_host: vec!["UNSET".to_owned()],
+        };
+        let asked = requests(
+            &[
+                ("/styles", Access::ReadWrite),
+                ("/gone", Access::Read),
+                ("/other", Access::Read),
+                ("/a/../b", Access::Read),
+            ],
+            &["SECRET", "UNSET"],
+        );
+        let refused = resolve(&asked, Some(&approval), top.path(), |_| None).unwrap_err();
+        let text = refused.join("\n");
+        for expected in [
+            "files /styles (read-write): the policy approves read only",
+            "files /gone (read): the approved directory",
+            "files /other (read): not in the policy",
+            "files /a/../b (read): the path a plugin sees must be absolute, without `..`",
+            "env SECRET: not in the policy",
+            "env UNSET: approved from the host's environment, where it is not set",
+        ] {
+            assert!(text.contains(expected), "`{expected}` in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn without_an_approval_nothing_is_given() {
+        let top = tempfile::tempdir().unwrap();
+        assert!(resolve(&Requests::default(), None, top.path(), |_| None).unwrap().is_empty());
+        assert!(resolve(&requests(&[], &["HOME"]), None, top.path(), |_| Some("/root".to_owned())).is_err());
+    }
+}
