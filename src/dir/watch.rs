@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
-use super::{DirError, DirOptions, DirPlugin, PluginDir};
+use super::{DirError, DirOptions, DirPlugin, PluginDir, Policy};
 use crate::{PluginTreeHead, SwapError};
 
 /// What following the directory did to one plugin.
@@ -83,7 +83,22 @@ impl PluginDir {
         options: &DirOptions,
         head: &PluginTreeHead<DirPlugin>,
     ) -> Result<Vec<DirChange>, DirError> {
-        sync_since(path, options, head, None)
+        sync_since(path, options, None, head, None)
+    }
+
+    /// [`sync`](Self::sync) under the host's `policy`, as
+    /// [`open_with_policy`](Self::open_with_policy) reads a directory: the
+    /// directory's own `[policy]` is not read.
+    ///
+    /// # Errors
+    /// Only when `wasm-link.toml` cannot be read.
+    pub fn sync_with_policy(
+        path: &Path,
+        options: &DirOptions,
+        policy: &Policy,
+        head: &PluginTreeHead<DirPlugin>,
+    ) -> Result<Vec<DirChange>, DirError> {
+        sync_since(path, options, Some(policy), head, None)
     }
 }
 
@@ -97,10 +112,11 @@ type Seen = std::collections::HashMap<String, String>;
 fn sync_since(
     path: &Path,
     options: &DirOptions,
+    policy: Option<&Policy>,
     head: &PluginTreeHead<DirPlugin>,
     seen: Option<&mut Seen>,
 ) -> Result<Vec<DirChange>, DirError> {
-    let dir = PluginDir::open(path, options)?;
+    let dir = PluginDir::read(path, options, policy)?;
     // An error that may hide a plugin folder (an unreadable manifest, a
     // component path it cannot use) holds back every removal of this
     // pass. A symlinked folder is never loaded and a duplicate id is
@@ -213,10 +229,37 @@ impl DirWatch {
         path: impl AsRef<Path>,
         options: DirOptions,
         head: Arc<PluginTreeHead<DirPlugin>>,
+        on_change: impl FnMut(Vec<DirChange>) + Send + 'static,
+    ) -> Result<Self, DirError> {
+        Self::follow_under(path.as_ref(), options, None, head, on_change)
+    }
+
+    /// [`start`](Self::start) under the host's `policy`, as
+    /// [`PluginDir::open_with_policy`] reads a directory: each pass reads
+    /// the plugins' requests against it, never against the directory's own
+    /// `[policy]`.
+    ///
+    /// # Errors
+    /// [`DirError::Watch`] when the directory cannot be watched.
+    pub fn start_with_policy(
+        path: impl AsRef<Path>,
+        options: DirOptions,
+        policy: Policy,
+        head: Arc<PluginTreeHead<DirPlugin>>,
+        on_change: impl FnMut(Vec<DirChange>) + Send + 'static,
+    ) -> Result<Self, DirError> {
+        Self::follow_under(path.as_ref(), options, Some(policy), head, on_change)
+    }
+
+    fn follow_under(
+        path: &Path,
+        options: DirOptions,
+        policy: Option<Policy>,
+        head: Arc<PluginTreeHead<DirPlugin>>,
         mut on_change: impl FnMut(Vec<DirChange>) + Send + 'static,
     ) -> Result<Self, DirError> {
         use notify::Watcher;
-        let path = path.as_ref().to_path_buf();
+        let path = path.to_path_buf();
         let (events, received) = std::sync::mpsc::channel();
         let sender = events.clone();
         let watch_error = |error: notify::Error| DirError::Watch { path: path.clone(), message: error.to_string() };
@@ -230,11 +273,14 @@ impl DirWatch {
         // What is there when following starts is what the tree was loaded
         // from: a plugin that failed then, or was never reached, waits for
         // its files to change.
-        let seen: Seen =
-            PluginDir::open(&path, &options)?.plugins.iter().map(|p| (p.id.clone(), p.version.clone())).collect();
+        let seen: Seen = PluginDir::read(&path, &options, policy.as_ref())?
+            .plugins
+            .iter()
+            .map(|p| (p.id.clone(), p.version.clone()))
+            .collect();
         let thread = std::thread::Builder::new()
             .name("wasm-link-dir-watch".to_owned())
-            .spawn(move || follow(&path, &options, &head, &received, &mut on_change, seen))
+            .spawn(move || follow(&path, &options, policy.as_ref(), &head, &received, &mut on_change, seen))
             .map_err(|source| DirError::Io { path: PathBuf::from("(a watch thread)"), source })?;
         Ok(Self { stop: events, thread: Some(thread), _watcher: watcher })
     }
@@ -243,6 +289,7 @@ impl DirWatch {
 fn follow(
     path: &Path,
     options: &DirOptions,
+    policy: Option<&Policy>,
     head: &PluginTreeHead<DirPlugin>,
     events: &Receiver<Event>,
     on_change: &mut impl FnMut(Vec<DirChange>),
@@ -257,7 +304,7 @@ fn follow(
                 Err(RecvTimeoutError::Timeout) => break,
             }
         }
-        let changes = match sync_since(path, options, head, Some(&mut seen)) {
+        let changes = match sync_since(path, options, policy, head, Some(&mut seen)) {
             Ok(changes) => changes,
             Err(error) => vec![DirChange::Skipped(error)],
         };

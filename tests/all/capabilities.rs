@@ -190,3 +190,26 @@ fn the_hosts_policy_replaces_the_one_that_came_with_the_directory() {
     assert_eq!(rust.capabilities().env, [("STYLE".to_owned(), "from the host".to_owned())]);
     assert_eq!(rust.requests().env, ["STYLE"]);
 }
+
+#[test]
+fn a_sync_under_the_hosts_policy_keeps_it_for_the_plugins_it_reloads() {
+    let dir = dir_with("env = [\"STYLE\"]", "env = { STYLE = \"from the directory\" }");
+    let host: Policy = toml::from_str(
+        "[rs-probe]\nenv = { STYLE = \"from the host\" }\n[py-probe]\nenv = { STYLE = \"from the host\" }",
+    )
+    .unwrap();
+    let options = DirOptions { cache: Some(crate::polyglot::cache()) };
+    let head = load(PluginDir::open_with_policy(dir.path(), &options, &host).unwrap());
+    let style = |head: &PluginTreeHead<DirPlugin>| answers(head, "read-env", &[Val::String("STYLE".into())]);
+    assert!(style(&head).iter().all(|(_, text)| text == "from the host"));
+    // Both manifests change: both plugins are read again, still under the
+    // host's policy.
+    for probe in PROBES {
+        let manifest = dir.path().join("plugins").join(probe).join("plugin.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(&manifest, format!("{text}# touched\n")).unwrap();
+    }
+    let changes = PluginDir::sync_with_policy(dir.path(), &options, &host, &head).unwrap();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(style(&head).iter().all(|(_, text)| text == "from the host"), "{:?}", style(&head));
+}

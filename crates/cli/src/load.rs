@@ -301,8 +301,12 @@ fn follow(dir: &Path, options: DirOptions, head: PluginTreeHead<DirPlugin>, call
             }
         }
     };
-    let _watch = DirWatch::start(dir, options, head, on_change)
-        .map_err(|e| format!("cannot follow `{}`: {}", dir.display(), with_causes(&e)))?;
+    // Under the `--policy` file, as the directory was first read.
+    let watched = match POLICY.get() {
+        Some(policy) => DirWatch::start_with_policy(dir, options, policy.clone(), head, on_change),
+        None => DirWatch::start(dir, options, head, on_change),
+    };
+    let _watch = watched.map_err(|e| format!("cannot follow `{}`: {}", dir.display(), with_causes(&e)))?;
     eprintln!("following `{}` (Ctrl-C to stop)", dir.join("plugins").display());
     loop {
         std::thread::park();
