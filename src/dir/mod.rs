@@ -365,14 +365,22 @@ impl PluginData for DirPlugin {
     /// every directory plugin gets (with nothing behind it unless granted)
     /// and its manifest's `grants`. The same policy `component` checks; said
     /// here too so that plugins with other grants (and so another WASI
-    /// context) are never frozen into one store.
+    /// context) are never frozen into one store. For the same reason a
+    /// plugin given capabilities adds an entry naming them by a hash (it
+    /// covers no import): a frozen group shares one WASI context, so a
+    /// plugin must not share its directories or values with another.
     fn grants(&self) -> Option<Vec<String>> {
         #[cfg(feature = "remote")]
         if self.remote.is_some() {
             // The proxy component is the runtime's own.
             return None;
         }
-        Some(BASELINE.iter().map(|&g| g.to_owned()).chain(self.grants.iter().cloned()).collect())
+        let approved = (!self.capabilities.is_empty()).then(|| {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(format!("{:?}", self.capabilities).as_bytes());
+            format!("approved capabilities #{}", short_hex(&digest))
+        });
+        Some(BASELINE.iter().map(|&g| g.to_owned()).chain(self.grants.iter().cloned()).chain(approved).collect())
     }
 
     /// The end of what the plugin wrote to its standard error (its last
@@ -917,11 +925,16 @@ fn content_version(files: &[&Path]) -> Result<String, DirError> {
         hasher.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes());
         hasher.update(&bytes);
     }
-    Ok(hasher.finalize().iter().take(8).fold(String::with_capacity(16), |mut hex, byte| {
+    Ok(short_hex(&hasher.finalize()))
+}
+
+/// The first 16 hex digits of a digest.
+fn short_hex(digest: &[u8]) -> String {
+    digest.iter().take(8).fold(String::with_capacity(16), |mut hex, byte| {
         use std::fmt::Write;
         let _ = write!(hex, "{byte:02x}");
         hex
-    }))
+    })
 }
 
 impl DirPlugin {

@@ -213,3 +213,26 @@ fn a_sync_under_the_hosts_policy_keeps_it_for_the_plugins_it_reloads() {
     assert_eq!(changes.len(), 2, "{changes:?}");
     assert!(style(&head).iter().all(|(_, text)| text == "from the host"), "{:?}", style(&head));
 }
+
+#[test]
+fn plugins_given_other_capabilities_never_share_a_frozen_store() {
+    // A frozen group runs in one store with one WASI context: the
+    // settings freezing compares must tell the plugins apart.
+    let dir = dir_with("env = [\"STYLE\"]", "env = { STYLE = \"rounded\" }");
+    let plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
+    let grants = |id: &str| {
+        let plugin = plugin_dir.plugins.iter().find(|p| p.plugin_id() == id).unwrap();
+        wasm_link::PluginData::grants(plugin).unwrap()
+    };
+    assert_ne!(grants("rs-probe"), grants("markdown-parser"));
+    assert_eq!(grants("rs-probe"), grants("py-probe"), "the same capabilities, the same settings");
+    let host: Policy =
+        toml::from_str("[rs-probe]\nenv = { STYLE = \"a\" }\n[py-probe]\nenv = { STYLE = \"b\" }").unwrap();
+    let plugin_dir = PluginDir::open_with_policy(dir.path(), &DirOptions::default(), &host).unwrap();
+    let grants = |id: &str| {
+        let plugin = plugin_dir.plugins.iter().find(|p| p.plugin_id() == id).unwrap();
+        wasm_link::PluginData::grants(plugin).unwrap()
+    };
+    assert_ne!(grants("rs-probe"), grants("py-probe"), "other values, other settings");
+    assert!(!grants("rs-probe").iter().any(|g| g.contains('a') && g.contains("STYLE")), "no value shown");
+}
