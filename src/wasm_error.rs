@@ -10,33 +10,37 @@ use std::sync::Arc;
 /// wrapper does, so it can be the `#[source]` of this crate's errors. Its
 /// `Display` shows wasmtime's whole context chain.
 #[derive(Clone)]
-pub struct WasmError {
-    error: Arc<wasmtime::Error>,
+pub struct WasmError(Arc<Inner>);
+
+/// Behind one pointer: a `DispatchError` (and every call's `Result`) stays
+/// as small as before the note.
+struct Inner {
+    error: wasmtime::Error,
     /// What the plugin wrote as it failed ([`PluginData::trap_note`](crate::PluginData::trap_note)).
-    note: Option<Arc<str>>,
+    note: Option<String>,
 }
 
 impl WasmError {
     pub(crate) fn new(error: wasmtime::Error) -> Self {
-        Self { error: Arc::new(error), note: None }
+        Self(Arc::new(Inner { error, note: None }))
     }
 
     /// `error`, with what the plugin wrote as it failed.
     pub(crate) fn with_note(error: wasmtime::Error, note: Option<String>) -> Self {
-        Self { error: Arc::new(error), note: note.map(Arc::from) }
+        Self(Arc::new(Inner { error, note }))
     }
 
     /// The wasmtime error, to `downcast_ref` it (for example to a
     /// [`wasmtime::Trap`]).
     #[must_use]
     pub fn inner(&self) -> &wasmtime::Error {
-        &self.error
+        &self.0.error
     }
 
     /// The trap code, when the error is a wasm trap.
     #[must_use]
     pub fn trap(&self) -> Option<wasmtime::Trap> {
-        self.error.downcast_ref::<wasmtime::Trap>().copied()
+        self.0.error.downcast_ref::<wasmtime::Trap>().copied()
     }
 
     /// What the plugin wrote as it failed, when it trapped: for a directory
@@ -47,14 +51,14 @@ impl WasmError {
     /// of the failure through a socket.
     #[must_use]
     pub fn note(&self) -> Option<&str> {
-        self.note.as_deref()
+        self.0.note.as_deref()
     }
 
     /// wasmtime's chain, outermost first: wasmtime puts the useful part (the
     /// trap code, the missing import) in the context layers.
     fn fmt_chain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
-        for cause in self.error.chain() {
+        for cause in self.0.error.chain() {
             if !first {
                 f.write_str(": ")?;
             }
@@ -67,16 +71,16 @@ impl WasmError {
 
 impl fmt::Debug for WasmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(note) = &self.note {
+        if let Some(note) = &self.0.note {
             write!(f, "{note:?}: ")?;
         }
-        fmt::Debug::fmt(&*self.error, f)
+        fmt::Debug::fmt(&self.0.error, f)
     }
 }
 
 impl fmt::Display for WasmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(note) = &self.note {
+        if let Some(note) = &self.0.note {
             write!(f, "{note}: ")?;
         }
         self.fmt_chain(f)

@@ -41,18 +41,8 @@ fn dir_with(requests: &str, policy: &str) -> TempDir {
     dir
 }
 
-fn load(plugin_dir: PluginDir) -> PluginTreeHead<DirPlugin> {
-    assert!(plugin_dir.errors.is_empty(), "{:?}", plugin_dir.errors);
-    let (tree, errors) = plugin_dir.into_tree();
-    assert!(errors.is_empty(), "{errors:?}");
-    let engine = wasm_link::default_engine().unwrap();
-    let (head, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
-    assert!(errors.is_empty(), "{errors:?}");
-    head
-}
-
 fn open(dir: &Path) -> PluginTreeHead<DirPlugin> {
-    load(PluginDir::open(dir, &DirOptions { cache: Some(crate::polyglot::cache()) }).unwrap())
+    crate::polyglot::load_opened(PluginDir::open(dir, &DirOptions { cache: Some(crate::polyglot::cache()) }).unwrap())
 }
 
 /// Each probe's answer to `function(args)`, which must be a string.
@@ -199,7 +189,7 @@ fn a_sync_under_the_hosts_policy_keeps_it_for_the_plugins_it_reloads() {
     )
     .unwrap();
     let options = DirOptions { cache: Some(crate::polyglot::cache()) };
-    let head = load(PluginDir::open_with_policy(dir.path(), &options, &host).unwrap());
+    let head = crate::polyglot::load_opened(PluginDir::open_with_policy(dir.path(), &options, &host).unwrap());
     let style = |head: &PluginTreeHead<DirPlugin>| answers(head, "read-env", &[Val::String("STYLE".into())]);
     assert!(style(&head).iter().all(|(_, text)| text == "from the host"));
     // Both manifests change: both plugins are read again, still under the

@@ -49,8 +49,11 @@ fn probe_dir(probes: &[&str], extra: &str) -> TempDir {
 }
 
 fn load(dir: &Path) -> PluginTreeHead<DirPlugin> {
-    let options = DirOptions { cache: Some(cache()) };
-    let plugin_dir = PluginDir::open(dir, &options).unwrap();
+    load_opened(PluginDir::open(dir, &DirOptions { cache: Some(cache()) }).unwrap())
+}
+
+/// Loads a directory read without errors, asserting every plugin loads.
+pub(crate) fn load_opened(plugin_dir: PluginDir) -> PluginTreeHead<DirPlugin> {
     assert!(plugin_dir.errors.is_empty(), "{:?}", plugin_dir.errors);
     let (tree, errors) = plugin_dir.into_tree();
     assert!(errors.is_empty(), "{errors:?}");
