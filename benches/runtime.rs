@@ -1006,10 +1006,6 @@ fn languages(engine: &Engine, ratios: &mut Ratios) -> Vec<(String, f64)> {
     // unguessable name); only this benchmark writes into it.
     #[allow(unsafe_code, reason = "a compile cache in a private temporary directory")]
     let cache = unsafe { wasm_link::dir::CompileCache::new(cache_dir.path()) };
-    let median = |mut samples: Vec<f64>| {
-        samples.sort_by(f64::total_cmp);
-        samples[samples.len() / 2]
-    };
     let mut heads = Vec::new();
     for (language, probe) in PROBES {
         let source = std::path::Path::new(wasm_link_guests::POLYGLOT_DIR);
@@ -1043,14 +1039,8 @@ fn languages(engine: &Engine, ratios: &mut Ratios) -> Vec<(String, f64)> {
             let instance = linker.instantiate(&mut store, &component).expect("instantiates");
             (store, instance)
         };
-        let samples = (0..rounds)
-            .map(|_| {
-                let started = std::time::Instant::now();
-                black_box(instantiate());
-                started.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        figures.push((format!("languages/{language}/raw-instantiate-ms"), median(samples)));
+        let instantiate_s = median_seconds(rounds, || drop(black_box(instantiate())));
+        figures.push((format!("languages/{language}/raw-instantiate-ms"), instantiate_s * 1e3));
         let ((mut store, instance), heap_used) = heap_bytes(instantiate);
         figures
             .push((format!("languages/{language}/idle-linear-memory-kib"), store.data().linear_memory as f64 / 1024.0));
@@ -1082,14 +1072,8 @@ fn languages(engine: &Engine, ratios: &mut Ratios) -> Vec<(String, f64)> {
             head
         };
         black_box(load());
-        let samples = (0..rounds)
-            .map(|_| {
-                let started = std::time::Instant::now();
-                black_box(load());
-                started.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        figures.push((format!("languages/{language}/load-tree-ms"), median(samples)));
+        let load_s = median_seconds(rounds, || drop(black_box(load())));
+        figures.push((format!("languages/{language}/load-tree-ms"), load_s * 1e3));
         let head = load();
         let mut raw = || {
             black_box(add.call(&mut store, (black_box(2), 3)).expect("call"));
@@ -1119,22 +1103,24 @@ fn languages(engine: &Engine, ratios: &mut Ratios) -> Vec<(String, f64)> {
         let ratio = paired(51, 200, || call(rust), || call(head));
         ratios.push((format!("languages/{language}/dispatch-vs-rust"), ratio));
     }
-    let time = |head: &PluginTreeHead<wasm_link::dir::DirPlugin>| {
-        let samples = (0..51)
-            .map(|_| {
-                let started = std::time::Instant::now();
-                for _ in 0..200 {
-                    call(head);
-                }
-                started.elapsed().as_secs_f64() * 1e9 / 200.0
-            })
-            .collect();
-        median(samples)
-    };
     for (language, head) in &heads {
-        figures.push((format!("languages/{language}/dispatch-ns"), time(head)));
+        let batch_s = median_seconds(51, || (0..200).for_each(|_| call(head)));
+        figures.push((format!("languages/{language}/dispatch-ns"), batch_s * 1e9 / 200.0));
     }
     figures
+}
+
+/// The median wall time of `rounds` runs of `f`, in seconds.
+fn median_seconds(rounds: usize, mut f: impl FnMut()) -> f64 {
+    let mut samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            f();
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[rounds / 2]
 }
 
 /// The HTTP server example, driven in process for its throughput.
