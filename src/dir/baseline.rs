@@ -10,19 +10,24 @@
 //! | `wasi:random/*` | random bytes (they reveal nothing of the host) |
 //! | `wasi:filesystem/{types,preopens}` | no preopened directory, so no descriptor at all |
 //! | `wasi:sockets/*` | every socket and name lookup refused (`access-denied`) before an OS socket exists |
+//! | `wasi:http/{types,outgoing-handler}` | every request refused (`HTTP-request-denied`) before a connection is made, but to the authorities the host's policy approved (see [`MAX_HTTP_IN_FLIGHT`](super::MAX_HTTP_IN_FLIGHT)) |
+//! | `wasi:config/store` | no key, but those the host's policy gives |
 //! | `wasi:io/*` | streams and polls of the above |
 //!
 //! Only `wasi:clocks` and `stdio` change what a grant gives here; real
-//! capabilities (files, network, environment) are the host's to approve.
+//! capabilities (files, environment, configuration, HTTP) are the host's to
+//! approve ([`Policy`](super::Policy)).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource};
+use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::{DynPollable, Pollable};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiView};
+use wasmtime_wasi_config::WasiConfigVariables;
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::PluginCtx;
 
@@ -38,6 +43,9 @@ pub(super) const BASELINE: &[&str] = &[
     "wasi:filesystem/types",
     "wasi:filesystem/preopens",
     "wasi:sockets",
+    "wasi:http/types",
+    "wasi:http/outgoing-handler",
+    "wasi:config/store",
 ];
 
 /// The grant that gives a plugin the host's clocks instead of virtual ones.
@@ -130,44 +138,67 @@ impl Pollable for Sleep {
     }
 }
 
-/// The WASI context of a plugin granted `grants`, with its clocks and its
-/// standard error (unless it has the host's).
-pub(super) fn wasi_for(
-    plugin: &str,
-    grants: &[String],
-    capabilities: &super::Capabilities,
-) -> (WasiCtx, Clocks, Option<GuestOutput>) {
-    let clocks = Clocks::new(grants);
-    let mut wasi = WasiCtx::builder();
-    // What the host's policy approved of the plugin's requests.
-    for preopen in &capabilities.files {
-        let perms = match preopen.access {
-            super::Access::Read => wasmtime_wasi::FsPerms::ReadOnly,
-            super::Access::ReadWrite => wasmtime_wasi::FsPerms::ReadWrite,
+/// What a directory plugin's store holds of the world outside it: its WASI
+/// context (with what the policy approved), clocks, standard error, and the
+/// gates of `wasi:http` and `wasi:config`. Made afresh for every instance.
+pub(super) struct Context {
+    pub(super) table: ResourceTable,
+    pub(super) wasi: WasiCtx,
+    /// The clocks behind its WASI context and its sleeps.
+    pub(super) clocks: Clocks,
+    /// Its standard error, unless it has the host's (`stdio`).
+    pub(super) stderr: Option<GuestOutput>,
+    pub(super) http_ctx: WasiHttpCtx,
+    pub(super) http: super::http::HttpGate,
+    /// What `wasi:config/store` answers (shared by its instances).
+    pub(super) config: Arc<WasiConfigVariables>,
+}
+
+impl Context {
+    /// The context of plugin `plugin`, granted `grants` and given
+    /// `capabilities` by the host's policy.
+    pub(super) fn new(plugin: &str, grants: &[String], capabilities: &super::Capabilities) -> Self {
+        let clocks = Clocks::new(grants);
+        let mut wasi = WasiCtx::builder();
+        // What the host's policy approved of the plugin's requests.
+        for preopen in &capabilities.files {
+            let perms = match preopen.access {
+                super::Access::Read => wasmtime_wasi::FsPerms::ReadOnly,
+                super::Access::ReadWrite => wasmtime_wasi::FsPerms::ReadWrite,
+            };
+            if let Err(error) = wasi.preopened_dir(&preopen.host, &preopen.guest, perms) {
+                // The directory went away since the policy was read: the
+                // plugin runs without it, as if it had not asked.
+                tracing::warn!(plugin, guest = preopen.guest, host = %preopen.host.display(), %error, "an approved directory cannot be opened");
+            }
+        }
+        wasi.envs(&capabilities.env);
+        // Refused before an OS socket is made (the default refuses only
+        // addresses, after creating the socket).
+        wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        wasi.monotonic_clock(Monotonic(clocks.clone()));
+        if let Clocks::Virtual(slept) = &clocks {
+            wasi.wall_clock(VirtualWall(slept.clone()));
+        }
+        let stderr = if grants.iter().any(|g| g == STDIO) {
+            wasi.inherit_stdout().inherit_stderr();
+            None
+        } else {
+            let stderr = GuestOutput::new(plugin, "stderr", true);
+            wasi.stdout(GuestOutput::new(plugin, "stdout", false)).stderr(stderr.clone());
+            Some(stderr)
         };
-        if let Err(error) = wasi.preopened_dir(&preopen.host, &preopen.guest, perms) {
-            // The directory went away since the policy was read: the plugin
-            // runs without it, as if it had not asked.
-            tracing::warn!(plugin, guest = preopen.guest, host = %preopen.host.display(), %error, "an approved directory cannot be opened");
+        let allowed = capabilities.http.iter().filter_map(|a| super::http::Authority::parse(a).ok()).collect();
+        Self {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            clocks,
+            stderr,
+            http_ctx: WasiHttpCtx::new(),
+            http: super::http::HttpGate::new(plugin, allowed, capabilities.http_response_bytes),
+            config: Arc::new(capabilities.config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()),
         }
     }
-    wasi.envs(&capabilities.env);
-    // Refused before an OS socket is made (the default refuses only
-    // addresses, after creating the socket).
-    wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
-    wasi.monotonic_clock(Monotonic(clocks.clone()));
-    if let Clocks::Virtual(slept) = &clocks {
-        wasi.wall_clock(VirtualWall(slept.clone()));
-    }
-    let stderr = if grants.iter().any(|g| g == STDIO) {
-        wasi.inherit_stdout().inherit_stderr();
-        None
-    } else {
-        let stderr = GuestOutput::new(plugin, "stderr", true);
-        wasi.stdout(GuestOutput::new(plugin, "stdout", false)).stderr(stderr.clone());
-        Some(stderr)
-    };
-    (wasi.build(), clocks, stderr)
 }
 
 /// A plugin value that keeps its [`Clocks`] (a directory plugin).
@@ -188,17 +219,22 @@ where
     let mut clock = linker.instance(MONOTONIC_CLOCK)?;
     clock.func_wrap("subscribe-duration", |mut store: StoreContextMut<'_, PluginCtx<P>>, (nanos,): (u64,)| {
         let data = store.data();
-        let sleep = data.plugin().clocks().sleep(nanos, data.call.deadline);
+        let sleep = data.plugin().clocks().sleep(nanos, data.time_left());
         Ok((subscribe(store.data_mut().plugin_mut(), sleep)?,))
     })?;
     clock.func_wrap("subscribe-instant", |mut store: StoreContextMut<'_, PluginCtx<P>>, (when,): (u64,)| {
         let data = store.data();
         let clocks = data.plugin().clocks();
-        let sleep = clocks.sleep(when.saturating_sub(clocks.now()), data.call.deadline);
+        let sleep = clocks.sleep(when.saturating_sub(clocks.now()), data.time_left());
         Ok((subscribe(store.data_mut().plugin_mut(), sleep)?,))
     })?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// `wasi:config/store`, answering what the host's policy gave the plugin.
+pub(super) fn add_config(linker: &mut Linker<PluginCtx<super::DirPlugin>>) -> wasmtime::Result<()> {
+    wasmtime_wasi_config::add_to_linker(linker, |ctx| wasmtime_wasi_config::WasiConfig::new(&ctx.plugin().cx.config))
 }
 
 fn subscribe(plugin: &mut impl WasiView, sleep: Sleep) -> wasmtime::Result<Resource<DynPollable>> {

@@ -16,18 +16,25 @@
 //! [requests]
 //! files = { "/styles" = "read" }   # a directory, by the path the plugin sees
 //! env = ["TABLE_STYLE"]            # environment variables, by name
+//! config = ["title-rule"]          # `wasi:config/store` keys
+//! http = ["api.example.com"]       # where it sends requests: `host`, `host:port` or `host:*`
 //!
 //! # wasm-link.toml
 //! [policy.table-formatter]
 //! files = { "/styles" = { path = "styles", access = "read" } }   # relative to this directory
 //! env = { TABLE_STYLE = "rounded" }                              # a value the host sets
 //! env-from-host = ["LANG"]                                       # or the host's own value
+//! config = { title-rule = "~" }                                  # what `wasi:config/store` answers
+//! http = ["api.example.com", "127.0.0.1:*"]                      # `host` alone: ports 80 and 443 by scheme
+//! http-response-bytes = 1048576                                  # the largest response body (8 MiB unset)
 //! ```
 //!
 //! Files are wasmtime-wasi preopened directories: a plugin reaches only what
 //! is under them (`..`, absolute paths and symbolic links pointing out are
 //! refused by the capability-based file system, whenever they were made),
-//! and a `read` grant refuses every write.
+//! and a `read` grant refuses every write. Outgoing HTTP is wasmtime-wasi-http
+//! behind the gate of the gate of `wasi:http` ([`MAX_HTTP_IN_FLIGHT`](super::MAX_HTTP_IN_FLIGHT)): approved authorities only, each
+//! request bounded by the calling plugin's time left and a response budget.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,13 +61,29 @@ pub struct Requests {
     /// Environment variables, by name.
     #[serde(default)]
     pub env: Vec<String>,
+    /// `wasi:config/store` keys.
+    #[serde(default)]
+    pub config: Vec<String>,
+    /// Where it sends HTTP requests: `host` (ports 80 and 443, by scheme),
+    /// `host:port` or `host:*`.
+    #[serde(default)]
+    pub http: Vec<String>,
 }
 
 impl Requests {
     /// Whether the plugin asks for nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty() && self.env.is_empty()
+        self.files.is_empty() && self.env.is_empty() && self.config.is_empty() && self.http.is_empty()
+    }
+
+    /// What the plugin asks for, for people: `files /styles (read), http api.example.com`.
+    #[must_use]
+    pub fn describe(&self) -> Vec<String> {
+        let files = self.files.iter().map(|(guest, &access)| format!("files {guest} ({})", access_word(access)));
+        let env = self.env.iter().map(|name| format!("env {name}"));
+        let config = self.config.iter().map(|key| format!("config {key}"));
+        files.chain(env).chain(config).chain(self.http.iter().map(|a| format!("http {a}"))).collect()
     }
 }
 
@@ -88,6 +111,17 @@ pub struct Approval {
     /// Environment variables given the host's own value.
     #[serde(default)]
     pub env_from_host: Vec<String>,
+    /// `wasi:config/store` keys and their values.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Authorities the plugin may send HTTP requests to: `host` (ports 80
+    /// and 443, by scheme), `host:port` or `host:*`.
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// The largest HTTP response body the plugin may receive, in bytes
+    /// ([`DEFAULT_RESPONSE_BYTES`](super::DEFAULT_HTTP_RESPONSE_BYTES) unset).
+    #[serde(default)]
+    pub http_response_bytes: Option<u64>,
 }
 
 /// The host's policy: an [`Approval`] per plugin id. A plugin without one
@@ -106,26 +140,47 @@ pub struct Preopen {
 }
 
 /// What a plugin got: its requests, as the policy approved them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capabilities {
     /// Preopened directories.
     pub files: Vec<Preopen>,
     /// Environment variables and their values.
     pub env: Vec<(String, String)>,
+    /// `wasi:config/store` keys and their values.
+    pub config: Vec<(String, String)>,
+    /// Authorities it may send HTTP requests to (as it requested them).
+    pub http: Vec<String>,
+    /// The largest HTTP response body it may receive, in bytes.
+    pub http_response_bytes: u64,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self {
+            files: Vec::new(),
+            env: Vec::new(),
+            config: Vec::new(),
+            http: Vec::new(),
+            http_response_bytes: super::http::DEFAULT_HTTP_RESPONSE_BYTES,
+        }
+    }
 }
 
 impl Capabilities {
     /// Whether the plugin got nothing beyond the baseline.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty() && self.env.is_empty()
+        self.files.is_empty() && self.env.is_empty() && self.config.is_empty() && self.http.is_empty()
     }
 
     /// What the plugin got, for people: `files /styles (read), env TABLE_STYLE`.
     #[must_use]
     pub fn describe(&self) -> Vec<String> {
         let files = self.files.iter().map(|f| format!("files {} ({})", f.guest, access_word(f.access)));
-        files.chain(self.env.iter().map(|(name, _)| format!("env {name}"))).collect()
+        let env = self.env.iter().map(|(name, _)| format!("env {name}"));
+        let config = self.config.iter().map(|(key, _)| format!("config {key}"));
+        let http = self.http.iter().map(|a| format!("http {a} (responses up to {} bytes)", self.http_response_bytes));
+        files.chain(env).chain(config).chain(http).collect()
     }
 }
 
@@ -182,6 +237,23 @@ pub(super) fn resolve(
             refused.push(format!("env {name}: not in the policy"));
         }
     }
+    for key in &requests.config {
+        match approval.config.get(key) {
+            Some(value) => got.config.push((key.clone(), value.clone())),
+            None => refused.push(format!("config {key}: not in the policy")),
+        }
+    }
+    let approved: Vec<super::http::Authority> =
+        approval.http.iter().filter_map(|a| super::http::Authority::parse(a).ok()).collect();
+    for asked in &requests.http {
+        let what = format!("http {asked}");
+        match super::http::Authority::parse(asked) {
+            Err(why) => refused.push(format!("{what}: {why}")),
+            Ok(authority) if approved.iter().any(|a| a.covers(&authority)) => got.http.push(authority.to_string()),
+            Ok(_) => refused.push(format!("{what}: not in the policy")),
+        }
+    }
+    got.http_response_bytes = approval.http_response_bytes.unwrap_or(super::DEFAULT_HTTP_RESPONSE_BYTES);
     if refused.is_empty() { Ok(got) } else { Err(refused) }
 }
 
@@ -193,6 +265,7 @@ mod tests {
         Requests {
             files: files.iter().map(|(g, a)| ((*g).to_owned(), *a)).collect(),
             env: env.iter().map(|e| (*e).to_owned()).collect(),
+            ..Requests::default()
         }
     }
 
@@ -204,6 +277,7 @@ mod tests {
             files: [("/styles".to_owned(), DirApproval { path: "styles".into(), access: Access::ReadWrite })].into(),
             env: [("STYLE".to_owned(), "rounded".to_owned()), ("UNASKED".to_owned(), "x".to_owned())].into(),
             env_from_host: vec!["LANG".to_owned()],
+            ..Approval::default()
         };
         let got =
             resolve(&requests(&[("/styles", Access::Read)], &["STYLE", "LANG"]), Some(&approval), top.path(), |_| {
@@ -227,6 +301,7 @@ mod tests {
             .into(),
             env: BTreeMap::new(),
             env_from_host: vec!["UNSET".to_owned()],
+            ..Approval::default()
         };
         let asked = requests(
             &[
@@ -246,6 +321,41 @@ mod tests {
             "files /a/../b (read): the path a plugin sees must be absolute, without `..`",
             "env SECRET: not in the policy",
             "env UNSET: approved from the host's environment, where it is not set",
+        ] {
+            assert!(text.contains(expected), "`{expected}` in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn configuration_and_http_are_given_as_asked_within_the_policy() {
+        let top = tempfile::tempdir().unwrap();
+        let approval = Approval {
+            config: [("rule".to_owned(), "~".to_owned()), ("secret".to_owned(), "x".to_owned())].into(),
+            http: vec!["127.0.0.1:*".to_owned(), "api.example.com".to_owned()],
+            http_response_bytes: Some(1024),
+            ..Approval::default()
+        };
+        let asked = Requests {
+            config: vec!["rule".to_owned()],
+            http: vec!["127.0.0.1:8080".to_owned(), "API.example.com".to_owned()],
+            ..Requests::default()
+        };
+        let got = resolve(&asked, Some(&approval), top.path(), |_| None).unwrap();
+        assert_eq!(got.config, [("rule".to_owned(), "~".to_owned())], "only the keys it asked for");
+        assert_eq!(got.http, ["127.0.0.1:8080", "api.example.com"], "what it asked for, not the wider approval");
+        assert_eq!(got.http_response_bytes, 1024);
+
+        let wider = Requests {
+            config: vec!["other".to_owned()],
+            http: vec!["api.example.com:8443".to_owned(), "10.0.0.1".to_owned(), "not a host".to_owned()],
+            ..Requests::default()
+        };
+        let text = resolve(&wider, Some(&approval), top.path(), |_| None).unwrap_err().join("\n");
+        for expected in [
+            "config other: not in the policy",
+            "http api.example.com:8443: not in the policy",
+            "http 10.0.0.1: not in the policy",
+            "http not a host: `not a host` is not `host`, `host:port` or `host:*`",
         ] {
             assert!(text.contains(expected), "`{expected}` in:\n{text}");
         }

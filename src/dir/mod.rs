@@ -34,6 +34,7 @@
 mod baseline;
 mod cache;
 mod capabilities;
+mod http;
 mod manifest;
 mod watch;
 
@@ -52,6 +53,7 @@ use wit_parser::{Resolve, SourceMap, UnresolvedPackageGroup};
 
 pub use cache::{CacheOutcome, CompileCache};
 pub use capabilities::{Access, Approval, Capabilities, DirApproval, Policy, Preopen, Requests};
+pub use http::{DEFAULT_HTTP_RESPONSE_BYTES, MAX_HTTP_IN_FLIGHT};
 pub use manifest::{Cardinality, DirManifest, InterfaceManifest, LimitsManifest, PluginManifest, RecoveryManifest};
 pub use watch::{DirChange, DirWatch};
 
@@ -244,12 +246,8 @@ pub struct DirPlugin {
     /// Its servers, when it is remote.
     #[cfg(feature = "remote")]
     remote: Option<crate::Remote>,
-    table: ResourceTable,
-    wasi: WasiCtx,
-    /// The clocks behind its WASI context and its sleeps.
-    clocks: Clocks,
-    /// Its standard error, unless it has the host's (`stdio`).
-    stderr: Option<baseline::GuestOutput>,
+    /// Its WASI context, clocks, output and gates: made afresh per instance.
+    cx: baseline::Context,
     /// What it requested and what the policy gave it (shared by its
     /// replicas; boxed, as most plugins ask for nothing).
     requests: Arc<Requests>,
@@ -305,19 +303,30 @@ const REMOTE_INSTANCES: usize = 16;
 
 impl PluginCtxView for DirPlugin {
     fn resource_table(&mut self) -> &mut ResourceTable {
-        &mut self.table
+        &mut self.cx.table
     }
 }
 
 impl baseline::HasClocks for DirPlugin {
     fn clocks(&self) -> &Clocks {
-        &self.clocks
+        &self.cx.clocks
     }
 }
 
 impl WasiView for DirPlugin {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView { ctx: &mut self.cx.wasi, table: &mut self.cx.table }
+    }
+}
+
+/// Outgoing HTTP, through the plugin's gate: the call's time left is read
+/// here, at each use, because the gate bounds the request by it.
+impl wasmtime_wasi_http::WasiHttpView for PluginCtx<DirPlugin> {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        let until = std::time::Instant::now() + self.time_left().min(std::time::Duration::from_secs(1 << 32));
+        let cx = &mut self.plugin_mut().cx;
+        cx.http.until = until;
+        wasmtime_wasi_http::WasiHttpCtxView { ctx: &mut cx.http_ctx, table: &mut cx.table, hooks: &mut cx.http }
     }
 }
 
@@ -390,7 +399,7 @@ impl PluginData for DirPlugin {
     /// shown to other plugins. `None` with the `stdio` grant (the host's
     /// own standard error has it).
     fn trap_note(&mut self) -> Option<String> {
-        let tail = self.stderr.as_ref()?.take_tail()?;
+        let tail = self.cx.stderr.as_ref()?.take_tail()?;
         Some(format!("its standard error ended with:\n{tail}"))
     }
 
@@ -514,6 +523,8 @@ impl PluginDir {
     pub fn linker(engine: &Engine) -> Result<Linker<PluginCtx<DirPlugin>>, WasmError> {
         let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        baseline::add_config(&mut linker)?;
         baseline::add_clocks(&mut linker)?;
         Ok(linker)
     }
@@ -530,6 +541,8 @@ impl PluginDir {
     pub fn linker_async(engine: &Engine) -> Result<Linker<PluginCtx<DirPlugin>>, WasmError> {
         let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        baseline::add_config(&mut linker)?;
         baseline::add_clocks(&mut linker)?;
         Ok(linker)
     }
@@ -882,7 +895,7 @@ fn read_plugins(
             }
         };
         let limits = manifest.limits.limits();
-        let (wasi, clocks, stderr) = baseline::wasi_for(&manifest.id, &manifest.grants, &capabilities);
+        let cx = baseline::Context::new(&manifest.id, &manifest.grants, &capabilities);
         plugins.push(DirPlugin {
             version,
             // A remote plugin's proxy keeps no state: by default it makes as
@@ -903,10 +916,7 @@ fn read_plugins(
             component,
             plug_wit: Arc::new(plug.clone()),
             cache: options.cache.clone(),
-            table: ResourceTable::new(),
-            wasi,
-            clocks,
-            stderr,
+            cx,
             requests: Arc::new(manifest.requests),
             capabilities: Arc::new(capabilities),
         });
@@ -941,8 +951,8 @@ impl DirPlugin {
     /// A new value of the same plugin, with a fresh resource table and WASI
     /// context (for another try at loading it).
     pub(crate) fn fresh(&self) -> Self {
-        let (wasi, clocks, stderr) = baseline::wasi_for(&self.id, &self.grants, &self.capabilities);
         Self {
+            cx: baseline::Context::new(&self.id, &self.grants, &self.capabilities),
             id: self.id.clone(),
             plug: self.plug.clone(),
             sockets: self.sockets.clone(),
@@ -960,10 +970,6 @@ impl DirPlugin {
             instances: self.instances,
             #[cfg(feature = "remote")]
             remote: self.remote.clone(),
-            table: ResourceTable::new(),
-            wasi,
-            clocks,
-            stderr,
             requests: self.requests.clone(),
             capabilities: self.capabilities.clone(),
         }

@@ -43,11 +43,31 @@ pub struct PluginCtx<P> {
     pub(crate) call: CallState,
     /// Which instance of a pooled plugin this store is (0 for the first).
     pub(crate) replica: u32,
+    /// The engine's ticker clock, when its calls have deadlines: what
+    /// [`time_left`](Self::time_left) reads (set once, with the store).
+    pub(crate) clock: Option<std::sync::Arc<crate::limits::Clock>>,
 }
 
 impl<P> PluginCtx<P> {
     pub(crate) fn new(plugin: P, limits: &Limits) -> Self {
-        Self { plugin, call: CallState::new(limits), replica: 0 }
+        Self { plugin, call: CallState::new(limits), replica: 0, clock: None }
+    }
+
+    /// How long the call in progress may still run: its deadline (or its
+    /// caller's, when that ends first) less the time it has used, to the
+    /// engine's tick. A host function that waits on something outside the
+    /// plugin (a request, a timer) waits at most this long: a plugin
+    /// blocked in the host runs no wasm, so the epoch cannot stop it. The
+    /// whole deadline on an engine without epoch interruption.
+    #[must_use]
+    pub fn time_left(&self) -> Duration {
+        match &self.clock {
+            Some(clock) => {
+                let left = self.call.ends.saturating_sub(clock.now());
+                crate::limits::TICK.saturating_mul(u32::try_from(left).unwrap_or(u32::MAX))
+            }
+            None => self.call.deadline,
+        }
     }
 
     /// The plugin value.

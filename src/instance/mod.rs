@@ -740,6 +740,7 @@ async fn start<P: Send + 'static>(
 ) -> Result<Live<P>, (Option<P>, WasmError)> {
     let mut store = Store::new(engine, PluginCtx::new(data, limits));
     store.limiter(|ctx| &mut ctx.call);
+    store.data_mut().clock = clock.filter(|_| engine.get_epoch_interruption()).cloned();
     // A start function may call the plugin's sockets: instantiation is a
     // call of its own chain.
     store.data_mut().call.chain = Caller::host_in(mode).chain;

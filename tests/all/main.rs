@@ -5,6 +5,7 @@
 mod fixtures;
 mod freeze;
 mod hostile;
+mod http_fixture;
 mod plugins;
 mod polyglot;
 mod pools;

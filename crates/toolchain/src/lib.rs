@@ -240,9 +240,10 @@ impl Toolchains {
                     .arg(cli)
                     .current_dir(folder)
                     .args(["app.js", "--wit", "wit", "--world-name", world])
-                    // No `fetch-event` export and no `wasi:http` import:
-                    // plugins are called through their plug.
-                    .args(["--disable", "http", "fetch-event", "-o"])
+                    // No `fetch-event` export: plugins are called through
+                    // their plug. `fetch` stays: its `wasi:http` requests
+                    // pass the host's gate (approved authorities only).
+                    .args(["--disable", "fetch-event", "-o"])
                     .arg(&staging)
                     .output()
                     .map_err(io(folder))?

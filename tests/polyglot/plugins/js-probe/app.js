@@ -1,6 +1,7 @@
 // `js-probe`: the JavaScript test plugin (see interfaces/probe/probe.wit).
 
 import { parse } from "demo:parser/parser@0.1.0";
+import { get as configGet } from "wasi:config/store@0.2.0-rc.1";
 
 export const probe = {
   edit(source) {
@@ -42,14 +43,8 @@ export const probe = {
     return env && name in env ? String(env[name]) : "unset";
   },
   connect(host, port) {
-    // No socket API in StarlingMonkey; `fetch` is the way out, and its
-    // `wasi:http` import is not built in (`--disable http`).
-    try {
-      const pending = fetch(`http://${host}:${port}/`);
-      return `refused: fetch gave ${pending} and never completes`;
-    } catch (e) {
-      return `refused: ${e}`;
-    }
+    // No socket API in StarlingMonkey: `fetch` (see httpGet) is the way out.
+    return "refused: no socket API";
   },
   sleep(ms) {
     // JavaScript has no blocking sleep: the clock read across nothing.
@@ -63,5 +58,36 @@ export const probe = {
     console.log(line);
     console.error(line);
     return line.length;
+  },
+  // StarlingMonkey's `fetch` over `wasi:http`; an async export runs the
+  // event loop until its promise settles.
+  async httpGet(url) {
+    try {
+      const response = await fetch(url, { redirect: "manual" });
+      if (response.status >= 300 && response.status < 400) {
+        return `${response.status} -> ${response.headers.get("location")}`;
+      }
+      const reader = response.body.getReader();
+      let kept = "";
+      let read = 0;
+      const decoder = new TextDecoder();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        read += value.length;
+        if (kept.length < 4096) kept += decoder.decode(value).slice(0, 4096 - kept.length);
+      }
+      return `${response.status} ${kept}`;
+    } catch (e) {
+      return `refused: ${e}`;
+    }
+  },
+  config(key) {
+    try {
+      const value = configGet(key);
+      return value === undefined || value === null ? "unset" : value;
+    } catch (e) {
+      return `refused: ${JSON.stringify(e)}`;
+    }
   },
 };

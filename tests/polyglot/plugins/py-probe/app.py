@@ -5,7 +5,56 @@ import socket
 import time
 
 from wit_world import exports
-from wit_world.imports import parser
+from wit_world.imports import parser, store
+from wit_world.imports import outgoing_handler, streams
+from wit_world.imports import types as http
+from componentize_py_types import Err
+
+
+def http_get(url: str) -> str:
+    """A GET with `wasi:http` (CPython's `urllib` needs sockets, which
+    plugins never get): `<status> <body>`, at most 4 KiB of it kept."""
+    scheme, _, rest = url.partition("://")
+    authority, _, path = rest.partition("/")
+    request = http.OutgoingRequest(http.Fields())
+    request.set_scheme(http.Scheme_Https() if scheme == "https" else http.Scheme_Http())
+    request.set_authority(authority)
+    request.set_path_with_query("/" + path)
+    try:
+        future = outgoing_handler.handle(request, None)
+    except Err as e:
+        return f"refused: {e.value}"
+    with future:
+        with future.subscribe() as pollable:
+            pollable.block()
+        result = future.get()
+    if result is None or isinstance(result, Err):
+        return "refused: no response"
+    if isinstance(result.value, Err):
+        return f"refused: {result.value.value}"
+    with result.value.value as response:
+        status = response.status()
+        if 300 <= status < 400:
+            with response.headers() as headers:
+                location = b"".join(headers.get("location")).decode()
+            return f"{status} -> {location}"
+        with response.consume() as body:
+            with body.stream() as stream:
+                kept, read = b"", 0
+                while True:
+                    try:
+                        chunk = stream.blocking_read(64 << 10)
+                    except Err as e:
+                        if isinstance(e.value, streams.StreamError_Closed):
+                            break
+                        # wasmtime-wasi-http 48 gives no `error-code` for a
+                        # body that failed: its debug string names the cause.
+                        code = http.http_error_code(e.value.value)
+                        cause = code if code is not None else e.value.value.to_debug_string()
+                        return f"refused: {cause} after {read} bytes of the body"
+                    read += len(chunk)
+                    kept += chunk[: max(0, 4096 - len(kept))]
+    return f"{status} {kept.decode(errors='replace')}"
 
 
 class Probe(exports.Probe):
@@ -71,3 +120,13 @@ class Probe(exports.Probe):
         print(line)
         os.write(2, (line + "\n").encode())
         return len(line)
+
+    def http_get(self, url: str) -> str:
+        return http_get(url)
+
+    def config(self, key: str) -> str:
+        try:
+            value = store.get(key)
+        except Err as e:
+            return f"refused: {e.value}"
+        return "unset" if value is None else value
