@@ -36,16 +36,18 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use wasm_link::dir::{CompileCache, DirOptions, DirPlugin, PluginDir};
+use wasm_link::dir::{CompileCache, DirOptions, DirPlugin, PluginDir, Policy};
 use wasm_link::{DispatchError, InterfaceCardinality, PluginHealth, PluginState, PluginTreeHead, Socket, Val};
 
 /// The root function the server calls, `run(source: string) -> string`.
 const RUN: &str = "run";
 /// The largest request body accepted; a larger one is refused with 413.
 const MAX_BODY: usize = 1 << 20;
-const USAGE: &str = "usage: server [--listen ADDR] [--dir DIR]\n\
+const USAGE: &str = "usage: server [--listen ADDR] [--dir DIR] [--policy FILE] [--allow PLUGIN.KEY=VALUE]...\n\
     \x20 --listen ADDR  address to listen on (default 127.0.0.1:8080; port 0 picks a free port)\n\
-    \x20 --dir DIR      plugin directory to load (default: the demo directory)";
+    \x20 --dir DIR      plugin directory to load (default: the demo directory)\n\
+    \x20 --policy FILE  the host's policy, in place of the directory's `[policy]`\n\
+    \x20 --allow RULE   one more approval, `PLUGIN.KEY=VALUE` (`summariser.http=api.example.com`)";
 
 /// The loaded demo tree.
 pub type Head = PluginTreeHead<DirPlugin>;
@@ -54,6 +56,9 @@ pub type Head = PluginTreeHead<DirPlugin>;
 struct Options {
     listen: String,
     dir: PathBuf,
+    /// `--policy`, and the `--allow` rules to add to it.
+    policy: Option<PathBuf>,
+    allow: Vec<String>,
 }
 
 /// What the command line asks for.
@@ -100,7 +105,12 @@ fn report(message: &str) {
 }
 
 fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, String> {
-    let mut options = Options { listen: "127.0.0.1:8080".to_owned(), dir: PathBuf::from(wasm_link_guests::DEMO_DIR) };
+    let mut options = Options {
+        listen: "127.0.0.1:8080".to_owned(),
+        dir: PathBuf::from(wasm_link_guests::DEMO_DIR),
+        policy: None,
+        allow: Vec::new(),
+    };
     while let Some(arg) = args.next() {
         let arg = arg.into_string().map_err(|arg| format!("argument {} is not UTF-8", arg.display()))?;
         let (flag, inline) = match arg.split_once('=') {
@@ -109,12 +119,16 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Command, Strin
         };
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
-            "--listen" | "--dir" => {
+            "--listen" | "--dir" | "--policy" | "--allow" => {
                 let value = inline.or_else(|| args.next()).ok_or_else(|| format!("{flag} needs a value"))?;
-                if flag == "--dir" {
-                    options.dir = PathBuf::from(value);
-                } else {
-                    options.listen = value.into_string().map_err(|_| "--listen needs a UTF-8 address".to_owned())?;
+                match flag.as_str() {
+                    "--dir" => options.dir = PathBuf::from(value),
+                    "--policy" => options.policy = Some(PathBuf::from(value)),
+                    "--allow" => options.allow.push(value.into_string().map_err(|_| "--allow needs UTF-8".to_owned())?),
+                    _ => {
+                        options.listen =
+                            value.into_string().map_err(|_| "--listen needs a UTF-8 address".to_owned())?;
+                    }
                 }
             }
             _ => return Err(format!("unknown argument `{flag}`")),
@@ -131,7 +145,8 @@ async fn serve(options: Options) -> Result<(), String> {
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", options.listen))?;
     // Boxed: a plugin directory's load holds each plugin's WASI context.
-    let head = Arc::new(Box::pin(load_dir(&options.dir)).await?);
+    let policy = host_policy(&options)?;
+    let head = Arc::new(Box::pin(load_dir_with(&options.dir, policy.as_ref())).await?);
     let address = listener.local_addr().map_err(|error| format!("cannot read the bound address: {error}"))?;
     // Scripts wait for this exact line, so it must leave the buffer now.
     let mut stdout = std::io::stdout().lock();
@@ -169,14 +184,46 @@ pub fn app(head: Arc<Head>) -> Router {
 /// When the directory cannot be opened, the root cannot be served, or it
 /// cannot serve `run`: the message says why.
 pub async fn load_dir(dir: &std::path::Path) -> Result<Head, String> {
+    load_dir_with(dir, None).await
+}
+
+/// The host's policy from `--policy` (else the directory's own) with the
+/// `--allow` rules added; `None` when the command line gave neither.
+fn host_policy(options: &Options) -> Result<Option<Policy>, String> {
+    if options.policy.is_none() && options.allow.is_empty() {
+        return Ok(None);
+    }
+    let mut policy = match &options.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))?
+        }
+        None => PluginDir::own_policy(&options.dir).map_err(|e| wasm_link::error_chain(&e))?,
+    };
+    for rule in &options.allow {
+        wasm_link::dir::allow(&mut policy, rule)?;
+    }
+    Ok(Some(policy))
+}
+
+/// [`load_dir`] under the host's `policy` (`None`: the directory's own).
+///
+/// # Errors
+/// As [`load_dir`].
+pub async fn load_dir_with(dir: &std::path::Path, policy: Option<&Policy>) -> Result<Head, String> {
     // SAFETY: the cache lives in this workspace's own `target/` directory,
     // written only by the user who builds and runs the example (as trusted
     // as the example binary built into the same directory). It is the
     // demo's cache, so the two share compiled plugins.
     #[allow(unsafe_code, reason = "a compile cache in the workspace's own build directory")]
     let cache = unsafe { CompileCache::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/demo-cache")) };
-    let plugin_dir = PluginDir::open(dir, &DirOptions { cache: Some(cache) })
-        .map_err(|error| format!("cannot open {}: {}", dir.display(), wasm_link::error_chain(&error)))?;
+    let options = DirOptions { cache: Some(cache) };
+    let opened = match policy {
+        Some(policy) => PluginDir::open_with_policy(dir, &options, policy),
+        None => PluginDir::open(dir, &options),
+    };
+    let plugin_dir =
+        opened.map_err(|error| format!("cannot open {}: {}", dir.display(), wasm_link::error_chain(&error)))?;
     for error in &plugin_dir.errors {
         report(&format!("skipped: {}", wasm_link::error_chain(error)));
     }

@@ -128,6 +128,73 @@ pub struct Approval {
 /// is approved nothing.
 pub type Policy = BTreeMap<String, Approval>;
 
+impl Approval {
+    /// Adds what `more` approves: its directories, variables and keys
+    /// replace those of the same name, its authorities are added, its
+    /// response budget replaces this one when set.
+    pub fn extend(&mut self, more: Approval) {
+        self.files.extend(more.files);
+        self.env.extend(more.env);
+        self.config.extend(more.config);
+        for name in more.env_from_host {
+            if !self.env_from_host.contains(&name) {
+                self.env_from_host.push(name);
+            }
+        }
+        for authority in more.http {
+            if !self.http.contains(&authority) {
+                self.http.push(authority);
+            }
+        }
+        if more.http_response_bytes.is_some() {
+            self.http_response_bytes = more.http_response_bytes;
+        }
+    }
+}
+
+/// Adds one approval written on a command line to `policy`:
+/// `PLUGIN.KEY=VALUE`, where `KEY` is a field of [`Approval`] as
+/// `[policy.<plugin id>]` writes it and `VALUE` a TOML value; a bare word
+/// is a string, and a string where a list is expected a list of one.
+///
+/// ```
+/// # use wasm_link::dir::{Policy, allow};
+/// let mut policy = Policy::new();
+/// allow(&mut policy, "summariser.http=api.example.com")?;
+/// allow(&mut policy, "summariser.env={ LANG = \"C\" }")?;
+/// allow(&mut policy, r#"formatter.files={ "/styles" = { path = "styles", access = "read" } }"#)?;
+/// assert_eq!(policy["summariser"].http, ["api.example.com"]);
+/// assert_eq!(policy["summariser"].env["LANG"], "C");
+/// # Ok::<(), String>(())
+/// ```
+///
+/// # Errors
+/// The rule is not of that form, names no field of [`Approval`], or its
+/// value is not of the field's type; the message says which.
+pub fn allow(policy: &mut Policy, rule: &str) -> Result<(), String> {
+    use serde::Deserialize as _;
+    let form = || format!("`{rule}`: an approval is `PLUGIN.KEY=VALUE` (`summariser.http=api.example.com`)");
+    let (target, value) = rule.split_once('=').ok_or_else(form)?;
+    let (plugin, key) = target.trim().rsplit_once('.').ok_or_else(form)?;
+    if plugin.is_empty() || key.is_empty() {
+        return Err(form());
+    }
+    let value = value.trim();
+    let mut parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut table| table.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    if matches!(key, "http" | "env-from-host") && parsed.is_str() {
+        parsed = toml::Value::Array(vec![parsed]);
+    }
+    let table: toml::Table = [(key.to_owned(), parsed)].into_iter().collect();
+    let approval =
+        Approval::deserialize(toml::Value::Table(table)).map_err(|e| format!("`{rule}`: {}", e.message()))?;
+    policy.entry(plugin.to_owned()).or_default().extend(approval);
+    Ok(())
+}
+
 /// A directory a plugin got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preopen {
@@ -358,6 +425,29 @@ mod tests {
             "http not a host: `not a host` is not `host`, `host:port` or `host:*`",
         ] {
             assert!(text.contains(expected), "`{expected}` in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn an_approval_from_the_command_line_adds_to_the_policy() {
+        let mut policy = Policy::new();
+        allow(&mut policy, "p.http=127.0.0.1:8080").unwrap();
+        allow(&mut policy, "p.http=[\"a.example\", \"127.0.0.1:8080\"]").unwrap();
+        allow(&mut policy, "p.http-response-bytes=1024").unwrap();
+        allow(&mut policy, "p.config={ rule = \"~\" }").unwrap();
+        allow(&mut policy, "my.plugin.env-from-host=LANG").unwrap();
+        assert_eq!(policy["p"].http, ["127.0.0.1:8080", "a.example"]);
+        assert_eq!(policy["p"].http_response_bytes, Some(1024));
+        assert_eq!(policy["p"].config["rule"], "~");
+        assert_eq!(policy["my.plugin"].env_from_host, ["LANG"]);
+        for (rule, says) in [
+            ("p", "an approval is `PLUGIN.KEY=VALUE`"),
+            ("http=x", "an approval is `PLUGIN.KEY=VALUE`"),
+            ("p.sockets=x", "unknown field `sockets`"),
+            ("p.http-response-bytes=lots", "invalid type"),
+        ] {
+            let error = allow(&mut policy, rule).unwrap_err();
+            assert!(error.contains(says), "{rule}: {error}");
         }
     }
 

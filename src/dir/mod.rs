@@ -46,13 +46,13 @@ use std::sync::Arc;
 use thiserror::Error;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use baseline::{BASELINE, Clocks};
 use wit_parser::{Resolve, SourceMap, UnresolvedPackageGroup};
 
 pub use cache::{CacheOutcome, CompileCache};
-pub use capabilities::{Access, Approval, Capabilities, DirApproval, Policy, Preopen, Requests};
+pub use capabilities::{Access, Approval, Capabilities, DirApproval, Policy, Preopen, Requests, allow};
 pub use http::{DEFAULT_HTTP_RESPONSE_BYTES, MAX_HTTP_IN_FLIGHT};
 pub use manifest::{Cardinality, DirManifest, InterfaceManifest, LimitsManifest, PluginManifest, RecoveryManifest};
 pub use watch::{DirChange, DirWatch};
@@ -494,6 +494,17 @@ impl PluginDir {
     /// Only when `wasm-link.toml` cannot be read, as for [`open`](Self::open).
     pub fn open_with_policy(path: impl AsRef<Path>, options: &DirOptions, policy: &Policy) -> Result<Self, DirError> {
         Self::read(path.as_ref(), options, Some(policy))
+    }
+
+    /// The `[policy]` of a directory's `wasm-link.toml`: what
+    /// [`open`](Self::open) approves, for a host that adds to it (see
+    /// [`allow`]) before [`open_with_policy`](Self::open_with_policy).
+    ///
+    /// # Errors
+    /// When `wasm-link.toml` cannot be read.
+    pub fn own_policy(path: impl AsRef<Path>) -> Result<Policy, DirError> {
+        let manifest: DirManifest = read_toml(&path.as_ref().join("wasm-link.toml"))?;
+        Ok(manifest.policy)
     }
 
     fn read(path: &Path, options: &DirOptions, policy: Option<&Policy>) -> Result<Self, DirError> {

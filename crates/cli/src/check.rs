@@ -83,7 +83,7 @@ pub fn run(dir: &Path, cache: Option<PathBuf>, freeze: bool) -> Result<ExitCode,
 /// is under "skipped files").
 fn print_capabilities(loaded: &crate::load::Loaded, id: &str) {
     if let Some(got) = loaded.capabilities.get(id) {
-        println!("          approved: {}", got.join(", "));
+        println!("          approved: {}", got.describe().join(", "));
     }
 }
 
@@ -106,7 +106,9 @@ fn print_wasi(loaded: &crate::load::Loaded, id: &str) {
     let mut packages: Vec<&str> = imports.iter().map(|i| i.split('/').next().unwrap_or(i)).collect();
     packages.dedup();
     println!("          imports wasi: {}", packages.join(", "));
-    let (facts, granted) = wasi_facts(&imports, &grants);
+    let none = wasm_link::dir::Capabilities::default();
+    let approved = loaded.capabilities.get(id).unwrap_or(&none);
+    let (facts, granted) = wasi_facts(&imports, &grants, approved);
     if facts.is_empty() {
         return;
     }
@@ -118,21 +120,32 @@ fn print_wasi(loaded: &crate::load::Loaded, id: &str) {
 }
 
 /// What a plugin importing the WASI interfaces `imports` (`cli/stdout`,
-/// ...) gets with `grants`, and the grants that changed it.
-fn wasi_facts(imports: &[String], grants: &[String]) -> (Vec<String>, Vec<String>) {
-    const BASELINE: &[&str] = &["cli", "clocks", "filesystem", "io", "random", "sockets"];
+/// ...) gets with `grants` and what the policy `approved`, and the grants
+/// that changed it (the approvals are printed on their own line).
+fn wasi_facts(
+    imports: &[String],
+    grants: &[String],
+    approved: &wasm_link::dir::Capabilities,
+) -> (Vec<String>, Vec<String>) {
+    const BASELINE: &[&str] = &["cli", "clocks", "filesystem", "io", "random", "sockets", "http", "config"];
     let imports_any = |prefixes: &[&str]| imports.iter().any(|i| prefixes.iter().any(|p| i.starts_with(p)));
     let grants_it = |grant: &str| grants.iter().any(|g| g == grant);
     let mut facts = Vec::new();
     let mut granted = Vec::new();
     if imports_any(&["cli/environment"]) {
-        facts.push("no env".to_owned());
+        facts.push(if approved.env.is_empty() { "no env" } else { "env as approved" }.to_owned());
     }
     if imports_any(&["filesystem/"]) {
-        facts.push("no files".to_owned());
+        facts.push(if approved.files.is_empty() { "no files" } else { "files as approved" }.to_owned());
     }
     if imports_any(&["sockets/"]) {
         facts.push("sockets refused".to_owned());
+    }
+    if imports_any(&["http/outgoing-handler"]) {
+        facts.push(if approved.http.is_empty() { "http refused" } else { "http to approved authorities" }.to_owned());
+    }
+    if imports_any(&["config/"]) {
+        facts.push(if approved.config.is_empty() { "no config" } else { "config as approved" }.to_owned());
     }
     if imports_any(&["clocks/"]) {
         if grants_it("wasi:clocks") {

@@ -21,7 +21,7 @@ pub struct Loaded {
     /// Each plugin's manifest and component files, by id.
     pub files: std::collections::BTreeMap<String, (PathBuf, PathBuf)>,
     /// What each plugin that requested capabilities got (`files /data (read)`).
-    pub capabilities: std::collections::BTreeMap<String, Vec<String>>,
+    pub capabilities: std::collections::BTreeMap<String, wasm_link::dir::Capabilities>,
     /// The root interface's id.
     pub root: String,
     /// Problems reading the directory.
@@ -37,22 +37,54 @@ pub struct Loaded {
     pub options: DirOptions,
 }
 
-/// The policy named with `--policy`, for every directory this run opens.
-static POLICY: std::sync::OnceLock<wasm_link::dir::Policy> = std::sync::OnceLock::new();
+/// The host's policy as the command line gives it: the `--policy` file
+/// (else the directory's own `[policy]`), with the `--allow` rules added.
+struct HostPolicy {
+    file: Option<wasm_link::dir::Policy>,
+    allow: Vec<String>,
+}
 
-/// Reads the `--policy` file.
-pub fn read_policy(path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    let policy = toml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))?;
-    let _ = POLICY.set(policy);
+static POLICY: std::sync::OnceLock<HostPolicy> = std::sync::OnceLock::new();
+
+/// Reads the `--policy` file, if any, and checks the `--allow` rules.
+pub fn set_policy(path: Option<&Path>, allow: Vec<String>) -> Result<(), String> {
+    let file = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            Some(toml::from_str(&text).map_err(|e| format!("`{}`: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let mut check = wasm_link::dir::Policy::new();
+    for rule in &allow {
+        wasm_link::dir::allow(&mut check, rule)?;
+    }
+    if file.is_some() || !allow.is_empty() {
+        let _ = POLICY.set(HostPolicy { file, allow });
+    }
     Ok(())
 }
 
+/// The policy `dir` is opened under, when the command line gave one.
+fn host_policy(dir: &Path) -> Result<Option<wasm_link::dir::Policy>, String> {
+    let Some(host) = POLICY.get() else { return Ok(None) };
+    let mut policy = match &host.file {
+        Some(policy) => policy.clone(),
+        None => {
+            PluginDir::own_policy(dir).map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?
+        }
+    };
+    for rule in &host.allow {
+        wasm_link::dir::allow(&mut policy, rule)?;
+    }
+    Ok(Some(policy))
+}
+
 /// Opens `dir` under the `--policy` file when one was given, else under
-/// the directory's own `[policy]`.
+/// the directory's own `[policy]`, with the `--allow` rules added.
 pub fn open_dir(dir: &Path, options: &DirOptions) -> Result<PluginDir, String> {
-    let opened = match POLICY.get() {
-        Some(policy) => PluginDir::open_with_policy(dir, options, policy),
+    let opened = match host_policy(dir)? {
+        Some(policy) => PluginDir::open_with_policy(dir, options, &policy),
         None => PluginDir::open(dir, options),
     };
     opened.map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))
@@ -91,7 +123,7 @@ pub fn open_and_load(dir: &Path, root: Option<&str>, cache: Option<PathBuf>, fre
         .plugins
         .iter()
         .filter(|p| !p.requests().is_empty())
-        .map(|p| (p.plugin_id().to_owned(), p.capabilities().describe()))
+        .map(|p| (p.plugin_id().to_owned(), p.capabilities().clone()))
         .collect();
     let root = plugin_dir.root.clone();
     let dir_errors = std::mem::take(&mut plugin_dir.errors);
@@ -301,9 +333,9 @@ fn follow(dir: &Path, options: DirOptions, head: PluginTreeHead<DirPlugin>, call
             }
         }
     };
-    // Under the `--policy` file, as the directory was first read.
-    let watched = match POLICY.get() {
-        Some(policy) => DirWatch::start_with_policy(dir, options, policy.clone(), head, on_change),
+    // Under the command line's policy, as the directory was first read.
+    let watched = match host_policy(dir)? {
+        Some(policy) => DirWatch::start_with_policy(dir, options, policy, head, on_change),
         None => DirWatch::start(dir, options, head, on_change),
     };
     let _watch = watched.map_err(|e| format!("cannot follow `{}`: {}", dir.display(), with_causes(&e)))?;

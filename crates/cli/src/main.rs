@@ -44,10 +44,17 @@ use wasm_link_toolchain::Language;
 #[command(name = "wasm-link", version, about = "Check, draw, call and scaffold wasm-link plugin directories")]
 struct Cli {
     /// The host's policy: what each plugin's `[requests]` may get (files,
-    /// environment variables), as `[<plugin id>]` tables of the form of
-    /// `[policy.<plugin id>]` in `wasm-link.toml`, which it replaces.
+    /// environment variables, configuration, HTTP authorities), as
+    /// `[<plugin id>]` tables of the form of `[policy.<plugin id>]` in
+    /// `wasm-link.toml`, which it replaces.
     #[arg(long, global = true, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// One more approval, added to the policy: `PLUGIN.KEY=VALUE`, a key of
+    /// `[policy.<plugin id>]` and a TOML value or a bare word
+    /// (`summariser.http=api.example.com`, `formatter.config={ rule = "~" }`).
+    /// Repeatable.
+    #[arg(long, global = true, value_name = "PLUGIN.KEY=VALUE")]
+    allow: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -216,9 +223,7 @@ fn parse_language(name: &str) -> Result<Language, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(path) = &cli.policy
-        && let Err(message) = load::read_policy(path)
-    {
+    if let Err(message) = load::set_policy(cli.policy.as_deref(), cli.allow.clone()) {
         eprintln!("error: {message}");
         return ExitCode::FAILURE;
     }

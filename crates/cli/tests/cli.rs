@@ -908,6 +908,26 @@ fn check_shows_what_each_plugin_was_approved_and_a_policy_file_replaces_the_dire
     );
     assert!(!report.contains("ok      table-formatter"), "{report}");
 
+    // `--allow` adds to it: the formatter is approved again.
+    let check = wasm_link()
+        .arg("check")
+        .arg(dir.path())
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--allow", r#"table-formatter.files={ "/style" = { path = "style", access = "read" } }"#])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(report.contains("ok      table-formatter"), "{report}");
+    // A rule that names no field of a policy is the command's error.
+    wasm_link()
+        .arg("check")
+        .arg(dir.path())
+        .args(["--allow", "table-formatter.sockets=all"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown field `sockets`"));
+
     // A policy file that does not parse is the command's error.
     std::fs::write(&policy, "[word-count]\nenv = 3\n").unwrap();
     wasm_link()
