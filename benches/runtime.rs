@@ -1110,6 +1110,112 @@ fn languages(engine: &Engine, ratios: &mut Ratios) -> Vec<(String, f64)> {
     figures
 }
 
+/// What capabilities cost: the Rust probe given directories, environment
+/// variables, configuration and an HTTP authority beside the same probe
+/// given nothing (a call that uses none of them, and a load), and a GET to
+/// a loopback server through the runtime's HTTP gate beside the same GET
+/// made directly with hyper (a new connection each, as wasmtime-wasi-http
+/// makes them).
+fn capabilities(engine: &Engine, ratios: &mut Ratios) -> Vec<(String, f64)> {
+    const PROBE: &str = "test:probe/probe@0.1.0";
+    let mut figures = Vec::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a loopback port");
+    let port = listener.local_addr().expect("bound").port();
+    let routes = axum::Router::new().route("/hello", axum::routing::get(|| async { "hello over http" }));
+    runtime.spawn(async move { axum::serve(listener, routes).await });
+
+    let cache_dir = tempfile::tempdir().expect("a temporary directory");
+    // SAFETY: a private directory `tempfile` just created (mode 0700,
+    // unguessable name); only this benchmark writes into it.
+    #[allow(unsafe_code, reason = "a compile cache in a private temporary directory")]
+    let cache = unsafe { wasm_link::dir::CompileCache::new(cache_dir.path()) };
+    let probe_dir = |requests: &str, policy: &str| {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        wasm_link_guests::copy_dir(std::path::Path::new(wasm_link_guests::POLYGLOT_DIR), dir.path());
+        for other in ["py-probe", "js-probe"] {
+            std::fs::remove_dir_all(dir.path().join("plugins").join(other)).expect("removable");
+        }
+        let manifest = dir.path().join("plugins/rs-probe/plugin.toml");
+        let text = std::fs::read_to_string(&manifest).expect("the manifest");
+        std::fs::write(&manifest, format!("{text}[requests]\n{requests}\n")).expect("written");
+        let top = dir.path().join("wasm-link.toml");
+        let text = std::fs::read_to_string(&top).expect("the manifest");
+        std::fs::write(&top, format!("{text}[policy.rs-probe]\n{policy}\n")).expect("written");
+        std::fs::create_dir(dir.path().join("data")).expect("a directory");
+        dir
+    };
+    let bare = probe_dir("", "");
+    let given = probe_dir(
+        &format!(
+            "files = {{ \"/data\" = \"read\" }}\nenv = [\"STYLE\"]\nconfig = [\"rule\"]\nhttp = [\"127.0.0.1:{port}\"]"
+        ),
+        &format!(
+            "files = {{ \"/data\" = {{ path = \"data\", access = \"read\" }} }}\nenv = {{ STYLE = \"x\" }}\n\
+             config = {{ rule = \"~\" }}\nhttp = [\"127.0.0.1:{port}\"]"
+        ),
+    );
+    let load = |dir: &std::path::Path| {
+        let options = wasm_link::dir::DirOptions { cache: Some(cache.clone()) };
+        let plugin_dir = wasm_link::dir::PluginDir::open(dir, &options).expect("opens");
+        assert!(plugin_dir.errors.is_empty(), "{:?}", plugin_dir.errors);
+        let (tree, _) = plugin_dir.into_tree();
+        let linker = wasm_link::dir::PluginDir::linker(engine).expect("linker");
+        let (head, errors) = tree.load(engine, &linker).expect("loads");
+        assert!(errors.is_empty(), "{errors:?}");
+        head
+    };
+    black_box(load(bare.path()));
+    let (bare_head, given_head) = (load(bare.path()), load(given.path()));
+    let add = |head: &PluginTreeHead<wasm_link::dir::DirPlugin>| {
+        black_box(head.dispatch(PROBE, "add", true, &[Val::U32(black_box(2)), Val::U32(3)]));
+    };
+    ratios.push((
+        "capabilities/dispatch-given-vs-none".to_owned(),
+        paired(51, 200, || add(&bare_head), || add(&given_head)),
+    ));
+    let mut load_ms = Vec::new();
+    for (name, dir) in [("none", bare.path()), ("given", given.path())] {
+        let ms = median_seconds(21, || drop(black_box(load(dir)))) * 1e3;
+        figures.push((format!("capabilities/load-tree-ms-{name}"), ms));
+        load_ms.push(ms);
+    }
+    ratios.push(("capabilities/load-given-vs-none".to_owned(), load_ms[1] / load_ms[0]));
+
+    let url = format!("http://127.0.0.1:{port}/hello");
+    let through = || match given_head.dispatch(PROBE, "http-get", true, &[Val::String(url.clone())]) {
+        Socket::Any(results) => {
+            let answer = results.into_values().next();
+            assert!(matches!(&answer, Some(Ok(Val::String(text))) if text == "200 hello over http"), "{answer:?}");
+        }
+        other => panic!("{other:?}"),
+    };
+    let direct = || {
+        runtime.block_on(async {
+            use http_body_util::BodyExt as _;
+            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connects");
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+            tokio::spawn(connection);
+            let request = hyper::Request::get("/hello")
+                .header(hyper::header::HOST, format!("127.0.0.1:{port}"))
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .expect("a request");
+            let response = sender.send_request(request).await.expect("a response");
+            let body = response.into_body().collect().await.expect("a body").to_bytes();
+            assert_eq!(&body[..], b"hello over http");
+        });
+    };
+    through();
+    direct();
+    let through_s = median_seconds(201, through);
+    let direct_s = median_seconds(201, direct);
+    figures.push(("capabilities/http-get-through-runtime-us".to_owned(), through_s * 1e6));
+    figures.push(("capabilities/http-get-direct-hyper-us".to_owned(), direct_s * 1e6));
+    ratios.push(("capabilities/http-get-through-runtime-vs-direct-hyper".to_owned(), paired(51, 5, direct, through)));
+    figures
+}
+
 /// The median wall time of `rounds` runs of `f`, in seconds.
 fn median_seconds(rounds: usize, mut f: impl FnMut()) -> f64 {
     let mut samples: Vec<f64> = (0..rounds)
@@ -1446,6 +1552,7 @@ fn main() {
     let mut table = if run("freeze") { freezing(&mut criterion, &epochs, &mut ratios) } else { String::new() };
     let throughput = run("server").then(|| server_throughput(&[1, 2, 8, 64]));
     let language_figures = run("languages").then(|| languages(&epochs, &mut ratios));
+    let capability_figures = run("capabilities").then(|| capabilities(&epochs, &mut ratios));
     if run("fan-out") {
         fan_outs(&mut criterion, &plain, &mut ratios);
     }
@@ -1472,7 +1579,7 @@ fn main() {
     {
         let _ = writeln!(table, "{name} {value:.0}");
     }
-    for (name, value) in language_figures.iter().flatten() {
+    for (name, value) in language_figures.iter().chain(capability_figures.iter()).flatten() {
         let _ = writeln!(table, "{name} {value:.1}");
     }
     for (clients, http, direct) in throughput.iter().flatten() {

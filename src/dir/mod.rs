@@ -246,8 +246,9 @@ pub struct DirPlugin {
     /// Its servers, when it is remote.
     #[cfg(feature = "remote")]
     remote: Option<crate::Remote>,
-    /// Its WASI context, clocks, output and gates: made afresh per instance.
-    cx: baseline::Context,
+    /// Its WASI context, clocks, output and gates: made afresh per instance
+    /// (boxed: a tree's load moves its plugins, and futures hold them).
+    cx: Box<baseline::Context>,
     /// What it requested and what the policy gave it (shared by its
     /// replicas; boxed, as most plugins ask for nothing).
     requests: Arc<Requests>,
@@ -906,7 +907,7 @@ fn read_plugins(
             }
         };
         let limits = manifest.limits.limits();
-        let cx = baseline::Context::new(&manifest.id, &manifest.grants, &capabilities);
+        let cx = Box::new(baseline::Context::new(&manifest.id, &manifest.grants, &capabilities));
         plugins.push(DirPlugin {
             version,
             // A remote plugin's proxy keeps no state: by default it makes as
@@ -963,7 +964,7 @@ impl DirPlugin {
     /// context (for another try at loading it).
     pub(crate) fn fresh(&self) -> Self {
         Self {
-            cx: baseline::Context::new(&self.id, &self.grants, &self.capabilities),
+            cx: Box::new(baseline::Context::new(&self.id, &self.grants, &self.capabilities)),
             id: self.id.clone(),
             plug: self.plug.clone(),
             sockets: self.sockets.clone(),

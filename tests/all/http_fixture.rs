@@ -52,7 +52,7 @@ impl Server {
     }
 
     pub fn redirect_to(&self, url: &str) {
-        *self.counts.redirect.lock().unwrap() = url.to_owned();
+        url.clone_into(&mut self.counts.redirect.lock().unwrap());
     }
 
     /// Connections accepted.
