@@ -138,10 +138,52 @@ impl Pollable for Sleep {
     }
 }
 
-/// What a directory plugin's store holds of the world outside it: its WASI
-/// context (with what the policy approved), clocks, standard error, and the
-/// gates of `wasi:http` and `wasi:config`. Made afresh for every instance.
-pub(super) struct Context {
+/// What a plugin's store holds of the world outside it: the WASI baseline
+/// (granting nothing), what its [`Capabilities`](super::Capabilities) give
+/// (directories, environment variables, `wasi:config` keys, HTTP
+/// authorities), its clocks, its standard streams logged, and the gates of
+/// `wasi:http` and `wasi:config`. Every directory plugin has one; a plugin
+/// type of a library user gets the same by keeping one, made afresh for
+/// each instance, implementing [`SandboxView`] and linking with
+/// [`Sandbox::linker`]:
+///
+/// ```
+/// use wasm_link::dir::{Capabilities, Sandbox, SandboxView};
+/// use wasm_link::{PluginCtxView, ResourceTable};
+/// use wasmtime_wasi::{WasiCtxView, WasiView};
+///
+/// struct MyPlugin {
+///     sandbox: Sandbox,
+/// }
+///
+/// impl SandboxView for MyPlugin {
+///     fn sandbox(&self) -> &Sandbox {
+///         &self.sandbox
+///     }
+///     fn sandbox_mut(&mut self) -> &mut Sandbox {
+///         &mut self.sandbox
+///     }
+/// }
+/// impl WasiView for MyPlugin {
+///     fn ctx(&mut self) -> WasiCtxView<'_> {
+///         self.sandbox.wasi_view()
+///     }
+/// }
+/// impl PluginCtxView for MyPlugin {
+///     fn resource_table(&mut self) -> &mut ResourceTable {
+///         self.sandbox.resource_table()
+///     }
+/// }
+///
+/// let capabilities = Capabilities {
+///     env: vec![("LANG".to_owned(), "C".to_owned())],
+///     http: vec!["api.example.com".to_owned()],
+///     ..Capabilities::default()
+/// };
+/// let plugin = MyPlugin { sandbox: Sandbox::new("summariser", &capabilities) };
+/// # let _ = plugin;
+/// ```
+pub struct Sandbox {
     pub(super) table: ResourceTable,
     pub(super) wasi: WasiCtx,
     /// The clocks behind its WASI context and its sleeps.
@@ -154,10 +196,28 @@ pub(super) struct Context {
     pub(super) config: Arc<WasiConfigVariables>,
 }
 
-impl Context {
-    /// The context of plugin `plugin`, granted `grants` and given
-    /// `capabilities` by the host's policy.
-    pub(super) fn new(plugin: &str, grants: &[String], capabilities: &super::Capabilities) -> Self {
+/// A plugin value that keeps a [`Sandbox`]: what [`Sandbox::linker`] needs.
+pub trait SandboxView: WasiView + Send + 'static {
+    /// The plugin's sandbox.
+    fn sandbox(&self) -> &Sandbox;
+    /// The plugin's sandbox, mutably.
+    fn sandbox_mut(&mut self) -> &mut Sandbox;
+}
+
+impl Sandbox {
+    /// The sandbox of plugin `plugin` (the id its output is logged under),
+    /// given `capabilities` (see [`Capabilities::default`](super::Capabilities):
+    /// nothing beyond the baseline).
+    #[must_use]
+    pub fn new(plugin: &str, capabilities: &super::Capabilities) -> Self {
+        Self::with_grants(plugin, &[], capabilities)
+    }
+
+    /// [`new`](Self::new), with the grants that change what the baseline
+    /// gives: `wasi:clocks` (the host's clocks) and `stdio` (the host's
+    /// standard output and error).
+    #[must_use]
+    pub fn with_grants(plugin: &str, grants: &[String], capabilities: &super::Capabilities) -> Self {
         let clocks = Clocks::new(grants);
         let mut wasi = WasiCtx::builder();
         // What the host's policy approved of the plugin's requests.
@@ -188,6 +248,8 @@ impl Context {
             wasi.stdout(GuestOutput::new(plugin, "stdout", false)).stderr(stderr.clone());
             Some(stderr)
         };
+        // An authority that does not parse allows nothing (a directory's
+        // were checked when its policy was read).
         let allowed = capabilities.http.iter().filter_map(|a| super::http::Authority::parse(a).ok()).collect();
         Self {
             table: ResourceTable::new(),
@@ -201,9 +263,70 @@ impl Context {
     }
 }
 
-/// A plugin value that keeps its [`Clocks`] (a directory plugin).
-pub(super) trait HasClocks {
-    fn clocks(&self) -> &Clocks;
+impl Sandbox {
+    /// The resource table of the plugin's store (WASI's and the runtime's):
+    /// for [`PluginCtxView::resource_table`](crate::PluginCtxView).
+    pub fn resource_table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    /// The WASI view of the plugin's store: for
+    /// [`WasiView::ctx`](wasmtime_wasi::WasiView::ctx).
+    pub fn wasi_view(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+
+    /// The end of what the plugin wrote to its standard error (its last
+    /// 2 KiB, emptied): for [`PluginData::trap_note`](crate::PluginData::trap_note).
+    /// `None` with the `stdio` grant.
+    pub fn take_stderr_tail(&mut self) -> Option<String> {
+        self.stderr.as_ref()?.take_tail()
+    }
+
+    /// A linker with the baseline and the gates every sandboxed plugin
+    /// links: WASI as synchronous host functions, `wasi:http`'s
+    /// outgoing handler, `wasi:config/store`, and the plugin's own clocks.
+    ///
+    /// # Errors
+    /// When wasmtime cannot define them in the linker.
+    pub fn linker<P: SandboxView>(engine: &wasmtime::Engine) -> Result<Linker<PluginCtx<P>>, crate::WasmError> {
+        let mut linker = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        add_config(&mut linker)?;
+        add_clocks(&mut linker)?;
+        Ok(linker)
+    }
+
+    /// [`linker`](Self::linker) for trees loaded with
+    /// [`PluginTree::load_async`](crate::PluginTree::load_async): WASI and
+    /// `wasi:http` as async host functions.
+    ///
+    /// # Errors
+    /// When wasmtime cannot define them in the linker.
+    pub fn linker_async<P: SandboxView>(engine: &wasmtime::Engine) -> Result<Linker<PluginCtx<P>>, crate::WasmError> {
+        let mut linker = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        add_config(&mut linker)?;
+        add_clocks(&mut linker)?;
+        Ok(linker)
+    }
+}
+
+/// Outgoing HTTP, through the plugin's gate: the call's time left is read
+/// here, at each use, because the gate bounds the request by it.
+impl<P: SandboxView> wasmtime_wasi_http::WasiHttpView for PluginCtx<P> {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        let until = std::time::Instant::now() + self.time_left().min(Duration::from_secs(1 << 32));
+        let sandbox = self.plugin_mut().sandbox_mut();
+        sandbox.http.until = until;
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut sandbox.http_ctx,
+            table: &mut sandbox.table,
+            hooks: &mut sandbox.http,
+        }
+    }
 }
 
 /// Replaces wasmtime-wasi's monotonic-clock subscriptions in `linker` with
@@ -211,20 +334,17 @@ pub(super) trait HasClocks {
 /// capped at the deadline of the call they are made in (its own or its
 /// caller's, whichever is shorter; wasmtime-wasi's wait as long as asked,
 /// for ever for `u64::MAX`, holding the thread of a synchronous call).
-pub(super) fn add_clocks<P>(linker: &mut Linker<PluginCtx<P>>) -> wasmtime::Result<()>
-where
-    P: HasClocks + WasiView + Send + 'static,
-{
+fn add_clocks<P: SandboxView>(linker: &mut Linker<PluginCtx<P>>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut clock = linker.instance(MONOTONIC_CLOCK)?;
     clock.func_wrap("subscribe-duration", |mut store: StoreContextMut<'_, PluginCtx<P>>, (nanos,): (u64,)| {
         let data = store.data();
-        let sleep = data.plugin().clocks().sleep(nanos, data.time_left());
+        let sleep = data.plugin().sandbox().clocks.sleep(nanos, data.time_left());
         Ok((subscribe(store.data_mut().plugin_mut(), sleep)?,))
     })?;
     clock.func_wrap("subscribe-instant", |mut store: StoreContextMut<'_, PluginCtx<P>>, (when,): (u64,)| {
         let data = store.data();
-        let clocks = data.plugin().clocks();
+        let clocks = &data.plugin().sandbox().clocks;
         let sleep = clocks.sleep(when.saturating_sub(clocks.now()), data.time_left());
         Ok((subscribe(store.data_mut().plugin_mut(), sleep)?,))
     })?;
@@ -233,8 +353,10 @@ where
 }
 
 /// `wasi:config/store`, answering what the host's policy gave the plugin.
-pub(super) fn add_config(linker: &mut Linker<PluginCtx<super::DirPlugin>>) -> wasmtime::Result<()> {
-    wasmtime_wasi_config::add_to_linker(linker, |ctx| wasmtime_wasi_config::WasiConfig::new(&ctx.plugin().cx.config))
+fn add_config<P: SandboxView>(linker: &mut Linker<PluginCtx<P>>) -> wasmtime::Result<()> {
+    wasmtime_wasi_config::add_to_linker(linker, |ctx| {
+        wasmtime_wasi_config::WasiConfig::new(&ctx.plugin().sandbox().config)
+    })
 }
 
 fn subscribe(plugin: &mut impl WasiView, sleep: Sleep) -> wasmtime::Result<Resource<DynPollable>> {

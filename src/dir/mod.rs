@@ -48,7 +48,8 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
-use baseline::{BASELINE, Clocks};
+use baseline::BASELINE;
+pub use baseline::{Sandbox, SandboxView};
 use wit_parser::{Resolve, SourceMap, UnresolvedPackageGroup};
 
 pub use cache::{CacheOutcome, CompileCache};
@@ -248,7 +249,7 @@ pub struct DirPlugin {
     remote: Option<crate::Remote>,
     /// Its WASI context, clocks, output and gates: made afresh per instance
     /// (boxed: a tree's load moves its plugins, and futures hold them).
-    cx: Box<baseline::Context>,
+    cx: Box<Sandbox>,
     /// What it requested and what the policy gave it (shared by its
     /// replicas; boxed, as most plugins ask for nothing).
     requests: Arc<Requests>,
@@ -304,30 +305,22 @@ const REMOTE_INSTANCES: usize = 16;
 
 impl PluginCtxView for DirPlugin {
     fn resource_table(&mut self) -> &mut ResourceTable {
-        &mut self.cx.table
+        self.cx.resource_table()
     }
 }
 
-impl baseline::HasClocks for DirPlugin {
-    fn clocks(&self) -> &Clocks {
-        &self.cx.clocks
+impl SandboxView for DirPlugin {
+    fn sandbox(&self) -> &Sandbox {
+        &self.cx
+    }
+    fn sandbox_mut(&mut self) -> &mut Sandbox {
+        &mut self.cx
     }
 }
 
 impl WasiView for DirPlugin {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.cx.wasi, table: &mut self.cx.table }
-    }
-}
-
-/// Outgoing HTTP, through the plugin's gate: the call's time left is read
-/// here, at each use, because the gate bounds the request by it.
-impl wasmtime_wasi_http::WasiHttpView for PluginCtx<DirPlugin> {
-    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
-        let until = std::time::Instant::now() + self.time_left().min(std::time::Duration::from_secs(1 << 32));
-        let cx = &mut self.plugin_mut().cx;
-        cx.http.until = until;
-        wasmtime_wasi_http::WasiHttpCtxView { ctx: &mut cx.http_ctx, table: &mut cx.table, hooks: &mut cx.http }
+        self.cx.wasi_view()
     }
 }
 
@@ -400,7 +393,7 @@ impl PluginData for DirPlugin {
     /// shown to other plugins. `None` with the `stdio` grant (the host's
     /// own standard error has it).
     fn trap_note(&mut self) -> Option<String> {
-        let tail = self.cx.stderr.as_ref()?.take_tail()?;
+        let tail = self.cx.take_stderr_tail()?;
         Some(format!("its standard error ended with:\n{tail}"))
     }
 
@@ -533,12 +526,7 @@ impl PluginDir {
     /// # Errors
     /// When wasmtime cannot define WASI in the linker.
     pub fn linker(engine: &Engine) -> Result<Linker<PluginCtx<DirPlugin>>, WasmError> {
-        let mut linker = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
-        baseline::add_config(&mut linker)?;
-        baseline::add_clocks(&mut linker)?;
-        Ok(linker)
+        Sandbox::linker(engine)
     }
 
     /// [`linker`](Self::linker) for trees loaded with
@@ -551,12 +539,7 @@ impl PluginDir {
     /// # Errors
     /// When wasmtime cannot define WASI in the linker.
     pub fn linker_async(engine: &Engine) -> Result<Linker<PluginCtx<DirPlugin>>, WasmError> {
-        let mut linker = Linker::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        baseline::add_config(&mut linker)?;
-        baseline::add_clocks(&mut linker)?;
-        Ok(linker)
+        Sandbox::linker_async(engine)
     }
 }
 
@@ -907,7 +890,7 @@ fn read_plugins(
             }
         };
         let limits = manifest.limits.limits();
-        let cx = Box::new(baseline::Context::new(&manifest.id, &manifest.grants, &capabilities));
+        let cx = Box::new(Sandbox::with_grants(&manifest.id, &manifest.grants, &capabilities));
         plugins.push(DirPlugin {
             version,
             // A remote plugin's proxy keeps no state: by default it makes as
@@ -964,7 +947,7 @@ impl DirPlugin {
     /// context (for another try at loading it).
     pub(crate) fn fresh(&self) -> Self {
         Self {
-            cx: Box::new(baseline::Context::new(&self.id, &self.grants, &self.capabilities)),
+            cx: Box::new(Sandbox::with_grants(&self.id, &self.grants, &self.capabilities)),
             id: self.id.clone(),
             plug: self.plug.clone(),
             sockets: self.sockets.clone(),

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
-use wasm_link::dir::{DirError, DirOptions, DirPlugin, PluginDir, Policy};
+use wasm_link::dir::{Capabilities, DirError, DirOptions, DirPlugin, PluginDir, Policy, Sandbox, SandboxView};
 use wasm_link::{Budget, DispatchError, PluginTreeHead, Socket, Val};
 
 use crate::http_fixture::Server;
@@ -386,4 +386,147 @@ fn configuration_keys_come_from_the_policy_and_only_those_requested() {
     for (plugin, text) in answers(&head, "config", &[Val::String("title-rule".into())]) {
         assert_eq!(text, "unset", "{plugin}: approved but never requested");
     }
+}
+
+/// A library user's own plugin type: capabilities without a directory, in
+/// a [`Sandbox`] it keeps.
+struct Mine {
+    id: String,
+    plug: String,
+    sockets: Vec<String>,
+    component: std::path::PathBuf,
+    sandbox: Sandbox,
+}
+
+impl wasm_link::PluginCtxView for Mine {
+    fn resource_table(&mut self) -> &mut wasm_link::ResourceTable {
+        self.sandbox.resource_table()
+    }
+}
+
+impl wasmtime_wasi::WasiView for Mine {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        self.sandbox.wasi_view()
+    }
+}
+
+impl SandboxView for Mine {
+    fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+    fn sandbox_mut(&mut self) -> &mut Sandbox {
+        &mut self.sandbox
+    }
+}
+
+impl wasm_link::PluginData for Mine {
+    type Id = String;
+    type InterfaceId = String;
+    type Error = std::io::Error;
+    type SocketIter<'a> = std::slice::Iter<'a, String>;
+
+    fn id(&self) -> Result<&String, Self::Error> {
+        Ok(&self.id)
+    }
+    fn plug(&self) -> Result<&String, Self::Error> {
+        Ok(&self.plug)
+    }
+    fn sockets(&self) -> Result<Self::SocketIter<'_>, Self::Error> {
+        Ok(self.sockets.iter())
+    }
+    fn component(&self, engine: &wasm_link::Engine) -> Result<wasm_link::Component, Self::Error> {
+        let bytes = std::fs::read(&self.component)?;
+        wasm_link::Component::new(engine, bytes).map_err(std::io::Error::other)
+    }
+}
+
+#[test]
+fn a_library_users_plugin_type_gets_the_same_capabilities_from_a_sandbox() {
+    let server = Server::start();
+    let polyglot = Path::new(wasm_link_guests::POLYGLOT_DIR);
+    let interfaces = PluginDir::open(polyglot, &DirOptions::default()).unwrap().interfaces;
+    let plugin = |id: &str, plug: &str, sockets: &[&str], capabilities: &Capabilities| Mine {
+        id: id.to_owned(),
+        plug: plug.to_owned(),
+        sockets: sockets.iter().map(|&s| s.to_owned()).collect(),
+        component: polyglot.join("plugins").join(id).join(format!("{id}.wasm")),
+        sandbox: Sandbox::new(id, capabilities),
+    };
+    let given = Capabilities {
+        env: vec![("STYLE".to_owned(), "rounded".to_owned())],
+        config: vec![("rule".to_owned(), "~".to_owned())],
+        http: vec![format!("127.0.0.1:{}", server.port)],
+        ..Capabilities::default()
+    };
+    let load = |capabilities: &Capabilities| {
+        let plugins = vec![
+            plugin("rs-probe", "probe", &["parser"], capabilities),
+            plugin("markdown-parser", "parser", &[], &Capabilities::default()),
+        ];
+        let (tree, errors) = wasm_link::PluginTree::new("probe".to_owned(), interfaces.clone(), plugins);
+        assert!(errors.is_empty(), "{errors:?}");
+        let engine = wasm_link::default_engine().unwrap();
+        let (head, errors) = tree.load(&engine, &Sandbox::linker(&engine).unwrap()).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        head
+    };
+    let ask = |head: &PluginTreeHead<Mine>, function: &str, arg: String| match head.dispatch(
+        PROBE,
+        function,
+        true,
+        &[Val::String(arg)],
+    ) {
+        Socket::Any(mut results) => match results.remove("rs-probe") {
+            Some(Ok(Val::String(text))) => text,
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    let head = load(&given);
+    assert_eq!(ask(&head, "read-env", "STYLE".into()), "rounded");
+    assert_eq!(ask(&head, "config", "rule".into()), "~");
+    assert_eq!(ask(&head, "http-get", server.url("/hello")), "200 hello over http");
+    // The default is nothing.
+    let head = load(&Capabilities::default());
+    assert_eq!(ask(&head, "read-env", "STYLE".into()), "unset");
+    assert_eq!(ask(&head, "config", "rule".into()), "unset");
+    assert!(ask(&head, "http-get", server.url("/hello")).contains("HttpRequestDenied"));
+    assert_eq!(server.requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_on_an_async_tree_is_served_and_cut_at_the_deadline() {
+    let server = Server::start();
+    let dir = dir_with_probes(
+        &["rs-probe"],
+        &format!("http = [\"127.0.0.1:{}\"]", server.port),
+        &format!("http = [\"127.0.0.1:{}\"]", server.port),
+    );
+    let manifest = dir.path().join("plugins/rs-probe/plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("[requests]", "[limits]\ndeadline-ms = 500\n[requests]")).unwrap();
+    let plugin_dir = PluginDir::open(dir.path(), &DirOptions { cache: Some(crate::polyglot::cache()) }).unwrap();
+    let (tree, _) = plugin_dir.into_tree();
+    let engine = wasm_link::default_engine().unwrap();
+    let (head, errors) = tree.load_async(&engine, &PluginDir::linker_async(&engine).unwrap()).await.unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let get = |path: &str| {
+        let url = server.url(path);
+        let head = &head;
+        async move {
+            match head.dispatch_async(PROBE, "http-get", true, &[Val::String(url)]).await {
+                Socket::Any(mut results) => results.remove("rs-probe").unwrap(),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    assert!(matches!(get("/hello").await, Ok(Val::String(text)) if text == "200 hello over http"));
+    let started = Instant::now();
+    let silent = get("/silent").await;
+    assert!(
+        matches!(&silent, Err(DispatchError::BudgetExceeded { budget: Budget::Deadline { .. }, .. }))
+            || matches!(&silent, Ok(Val::String(text)) if text.starts_with("refused")),
+        "{silent:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
 }
