@@ -1,9 +1,9 @@
 //! Capabilities the host approves: a plugin's manifest requests files and
 //! environment variables (`[requests]`), the host's policy approves them
 //! (`[policy.<id>]` in `wasm-link.toml`, or `PluginDir::open_with_policy`).
-//! The probes of `tests/polyglot/` try them from Rust and Python (files and
-//! environment: JavaScript's runtime has no API for either) and from all
-//! three (configuration, outgoing HTTP to servers on 127.0.0.1).
+//! The probes of `tests/polyglot/` try each from Rust, Python and
+//! JavaScript (files and environment through WASI's own imports there:
+//! StarlingMonkey has no API for either; HTTP to servers on 127.0.0.1).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use wasm_link::{Budget, DispatchError, PluginTreeHead, Socket, Val};
 use crate::http_fixture::Server;
 
 const PROBE: &str = "test:probe/probe@0.1.0";
-const PROBES: [&str; 2] = ["rs-probe", "py-probe"];
+const PROBES: [&str; 3] = ALL;
 const ALL: [&str; 3] = ["rs-probe", "py-probe", "js-probe"];
 
 /// [`dir_with_probes`] with the Rust and Python probes.
@@ -94,7 +94,7 @@ fn a_request_the_policy_does_not_approve_drops_that_plugin_naming_what_was_refus
         })
         .collect();
     let expected = ["files /data (read-write): the policy approves read only", "env SECRET: not in the policy"];
-    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused.len(), PROBES.len(), "{refused:?}");
     for (_, reasons) in &refused {
         assert_eq!(reasons.iter().map(String::as_str).collect::<Vec<_>>(), expected);
     }
@@ -184,9 +184,16 @@ fn the_hosts_policy_replaces_the_one_that_came_with_the_directory() {
     let dir = dir_with("env = [\"STYLE\"]", "env = { STYLE = \"from the directory\" }");
     let host: Policy = toml::from_str("[rs-probe]\nenv = { STYLE = \"from the host\" }").unwrap();
     let plugin_dir = PluginDir::open_with_policy(dir.path(), &DirOptions::default(), &host).unwrap();
-    // The Python probe is approved nothing by the host's policy.
-    let [DirError::NotApproved { plugin, .. }] = &plugin_dir.errors[..] else { panic!("{:?}", plugin_dir.errors) };
-    assert_eq!(plugin, "py-probe");
+    // The Python and JavaScript probes are approved nothing by the host's policy.
+    let refused: Vec<&str> = plugin_dir
+        .errors
+        .iter()
+        .map(|error| match error {
+            DirError::NotApproved { plugin, .. } => plugin.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(refused, ["js-probe", "py-probe"]);
     let rust = plugin_dir.plugins.iter().find(|p| p.plugin_id() == "rs-probe").unwrap();
     assert_eq!(rust.capabilities().env, [("STYLE".to_owned(), "from the host".to_owned())]);
     assert_eq!(rust.requests().env, ["STYLE"]);
@@ -196,7 +203,8 @@ fn the_hosts_policy_replaces_the_one_that_came_with_the_directory() {
 fn a_sync_under_the_hosts_policy_keeps_it_for_the_plugins_it_reloads() {
     let dir = dir_with("env = [\"STYLE\"]", "env = { STYLE = \"from the directory\" }");
     let host: Policy = toml::from_str(
-        "[rs-probe]\nenv = { STYLE = \"from the host\" }\n[py-probe]\nenv = { STYLE = \"from the host\" }",
+        "[rs-probe]\nenv = { STYLE = \"from the host\" }\n[py-probe]\nenv = { STYLE = \"from the host\" }\n\
+         [js-probe]\nenv = { STYLE = \"from the host\" }",
     )
     .unwrap();
     let options = DirOptions { cache: Some(crate::polyglot::cache()) };
@@ -211,7 +219,7 @@ fn a_sync_under_the_hosts_policy_keeps_it_for_the_plugins_it_reloads() {
         std::fs::write(&manifest, format!("{text}# touched\n")).unwrap();
     }
     let changes = PluginDir::sync_with_policy(dir.path(), &options, &host, &head).unwrap();
-    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(changes.len(), PROBES.len(), "{changes:?}");
     assert!(style(&head).iter().all(|(_, text)| text == "from the host"), "{:?}", style(&head));
 }
 

@@ -2,6 +2,24 @@
 
 import { parse } from "demo:parser/parser@0.1.0";
 import { get as configGet } from "wasi:config/store@0.2.0-rc.1";
+import { getEnvironment } from "wasi:cli/environment@0.2.12";
+import { getDirectories } from "wasi:filesystem/preopens@0.2.12";
+
+// StarlingMonkey has no file or environment API: a script reaches the
+// directories and variables the host approved through WASI's own imports.
+function open(path, flags, openFlags) {
+  for (const [descriptor, guest] of getDirectories()) {
+    const prefix = guest.endsWith("/") ? guest : `${guest}/`;
+    if (path.startsWith(prefix)) {
+      return descriptor.openAt({}, path.slice(prefix.length), openFlags, flags);
+    }
+  }
+  throw new Error("no-entry: no approved directory holds it");
+}
+
+function why(e) {
+  return e && e.payload !== undefined ? String(e.payload) : String(e);
+}
 
 export const probe = {
   edit(source) {
@@ -28,19 +46,26 @@ export const probe = {
     }
   },
   readFile(path) {
-    // StarlingMonkey has no file API: what a script can reach is `fetch`.
     try {
-      return typeof globalThis.require === "function" ? String(globalThis.require("fs").readFileSync(path)) : "refused: no file API";
+      const file = open(path, { read: true }, {});
+      const [bytes] = file.read(1n << 20n, 0n);
+      return new TextDecoder().decode(bytes);
     } catch (e) {
-      return `refused: ${e}`;
+      return `refused: ${why(e)}`;
     }
   },
   writeFile(path, text) {
-    return "refused: no file API";
+    try {
+      const file = open(path, { write: true }, { create: true, truncate: true });
+      file.write(new TextEncoder().encode(text), 0n);
+      return "written";
+    } catch (e) {
+      return `refused: ${why(e)}`;
+    }
   },
   readEnv(name) {
-    const env = globalThis.process?.env;
-    return env && name in env ? String(env[name]) : "unset";
+    const found = getEnvironment().find(([key]) => key === name);
+    return found ? found[1] : "unset";
   },
   async connect(host, port) {
     // No socket API in StarlingMonkey: `fetch` is the one way out, and it
