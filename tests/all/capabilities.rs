@@ -3,7 +3,7 @@
 //! (`[policy.<id>]` in `wasm-link.toml`, or `PluginDir::open_with_policy`).
 //! The probes of `tests/polyglot/` try each from Rust, Python and
 //! JavaScript (files and environment through WASI's own imports there:
-//! StarlingMonkey has no API for either; HTTP to servers on 127.0.0.1).
+//! `StarlingMonkey` has no API for either; HTTP to servers on 127.0.0.1).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
