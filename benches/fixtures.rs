@@ -2,6 +2,12 @@
 //! (`runtime`, timed; `instructions`, counted).
 
 #![allow(dead_code, unreachable_pub, reason = "each bench binary uses a part")]
+#![allow(
+    clippy::must_use_candidate,
+    clippy::missing_panics_doc,
+    missing_docs,
+    reason = "bench fixtures: they panic on a broken fixture, by design"
+)]
 
 use std::sync::{Arc, Mutex};
 

@@ -19,11 +19,10 @@ mod fixtures;
 #[allow(clippy::wildcard_imports, reason = "the shared fixtures, by name")]
 use fixtures::*;
 use wasm_link::{
-    Component, Engine, FunctionData, InterfaceCardinality, InterfaceData, Linker, PluginCtxView, PluginData,
-    PluginTree, PluginTreeHead, ResourceTable, ReturnKind, Socket, Val,
+    Component, Engine, InterfaceCardinality, Linker, PluginCtxView, PluginData, PluginTree, PluginTreeHead,
+    ResourceTable, Socket, Val,
 };
 use wasmtime::Store;
-use wasmtime::component::TypedFunc;
 
 /// Rounds of a paired measurement; the median round is reported.
 const ROUNDS: usize = 151;

@@ -358,17 +358,29 @@ where
     /// inside is re-instantiated before its next call, the handles those
     /// plugins held are released, and [`PluginHealth::cancelled`](crate::PluginHealth::cancelled)
     /// counts it. Plugins the call had not reached are untouched.
-    pub async fn dispatch_async(
-        &self,
-        path: &str,
-        function: &str,
+    ///
+    /// (A function returning the future rather than an `async fn`: on a tree
+    /// loaded with `load_async` the future is the call chain's own, without
+    /// a layer around it that every poll crosses.)
+    pub fn dispatch_async<'a>(
+        &'a self,
+        path: &'a str,
+        function: &'a str,
         has_return: bool,
-        args: &[Val],
-    ) -> Socket<DispatchResult<P>, P::Id> {
-        if !self.asynchronous {
-            return self.dispatch(path, function, has_return, args);
+        args: &'a [Val],
+    ) -> impl Future<Output = Socket<DispatchResult<P>, P::Id>> + Send + 'a {
+        if self.asynchronous {
+            futures_util::future::Either::Left(drive::in_chain(self.dispatch_in(
+                Mode::Async,
+                path,
+                function,
+                has_return,
+                args,
+            )))
+        } else {
+            // Lazily, as an `async fn`: nothing runs before the first poll.
+            futures_util::future::Either::Right(async move { self.dispatch(path, function, has_return, args) })
         }
-        drive::in_chain(self.dispatch_in(Mode::Async, path, function, has_return, args)).await
     }
 
     /// The asynchronous dispatch: checks the name, routes methods to their
@@ -391,6 +403,12 @@ where
             return self.dispatch_method(mode, site, index, has_return, args).await;
         }
         let snapshot = self.root.load_full();
+        // The common case, borrowing its one plugin rather than a clone.
+        if self.cardinality == InterfaceCardinality::ExactlyOne
+            && let [slot] = snapshot.as_slice()
+        {
+            return Socket::ExactlyOne(call(mode, slot, site, index, has_return, args).await);
+        }
         RootPlugins { cardinality: self.cardinality, slots: &snapshot }
             .each_async(|slot| async move { call(mode, &slot, site, index, has_return, args).await })
             .await

@@ -52,7 +52,9 @@ pub(crate) fn on_stack<F: Future>(future: F) -> Option<F::Output> {
 
 pin_project_lite::pin_project! {
     /// An asynchronous call chain's future: while it is polled, its chain is
-    /// the one polled on the thread ([`Chain::polled`]).
+    /// the one polled on the thread ([`Chain::polled`]). The chain is
+    /// settled at the first poll ([`Chain::NONE`] until then), where the
+    /// future starts.
     pub(crate) struct InChain<F> {
         chain: Chain,
         #[pin]
@@ -65,6 +67,9 @@ impl<F: Future> Future for InChain<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        if *this.chain == Chain::NONE {
+            *this.chain = Chain::polled().unwrap_or_else(Chain::fresh);
+        }
         let _polling = this.chain.polling();
         this.future.poll(cx)
     }
@@ -74,7 +79,7 @@ impl<F: Future> Future for InChain<F> {
 /// polled on this thread when it starts inside one (a host function that
 /// dispatches).
 pub(crate) fn in_chain<F: Future>(future: F) -> InChain<F> {
-    InChain { chain: Chain::polled().unwrap_or_else(Chain::fresh), future }
+    InChain { chain: Chain::NONE, future }
 }
 
 /// Runs a synchronous call on enough native stack (see [`on_stack`]).

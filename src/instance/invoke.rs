@@ -5,8 +5,11 @@
 //! goes through them, so a failure is classified once, by one rule, and
 //! recorded against the plugin whose wasm or budget failed.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+use futures_util::future::Either;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{ComponentNamedList, Lift, Lower, TypedFunc, Val};
@@ -80,16 +83,19 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     /// Hot synchronous paths call [`enter_now`](Self::enter_now) directly:
     /// an `.await` of a future that is ready at once still costs its
     /// construction and poll, on every call.
+    ///
+    /// Not an `async fn`: a future of its own around the two would add a
+    /// layer that every poll crosses and every `.await` copies.
     #[inline]
-    pub(crate) async fn enter_call<'a>(
+    pub(crate) fn enter_call<'a>(
         &'a self,
         mode: Mode,
         caller: &Caller,
         site: &'a Site<P>,
-    ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
+    ) -> impl Future<Output = Result<Entered<'a, P>, DispatchError<P::Id>>> {
         match mode {
-            Mode::Sync => self.enter_now(caller, site),
-            Mode::Async => self.enter_async(caller, site).await,
+            Mode::Sync => Either::Left(std::future::ready(self.enter_now(caller, site))),
+            Mode::Async => Either::Right(self.enter_async(caller, site)),
         }
     }
 
@@ -482,11 +488,18 @@ impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
     /// (replacing the instance after a failure inside wasm, recording it
     /// when it is the plugin's own), and drops the handles released while
     /// it ran. [`finish_now`](Self::finish_now) is the synchronous form.
+    /// (Not an `async fn`, for the reason [`PluginSlot::enter_call`] is not.)
     #[inline]
-    pub(crate) async fn finish<R>(self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
+    pub(crate) fn finish<R>(
+        self,
+        outcome: Result<R, Fail<P::Id>>,
+    ) -> impl Future<Output = Result<R, DispatchError<P::Id>>> + 'a
+    where
+        R: 'a,
+    {
         match self.mode {
-            Mode::Sync => self.finish_now(outcome),
-            Mode::Async => self.finish_async(outcome).await,
+            Mode::Sync => Either::Left(std::future::ready(self.finish_now(outcome))),
+            Mode::Async => Either::Right(self.finish_async(outcome)),
         }
     }
 
@@ -706,15 +719,39 @@ fn until<'a, T>(clock: Option<&'a Clock>, store: &wasmtime::Store<PluginCtx<T>>)
 /// An asynchronous call into wasm, stopped at its end even while the
 /// plugin awaits a host future (epoch interruption only stops running wasm):
 /// the call's future is dropped, which unwinds the plugin, and the call
-/// fails as if interrupted.
-async fn within<T>(
+/// fails as if interrupted. A future of its own rather than an `async fn`
+/// over `select`: the call's future (wasmtime's, large) is moved in once,
+/// not moved again to be pinned.
+fn within<T, F: Future<Output = wasmtime::Result<T>>>(
     until: Option<crate::limits::Until<'_>>,
-    call: impl std::future::Future<Output = wasmtime::Result<T>>,
-) -> wasmtime::Result<T> {
-    let Some(until) = until else { return call.await };
-    match futures_util::future::select(std::pin::pin!(call), until).await {
-        futures_util::future::Either::Left((result, _)) => result,
-        futures_util::future::Either::Right(((), _)) => Err(wasmtime::Error::new(wasmtime::Trap::Interrupt)),
+    call: F,
+) -> Within<'_, F> {
+    Within { call, until }
+}
+
+pin_project_lite::pin_project! {
+    /// [`within`]'s future.
+    pub(crate) struct Within<'a, F> {
+        #[pin]
+        call: F,
+        until: Option<crate::limits::Until<'a>>,
+    }
+}
+
+impl<T, F: Future<Output = wasmtime::Result<T>>> Future for Within<'_, F> {
+    type Output = wasmtime::Result<T>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        if let std::task::Poll::Ready(result) = this.call.poll(cx) {
+            return std::task::Poll::Ready(result);
+        }
+        if let Some(until) = this.until.as_mut()
+            && std::pin::Pin::new(until).poll(cx).is_ready()
+        {
+            return std::task::Poll::Ready(Err(wasmtime::Error::new(wasmtime::Trap::Interrupt)));
+        }
+        std::task::Poll::Pending
     }
 }
 
