@@ -698,7 +698,7 @@ fn check_args<P: PluginData + Send + 'static>(
     has_return: bool,
     args: &[Val],
 ) -> Result<bool, Fail<P::Id>> {
-    let refuse = |error| Err(Fail::Refused(error));
+    let refuse = |error| Err(Fail::Refused(Box::new(error)));
     let expected = live.param_counts[index];
     if args.len() != expected {
         return refuse(DispatchError::ArgumentCount {

@@ -42,14 +42,24 @@ impl<P: PluginData> Site<P> {
 pub(crate) enum Fail<Id: std::fmt::Debug + std::fmt::Display + 'static> {
     /// The call was refused before the plugin ran (a foreign handle, a
     /// wrong argument count, a budget of the caller's): the error is
-    /// complete, and counts against the plugin it names only.
-    Refused(DispatchError<Id>),
+    /// complete, and counts against the plugin it names only. Boxed: an
+    /// outcome is moved through every layer of a call, and this is its
+    /// rare and largest case.
+    Refused(Box<DispatchError<Id>>),
     /// wasmtime rejected the arguments before the plugin ran.
     InvalidArguments(wasmtime::Error),
     /// The plugin ran and failed: it trapped, a host function it called
     /// failed, it returned a value wasmtime could not lift, or it exceeded a
     /// budget. Its instance is in an unknown state.
     Ran(wasmtime::Error),
+}
+
+impl<Id: std::fmt::Debug + std::fmt::Display + 'static> Fail<Id> {
+    /// [`Fail::Refused`], boxed.
+    #[cold]
+    pub(crate) fn refused(error: DispatchError<Id>) -> Self {
+        Self::Refused(Box::new(error))
+    }
 }
 
 /// One call inside a plugin, from [`PluginSlot::enter_call`] to
@@ -247,6 +257,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     ) -> DispatchError<P::Id> {
         let (error, own) = match failure {
             Fail::Refused(error) => {
+                let error = *error;
                 let own = matches!(&error, DispatchError::BudgetExceeded { budget, .. } if !matches!(budget, Budget::Depth { .. }))
                     && error.plugin() == &self.id;
                 (error, own)
@@ -479,7 +490,7 @@ impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
             // `enter_call` hands out only live instances; kept an error
             // rather than a panic all the same.
             SlotState::Dead(_, error, _) => {
-                Err(Fail::Refused(self.slot.refusal(self.site, Refusal::Unavailable(error.clone()))))
+                Err(Fail::Refused(Box::new(self.slot.refusal(self.site, Refusal::Unavailable(error.clone())))))
             }
         }
     }

@@ -324,7 +324,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         let outcome = async {
             let live = entered.live()?;
             if live.generation != generation {
-                return Err(Fail::Refused(DispatchError::InvalidResource {
+                return Err(Fail::refused(DispatchError::InvalidResource {
                     plugin: owner.id.clone(),
                     interface: self.site.interface.clone(),
                     function: self.site.function.clone(),
@@ -382,7 +382,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                 // consumer trapped by it is charged with it).
                 let budget = crate::Budget::Handles { limit };
                 store.data_mut().call.hit = Some(budget.clone());
-                return Err(Fail::Refused(DispatchError::BudgetExceeded {
+                return Err(Fail::refused(DispatchError::BudgetExceeded {
                     plugin: self.consumer_id.clone(),
                     interface: self.site.interface.clone(),
                     function: self.site.function.clone(),
@@ -438,7 +438,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             Err(HandleError::Budget(limit)) => {
                 let budget = crate::Budget::Handles { limit };
                 store.data_mut().call.hit = Some(budget.clone());
-                Err(Fail::Refused(DispatchError::BudgetExceeded {
+                Err(Fail::refused(DispatchError::BudgetExceeded {
                     plugin: self.consumer_id.clone(),
                     interface: self.site.interface.clone(),
                     function: self.site.function.clone(),
@@ -452,7 +452,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
 
     fn handle_failure(&self, target: &Arc<PluginSlot<P>>, error: HandleError) -> Fail<P::Id> {
         if let HandleError::Budget(limit) = error {
-            return Fail::Refused(DispatchError::BudgetExceeded {
+            return Fail::refused(DispatchError::BudgetExceeded {
                 plugin: target.id.clone(),
                 interface: self.site.interface.clone(),
                 function: self.site.function.clone(),
@@ -460,7 +460,7 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
                 reinstantiated: false,
             });
         }
-        Fail::Refused(DispatchError::InvalidResource {
+        Fail::refused(DispatchError::InvalidResource {
             plugin: target.id.clone(),
             interface: self.site.interface.clone(),
             function: self.site.function.clone(),
