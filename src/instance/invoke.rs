@@ -515,7 +515,7 @@ impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
     }
 
     /// [`finish`](Self::finish) of a synchronous call.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn finish_now<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
         let slot = self.count(outcome.is_err());
         let result = match outcome {

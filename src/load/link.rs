@@ -93,6 +93,14 @@ where
             };
             Adapter::define_resource(&mut instance, name, kind.ty).map_err(link_error)?;
         }
+        // The proxied kind of one of the socket's own resources, as the
+        // consumer's declared signatures name it.
+        let proxied = |ty: &wasmtime::component::ResourceType| {
+            let (instance, resource) = names.name(ty)?;
+            let index = interface.resources.iter().position(|r| r == resource)?;
+            (instance == interface.name.instance).then_some(())?;
+            self.kinds.find(socket, index).map(|kind| kind.payload)
+        };
         for (name, function, declared) in imports.functions {
             let meta = &interface.functions[function];
             let single = meta.is_method;
@@ -118,7 +126,7 @@ where
                 kinds: self.kinds.clone(),
                 mode: self.mode,
             });
-            if !crate::socket::typed::define(&mut instance, &name, &declared, &adapter).map_err(link_error)? {
+            if !crate::socket::typed::define(&mut instance, &name, &declared, &adapter, &proxied).map_err(link_error)? {
                 adapter.define(&mut instance, &name).map_err(link_error)?;
             }
             record.push(Import { interface: socket, function, name, declared, single, shape });

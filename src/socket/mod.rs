@@ -302,35 +302,17 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         params: &[Val],
         result_ty: Option<&Type>,
     ) -> Result<Option<Val>, DispatchError<P::Id>> {
-        let invalid = |reason: String| DispatchError::InvalidResource {
-            plugin: self.consumer_id.clone(),
-            interface: self.site.interface.clone(),
-            function: self.site.function.clone(),
-            reason,
-        };
         let Some(Val::Resource(handle)) = params.first() else {
-            return Err(invalid("a method call without a resource handle".to_owned()));
+            return Err(self.invalid_handle("a method call without a resource handle".to_owned()));
         };
         let mut src = consumer.endpoint(store.as_context_mut(), Some(&mut *taken));
-        let (owner, generation, inner, _) =
-            resources::take_handle(*handle, &mut src, &self.kinds).map_err(|e| invalid(describe_handle_error(e)))?;
-        // The owner's plug, not the plugins behind the socket now: a plugin
-        // replaced or removed since keeps serving the handles it gave out
-        // until they are dropped.
-        if owner.plug != self.interface {
-            return Err(invalid(format!("plugin `{}` is not behind this socket", owner.label)));
-        }
+        let (owner, generation, inner, _) = resources::take_handle(*handle, &mut src, &self.kinds)
+            .map_err(|e| self.invalid_handle(describe_handle_error(e)))?;
+        self.check_owner(&owner)?;
         let mut entered = owner.enter_call(self.mode, caller, &self.site).await?;
         let outcome = async {
             let live = entered.live()?;
-            if live.generation != generation {
-                return Err(Fail::refused(DispatchError::InvalidResource {
-                    plugin: owner.id.clone(),
-                    interface: self.site.interface.clone(),
-                    function: self.site.function.clone(),
-                    reason: "the resource belonged to an earlier instance of the plugin".to_owned(),
-                }));
-            }
+            self.check_generation(&owner, live, generation)?;
             let mut lent = Vec::new();
             let mut args = Vec::with_capacity(params.len());
             args.push(Val::Resource(inner));
@@ -428,26 +410,70 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
         let mut src = target_endpoint(target, live);
         let mut dst = consumer.endpoint(store.as_context_mut(), None);
         let mut no_lending = Vec::new();
-        match resources::convert(value, ty, &mut src, &mut dst, &self.kinds, &mut no_lending) {
-            Ok(value) => Ok(Some(value)),
-            // The consumer would hold more handles than its budget allows:
-            // the consumer's failure, not the provider's, which did its
-            // part. The handle goes back to the provider (`convert` released
-            // it); the budget is recorded in the consumer's call, so that a
-            // consumer trapped by it is charged with it.
-            Err(HandleError::Budget(limit)) => {
-                let budget = crate::Budget::Handles { limit };
-                store.data_mut().call.hit = Some(budget.clone());
-                Err(Fail::refused(DispatchError::BudgetExceeded {
-                    plugin: self.consumer_id.clone(),
-                    interface: self.site.interface.clone(),
-                    function: self.site.function.clone(),
-                    budget,
-                    reinstantiated: false,
-                }))
-            }
-            Err(error) => Err(self.handle_failure(target, error)),
+        let converted = resources::convert(value, ty, &mut src, &mut dst, &self.kinds, &mut no_lending);
+        converted.map(Some).map_err(|error| self.result_failure(target, store, error))
+    }
+
+    /// Why a result's handles could not reach the consumer. Over the
+    /// consumer's handle budget, the consumer's failure, not the
+    /// provider's, which did its part: the handle went back to the provider,
+    /// and the budget is recorded in the consumer's call, so that a consumer
+    /// trapped by it is charged with it. Anything else is the provider's.
+    #[cold]
+    fn result_failure(
+        &self,
+        target: &Arc<PluginSlot<P>>,
+        store: &mut StoreContextMut<'_, PluginCtx<P>>,
+        error: HandleError,
+    ) -> Fail<P::Id> {
+        let HandleError::Budget(limit) = error else {
+            return self.handle_failure(target, error);
+        };
+        let budget = crate::Budget::Handles { limit };
+        store.data_mut().call.hit = Some(budget.clone());
+        Fail::refused(DispatchError::BudgetExceeded {
+            plugin: self.consumer_id.clone(),
+            interface: self.site.interface.clone(),
+            function: self.site.function.clone(),
+            budget,
+            reinstantiated: false,
+        })
+    }
+
+    /// The consumer's mistake with the handle a method was called on.
+    #[cold]
+    fn invalid_handle(&self, reason: String) -> DispatchError<P::Id> {
+        DispatchError::InvalidResource {
+            plugin: self.consumer_id.clone(),
+            interface: self.site.interface.clone(),
+            function: self.site.function.clone(),
+            reason,
         }
+    }
+
+    /// A method goes to the owner's plug, not to the plugins behind the
+    /// socket now: a plugin replaced or removed since keeps serving the
+    /// handles it gave out until they are dropped. The owner must serve this
+    /// socket's interface all the same.
+    fn check_owner(&self, owner: &PluginSlot<P>) -> Result<(), DispatchError<P::Id>> {
+        if owner.plug == self.interface {
+            return Ok(());
+        }
+        Err(self.invalid_handle(format!("plugin `{}` is not behind this socket", owner.label)))
+    }
+
+    /// A handle of an instance of the owner since replaced (after a trap)
+    /// is gone with it.
+    fn check_generation(&self, owner: &PluginSlot<P>, live: &Live<P>, generation: u64) -> Result<(), Fail<P::Id>> {
+        if live.generation == generation {
+            return Ok(());
+        }
+        Err(Fail::refused(DispatchError::InvalidResource {
+            plugin: owner.id.clone(),
+            interface: self.site.interface.clone(),
+            function: self.site.function.clone(),
+            reason: "the resource belonged to an earlier instance of the plugin".to_owned(),
+        }))
     }
 
     fn handle_failure(&self, target: &Arc<PluginSlot<P>>, error: HandleError) -> Fail<P::Id> {

@@ -219,23 +219,11 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
             let borrow = matches!(ty, Type::Borrow(_));
             let (owner, generation, handle, given_up) = take_handle(handle, src, kinds)?;
             if let Some(kind) = kinds.by_type(expected) {
-                // An owned handle is the receiver's to keep: it counts against
-                // the receiver's budget. A borrow is lent for one call and
-                // taken back after it: the lender, which decides how many it
-                // lends, may lend as many at once as its budget holds.
+                // A borrow is lent for one call and taken back after it: the
+                // lender, which decides how many it lends, may lend as many
+                // at once as its budget holds.
                 lends_within_budget(borrow, src.slot, lent.len())?;
-                let held = if borrow { None } else { dst.slot.map(|slot| slot.handles.clone()) };
-                if let (Some(slot), Some(count)) = (dst.slot, &held)
-                    && count.fetch_add(1, Ordering::Relaxed) >= slot.limits.handles
-                {
-                    count.fetch_sub(1, Ordering::Relaxed);
-                    if given_up {
-                        owner.release(generation, handle);
-                    }
-                    return Err(HandleError::Budget(slot.limits.handles));
-                }
-                let proxy = Proxy { owner, generation, handle: Some(handle), owned: !borrow, held };
-                let rep = dst.store.data_mut().plugin_mut().resource_table().push(proxy)?.rep();
+                let rep = proxy_into(dst, (owner, generation, handle, given_up), borrow)?;
                 // A borrow is lent as an owned host handle: wasmtime can only
                 // mint borrows inside a call of the receiving store, and an own
                 // handle lowers into a `borrow` parameter all the same. It is
@@ -323,6 +311,41 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
     })
 }
 
+/// Gives `dst` a proxy of the owner's handle in `held`: the rep of its entry
+/// in `dst`'s table, for a handle of a proxied resource kind. An owned handle
+/// (`borrow` false) is the receiver's to keep and counts against its budget;
+/// over it, a handle the sender gave up goes back to its owner.
+pub(crate) fn proxy_into<P: PluginData + Send + 'static>(
+    dst: &mut Endpoint<'_, '_, P>,
+    (owner, generation, handle, given_up): Held<P>,
+    borrow: bool,
+) -> Result<u32, HandleError> {
+    let held = if borrow { None } else { dst.slot.map(|slot| slot.handles.clone()) };
+    if let (Some(slot), Some(count)) = (dst.slot, &held)
+        && count.fetch_add(1, Ordering::Relaxed) >= slot.limits.handles
+    {
+        count.fetch_sub(1, Ordering::Relaxed);
+        if given_up {
+            owner.release(generation, handle);
+        }
+        return Err(HandleError::Budget(slot.limits.handles));
+    }
+    let proxy = Proxy { owner, generation, handle: Some(handle), owned: !borrow, held };
+    Ok(dst.store.data_mut().plugin_mut().resource_table().push(proxy)?.rep())
+}
+
+/// The owner, the owner's generation and the owner's handle behind proxy
+/// `rep` in `store`'s table, as a method call on it needs them (the handle
+/// stays the holder's).
+pub(crate) fn proxied<P: PluginData + Send + 'static>(
+    store: &mut StoreContextMut<'_, PluginCtx<P>>,
+    rep: u32,
+) -> Result<(Arc<PluginSlot<P>>, u64, ResourceAny), HandleError> {
+    let proxy: &Proxy<P> = store.data_mut().plugin_mut().resource_table().get(&Resource::new_borrow(rep))?;
+    let inner = proxy.handle.ok_or(HandleError::Stale)?;
+    Ok((proxy.owner.clone(), proxy.generation, inner))
+}
+
 /// A handle taken out of a store: its owner, the owner's generation, the
 /// owner's handle, and whether the taker now owns it.
 pub(crate) type Held<P> = (Arc<PluginSlot<P>>, u64, ResourceAny, bool);
@@ -350,15 +373,13 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
         }
         let is_own = handle.owned();
         let rep = handle.try_into_resource_dynamic(&mut src.store)?.rep();
-        let table = src.store.data_mut().plugin_mut().resource_table();
         let (owner, generation, inner) = if is_own {
+            let table = src.store.data_mut().plugin_mut().resource_table();
             let mut proxy: Proxy<P> = table.delete(Resource::new_own(rep))?;
             let inner = proxy.handle.take().ok_or(HandleError::Stale)?;
             (proxy.owner.clone(), proxy.generation, inner)
         } else {
-            let proxy: &Proxy<P> = table.get(&Resource::new_borrow(rep))?;
-            let inner = proxy.handle.ok_or(HandleError::Stale)?;
-            (proxy.owner.clone(), proxy.generation, inner)
+            proxied(&mut src.store, rep)?
         };
         if let Some(taken) = src.taken.as_deref_mut() {
             taken.push(Taken {
