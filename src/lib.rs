@@ -117,70 +117,14 @@
 //! }
 //! ```
 //!
-//! # Async hosts
+//! # Guide
 //!
-//! [`PluginTreeHead::dispatch_async`] is `dispatch` as a `Send` future.
-//! Load the tree with [`PluginTree::load_async`] and it is asynchronous all
-//! the way down: plugins run on fibers, socket calls await the plugins
-//! behind them, plugins may import async host functions of the linker
-//! (`func_wrap_async`), a plugin that runs long yields to the executor at
-//! every epoch tick and is still stopped at its deadline, and dropping the
-//! future abandons the call cleanly (the plugins it was inside are
-//! re-instantiated, [`PluginHealth::cancelled`] counts it). Blocking
-//! [`dispatch`](PluginTreeHead::dispatch) works on such a tree too, and
-//! `dispatch_async` on a tree loaded with [`PluginTree::load`] is the
-//! blocking call.
-//!
-//! ```
-//! # use wasm_link::{PluginData, PluginTreeHead, Socket, Val};
-//! async fn answer<P: PluginData + Send + 'static>(head: &PluginTreeHead<P>) -> Option<u32> {
-//!     match head.dispatch_async("my:package/example", "get-value", true, &[]).await {
-//!         Socket::ExactlyOne(Ok(Val::U32(n))) => Some(n),
-//!         _ => None,
-//!     }
-//! }
-//! ```
-//!
-//! # Naming rule
-//!
-//! An interface travels between plugins as one component instance:
-//!
-//! - a [`package_name`](InterfaceData::package_name) that names an interface,
-//!   `ns:pkg/iface` (optionally `@version`), is that instance's name: plugins
-//!   export their plug and import their sockets under exactly that name;
-//! - a bare package, `ns:pkg` (optionally `@version`), means the instance
-//!   `ns:pkg/root` (`ns:pkg/root@version`), the convention of components
-//!   built for wasm-link 0.1.0.
-//!
-//! [`PluginTreeHead::dispatch`] accepts either spelling of the root interface.
-//! Function names are the component's export names: `get-value`, and for
-//! resources `[constructor]doc`, `[method]doc.text`, `[static]doc.open`.
-//!
-//! # Sockets: what a consumer receives
-//!
-//! A consumer imports a socket interface's functions in a shape of its
-//! choosing; the runtime picks it from the declared import type at load time:
-//!
-//! | cardinality | accepted import results |
-//! |---|---|
-//! | `ExactlyOne` | `T`, `result<T>`, `result<T, E>` |
-//! | `AtMostOne` | `option<T>`, `option<result<T>>`, `option<result<T, E>>` |
-//! | `AtLeastOne`, `Any` | `list<T>`, `list<result<T>>`, `list<result<T, E>>`, `list<tuple<string, result<T>>>`, `list<tuple<string, result<T, E>>>` |
-//!
-//! `T` is the provider's result, `E` is `string` or the `dispatch-error`
-//! variant of `wit/runtime.wit` (package `wasm-link:runtime`). The error-less
-//! forms (`result<T>`, `option<result<T>>`, `list<result<T>>`), which
-//! components built for wasm-link 0.1.0 import, tell the consumer that a call
-//! failed but not why; a resource constructor can be imported that way too
-//! (`constructor() -> result<counter>`). When the provider itself returns the
-//! declared type (say `result<T>`), the import is plain `T`: the provider's
-//! own `err` passes through unchanged. Lists are in
-//! plugin-id order; the tagged form carries the plugin id first. With plain
-//! `T`, `option<T>` or `list<T>`, a failure behind the socket traps the
-//! consumer, and the host receives a [`DispatchError::Socket`] whose source
-//! names the plugin and function that failed. Functions without a result follow
-//! the same rules with `T` = nothing. Resource methods always take the
-//! single-plugin shapes: they run in the plugin that owns the resource.
+//! The sections below are the pages in the repository's `docs/` folder,
+//! the same text its README links to: naming and shapes, budgets and the
+//! threat model, host functions, async hosts, live plugins, statistics,
+//! freezing and engines. Plugin directories and the `wasm-link` command
+//! are in the `dir` module (feature `dir`), remote plugins in `remote`
+//! (feature `remote`).
 //!
 //! # Parallel dispatch
 //!
@@ -191,66 +135,19 @@
 //! made from inside a plugin, run in turn, since spreading them over threads
 //! costs more than it saves.
 //!
-//! # Budgets and recovery
-//!
-//! Every plugin runs under finite [`Limits`]: a deadline per call (5 s), linear
-//! memory (64 MiB), table elements, held resource handles and, when the engine
-//! consumes fuel, fuel. A call that exceeds one fails with
-//! [`DispatchError::BudgetExceeded`] naming the [`Budget`] and the figure it
-//! hit; the plugin is re-instantiated for the next call, and a [`Recovery`]
-//! policy can quarantine a plugin that keeps failing.
-//! [`PluginTreeHead::health`] reports every plugin's calls and failures.
-//! Deadlines have a granularity of 5 ms: the runtime advances the engine's
-//! epoch every 5 ms and rounds a deadline up to whole ticks. They need an
-//! engine with epoch interruption:
-//!
-//! ```
-//! let engine = wasm_link::default_engine().expect("a supported host");
-//! assert!(engine.get_epoch_interruption());
-//! ```
-//!
-//! With `Engine::default()`, as in the example above, everything works but
-//! deadlines are not enforced. [`PluginData::grants`] restricts what a plugin
-//! may import besides its sockets.
-//!
-//! # Host functions and the store data
-//!
-//! Every plugin runs in a store of its own whose data is a [`PluginCtx`]:
-//! the plugin value, plus the runtime's state of the call the store serves
-//! (budgets, call chain, depth). The linker given to
-//! [`PluginTree::load`] is a `Linker<PluginCtx<P>>`; a host function reaches
-//! its plugin's value by dereferencing the store data (see [`PluginCtx`]).
-//! Budgets live with the store, not with the thread, so nothing of a call
-//! outlives it: a panic unwinding out of a host function leaves the thread
-//! clean and gets the plugin it unwound through re-instantiated.
-//!
-//! A socket hop costs the host 1.7 KiB of native stack in a release build
-//! (9.4 KiB in debug). A plugin is always entered with at least 1 MiB of
-//! native stack left, a deep chain continuing on fresh stack segments, so a
-//! chain as deep as [`Limits::depth`] allows completes on any thread.
-//!
-//! # Freezing
-//!
-//! With the cargo feature `freeze`, [`PluginTree::load_with`] and
-//! [`LoadOptions::freeze`] compose each group of plugins joined by plain
-//! `ExactlyOne` edges (same limits, recovery and grants, not pooled, bytes
-//! given by [`PluginData::component_bytes`]) into one component with
-//! `wac-graph`: calls inside the group cost what calls inside one component
-//! cost, and the group runs in one store (one budget, one re-instantiation,
-//! one quarantine, named by its top member). Everything else stays
-//! dynamic; [`PluginTreeHead::freeze_report`] says what froze and why the
-//! other `ExactlyOne` edges did not ([`NotFrozen`]).
-//!
-//! # Engine configuration
-//!
-//! The user owns the [`Engine`]. This crate depends on wasmtime with
-//! `default-features = false`: wasmtime's default `component-model-async`
-//! feature makes every host-to-guest call about four times slower. Cargo
-//! unifies features, so any crate in your build that depends on wasmtime with
-//! default features switches that slow path back on; check with
-//! `cargo tree -e features -i wasmtime`.
+#![doc = include_str!("../docs/naming-and-shapes.md")]
+#![doc = include_str!("../docs/budgets-and-threat-model.md")]
+#![doc = include_str!("../docs/host-functions.md")]
+#![doc = include_str!("../docs/async.md")]
+#![doc = include_str!("../docs/live-plugins.md")]
+#![doc = include_str!("../docs/statistics.md")]
+#![doc = include_str!("../docs/freezing.md")]
+#![doc = include_str!("../docs/engines.md")]
+#![doc = include_str!("../docs/writing-plugins.md")]
+// On docs.rs, each feature-gated item says which feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The layers, in the order data flows through them (see README
+// The layers, in the order data flows through them (see ARCHITECTURE.md,
 // "Architecture"): what the user describes, the graph built from it, the
 // load that turns it into running plugins, and the head the host calls.
 #[cfg(feature = "dir")]
@@ -277,14 +174,14 @@ pub use graph::{BoxError, PluginTree, PluginTreeError};
 pub use head::PluginTreeHead;
 pub use head::typed::{TypedDispatch, TypedResult};
 pub use instance::ctx::PluginCtx;
-pub use instance::health::{PluginHealth, PluginState};
+pub use instance::health::{AddressHealth, PluginHealth, PluginState};
 #[cfg(feature = "pooling")]
 pub use limits::pooling_engine_config;
 pub use limits::{Budget, Limits, Quarantine, Recovery, default_engine, engine_config};
 pub use load::{DynamicEdge, FreezeReport, FrozenGroup, LoadError, LoadOptions, NestedLoadError, NotFrozen, SwapError};
 pub use partial::{PartialResult, PartialSuccess};
 #[cfg(feature = "remote")]
-pub use remote::{AddressHealth, Remote, RemoteError};
+pub use remote::{Remote, RemoteError};
 pub use shape::socket::{Iter as SocketIter, Socket};
 pub use spec::interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};
 pub use spec::plugin::{PluginCtxView, PluginData};

@@ -30,6 +30,7 @@
 //! a folder (or to nothing) is skipped and reported
 //! ([`DirError::SymlinkedPluginFolder`]). When two folders give the same id,
 //! the first by name keeps it ([`DirError::DuplicatePlugin`]).
+#![doc = include_str!("../../docs/directories.md")]
 
 mod baseline;
 mod cache;

@@ -43,6 +43,7 @@ pub enum CodecError {
     Truncated,
     /// The message holds bytes after the last value.
     #[error("{0} byte(s) follow the last value")]
+    #[cfg(test)]
     Trailing(usize),
     /// The message is malformed: a bad discriminant, flag or character.
     #[error("malformed value: {0}")]
@@ -77,6 +78,7 @@ pub fn encode_all(values: &[Val], types: &[Type], dst: &mut BytesMut) -> Result<
 ///
 /// # Errors
 /// A truncated, malformed or oversized message, or one with bytes left over.
+#[cfg(test)]
 pub fn decode_all(types: &[Type], mut src: BytesMut) -> Result<Vec<Val>, CodecError> {
     let mut budget = MAX_VALUES;
     let values = types.iter().map(|ty| decode(ty, &mut src, &mut budget)).collect::<Result<Vec<_>, _>>()?;

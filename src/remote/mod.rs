@@ -5,7 +5,7 @@
 //!   invocation is one `dispatch_async`.
 //! - [`Remote`]: a plugin whose plug is served elsewhere. It loads as a
 //!   small proxy component (built by `remote::proxy`) whose functions forward each call:
-//!   its arguments encoded in wRPC's value encoding ([`codec`]), sent to a
+//!   its arguments encoded in wRPC's value encoding (`codec`), sent to a
 //!   server, its results decoded. The tree treats it as any plugin.
 //!
 //! A call to a remote plugin is bounded by its caller's remaining deadline
@@ -15,8 +15,9 @@
 //! of that call, naming the plugin and the address, and the next call tries
 //! again (reconnecting: each invocation is its own connection, as wRPC's TCP
 //! transport makes them).
+#![doc = include_str!("../../docs/remote.md")]
 
-pub mod codec;
+pub(crate) mod codec;
 pub(crate) mod proxy;
 mod serve;
 

@@ -93,7 +93,7 @@ pub fn open_dir(dir: &Path, options: &DirOptions) -> Result<PluginDir, String> {
 /// The compile cache in the directory the user named with `--cache`.
 pub fn compile_cache(dir: PathBuf) -> CompileCache {
     // SAFETY: the user named this directory with `--cache`, whose help (and
-    // the README) says it is trusted like the program: it must be writable
+    // docs/directories.md) says it is trusted like the program: it must be writable
     // only by the user and those they trust. Choosing it is their statement of
     // that trust, as choosing which binary to run is.
     #[allow(unsafe_code, reason = "the user vouches for the `--cache` directory; see its help")]

@@ -16,7 +16,7 @@ pub enum Output {
     Json,
 }
 
-/// A value as text (see [`Output`]; `Json` goes through [`json`]).
+/// A value as text (see [`Output`]; `Json` goes through [`json()`]).
 pub fn text(value: &Val, output: Output) -> String {
     match (value, output) {
         (Val::String(text), Output::Text) => text.clone(),
