@@ -33,7 +33,7 @@
 //! is under them (`..`, absolute paths and symbolic links pointing out are
 //! refused by the capability-based file system, whenever they were made),
 //! and a `read` grant refuses every write. Outgoing HTTP is wasmtime-wasi-http
-//! behind the gate of the gate of `wasi:http` ([`MAX_HTTP_IN_FLIGHT`](super::MAX_HTTP_IN_FLIGHT)): approved authorities only, each
+//! behind the gate of `wasi:http` ([`MAX_HTTP_IN_FLIGHT`](super::MAX_HTTP_IN_FLIGHT)): approved authorities only, each
 //! request bounded by the calling plugin's time left and a response budget.
 
 use std::collections::BTreeMap;

@@ -222,7 +222,7 @@ pub struct DirOptions {
 /// logged through `tracing` (the host's with `stdio`); and with what its
 /// manifest [`requests`](Self::requests) and the host's [`Policy`] approves
 /// ([`capabilities`](Self::capabilities)): directories, environment
-/// variables.
+/// variables, configuration keys and HTTP authorities.
 pub struct DirPlugin {
     id: String,
     plug: String,

@@ -18,7 +18,7 @@ const PROBE: &str = "test:probe/probe@0.1.0";
 const PROBES: [&str; 3] = ALL;
 const ALL: [&str; 3] = ["rs-probe", "py-probe", "js-probe"];
 
-/// [`dir_with_probes`] with the Rust and Python probes.
+/// [`dir_with_probes`] with the probes of all three languages.
 fn dir_with(requests: &str, policy: &str) -> TempDir {
     dir_with_probes(&PROBES, requests, policy)
 }
