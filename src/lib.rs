@@ -172,7 +172,7 @@ mod wasm_error;
 pub use dispatch_error::{DispatchError, NestedDispatchError};
 pub use graph::{BoxError, PluginTree, PluginTreeError};
 pub use head::PluginTreeHead;
-pub use head::typed::{TypedDispatch, TypedResult};
+pub use head::typed::{TypedDispatch, TypedParams, TypedResult, TypedResults};
 pub use instance::ctx::PluginCtx;
 pub use instance::health::{AddressHealth, PluginHealth, PluginState};
 #[cfg(feature = "pooling")]
@@ -184,6 +184,7 @@ pub use partial::{PartialResult, PartialSuccess};
 pub use remote::{Remote, RemoteError};
 pub use shape::socket::{Iter as SocketIter, Socket};
 pub use spec::interface::{FunctionData, InterfaceCardinality, InterfaceData, ReturnKind};
+pub use spec::key::Key;
 pub use spec::plugin::{PluginCtxView, PluginData};
 #[cfg(feature = "wit")]
 pub use spec::wit::{

@@ -23,37 +23,16 @@ pub struct DirManifest {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct InterfaceManifest {
     /// How many plugins may implement it.
-    pub cardinality: Cardinality,
+    pub cardinality: InterfaceCardinality,
     /// The WIT interface, `ns:pkg/iface[@version]`, defined by the `*.wit`
     /// files of the directory.
     pub interface: String,
 }
 
-/// The cardinality as written in a manifest: `exactly-one`, `at-most-one`,
-/// `at-least-one` or `any`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Cardinality {
-    /// [`InterfaceCardinality::ExactlyOne`].
-    ExactlyOne,
-    /// [`InterfaceCardinality::AtMostOne`].
-    AtMostOne,
-    /// [`InterfaceCardinality::AtLeastOne`].
-    AtLeastOne,
-    /// [`InterfaceCardinality::Any`].
-    Any,
-}
-
-impl From<Cardinality> for InterfaceCardinality {
-    fn from(cardinality: Cardinality) -> Self {
-        match cardinality {
-            Cardinality::ExactlyOne => Self::ExactlyOne,
-            Cardinality::AtMostOne => Self::AtMostOne,
-            Cardinality::AtLeastOne => Self::AtLeastOne,
-            Cardinality::Any => Self::Any,
-        }
-    }
-}
+/// The cardinality as a manifest writes it (`exactly-one`, `at-most-one`,
+/// `at-least-one` or `any`): [`InterfaceCardinality`] itself, which reads
+/// those words. (A name kept for code written against earlier releases.)
+pub type Cardinality = InterfaceCardinality;
 
 /// `plugins/<name>/plugin.toml`.
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,7 @@
 //! `PluginTreeHead`: the loaded tree, seen from the root socket: dispatch
 //! (dynamic and typed), fan-out over the plugins behind the root, health.
 
+mod call;
 mod parallel;
 mod swap;
 pub(crate) mod typed;
@@ -11,6 +12,8 @@ use std::sync::Arc;
 use wasmtime::component::{ResourceAny, Val};
 
 use arc_swap::ArcSwap;
+
+use call::{DispatchResult, call, call_now, call_on, suspended};
 
 use crate::dispatch_error::DispatchError;
 use crate::instance::ctx::{Caller, Chain, Mode};
@@ -37,7 +40,7 @@ struct RootFunction<P: PluginData> {
 /// `PluginTreeHead` is `Send + Sync`: share it (for example in an `Arc`) and
 /// call [`dispatch`](Self::dispatch) from any number of threads. Each plugin
 /// serves one call at a time; calls to different plugins run in parallel.
-pub struct PluginTreeHead<P: PluginData + Send + 'static> {
+pub struct PluginTreeHead<P: PluginData> {
     name: InterfaceName,
     instance: Arc<str>,
     cardinality: InterfaceCardinality,
@@ -72,11 +75,9 @@ pub struct PluginTreeHead<P: PluginData + Send + 'static> {
 /// always from inside a plugin call, the calls run in turn.
 pub(crate) const PARALLEL_ABOVE: std::time::Duration = std::time::Duration::from_micros(4);
 
-type DispatchResult<P> = Result<Val, DispatchError<<P as PluginData>::Id>>;
-
 impl<P> PluginTreeHead<P>
 where
-    P: PluginData + Send + 'static,
+    P: PluginData,
 {
     pub(crate) fn new(tree: Tree<P>) -> Self {
         let node = &tree.env.interfaces[tree.root];
@@ -502,8 +503,8 @@ where
         function: &str,
     ) -> Result<crate::TypedDispatch<'_, P, Params, Results>, Option<DispatchError<P::Id>>>
     where
-        Params: wasmtime::component::ComponentNamedList + wasmtime::component::Lower + Clone + Send + Sync + 'static,
-        Results: wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync + 'static,
+        Params: typed::TypedParams + Clone,
+        Results: typed::TypedResults,
     {
         match self.function_index(function) {
             Some(index) => Ok(crate::TypedDispatch::new(self, index)),
@@ -601,7 +602,7 @@ where
     }
 }
 
-impl<P: PluginData + Send + 'static> Drop for PluginTreeHead<P> {
+impl<P: PluginData> Drop for PluginTreeHead<P> {
     fn drop(&mut self) {
         // Let go of every hold but the tree's, which then releases the
         // plugins without one freeing another (see `Tree`'s drop).
@@ -609,162 +610,10 @@ impl<P: PluginData + Send + 'static> Drop for PluginTreeHead<P> {
     }
 }
 
-/// Calls one root plugin (whichever instance of it is free), in `mode`.
-async fn call<P: PluginData + Send + 'static>(
-    mode: Mode,
-    slot: &Arc<PluginSlot<P>>,
-    site: &Site<P>,
-    index: usize,
-    has_return: bool,
-    args: &[Val],
-) -> DispatchResult<P> {
-    if mode == Mode::Sync {
-        return call_now(slot, site, index, has_return, args);
-    }
-    let chain = Chain::polled().unwrap_or(Chain::NONE);
-    call_on(mode, slot.route(chain, args), site, index, has_return, args).await
-}
-
-/// Calls instance `slot` of a root plugin, in `mode`.
-async fn call_on<P: PluginData + Send + 'static>(
-    mode: Mode,
-    slot: &Arc<PluginSlot<P>>,
-    site: &Site<P>,
-    index: usize,
-    has_return: bool,
-    args: &[Val],
-) -> DispatchResult<P> {
-    if mode == Mode::Sync {
-        return call_now_on(slot, site, index, has_return, args);
-    }
-    let caller = Caller::host_async();
-    let mut entered = slot.enter_call(mode, &caller, site).await?;
-    let outcome = async {
-        let live = entered.live()?;
-        let returns = check_args(slot, live, site, index, has_return, args)?;
-        let mut out = [Val::Bool(false)];
-        live.call_vals_async(index, args, &mut out[..usize::from(returns)], false).await?;
-        let [value] = out;
-        Ok(if returns { value } else { Val::Tuple(Vec::new()) })
-    }
-    .await;
-    entered.finish(outcome).await
-}
-
-/// [`call`], synchronously.
-#[inline]
-fn call_now<P: PluginData + Send + 'static>(
-    slot: &Arc<PluginSlot<P>>,
-    site: &Site<P>,
-    index: usize,
-    has_return: bool,
-    args: &[Val],
-) -> DispatchResult<P> {
-    call_now_on(slot.route(Caller::host().chain, args), site, index, has_return, args)
-}
-
-/// [`call_on`], synchronously.
-#[inline]
-fn call_now_on<P: PluginData + Send + 'static>(
-    slot: &Arc<PluginSlot<P>>,
-    site: &Site<P>,
-    index: usize,
-    has_return: bool,
-    args: &[Val],
-) -> DispatchResult<P> {
-    drive::with_stack(|| {
-        let caller = Caller::host();
-        let mut entered = slot.enter_now(&caller, site)?;
-        let outcome = entered.live().and_then(|live| {
-            let returns = check_args(slot, live, site, index, has_return, args)?;
-            let mut out = [Val::Bool(false)];
-            live.call_vals_now(index, args, &mut out[..usize::from(returns)], false)?;
-            let [value] = out;
-            Ok(if returns { value } else { Val::Tuple(Vec::new()) })
-        });
-        entered.finish_now(outcome)
-    })
-}
-
-/// Refuses arguments of the wrong number, a return that is not there (or
-/// is), and handles the plugin does not own; `Ok` says whether the function
-/// returns a value.
-#[inline]
-fn check_args<P: PluginData + Send + 'static>(
-    slot: &PluginSlot<P>,
-    live: &crate::instance::Live<P>,
-    site: &Site<P>,
-    index: usize,
-    has_return: bool,
-    args: &[Val],
-) -> Result<bool, Fail<P::Id>> {
-    let refuse = |error| Err(Fail::Refused(Box::new(error)));
-    let expected = live.param_counts[index];
-    if args.len() != expected {
-        return refuse(DispatchError::ArgumentCount {
-            plugin: slot.id.clone(),
-            interface: site.interface.clone(),
-            function: site.function.clone(),
-            expected,
-            found: args.len(),
-        });
-    }
-    let returns = live.result_counts[index] == 1;
-    if returns != has_return {
-        return refuse(DispatchError::ReturnMismatch {
-            plugin: slot.id.clone(),
-            interface: site.interface.clone(),
-            function: site.function.clone(),
-            returns,
-        });
-    }
-    if live.param_resources[index] && args.iter().any(|arg| has_foreign_handle(arg, &live.resource_types)) {
-        return refuse(DispatchError::InvalidResource {
-            plugin: slot.id.clone(),
-            interface: site.interface.clone(),
-            function: site.function.clone(),
-            reason: "a handle in the arguments is not owned by this plugin (or is stale)".to_owned(),
-        });
-    }
-    Ok(returns)
-}
-
-/// The error of a synchronous call that did not complete when polled,
-/// which the synchronous path never does: reported, never trusted.
-#[cold]
-pub(crate) fn suspended<P: PluginData + Send + 'static>(slot: &PluginSlot<P>) -> DispatchError<P::Id> {
-    DispatchError::Unavailable {
-        plugin: slot.id.clone(),
-        interface: "(synchronous call)".into(),
-        function: "(synchronous call)".into(),
-        source: crate::wasm_error::WasmError::new(wasmtime::format_err!(
-            "a synchronous call suspended; this is a wasm-link bug"
-        )),
-    }
-}
-
-/// Whether `val` holds a handle of a resource type the plugin's current
-/// instance does not define: another plugin's, an earlier instance's, or a
-/// proxy the host cannot vouch for.
-fn has_foreign_handle(val: &Val, types: &[Option<wasmtime::component::ResourceType>]) -> bool {
-    match val {
-        Val::Resource(handle) => !types.iter().flatten().any(|t| *t == handle.ty()),
-        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
-            items.iter().any(|v| has_foreign_handle(v, types))
-        }
-        Val::Record(fields) => fields.iter().any(|(_, v)| has_foreign_handle(v, types)),
-        Val::Variant(_, Some(v)) | Val::Option(Some(v)) | Val::Result(Ok(Some(v)) | Err(Some(v))) => {
-            has_foreign_handle(v, types)
-        }
-        Val::Map(entries) => entries.iter().any(|(k, v)| has_foreign_handle(k, types) || has_foreign_handle(v, types)),
-        _ => false,
-    }
-}
-
 /// `dispatch_async` and the typed `call_async` are `Send` futures, usable
 /// from a multi-threaded executor.
 #[allow(dead_code, reason = "a compile-time check")]
-fn futures_are_send<P: PluginData + Send + 'static>(head: &PluginTreeHead<P>, handle: ResourceAny) {
+fn futures_are_send<P: PluginData>(head: &PluginTreeHead<P>, handle: ResourceAny) {
     fn send<T: Send>(_: T) {}
     send(head.dispatch_async("", "", false, &[]));
     send(head.drop_resource_async(handle));

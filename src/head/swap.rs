@@ -18,7 +18,7 @@ enum Change {
     Add,
 }
 
-impl<P: PluginData + Send + 'static> PluginTreeHead<P> {
+impl<P: PluginData> PluginTreeHead<P> {
     /// Replaces the loaded plugin with `plugin`'s id by `plugin` (a new
     /// version of it), while other threads dispatch.
     ///

@@ -13,20 +13,32 @@ use crate::instance::ctx::{Caller, Mode};
 use crate::instance::{Fail, PluginSlot, Site, drive};
 use crate::{InterfaceCardinality, PluginData, Socket};
 
+/// The parameters of a typed call: a tuple of Rust values wasmtime lowers
+/// into a plugin (`(u32, String)`, `()`). Implemented for every such tuple.
+pub trait TypedParams: ComponentNamedList + Lower + Send + Sync + 'static {}
+
+impl<T: ComponentNamedList + Lower + Send + Sync + 'static> TypedParams for T {}
+
+/// The results of a typed call: a tuple of Rust values wasmtime lifts out
+/// of a plugin (`(u32,)`, `()`). Implemented for every such tuple.
+pub trait TypedResults: ComponentNamedList + Lift + Send + Sync + 'static {}
+
+impl<T: ComponentNamedList + Lift + Send + Sync + 'static> TypedResults for T {}
+
 /// A root function with Rust parameter and result types, from
 /// [`PluginTreeHead::typed`]. Calls skip `Val` boxing and the name lookup;
 /// on an `ExactlyOne` or `AtMostOne` root they allocate nothing.
 ///
 /// ```
 /// # use wasm_link::*;
-/// # fn example<P: PluginData + Send + 'static>(head: &PluginTreeHead<P>) {
+/// # fn example<P: PluginData>(head: &PluginTreeHead<P>) {
 /// let add = head.typed::<(u32, u32), (u32,)>("add").expect("`add` takes two u32s");
 /// if let Socket::ExactlyOne(Ok((sum,))) = add.call((2, 3)) {
 ///     assert_eq!(sum, 5);
 /// }
 /// # }
 /// ```
-pub struct TypedDispatch<'a, P: PluginData + Send + 'static, Params, Results> {
+pub struct TypedDispatch<'a, P: PluginData, Params, Results> {
     head: &'a PluginTreeHead<P>,
     index: usize,
     _types: PhantomData<fn(Params) -> Results>,
@@ -37,9 +49,9 @@ pub type TypedResult<Results, Id> = Socket<Result<Results, DispatchError<Id>>, I
 
 impl<'a, P, Params, Results> TypedDispatch<'a, P, Params, Results>
 where
-    P: PluginData + Send + 'static,
-    Params: ComponentNamedList + Lower + Clone + Send + Sync + 'static,
-    Results: ComponentNamedList + Lift + Send + Sync + 'static,
+    P: PluginData,
+    Params: TypedParams + Clone,
+    Results: TypedResults,
 {
     pub(crate) fn new(head: &'a PluginTreeHead<P>, index: usize) -> Self {
         Self { head, index, _types: PhantomData }
@@ -109,9 +121,9 @@ async fn call_one<P, Params, Results>(
     params: Params,
 ) -> Result<Results, DispatchError<P::Id>>
 where
-    P: PluginData + Send + 'static,
-    Params: ComponentNamedList + Lower + Send + Sync + 'static,
-    Results: ComponentNamedList + Lift + Send + Sync + 'static,
+    P: PluginData,
+    Params: TypedParams,
+    Results: TypedResults,
 {
     let caller = Caller::host_in(mode);
     let slot = slot.pick(caller.chain);
@@ -130,9 +142,9 @@ fn call_now<P, Params, Results>(
     params: Option<Params>,
 ) -> Result<Results, DispatchError<P::Id>>
 where
-    P: PluginData + Send + 'static,
-    Params: ComponentNamedList + Lower + Send + Sync + 'static,
-    Results: ComponentNamedList + Lift + Send + Sync + 'static,
+    P: PluginData,
+    Params: TypedParams,
+    Results: TypedResults,
 {
     drive::with_stack(|| {
         let caller = Caller::host();

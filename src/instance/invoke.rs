@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use futures_util::future::Either;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{ComponentNamedList, Lift, Lower, TypedFunc, Val};
+use wasmtime::component::{TypedFunc, Val};
 
 use super::ctx::{Caller, Mode, PluginCtx};
 use super::{Busy, Live, NotEntered, PluginSlot, SlotState, drive};
@@ -71,7 +71,7 @@ impl<Id: std::fmt::Debug + std::fmt::Display + 'static> Fail<Id> {
 /// abandoned inside wasm: the instance is marked for replacement before the
 /// next call, the handles it holds of other plugins are released now, and
 /// the plugin's health counts it.
-pub(crate) struct Entered<'a, P: PluginData + Send + 'static> {
+pub(crate) struct Entered<'a, P: PluginData> {
     slot: &'a PluginSlot<P>,
     busy: Busy<'a, P>,
     site: &'a Site<P>,
@@ -83,7 +83,7 @@ pub(crate) struct Entered<'a, P: PluginData + Send + 'static> {
     counted: Option<(usize, Option<Instant>)>,
 }
 
-impl<P: PluginData + Send + 'static> PluginSlot<P> {
+impl<P: PluginData> PluginSlot<P> {
     /// Enters the plugin for one call of `caller`, in `mode`: locks it (an
     /// error on re-entry), refuses a quarantined plugin or a call too deep,
     /// revives a dead or tainted instance, and sets the call's budgets in
@@ -449,7 +449,7 @@ impl<P: PluginData + Send + 'static> PluginSlot<P> {
     }
 }
 
-impl<P: PluginData + Send + 'static> PluginSlot<P> {
+impl<P: PluginData> PluginSlot<P> {
     /// Counts a call abandoned inside the plugin. Not a failure of the
     /// plugin's own: the caller let go of it.
     #[cold]
@@ -464,9 +464,7 @@ const FOREVER: Duration = Duration::from_secs(1 << 30);
 
 /// Whether an error from a call into a plugin means its wasm ran and failed:
 /// a trap, or a socket failure that trapped it.
-pub(crate) fn wasm_failed<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
-    error: &wasmtime::Error,
-) -> bool {
+pub(crate) fn wasm_failed<Id: crate::Key>(error: &wasmtime::Error) -> bool {
     error.downcast_ref::<wasmtime::Trap>().is_some()
         || error.chain().any(|cause| cause.downcast_ref::<SocketTrap<Id>>().is_some())
 }
@@ -481,7 +479,7 @@ enum Refusal {
     Waited(Duration),
 }
 
-impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
+impl<'a, P: PluginData> Entered<'a, P> {
     /// The live instance the call runs on.
     #[inline]
     pub(crate) fn live(&mut self) -> Result<&mut Live<P>, Fail<P::Id>> {
@@ -588,7 +586,7 @@ impl<'a, P: PluginData + Send + 'static> Entered<'a, P> {
     }
 }
 
-impl<P: PluginData + Send + 'static> Drop for Entered<'_, P> {
+impl<P: PluginData> Drop for Entered<'_, P> {
     fn drop(&mut self) {
         if self.finished {
             return;
@@ -610,7 +608,7 @@ impl<P: 'static> Live<P> {
     /// signature checked at load); otherwise they are checked, on failure
     /// only, to tell the caller's mistake from the plugin's.
     #[inline]
-    pub(crate) async fn call_vals_async<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+    pub(crate) async fn call_vals_async<Id: crate::Key>(
         &mut self,
         index: usize,
         args: &[Val],
@@ -627,7 +625,7 @@ impl<P: 'static> Live<P> {
 
     /// [`call_vals_async`](Self::call_vals_async) of a synchronous call.
     #[inline]
-    pub(crate) fn call_vals_now<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+    pub(crate) fn call_vals_now<Id: crate::Key>(
         &mut self,
         index: usize,
         args: &[Val],
@@ -640,7 +638,7 @@ impl<P: 'static> Live<P> {
     }
 
     #[cold]
-    fn vals_failed<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+    fn vals_failed<Id: crate::Key>(
         &self,
         error: wasmtime::Error,
         index: usize,
@@ -663,9 +661,9 @@ impl<P: 'static> Live<P> {
     ) -> Result<Results, Fail<Id>>
     where
         P: Send,
-        Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static,
-        Params: ComponentNamedList + Lower + Send + Sync + 'static,
-        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+        Id: crate::Key,
+        Params: crate::TypedParams,
+        Results: crate::TypedResults,
     {
         let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
         let until = until(self.clock.as_deref(), &self.store);
@@ -681,9 +679,9 @@ impl<P: 'static> Live<P> {
         params: Params,
     ) -> Result<Results, Fail<Id>>
     where
-        Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static,
-        Params: ComponentNamedList + Lower + Send + Sync + 'static,
-        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+        Id: crate::Key,
+        Params: crate::TypedParams,
+        Results: crate::TypedResults,
     {
         let func = self.typed_func::<Params, Results>(index).map_err(Fail::InvalidArguments)?;
         func.call(&mut self.store, params)
@@ -693,8 +691,8 @@ impl<P: 'static> Live<P> {
     #[inline]
     fn typed_func<Params, Results>(&mut self, index: usize) -> wasmtime::Result<TypedFunc<Params, Results>>
     where
-        Params: ComponentNamedList + Lower + Send + Sync + 'static,
-        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+        Params: crate::TypedParams,
+        Results: crate::TypedResults,
     {
         if let Some(Some(cached)) = self.typed.get(index)
             && let Some(func) = cached.downcast_ref::<TypedFunc<Params, Results>>()
@@ -709,8 +707,8 @@ impl<P: 'static> Live<P> {
     #[cold]
     fn check_typed_func<Params, Results>(&mut self, index: usize) -> wasmtime::Result<TypedFunc<Params, Results>>
     where
-        Params: ComponentNamedList + Lower + Send + Sync + 'static,
-        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+        Params: crate::TypedParams,
+        Results: crate::TypedResults,
     {
         let func = self
             .funcs
@@ -788,7 +786,7 @@ impl<T, F: Future<Output = wasmtime::Result<T>>> Future for Within<'_, F> {
 /// reads as entered. Handles through sockets are checked before the call,
 /// so this concerns the host's own stale handles only.)
 #[cold]
-fn classify<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
+fn classify<Id: crate::Key>(
     error: wasmtime::Error,
     well_typed: bool,
     handles_in_args: bool,

@@ -204,7 +204,7 @@ impl<P> Drop for Busy<'_, P> {
     }
 }
 
-impl<P: PluginData + Send + 'static> PluginSlot<P> {
+impl<P: PluginData> PluginSlot<P> {
     /// Instantiates a plugin for the first time, in `mode`: an
     /// asynchronous plugin is instantiated (and later re-instantiated) with
     /// `instantiate_async` and called with `*_async` calls only.

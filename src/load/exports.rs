@@ -10,7 +10,7 @@ use crate::{PluginData, ReturnKind};
 
 impl<P> Env<P>
 where
-    P: PluginData + Send + 'static,
+    P: PluginData,
 {
     /// Finds the plug's exports and checks them against the interface.
     pub(super) fn plug_exports(

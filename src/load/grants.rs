@@ -63,7 +63,7 @@ fn covers(grant: &str, import: &str) -> bool {
 
 impl<P> Env<P>
 where
-    P: PluginData + Send + 'static,
+    P: PluginData,
 {
     /// Refuses a component that imports anything but its sockets, instances
     /// that only carry types, and what `granted` names.

@@ -18,7 +18,7 @@ use crate::wasm_error::WasmError;
 
 impl<P> Env<P>
 where
-    P: PluginData + Send + 'static,
+    P: PluginData,
 {
     /// The one shape in which the consumer's import fits every plugin behind
     /// the socket.

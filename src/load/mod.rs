@@ -45,7 +45,7 @@ pub(crate) type PluginLoadError<P> = LoadError<<P as PluginData>::Id, <P as Plug
 
 /// A plugin that loaded, with what consumers need to link against it and
 /// what a later swap re-checks.
-pub(crate) struct Loaded<P: PluginData + Send + 'static> {
+pub(crate) struct Loaded<P: PluginData> {
     pub(crate) slot: Arc<PluginSlot<P>>,
     /// The interfaces it sockets, without repeats.
     pub(crate) sockets: Vec<usize>,
@@ -67,13 +67,13 @@ pub(crate) struct Import {
 }
 
 /// The plugins behind one of a plugin's sockets, as it is linked.
-pub(crate) struct Provider<'a, P: PluginData + Send + 'static> {
+pub(crate) struct Provider<'a, P: PluginData> {
     pub(crate) members: Arc<Members<P>>,
     pub(crate) targets: Vec<&'a Loaded<P>>,
 }
 
 /// What linking a plugin needs of its tree, at load and at every swap.
-pub(crate) struct Env<P: PluginData + Send + 'static> {
+pub(crate) struct Env<P: PluginData> {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<PluginCtx<P>>,
     pub(crate) interfaces: Vec<InterfaceSpec<P::InterfaceId>>,
@@ -86,7 +86,7 @@ pub(crate) struct Env<P: PluginData + Send + 'static> {
 }
 
 /// A plugin checked and linked, not yet instantiated.
-pub(crate) struct Prepared<P: PluginData + Send + 'static> {
+pub(crate) struct Prepared<P: PluginData> {
     id: P::Id,
     plug: usize,
     sockets: Vec<usize>,
@@ -109,7 +109,7 @@ type Resolved<P> = Result<Vec<usize>, Arc<PluginLoadError<P>>>;
 
 /// The state of one `load`: which plugins loaded and which interfaces
 /// were judged.
-struct Loader<'a, P: PluginData + Send + 'static> {
+struct Loader<'a, P: PluginData> {
     env: &'a Env<P>,
     implementers: Vec<Vec<usize>>,
     plugin_ids: Vec<P::Id>,
@@ -306,7 +306,7 @@ where
 
 impl<P> Loader<'_, P>
 where
-    P: PluginData + Send + 'static,
+    P: PluginData,
 {
     /// Loads the plugins in `order`, dependencies first; returns the
     /// indices of those that loaded, in the order they did.
@@ -492,7 +492,7 @@ where
     }
 }
 
-impl<P: PluginData + Send + 'static> Env<P> {
+impl<P: PluginData> Env<P> {
     /// Checks a plugin's component against its plug and grants, and links
     /// its sockets to `providers` (one per socket, in order): everything but
     /// running it.

@@ -32,7 +32,7 @@ use crate::load::{FreezeReport, LoadError, NestedLoadError, SwapError};
 pub(crate) type PluginSwapError<P> = SwapError<<P as PluginData>::Id, <P as PluginData>::InterfaceId>;
 
 /// Every loaded plugin of a tree, and the member lists that link them.
-pub(crate) struct Tree<P: PluginData + Send + 'static> {
+pub(crate) struct Tree<P: PluginData> {
     pub(crate) env: Env<P>,
     /// Per interface, its loaded plugins, as its consumers' sockets and (for
     /// the root) the head read them.
@@ -65,7 +65,7 @@ struct Read<P: PluginData> {
     sockets: Vec<usize>,
 }
 
-impl<P: PluginData + Send + 'static> Tree<P> {
+impl<P: PluginData> Tree<P> {
     pub(crate) fn new(
         env: Env<P>,
         members: Vec<Arc<Members<P>>>,
@@ -430,7 +430,7 @@ impl<P: PluginData + Send + 'static> Tree<P> {
     }
 }
 
-impl<P: PluginData + Send + 'static> Drop for Tree<P> {
+impl<P: PluginData> Drop for Tree<P> {
     fn drop(&mut self) {
         // Every member list emptied first: a consumer's sockets then hold
         // no plugin, and no plugin is freed by another's drop (a deep tree

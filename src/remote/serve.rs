@@ -95,7 +95,7 @@ type Server = wrpc_transport::Server<OwnedSemaphorePermit, BufReader<Take<OwnedR
 /// # Errors
 /// The root cannot be served: see [`ServeError`]. Once serving, failures
 /// of single connections are logged (`tracing`), never returned.
-pub async fn serve<P: PluginData + Send + 'static>(
+pub async fn serve<P: PluginData>(
     head: Arc<PluginTreeHead<P>>,
     listener: TcpListener,
     on_ready: impl FnOnce(&Served),
@@ -178,7 +178,7 @@ pub async fn serve<P: PluginData + Send + 'static>(
 }
 
 /// Answers one invocation of `function`.
-async fn answer<P: PluginData + Send + 'static>(
+async fn answer<P: PluginData>(
     head: &PluginTreeHead<P>,
     function: &str,
     mut outgoing: Outgoing,

@@ -9,13 +9,13 @@ use crate::{InterfaceCardinality, PluginData, Socket};
 
 /// The plugins behind the root socket as one call read them, in the shape
 /// of its cardinality. (Live swaps keep their number within it.)
-pub(crate) struct RootPlugins<'a, P: PluginData + Send + 'static> {
+pub(crate) struct RootPlugins<'a, P: PluginData> {
     pub(crate) cardinality: InterfaceCardinality,
     /// Sorted by plugin id.
     pub(crate) slots: &'a [Arc<PluginSlot<P>>],
 }
 
-impl<P: PluginData + Send + 'static> RootPlugins<'_, P> {
+impl<P: PluginData> RootPlugins<'_, P> {
     /// `f` of every plugin, in the root's shape.
     pub(crate) fn each<T>(&self, mut f: impl FnMut(&Arc<PluginSlot<P>>) -> T) -> Socket<T, P::Id> {
         match self.cardinality {

@@ -28,12 +28,12 @@ use resources::{Endpoint, HandleError, Proxy, ResourceKinds};
 /// The consumer's side of a socket call whose handles cross: its slot (none
 /// during its own instantiation) and the resource types its instance
 /// defines, read once per call.
-struct Consumer<'a, P: PluginData + Send + 'static> {
+struct Consumer<'a, P: PluginData> {
     slot: Option<&'a Arc<PluginSlot<P>>>,
     types: Vec<Option<wasmtime::component::ResourceType>>,
 }
 
-impl<'a, P: PluginData + Send + 'static> Consumer<'a, P> {
+impl<'a, P: PluginData> Consumer<'a, P> {
     fn of(slot: Option<&'a Arc<PluginSlot<P>>>) -> Self {
         Self { slot, types: slot.map(|c| c.resource_types().clone()).unwrap_or_default() }
     }
@@ -55,10 +55,7 @@ impl<'a, P: PluginData + Send + 'static> Consumer<'a, P> {
 }
 
 /// The target's live instance as one side of a crossing.
-fn target_endpoint<'e, P: PluginData + Send + 'static>(
-    target: &'e Arc<PluginSlot<P>>,
-    live: &'e mut Live<P>,
-) -> Endpoint<'e, 'e, P> {
+fn target_endpoint<'e, P: PluginData>(target: &'e Arc<PluginSlot<P>>, live: &'e mut Live<P>) -> Endpoint<'e, 'e, P> {
     Endpoint {
         slot: Some(target),
         generation: live.generation,
@@ -69,7 +66,7 @@ fn target_endpoint<'e, P: PluginData + Send + 'static>(
 }
 
 /// Everything a socket function needs at call time, resolved at load time.
-pub(crate) struct Adapter<P: PluginData + Send + 'static> {
+pub(crate) struct Adapter<P: PluginData> {
     pub(crate) site: Site<P>,
     /// The consumer's own slot, set once it is instantiated (a weak link: the
     /// consumer's store owns this adapter).
@@ -97,7 +94,7 @@ pub(crate) struct Adapter<P: PluginData + Send + 'static> {
     pub(crate) mode: Mode,
 }
 
-impl<P: PluginData + Send + 'static> Adapter<P> {
+impl<P: PluginData> Adapter<P> {
     /// Defines the socket's resources and functions in `linker`.
     pub(crate) fn define_resource(
         linker: &mut wasmtime::component::LinkerInstance<'_, PluginCtx<P>>,
@@ -306,8 +303,9 @@ impl<P: PluginData + Send + 'static> Adapter<P> {
             return Err(self.invalid_handle("a method call without a resource handle".to_owned()));
         };
         let mut src = consumer.endpoint(store.as_context_mut(), Some(&mut *taken));
-        let (owner, generation, inner, _) = resources::take_handle(*handle, &mut src, &self.kinds)
-            .map_err(|e| self.invalid_handle(describe_handle_error(e)))?;
+        let resources::Held { owner, generation, handle: inner, .. } =
+            resources::take_handle(*handle, &mut src, &self.kinds)
+                .map_err(|e| self.invalid_handle(describe_handle_error(e)))?;
         self.check_owner(&owner)?;
         let mut entered = owner.enter_call(self.mode, caller, &self.site).await?;
         let outcome = async {
@@ -516,9 +514,7 @@ fn unwrap_value(value: Option<Val>) -> Val {
 }
 
 /// Turns a socket failure into the error that traps the consumer.
-pub(crate) fn trap<Id: std::fmt::Debug + std::fmt::Display + Send + Sync + 'static>(
-    error: DispatchError<Id>,
-) -> wasmtime::Error {
+pub(crate) fn trap<Id: crate::Key>(error: DispatchError<Id>) -> wasmtime::Error {
     wasmtime::Error::new(SocketTrap(Arc::new(error)))
 }
 

@@ -18,7 +18,7 @@ use crate::instance::PluginSlot;
 use crate::instance::ctx::{Mode, PluginCtx};
 
 /// A handle owned by another plugin, as held in a consumer's resource table.
-pub(crate) struct Proxy<P: PluginData + Send + 'static> {
+pub(crate) struct Proxy<P: PluginData> {
     pub(crate) owner: Arc<PluginSlot<P>>,
     pub(crate) generation: u64,
     handle: Option<ResourceAny>,
@@ -29,7 +29,7 @@ pub(crate) struct Proxy<P: PluginData + Send + 'static> {
     held: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
-impl<P: PluginData + Send + 'static> Proxy<P> {
+impl<P: PluginData> Proxy<P> {
     /// Drops the proxy as `caller`'s doing (a consumer dropping its
     /// handle during a call): the owner's destructor runs within that
     /// call's deadline.
@@ -42,7 +42,7 @@ impl<P: PluginData + Send + 'static> Proxy<P> {
     }
 }
 
-impl<P: PluginData + Send + 'static> Drop for Proxy<P> {
+impl<P: PluginData> Drop for Proxy<P> {
     fn drop(&mut self) {
         if let Some(held) = &self.held {
             held.fetch_sub(1, Ordering::Relaxed);
@@ -117,7 +117,7 @@ impl From<wasmtime::component::ResourceTableError> for HandleError {
 }
 
 /// One side of a crossing: a plugin's store, and its slot when known.
-pub(crate) struct Endpoint<'a, 's, P: PluginData + Send + 'static> {
+pub(crate) struct Endpoint<'a, 's, P: PluginData> {
     pub(crate) slot: Option<&'a Arc<PluginSlot<P>>>,
     pub(crate) generation: u64,
     pub(crate) resource_types: &'a [Option<ResourceType>],
@@ -131,7 +131,7 @@ pub(crate) struct Endpoint<'a, 's, P: PluginData + Send + 'static> {
 /// A handle taken out of a consumer's store: the consumer's handle, the
 /// owner, the owner's generation and handle, and whether it was an owned one
 /// (which can go to one plugin only).
-pub(crate) struct Taken<P: PluginData + Send + 'static> {
+pub(crate) struct Taken<P: PluginData> {
     from: ResourceAny,
     owner: Arc<PluginSlot<P>>,
     generation: u64,
@@ -143,7 +143,7 @@ pub(crate) struct Taken<P: PluginData + Send + 'static> {
     delivered: bool,
 }
 
-impl<P: PluginData + Send + 'static> Taken<P> {
+impl<P: PluginData> Taken<P> {
     /// Gives an owned handle that was taken but never delivered (the call
     /// failed first) back to its owner.
     pub(crate) fn release_undelivered(&self) {
@@ -157,7 +157,7 @@ impl<P: PluginData + Send + 'static> Taken<P> {
 /// plugin: the instance a call given it must run on. The handle is taken
 /// out of `src` (recorded, not yet delivered: the call's conversion
 /// delivers it).
-pub(crate) fn route_owner<P: PluginData + Send + 'static>(
+pub(crate) fn route_owner<P: PluginData>(
     params: &[Val],
     src: &mut Endpoint<'_, '_, P>,
     kinds: &ResourceKinds,
@@ -167,7 +167,7 @@ pub(crate) fn route_owner<P: PluginData + Send + 'static>(
     if let Some(taken) = src.taken.as_deref().and_then(|t| t.iter().find(|t| t.from == handle)) {
         return Some(taken.owner.clone());
     }
-    let (owner, ..) = take_handle(handle, src, kinds).ok()?;
+    let Held { owner, .. } = take_handle(handle, src, kinds).ok()?;
     if let Some(taken) = src.taken.as_deref_mut().and_then(|t| t.iter_mut().find(|t| t.from == handle)) {
         taken.delivered = false;
     }
@@ -192,7 +192,7 @@ fn first_proxy<'v>(vals: &'v [Val], kinds: &ResourceKinds) -> Option<&'v Resourc
 
 /// Refuses to lend one more borrow for a call than the lender's handle
 /// budget: `lent` are already lent.
-fn lends_within_budget<P: PluginData + Send + 'static>(
+fn lends_within_budget<P: PluginData>(
     borrow: bool,
     lender: Option<&Arc<PluginSlot<P>>>,
     lent: usize,
@@ -206,7 +206,7 @@ fn lends_within_budget<P: PluginData + Send + 'static>(
 /// Moves `val` from `src`'s store into `dst`'s, where it has type `ty`,
 /// translating every resource handle in it. Table entries made only to lend a
 /// borrow for one call are recorded in `lent`, to be removed after the call.
-pub(crate) fn convert<P: PluginData + Send + 'static>(
+pub(crate) fn convert<P: PluginData>(
     val: Val,
     ty: &Type,
     src: &mut Endpoint<'_, '_, P>,
@@ -217,13 +217,13 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
     Ok(match (val, ty) {
         (Val::Resource(handle), Type::Own(expected) | Type::Borrow(expected)) => {
             let borrow = matches!(ty, Type::Borrow(_));
-            let (owner, generation, handle, given_up) = take_handle(handle, src, kinds)?;
+            let held = take_handle(handle, src, kinds)?;
             if let Some(kind) = kinds.by_type(expected) {
                 // A borrow is lent for one call and taken back after it: the
                 // lender, which decides how many it lends, may lend as many
                 // at once as its budget holds.
                 lends_within_budget(borrow, src.slot, lent.len())?;
-                let rep = proxy_into(dst, (owner, generation, handle, given_up), borrow)?;
+                let rep = proxy_into(dst, held, borrow)?;
                 // A borrow is lent as an owned host handle: wasmtime can only
                 // mint borrows inside a call of the receiving store, and an own
                 // handle lowers into a `borrow` parameter all the same. It is
@@ -234,6 +234,7 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
                 }
                 Val::Resource(any)
             } else {
+                let Held { owner, generation, handle, given_up } = held;
                 let is_owner = dst.slot.is_some_and(|slot| Arc::ptr_eq(slot, &owner));
                 if !is_owner || handle.ty() != *expected {
                     if given_up {
@@ -315,9 +316,9 @@ pub(crate) fn convert<P: PluginData + Send + 'static>(
 /// in `dst`'s table, for a handle of a proxied resource kind. An owned handle
 /// (`borrow` false) is the receiver's to keep and counts against its budget;
 /// over it, a handle the sender gave up goes back to its owner.
-pub(crate) fn proxy_into<P: PluginData + Send + 'static>(
+pub(crate) fn proxy_into<P: PluginData>(
     dst: &mut Endpoint<'_, '_, P>,
-    (owner, generation, handle, given_up): Held<P>,
+    Held { owner, generation, handle, given_up }: Held<P>,
     borrow: bool,
 ) -> Result<u32, HandleError> {
     let held = if borrow { None } else { dst.slot.map(|slot| slot.handles.clone()) };
@@ -337,7 +338,7 @@ pub(crate) fn proxy_into<P: PluginData + Send + 'static>(
 /// The owner, the owner's generation and the owner's handle behind proxy
 /// `rep` in `store`'s table, as a method call on it needs them (the handle
 /// stays the holder's).
-pub(crate) fn proxied<P: PluginData + Send + 'static>(
+pub(crate) fn proxied<P: PluginData>(
     store: &mut StoreContextMut<'_, PluginCtx<P>>,
     rep: u32,
 ) -> Result<(Arc<PluginSlot<P>>, u64, ResourceAny), HandleError> {
@@ -346,13 +347,22 @@ pub(crate) fn proxied<P: PluginData + Send + 'static>(
     Ok((proxy.owner.clone(), proxy.generation, inner))
 }
 
-/// A handle taken out of a store: its owner, the owner's generation, the
-/// owner's handle, and whether the taker now owns it.
-pub(crate) type Held<P> = (Arc<PluginSlot<P>>, u64, ResourceAny, bool);
+/// A handle taken out of a store.
+pub(crate) struct Held<P: PluginData> {
+    /// The plugin instance whose store the resource lives in.
+    pub(crate) owner: Arc<PluginSlot<P>>,
+    /// The owner's generation when the handle was made.
+    pub(crate) generation: u64,
+    /// The owner's handle.
+    pub(crate) handle: ResourceAny,
+    /// Whether the taker now owns it (it was given up by the store it was
+    /// taken from): undelivered, it goes back to its owner.
+    pub(crate) given_up: bool,
+}
 
 /// Takes a handle out of `src`: the owner, the owner's generation and the
 /// owner's handle.
-pub(crate) fn take_handle<P: PluginData + Send + 'static>(
+pub(crate) fn take_handle<P: PluginData>(
     handle: ResourceAny,
     src: &mut Endpoint<'_, '_, P>,
     kinds: &ResourceKinds,
@@ -361,7 +371,12 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
         if let Some(taken) = src.taken.as_deref_mut().and_then(|t| t.iter_mut().find(|t| t.from == handle)) {
             if !taken.delivered {
                 taken.delivered = true;
-                return Ok((taken.owner.clone(), taken.generation, taken.handle, taken.owned));
+                return Ok(Held {
+                    owner: taken.owner.clone(),
+                    generation: taken.generation,
+                    handle: taken.handle,
+                    given_up: taken.owned,
+                });
             }
             if taken.owned {
                 return Err(HandleError::Foreign(format!(
@@ -369,7 +384,12 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
                     taken.owner.label
                 )));
             }
-            return Ok((taken.owner.clone(), taken.generation, taken.handle, false));
+            return Ok(Held {
+                owner: taken.owner.clone(),
+                generation: taken.generation,
+                handle: taken.handle,
+                given_up: false,
+            });
         }
         let is_own = handle.owned();
         let rep = handle.try_into_resource_dynamic(&mut src.store)?.rep();
@@ -391,7 +411,7 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
                 delivered: true,
             });
         }
-        Ok((owner, generation, inner, is_own))
+        Ok(Held { owner, generation, handle: inner, given_up: is_own })
     } else {
         let Some(slot) = src.slot else {
             return Err(HandleError::Foreign("the handle's owner is unknown".to_owned()));
@@ -405,12 +425,12 @@ pub(crate) fn take_handle<P: PluginData + Send + 'static>(
         // The source's own resource: an owned handle was given up by the
         // source (a result, or an `own` argument) and must be dropped in it if
         // it cannot be delivered.
-        Ok((slot.clone(), src.generation, handle, handle.owned()))
+        Ok(Held { owner: slot.clone(), generation: src.generation, handle, given_up: handle.owned() })
     }
 }
 
 /// Takes back the handles lent for one call, and their table entries.
-pub(crate) async fn return_lent<P: PluginData + Send + 'static>(
+pub(crate) async fn return_lent<P: PluginData>(
     mode: Mode,
     store: &mut StoreContextMut<'_, PluginCtx<P>>,
     lent: &mut Vec<(u32, ResourceAny)>,
@@ -425,7 +445,7 @@ pub(crate) async fn return_lent<P: PluginData + Send + 'static>(
 /// Releases the borrowed handles among `params` that no conversion took out
 /// of the consumer's store (a call failed before reaching them): wasmtime
 /// requires every borrow lent to the host to be released before it returns.
-pub(crate) async fn release_borrows<P: PluginData + Send + 'static>(
+pub(crate) async fn release_borrows<P: PluginData>(
     mode: Mode,
     params: &[Val],
     taken: &[Taken<P>],
@@ -441,7 +461,7 @@ pub(crate) async fn release_borrows<P: PluginData + Send + 'static>(
 }
 
 /// The borrowed handles in `val` that no conversion took.
-fn untaken_borrows<P: PluginData + Send + 'static>(val: &Val, taken: &[Taken<P>], out: &mut Vec<ResourceAny>) {
+fn untaken_borrows<P: PluginData>(val: &Val, taken: &[Taken<P>], out: &mut Vec<ResourceAny>) {
     match val {
         Val::Resource(handle) => {
             let was_taken = taken.iter().any(|t| t.from == *handle && t.delivered);

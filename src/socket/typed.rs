@@ -14,23 +14,21 @@ use std::sync::{Arc, Weak};
 
 use wasmtime::component::types::{ComponentFunc, Type};
 
-use wasmtime::component::{
-    ComponentNamedList, ComponentType, Lift, LinkerInstance, Lower, ResourceAny, ResourceDynamic, ResourceType,
-};
+use wasmtime::component::{ComponentType, Lift, LinkerInstance, Lower, ResourceAny, ResourceDynamic, ResourceType};
 use wasmtime::{AsContextMut, StoreContextMut};
 
-use crate::PluginData;
 use crate::instance::ctx::{Mode, PluginCtx};
 use crate::instance::drive;
 use crate::shape::Shape;
 use crate::socket::resources::{self, Endpoint};
 use crate::socket::{Adapter, target_endpoint};
+use crate::{PluginData, TypedParams, TypedResults};
 
 /// Defines `name` with a typed forwarder when its signature allows one;
 /// `Ok(false)` when it does not (the caller defines it dynamically).
 /// `proxied` gives the payload of the proxied kind a resource type of the
 /// declared signature stands for, if it is one of the socket's own.
-pub(crate) fn define<P: PluginData + Send + 'static>(
+pub(crate) fn define<P: PluginData>(
     linker: &mut LinkerInstance<'_, PluginCtx<P>>,
     name: &str,
     declared: &ComponentFunc,
@@ -123,9 +121,9 @@ fn by_form<P, Params, Results>(
     adapter: &Arc<Adapter<P>>,
 ) -> wasmtime::Result<()>
 where
-    P: PluginData + Send + 'static,
-    Params: Prepend + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-    Results: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+    P: PluginData,
+    Params: Prepend + Values,
+    Results: Values,
 {
     match form {
         Form::Plain => wrap::<P, Params, Results>(linker, name, adapter),
@@ -142,9 +140,9 @@ fn wrap<P, Params, Results>(
     adapter: &Arc<Adapter<P>>,
 ) -> wasmtime::Result<()>
 where
-    P: PluginData + Send + 'static,
-    Params: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-    Results: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+    P: PluginData,
+    Params: Values,
+    Results: Values,
 {
     let adapter = adapter.clone();
     match adapter.mode {
@@ -179,9 +177,9 @@ async fn forward<P, Params, Results>(
     params: Params,
 ) -> wasmtime::Result<Results>
 where
-    P: PluginData + Send + 'static,
-    Params: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-    Results: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+    P: PluginData,
+    Params: Values,
+    Results: Values,
 {
     let targets = adapter.members.load_full();
     let Some(target) = targets.first() else {
@@ -198,53 +196,81 @@ where
     result.map_err(crate::socket::trap)
 }
 
+/// The parameters or results a typed adapter both receives and forwards
+/// (lifted from one store, lowered into another).
+pub(crate) trait Values: TypedParams + TypedResults + Lift + Lower {}
+
+impl<T: TypedParams + TypedResults + Lift + Lower> Values for T {}
+
+/// One value of a [`Values`] tuple.
+pub(crate) trait Value: ComponentType + Lift + Lower + Send + Sync + 'static {}
+
+impl<T: ComponentType + Lift + Lower + Send + Sync + 'static> Value for T {}
+
 /// A tuple of parameters with a handle put in front (a method's `self`) and
 /// taken off again: the consumer's side lifts it as the proxy's
 /// [`ResourceDynamic`], the owner's side gets its own [`ResourceAny`].
 pub(crate) trait Prepend: Sized {
     /// The parameters with `H` in front.
-    type With<H: ComponentType + Lift + Lower + Send + Sync + 'static>: ComponentNamedList
-        + Lift
-        + Lower
-        + Send
-        + Sync
-        + 'static;
-    fn prepend<H: ComponentType + Lift + Lower + Send + Sync + 'static>(self, head: H) -> Self::With<H>;
-    fn split<H: ComponentType + Lift + Lower + Send + Sync + 'static>(with: Self::With<H>) -> (H, Self);
+    type With<H: Value>: Values;
+    fn prepend<H: Value>(self, head: H) -> Self::With<H>;
+    fn split<H: Value>(with: Self::With<H>) -> (H, Self);
 }
 
 impl Prepend for () {
-    type With<H: ComponentType + Lift + Lower + Send + Sync + 'static> = (H,);
-    fn prepend<H: ComponentType + Lift + Lower + Send + Sync + 'static>(self, head: H) -> (H,) {
+    type With<H: Value> = (H,);
+    fn prepend<H: Value>(self, head: H) -> (H,) {
         (head,)
     }
-    fn split<H: ComponentType + Lift + Lower + Send + Sync + 'static>((head,): (H,)) -> (H, Self) {
+    fn split<H: Value>((head,): (H,)) -> (H, Self) {
         (head, ())
     }
 }
 
-impl<A: ComponentType + Lift + Lower + Send + Sync + 'static> Prepend for (A,) {
-    type With<H: ComponentType + Lift + Lower + Send + Sync + 'static> = (H, A);
-    fn prepend<H: ComponentType + Lift + Lower + Send + Sync + 'static>(self, head: H) -> (H, A) {
+impl<A: Value> Prepend for (A,) {
+    type With<H: Value> = (H, A);
+    fn prepend<H: Value>(self, head: H) -> (H, A) {
         (head, self.0)
     }
-    fn split<H: ComponentType + Lift + Lower + Send + Sync + 'static>((head, a): (H, A)) -> (H, Self) {
+    fn split<H: Value>((head, a): (H, A)) -> (H, Self) {
         (head, (a,))
     }
 }
 
 impl<A, B> Prepend for (A, B)
 where
-    A: ComponentType + Lift + Lower + Send + Sync + 'static,
-    B: ComponentType + Lift + Lower + Send + Sync + 'static,
+    A: Value,
+    B: Value,
 {
-    type With<H: ComponentType + Lift + Lower + Send + Sync + 'static> = (H, A, B);
-    fn prepend<H: ComponentType + Lift + Lower + Send + Sync + 'static>(self, head: H) -> (H, A, B) {
+    type With<H: Value> = (H, A, B);
+    fn prepend<H: Value>(self, head: H) -> (H, A, B) {
         (head, self.0, self.1)
     }
-    fn split<H: ComponentType + Lift + Lower + Send + Sync + 'static>((head, a, b): (H, A, B)) -> (H, Self) {
+    fn split<H: Value>((head, a, b): (H, A, B)) -> (H, Self) {
         (head, (a, b))
     }
+}
+
+/// Defines `$name` in `$linker` as a host function taking `$params` that
+/// runs `$forward(&adapter, store, params, ..)` (an async fn of this
+/// module): polled once on enough native stack in a synchronous tree,
+/// awaited in an async one.
+macro_rules! forwarder {
+    ($linker:expr, $name:expr, $adapter:expr, $params:ty, $forward:expr $(, $extra:expr)*) => {{
+        let adapter = $adapter.clone();
+        match adapter.mode {
+            Mode::Sync => $linker.func_wrap($name, move |store: StoreContextMut<'_, PluginCtx<P>>, params: $params| {
+                drive::on_stack($forward(&adapter, store, params $(, $extra)*))
+                    .unwrap_or_else(|| Err(wasmtime::format_err!("a synchronous socket call suspended")))
+            }),
+            Mode::Async => {
+                $linker.func_wrap_async($name, move |store: StoreContextMut<'_, PluginCtx<P>>, params: $params| {
+                    let adapter = adapter.clone();
+                    Box::new(async move { $forward(&adapter, store, params $(, $extra)*).await })
+                })
+            }
+        }
+    }};
 }
 
 /// Defines method `name`: a typed call on the plugin that owns `self`.
@@ -254,27 +280,11 @@ fn wrap_method<P, Params, Results>(
     adapter: &Arc<Adapter<P>>,
 ) -> wasmtime::Result<()>
 where
-    P: PluginData + Send + 'static,
-    Params: Prepend + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-    Results: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+    P: PluginData,
+    Params: Prepend + Values,
+    Results: Values,
 {
-    let adapter = adapter.clone();
-    match adapter.mode {
-        Mode::Sync => linker.func_wrap(
-            name,
-            move |store: StoreContextMut<'_, PluginCtx<P>>, params: Params::With<ResourceDynamic>| {
-                drive::on_stack(method::<P, Params, Results>(&adapter, store, params))
-                    .unwrap_or_else(|| Err(wasmtime::format_err!("a synchronous socket call suspended")))
-            },
-        ),
-        Mode::Async => linker.func_wrap_async(
-            name,
-            move |store: StoreContextMut<'_, PluginCtx<P>>, params: Params::With<ResourceDynamic>| {
-                let adapter = adapter.clone();
-                Box::new(async move { method::<P, Params, Results>(&adapter, store, params).await })
-            },
-        ),
-    }
+    forwarder!(linker, name, adapter, Params::With<ResourceDynamic>, method::<P, Params, Results>)
 }
 
 /// One typed method call: the owner of the proxy `self` stands for, called
@@ -285,9 +295,9 @@ async fn method<P, Params, Results>(
     params: Params::With<ResourceDynamic>,
 ) -> wasmtime::Result<Results>
 where
-    P: PluginData + Send + 'static,
-    Params: Prepend + ComponentNamedList + Lift + Lower + Send + Sync + 'static,
-    Results: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+    P: PluginData,
+    Params: Prepend + Values,
+    Results: Values,
 {
     let (this, params) = Params::split(params);
     let caller = store.data().call.as_caller();
@@ -322,20 +332,10 @@ fn wrap_constructor<P, Params>(
     payload: u32,
 ) -> wasmtime::Result<()>
 where
-    P: PluginData + Send + 'static,
-    Params: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+    P: PluginData,
+    Params: Values,
 {
-    let adapter = adapter.clone();
-    match adapter.mode {
-        Mode::Sync => linker.func_wrap(name, move |store: StoreContextMut<'_, PluginCtx<P>>, params: Params| {
-            drive::on_stack(construct::<P, Params>(&adapter, store, params, payload))
-                .unwrap_or_else(|| Err(wasmtime::format_err!("a synchronous socket call suspended")))
-        }),
-        Mode::Async => linker.func_wrap_async(name, move |store: StoreContextMut<'_, PluginCtx<P>>, params: Params| {
-            let adapter = adapter.clone();
-            Box::new(async move { construct::<P, Params>(&adapter, store, params, payload).await })
-        }),
-    }
+    forwarder!(linker, name, adapter, Params, construct::<P, Params>, payload)
 }
 
 /// One typed call giving a fresh handle (the dynamic adapter's `invoke` and
@@ -347,8 +347,8 @@ async fn construct<P, Params>(
     payload: u32,
 ) -> wasmtime::Result<(ResourceDynamic,)>
 where
-    P: PluginData + Send + 'static,
-    Params: ComponentNamedList + Lift + Lower + Send + Sync + 'static,
+    P: PluginData,
+    Params: Values,
 {
     let targets = adapter.members.load_full();
     let Some(target) = targets.first() else {

@@ -4,6 +4,8 @@
 use std::fmt::{self, Debug, Display};
 use std::hash::Hash;
 
+use crate::Key;
+
 /// How many plugins may or must implement an interface.
 ///
 /// The cardinality decides the shape of every call's result: see
@@ -14,7 +16,11 @@ use std::hash::Hash;
 ///
 /// The variants keep wasm-link 0.1.0's order and `Display` text (the
 /// variant's name); [`in_words`](Self::in_words) reads as prose.
+///
+/// With the `dir` feature it is read from a manifest as `exactly-one`,
+/// `at-most-one`, `at-least-one` or `any`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "dir", derive(serde::Deserialize), serde(rename_all = "kebab-case"))]
 pub enum InterfaceCardinality {
     /// Zero or one plugin; the interface cannot be served with more.
     AtMostOne,
@@ -124,7 +130,7 @@ pub trait InterfaceData {
     /// Identifies the interface; plugins refer to it by this id in
     /// [`PluginData::plug`](crate::PluginData::plug) and
     /// [`PluginData::sockets`](crate::PluginData::sockets).
-    type Id: Clone + Eq + Hash + Debug + Display + Send + Sync + 'static;
+    type Id: Key + Clone + Eq + Hash;
     /// The error type of the fallible accessors.
     type Error: std::error::Error + Send + Sync + 'static;
     /// The function metadata type.

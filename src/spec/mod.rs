@@ -6,6 +6,7 @@
 //! [`PluginTree::new`](crate::PluginTree::new).
 
 pub(crate) mod interface;
+pub(crate) mod key;
 pub(crate) mod plugin;
 #[cfg(feature = "wit")]
 pub(crate) mod wit;

@@ -1,6 +1,6 @@
 //! What the runtime needs to know about a plugin.
 
-use std::fmt::{Debug, Display};
+use crate::Key;
 use std::hash::Hash;
 
 use wasmtime::Engine;
@@ -28,14 +28,18 @@ pub trait PluginCtxView {
 /// can be broken. Errors are reported by [`PluginTree::new`](crate::PluginTree::new)
 /// and [`PluginTree::load`](crate::PluginTree::load), naming the plugin where its
 /// id is known, and never unwrapped.
-pub trait PluginData: Sized + Send + PluginCtxView {
+///
+/// A plugin value lives in a wasmtime `Store`, which needs it `Send` and
+/// `'static`: both are supertraits, so `P: PluginData` says all a generic
+/// host needs.
+pub trait PluginData: Sized + Send + 'static + PluginCtxView {
     /// Identifies the plugin. Shown in errors and used as the key of
     /// multi-plugin [`Socket`](crate::Socket)s; guests see it as a string
     /// through its `Display` form.
-    type Id: Clone + Eq + Hash + Ord + Debug + Display + Send + Sync + 'static;
+    type Id: Key + Clone + Eq + Hash + Ord;
     /// Identifies interfaces; must be the same type as
     /// [`InterfaceData::Id`](crate::InterfaceData::Id).
-    type InterfaceId: Clone + Eq + Hash + Debug + Display + Send + Sync + 'static;
+    type InterfaceId: Key + Clone + Eq + Hash;
     /// The error type of the fallible accessors.
     type Error: std::error::Error + Send + Sync + 'static;
     /// Iterator over the ids of the interfaces this plugin depends on.

@@ -122,7 +122,7 @@ fn componentize(toolchains: &Toolchains, language: Language, plugin: &Sources) -
         |path: &Path| std::path::absolute(path).map_err(|e| format!("cannot resolve `{}`: {e}", path.display()));
     let folder = absolute(&plugin.folder)?;
     let component = absolute(&plugin.component)?;
-    let world = crate::scaffold::world_name(&plugin.id);
+    let world = crate::wit::world_name(&plugin.id);
     toolchains.componentize(language, &folder, &world, &component).map_err(|e| e.to_string())
 }
 

@@ -91,7 +91,7 @@ pub fn run(
         let frozen =
             report.groups.iter().flat_map(|g| g.edges.iter().map(|(c, i, _)| (c.clone(), i.clone()))).collect();
         if let Some((function, args)) = stats {
-            let (values, returns) = crate::load::arguments(&head, &root, function, args)?;
+            let (values, returns) = crate::call::arguments(&head, &root, function, args)?;
             // The figures are what is wanted, a failed call's included.
             drop(head.dispatch(head.interface_path(), function, returns, &values));
         }

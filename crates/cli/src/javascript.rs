@@ -18,8 +18,7 @@ use wit_parser::{Docs, Function, FunctionKind, Handle, Resolve, Type, TypeDefKin
 pub fn app(world_text: &str, id: &str) -> Result<String, String> {
     let mut resolve = Resolve::new();
     let package = resolve.push_str("world.wit", world_text).map_err(|e| format!("the world does not parse: {e:#}"))?;
-    let world =
-        resolve.select_world(&[package], Some(&crate::scaffold::world_name(id))).map_err(|e| format!("{e:#}"))?;
+    let world = resolve.select_world(&[package], Some(&crate::wit::world_name(id))).map_err(|e| format!("{e:#}"))?;
     let world = &resolve.worlds[world];
     let mut out = format!(
         "// Plugin `{id}`, in JavaScript.\n//\n\

@@ -23,6 +23,7 @@
 //!   wRPC (framed TCP) to remote plugins of other hosts.
 
 mod build;
+mod call;
 mod check;
 mod graph;
 mod javascript;
@@ -30,8 +31,8 @@ mod load;
 mod new;
 mod output;
 mod python;
-mod scaffold;
 mod serve;
+mod wit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -233,10 +234,10 @@ fn main() -> ExitCode {
             graph::run(&dir, format, freeze, stats.as_deref().map(|function| (function, args.as_slice())), cache)
         }
         Command::Call { dir, interface, function, args, cache, output, watch, freeze } => {
-            let options = load::CallOptions { cache, output, watch, freeze };
-            load::call(&dir, &interface, &function, &args, options)
+            let options = call::CallOptions { cache, output, watch, freeze };
+            call::run(&dir, &interface, &function, &args, options)
         }
-        Command::Wit { dir, plugin } => scaffold::run(&dir, &plugin),
+        Command::Wit { dir, plugin } => wit::run(&dir, &plugin),
         Command::New { dir, id, plug, sockets, language } => new::run(&dir, &id, &plug, &sockets, language),
         Command::Build { dir, ids, cache } => build::run(&dir, &ids, cache),
         Command::Serve { dir, listen, interface, cache } => serve::run(&dir, &listen, interface.as_deref(), cache),

@@ -40,7 +40,7 @@ pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String], language: Langu
         .map_err(|e| format!("cannot open `{}`: {}", dir.display(), with_causes(&e)))?;
     let folder = dir.join("plugins").join(id);
     if plugin_dir.plugins.iter().any(|p| p.plugin_id() == id)
-        || crate::scaffold::unbuilt(&plugin_dir.errors, id).is_some()
+        || crate::wit::unbuilt(&plugin_dir.errors, id).is_some()
         || folder.exists()
     {
         return Err(format!("`{}` already has a plugin `{id}`", dir.display()));
@@ -55,7 +55,7 @@ pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String], language: Langu
     };
     let plug_interface = find(plug)?;
     let socket_interfaces = sockets.iter().map(|s| find(s)).collect::<Result<Vec<_>, _>>()?;
-    let world = crate::scaffold::world(id, plug_interface, &socket_interfaces)?;
+    let world = crate::wit::world(id, plug_interface, &socket_interfaces)?;
     if language != Language::Rust {
         let socket_names: Vec<&str> = socket_interfaces.iter().filter_map(|s| s.package_name().ok()).collect();
         let missing = imported_besides(&world, id, &socket_names)?;
@@ -127,8 +127,7 @@ pub fn run(dir: &Path, id: &str, plug: &str, sockets: &[String], language: Langu
 fn imported_besides(world_text: &str, id: &str, sockets: &[&str]) -> Result<Vec<String>, String> {
     let mut resolve = wit_parser::Resolve::new();
     let package = resolve.push_str("world.wit", world_text).map_err(|e| format!("the world does not parse: {e:#}"))?;
-    let world =
-        resolve.select_world(&[package], Some(&crate::scaffold::world_name(id))).map_err(|e| format!("{e:#}"))?;
+    let world = resolve.select_world(&[package], Some(&crate::wit::world_name(id))).map_err(|e| format!("{e:#}"))?;
     let mut names = Vec::new();
     for item in resolve.worlds[world].imports.values() {
         let wit_parser::WorldItem::Interface { id: interface, .. } = item else { continue };

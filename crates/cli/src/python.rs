@@ -31,7 +31,7 @@ pub fn files(toolchains: &Toolchains, world_text: &str, id: &str) -> Result<Vec<
     std::fs::create_dir_all(&wit).map_err(|e| format!("cannot create `{}`: {e}", wit.display()))?;
     std::fs::write(wit.join("world.wit"), world_text).map_err(|e| format!("cannot write the world: {e}"))?;
     toolchains
-        .python_bindings(&wit, &crate::scaffold::world_name(id), &out)
+        .python_bindings(&wit, &crate::wit::world_name(id), &out)
         .map_err(|e| format!("cannot generate the Python bindings: {e}"))?;
     let bindings = Bindings::read(&out.join("wit_world"))?;
     // componentize-py finds an exported interface's resources in a

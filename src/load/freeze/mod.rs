@@ -195,7 +195,7 @@ impl<P: PluginData> Frozen<P> {
 
 /// What [`freeze`] makes of the load when the options ask for freezing;
 /// nothing otherwise.
-pub(super) fn when_asked<P: PluginData + Send + 'static>(
+pub(super) fn when_asked<P: PluginData>(
     env: &super::Env<P>,
     options: &super::LoadOptions,
     implementers: &[Vec<usize>],
@@ -224,7 +224,7 @@ pub(super) fn when_asked<P: PluginData + Send + 'static>(
 /// does not). What does not freeze is left as it was.
 #[cfg(feature = "freeze")]
 #[allow(clippy::too_many_arguments, reason = "the load's state, lent for one step")]
-fn freeze<P: PluginData + Send + 'static>(
+fn freeze<P: PluginData>(
     env: &super::Env<P>,
     options: &super::LoadOptions,
     implementers: &[Vec<usize>],
@@ -277,7 +277,7 @@ fn freeze<P: PluginData + Send + 'static>(
 
 /// Whether a plugin loads alone, and its bytes if so.
 #[cfg(feature = "freeze")]
-fn alone<P: PluginData + Send + 'static>(
+fn alone<P: PluginData>(
     env: &super::Env<P>,
     node: &PluginNode<P>,
     compiled: Option<&Result<Component, P::Error>>,
