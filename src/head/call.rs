@@ -12,6 +12,25 @@ use crate::dispatch_error::DispatchError;
 use crate::instance::ctx::{Caller, Chain, Mode};
 use crate::instance::{Fail, PluginSlot, Site, drive};
 
+/// One call of a root function as the host made it: where it goes (the
+/// function's site and index) and what it brings.
+pub(super) struct RootCall<'a, P: PluginData> {
+    pub(super) site: &'a Site<P>,
+    pub(super) index: usize,
+    /// Whether the host expects a value back.
+    pub(super) has_return: bool,
+    pub(super) args: &'a [Val],
+}
+
+// By hand: a derive would ask `P: Copy` of the plugin type.
+impl<P: PluginData> Clone for RootCall<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P: PluginData> Copy for RootCall<'_, P> {}
+
 /// What one root plugin's call gives.
 pub(super) type DispatchResult<P> = Result<Val, DispatchError<<P as PluginData>::Id>>;
 
@@ -19,35 +38,30 @@ pub(super) type DispatchResult<P> = Result<Val, DispatchError<<P as PluginData>:
 pub(super) async fn call<P: PluginData>(
     mode: Mode,
     slot: &Arc<PluginSlot<P>>,
-    site: &Site<P>,
-    index: usize,
-    has_return: bool,
-    args: &[Val],
+    call: RootCall<'_, P>,
 ) -> DispatchResult<P> {
     if mode == Mode::Sync {
-        return call_now(slot, site, index, has_return, args);
+        return call_now(slot, call);
     }
     let chain = Chain::polled().unwrap_or(Chain::NONE);
-    call_on(mode, slot.route(chain, args), site, index, has_return, args).await
+    call_on(mode, slot.route(chain, call.args), call).await
 }
 
 /// Calls instance `slot` of a root plugin, in `mode`.
 pub(super) async fn call_on<P: PluginData>(
     mode: Mode,
     slot: &Arc<PluginSlot<P>>,
-    site: &Site<P>,
-    index: usize,
-    has_return: bool,
-    args: &[Val],
+    call: RootCall<'_, P>,
 ) -> DispatchResult<P> {
     if mode == Mode::Sync {
-        return call_now_on(slot, site, index, has_return, args);
+        return call_now_on(slot, call);
     }
+    let RootCall { site, index, args, .. } = call;
     let caller = Caller::host_async();
     let mut entered = slot.enter_call(mode, &caller, site).await?;
     let outcome = async {
         let live = entered.live()?;
-        let returns = check_args(slot, live, site, index, has_return, args)?;
+        let returns = check_args(slot, live, call)?;
         let mut out = [Val::Bool(false)];
         live.call_vals_async(index, args, &mut out[..usize::from(returns)], false).await?;
         let [value] = out;
@@ -59,30 +73,19 @@ pub(super) async fn call_on<P: PluginData>(
 
 /// [`call`], synchronously.
 #[inline]
-pub(super) fn call_now<P: PluginData>(
-    slot: &Arc<PluginSlot<P>>,
-    site: &Site<P>,
-    index: usize,
-    has_return: bool,
-    args: &[Val],
-) -> DispatchResult<P> {
-    call_now_on(slot.route(Caller::host().chain, args), site, index, has_return, args)
+pub(super) fn call_now<P: PluginData>(slot: &Arc<PluginSlot<P>>, call: RootCall<'_, P>) -> DispatchResult<P> {
+    call_now_on(slot.route(Caller::host().chain, call.args), call)
 }
 
 /// [`call_on`], synchronously.
 #[inline]
-pub(super) fn call_now_on<P: PluginData>(
-    slot: &Arc<PluginSlot<P>>,
-    site: &Site<P>,
-    index: usize,
-    has_return: bool,
-    args: &[Val],
-) -> DispatchResult<P> {
+pub(super) fn call_now_on<P: PluginData>(slot: &Arc<PluginSlot<P>>, call: RootCall<'_, P>) -> DispatchResult<P> {
+    let RootCall { site, index, args, .. } = call;
     drive::with_stack(|| {
         let caller = Caller::host();
         let mut entered = slot.enter_now(&caller, site)?;
         let outcome = entered.live().and_then(|live| {
-            let returns = check_args(slot, live, site, index, has_return, args)?;
+            let returns = check_args(slot, live, call)?;
             let mut out = [Val::Bool(false)];
             live.call_vals_now(index, args, &mut out[..usize::from(returns)], false)?;
             let [value] = out;
@@ -99,11 +102,9 @@ pub(super) fn call_now_on<P: PluginData>(
 pub(super) fn check_args<P: PluginData>(
     slot: &PluginSlot<P>,
     live: &crate::instance::Live<P>,
-    site: &Site<P>,
-    index: usize,
-    has_return: bool,
-    args: &[Val],
+    call: RootCall<'_, P>,
 ) -> Result<bool, Fail<P::Id>> {
+    let RootCall { site, index, has_return, args } = call;
     let refuse = |error| Err(Fail::Refused(Box::new(error)));
     let expected = live.param_counts[index];
     if args.len() != expected {

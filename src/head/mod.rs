@@ -13,7 +13,7 @@ use wasmtime::component::{ResourceAny, Val};
 
 use arc_swap::ArcSwap;
 
-use call::{DispatchResult, call, call_now, call_on, suspended};
+use call::{DispatchResult, RootCall, call_now, call_on, suspended};
 
 use crate::dispatch_error::DispatchError;
 use crate::instance::ctx::{Caller, Chain, Mode};
@@ -297,18 +297,18 @@ where
             Ok(index) => index,
             Err(refused) => return refused,
         };
-        let site = &self.functions[index].site;
+        let call = RootCall { site: &self.functions[index].site, index, has_return, args };
         if self.functions[index].is_method {
-            return drive::on_stack(self.dispatch_method(Mode::Sync, site, index, has_return, args))
+            return drive::on_stack(self.dispatch_method(Mode::Sync, call))
                 .unwrap_or_else(|| self.each(|slot| Err(suspended(slot))));
         }
         let snapshot = self.root.load();
         let plugins = self.plugins_of(&snapshot);
         match self.cardinality {
             InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any if plugins.slots.len() > 1 => {
-                self.fan_out(&plugins, index, |slot| call_now(slot, site, index, has_return, args))
+                self.fan_out(&plugins, index, |slot| call_now(slot, call))
             }
-            _ => plugins.each(|slot| call_now(slot, site, index, has_return, args)),
+            _ => plugins.each(|slot| call_now(slot, call)),
         }
     }
 
@@ -399,19 +399,19 @@ where
             Ok(index) => index,
             Err(refused) => return refused,
         };
-        let site = &self.functions[index].site;
+        let call = RootCall { site: &self.functions[index].site, index, has_return, args };
         if self.functions[index].is_method {
-            return self.dispatch_method(mode, site, index, has_return, args).await;
+            return self.dispatch_method(mode, call).await;
         }
         let snapshot = self.root.load_full();
         // The common case, borrowing its one plugin rather than a clone.
         if self.cardinality == InterfaceCardinality::ExactlyOne
             && let [slot] = snapshot.as_slice()
         {
-            return Socket::ExactlyOne(call(mode, slot, site, index, has_return, args).await);
+            return Socket::ExactlyOne(call::call(mode, slot, call).await);
         }
         RootPlugins { cardinality: self.cardinality, slots: &snapshot }
-            .each_async(|slot| async move { call(mode, &slot, site, index, has_return, args).await })
+            .each_async(|slot| async move { call::call(mode, &slot, call).await })
             .await
     }
 
@@ -459,14 +459,8 @@ where
     }
 
     /// Routes a method call to the plugin that owns its first argument.
-    async fn dispatch_method(
-        &self,
-        mode: Mode,
-        site: &Site<P>,
-        index: usize,
-        has_return: bool,
-        args: &[Val],
-    ) -> Socket<DispatchResult<P>, P::Id> {
+    async fn dispatch_method(&self, mode: Mode, call: RootCall<'_, P>) -> Socket<DispatchResult<P>, P::Id> {
+        let RootCall { site, args, .. } = call;
         let snapshot = self.root.load_full();
         let plugins = RootPlugins { cardinality: self.cardinality, slots: &snapshot };
         let owner = match args.first() {
@@ -486,7 +480,7 @@ where
         };
         // The owner itself, not any instance of its plugin: the resource
         // lives in its store.
-        let result = call_on(mode, owner, site, index, has_return, args).await;
+        let result = call_on(mode, owner, call).await;
         plugins.only(owner, result)
     }
 
