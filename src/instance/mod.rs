@@ -36,6 +36,22 @@ const DESTRUCTOR_TICKS: u64 = 2;
 
 pub(crate) use invoke::{Fail, Site};
 
+/// How to make an instance of a plugin: what its first start, each of its
+/// pool's instances and each re-instantiation are given.
+pub(crate) struct Recipe<P: 'static> {
+    pub(crate) mode: Mode,
+    pub(crate) engine: Engine,
+    pub(crate) pre: InstancePre<PluginCtx<P>>,
+    pub(crate) exports: PlugExports,
+}
+
+// By hand: a derive would ask `P: Clone` of the plugin type.
+impl<P> Clone for Recipe<P> {
+    fn clone(&self) -> Self {
+        Self { mode: self.mode, engine: self.engine.clone(), pre: self.pre.clone(), exports: self.exports.clone() }
+    }
+}
+
 /// The plug interface as the runtime resolved it for one plugin.
 #[derive(Clone)]
 pub(crate) struct PlugExports {
@@ -99,9 +115,8 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
     pub(crate) revision: u64,
     /// When this version began to serve.
     since: std::time::SystemTime,
-    pub(crate) engine: Engine,
-    pre: InstancePre<PluginCtx<P>>,
-    exports: PlugExports,
+    /// How its instances are made (again after a failure).
+    recipe: Recipe<P>,
     /// Whether the plugin was loaded for asynchronous calls
     /// ([`PluginTree::load_async`](crate::PluginTree::load_async)): its store
     /// is then entered with `*_async` calls only.
@@ -209,11 +224,8 @@ impl<P: PluginData> PluginSlot<P> {
     /// asynchronous plugin is instantiated (and later re-instantiated) with
     /// `instantiate_async` and called with `*_async` calls only.
     pub(crate) async fn instantiate(
-        mode: Mode,
+        recipe: Recipe<P>,
         who: Identity<P::Id>,
-        engine: &Engine,
-        pre: InstancePre<PluginCtx<P>>,
-        exports: PlugExports,
         data: P,
         clock: Option<Arc<Clock>>,
     ) -> Result<Arc<Self>, WasmError> {
@@ -229,36 +241,20 @@ impl<P: PluginData> PluginSlot<P> {
                 replica: u32::try_from(replica).unwrap_or(u32::MAX),
                 replicas: Box::new([]),
             };
-            replicas.push(
-                Box::pin(Self::build(
-                    mode,
-                    who.clone(),
-                    engine,
-                    pre.clone(),
-                    exports.clone(),
-                    value,
-                    clock.clone(),
-                    place,
-                ))
-                .await?,
-            );
+            replicas.push(Box::pin(Self::build(recipe.clone(), who.clone(), value, clock.clone(), place)).await?);
         }
         let place = Place { shared: shared.clone(), replica: 0, replicas: replicas.into_boxed_slice() };
         // Replicas of a remote plugin share its servers' health; only the
         // first reports it.
-        let first = Self::build(mode, who, engine, pre, exports, data, clock, place).await?;
+        let first = Self::build(recipe, who, data, clock, place).await?;
         let _ = shared.first.set(Arc::downgrade(&first));
         Ok(first)
     }
 
     /// One instance of a plugin, at its place in the plugin's pool.
-    #[allow(clippy::too_many_arguments, reason = "the instance's whole context")]
     async fn build(
-        mode: Mode,
+        recipe: Recipe<P>,
         who: Identity<P::Id>,
-        engine: &Engine,
-        pre: InstancePre<PluginCtx<P>>,
-        exports: PlugExports,
         data: P,
         clock: Option<Arc<Clock>>,
         place: Place<P>,
@@ -274,12 +270,12 @@ impl<P: PluginData> PluginSlot<P> {
             limits.table_elements = limits.table_elements.saturating_mul(members);
         }
         let recovery = data.recovery();
-        let mut live =
-            start(mode, engine, &pre, &exports, data, 0, &limits, clock.as_ref()).await.map_err(|(_, e)| e)?;
+        let (epochs, fuel) = (recipe.engine.get_epoch_interruption(), recipe.engine.get_consume_fuel());
+        let mut live = start(&recipe, recipe.mode, data, 0, &limits, clock.as_ref()).await.map_err(|(_, e)| e)?;
         live.store.data_mut().replica = replica;
         let resource_types = RwLock::new(live.resource_types.clone());
         Ok(Arc::new(Self {
-            asynchronous: mode == Mode::Async,
+            asynchronous: recipe.mode == Mode::Async,
             func_types: live.func_types.clone(),
             generation: AtomicU64::new(0),
             resource_types,
@@ -291,9 +287,7 @@ impl<P: PluginData> PluginSlot<P> {
             version: version.map(std::sync::OnceLock::from).unwrap_or_default(),
             revision,
             since: std::time::SystemTime::now(),
-            engine: engine.clone(),
-            pre,
-            exports,
+            recipe,
             state: SlotLock::new(SlotState::Live(live)),
             deferred: Mutex::new(Vec::new()),
             has_deferred: AtomicBool::new(false),
@@ -306,9 +300,9 @@ impl<P: PluginData> PluginSlot<P> {
             replicas,
             replica,
             next: AtomicUsize::new(0),
-            epochs: engine.get_epoch_interruption(),
+            epochs,
             clock,
-            fuel: engine.get_consume_fuel(),
+            fuel,
             addresses,
         }))
     }
@@ -581,9 +575,7 @@ impl<P: PluginData> PluginSlot<P> {
         // Dropping the old table drops the proxies in it, which releases the
         // handles they hold in their owners.
         drop(std::mem::replace(data.resource_table(), ResourceTable::new()));
-        let started =
-            start(mode, &self.engine, &self.pre, &self.exports, data, generation, &self.limits, self.clock.as_ref())
-                .await;
+        let started = start(&self.recipe, mode, data, generation, &self.limits, self.clock.as_ref()).await;
         match started {
             Ok(mut live) => {
                 live.store.data_mut().replica = self.replica;
@@ -660,7 +652,7 @@ impl<P: PluginData> PluginSlot<P> {
         self.version.get_or_init(|| {
             use std::hash::{Hash, Hasher};
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            match self.pre.component().serialize() {
+            match self.recipe.pre.component().serialize() {
                 Ok(bytes) => bytes.hash(&mut hasher),
                 Err(_) => self.label.hash(&mut hasher),
             }
@@ -740,23 +732,22 @@ fn on_epoch(call: &CallState, now: u64) -> wasmtime::UpdateDeadline {
     wasmtime::UpdateDeadline::Yield(slice)
 }
 
-/// Creates a store for `data` and instantiates the plugin in it, in `mode`,
+/// Creates a store for `data` and instantiates the plugin in it by
+/// `recipe`, in `mode` (that of the call that needs the instance),
 /// resolving its plug's exports. On failure the data is handed back.
 ///
 /// The budgets hold from the first instruction: the limiter is the store's
 /// own call state, so a component declaring more initial memory than its
 /// limit is refused here.
-#[allow(clippy::too_many_arguments, reason = "the plugin's whole instantiation context")]
 async fn start<P: Send + 'static>(
+    recipe: &Recipe<P>,
     mode: Mode,
-    engine: &Engine,
-    pre: &InstancePre<PluginCtx<P>>,
-    exports: &PlugExports,
     data: P,
     generation: u64,
     limits: &Limits,
     clock: Option<&Arc<Clock>>,
 ) -> Result<Live<P>, (Option<P>, WasmError)> {
+    let Recipe { engine, pre, exports, .. } = recipe;
     let mut store = Store::new(engine, PluginCtx::new(data, limits));
     store.limiter(|ctx| &mut ctx.call);
     store.data_mut().clock = clock.filter(|_| engine.get_epoch_interruption()).cloned();

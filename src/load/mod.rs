@@ -33,7 +33,7 @@ use crate::graph::{Defect, InterfaceNode, InterfaceSpec, PluginNode};
 use crate::head::PluginTreeHead;
 use crate::instance::ctx::{Mode, PluginCtx};
 use crate::instance::members::Members;
-use crate::instance::{Identity, PlugExports, PluginSlot, drive};
+use crate::instance::{Identity, PlugExports, PluginSlot, Recipe, drive};
 use crate::shape::Shape;
 use crate::socket::resources::ResourceKinds;
 use crate::types::ResourceNames;
@@ -642,17 +642,16 @@ impl<P: PluginData> Env<P> {
         } = prepared;
         let clock = self.ticker.as_ref().map(|ticker| ticker.clock.clone());
         let who = Identity { id: id.clone(), frozen: frozen.into_boxed_slice(), plug, version, revision, addresses };
-        let slot = PluginSlot::instantiate(self.mode, who, &self.engine, pre, exports, data, clock).await.map_err(
-            |source| {
-                // wasmtime's words for a store that must be entered with
-                // `*_async` calls: the component imports an async host function.
-                if self.mode == Mode::Sync && source.to_string().contains("`*_async` functions") {
-                    LoadError::RequiresAsync { plugin: id.clone(), source }
-                } else {
-                    LoadError::Instantiate { plugin: id.clone(), source }
-                }
-            },
-        )?;
+        let recipe = Recipe { mode: self.mode, engine: self.engine.clone(), pre, exports };
+        let slot = PluginSlot::instantiate(recipe, who, data, clock).await.map_err(|source| {
+            // wasmtime's words for a store that must be entered with
+            // `*_async` calls: the component imports an async host function.
+            if self.mode == Mode::Sync && source.to_string().contains("`*_async` functions") {
+                LoadError::RequiresAsync { plugin: id.clone(), source }
+            } else {
+                LoadError::Instantiate { plugin: id.clone(), source }
+            }
+        })?;
         let _ = consumer.set(Arc::downgrade(&slot));
         tracing::debug!(plugin = %id, "plugin loaded");
         Ok(Loaded { slot, sockets, plug_types, names, imports })
