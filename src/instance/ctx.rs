@@ -46,11 +46,17 @@ pub struct PluginCtx<P> {
     /// The engine's ticker clock, when its calls have deadlines: what
     /// [`time_left`](Self::time_left) reads (set once, with the store).
     pub(crate) clock: Option<std::sync::Arc<crate::limits::Clock>>,
+    /// The count of other plugins' handles this instance holds (its slot's,
+    /// shared with every instance of the slot over time) and its limit: in
+    /// the store, so that handles given to a start function, before the slot
+    /// exists, count too.
+    pub(crate) held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) held_limit: usize,
 }
 
 impl<P> PluginCtx<P> {
-    pub(crate) fn new(plugin: P, limits: &Limits) -> Self {
-        Self { plugin, call: CallState::new(limits), replica: 0, clock: None }
+    pub(crate) fn new(plugin: P, limits: &Limits, held: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        Self { plugin, call: CallState::new(limits), replica: 0, clock: None, held, held_limit: limits.handles }
     }
 
     /// How long the call in progress may still run: its deadline (or its

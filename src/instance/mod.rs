@@ -271,7 +271,11 @@ impl<P: PluginData> PluginSlot<P> {
         }
         let recovery = data.recovery();
         let (epochs, fuel) = (recipe.engine.get_epoch_interruption(), recipe.engine.get_consume_fuel());
-        let mut live = start(&recipe, recipe.mode, data, 0, &limits, clock.as_ref()).await.map_err(|(_, e)| e)?;
+        // Counted from the start function on: handles it receives through
+        // its sockets are held like any other.
+        let handles = Arc::new(AtomicUsize::new(0));
+        let mut live =
+            start(&recipe, recipe.mode, data, 0, &limits, clock.as_ref(), &handles).await.map_err(|(_, e)| e)?;
         live.store.data_mut().replica = replica;
         let resource_types = RwLock::new(live.resource_types.clone());
         Ok(Arc::new(Self {
@@ -294,7 +298,7 @@ impl<P: PluginData> PluginSlot<P> {
             deadline_ticks: limits::ticks(limits.deadline),
             limits,
             recovery,
-            handles: Arc::new(AtomicUsize::new(0)),
+            handles,
             shared,
             calls: AtomicU64::new(0),
             replicas,
@@ -575,7 +579,8 @@ impl<P: PluginData> PluginSlot<P> {
         // Dropping the old table drops the proxies in it, which releases the
         // handles they hold in their owners.
         drop(std::mem::replace(data.resource_table(), ResourceTable::new()));
-        let started = start(&self.recipe, mode, data, generation, &self.limits, self.clock.as_ref()).await;
+        let started =
+            start(&self.recipe, mode, data, generation, &self.limits, self.clock.as_ref(), &self.handles).await;
         match started {
             Ok(mut live) => {
                 live.store.data_mut().replica = self.replica;
@@ -746,9 +751,10 @@ async fn start<P: Send + 'static>(
     generation: u64,
     limits: &Limits,
     clock: Option<&Arc<Clock>>,
+    held: &Arc<AtomicUsize>,
 ) -> Result<Live<P>, (Option<P>, WasmError)> {
     let Recipe { engine, pre, exports, .. } = recipe;
-    let mut store = Store::new(engine, PluginCtx::new(data, limits));
+    let mut store = Store::new(engine, PluginCtx::new(data, limits, held.clone()));
     store.limiter(|ctx| &mut ctx.call);
     store.data_mut().clock = clock.filter(|_| engine.get_epoch_interruption()).cloned();
     // A start function may call the plugin's sockets: instantiation is a

@@ -321,15 +321,18 @@ pub(crate) fn proxy_into<P: PluginData>(
     Held { owner, generation, handle, given_up }: Held<P>,
     borrow: bool,
 ) -> Result<u32, HandleError> {
-    let held = if borrow { None } else { dst.slot.map(|slot| slot.handles.clone()) };
-    if let (Some(slot), Some(count)) = (dst.slot, &held)
-        && count.fetch_add(1, Ordering::Relaxed) >= slot.limits.handles
+    // The receiver's count and limit are its store's: a start function,
+    // which runs before the receiver's slot exists, is held to them too.
+    let held = if borrow { None } else { Some(dst.store.data().held.clone()) };
+    let limit = dst.store.data().held_limit;
+    if let Some(count) = &held
+        && count.fetch_add(1, Ordering::Relaxed) >= limit
     {
         count.fetch_sub(1, Ordering::Relaxed);
         if given_up {
             owner.release(generation, handle);
         }
-        return Err(HandleError::Budget(slot.limits.handles));
+        return Err(HandleError::Budget(limit));
     }
     let proxy = Proxy { owner, generation, handle: Some(handle), owned: !borrow, held };
     Ok(dst.store.data_mut().plugin_mut().resource_table().push(proxy)?.rep())

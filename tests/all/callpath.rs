@@ -535,6 +535,72 @@ fn over_the_handle_budget() -> (Outcome, Head) {
     (one(&head, "test:fixtures/user", "hoard", &[Val::U32(3)]), head)
 }
 
+/// `user` whose start function constructs `n` docs through its socket and
+/// keeps them (before its slot exists: the handles must count all the same).
+fn start_hoarder(n: u32) -> Vec<u8> {
+    component(
+        r"package test:fixtures;
+        interface docs {
+            resource doc { constructor(v: u32); get: func() -> u32; set: func(v: u32); }
+            make: func(v: u32) -> doc;
+            read: func(d: borrow<doc>) -> u32;
+            consume: func(d: doc) -> u32;
+            live: func() -> u32;
+        }
+        interface user { provider-live: func() -> u32; }
+        world w { import docs; export user; }",
+        "w",
+        &format!(
+            r#"(module
+                (import "test:fixtures/docs" "[constructor]doc" (func $ctor (param i32) (result i32)))
+                (import "test:fixtures/docs" "live" (func $live (result i32)))
+                (func $start (local $i i32)
+                    (block $done (loop $next
+                        (br_if $done (i32.ge_u (local.get $i) (i32.const {n})))
+                        (drop (call $ctor (local.get $i)))
+                        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                        (br $next))))
+                (start $start)
+                (func (export "test:fixtures/user#provider-live") (result i32) (call $live)))"#
+        ),
+    )
+}
+
+/// A start function receiving more handles than its plugin may hold is
+/// stopped at the budget, and the plugin fails to load charged with it: the
+/// owner, whose memory the handles would fill, is not blamed.
+#[test]
+fn a_start_function_is_held_to_its_plugins_handle_budget() {
+    let engine = engine();
+    let plugins = |n| {
+        vec![
+            Plugin::new("user", "user", &["docs"], start_hoarder(n)).limits(Limits { handles: 2, ..Limits::default() }),
+            Plugin::new("docs", "docs", &[], crate::plugins::docs()),
+        ]
+    };
+    let interfaces = || {
+        let user =
+            Interface::new("user", InterfaceCardinality::ExactlyOne, "test:fixtures/user", vec![func("provider-live")]);
+        vec![user, crate::plugins::docs_interface(InterfaceCardinality::ExactlyOne)]
+    };
+    // Within the budget, it loads holding its two handles.
+    let head = load_with(&engine, &Linker::new(&engine), "user", interfaces(), plugins(2));
+    assert_eq!(health_of(&head, "user").held_handles, 2);
+    // Over it, the load of `user` fails, naming `user` and its budget.
+    let (tree, build_errors) = PluginTree::new("user".to_owned(), interfaces(), plugins(3));
+    assert!(build_errors.is_empty(), "{build_errors:#?}");
+    let Err((_, failed)) = tree.load(&engine, &Linker::new(&engine)) else {
+        panic!("three handles under a budget of two loaded");
+    };
+    let [failed] = failed.as_slice() else { panic!("one plugin fails to load: {failed:#?}") };
+    let described = format!("{failed:?}");
+    assert!(
+        described.contains("plugin: \"user\"")
+            && described.contains("plugin `user` exceeded its limit of 2 held resource handles"),
+        "the consumer, over its own budget: {described}"
+    );
+}
+
 /// Pins a bug of the call path before its redesign (b745483): the budget error
 /// names the owner (`docs`), which only did as asked.
 #[test]
