@@ -487,16 +487,13 @@ fn a_host_function_error_under_dispatch_is_a_trap_and_replaces_the_instance() {
 /// `user#provider-live` asks the owner how many docs are alive.
 fn hoarder() -> Vec<u8> {
     component(
-        r"package test:fixtures;
-        interface docs {
-            resource doc { constructor(v: u32); get: func() -> u32; set: func(v: u32); }
-            make: func(v: u32) -> doc;
-            read: func(d: borrow<doc>) -> u32;
-            consume: func(d: doc) -> u32;
-            live: func() -> u32;
-        }
-        interface user { hoard: func(n: u32) -> u32; provider-live: func() -> u32; }
-        world w { import docs; export user; }",
+        &format!(
+            "package test:fixtures;
+            interface docs {{ {} }}
+            interface user {{ hoard: func(n: u32) -> u32; provider-live: func() -> u32; }}
+            world w {{ import docs; export user; }}",
+            crate::plugins::DOCS_ITEMS
+        ),
         "w",
         r#"(module
             (import "test:fixtures/docs" "[constructor]doc" (func $ctor (param i32) (result i32)))
@@ -539,16 +536,13 @@ fn over_the_handle_budget() -> (Outcome, Head) {
 /// keeps them (before its slot exists: the handles must count all the same).
 fn start_hoarder(n: u32) -> Vec<u8> {
     component(
-        r"package test:fixtures;
-        interface docs {
-            resource doc { constructor(v: u32); get: func() -> u32; set: func(v: u32); }
-            make: func(v: u32) -> doc;
-            read: func(d: borrow<doc>) -> u32;
-            consume: func(d: doc) -> u32;
-            live: func() -> u32;
-        }
-        interface user { provider-live: func() -> u32; }
-        world w { import docs; export user; }",
+        &format!(
+            "package test:fixtures;
+            interface docs {{ {} }}
+            interface user {{ provider-live: func() -> u32; }}
+            world w {{ import docs; export user; }}",
+            crate::plugins::DOCS_ITEMS
+        ),
         "w",
         &format!(
             r#"(module
