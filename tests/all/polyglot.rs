@@ -221,12 +221,14 @@ fn granted_clocks_are_the_hosts_and_a_sleep_waits_at_most_the_deadline() {
     let slept = call(&head, "sleep", &[Val::U32(50)]);
     assert!(matches!(slept["py-probe"], Ok(Val::U64(ms)) if ms >= 50), "{:?}", slept["py-probe"]);
     // An hour's sleep is cut at the plugin's deadline: the call ends by
-    // then, slept short or stopped.
+    // then, slept short or stopped. Short: the sleep gets the time the call
+    // has left, the deadline less what it used before sleeping, counted in
+    // 5 ms ticks (296 ms was seen with the whole suite running beside it).
     let started = Instant::now();
     let results = call(&head, "sleep", &[Val::U32(3_600_000)]);
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     match &results["py-probe"] {
-        Ok(Val::U64(ms)) => assert!((300..3000).contains(ms), "{ms}"),
+        Ok(Val::U64(ms)) => assert!((200..3000).contains(ms), "{ms}"),
         Err(DispatchError::BudgetExceeded { budget: Budget::Deadline { .. }, .. }) => {}
         other => panic!("{other:?}"),
     }
