@@ -10,7 +10,7 @@
 //! ([`resources::proxy_into`], [`resources::proxied`]). Everything else
 //! goes through the dynamic adapter ([`Adapter::call`](crate::socket::Adapter::call)).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use wasmtime::component::types::{ComponentFunc, Type};
 
@@ -355,10 +355,6 @@ where
         return Err(wasmtime::format_err!("socket `{}` has no plugin", adapter.site.interface));
     };
     let caller = store.data().call.as_caller();
-    // The consumer instance making the call (one of a pool), whose handle
-    // budget the new handle counts against.
-    let consumer = adapter.consumer.get().and_then(Weak::upgrade);
-    let consumer = consumer.as_ref().map(|slot| slot.instance(store.data().replica));
     let result = async {
         let target = target.pick(caller.chain);
         let mut entered = target.enter_call(adapter.mode, &caller, &adapter.site).await?;
@@ -371,13 +367,10 @@ where
             let mut src = target_endpoint(target, live);
             let held = resources::take_handle(handle, &mut src, &adapter.kinds)
                 .map_err(|error| adapter.handle_failure(target, error))?;
-            let mut dst = Endpoint {
-                slot: consumer,
-                generation: 0,
-                resource_types: &[],
-                store: store.as_context_mut(),
-                taken: None,
-            };
+            // The consumer's store is all the new handle needs: its count
+            // and limit are the store's.
+            let mut dst =
+                Endpoint { slot: None, generation: 0, resource_types: &[], store: store.as_context_mut(), taken: None };
             resources::proxy_into(&mut dst, held, false)
                 .map_err(|error| adapter.result_failure(target, &mut store, error))
         }
