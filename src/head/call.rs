@@ -10,12 +10,12 @@ use wasmtime::component::Val;
 use crate::PluginData;
 use crate::dispatch_error::DispatchError;
 use crate::instance::ctx::{Caller, Chain, Mode};
-use crate::instance::{Fail, PluginSlot, Site, drive};
+use crate::instance::{CallSite, Fail, PluginSlot, drive};
 
 /// One call of a root function as the host made it: where it goes (the
 /// function's site and index) and what it brings.
 pub(super) struct RootCall<'a, P: PluginData> {
-    pub(super) site: &'a Site<P>,
+    pub(super) site: &'a CallSite<P>,
     pub(super) index: usize,
     /// Whether the host expects a value back.
     pub(super) has_return: bool,
@@ -41,7 +41,7 @@ pub(super) async fn call<P: PluginData>(
     call: RootCall<'_, P>,
 ) -> DispatchResult<P> {
     if mode == Mode::Sync {
-        return call_now(slot, call);
+        return call_blocking(slot, call);
     }
     let chain = Chain::polled().unwrap_or(Chain::NONE);
     call_on(mode, slot.route(chain, call.args), call).await
@@ -73,7 +73,7 @@ pub(super) async fn call_on<P: PluginData>(
 
 /// [`call`], synchronously.
 #[inline]
-pub(super) fn call_now<P: PluginData>(slot: &Arc<PluginSlot<P>>, call: RootCall<'_, P>) -> DispatchResult<P> {
+pub(super) fn call_blocking<P: PluginData>(slot: &Arc<PluginSlot<P>>, call: RootCall<'_, P>) -> DispatchResult<P> {
     call_now_on(slot.route(Caller::host().chain, call.args), call)
 }
 
@@ -83,15 +83,15 @@ pub(super) fn call_now_on<P: PluginData>(slot: &Arc<PluginSlot<P>>, call: RootCa
     let RootCall { site, index, args, .. } = call;
     drive::with_stack(|| {
         let caller = Caller::host();
-        let mut entered = slot.enter_now(&caller, site)?;
+        let mut entered = slot.enter_blocking(&caller, site)?;
         let outcome = entered.live().and_then(|live| {
             let returns = check_args(slot, live, call)?;
             let mut out = [Val::Bool(false)];
-            live.call_vals_now(index, args, &mut out[..usize::from(returns)], false)?;
+            live.call_vals_blocking(index, args, &mut out[..usize::from(returns)], false)?;
             let [value] = out;
             Ok(if returns { value } else { Val::Tuple(Vec::new()) })
         });
-        entered.finish_now(outcome)
+        entered.finish_blocking(outcome)
     })
 }
 

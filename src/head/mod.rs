@@ -13,14 +13,14 @@ use wasmtime::component::{ResourceAny, Val};
 
 use arc_swap::ArcSwap;
 
-use call::{DispatchResult, RootCall, call_now, call_on, suspended};
+use call::{DispatchResult, RootCall, call_blocking, call_on, suspended};
 
 use crate::dispatch_error::DispatchError;
 use crate::instance::ctx::{Caller, Chain, Mode};
 use crate::instance::lock::SlotLock;
 use crate::instance::members::{Members, Snapshot};
-use crate::instance::{Fail, PluginSlot, Site, drive};
-use crate::load::swap::Tree;
+use crate::instance::{CallSite, Fail, PluginSlot, drive};
+use crate::load::swap::LoadedTree;
 use crate::shape::root::RootPlugins;
 use crate::spec::interface::InterfaceName;
 use crate::{InterfaceCardinality, PluginData, Socket};
@@ -32,7 +32,7 @@ struct RootFunction<P: PluginData> {
     name: Arc<str>,
     is_method: bool,
     /// Built once: errors name the interface and function without a copy.
-    site: Site<P>,
+    site: CallSite<P>,
 }
 
 /// The root node of a loaded plugin tree: the host's way into the plugins.
@@ -57,7 +57,7 @@ pub struct PluginTreeHead<P: PluginData> {
     /// The engine, to compile swapped-in plugins before locking the tree.
     engine: wasmtime::Engine,
     /// The plugins and what linking them needs, locked by swaps.
-    tree: SlotLock<Tree<P>>,
+    tree: SlotLock<LoadedTree<P>>,
     /// Loaded with [`PluginTree::load_async`](crate::PluginTree::load_async):
     /// every store is entered asynchronously, and `dispatch` blocks on the
     /// asynchronous path.
@@ -79,7 +79,7 @@ impl<P> PluginTreeHead<P>
 where
     P: PluginData,
 {
-    pub(crate) fn new(tree: Tree<P>) -> Self {
+    pub(crate) fn new(tree: LoadedTree<P>) -> Self {
         let node = &tree.env.interfaces[tree.root];
         let instance: Arc<str> = node.name.instance.as_str().into();
         let functions: Vec<RootFunction<P>> = node
@@ -89,7 +89,7 @@ where
                 let name: Arc<str> = f.name.as_str().into();
                 RootFunction {
                     cost: std::sync::atomic::AtomicU64::new(0),
-                    site: Site {
+                    site: CallSite {
                         interface: instance.clone(),
                         function: name.clone(),
                         edge: tree.env.stats.edge(None, node.id.clone(), name.clone()),
@@ -306,9 +306,9 @@ where
         let plugins = self.plugins_of(&snapshot);
         match self.cardinality {
             InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any if plugins.slots.len() > 1 => {
-                self.fan_out(&plugins, index, |slot| call_now(slot, call))
+                self.fan_out(&plugins, index, |slot| call_blocking(slot, call))
             }
-            _ => plugins.each(|slot| call_now(slot, call)),
+            _ => plugins.each(|slot| call_blocking(slot, call)),
         }
     }
 
@@ -522,7 +522,7 @@ where
         self.root.load_full()
     }
 
-    pub(crate) fn site(&self, index: usize) -> &Site<P> {
+    pub(crate) fn site(&self, index: usize) -> &CallSite<P> {
         &self.functions[index].site
     }
 
@@ -575,7 +575,7 @@ where
         let Some(owner) = snapshot.iter().find_map(|slot| slot.owner_of(&handle)) else {
             return Ok(false);
         };
-        let site = Site::uncounted(self.instance.clone(), "[resource-drop]".into());
+        let site = CallSite::uncounted(self.instance.clone(), "[resource-drop]".into());
         let mut entered = owner.enter_call(mode, &Caller::host_in(mode), &site).await?;
         let outcome = async {
             let live = entered.live()?;
@@ -599,7 +599,7 @@ where
 impl<P: PluginData> Drop for PluginTreeHead<P> {
     fn drop(&mut self) {
         // Let go of every hold but the tree's, which then releases the
-        // plugins without one freeing another (see `Tree`'s drop).
+        // plugins without one freeing another (see `LoadedTree`'s drop).
         self.all.store(Arc::new(Vec::new()));
     }
 }

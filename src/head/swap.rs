@@ -133,7 +133,7 @@ impl<P: PluginData> PluginTreeHead<P> {
         Ok(())
     }
 
-    fn removed(&self, tree: &mut crate::load::swap::Tree<P>, plugin: &P::Id) -> Result<(), PluginSwapError<P>> {
+    fn removed(&self, tree: &mut crate::load::swap::LoadedTree<P>, plugin: &P::Id) -> Result<(), PluginSwapError<P>> {
         let removed = tree.remove(plugin)?;
         self.all.store(Arc::new(tree.slots()));
         tracing::info!(plugin = %removed.label, version = %removed.version(), "plugin removed");
@@ -181,7 +181,7 @@ impl<P: PluginData> PluginTreeHead<P> {
 
     async fn bring_in_locked(
         &self,
-        tree: &mut crate::load::swap::Tree<P>,
+        tree: &mut crate::load::swap::LoadedTree<P>,
         change: Change,
         plugin: P,
         component: Result<wasmtime::component::Component, P::Error>,

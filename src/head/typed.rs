@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::dispatch_error::DispatchError;
 use crate::head::PluginTreeHead;
 use crate::instance::ctx::{Caller, Mode};
-use crate::instance::{Fail, PluginSlot, Site, drive};
+use crate::instance::{CallSite, Fail, PluginSlot, drive};
 use crate::{InterfaceCardinality, PluginData, Socket};
 
 /// The parameters of a typed call: a tuple of Rust values wasmtime lowers
@@ -71,7 +71,7 @@ where
         if self.head.cardinality() == InterfaceCardinality::ExactlyOne
             && let [slot] = plugins.as_slice()
         {
-            return Socket::ExactlyOne(call_now(slot, site, self.index, Some(params)));
+            return Socket::ExactlyOne(call_blocking(slot, site, self.index, Some(params)));
         }
         // The last plugin takes the parameters; the others get copies.
         let mut left = plugins.len();
@@ -79,7 +79,7 @@ where
         self.head.plugins_of(&plugins).each(|slot| {
             left = left.saturating_sub(1);
             let params = if left == 0 { params.take() } else { params.clone() };
-            call_now(slot, site, self.index, params)
+            call_blocking(slot, site, self.index, params)
         })
     }
 
@@ -116,7 +116,7 @@ where
 async fn call_one<P, Params, Results>(
     mode: Mode,
     slot: &Arc<PluginSlot<P>>,
-    site: &Site<P>,
+    site: &CallSite<P>,
     index: usize,
     params: Params,
 ) -> Result<Results, DispatchError<P::Id>>
@@ -135,9 +135,9 @@ where
 /// One plugin's typed call, synchronously, with parameters that may have
 /// run out.
 #[inline]
-fn call_now<P, Params, Results>(
+fn call_blocking<P, Params, Results>(
     slot: &Arc<PluginSlot<P>>,
-    site: &Site<P>,
+    site: &CallSite<P>,
     index: usize,
     params: Option<Params>,
 ) -> Result<Results, DispatchError<P::Id>>
@@ -149,11 +149,11 @@ where
     drive::with_stack(|| {
         let caller = Caller::host();
         let slot = slot.pick(caller.chain);
-        let mut entered = slot.enter_now(&caller, site)?;
+        let mut entered = slot.enter_blocking(&caller, site)?;
         let outcome = match params {
-            Some(params) => entered.live().and_then(|live| live.call_typed_now(index, params)),
+            Some(params) => entered.live().and_then(|live| live.call_typed_blocking(index, params)),
             None => Err(Fail::InvalidArguments(wasmtime::format_err!("no parameters left"))),
         };
-        entered.finish_now(outcome)
+        entered.finish_blocking(outcome)
     })
 }

@@ -25,13 +25,13 @@ use crate::wasm_error::WasmError;
 /// The interface and function a call is for, as named in errors, and the
 /// edge its calls are counted on (none when the tree counts none, and for
 /// resource drops).
-pub(crate) struct Site<P: PluginData> {
+pub(crate) struct CallSite<P: PluginData> {
     pub(crate) interface: Arc<str>,
     pub(crate) function: Arc<str>,
     pub(crate) edge: Option<Arc<Edge<P>>>,
 }
 
-impl<P: PluginData> Site<P> {
+impl<P: PluginData> CallSite<P> {
     /// A site whose calls are not counted.
     pub(crate) fn uncounted(interface: Arc<str>, function: Arc<str>) -> Self {
         Self { interface, function, edge: None }
@@ -62,6 +62,33 @@ impl<Id: std::fmt::Debug + std::fmt::Display + 'static> Fail<Id> {
     }
 }
 
+/// Whom a failed call counts against: its plugin's health records only its
+/// own failures, so one plugin's misdeed never gets another blamed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Blame {
+    /// The plugin called: it trapped, or ran out of a budget of its own.
+    Plugin,
+    /// Someone else: the caller (bad arguments, a foreign handle), a callee
+    /// further down, or nobody (a wait for a busy plugin).
+    Elsewhere,
+}
+
+impl Blame {
+    fn plugin_if(own: bool) -> Self {
+        if own { Self::Plugin } else { Self::Elsewhere }
+    }
+}
+
+/// How a call is let in, once its plugin is locked for it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// The live instance takes the call.
+    Ready,
+    /// The instance is dead or was left in an unknown state: a new one is
+    /// started first.
+    Revive,
+}
+
 /// One call inside a plugin, from [`PluginSlot::enter_call`] to
 /// [`Entered::finish`]: the slot held for the call, with the call's frame
 /// set in its store.
@@ -74,7 +101,7 @@ impl<Id: std::fmt::Debug + std::fmt::Display + 'static> Fail<Id> {
 pub(crate) struct Entered<'a, P: PluginData> {
     slot: &'a PluginSlot<P>,
     busy: Busy<'a, P>,
-    site: &'a Site<P>,
+    site: &'a CallSite<P>,
     mode: Mode,
     fuel: Option<u64>,
     finished: bool,
@@ -90,7 +117,7 @@ impl<P: PluginData> PluginSlot<P> {
     /// the store. The caller runs the call on [`Entered::live`] and hands
     /// its outcome to [`Entered::finish`].
     ///
-    /// Hot synchronous paths call [`enter_now`](Self::enter_now) directly:
+    /// Hot synchronous paths call [`enter_blocking`](Self::enter_blocking) directly:
     /// an `.await` of a future that is ready at once still costs its
     /// construction and poll, on every call.
     ///
@@ -101,23 +128,23 @@ impl<P: PluginData> PluginSlot<P> {
         &'a self,
         mode: Mode,
         caller: &Caller,
-        site: &'a Site<P>,
+        site: &'a CallSite<P>,
     ) -> impl Future<Output = Result<Entered<'a, P>, DispatchError<P::Id>>> {
         match mode {
-            Mode::Sync => Either::Left(std::future::ready(self.enter_now(caller, site))),
+            Mode::Sync => Either::Left(std::future::ready(self.enter_blocking(caller, site))),
             Mode::Async => Either::Right(self.enter_async(caller, site)),
         }
     }
 
     /// [`enter_call`](Self::enter_call), synchronously: blocks for the lock.
     #[inline]
-    pub(crate) fn enter_now<'a>(
+    pub(crate) fn enter_blocking<'a>(
         &'a self,
         caller: &Caller,
-        site: &'a Site<P>,
+        site: &'a CallSite<P>,
     ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
-        let mut busy = self.enter_blocking(caller).map_err(|refused| self.not_entered(site, refused))?;
-        if self.admit(&busy, caller, site)? {
+        let mut busy = self.hold_blocking(caller).map_err(|refused| self.not_entered(site, refused))?;
+        if self.admit(&busy, caller, site)? == Admission::Revive {
             drive::now(self.reinstantiate(Mode::Sync, &mut busy.state));
         }
         self.frame(busy, caller, site, Mode::Sync)
@@ -125,7 +152,7 @@ impl<P: PluginData> PluginSlot<P> {
 
     /// Counts a call on `site` refused before it entered the instance.
     #[cold]
-    fn count_refused(&self, site: &Site<P>) {
+    fn count_refused(&self, site: &CallSite<P>) {
         if let Some(edge) = &site.edge {
             edge.recorder(&self.id, self.revision, self.replica).refused();
         }
@@ -135,10 +162,10 @@ impl<P: PluginData> PluginSlot<P> {
     async fn enter_async<'a>(
         &'a self,
         caller: &Caller,
-        site: &'a Site<P>,
+        site: &'a CallSite<P>,
     ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
-        let mut busy = self.enter_awaiting(caller).await.map_err(|refused| self.not_entered(site, refused))?;
-        if self.admit(&busy, caller, site)? {
+        let mut busy = self.hold_async(caller).await.map_err(|refused| self.not_entered(site, refused))?;
+        if self.admit(&busy, caller, site)? == Admission::Revive {
             // Boxed, as every cold step of the call path: a future holds
             // room for its largest step.
             Box::pin(self.reinstantiate(Mode::Async, &mut busy.state)).await;
@@ -147,7 +174,7 @@ impl<P: PluginData> PluginSlot<P> {
     }
 
     #[cold]
-    fn not_entered(&self, site: &Site<P>, refused: NotEntered) -> DispatchError<P::Id> {
+    fn not_entered(&self, site: &CallSite<P>, refused: NotEntered) -> DispatchError<P::Id> {
         self.count_refused(site);
         match refused {
             NotEntered::Reentered => self.refusal(site, Refusal::Reentrant),
@@ -155,10 +182,15 @@ impl<P: PluginData> PluginSlot<P> {
         }
     }
 
-    /// Refuses a quarantined plugin or a call too deep; `Ok(true)` when the
-    /// instance must be revived first.
+    /// Refuses a quarantined plugin or a call too deep; admits the others,
+    /// saying whether the instance must be revived first.
     #[inline]
-    fn admit(&self, busy: &Busy<'_, P>, caller: &Caller, site: &Site<P>) -> Result<bool, DispatchError<P::Id>> {
+    fn admit(
+        &self,
+        busy: &Busy<'_, P>,
+        caller: &Caller,
+        site: &CallSite<P>,
+    ) -> Result<Admission, DispatchError<P::Id>> {
         if let Some(remaining) = self.quarantine_remaining() {
             self.count_refused(site);
             return Err(self.refusal(site, Refusal::Quarantined(remaining)));
@@ -167,7 +199,10 @@ impl<P: PluginData> PluginSlot<P> {
             self.count_refused(site);
             return Err(self.refusal(site, Refusal::Depth));
         }
-        Ok(!matches!(&*busy.state, SlotState::Live(live) if !live.tainted))
+        Ok(match &*busy.state {
+            SlotState::Live(live) if !live.tainted => Admission::Ready,
+            _ => Admission::Revive,
+        })
     }
 
     /// The call's frame on the live instance, or why there is none.
@@ -176,7 +211,7 @@ impl<P: PluginData> PluginSlot<P> {
         &'a self,
         mut busy: Busy<'a, P>,
         caller: &Caller,
-        site: &'a Site<P>,
+        site: &'a CallSite<P>,
         mode: Mode,
     ) -> Result<Entered<'a, P>, DispatchError<P::Id>> {
         let (fuel, counted) = match &mut *busy.state {
@@ -184,7 +219,7 @@ impl<P: PluginData> PluginSlot<P> {
                 let counted = site.edge.as_deref().map(|edge| self.count_call(live, edge));
                 (self.begin_frame(live, caller, mode), counted)
             }
-            SlotState::Dead(_, error, _) => {
+            SlotState::Dead { error, .. } => {
                 let source = error.clone();
                 self.count_refused(site);
                 return Err(self.refusal(site, Refusal::Unavailable(source)));
@@ -250,17 +285,17 @@ impl<P: PluginData> PluginSlot<P> {
     async fn conclude(
         &self,
         mode: Mode,
-        site: &Site<P>,
+        site: &CallSite<P>,
         failure: Fail<P::Id>,
         fuel: Option<u64>,
         state: &mut SlotState<P>,
     ) -> DispatchError<P::Id> {
-        let (error, own) = match failure {
+        let (error, blame) = match failure {
             Fail::Refused(error) => {
                 let error = *error;
                 let own = matches!(&error, DispatchError::BudgetExceeded { budget, .. } if !matches!(budget, Budget::Depth { .. }))
                     && error.plugin() == &self.id;
-                (error, own)
+                (error, Blame::plugin_if(own))
             }
             Fail::InvalidArguments(error) => {
                 let error = DispatchError::InvalidArguments {
@@ -269,26 +304,26 @@ impl<P: PluginData> PluginSlot<P> {
                     function: site.function.clone(),
                     source: WasmError::new(error),
                 };
-                (error, false)
+                (error, Blame::Elsewhere)
             }
             Fail::Ran(error) => self.ran(mode, site, error, fuel, state).await,
         };
-        if own {
+        if blame == Blame::Plugin {
             self.record_failure(&error);
         }
         error
     }
 
-    /// The error of a call whose wasm ran and failed, and whether it is the
-    /// plugin's own; replaces the instance.
+    /// The error of a call whose wasm ran and failed, and whom it counts
+    /// against; replaces the instance.
     async fn ran(
         &self,
         mode: Mode,
-        site: &Site<P>,
+        site: &CallSite<P>,
         error: wasmtime::Error,
         fuel: Option<u64>,
         state: &mut SlotState<P>,
-    ) -> (DispatchError<P::Id>, bool) {
+    ) -> (DispatchError<P::Id>, Blame) {
         let (call_hit, deadline, inherited, started, ends, note) = match state {
             SlotState::Live(live) => {
                 let data = live.store.data_mut();
@@ -296,7 +331,7 @@ impl<P: PluginData> PluginSlot<P> {
                 let call = &mut data.call;
                 (call.hit.take(), call.deadline, call.inherited, call.started, call.ends, note)
             }
-            SlotState::Dead(..) => (None, self.limits.deadline, false, 0, u64::MAX, None),
+            SlotState::Dead { .. } => (None, self.limits.deadline, false, 0, u64::MAX, None),
         };
         // Whether this call's own end has come (its deadline ran out, not
         // a callee's shorter one).
@@ -325,7 +360,7 @@ impl<P: PluginData> PluginSlot<P> {
             // no code.
             let (plugin, interface, function) = (self.id.clone(), site.interface.clone(), site.function.clone());
             self.reinstantiate(mode, state).await;
-            return (DispatchError::Remote { plugin, interface, function, address, reason }, own);
+            return (DispatchError::Remote { plugin, interface, function, address, reason }, Blame::plugin_if(own));
         }
         let socket = error
             .chain()
@@ -359,7 +394,10 @@ impl<P: PluginData> PluginSlot<P> {
         let (plugin, interface, function) = (self.id.clone(), site.interface.clone(), site.function.clone());
         if let Some(budget) = exceeded {
             tracing::warn!(plugin = %self.label, %budget, "plugin exceeded its budget");
-            return (DispatchError::BudgetExceeded { plugin, interface, function, budget, reinstantiated }, own);
+            return (
+                DispatchError::BudgetExceeded { plugin, interface, function, budget, reinstantiated },
+                Blame::plugin_if(own),
+            );
         }
         let error = if let Some(source) = socket {
             DispatchError::Socket { plugin, interface, function, reinstantiated, source }
@@ -369,7 +407,7 @@ impl<P: PluginData> PluginSlot<P> {
             let source = WasmError::with_note(error, note);
             DispatchError::Trap { plugin, interface, function, reinstantiated, source }
         };
-        (error, own)
+        (error, Blame::plugin_if(own))
     }
 
     /// How long a call started at tick `started` ran, to the tick.
@@ -379,7 +417,7 @@ impl<P: PluginData> PluginSlot<P> {
     }
 
     #[cold]
-    fn refusal(&self, site: &Site<P>, refusal: Refusal) -> DispatchError<P::Id> {
+    fn refusal(&self, site: &CallSite<P>, refusal: Refusal) -> DispatchError<P::Id> {
         let (plugin, interface, function) = (self.id.clone(), site.interface.clone(), site.function.clone());
         match refusal {
             Refusal::Reentrant => DispatchError::Reentrant { plugin, interface, function },
@@ -453,7 +491,7 @@ impl<P: PluginData> PluginSlot<P> {
     /// Counts a call abandoned inside the plugin. Not a failure of the
     /// plugin's own: the caller let go of it.
     #[cold]
-    fn record_cancelled(&self, site: &Site<P>) {
+    fn record_cancelled(&self, site: &CallSite<P>) {
         self.shared.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner).cancelled += 1;
         tracing::info!(plugin = %self.label, interface = %site.interface, function = %site.function, "call abandoned mid-call; the instance will be replaced");
     }
@@ -487,7 +525,7 @@ impl<'a, P: PluginData> Entered<'a, P> {
             SlotState::Live(live) => Ok(live),
             // `enter_call` hands out only live instances; kept an error
             // rather than a panic all the same.
-            SlotState::Dead(_, error, _) => {
+            SlotState::Dead { error, .. } => {
                 Err(Fail::Refused(Box::new(self.slot.refusal(self.site, Refusal::Unavailable(error.clone())))))
             }
         }
@@ -496,7 +534,7 @@ impl<'a, P: PluginData> Entered<'a, P> {
     /// Ends the call: counts it, turns a failure into the call's error
     /// (replacing the instance after a failure inside wasm, recording it
     /// when it is the plugin's own), and drops the handles released while
-    /// it ran. [`finish_now`](Self::finish_now) is the synchronous form.
+    /// it ran. [`finish_blocking`](Self::finish_blocking) is the synchronous form.
     /// (Not an `async fn`, for the reason [`PluginSlot::enter_call`] is not.)
     #[inline]
     pub(crate) fn finish<R>(
@@ -507,7 +545,7 @@ impl<'a, P: PluginData> Entered<'a, P> {
         R: 'a,
     {
         match self.mode {
-            Mode::Sync => Either::Left(std::future::ready(self.finish_now(outcome))),
+            Mode::Sync => Either::Left(std::future::ready(self.finish_blocking(outcome))),
             Mode::Async => Either::Right(self.finish_async(outcome)),
         }
     }
@@ -518,21 +556,21 @@ impl<'a, P: PluginData> Entered<'a, P> {
     /// in the instruction bench).
     #[allow(clippy::inline_always, reason = "measured: see above")]
     #[inline(always)]
-    pub(crate) fn finish_now<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
+    pub(crate) fn finish_blocking<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
         let slot = self.count(outcome.is_err());
         let result = match outcome {
             Ok(value) => Ok(value),
-            Err(failure) => Err(self.conclude_now(failure)),
+            Err(failure) => Err(self.conclude_blocking(failure)),
         };
         // Handles released while this call ran (by the plugins it called).
-        slot.drain_deferred_now(&mut self.busy.state);
+        slot.drain_deferred_blocking(&mut self.busy.state);
         drop(self);
         // And one released between that look and the unlock.
         if !slot.asynchronous
             && slot.has_deferred.load(Ordering::Acquire)
             && let Some(mut state) = slot.try_state()
         {
-            slot.drain_deferred_now(&mut state);
+            slot.drain_deferred_blocking(&mut state);
         }
         result
     }
@@ -574,7 +612,7 @@ impl<'a, P: PluginData> Entered<'a, P> {
     }
 
     #[cold]
-    fn conclude_now(&mut self, failure: Fail<P::Id>) -> DispatchError<P::Id> {
+    fn conclude_blocking(&mut self, failure: Fail<P::Id>) -> DispatchError<P::Id> {
         let (slot, site, fuel) = (self.slot, self.site, self.fuel);
         let concluded = drive::now(slot.conclude(Mode::Sync, site, failure, fuel, &mut self.busy.state));
         concluded.unwrap_or_else(|| {
@@ -625,7 +663,7 @@ impl<P: 'static> Live<P> {
 
     /// [`call_vals_async`](Self::call_vals_async) of a synchronous call.
     #[inline]
-    pub(crate) fn call_vals_now<Id: crate::Key>(
+    pub(crate) fn call_vals_blocking<Id: crate::Key>(
         &mut self,
         index: usize,
         args: &[Val],
@@ -673,7 +711,7 @@ impl<P: 'static> Live<P> {
 
     /// [`call_typed_async`](Self::call_typed_async) of a synchronous call.
     #[inline]
-    pub(crate) fn call_typed_now<Id, Params, Results>(
+    pub(crate) fn call_typed_blocking<Id, Params, Results>(
         &mut self,
         index: usize,
         params: Params,

@@ -35,7 +35,7 @@ use lock::{SlotGuard, SlotLock};
 /// whatever that call has left.
 const DESTRUCTOR_TICKS: u64 = 2;
 
-pub(crate) use invoke::{Fail, Site};
+pub(crate) use invoke::{CallSite, Fail};
 
 /// How to make an instance of a plugin: what its first start, each of its
 /// pool's instances and each re-instantiation are given.
@@ -92,7 +92,15 @@ pub(crate) enum SlotState<P: 'static> {
     Live(Live<P>),
     /// The instance is gone and could not be replaced; the data is kept to try
     /// again on the next call.
-    Dead(Option<P>, WasmError, u64),
+    Dead {
+        /// The plugin's data, for the next try; `None` once a try consumed
+        /// it without giving it back.
+        data: Option<P>,
+        /// Why the last try failed, as every call refused meanwhile reports.
+        error: WasmError,
+        /// The generation the failed try would have been.
+        generation: u64,
+    },
 }
 
 /// A loaded plugin, shared by every consumer that sockets it and by the head.
@@ -324,7 +332,7 @@ impl<P: PluginData> PluginSlot<P> {
     /// which would otherwise deadlock. Handles released while the slot was
     /// busy are dropped here, in the owner's store.
     #[inline]
-    pub(crate) fn enter_blocking(&self, caller: &Caller) -> Result<Busy<'_, P>, NotEntered> {
+    pub(crate) fn hold_blocking(&self, caller: &Caller) -> Result<Busy<'_, P>, NotEntered> {
         let chain = caller.chain;
         if self.is_busy_on(chain) || self.pool_holds(chain) {
             return Err(NotEntered::Reentered);
@@ -338,13 +346,13 @@ impl<P: PluginData> PluginSlot<P> {
         };
         self.busy.store(chain.0, Ordering::Relaxed);
         let mut busy = Busy { state, busy: &self.busy };
-        self.drain_deferred_now(&mut busy.state);
+        self.drain_deferred_blocking(&mut busy.state);
         Ok(busy)
     }
 
-    /// [`enter_blocking`](Self::enter_blocking) for an asynchronous call:
+    /// [`hold_blocking`](Self::hold_blocking) for an asynchronous call:
     /// awaits the lock, at most until the call's end.
-    pub(crate) async fn enter_awaiting(&self, caller: &Caller) -> Result<Busy<'_, P>, NotEntered> {
+    pub(crate) async fn hold_async(&self, caller: &Caller) -> Result<Busy<'_, P>, NotEntered> {
         let chain = caller.chain;
         if self.is_busy_on(chain) || self.pool_holds(chain) {
             return Err(NotEntered::Reentered);
@@ -422,7 +430,7 @@ impl<P: PluginData> PluginSlot<P> {
 
     /// Drops the handles released while a synchronous slot was busy, now.
     #[inline]
-    pub(crate) fn drain_deferred_now(&self, state: &mut SlotState<P>) {
+    pub(crate) fn drain_deferred_blocking(&self, state: &mut SlotState<P>) {
         if self.takes_deferred() {
             drive::now(self.drop_deferred(Mode::Sync, state));
         }
@@ -483,7 +491,7 @@ impl<P: PluginData> PluginSlot<P> {
         if !self.asynchronous
             && let Some(mut state) = self.state.try_lock()
         {
-            self.drain_deferred_now(&mut state);
+            self.drain_deferred_blocking(&mut state);
         }
     }
 
@@ -498,10 +506,11 @@ impl<P: PluginData> PluginSlot<P> {
     /// lent it belong to the old instance, and dropping the old table returns
     /// them to their owners. Returns whether a new instance is running.
     pub(crate) async fn reinstantiate(&self, mode: Mode, state: &mut SlotState<P>) -> bool {
-        let (data, generation) = match std::mem::replace(state, SlotState::Dead(None, dead_placeholder(), 0)) {
-            SlotState::Live(live) => (Some(live.store.into_data().into_plugin()), live.generation + 1),
-            SlotState::Dead(data, _, generation) => (data, generation + 1),
-        };
+        let (data, generation) =
+            match std::mem::replace(state, SlotState::Dead { data: None, error: dead_placeholder(), generation: 0 }) {
+                SlotState::Live(live) => (Some(live.store.into_data().into_plugin()), live.generation + 1),
+                SlotState::Dead { data, generation, .. } => (data, generation + 1),
+            };
         let Some(mut data) = data else { return false };
         // Dropping the old table drops the proxies in it, which releases the
         // handles they hold in their owners.
@@ -520,7 +529,7 @@ impl<P: PluginData> PluginSlot<P> {
             }
             Err((data, error)) => {
                 tracing::warn!(plugin = %self.label, %error, "plugin could not be re-instantiated");
-                *state = SlotState::Dead(data, error, generation);
+                *state = SlotState::Dead { data, error, generation };
                 false
             }
         }
@@ -553,7 +562,7 @@ impl<P: PluginData> PluginSlot<P> {
         // host function asks) is live: never wait for it.
         let dead = std::iter::once(self)
             .chain(self.replicas.iter().map(|slot| &**slot))
-            .all(|slot| slot.state.try_lock().is_some_and(|state| matches!(&*state, SlotState::Dead(..))));
+            .all(|slot| slot.state.try_lock().is_some_and(|state| matches!(&*state, SlotState::Dead { .. })));
         let health = self.shared.health.lock().unwrap_or_else(PoisonError::into_inner);
         let instances = || std::iter::once(self).chain(self.replicas.iter().map(|slot| &**slot));
         crate::PluginHealth {

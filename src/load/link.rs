@@ -10,7 +10,7 @@ use super::{Env, Import, LoadError, Loaded, PluginLoadError, Provider};
 use crate::PluginData;
 use crate::graph::InterfaceSpec;
 use crate::instance::ctx::PluginCtx;
-use crate::instance::{PluginSlot, Site};
+use crate::instance::{CallSite, PluginSlot};
 use crate::shape::{self, Shape};
 use crate::socket::{self, Adapter};
 use crate::types::{self, ResourceNames};
@@ -109,7 +109,7 @@ where
             let shape = Self::socket_shape(&site, targets)?;
             let adapter = Arc::new(Adapter {
                 consumer_id: id.clone(),
-                site: Site {
+                site: CallSite {
                     interface: interface.name.instance.as_str().into(),
                     function: name.as_str().into(),
                     edge: self.stats.edge(Some(id.clone()), interface.id.clone(), name.as_str().into()),

@@ -291,9 +291,9 @@ where
         let plugins: Vec<Loaded<P>> = load_order.iter().filter_map(|&i| loader.loaded[i].take()).collect();
         drop(loader);
         // From here the tree owns the plugins: dropped, it releases them
-        // without one plugin's drop freeing another (see `swap::Tree`).
+        // without one plugin's drop freeing another (see `swap::LoadedTree`).
         let groups = frozen.groups.into_iter().map(|(group, _)| group).collect();
-        let tree = swap::Tree::new(env, members, plugins, root, frozen.report, groups);
+        let tree = swap::LoadedTree::new(env, members, plugins, root, frozen.report, groups);
         match outcome {
             Ok(()) => Ok((PluginTreeHead::new(tree), errors)),
             Err(primary) => {

@@ -32,7 +32,7 @@ use crate::load::{FreezeReport, LoadError, NestedLoadError, SwapError};
 pub(crate) type PluginSwapError<P> = SwapError<<P as PluginData>::Id, <P as PluginData>::InterfaceId>;
 
 /// Every loaded plugin of a tree, and the member lists that link them.
-pub(crate) struct Tree<P: PluginData> {
+pub(crate) struct LoadedTree<P: PluginData> {
     pub(crate) env: Env<P>,
     /// Per interface, its loaded plugins, as its consumers' sockets and (for
     /// the root) the head read them.
@@ -58,14 +58,14 @@ struct Retired<P: PluginData + 'static> {
     sockets: Vec<usize>,
 }
 
-/// What [`Tree::read`] finds in a plugin's metadata.
+/// What [`LoadedTree::read`] finds in a plugin's metadata.
 struct Read<P: PluginData> {
     id: P::Id,
     plug: usize,
     sockets: Vec<usize>,
 }
 
-impl<P: PluginData> Tree<P> {
+impl<P: PluginData> LoadedTree<P> {
     pub(crate) fn new(
         env: Env<P>,
         members: Vec<Arc<Members<P>>>,
@@ -430,7 +430,7 @@ impl<P: PluginData> Tree<P> {
     }
 }
 
-impl<P: PluginData> Drop for Tree<P> {
+impl<P: PluginData> Drop for LoadedTree<P> {
     fn drop(&mut self) {
         // Every member list emptied first: a consumer's sockets then hold
         // no plugin, and no plugin is freed by another's drop (a deep tree

@@ -20,7 +20,7 @@ use crate::PluginData;
 use crate::dispatch_error::{DispatchError, SocketTrap};
 use crate::instance::ctx::{Caller, Mode, PluginCtx};
 use crate::instance::members::Members;
-use crate::instance::{Fail, Live, PluginSlot, Site};
+use crate::instance::{CallSite, Fail, Live, PluginSlot};
 use crate::shape::{self, Shape};
 use crate::types::ResourceNames;
 use resources::{Endpoint, HandleError, Proxy, ResourceKinds};
@@ -67,7 +67,7 @@ fn target_endpoint<'e, P: PluginData>(target: &'e Arc<PluginSlot<P>>, live: &'e 
 
 /// Everything a socket function needs at call time, resolved at load time.
 pub(crate) struct Adapter<P: PluginData> {
-    pub(crate) site: Site<P>,
+    pub(crate) site: CallSite<P>,
     /// The consumer's own slot, set once it is instantiated (a weak link: the
     /// consumer's store owns this adapter).
     pub(crate) consumer: Arc<OnceLock<Weak<PluginSlot<P>>>>,
@@ -267,7 +267,7 @@ impl<P: PluginData> Adapter<P> {
         };
         let target = routed.as_ref().unwrap_or_else(|| target.pick(caller.chain));
         let mut entered = match self.mode {
-            Mode::Sync => target.enter_now(caller, &self.site)?,
+            Mode::Sync => target.enter_blocking(caller, &self.site)?,
             Mode::Async => target.enter_call(Mode::Async, caller, &self.site).await?,
         };
         let outcome = async {
@@ -284,7 +284,7 @@ impl<P: PluginData> Adapter<P> {
         }
         .await;
         match self.mode {
-            Mode::Sync => entered.finish_now(outcome),
+            Mode::Sync => entered.finish_blocking(outcome),
             Mode::Async => entered.finish(outcome).await,
         }
     }
@@ -391,7 +391,7 @@ impl<P: PluginData> Adapter<P> {
         let mut out = [Val::Bool(false)];
         let slots = &mut out[..usize::from(returns)];
         let called = match self.mode {
-            Mode::Sync => live.call_vals_now(self.function, args, slots, true),
+            Mode::Sync => live.call_vals_blocking(self.function, args, slots, true),
             Mode::Async => live.call_vals_async(self.function, args, slots, true).await,
         };
         if !lent.is_empty() {

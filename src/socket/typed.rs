@@ -155,10 +155,11 @@ where
             };
             let caller = store.data().call.as_caller();
             let result = drive::with_stack(|| {
-                let mut entered = target.pick(caller.chain).enter_now(&caller, &adapter.site)?;
-                let outcome =
-                    entered.live().and_then(|live| live.call_typed_now::<_, Params, Results>(adapter.function, params));
-                entered.finish_now(outcome)
+                let mut entered = target.pick(caller.chain).enter_blocking(&caller, &adapter.site)?;
+                let outcome = entered
+                    .live()
+                    .and_then(|live| live.call_typed_blocking::<_, Params, Results>(adapter.function, params));
+                entered.finish_blocking(outcome)
             });
             result.map_err(crate::socket::trap)
         }),
@@ -311,7 +312,7 @@ where
             adapter.check_generation(&owner, live, generation)?;
             let params = params.prepend(inner);
             match adapter.mode {
-                Mode::Sync => live.call_typed_now::<_, _, Results>(adapter.function, params),
+                Mode::Sync => live.call_typed_blocking::<_, _, Results>(adapter.function, params),
                 Mode::Async => live.call_typed_async::<_, _, Results>(adapter.function, params).await,
             }
         }
@@ -361,7 +362,7 @@ where
         let outcome = async {
             let live = entered.live()?;
             let (handle,) = match adapter.mode {
-                Mode::Sync => live.call_typed_now::<_, Params, (ResourceAny,)>(adapter.function, params)?,
+                Mode::Sync => live.call_typed_blocking::<_, Params, (ResourceAny,)>(adapter.function, params)?,
                 Mode::Async => live.call_typed_async::<_, Params, (ResourceAny,)>(adapter.function, params).await?,
             };
             let mut src = target_endpoint(target, live);

@@ -23,8 +23,21 @@ pub(crate) struct Member<Id> {
     pub(crate) version: String,
 }
 
-/// The settings every member of a group shares.
-pub(crate) type Settings = (Limits, Recovery, Option<Vec<String>>);
+/// The settings every member of a group shares: its one store has one set
+/// of budgets, one recovery policy and one set of grants.
+#[derive(PartialEq)]
+pub(crate) struct Settings {
+    pub(crate) limits: Limits,
+    pub(crate) recovery: Recovery,
+    pub(crate) grants: Option<Vec<String>>,
+}
+
+impl Settings {
+    /// The settings of the plugin `data`.
+    pub(crate) fn of<P: PluginData>(data: &P) -> Self {
+        Self { limits: data.limits(), recovery: data.recovery(), grants: data.grants() }
+    }
+}
 
 /// A frozen group of the loaded tree.
 pub(crate) struct Kept<P: PluginData> {
@@ -107,7 +120,7 @@ impl<P: PluginData> Kept<P> {
         if plug != old.plug || !same_set(&sockets, &old.sockets) {
             return Err("its plug or sockets changed; a group's shape is set at load".to_owned());
         }
-        if (data.limits(), data.recovery(), data.grants()) != self.settings || data.instances() > 1 {
+        if Settings::of(&data) != self.settings || data.instances() > 1 {
             return Err("its limits, recovery, grants or instances differ from its group's".to_owned());
         }
         let bytes = data

@@ -330,7 +330,7 @@ fn keep<P: PluginData>(
         (Some(members), Some(edges), Some(top)) => Ok(Kept {
             members,
             edges,
-            settings: (top.limits(), top.recovery(), top.grants()),
+            settings: group::Settings::of(top),
             spare: top.replica(),
             options: options.clone(),
         }),

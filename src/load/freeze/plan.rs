@@ -69,13 +69,12 @@ pub(super) fn plan<P: PluginData>(
             if !others.is_empty() {
                 return Some(NotFrozen::Shared { provider: provider_id, others });
             }
-            let settings = |data: &P| (data.limits(), data.recovery(), data.grants());
             for &plugin in std::iter::once(&provider).chain(users) {
                 let data = &node(plugin)?.data;
                 if data.instances() > 1 {
                     return Some(NotFrozen::Pooled { plugin: id(plugin)? });
                 }
-                if settings(data) != settings(&provider_node.data) {
+                if super::group::Settings::of(data) != super::group::Settings::of(&provider_node.data) {
                     return Some(NotFrozen::Settings { consumer: id(plugin)?, provider: provider_id });
                 }
             }
