@@ -15,7 +15,7 @@ use crate::wasm_error::WasmError;
 /// function. After any of them the plugin keeps serving later calls.
 #[derive(Debug, Clone, Error)]
 #[non_exhaustive]
-pub enum DispatchError<PluginId: Debug + Display + 'static> {
+pub enum DispatchError<PluginId> {
     /// The interface path is not the root interface; only the root is
     /// callable from the host.
     #[error("plugin `{plugin}`: interface `{interface}` is not the root interface `{root}`")]
@@ -287,12 +287,12 @@ impl<PluginId: Debug + Display + 'static> DispatchError<PluginId> {
 /// the consumer, so the caller above can report it.
 #[derive(Debug, Error)]
 #[error("{0}")]
-pub(crate) struct SocketTrap<PluginId: Debug + Display + 'static>(pub(crate) Arc<DispatchError<PluginId>>);
+pub(crate) struct SocketTrap<PluginId>(pub(crate) Arc<DispatchError<PluginId>>);
 
 /// A [`DispatchError`] further down a chain of socket calls: the source of
 /// [`DispatchError::Socket`]. Dereferences to the inner error.
 #[derive(Debug, Clone)]
-pub struct NestedDispatchError<PluginId: Debug + Display + 'static>(pub(crate) Arc<DispatchError<PluginId>>);
+pub struct NestedDispatchError<PluginId>(pub(crate) Arc<DispatchError<PluginId>>);
 
 impl<PluginId: Debug + Display + 'static> std::ops::Deref for NestedDispatchError<PluginId> {
     type Target = DispatchError<PluginId>;

@@ -24,7 +24,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// [`PluginTree::load`].
 #[derive(Debug, Error)]
 #[non_exhaustive]
-pub enum PluginTreeError<PluginId: Debug + Display, InterfaceId: Debug + Display> {
+pub enum PluginTreeError<PluginId, InterfaceId> {
     /// An [`InterfaceData`] accessor failed. `interface` is `None` when the id
     /// itself could not be read; `position` is the interface's index in the
     /// input.

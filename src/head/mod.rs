@@ -175,7 +175,7 @@ where
     /// inside a frozen group never leave wasm and are not counted.
     ///
     /// ```no_run
-    /// # fn show<P: wasm_link::PluginData + Send>(head: &wasm_link::PluginTreeHead<P>) {
+    /// # fn show<P: wasm_link::PluginData>(head: &wasm_link::PluginTreeHead<P>) {
     /// for edge in head.stats() {
     ///     let from = edge.consumer.as_ref().map_or("host".to_string(), ToString::to_string);
     ///     let median = edge.latency.quantile(0.5).unwrap_or_default();

@@ -39,7 +39,7 @@ impl<P: PluginData> CallSite<P> {
 }
 
 /// How a call body failed.
-pub(crate) enum Fail<Id: std::fmt::Debug + std::fmt::Display + 'static> {
+pub(crate) enum Fail<Id> {
     /// The call was refused before the plugin ran (a foreign handle, a
     /// wrong argument count, a budget of the caller's): the error is
     /// complete, and counts against the plugin it names only. Boxed: an

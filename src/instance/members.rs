@@ -16,12 +16,12 @@ use super::PluginSlot;
 use crate::PluginData;
 
 /// The loaded plugins of one interface, sorted by id.
-pub(crate) struct Members<P: PluginData + 'static>(ArcSwap<Vec<Arc<PluginSlot<P>>>>);
+pub(crate) struct Members<P: PluginData>(ArcSwap<Vec<Arc<PluginSlot<P>>>>);
 
 /// One read of [`Members`]: the plugins as they were when read.
 pub(crate) type Snapshot<P> = Guard<Arc<Vec<Arc<PluginSlot<P>>>>>;
 
-impl<P: PluginData + 'static> Members<P> {
+impl<P: PluginData> Members<P> {
     pub(crate) fn new(mut slots: Vec<Arc<PluginSlot<P>>>) -> Self {
         slots.sort_by(|a, b| a.id.cmp(&b.id));
         Self(ArcSwap::from_pointee(slots))

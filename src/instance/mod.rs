@@ -104,7 +104,7 @@ pub(crate) enum SlotState<P: 'static> {
 }
 
 /// A loaded plugin, shared by every consumer that sockets it and by the head.
-pub(crate) struct PluginSlot<P: PluginData + 'static> {
+pub(crate) struct PluginSlot<P: PluginData> {
     /// The chain of the call holding `state` ([`Chain`]), 0 when none does.
     /// Only the holder writes it, so a call reading its own chain here knows
     /// the plugin is busy further up that very chain: waiting would deadlock.
@@ -175,7 +175,7 @@ pub(crate) struct PluginSlot<P: PluginData + 'static> {
 pub(crate) const MAX_INSTANCES: usize = 64;
 
 /// What the instances of one plugin share.
-struct Shared<P: PluginData + 'static> {
+struct Shared<P: PluginData> {
     health: Mutex<Health>,
     quarantined: AtomicBool,
     /// The first instance, which holds the others: a call routed to one
@@ -183,7 +183,7 @@ struct Shared<P: PluginData + 'static> {
     first: std::sync::OnceLock<std::sync::Weak<PluginSlot<P>>>,
 }
 
-impl<P: PluginData + 'static> Default for Shared<P> {
+impl<P: PluginData> Default for Shared<P> {
     fn default() -> Self {
         Self { health: Mutex::default(), quarantined: AtomicBool::new(false), first: std::sync::OnceLock::new() }
     }
@@ -603,7 +603,7 @@ impl<P: PluginData> PluginSlot<P> {
 }
 
 /// Where an instance stands in its plugin's pool.
-struct Place<P: PluginData + 'static> {
+struct Place<P: PluginData> {
     shared: Arc<Shared<P>>,
     replica: u32,
     replicas: Box<[Arc<PluginSlot<P>>]>,
@@ -631,7 +631,7 @@ fn dead_placeholder() -> WasmError {
 /// Drops one of the plugin's own handles in its store (running the
 /// resource's destructor there). A destructor that trapped leaves the
 /// instance to be replaced before the next call.
-async fn drop_handle<P: PluginData + Send>(mode: Mode, label: &str, live: &mut Live<P>, handle: ResourceAny) {
+async fn drop_handle<P: PluginData>(mode: Mode, label: &str, live: &mut Live<P>, handle: ResourceAny) {
     if let Err(error) = drop_in(mode, handle, &mut live.store).await {
         live.tainted |= invoke::wasm_failed::<P::Id>(&error);
         tracing::warn!(plugin = %label, error = %WasmError::new(error), "dropping a resource failed");

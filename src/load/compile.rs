@@ -15,7 +15,7 @@ const COMPILING: std::time::Duration = std::time::Duration::from_micros(300);
 /// takes a while. The plugins are `Send`, not `Sync`: each task takes one
 /// and gives it back with its component. A panic in the user's `component`
 /// is theirs and goes through.
-pub(super) fn compile_all<P: PluginData + Send>(
+pub(super) fn compile_all<P: PluginData>(
     engine: &Engine,
     order: &[usize],
     nodes: &mut [Option<PluginNode<P>>],

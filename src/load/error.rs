@@ -16,7 +16,7 @@ use crate::{InterfaceCardinality, InterfaceData, PluginData};
 /// dropped; the rest of the tree loads without it.
 #[derive(Debug, Clone, Error)]
 #[non_exhaustive]
-pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> {
+pub enum LoadError<PluginId, InterfaceId> {
     /// The root interface was not among the interfaces given to
     /// [`PluginTree::new`](crate::PluginTree::new).
     #[error("the root interface `{interface}` is not defined")]
@@ -195,9 +195,7 @@ pub enum LoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Dis
 /// The [`LoadError`] behind another: the source of
 /// [`LoadError::SocketUnavailable`]. Dereferences to the inner error.
 #[derive(Debug, Clone)]
-pub struct NestedLoadError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static>(
-    pub(crate) Arc<LoadError<PluginId, InterfaceId>>,
-);
+pub struct NestedLoadError<PluginId, InterfaceId>(pub(crate) Arc<LoadError<PluginId, InterfaceId>>);
 
 impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> std::ops::Deref
     for NestedLoadError<PluginId, InterfaceId>
@@ -268,7 +266,7 @@ pub(crate) type TreeLoadError<I, P> = LoadError<<P as PluginData>::Id, <I as Int
 /// Nothing changed: the tree serves as before. Each names the plugin.
 #[derive(Debug, Error)]
 #[non_exhaustive]
-pub enum SwapError<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static> {
+pub enum SwapError<PluginId, InterfaceId> {
     /// A [`PluginData`] accessor of the new plugin failed.
     #[error("plugin {}: cannot read its {accessor}", crate::graph::fmt_opt(.plugin.as_ref()))]
     Metadata {

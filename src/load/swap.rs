@@ -52,7 +52,7 @@ pub(crate) struct LoadedTree<P: PluginData> {
 }
 
 /// A replaced or removed version, as the cycle check sees it.
-struct Retired<P: PluginData + 'static> {
+struct Retired<P: PluginData> {
     slot: std::sync::Weak<PluginSlot<P>>,
     plug: usize,
     sockets: Vec<usize>,
