@@ -6,6 +6,9 @@ use std::fmt::{Debug, Display};
 use thiserror::Error;
 
 mod cycles;
+mod index;
+
+pub(crate) use self::index::{FunctionIndex, InterfaceIndex, PluginIndex};
 
 use crate::spec::interface::InterfaceName;
 use crate::{FunctionData, InterfaceCardinality, InterfaceData, PluginData, ReturnKind};
@@ -134,7 +137,7 @@ pub(crate) struct InterfaceSpec<Id> {
 pub(crate) struct InterfaceNode<I: InterfaceData> {
     pub(crate) spec: InterfaceSpec<I::Id>,
     /// Indices into `PluginTree::plugins`, sorted by plugin id.
-    pub(crate) implementers: Vec<usize>,
+    pub(crate) implementers: Vec<PluginIndex>,
     #[allow(dead_code, reason = "kept so the user's metadata lives as long as the tree")]
     pub(crate) data: I,
 }
@@ -152,17 +155,16 @@ impl<I: InterfaceData> std::ops::Deref for InterfaceNode<I> {
 pub(crate) enum Defect<P: PluginData> {
     /// The first of its sockets that names an undefined interface.
     UnknownSocket(P::InterfaceId),
-    /// The plugin depends on itself: through its socket `interface` (an
-    /// index into `PluginTree::interfaces`), along `cycle`, which starts at
-    /// the plugin.
-    Cycle { interface: usize, cycle: Vec<P::Id> },
+    /// The plugin depends on itself: through its socket `interface`, along
+    /// `cycle`, which starts at the plugin.
+    Cycle { interface: InterfaceIndex, cycle: Vec<P::Id> },
 }
 
 pub(crate) struct PluginNode<P: PluginData> {
     pub(crate) id: P::Id,
-    pub(crate) plug: usize,
+    pub(crate) plug: InterfaceIndex,
     /// Its sockets that name defined interfaces, without repeats.
-    pub(crate) sockets: Vec<usize>,
+    pub(crate) sockets: Vec<InterfaceIndex>,
     /// Set when the plugin cannot load; its load fails without compiling it.
     pub(crate) defect: Option<Defect<P>>,
     pub(crate) data: P,
@@ -177,7 +179,7 @@ pub(crate) struct PluginNode<P: PluginData> {
 /// cycles and cardinality are judged by `load`, over the plugins that loaded.
 pub struct PluginTree<I: InterfaceData, P: PluginData<InterfaceId = I::Id>> {
     pub(crate) root_id: I::Id,
-    pub(crate) root: Option<usize>,
+    pub(crate) root: Option<InterfaceIndex>,
     pub(crate) interfaces: Vec<InterfaceNode<I>>,
     pub(crate) plugins: Vec<PluginNode<P>>,
 }
@@ -212,8 +214,8 @@ where
     ) -> crate::PartialSuccess<Self, TreeError<I, P>> {
         let mut errors = Vec::new();
         let interfaces = collect_interfaces(interfaces, &mut errors);
-        let by_id: HashMap<I::Id, usize> =
-            interfaces.iter().enumerate().map(|(index, node)| (node.id.clone(), index)).collect();
+        let by_id: HashMap<I::Id, InterfaceIndex> =
+            interfaces.iter().enumerate().map(|(index, node)| (node.id.clone(), InterfaceIndex(index))).collect();
         let plugins = collect_plugins::<I, P>(plugins, &by_id, &mut errors);
         let root_index = by_id.get(&root).copied();
         if root_index.is_none() {
@@ -266,11 +268,11 @@ where
         let mut edges: Vec<Vec<cycles::Edge>> = self
             .plugins
             .iter()
-            .map(|plugin| plugin.sockets.iter().map(|&socket| (count + socket, socket)).collect())
+            .map(|plugin| plugin.sockets.iter().map(|&socket| (count + socket.0, socket.0)).collect())
             .collect();
         edges.resize_with(count + self.interfaces.len(), Vec::new);
         for (index, plugin) in self.plugins.iter().enumerate() {
-            edges[count + plugin.plug].push((index, plugin.plug));
+            edges[count + plugin.plug.0].push((index, plugin.plug.0));
         }
         for cycles::OnCycle { node: plugin, label: interface, cycle } in cycles::find(&edges) {
             if plugin >= count {
@@ -279,7 +281,7 @@ where
             let cycle = cycle.iter().filter(|&&p| p < count).map(|&p| self.plugins[p].id.clone()).collect();
             let node = &mut self.plugins[plugin];
             if node.defect.is_none() {
-                node.defect = Some(Defect::Cycle { interface, cycle });
+                node.defect = Some(Defect::Cycle { interface: InterfaceIndex(interface), cycle });
             }
         }
     }
@@ -287,7 +289,7 @@ where
     /// Records each interface's implementers, sorted by plugin id.
     fn record_implementers(&mut self) {
         for (index, plugin) in self.plugins.iter().enumerate() {
-            self.interfaces[plugin.plug].implementers.push(index);
+            self.interfaces[plugin.plug].implementers.push(PluginIndex(index));
         }
         let plugins = &self.plugins;
         for interface in &mut self.interfaces {
@@ -358,7 +360,7 @@ fn collect_interfaces<I: InterfaceData, PId: Debug + Display>(
 
 fn collect_plugins<I, P>(
     plugins: impl IntoIterator<Item = P>,
-    interfaces: &HashMap<I::Id, usize>,
+    interfaces: &HashMap<I::Id, InterfaceIndex>,
     errors: &mut Vec<TreeError<I, P>>,
 ) -> Vec<PluginNode<P>>
 where

@@ -9,6 +9,7 @@ use wasmtime::component::Val;
 
 use crate::PluginData;
 use crate::dispatch_error::DispatchError;
+use crate::graph::FunctionIndex;
 use crate::instance::ctx::{Caller, Chain, Mode};
 use crate::instance::{CallSite, Fail, PluginSlot, drive};
 
@@ -16,7 +17,7 @@ use crate::instance::{CallSite, Fail, PluginSlot, drive};
 /// function's site and index) and what it brings.
 pub(super) struct RootCall<'a, P: PluginData> {
     pub(super) site: &'a CallSite<P>,
-    pub(super) index: usize,
+    pub(super) index: FunctionIndex,
     /// Whether the host expects a value back.
     pub(super) has_return: bool,
     pub(super) args: &'a [Val],

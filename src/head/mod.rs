@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use call::{DispatchResult, RootCall, call_blocking, call_on, suspended};
 
 use crate::dispatch_error::DispatchError;
+use crate::graph::FunctionIndex;
 use crate::instance::ctx::{Caller, Chain, Mode};
 use crate::instance::lock::SlotLock;
 use crate::instance::members::{Members, Snapshot};
@@ -45,7 +46,7 @@ pub struct PluginTreeHead<P: PluginData> {
     instance: Arc<str>,
     cardinality: InterfaceCardinality,
     functions: Vec<RootFunction<P>>,
-    by_name: HashMap<String, usize>,
+    by_name: HashMap<String, FunctionIndex>,
     /// The plugins behind the root, as each call reads them.
     root: Arc<Members<P>>,
     /// Every loaded plugin, sorted by id, replaced at every swap.
@@ -99,7 +100,7 @@ where
                 }
             })
             .collect();
-        let by_name = functions.iter().enumerate().map(|(i, f)| (f.name.to_string(), i)).collect();
+        let by_name = functions.iter().enumerate().map(|(i, f)| (f.name.to_string(), FunctionIndex(i))).collect();
         Self {
             instance,
             name: node.name.clone(),
@@ -232,9 +233,9 @@ where
     }
 
     /// The index of a root function: a scan of a few names beats hashing.
-    fn function_index(&self, name: &str) -> Option<usize> {
+    fn function_index(&self, name: &str) -> Option<FunctionIndex> {
         if self.functions.len() <= 16 {
-            self.functions.iter().position(|f| &*f.name == name)
+            self.functions.iter().position(|f| &*f.name == name).map(FunctionIndex)
         } else {
             self.by_name.get(name).copied()
         }
@@ -315,7 +316,7 @@ where
     /// The index of root function `function` of interface `path`, or the
     /// error for every plugin when there is none.
     #[inline]
-    fn resolve(&self, path: &str, function: &str) -> Result<usize, Socket<DispatchResult<P>, P::Id>> {
+    fn resolve(&self, path: &str, function: &str) -> Result<FunctionIndex, Socket<DispatchResult<P>, P::Id>> {
         if !self.name.matches(path) {
             return Err(self.each(|slot| {
                 Err(DispatchError::InvalidInterface {
@@ -424,7 +425,7 @@ where
     fn fan_out(
         &self,
         plugins: &RootPlugins<'_, P>,
-        index: usize,
+        index: FunctionIndex,
         f: impl Fn(&Arc<PluginSlot<P>>) -> DispatchResult<P> + Sync,
     ) -> Socket<DispatchResult<P>, P::Id> {
         use std::sync::atomic::Ordering;
@@ -522,7 +523,7 @@ where
         self.root.load_full()
     }
 
-    pub(crate) fn site(&self, index: usize) -> &CallSite<P> {
+    pub(crate) fn site(&self, index: FunctionIndex) -> &CallSite<P> {
         &self.functions[index].site
     }
 

@@ -8,6 +8,7 @@ use wasmtime::component::{ComponentNamedList, Lift, Lower};
 use std::sync::Arc;
 
 use crate::dispatch_error::DispatchError;
+use crate::graph::FunctionIndex;
 use crate::head::PluginTreeHead;
 use crate::instance::ctx::{Caller, Mode};
 use crate::instance::{CallSite, Fail, PluginSlot, drive};
@@ -40,7 +41,7 @@ impl<T: ComponentNamedList + Lift + Send + Sync + 'static> TypedResults for T {}
 /// ```
 pub struct TypedDispatch<'a, P: PluginData, Params, Results> {
     head: &'a PluginTreeHead<P>,
-    index: usize,
+    index: FunctionIndex,
     _types: PhantomData<fn(Params) -> Results>,
 }
 
@@ -53,7 +54,7 @@ where
     Params: TypedParams + Clone,
     Results: TypedResults,
 {
-    pub(crate) fn new(head: &'a PluginTreeHead<P>, index: usize) -> Self {
+    pub(crate) fn new(head: &'a PluginTreeHead<P>, index: FunctionIndex) -> Self {
         Self { head, index, _types: PhantomData }
     }
 
@@ -117,7 +118,7 @@ async fn call_one<P, Params, Results>(
     mode: Mode,
     slot: &Arc<PluginSlot<P>>,
     site: &CallSite<P>,
-    index: usize,
+    index: FunctionIndex,
     params: Params,
 ) -> Result<Results, DispatchError<P::Id>>
 where
@@ -138,7 +139,7 @@ where
 fn call_blocking<P, Params, Results>(
     slot: &Arc<PluginSlot<P>>,
     site: &CallSite<P>,
-    index: usize,
+    index: FunctionIndex,
     params: Option<Params>,
 ) -> Result<Results, DispatchError<P::Id>>
 where

@@ -18,6 +18,7 @@ use super::ctx::{Caller, Mode, PluginCtx};
 use super::{Busy, Live, NotEntered, PluginSlot, SlotState, drive};
 use crate::PluginData;
 use crate::dispatch_error::{DispatchError, NestedDispatchError, SocketTrap};
+use crate::graph::FunctionIndex;
 use crate::limits::{Budget, Clock, TICK, YIELD_EVERY};
 use crate::stats::Edge;
 use crate::wasm_error::WasmError;
@@ -648,7 +649,7 @@ impl<P: 'static> Live<P> {
     #[inline]
     pub(crate) async fn call_vals_async<Id: crate::Key>(
         &mut self,
-        index: usize,
+        index: FunctionIndex,
         args: &[Val],
         out: &mut [Val],
         checked: bool,
@@ -665,7 +666,7 @@ impl<P: 'static> Live<P> {
     #[inline]
     pub(crate) fn call_vals_blocking<Id: crate::Key>(
         &mut self,
-        index: usize,
+        index: FunctionIndex,
         args: &[Val],
         out: &mut [Val],
         checked: bool,
@@ -679,7 +680,7 @@ impl<P: 'static> Live<P> {
     fn vals_failed<Id: crate::Key>(
         &self,
         error: wasmtime::Error,
-        index: usize,
+        index: FunctionIndex,
         args: &[Val],
         checked: bool,
     ) -> Fail<Id> {
@@ -694,7 +695,7 @@ impl<P: 'static> Live<P> {
     #[inline]
     pub(crate) async fn call_typed_async<Id, Params, Results>(
         &mut self,
-        index: usize,
+        index: FunctionIndex,
         params: Params,
     ) -> Result<Results, Fail<Id>>
     where
@@ -713,7 +714,7 @@ impl<P: 'static> Live<P> {
     #[inline]
     pub(crate) fn call_typed_blocking<Id, Params, Results>(
         &mut self,
-        index: usize,
+        index: FunctionIndex,
         params: Params,
     ) -> Result<Results, Fail<Id>>
     where
@@ -727,12 +728,12 @@ impl<P: 'static> Live<P> {
     }
 
     #[inline]
-    fn typed_func<Params, Results>(&mut self, index: usize) -> wasmtime::Result<TypedFunc<Params, Results>>
+    fn typed_func<Params, Results>(&mut self, index: FunctionIndex) -> wasmtime::Result<TypedFunc<Params, Results>>
     where
         Params: crate::TypedParams,
         Results: crate::TypedResults,
     {
-        if let Some(Some(cached)) = self.typed.get(index)
+        if let Some(Some(cached)) = self.typed.get(index.0)
             && let Some(func) = cached.downcast_ref::<TypedFunc<Params, Results>>()
         {
             return Ok(*func);
@@ -743,17 +744,20 @@ impl<P: 'static> Live<P> {
     /// The first typed call of function `index` on this instance with these
     /// types: type-checks it and caches the result.
     #[cold]
-    fn check_typed_func<Params, Results>(&mut self, index: usize) -> wasmtime::Result<TypedFunc<Params, Results>>
+    fn check_typed_func<Params, Results>(
+        &mut self,
+        index: FunctionIndex,
+    ) -> wasmtime::Result<TypedFunc<Params, Results>>
     where
         Params: crate::TypedParams,
         Results: crate::TypedResults,
     {
         let func = self
             .funcs
-            .get(index)
-            .ok_or_else(|| wasmtime::format_err!("no function at index {index}"))?
+            .get(index.0)
+            .ok_or_else(|| wasmtime::format_err!("no function at index {}", index.0))?
             .typed::<Params, Results>(&self.store)?;
-        if let Some(slot) = self.typed.get_mut(index) {
+        if let Some(slot) = self.typed.get_mut(index.0) {
             *slot = Some(Box::new(func) as Box<dyn std::any::Any + Send + Sync>);
         }
         Ok(func)

@@ -26,6 +26,7 @@ use wasmtime::component::{
 use wasmtime::{Engine, Store};
 
 use crate::PluginData;
+use crate::graph::{FunctionIndex, InterfaceIndex};
 use crate::limits::{self, Clock, Limits, Recovery};
 use crate::wasm_error::WasmError;
 use ctx::{CallState, Caller, Chain, Mode, PluginCtx};
@@ -115,8 +116,8 @@ pub(crate) struct PluginSlot<P: PluginData> {
     pub(crate) frozen: Box<[(P::Id, String)]>,
     /// `id` as the string guests see.
     pub(crate) label: Arc<str>,
-    /// The interface it plugs into (an index into the tree's interfaces).
-    pub(crate) plug: usize,
+    /// The interface it plugs into.
+    pub(crate) plug: InterfaceIndex,
     /// Its code's name, given or hashed on first use (see
     /// [`PluginHealth::version`](crate::PluginHealth::version)).
     version: std::sync::OnceLock<String>,
@@ -546,8 +547,8 @@ impl<P: PluginData> PluginSlot<P> {
     }
 
     /// The type of plug function `index`.
-    pub(crate) fn function_type(&self, index: usize) -> Option<ComponentFunc> {
-        self.func_types.get(index).cloned()
+    pub(crate) fn function_type(&self, index: FunctionIndex) -> Option<ComponentFunc> {
+        self.func_types.get(index.0).cloned()
     }
 
     /// Whether the current instance defines the type of `handle`.
@@ -617,7 +618,7 @@ pub(crate) struct Identity<Id> {
     /// The members of the frozen group it runs, itself first, with their
     /// versions (`load::freeze`).
     pub(crate) frozen: Box<[(Id, String)]>,
-    pub(crate) plug: usize,
+    pub(crate) plug: InterfaceIndex,
     pub(crate) version: Option<String>,
     pub(crate) revision: u64,
     /// A remote plugin's servers' health.

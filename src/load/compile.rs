@@ -4,7 +4,7 @@
 use wasmtime::Engine;
 
 use crate::PluginData;
-use crate::graph::PluginNode;
+use crate::graph::{PluginIndex, PluginNode};
 
 /// Getting components that takes longer than this each means they are being
 /// compiled (a cache hit of a small plugin takes tens of microseconds).
@@ -17,11 +17,11 @@ const COMPILING: std::time::Duration = std::time::Duration::from_micros(300);
 /// is theirs and goes through.
 pub(super) fn compile_all<P: PluginData>(
     engine: &Engine,
-    order: &[usize],
+    order: &[PluginIndex],
     nodes: &mut [Option<PluginNode<P>>],
 ) -> Vec<Option<Result<wasmtime::component::Component, P::Error>>> {
     use rayon::prelude::*;
-    let mut taken: Vec<(usize, PluginNode<P>)> =
+    let mut taken: Vec<(PluginIndex, PluginNode<P>)> =
         order.iter().filter_map(|&index| nodes[index].take().map(|node| (index, node))).collect();
     // In turn while components come quickly (compiled already, or from a
     // cache), on all cores once they are being compiled. Handing cheap work

@@ -16,7 +16,7 @@ where
     pub(super) fn plug_exports(
         &self,
         id: &P::Id,
-        plug: usize,
+        plug: crate::graph::InterfaceIndex,
         component: &wasmtime::component::Component,
         component_type: &wasmtime::component::types::Component,
         names: &ResourceNames,

@@ -70,7 +70,7 @@ where
     pub(super) fn check_grants(
         &self,
         id: &P::Id,
-        sockets: &[usize],
+        sockets: &[crate::graph::InterfaceIndex],
         granted: &[String],
         component_type: &types::Component,
     ) -> Result<(), PluginLoadError<P>> {

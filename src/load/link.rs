@@ -8,7 +8,7 @@ use wasmtime::component::types::ComponentFunc;
 
 use super::{Env, Import, LoadError, Loaded, PluginLoadError, Provider};
 use crate::PluginData;
-use crate::graph::InterfaceSpec;
+use crate::graph::{FunctionIndex, InterfaceIndex, InterfaceSpec};
 use crate::instance::ctx::PluginCtx;
 use crate::instance::{CallSite, PluginSlot};
 use crate::shape::{self, Shape};
@@ -55,7 +55,7 @@ where
         &self,
         linker: &mut Linker<PluginCtx<P>>,
         id: &P::Id,
-        socket: usize,
+        socket: InterfaceIndex,
         provider: &Provider<'_, P>,
         component_type: &wasmtime::component::types::Component,
         names: &ResourceNames,
@@ -102,6 +102,7 @@ where
             self.kinds.find(socket, index).map(|kind| kind.payload)
         };
         for (name, function, declared) in imports.functions {
+            let function = FunctionIndex(function);
             let meta = &interface.functions[function];
             let single = meta.is_method;
             let site =
@@ -145,7 +146,7 @@ pub(crate) struct ImportSite<'a, P: PluginData> {
     pub(crate) consumer: &'a P::Id,
     pub(crate) interface: &'a InterfaceSpec<P::InterfaceId>,
     pub(crate) name: &'a str,
-    pub(crate) function: usize,
+    pub(crate) function: FunctionIndex,
     pub(crate) declared: &'a ComponentFunc,
     pub(crate) names: &'a ResourceNames,
     pub(crate) single: bool,

@@ -29,7 +29,7 @@ pub(crate) use self::error::TreeLoadError;
 pub use self::error::{LoadError, NestedLoadError, SwapError};
 pub use self::freeze::{DynamicEdge, FreezeReport, FrozenGroup, NotFrozen};
 pub use self::options::LoadOptions;
-use crate::graph::{Defect, InterfaceNode, InterfaceSpec, PluginNode};
+use crate::graph::{Defect, FunctionIndex, InterfaceIndex, InterfaceNode, InterfaceSpec, PluginIndex, PluginNode};
 use crate::head::PluginTreeHead;
 use crate::instance::ctx::{Mode, PluginCtx};
 use crate::instance::members::Members;
@@ -48,7 +48,7 @@ pub(crate) type PluginLoadError<P> = LoadError<<P as PluginData>::Id, <P as Plug
 pub(crate) struct Loaded<P: PluginData> {
     pub(crate) slot: Arc<PluginSlot<P>>,
     /// The interfaces it sockets, without repeats.
-    pub(crate) sockets: Vec<usize>,
+    pub(crate) sockets: Vec<InterfaceIndex>,
     /// The exported plug function types, per interface function.
     pub(crate) plug_types: Vec<ComponentFunc>,
     pub(crate) names: ResourceNames,
@@ -58,8 +58,8 @@ pub(crate) struct Loaded<P: PluginData> {
 
 /// One socket function a consumer imports, as it was linked.
 pub(crate) struct Import {
-    pub(crate) interface: usize,
-    pub(crate) function: usize,
+    pub(crate) interface: InterfaceIndex,
+    pub(crate) function: FunctionIndex,
     pub(crate) name: String,
     pub(crate) declared: ComponentFunc,
     pub(crate) single: bool,
@@ -88,8 +88,8 @@ pub(crate) struct Env<P: PluginData> {
 /// A plugin checked and linked, not yet instantiated.
 pub(crate) struct Prepared<P: PluginData> {
     id: P::Id,
-    plug: usize,
-    sockets: Vec<usize>,
+    plug: InterfaceIndex,
+    sockets: Vec<InterfaceIndex>,
     data: P,
     pre: InstancePre<PluginCtx<P>>,
     exports: PlugExports,
@@ -105,19 +105,19 @@ pub(crate) struct Prepared<P: PluginData> {
 }
 
 /// An interface's loaded implementers, or why it cannot be served.
-type Resolved<P> = Result<Vec<usize>, Arc<PluginLoadError<P>>>;
+type Resolved<P> = Result<Vec<PluginIndex>, Arc<PluginLoadError<P>>>;
 
 /// The state of one `load`: which plugins loaded and which interfaces
 /// were judged.
 struct Loader<'a, P: PluginData> {
     env: &'a Env<P>,
-    implementers: Vec<Vec<usize>>,
+    implementers: Vec<Vec<PluginIndex>>,
     plugin_ids: Vec<P::Id>,
     loaded: Vec<Option<Loaded<P>>>,
     resolved: Vec<Option<Resolved<P>>>,
     members: Vec<Arc<Members<P>>>,
     errors: Vec<PluginLoadError<P>>,
-    root: usize,
+    root: InterfaceIndex,
     /// Per plugin, the members of the group it runs, itself first.
     frozen: Vec<Vec<(P::Id, String)>>,
 }
@@ -248,7 +248,7 @@ where
         let order = order::dependency_order(&interfaces, &plugins, root);
         let mut nodes: Vec<Option<PluginNode<P>>> = plugins.into_iter().map(Some).collect();
         // A plugin that cannot load whatever its component holds is not compiled.
-        let sound: Vec<usize> =
+        let sound: Vec<PluginIndex> =
             order.iter().copied().filter(|&index| nodes[index].as_ref().is_some_and(|n| n.defect.is_none())).collect();
         let mut compiled = compile::compile_all(engine, &sound, &mut nodes);
         // Every node is still there: none was taken yet.
@@ -312,11 +312,11 @@ where
     /// indices of those that loaded, in the order they did.
     async fn load_all(
         &mut self,
-        order: &[usize],
+        order: &[PluginIndex],
         nodes: &mut [Option<PluginNode<P>>],
         compiled: &mut [Option<Result<wasmtime::component::Component, P::Error>>],
         frozen: &mut freeze::Frozen<P>,
-    ) -> Vec<usize> {
+    ) -> Vec<PluginIndex> {
         let mut load_order = Vec::new();
         // Members frozen into a group headed by another, until it loads.
         let mut inside: Vec<Option<PluginNode<P>>> = (0..nodes.len()).map(|_| None).collect();
@@ -368,11 +368,11 @@ where
     async fn thaw(
         &mut self,
         mut kept: freeze::Kept<P>,
-        indices: &[usize],
+        indices: &[PluginIndex],
         inside: &mut [Option<PluginNode<P>>],
         error: &PluginLoadError<P>,
         report: &mut FreezeReport<P::Id, P::InterfaceId>,
-        load_order: &mut Vec<usize>,
+        load_order: &mut Vec<PluginIndex>,
     ) {
         let top = kept.members[0].id.clone();
         tracing::warn!(group = %top, %error, "frozen group did not load: its plugins load as they are");
@@ -424,12 +424,12 @@ where
 
     /// The loaded implementers of an interface, or why it cannot be served.
     /// Called only once all its implementers were attempted.
-    fn resolve(&mut self, interface: usize) -> Resolved<P> {
+    fn resolve(&mut self, interface: InterfaceIndex) -> Resolved<P> {
         if let Some(resolved) = &self.resolved[interface] {
             return resolved.clone();
         }
         let node = &self.env.interfaces[interface];
-        let (loaded, failed): (Vec<usize>, Vec<usize>) =
+        let (loaded, failed): (Vec<PluginIndex>, Vec<PluginIndex>) =
             self.implementers[interface].iter().partition(|&&p| self.loaded[p].is_some());
         let result = if node.cardinality.accepts(loaded.len()) {
             let slots = loaded.iter().filter_map(|&p| self.loaded[p].as_ref().map(|l| l.slot.clone())).collect();
@@ -453,7 +453,7 @@ where
 
     async fn load_plugin(
         &mut self,
-        index: usize,
+        index: PluginIndex,
         node: PluginNode<P>,
         component: Result<wasmtime::component::Component, P::Error>,
     ) -> Result<Loaded<P>, PluginLoadError<P>> {
@@ -499,8 +499,8 @@ impl<P: PluginData> Env<P> {
     pub(crate) fn prepare(
         &self,
         id: P::Id,
-        plug: usize,
-        sockets: Vec<usize>,
+        plug: InterfaceIndex,
+        sockets: Vec<InterfaceIndex>,
         data: P,
         component: Result<wasmtime::component::Component, P::Error>,
         providers: &[Provider<'_, P>],
@@ -596,8 +596,8 @@ impl<P: PluginData> Env<P> {
     pub(crate) fn check_alone(
         &self,
         id: &P::Id,
-        plug: usize,
-        sockets: &[usize],
+        plug: InterfaceIndex,
+        sockets: &[InterfaceIndex],
         data: &P,
         component: &wasmtime::component::Component,
     ) -> Result<(), PluginLoadError<P>> {
@@ -606,7 +606,7 @@ impl<P: PluginData> Env<P> {
             self.check_grants(id, sockets, &granted, &component_type)?;
         }
         for (name, _) in component_type.imports(&self.engine) {
-            let interface = self.interfaces.iter().position(|i| i.name.instance == name);
+            let interface = self.interfaces.iter().position(|i| i.name.instance == name).map(InterfaceIndex);
             if let Some(interface) = interface.filter(|i| !sockets.contains(i)) {
                 return Err(LoadError::SocketImport {
                     plugin: id.clone(),
@@ -663,7 +663,7 @@ fn resource_kinds<I: InterfaceData>(interfaces: &[InterfaceNode<I>]) -> Resource
     let mut kinds = ResourceKinds::default();
     for (interface, node) in interfaces.iter().enumerate() {
         for resource in 0..node.resources.len() {
-            kinds.add(interface, resource);
+            kinds.add(InterfaceIndex(interface), resource);
         }
     }
     kinds

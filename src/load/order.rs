@@ -1,14 +1,14 @@
 //! The order in which plugins load: dependencies first.
 
-use crate::graph::{InterfaceNode, PluginNode};
+use crate::graph::{InterfaceIndex, InterfaceNode, PluginIndex, PluginNode};
 use crate::{InterfaceData, PluginData};
 
 /// The plugins reachable from `root`, each after every plugin it depends on.
 pub(super) fn dependency_order<I: InterfaceData, P: PluginData<InterfaceId = I::Id>>(
     interfaces: &[InterfaceNode<I>],
     plugins: &[PluginNode<P>],
-    root: usize,
-) -> Vec<usize> {
+    root: InterfaceIndex,
+) -> Vec<PluginIndex> {
     // Iterative post-order DFS. The load does not go past a plugin with a
     // defect (it fails without its dependencies), so every plugin on a cycle
     // is left as soon as it is reached and the rest is acyclic: each plugin
@@ -17,7 +17,8 @@ pub(super) fn dependency_order<I: InterfaceData, P: PluginData<InterfaceId = I::
     // a plugin with many providers is never copied per step.
     let mut state = vec![0u8; plugins.len()]; // 0 new, 1 open, 2 done
     let mut order = Vec::new();
-    let mut stack: Vec<(usize, usize, usize)> =
+    // (plugin, its socket's position, the implementer's position in it)
+    let mut stack: Vec<(PluginIndex, usize, usize)> =
         interfaces[root].implementers.iter().rev().map(|&p| (p, 0, 0)).collect();
     while let Some((plugin, socket, next)) = stack.pop() {
         if socket == 0 && next == 0 {
@@ -27,7 +28,7 @@ pub(super) fn dependency_order<I: InterfaceData, P: PluginData<InterfaceId = I::
             state[plugin] = 1;
         }
         let node = &plugins[plugin];
-        let sockets: &[usize] = if node.defect.is_some() { &[] } else { &node.sockets };
+        let sockets: &[InterfaceIndex] = if node.defect.is_some() { &[] } else { &node.sockets };
         // The next dependency at or after (socket, next).
         let (mut socket, mut next) = (socket, next);
         let dep = loop {

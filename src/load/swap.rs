@@ -23,6 +23,7 @@ use wasmtime::component::Component;
 use super::link::ImportSite;
 use super::{Env, Loaded, Provider};
 use crate::PluginData;
+use crate::graph::InterfaceIndex;
 use crate::instance::PluginSlot;
 use crate::instance::members::Members;
 use crate::load::freeze::Kept;
@@ -39,7 +40,7 @@ pub(crate) struct LoadedTree<P: PluginData> {
     pub(crate) members: Vec<Arc<Members<P>>>,
     /// Every loaded plugin, each after the plugins it was linked to.
     plugins: Vec<Loaded<P>>,
-    pub(crate) root: usize,
+    pub(crate) root: InterfaceIndex,
     /// Versions replaced or removed that may still run (they serve the
     /// handles they gave out): their sockets read the current member
     /// lists, so a change must not close a cycle through them either.
@@ -54,15 +55,15 @@ pub(crate) struct LoadedTree<P: PluginData> {
 /// A replaced or removed version, as the cycle check sees it.
 struct Retired<P: PluginData> {
     slot: std::sync::Weak<PluginSlot<P>>,
-    plug: usize,
-    sockets: Vec<usize>,
+    plug: InterfaceIndex,
+    sockets: Vec<InterfaceIndex>,
 }
 
 /// What [`LoadedTree::read`] finds in a plugin's metadata.
 struct Read<P: PluginData> {
     id: P::Id,
-    plug: usize,
-    sockets: Vec<usize>,
+    plug: InterfaceIndex,
+    sockets: Vec<InterfaceIndex>,
 }
 
 impl<P: PluginData> LoadedTree<P> {
@@ -70,7 +71,7 @@ impl<P: PluginData> LoadedTree<P> {
         env: Env<P>,
         members: Vec<Arc<Members<P>>>,
         plugins: Vec<Loaded<P>>,
-        root: usize,
+        root: InterfaceIndex,
         frozen: FreezeReport<P::Id, P::InterfaceId>,
         groups: Vec<Kept<P>>,
     ) -> Self {
@@ -79,7 +80,7 @@ impl<P: PluginData> LoadedTree<P> {
         // swaps count from these lists.
         let mut by_plug: Vec<Vec<_>> = vec![Vec::new(); members.len()];
         for plugin in &plugins {
-            if let Some(list) = by_plug.get_mut(plugin.slot.plug) {
+            if let Some(list) = by_plug.get_mut(plugin.slot.plug.0) {
                 list.push(plugin.slot.clone());
             }
         }
@@ -98,7 +99,7 @@ impl<P: PluginData> LoadedTree<P> {
     /// plugin that would plug into or socket an interface composed inside
     /// one (nothing serves it outside its group). Composites are made at
     /// load; a change to one is a new load.
-    fn refuse_frozen(&self, plugin: &P::Id, interfaces: &[usize]) -> Result<(), PluginSwapError<P>> {
+    fn refuse_frozen(&self, plugin: &P::Id, interfaces: &[InterfaceIndex]) -> Result<(), PluginSwapError<P>> {
         let group = self.frozen.groups.iter().find(|group| {
             group.members.contains(plugin)
                 || group.edges.iter().any(|(_, edge, _)| interfaces.iter().any(|&i| self.env.interfaces[i].id == *edge))
@@ -120,8 +121,8 @@ impl<P: PluginData> LoadedTree<P> {
         self.plugins.iter().position(|p| p.slot.id == *id)
     }
 
-    fn interface(&self, id: &P::InterfaceId) -> Option<usize> {
-        self.env.interfaces.iter().position(|i| i.id == *id)
+    fn interface(&self, id: &P::InterfaceId) -> Option<InterfaceIndex> {
+        self.env.interfaces.iter().position(|i| i.id == *id).map(InterfaceIndex)
     }
 
     /// The id, plug and sockets of a plugin about to come in.
@@ -160,10 +161,11 @@ impl<P: PluginData> LoadedTree<P> {
             .enumerate()
             .filter(|&(position, _)| Some(position) != replacing)
             .map(|(_, p)| (p.slot.id.clone(), p.slot.plug, &p.sockets));
-        let plugins: Vec<(P::Id, usize, &Vec<usize>)> = running.chain(retired).collect();
+        let plugins: Vec<(P::Id, InterfaceIndex, &Vec<InterfaceIndex>)> = running.chain(retired).collect();
         let mut seen = vec![false; self.env.interfaces.len()];
         // (interface, the plugins on the way to it)
-        let mut stack: Vec<(usize, Vec<P::Id>)> = read.sockets.iter().map(|&s| (s, vec![read.id.clone()])).collect();
+        let mut stack: Vec<(InterfaceIndex, Vec<P::Id>)> =
+            read.sockets.iter().map(|&s| (s, vec![read.id.clone()])).collect();
         while let Some((interface, path)) = stack.pop() {
             if interface == read.plug {
                 return Err(LoadError::DependencyCycle {
@@ -224,7 +226,7 @@ impl<P: PluginData> LoadedTree<P> {
     fn check_consumers(
         &self,
         id: &P::Id,
-        plug: usize,
+        plug: InterfaceIndex,
         plug_types: &[wasmtime::component::types::ComponentFunc],
         names: &crate::types::ResourceNames,
     ) -> Result<(), PluginSwapError<P>> {
@@ -311,7 +313,7 @@ impl<P: PluginData> LoadedTree<P> {
         self.env.check_alone(&read.id, read.plug, &read.sockets, &data, &component)?;
         let position = self.position(&top).ok_or_else(|| SwapError::NotLoaded { plugin: top.clone() })?;
         let names: Vec<String> = self.env.interfaces.iter().map(|i| i.name.instance.clone()).collect();
-        let name = |interface: usize| names[interface].clone();
+        let name = |interface: InterfaceIndex| names[interface].clone();
         let kept = &mut self.groups[group];
         let member = kept.position(&read.id).unwrap_or_default();
         let recomposed = kept

@@ -18,6 +18,7 @@ use wasmtime::{AsContextMut, StoreContextMut};
 
 use crate::PluginData;
 use crate::dispatch_error::{DispatchError, SocketTrap};
+use crate::graph::{FunctionIndex, InterfaceIndex};
 use crate::instance::ctx::{Caller, Mode, PluginCtx};
 use crate::instance::members::Members;
 use crate::instance::{CallSite, Fail, Live, PluginSlot};
@@ -77,12 +78,12 @@ pub(crate) struct Adapter<P: PluginData> {
     /// The plugins behind the socket, by id, as they are when a call starts.
     pub(crate) members: Arc<Members<P>>,
     /// The socket interface (an index into the tree's interfaces).
-    pub(crate) interface: usize,
+    pub(crate) interface: InterfaceIndex,
     /// The interface's cardinality: an `ExactlyOne` socket has one plugin
     /// behind it, however plugins are swapped.
     pub(crate) cardinality: crate::InterfaceCardinality,
     /// The function's index in the socket interface.
-    pub(crate) function: usize,
+    pub(crate) function: FunctionIndex,
     pub(crate) shape: Shape,
     pub(crate) method: bool,
     pub(crate) convert_params: bool,

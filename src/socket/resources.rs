@@ -14,6 +14,7 @@ use wasmtime::component::types::Type;
 use wasmtime::component::{Resource, ResourceAny, ResourceDynamic, ResourceType, Val};
 
 use crate::PluginData;
+use crate::graph::InterfaceIndex;
 use crate::instance::PluginSlot;
 use crate::instance::ctx::{Mode, PluginCtx};
 
@@ -60,7 +61,7 @@ pub(crate) struct ResourceKind {
     pub(crate) payload: u32,
     pub(crate) ty: ResourceType,
     /// Index of the interface that defines it, and of the resource in it.
-    pub(crate) interface: usize,
+    pub(crate) interface: InterfaceIndex,
     pub(crate) resource: usize,
 }
 
@@ -73,7 +74,7 @@ pub(crate) struct ResourceKinds(pub(crate) Vec<ResourceKind>);
 static NEXT_PAYLOAD: AtomicU32 = AtomicU32::new(0x574c_0000);
 
 impl ResourceKinds {
-    pub(crate) fn add(&mut self, interface: usize, resource: usize) -> u32 {
+    pub(crate) fn add(&mut self, interface: InterfaceIndex, resource: usize) -> u32 {
         let payload = NEXT_PAYLOAD.fetch_add(1, Ordering::Relaxed);
         self.0.push(ResourceKind { payload, ty: ResourceType::host_dynamic(payload), interface, resource });
         payload
@@ -83,7 +84,7 @@ impl ResourceKinds {
         self.0.iter().find(|kind| kind.ty == *ty)
     }
 
-    pub(crate) fn find(&self, interface: usize, resource: usize) -> Option<&ResourceKind> {
+    pub(crate) fn find(&self, interface: InterfaceIndex, resource: usize) -> Option<&ResourceKind> {
         self.0.iter().find(|k| k.interface == interface && k.resource == resource)
     }
 }

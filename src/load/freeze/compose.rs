@@ -7,6 +7,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use super::plan::Plan;
+use crate::graph::InterfaceIndex;
 use crate::load::LoadOptions;
 
 /// Composes a planned group from its members' component bytes, each
@@ -20,11 +21,11 @@ use crate::load::LoadOptions;
 /// that one passed the checks (grants, sockets), and bytes that say
 /// otherwise (another member's socket, a grant only another member has)
 /// must not slip past them.
-fn compose(
+fn compose<M: Copy + Eq + std::hash::Hash + std::fmt::Debug>(
     engine: &Engine,
-    name: &dyn Fn(usize) -> String,
-    plan: &Plan,
-    plug: usize,
+    name: &dyn Fn(InterfaceIndex) -> String,
+    plan: &Plan<M>,
+    plug: InterfaceIndex,
     parts: &[(&[u8], &Component)],
 ) -> Result<Vec<u8>, String> {
     let mut graph = CompositionGraph::new();
@@ -43,8 +44,7 @@ fn compose(
         let package = graph.register_package(package).map_err(|e| e.to_string())?;
         instances.insert(member, graph.instantiate(package));
     }
-    let instance =
-        |member: usize| instances.get(&member).copied().ok_or_else(|| format!("member {member} has no bytes"));
+    let instance = |member: M| instances.get(&member).copied().ok_or_else(|| format!("member {member:?} has no bytes"));
     for &(consumer, interface, provider) in &plan.edges {
         let name = name(interface);
         let export = graph.alias_instance_export(instance(provider)?, &name).map_err(|e| crate::error_chain(&e))?;
@@ -71,12 +71,12 @@ fn compile(engine: &Engine, options: &LoadOptions, bytes: &[u8]) -> Result<Compo
 }
 
 /// Composes and compiles a group: the composite, or why not.
-pub(super) fn composite(
+pub(super) fn composite<M: Copy + Eq + std::hash::Hash + std::fmt::Debug>(
     engine: &Engine,
     options: &LoadOptions,
-    name: &dyn Fn(usize) -> String,
-    plan: &Plan,
-    plug: usize,
+    name: &dyn Fn(InterfaceIndex) -> String,
+    plan: &Plan<M>,
+    plug: InterfaceIndex,
     parts: &[(&[u8], &Component)],
 ) -> Result<Component, String> {
     let bytes = compose(engine, name, plan, plug, parts)?;

@@ -7,6 +7,7 @@
 
 use wasmtime::component::Component;
 
+use crate::graph::InterfaceIndex;
 use crate::load::LoadOptions;
 use crate::{Limits, PluginData, Recovery};
 
@@ -14,8 +15,8 @@ use crate::{Limits, PluginData, Recovery};
 #[derive(Clone)]
 pub(crate) struct Member<Id> {
     pub(crate) id: Id,
-    pub(crate) plug: usize,
-    pub(crate) sockets: Vec<usize>,
+    pub(crate) plug: InterfaceIndex,
+    pub(crate) sockets: Vec<InterfaceIndex>,
     pub(crate) bytes: Vec<u8>,
     /// Compiled alone (and so checked alone, by its own `component`).
     pub(crate) component: Component,
@@ -44,7 +45,7 @@ pub(crate) struct Kept<P: PluginData> {
     /// Top member first.
     pub(crate) members: Vec<Member<P::Id>>,
     /// (consumer, interface, provider), members by position.
-    pub(crate) edges: Vec<(usize, usize, usize)>,
+    pub(crate) edges: Vec<(usize, InterfaceIndex, usize)>,
     pub(crate) settings: Settings,
     /// A fresh value of the top member, for the store of a composite made
     /// when another member is replaced (the running composite's store
@@ -58,7 +59,7 @@ pub(crate) struct Kept<P: PluginData> {
 pub(crate) struct Recomposed<P: PluginData> {
     pub(crate) composite: Component,
     /// The members' sockets left dynamic.
-    pub(crate) sockets: Vec<usize>,
+    pub(crate) sockets: Vec<InterfaceIndex>,
     /// The top member's value for the composite's store.
     pub(crate) top: P,
     /// The members as they will be once it serves.
@@ -110,11 +111,11 @@ impl<P: PluginData> Kept<P> {
     pub(crate) fn recompose(
         &mut self,
         engine: &wasmtime::Engine,
-        name: &dyn Fn(usize) -> String,
+        name: &dyn Fn(InterfaceIndex) -> String,
         position: usize,
         data: P,
         component: Component,
-        (plug, sockets): (usize, Vec<usize>),
+        (plug, sockets): (InterfaceIndex, Vec<InterfaceIndex>),
     ) -> Result<Recomposed<P>, String> {
         let old = &self.members[position];
         if plug != old.plug || !same_set(&sockets, &old.sockets) {
@@ -163,7 +164,10 @@ impl<P: PluginData> Kept<P> {
 }
 
 /// The members' sockets that no edge of the group serves, without repeats.
-pub(crate) fn dynamic_sockets<Id>(members: &[Member<Id>], edges: &[(usize, usize, usize)]) -> Vec<usize> {
+pub(crate) fn dynamic_sockets<Id>(
+    members: &[Member<Id>],
+    edges: &[(usize, InterfaceIndex, usize)],
+) -> Vec<InterfaceIndex> {
     let mut sockets = Vec::new();
     for (position, member) in members.iter().enumerate() {
         for &socket in &member.sockets {
@@ -177,6 +181,6 @@ pub(crate) fn dynamic_sockets<Id>(members: &[Member<Id>], edges: &[(usize, usize
 }
 
 #[cfg(feature = "freeze")]
-fn same_set(a: &[usize], b: &[usize]) -> bool {
+fn same_set(a: &[InterfaceIndex], b: &[InterfaceIndex]) -> bool {
     a.len() == b.len() && a.iter().all(|x| b.contains(x))
 }

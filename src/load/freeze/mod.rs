@@ -40,6 +40,7 @@ pub(crate) use self::group::Kept;
 use crate::PluginData;
 #[cfg(feature = "freeze")]
 use crate::graph::PluginNode;
+use crate::graph::{InterfaceIndex, PluginIndex};
 
 /// What a load with [`LoadOptions::freeze`](super::LoadOptions::freeze)
 /// froze, and which `ExactlyOne` edges it left dynamic and why
@@ -178,17 +179,17 @@ pub(crate) struct Frozen<P: PluginData> {
     pub(crate) report: FreezeReport<P::Id, P::InterfaceId>,
     /// What composing each group again needs, with its members' plugin
     /// indices (top first).
-    pub(crate) groups: Vec<(Kept<P>, Vec<usize>)>,
+    pub(crate) groups: Vec<(Kept<P>, Vec<PluginIndex>)>,
 }
 
 impl<P: PluginData> Frozen<P> {
     /// The group whose top member is plugin `index`.
-    pub(crate) fn group_of_top(&self, index: usize) -> Option<usize> {
+    pub(crate) fn group_of_top(&self, index: PluginIndex) -> Option<usize> {
         self.groups.iter().position(|(_, indices)| indices.first() == Some(&index))
     }
 
     /// Whether plugin `index` runs inside a group headed by another.
-    pub(crate) fn is_inside(&self, index: usize) -> bool {
+    pub(crate) fn is_inside(&self, index: PluginIndex) -> bool {
         self.groups.iter().any(|(_, indices)| indices[1..].contains(&index))
     }
 }
@@ -198,11 +199,11 @@ impl<P: PluginData> Frozen<P> {
 pub(super) fn when_asked<P: PluginData>(
     env: &super::Env<P>,
     options: &super::LoadOptions,
-    implementers: &[Vec<usize>],
+    implementers: &[Vec<PluginIndex>],
     nodes: &mut [Option<crate::graph::PluginNode<P>>],
     compiled: &mut [Option<Result<wasmtime::component::Component, P::Error>>],
-    order: &[usize],
-    root: usize,
+    order: &[PluginIndex],
+    root: InterfaceIndex,
 ) -> Frozen<P> {
     #[cfg_attr(not(feature = "freeze"), allow(unused_mut, reason = "filled only with `freeze`"))]
     let mut frozen =
@@ -227,11 +228,11 @@ pub(super) fn when_asked<P: PluginData>(
 fn freeze<P: PluginData>(
     env: &super::Env<P>,
     options: &super::LoadOptions,
-    implementers: &[Vec<usize>],
+    implementers: &[Vec<PluginIndex>],
     nodes: &mut [Option<PluginNode<P>>],
     compiled: &mut [Option<Result<Component, P::Error>>],
-    order: &[usize],
-    root: usize,
+    order: &[PluginIndex],
+    root: InterfaceIndex,
     frozen: &mut Frozen<P>,
 ) {
     // A member is composed only once it loads alone: compiled by its own
@@ -240,7 +241,7 @@ fn freeze<P: PluginData>(
     let mut bytes: Vec<Option<Vec<u8>>> = (0..nodes.len()).map(|_| None).collect();
     let mut verdicts: Vec<Option<Result<(), NotFrozen<P::Id>>>> = (0..nodes.len()).map(|_| None).collect();
     let plans = {
-        let mut ready = |plugin: usize, node: &PluginNode<P>| -> Result<(), NotFrozen<P::Id>> {
+        let mut ready = |plugin: PluginIndex, node: &PluginNode<P>| -> Result<(), NotFrozen<P::Id>> {
             if let Some(verdict) = &verdicts[plugin] {
                 return verdict.clone();
             }
@@ -250,7 +251,7 @@ fn freeze<P: PluginData>(
         };
         plan::plan(&env.interfaces, implementers, nodes, order, root, &mut ready, &mut frozen.report)
     };
-    let name = |interface: usize| env.interfaces[interface].name.instance.clone();
+    let name = |interface: InterfaceIndex| env.interfaces[interface].name.instance.clone();
     for plan in plans {
         let Some(top_node) = nodes[plan.top].as_ref() else { continue };
         let top = top_node.id.clone();
@@ -306,7 +307,7 @@ fn keep<P: PluginData>(
     compiled: &[Option<Result<Component, P::Error>>],
     bytes: &mut [Option<Vec<u8>>],
 ) -> Result<Kept<P>, String> {
-    let position = |plugin: usize| plan.members.iter().position(|&m| m == plugin);
+    let position = |plugin: PluginIndex| plan.members.iter().position(|&m| m == plugin);
     let members = plan
         .members
         .iter()
@@ -349,7 +350,7 @@ fn install<P: PluginData>(
     group: Kept<P>,
     frozen: &mut Frozen<P>,
 ) {
-    let id = |p: usize| nodes[p].as_ref().map(|n| n.id.clone());
+    let id = |p: PluginIndex| nodes[p].as_ref().map(|n| n.id.clone());
     let members: Vec<P::Id> = plan.members.iter().filter_map(|&m| id(m)).collect();
     let edges = plan.edges.iter().filter_map(|&(c, i, p)| Some((id(c)?, interfaces[i].id.clone(), id(p)?))).collect();
     let Some(top) = id(plan.top) else { return };

@@ -1,21 +1,23 @@
 //! Which plugins freeze together: the groups and the reasons for the rest.
 
 use super::{DynamicEdge, FreezeReport, NotFrozen};
-use crate::graph::{InterfaceSpec, PluginNode};
+use crate::graph::{InterfaceIndex, InterfaceSpec, PluginIndex, PluginNode};
 use crate::{InterfaceCardinality, PluginData};
 
 /// A group to compose: its members (top first), its frozen edges, and the
-/// sockets left dynamic.
-pub(super) struct Plan {
-    pub(super) top: usize,
-    pub(super) members: Vec<usize>,
-    /// (consumer, interface, provider) by index.
-    pub(super) edges: Vec<(usize, usize, usize)>,
-    pub(super) sockets: Vec<usize>,
+/// sockets left dynamic. Its members are `M`s: the load's plugins, or a
+/// kept group's members by position when one of them is replaced.
+pub(crate) struct Plan<M = PluginIndex> {
+    pub(crate) top: M,
+    pub(crate) members: Vec<M>,
+    /// (consumer, interface, provider).
+    pub(crate) edges: Vec<(M, InterfaceIndex, M)>,
+    pub(crate) sockets: Vec<InterfaceIndex>,
 }
 
 /// Whether a plugin loads alone and hands over its bytes (see [`plan`]).
-pub(super) type Ready<'a, P> = dyn FnMut(usize, &PluginNode<P>) -> Result<(), NotFrozen<<P as PluginData>::Id>> + 'a;
+pub(super) type Ready<'a, P> =
+    dyn FnMut(PluginIndex, &PluginNode<P>) -> Result<(), NotFrozen<<P as PluginData>::Id>> + 'a;
 
 /// Finds the groups to freeze among the plugins in `order` (dependencies
 /// first), and records the `ExactlyOne` edges left dynamic with their
@@ -24,17 +26,17 @@ pub(super) type Ready<'a, P> = dyn FnMut(usize, &PluginNode<P>) -> Result<(), No
 /// plugins the graph would freeze, last.
 pub(super) fn plan<P: PluginData>(
     interfaces: &[InterfaceSpec<P::InterfaceId>],
-    implementers: &[Vec<usize>],
+    implementers: &[Vec<PluginIndex>],
     nodes: &[Option<PluginNode<P>>],
-    order: &[usize],
-    root: usize,
+    order: &[PluginIndex],
+    root: InterfaceIndex,
     ready: &mut Ready<'_, P>,
     report: &mut FreezeReport<P::Id, P::InterfaceId>,
 ) -> Vec<Plan> {
     // Plugins with a defect load without their sockets: never frozen.
-    let node = |p: usize| nodes[p].as_ref().filter(|n| n.defect.is_none());
+    let node = |p: PluginIndex| nodes[p].as_ref().filter(|n| n.defect.is_none());
     // The consumers of each interface, among the plugins this load reaches.
-    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); interfaces.len()];
+    let mut consumers: Vec<Vec<PluginIndex>> = vec![Vec::new(); interfaces.len()];
     for &plugin in order {
         if let Some(node) = node(plugin) {
             for &socket in &node.sockets {
@@ -44,8 +46,9 @@ pub(super) fn plan<P: PluginData>(
     }
     // Consumers before providers: a provider joins the group its consumers
     // share, decided before it.
-    let mut group: Vec<usize> = (0..nodes.len()).collect();
-    let mut frozen: Vec<(usize, usize, usize)> = Vec::new();
+    // Per plugin, the top member of its group (itself until it joins one).
+    let mut group: Vec<PluginIndex> = (0..nodes.len()).map(PluginIndex).collect();
+    let mut frozen: Vec<(PluginIndex, InterfaceIndex, PluginIndex)> = Vec::new();
     for &provider in order.iter().rev() {
         let Some(provider_node) = node(provider) else { continue };
         let plug = provider_node.plug;
@@ -53,7 +56,7 @@ pub(super) fn plan<P: PluginData>(
         if interfaces[plug].cardinality != InterfaceCardinality::ExactlyOne || users.is_empty() {
             continue;
         }
-        let id = |p: usize| nodes[p].as_ref().map(|n| n.id.clone());
+        let id = |p: PluginIndex| nodes[p].as_ref().map(|n| n.id.clone());
         // What the graph decides first; what needs the components last.
         let refusal = (|| {
             let count = implementers[plug].len();
@@ -117,7 +120,8 @@ pub(super) fn plan<P: PluginData>(
         if members.len() < 2 {
             continue;
         }
-        let edges: Vec<(usize, usize, usize)> = frozen.iter().copied().filter(|&(c, _, _)| group[c] == top).collect();
+        let edges: Vec<(PluginIndex, InterfaceIndex, PluginIndex)> =
+            frozen.iter().copied().filter(|&(c, _, _)| group[c] == top).collect();
         let mut sockets = Vec::new();
         for &member in &members {
             for &socket in node(member).map(|n| n.sockets.as_slice()).unwrap_or_default() {
