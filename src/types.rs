@@ -62,7 +62,10 @@ pub(crate) fn same_type(a: &Type, b: &Type, ra: &ResourceNames, rb: &ResourceNam
         (Type::Enum(x), Type::Enum(y)) => x.names().eq(y.names()),
         (Type::Flags(x), Type::Flags(y)) => x.names().eq(y.names()),
         (Type::Own(x), Type::Own(y)) | (Type::Borrow(x), Type::Borrow(y)) => {
-            matches!((ra.name(x), rb.name(y)), (Some(p), Some(q)) if p == q)
+            // The same resource of the same interface, whichever version on
+            // its track each side was built against.
+            matches!((ra.name(x), rb.name(y)), (Some((pi, pn)), Some((qi, qn)))
+                if pn == qn && crate::spec::version::same_track(pi, qi))
         }
         (Type::FixedLengthList(x), Type::FixedLengthList(y)) => {
             x.len() == y.len() && same_type(&x.ty(), &y.ty(), ra, rb)

@@ -30,6 +30,10 @@ pub struct PluginHealth<Id> {
     /// plugin ([`PluginData::instances`](crate::PluginData::instances)); the
     /// counters above are their sums.
     pub instances: usize,
+    /// The name it exports its plug under, with the version it serves
+    /// (`demo:parser/parser@0.1.1`): its interface's own name, or a newer
+    /// release on the interface's track (see the crate docs' naming rule).
+    pub plug: String,
     /// Which code it runs: [`PluginData::version`](crate::PluginData::version)
     /// when the plugin names one, otherwise a hash of its compiled component.
     pub version: String,

@@ -118,6 +118,8 @@ pub(crate) struct PluginSlot<P: PluginData> {
     pub(crate) label: Arc<str>,
     /// The interface it plugs into.
     pub(crate) plug: InterfaceIndex,
+    /// The name it exports its plug under, with the version it serves.
+    pub(crate) exported: Box<str>,
     /// Its code's name, given or hashed on first use (see
     /// [`PluginHealth::version`](crate::PluginHealth::version)).
     version: std::sync::OnceLock<String>,
@@ -269,7 +271,7 @@ impl<P: PluginData> PluginSlot<P> {
         clock: Option<Arc<Clock>>,
         place: Place<P>,
     ) -> Result<Arc<Self>, WasmError> {
-        let Identity { id, frozen, plug, version, revision, addresses } = who;
+        let Identity { id, frozen, plug, exported, version, revision, addresses } = who;
         let Place { shared, replica, replicas } = place;
         let mut limits = data.limits();
         if frozen.len() > 1 {
@@ -298,6 +300,7 @@ impl<P: PluginData> PluginSlot<P> {
             id,
             frozen,
             plug,
+            exported: exported.into_boxed_str(),
             version: version.map(std::sync::OnceLock::from).unwrap_or_default(),
             revision,
             since: std::time::SystemTime::now(),
@@ -580,6 +583,7 @@ impl<P: PluginData> PluginSlot<P> {
             },
             held_handles: instances().map(|slot| slot.handles.load(Ordering::Relaxed)).sum(),
             instances: instances().count(),
+            plug: self.exported.to_string(),
             version: self.version().to_owned(),
             revision: self.revision,
             since: self.since,
@@ -619,6 +623,7 @@ pub(crate) struct Identity<Id> {
     /// versions (`load::freeze`).
     pub(crate) frozen: Box<[(Id, String)]>,
     pub(crate) plug: InterfaceIndex,
+    pub(crate) exported: String,
     pub(crate) version: Option<String>,
     pub(crate) revision: u64,
     /// A remote plugin's servers' health.

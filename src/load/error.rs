@@ -84,6 +84,43 @@ pub enum LoadError<PluginId, InterfaceId> {
         /// The declared and the provided types, in WIT syntax.
         reason: String,
     },
+    /// The plugin exports its plug at a version that does not serve the
+    /// interface's: an older release on the interface's track (say
+    /// `@1.3.0` for an interface declared at `@1.4.0`). A release on another
+    /// track (`@2.0.0`, or `@0.2.0` beside `@0.1.0`) is another interface:
+    /// [`MissingExport`](Self::MissingExport).
+    #[error(
+        "plugin `{plugin}` exports `{exported}`, which does not serve its plug `{interface}` (`{declared}`): it is older"
+    )]
+    PlugVersion {
+        /// The plugin.
+        plugin: PluginId,
+        /// The plug interface.
+        interface: InterfaceId,
+        /// The interface's instance name, with its version.
+        declared: String,
+        /// The name under which the plugin exports it.
+        exported: String,
+    },
+    /// A plugin behind a socket exports an older release of the interface
+    /// than the consumer imports (both on one track): the consumer may rely
+    /// on what that release lacks. Older consumers are served by newer
+    /// plugins, not the reverse.
+    #[error(
+        "plugin `{plugin}` imports `{imported}` from socket `{interface}`, but plugin `{provider}` behind it exports the older `{exported}`"
+    )]
+    SocketVersion {
+        /// The consumer.
+        plugin: PluginId,
+        /// The socket interface.
+        interface: InterfaceId,
+        /// The name under which the consumer imports it.
+        imported: String,
+        /// The plugin behind the socket.
+        provider: PluginId,
+        /// The name under which that plugin exports it.
+        exported: String,
+    },
     /// Defining the socket's imports in the linker failed (for example because
     /// the user's linker already defines them).
     #[error("plugin `{plugin}`: cannot link socket `{interface}`")]
@@ -243,6 +280,8 @@ impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static
             | Self::SignatureMismatch { plugin, .. }
             | Self::SocketImport { plugin, .. }
             | Self::SocketSignature { plugin, .. }
+            | Self::PlugVersion { plugin, .. }
+            | Self::SocketVersion { plugin, .. }
             | Self::Link { plugin, .. }
             | Self::Instantiate { plugin, .. }
             | Self::RequiresAsync { plugin, .. }

@@ -5,8 +5,18 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem};
 
 use super::{Env, LoadError, PluginLoadError};
 use crate::instance::PlugExports;
+use crate::spec::version;
 use crate::types::{self, ResourceNames};
 use crate::{PluginData, ReturnKind};
+
+/// A plugin's plug as its component exports it.
+pub(super) struct Plug {
+    pub(super) exports: PlugExports,
+    /// The type of each interface function, in interface order.
+    pub(super) types: Vec<ComponentFunc>,
+    /// The name it is exported under, with its version.
+    pub(super) exported: String,
+}
 
 impl<P> Env<P>
 where
@@ -20,14 +30,30 @@ where
         component: &wasmtime::component::Component,
         component_type: &wasmtime::component::types::Component,
         names: &ResourceNames,
-    ) -> Result<(PlugExports, Vec<ComponentFunc>), PluginLoadError<P>> {
+    ) -> Result<Plug, PluginLoadError<P>> {
         let interface = &self.interfaces[plug];
-        let instance_name = &interface.name.instance;
         let missing = |export: &str| LoadError::MissingExport {
             plugin: id.clone(),
             interface: interface.id.clone(),
             export: export.to_owned(),
         };
+        // The plug under the interface's name or another version of it on
+        // its track, which must be at least the interface's own.
+        let exports = || component_type.exports(&self.engine).map(|(name, _)| name);
+        // Not on the track: the release it exports instead, if any, to say
+        // which versions met.
+        let exported = version::find(exports(), &interface.name.instance)
+            .or_else(|| version::other_release(exports(), &interface.name.instance))
+            .ok_or_else(|| missing(&interface.name.instance))?;
+        if !version::serves(exported, &interface.name.instance) {
+            return Err(LoadError::PlugVersion {
+                plugin: id.clone(),
+                interface: interface.id.clone(),
+                declared: interface.name.instance.clone(),
+                exported: exported.to_owned(),
+            });
+        }
+        let instance_name = exported;
         let instance = component.get_export_index(None, instance_name).ok_or_else(|| missing(instance_name))?;
         let Some(ComponentItem::ComponentInstance(instance_type)) =
             component_type.get_export(&self.engine, instance_name).map(|e| e.ty)
@@ -72,6 +98,6 @@ where
         }
         let resources =
             interface.resources.iter().map(|name| component.get_export_index(Some(&instance), name)).collect();
-        Ok((PlugExports { functions, resources }, plug_types))
+        Ok(Plug { exports: PlugExports { functions, resources }, types: plug_types, exported: exported.to_owned() })
     }
 }

@@ -16,8 +16,9 @@ const RUNTIME: &str = "wasm-link:runtime";
 /// What a plugin may import: its sockets, instances that only carry types,
 /// `wasm-link:runtime/*`, and what it is granted.
 pub(crate) struct ImportPolicy<'a> {
-    /// The sockets' instance names, versions included: a socket is imported
-    /// under exactly its interface's name.
+    /// The sockets' instance names: a socket is imported under its
+    /// interface's name, or another version of it on the same track
+    /// ([`version`](crate::spec::version)).
     sockets: Vec<&'a str>,
     /// Interface names or prefixes: `wasi:clocks` grants `wasi:clocks/*`.
     grants: Vec<&'a str>,
@@ -47,7 +48,7 @@ impl<'a> ImportPolicy<'a> {
             }
             _ => false,
         };
-        self.sockets.contains(&import)
+        self.sockets.iter().any(|socket| crate::spec::version::same_track(socket, import))
             || types_only
             || covers(RUNTIME, import)
             || self.grants.iter().any(|grant| covers(grant, import))

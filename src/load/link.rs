@@ -13,6 +13,7 @@ use crate::instance::ctx::PluginCtx;
 use crate::instance::{CallSite, PluginSlot};
 use crate::shape::{self, Shape};
 use crate::socket::{self, Adapter};
+use crate::spec::version;
 use crate::types::{self, ResourceNames};
 use crate::wasm_error::WasmError;
 
@@ -25,7 +26,7 @@ where
     fn socket_shape(site: &ImportSite<'_, P>, targets: &[&Loaded<P>]) -> Result<Shape, PluginLoadError<P>> {
         let mut shape = None;
         for target in targets {
-            shape = Some(site.fit(&target.slot.id, &target.plug_types, &target.names, shape)?);
+            shape = Some(site.fit(&target.slot.id, &target.exported, &target.plug_types, &target.names, shape)?);
         }
         if let Some(shape) = shape {
             return Ok(shape);
@@ -63,13 +64,28 @@ where
         record: &mut Vec<Import>,
     ) -> Result<(), PluginLoadError<P>> {
         let interface = &self.interfaces[socket];
-        let Some(import) = component_type.get_import(&self.engine, &interface.name.instance) else {
+        // Imported under the interface's name or another version of it on
+        // its track: linked under the name the consumer gave.
+        let imports = || component_type.imports(&self.engine).map(|(name, _)| name);
+        let imported = version::find(imports(), &interface.name.instance);
+        let Some(import) = imported.and_then(|name| component_type.get_import(&self.engine, name)) else {
+            if let Some(other) = version::other_release(imports(), &interface.name.instance) {
+                return Err(LoadError::SocketImport {
+                    plugin: id.clone(),
+                    interface: interface.id.clone(),
+                    reason: format!(
+                        "it imports `{other}`, a release the socket's `{}` does not serve (another major version, or minor below 1.0)",
+                        interface.name.instance
+                    ),
+                });
+            }
             // Declared but not imported: nothing to link.
             return Ok(());
         };
+        let imported = imported.unwrap_or_default();
         let imports = socket::socket_imports(
             &self.engine,
-            &interface.name.instance,
+            imported,
             &import.ty,
             &interface.functions,
             &interface.resources,
@@ -86,7 +102,7 @@ where
             source: WasmError::new(e),
         };
         let targets = &provider.targets;
-        let mut instance = linker.instance(&interface.name.instance).map_err(link_error)?;
+        let mut instance = linker.instance(imported).map_err(link_error)?;
         for (name, resource) in &imports.resources {
             let Some(kind) = self.kinds.find(socket, *resource) else {
                 continue;
@@ -98,15 +114,23 @@ where
         let proxied = |ty: &wasmtime::component::ResourceType| {
             let (instance, resource) = names.name(ty)?;
             let index = interface.resources.iter().position(|r| r == resource)?;
-            (instance == interface.name.instance).then_some(())?;
+            (instance == imported).then_some(())?;
             self.kinds.find(socket, index).map(|kind| kind.payload)
         };
         for (name, function, declared) in imports.functions {
             let function = FunctionIndex(function);
             let meta = &interface.functions[function];
             let single = meta.is_method;
-            let site =
-                ImportSite { consumer: id, interface, name: &name, function, declared: &declared, names, single };
+            let site = ImportSite {
+                consumer: id,
+                interface,
+                imported,
+                name: &name,
+                function,
+                declared: &declared,
+                names,
+                single,
+            };
             let shape = Self::socket_shape(&site, targets)?;
             let adapter = Arc::new(Adapter {
                 consumer_id: id.clone(),
@@ -130,7 +154,15 @@ where
             if !crate::socket::typed::define(&mut instance, &name, &declared, &adapter, &proxied).map_err(link_error)? {
                 adapter.define(&mut instance, &name).map_err(link_error)?;
             }
-            record.push(Import { interface: socket, function, name, declared, single, shape });
+            record.push(Import {
+                interface: socket,
+                imported: imported.to_owned(),
+                function,
+                name,
+                declared,
+                single,
+                shape,
+            });
         }
         Ok(())
     }
@@ -145,6 +177,8 @@ fn describe_decl(declared: &ComponentFunc, names: &ResourceNames) -> String {
 pub(crate) struct ImportSite<'a, P: PluginData> {
     pub(crate) consumer: &'a P::Id,
     pub(crate) interface: &'a InterfaceSpec<P::InterfaceId>,
+    /// The interface's name as the consumer imports it, with its version.
+    pub(crate) imported: &'a str,
     pub(crate) name: &'a str,
     pub(crate) function: FunctionIndex,
     pub(crate) declared: &'a ComponentFunc,
@@ -159,10 +193,20 @@ impl<P: PluginData> ImportSite<'_, P> {
     pub(crate) fn fit(
         &self,
         provider: &P::Id,
+        exported: &str,
         plug_types: &[ComponentFunc],
         provider_names: &ResourceNames,
         expected: Option<Shape>,
     ) -> Result<Shape, LoadError<P::Id, P::InterfaceId>> {
+        if !version::serves(exported, self.imported) {
+            return Err(LoadError::SocketVersion {
+                plugin: self.consumer.clone(),
+                interface: self.interface.id.clone(),
+                imported: self.imported.to_owned(),
+                provider: provider.clone(),
+                exported: exported.to_owned(),
+            });
+        }
         let signature = |reason| LoadError::SocketSignature {
             plugin: self.consumer.clone(),
             interface: self.interface.id.clone(),

@@ -36,6 +36,7 @@ use crate::instance::members::Members;
 use crate::instance::{Identity, PlugExports, PluginSlot, Recipe, drive};
 use crate::shape::Shape;
 use crate::socket::resources::ResourceKinds;
+use crate::spec::version;
 use crate::types::ResourceNames;
 use crate::wasm_error::WasmError;
 use crate::{InterfaceData, PartialResult, PluginData, PluginTree};
@@ -51,6 +52,8 @@ pub(crate) struct Loaded<P: PluginData> {
     pub(crate) sockets: Vec<InterfaceIndex>,
     /// The exported plug function types, per interface function.
     pub(crate) plug_types: Vec<ComponentFunc>,
+    /// The name it exports its plug under, with the version it serves.
+    pub(crate) exported: String,
     pub(crate) names: ResourceNames,
     /// Its socket imports as linked: the shape each was given.
     pub(crate) imports: Vec<Import>,
@@ -59,6 +62,8 @@ pub(crate) struct Loaded<P: PluginData> {
 /// One socket function a consumer imports, as it was linked.
 pub(crate) struct Import {
     pub(crate) interface: InterfaceIndex,
+    /// The interface's name as the consumer imports it, with its version.
+    pub(crate) imported: String,
     pub(crate) function: FunctionIndex,
     pub(crate) name: String,
     pub(crate) declared: ComponentFunc,
@@ -94,6 +99,7 @@ pub(crate) struct Prepared<P: PluginData> {
     pre: InstancePre<PluginCtx<P>>,
     exports: PlugExports,
     pub(crate) plug_types: Vec<ComponentFunc>,
+    exported: String,
     pub(crate) names: ResourceNames,
     imports: Vec<Import>,
     consumer: Arc<OnceLock<Weak<PluginSlot<P>>>>,
@@ -511,7 +517,8 @@ impl<P: PluginData> Env<P> {
             self.check_grants(&id, &sockets, &granted, &component_type)?;
         }
         let names = ResourceNames::of(&self.engine, &component_type);
-        let (exports, plug_types) = self.plug_exports(&id, plug, &component, &component_type, &names)?;
+        let exports::Plug { exports, types: plug_types, exported } =
+            self.plug_exports(&id, plug, &component, &component_type, &names)?;
 
         let consumer = Arc::new(OnceLock::new());
         let mut imports = Vec::new();
@@ -573,6 +580,7 @@ impl<P: PluginData> Env<P> {
             pre,
             exports,
             plug_types,
+            exported,
             names,
             imports,
             consumer,
@@ -606,7 +614,8 @@ impl<P: PluginData> Env<P> {
             self.check_grants(id, sockets, &granted, &component_type)?;
         }
         for (name, _) in component_type.imports(&self.engine) {
-            let interface = self.interfaces.iter().position(|i| i.name.instance == name).map(InterfaceIndex);
+            let interface =
+                self.interfaces.iter().position(|i| version::same_track(&i.name.instance, name)).map(InterfaceIndex);
             if let Some(interface) = interface.filter(|i| !sockets.contains(i)) {
                 return Err(LoadError::SocketImport {
                     plugin: id.clone(),
@@ -633,6 +642,7 @@ impl<P: PluginData> Env<P> {
             pre,
             exports,
             plug_types,
+            exported,
             names,
             imports,
             consumer,
@@ -641,7 +651,15 @@ impl<P: PluginData> Env<P> {
             addresses,
         } = prepared;
         let clock = self.ticker.as_ref().map(|ticker| ticker.clock.clone());
-        let who = Identity { id: id.clone(), frozen: frozen.into_boxed_slice(), plug, version, revision, addresses };
+        let who = Identity {
+            id: id.clone(),
+            frozen: frozen.into_boxed_slice(),
+            plug,
+            exported,
+            version,
+            revision,
+            addresses,
+        };
         let recipe = Recipe { mode: self.mode, engine: self.engine.clone(), pre, exports };
         let slot = PluginSlot::instantiate(recipe, who, data, clock).await.map_err(|source| {
             // wasmtime's words for a store that must be entered with
@@ -654,7 +672,8 @@ impl<P: PluginData> Env<P> {
         })?;
         let _ = consumer.set(Arc::downgrade(&slot));
         tracing::debug!(plugin = %id, "plugin loaded");
-        Ok(Loaded { slot, sockets, plug_types, names, imports })
+        let exported = slot.exported.to_string();
+        Ok(Loaded { slot, sockets, plug_types, exported, names, imports })
     }
 }
 

@@ -227,6 +227,7 @@ impl<P: PluginData> LoadedTree<P> {
         &self,
         id: &P::Id,
         plug: InterfaceIndex,
+        exported: &str,
         plug_types: &[wasmtime::component::types::ComponentFunc],
         names: &crate::types::ResourceNames,
     ) -> Result<(), PluginSwapError<P>> {
@@ -236,13 +237,14 @@ impl<P: PluginData> LoadedTree<P> {
                 let site: ImportSite<'_, P> = ImportSite {
                     consumer: &consumer.slot.id,
                     interface,
+                    imported: &import.imported,
                     name: &import.name,
                     function: import.function,
                     declared: &import.declared,
                     names: &consumer.names,
                     single: import.single,
                 };
-                site.fit(id, plug_types, names, Some(import.shape))?;
+                site.fit(id, exported, plug_types, names, Some(import.shape))?;
             }
         }
         Ok(())
@@ -392,7 +394,7 @@ impl<P: PluginData> LoadedTree<P> {
             prepared.frozen = group;
         }
         drop(providers);
-        self.check_consumers(&id, plug, &prepared.plug_types, &prepared.names)?;
+        self.check_consumers(&id, plug, &prepared.exported, &prepared.plug_types, &prepared.names)?;
         Ok(self.env.instantiate(prepared, revision).await?)
     }
 

@@ -218,9 +218,18 @@ impl InterfaceName {
         })
     }
 
-    /// Whether `path` names this interface, in either spelling.
+    /// Whether `path` names this interface, in either spelling, at its own
+    /// version or an older one on its track (the interface serves callers
+    /// built against those: [`version`](super::version)).
+    #[inline]
     pub(crate) fn matches(&self, path: &str) -> bool {
-        self.instance == path || self.alias.as_deref() == Some(path)
+        self.instance == path || self.alias.as_deref() == Some(path) || self.serves(path)
+    }
+
+    #[cold]
+    fn serves(&self, path: &str) -> bool {
+        super::version::serves(&self.instance, path)
+            || self.alias.as_deref().is_some_and(|alias| super::version::serves(alias, path))
     }
 }
 
@@ -241,6 +250,18 @@ mod tests {
         assert_eq!(name.instance, "my:pkg/root@0.1.0");
         assert!(name.matches("my:pkg@0.1.0"));
         assert!(name.matches("my:pkg/root@0.1.0"));
+    }
+
+    #[test]
+    fn a_path_at_an_older_version_on_the_track_names_the_interface() {
+        let name = InterfaceName::parse("my:pkg/iface@1.4.2").unwrap();
+        assert!(name.matches("my:pkg/iface@1.0.0"));
+        assert!(!name.matches("my:pkg/iface@1.5.0"));
+        assert!(!name.matches("my:pkg/iface@2.0.0"));
+        let bare = InterfaceName::parse("my:pkg@0.1.1").unwrap();
+        assert!(bare.matches("my:pkg@0.1.0"));
+        assert!(bare.matches("my:pkg/root@0.1.0"));
+        assert!(!bare.matches("my:pkg@0.2.0"));
     }
 
     #[test]

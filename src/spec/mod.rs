@@ -8,5 +8,6 @@
 pub(crate) mod interface;
 pub(crate) mod key;
 pub(crate) mod plugin;
+pub(crate) mod version;
 #[cfg(feature = "wit")]
 pub(crate) mod wit;

@@ -189,6 +189,23 @@ impl WitInterface {
         self.interface
     }
 
+    /// The version of the interface's package, as its WIT declares it
+    /// (`package demo:parser@0.1.0;` gives `0.1.0`); `None` for a package
+    /// without one. Plugins built against another release on its track are
+    /// linked to it by semver (see the crate docs' naming rule).
+    ///
+    /// ```
+    /// # use wasm_link::{InterfaceCardinality, WitInterface};
+    /// let wit = "package demo:parser@0.1.1; interface parser { parse: func(s: string) -> u32; }";
+    /// let parser = WitInterface::from_source("parser", InterfaceCardinality::ExactlyOne, wit, "demo:parser/parser@0.1.1")?;
+    /// assert_eq!(parser.version(), Some("0.1.1"));
+    /// # Ok::<(), wasm_link::WitError>(())
+    /// ```
+    #[must_use]
+    pub fn version(&self) -> Option<&str> {
+        crate::spec::version::version_of(&self.package_name)
+    }
+
     /// Checks that `component` exports this interface exactly as the WIT
     /// declares it: every function, with the same parameter and result types.
     ///
@@ -203,8 +220,12 @@ impl WitInterface {
             expected,
             found,
         };
+        // Exported under the interface's name or a release on its track.
+        let exported =
+            crate::spec::version::find(component_type.exports(engine).map(|(name, _)| name), &self.package_name)
+                .filter(|exported| crate::spec::version::serves(exported, &self.package_name));
         let Some(ComponentItem::ComponentInstance(instance)) =
-            component_type.get_export(engine, &self.package_name).map(|e| e.ty)
+            exported.and_then(|exported| component_type.get_export(engine, exported)).map(|e| e.ty)
         else {
             return Err(mismatch("", format!("an export of instance `{}`", self.package_name), "none".to_owned()));
         };
@@ -400,7 +421,7 @@ fn wit_matches(resolve: &Resolve, expected: &Type, found: &wt::Type, names: &Res
         | (TypeDefKind::Handle(Handle::Borrow(e)), wt::Type::Borrow(f)) => {
             match (resource_name(resolve, *e), names.name(f)) {
                 (Some((instance, name)), Some((found_instance, found_name))) => {
-                    instance == found_instance && name == found_name
+                    crate::spec::version::same_track(&instance, found_instance) && name == found_name
                 }
                 _ => false,
             }

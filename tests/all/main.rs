@@ -28,6 +28,7 @@ mod sockets;
 mod stats;
 mod threads;
 mod tree;
+mod versions;
 mod watch;
 mod wit;
 mod wrappers;
