@@ -344,3 +344,75 @@ fn plugins_of_two_majors_are_not_taken_for_each_other() {
         );
     }
 }
+
+/// `component` with its export `from` re-exported as `to` and nothing else
+/// changed: the same compiled code, presented as another release.
+fn reexported(component: &[u8], from: &str, to: &str) -> Vec<u8> {
+    use wac_graph::types::Package;
+    use wac_graph::{CompositionGraph, EncodeOptions};
+    let mut graph = CompositionGraph::new();
+    let package = Package::from_bytes("test:reexported", None, component, graph.types_mut()).unwrap();
+    let package = graph.register_package(package).unwrap();
+    let instance = graph.instantiate(package);
+    let export = graph.alias_instance_export(instance, from).unwrap();
+    graph.export(export, to).unwrap();
+    graph.encode(EncodeOptions::default()).unwrap()
+}
+
+/// The demo's `app` run over `dir` on a sample, with the plug each plugin
+/// exports.
+fn render(dir: &std::path::Path, options: &wasm_link::dir::DirOptions) -> (String, Vec<(String, String)>) {
+    use wasm_link::dir::PluginDir;
+    let plugin_dir = PluginDir::open(dir, options).unwrap();
+    assert!(plugin_dir.errors.is_empty(), "{:?}", plugin_dir.errors);
+    let (tree, errors) = plugin_dir.into_tree();
+    assert!(errors.is_empty(), "{errors:?}");
+    let engine = wasm_link::Engine::default();
+    let (head, errors) = tree.load(&engine, &PluginDir::linker(&engine).unwrap()).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let sample = Val::String("# Title\n\nsome   text with `code` here.\n\nA second one.".into());
+    let report = match head.dispatch("demo:app/app@0.1.0", "run", true, &[sample]) {
+        Socket::ExactlyOne(Ok(Val::String(report))) => report,
+        other => panic!("{other:?}"),
+    };
+    (report, head.health().into_iter().map(|h| (h.plugin, h.plug)).collect())
+}
+
+#[test]
+fn the_demo_pipeline_built_for_parser_0_1_0_renders_the_same_through_a_parser_exporting_0_1_1() {
+    // Every plugin, Python and JavaScript too, compiled once: the second
+    // render takes what did not change from the cache.
+    let cache_dir = tempfile::tempdir().unwrap();
+    // SAFETY: a private directory `tempfile` just created for this test (mode
+    // 0700, unguessable name); only this test writes into it.
+    #[allow(unsafe_code, reason = "a compile cache in a private test directory")]
+    let cache = unsafe { wasm_link::dir::CompileCache::new(cache_dir.path()) };
+    let options = wasm_link::dir::DirOptions { cache: Some(cache) };
+    let dir = tempfile::tempdir().unwrap();
+    wasm_link_guests::copy_demo_all(dir.path());
+    let (before, _) = render(dir.path(), &options);
+    // The directory's contracts move to parser 0.1.1 (the interface, and
+    // the interfaces whose WIT uses its `document`); so does its one plugin.
+    // Every consumer (the pipeline, the transforms, the analysers) is still
+    // the binary built against 0.1.0, and imports 0.1.0.
+    let interfaces = dir.path().join("interfaces");
+    for (file, from, to) in [
+        ("parser/interface.toml", "demo:parser/parser@0.1.0", "demo:parser/parser@0.1.1"),
+        ("parser/parser.wit", "package demo:parser@0.1.0;", "package demo:parser@0.1.1;"),
+        ("analyser/analyser.wit", "demo:parser/parser@0.1.0.", "demo:parser/parser@0.1.1."),
+        ("transform/transform.wit", "demo:parser/parser@0.1.0.", "demo:parser/parser@0.1.1."),
+    ] {
+        let text = std::fs::read_to_string(interfaces.join(file)).unwrap();
+        assert!(text.contains(from), "{file}");
+        std::fs::write(interfaces.join(file), text.replace(from, to)).unwrap();
+    }
+    let parser = dir.path().join("plugins/markdown-parser/markdown-parser.wasm");
+    let bytes = std::fs::read(&parser).unwrap();
+    std::fs::write(&parser, reexported(&bytes, "demo:parser/parser@0.1.0", "demo:parser/parser@0.1.1")).unwrap();
+    let (after, plugs) = render(dir.path(), &options);
+    assert_eq!(after, before);
+    assert!(after.contains("vocabulary: distinct words") && after.contains("program name(s) as code"), "{after}");
+    let plug = |id: &str| plugs.iter().find(|(p, _)| p == id).map(|(_, plug)| plug.as_str());
+    assert_eq!(plug("markdown-parser"), Some("demo:parser/parser@0.1.1"));
+    assert_eq!(plug("pipeline"), Some("demo:app/app@0.1.0"));
+}
