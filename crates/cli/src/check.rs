@@ -7,6 +7,16 @@ use std::process::ExitCode;
 use crate::load::open_and_load;
 use crate::with_causes;
 
+/// The interface release a loaded plugin serves: the name it exports its
+/// plug under, with its version (the directory's, or a newer one on its
+/// track). A frozen group answers for its top member only.
+fn print_export(loaded: &crate::load::Loaded, id: &str) {
+    let Ok(head) = &loaded.head else { return };
+    if let Some(health) = head.health().into_iter().find(|h| h.plugin == id) {
+        println!("          exports {}", health.plug);
+    }
+}
+
 /// `wasm-link check`.
 pub fn run(dir: &Path, cache: Option<PathBuf>, freeze: bool) -> Result<ExitCode, String> {
     let loaded = open_and_load(dir, None, cache, freeze)?;
@@ -41,10 +51,12 @@ pub fn run(dir: &Path, cache: Option<PathBuf>, freeze: bool) -> Result<ExitCode,
             }
         } else if let Some(group) = frozen_into(&loaded, id) {
             println!("  ok      {id} (plug `{plug}`), frozen into `{group}`");
+            print_export(&loaded, id);
             print_wasi(&loaded, id);
             print_capabilities(&loaded, id);
         } else if loaded_ids.contains(id) {
             println!("  ok      {id} (plug `{plug}`)");
+            print_export(&loaded, id);
             print_wasi(&loaded, id);
             print_capabilities(&loaded, id);
         } else {

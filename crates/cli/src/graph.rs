@@ -103,10 +103,18 @@ pub fn run(
     for error in &plugin_dir.errors {
         eprintln!("skipped: {}", with_causes(error));
     }
+    // Each interface with its cardinality and, when its WIT has one, its
+    // version: `parser@0.1` and `parser@0.2` may stand side by side.
     let interfaces: Vec<(String, String)> = plugin_dir
         .interfaces
         .iter()
-        .filter_map(|i| Some((i.id().ok()?.clone(), i.cardinality().ok()?.in_words().to_owned())))
+        .filter_map(|i| {
+            let about = match i.version() {
+                Some(version) => format!("{}, @{version}", i.cardinality().ok()?.in_words()),
+                None => i.cardinality().ok()?.in_words().to_owned(),
+            };
+            Some((i.id().ok()?.clone(), about))
+        })
         .collect();
     let text = match format {
         GraphFormat::Dot => dot(&plugin_dir, &interfaces, &observed),

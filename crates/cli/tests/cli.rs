@@ -47,6 +47,10 @@ fn check_reports_every_plugin_of_the_demo_as_loaded() {
         .success()
         .stdout(predicate::str::contains("ok      markdown-parser"))
         .stdout(predicate::str::contains("ok      table-formatter"))
+        // The interface release each plugin serves, version included.
+        .stdout(predicate::str::contains(
+            "ok      markdown-parser (plug `parser`)\n          exports demo:parser/parser@0.1.0\n",
+        ))
         .stdout(predicate::str::contains("the root `app` can be served"));
 }
 
@@ -167,7 +171,9 @@ fn graph_draws_plugs_and_sockets_with_cardinalities() {
         .arg(demo())
         .assert()
         .success()
-        .stdout(predicate::str::contains("\"interface:analyser\" [shape=box, label=\"analyser\\n(at least one)\""))
+        .stdout(predicate::str::contains(
+            "\"interface:analyser\" [shape=box, label=\"analyser\\n(at least one, @0.1.0)\"",
+        ))
         .stdout(predicate::str::contains("\"plugin:pipeline\" -> \"interface:app\""))
         .stdout(predicate::str::contains("\"interface:parser\" -> \"plugin:trim-whitespace\""));
     wasm_link()
@@ -205,6 +211,7 @@ fn wit_prints_the_world_of_a_plugin_not_built_yet_with_only_the_packages_it_need
     let wit = String::from_utf8(output.stdout).unwrap();
     assert!(wit.contains("import demo:parser/parser@0.1.0;"), "{wit}");
     assert!(wit.contains("export demo:transform/transform@0.1.0;"), "{wit}");
+    assert!(wit.contains("an older release\n// on an interface's track is served too"), "{wit}");
     for unused in ["demo:analyser", "demo:app", "demo:formatter"] {
         assert!(!wit.contains(unused), "`{unused}` is not used by `expand`: {wit}");
     }
