@@ -168,11 +168,17 @@ impl fmt::Display for Budget {
 }
 
 /// A `Config` with what wasm-link needs to contain plugins: epoch
-/// interruption (deadlines). Add fuel with `consume_fuel(true)`.
+/// interruption (deadlines), and the component model's `map` type (the
+/// socket shape of components built for wasm-link 0.3 and 0.4). Add fuel
+/// with `consume_fuel(true)`.
 #[must_use]
 pub fn engine_config() -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
+    // `map<string, result<T, E>>`, the multi-plugin socket shape of
+    // components built for wasm-link 0.3 and 0.4: a type the validator
+    // accepts only when asked. Nothing else changes.
+    config.wasm_component_model_map(true);
     config
 }
 

@@ -36,6 +36,16 @@ pub(crate) enum Shape {
     ListResult(ErrorKind),
     /// `list<tuple<string, result<T, E>>>`: plugin id first.
     ListTagged(ErrorKind),
+    /// `tuple<string, result<T, E>>` of an `ExactlyOne` socket: plugin id
+    /// first, as wasm-link 0.3 and 0.4 give it.
+    Tagged(ErrorKind),
+    /// `option<tuple<string, result<T, E>>>` of an `AtMostOne` socket, as
+    /// wasm-link 0.3 and 0.4 give it.
+    OptionTagged(ErrorKind),
+    /// `map<string, result<T, E>>` of an `AtLeastOne` or `Any` socket, by
+    /// plugin id, as wasm-link 0.3 and 0.4 give it (the component model's
+    /// `map`, which the engine must enable: [`engine_config`](crate::engine_config) does).
+    MapTagged(ErrorKind),
 }
 
 /// The error type `E` of a shape.
@@ -48,6 +58,42 @@ pub(crate) enum ErrorKind {
     /// No error type (`result<T>`, as components built for wasm-link 0.1.0
     /// import): the consumer learns that the call failed, not why.
     None,
+    /// The `dispatch-error` of wasm-link 0.3 and 0.4
+    /// (`wasm-link:runtime/errors@0.4.0`): cases without a failure record,
+    /// some carrying a string ([`UPSTREAM_CASES`]).
+    Upstream,
+}
+
+/// The cases of wasm-link 0.4's `dispatch-error`, with whether each carries
+/// a string; 0.3's are the same without `executor-unavailable`. A consumer
+/// built for those releases declares them (in any order).
+const UPSTREAM_CASES: [(&str, bool); 11] = [
+    ("lock-rejected", false),
+    ("invalid-interface-path", true),
+    ("invalid-function", true),
+    ("missing-response", false),
+    ("runtime-exception", true),
+    ("invalid-argument-list", false),
+    ("unsupported-type", true),
+    ("executor-unavailable", false),
+    ("resource-table-full", false),
+    ("resource-handle-conversion-failed", false),
+    ("invalid-resource-handle", false),
+];
+
+/// Whether `variant` is wasm-link 0.3's or 0.4's `dispatch-error`.
+fn is_upstream_error(variant: &wasmtime::component::types::Variant) -> bool {
+    let mut count = 0;
+    let all_known = variant.cases().all(|case| {
+        count += 1;
+        UPSTREAM_CASES.iter().any(|&(name, carries)| {
+            name == case.name && if carries { case.ty == Some(Type::String) } else { case.ty.is_none() }
+        })
+    });
+    // 0.4 has every case; 0.3 every case but `executor-unavailable`.
+    all_known
+        && (count == UPSTREAM_CASES.len()
+            || (count == UPSTREAM_CASES.len() - 1 && !variant.cases().any(|c| c.name == "executor-unavailable")))
 }
 
 // `DISPATCH_ERROR_CASES` and `FAILURE_FIELDS`: the cases of `dispatch-error`
@@ -67,7 +113,11 @@ fn error_kind(ty: Option<&Type>) -> Option<ErrorKind> {
                 }
                 _ => false,
             });
-            (cases_match && payloads_match).then_some(ErrorKind::DispatchError)
+            if cases_match && payloads_match {
+                Some(ErrorKind::DispatchError)
+            } else {
+                is_upstream_error(variant).then_some(ErrorKind::Upstream)
+            }
         }
         _ => None,
     }
@@ -86,11 +136,28 @@ pub(crate) fn detect_shape(
         Some(Type::Result(result)) if is_same(result.ok().as_ref()) => error_kind(result.err().as_ref()),
         _ => None,
     };
-    if single || cardinality == InterfaceCardinality::ExactlyOne {
+    // `tuple<string, result<T, E>>`: a plugin id and its outcome.
+    let tagged = |ty: Option<&Type>| match ty {
+        Some(Type::Tuple(tuple)) if tuple.types().len() == 2 => {
+            let mut parts = tuple.types();
+            match (parts.next(), parts.next()) {
+                (Some(Type::String), Some(result)) => as_result(Some(&result)),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    if single {
         if is_same(declared) {
             return Some(Shape::Plain);
         }
         return as_result(declared).map(Shape::Result);
+    }
+    if cardinality == InterfaceCardinality::ExactlyOne {
+        if is_same(declared) {
+            return Some(Shape::Plain);
+        }
+        return as_result(declared).map(Shape::Result).or_else(|| tagged(declared).map(Shape::Tagged));
     }
     if provided_is_none && declared.is_none() {
         return Some(Shape::Plain);
@@ -101,8 +168,13 @@ pub(crate) fn detect_shape(
             if !provided_is_none && is_same(Some(&inner)) {
                 Some(Shape::Option)
             } else {
-                as_result(Some(&inner)).map(Shape::OptionResult)
+                as_result(Some(&inner))
+                    .map(Shape::OptionResult)
+                    .or_else(|| tagged(Some(&inner)).map(Shape::OptionTagged))
             }
+        }
+        (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, Some(Type::Map(map))) => {
+            (map.key() == Type::String).then(|| as_result(Some(&map.value())).map(Shape::MapTagged)).flatten()
         }
         (InterfaceCardinality::AtLeastOne | InterfaceCardinality::Any, Some(Type::List(list))) => {
             let item = list.ty();
@@ -154,13 +226,39 @@ pub(crate) fn inner_type(declared: Option<Type>, shape: Shape) -> Option<Type> {
             _ => None,
         },
         Shape::ListTagged(_) => match declared {
-            Type::List(l) => match l.ty() {
-                Type::Tuple(t) => t.types().nth(1).and_then(ok_of),
-                _ => None,
-            },
+            Type::List(l) => tagged_ok(l.ty()),
+            _ => None,
+        },
+        Shape::Tagged(_) => tagged_ok(declared),
+        Shape::OptionTagged(_) => match declared {
+            Type::Option(o) => tagged_ok(o.ty()),
+            _ => None,
+        },
+        Shape::MapTagged(_) => match declared {
+            Type::Map(m) => ok_of(m.value()),
             _ => None,
         },
     }
+}
+
+/// The `T` of `tuple<string, result<T, E>>`.
+fn tagged_ok(ty: Type) -> Option<Type> {
+    match ty {
+        Type::Tuple(t) => match t.types().nth(1) {
+            Some(Type::Result(result)) => result.ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `tuple<string, result<T, E>>` for one plugin's outcome: its id first.
+pub(crate) fn wrap_tagged<Id: std::fmt::Debug + std::fmt::Display + 'static>(
+    plugin: &str,
+    outcome: Result<Option<Val>, DispatchError<Id>>,
+    kind: ErrorKind,
+) -> Val {
+    Val::Tuple(vec![Val::String(plugin.to_owned()), wrap_result(outcome, kind)])
 }
 
 /// `result<T, E>` for one plugin's outcome.
@@ -206,6 +304,7 @@ fn error_value<Id: std::fmt::Debug + std::fmt::Display + 'static>(
     match kind {
         ErrorKind::None => None,
         ErrorKind::String => Some(Val::String(crate::wasm_error::guest_chain(error))),
+        ErrorKind::Upstream => Some(upstream_error(error)),
         ErrorKind::DispatchError => {
             let values = [
                 error.plugin().to_string(),
@@ -217,6 +316,26 @@ fn error_value<Id: std::fmt::Debug + std::fmt::Display + 'static>(
                 Val::Record(FAILURE_FIELDS.iter().map(|f| (*f).to_owned()).zip(values.map(Val::String)).collect());
             Some(Val::Variant(error.wit_case().to_owned(), Some(Box::new(failure))))
         }
+    }
+}
+
+/// The case of wasm-link 0.3 / 0.4's `dispatch-error` nearest to `error`:
+/// the refusals it has a case for keep it, everything else is a
+/// `runtime-exception` carrying the whole chain (plugin, function, cause).
+fn upstream_error<Id: std::fmt::Debug + std::fmt::Display + 'static>(error: &DispatchError<Id>) -> Val {
+    let case = |name: &str, text: Option<String>| Val::Variant(name.to_owned(), text.map(|t| Box::new(Val::String(t))));
+    match error {
+        DispatchError::Reentrant { .. } => case("lock-rejected", None),
+        DispatchError::InvalidInterface { interface, .. } => case("invalid-interface-path", Some(interface.clone())),
+        DispatchError::InvalidFunction { function, .. } => case("invalid-function", Some(function.clone())),
+        DispatchError::ArgumentCount { .. } | DispatchError::InvalidArguments { .. } => {
+            case("invalid-argument-list", None)
+        }
+        DispatchError::InvalidResource { .. } => case("invalid-resource-handle", None),
+        DispatchError::BudgetExceeded { budget: crate::Budget::Handles { .. }, .. } => {
+            case("resource-table-full", None)
+        }
+        _ => case("runtime-exception", Some(crate::wasm_error::guest_chain(error))),
     }
 }
 
@@ -255,11 +374,16 @@ pub(crate) fn check_import(
             types::describe_opt(provided_result.as_ref(), provider_names),
             cardinality,
             match (single, cardinality) {
-                (true, _) | (_, InterfaceCardinality::ExactlyOne) => " `T`, `result<T>` or `result<T, E>`",
-                (_, InterfaceCardinality::AtMostOne) => " `option<T>`, `option<result<T>>` or `option<result<T, E>>`",
+                (true, _) => " `T`, `result<T>` or `result<T, E>`",
+                (_, InterfaceCardinality::ExactlyOne) =>
+                    " `T`, `result<T>`, `result<T, E>` or `tuple<string, result<T, E>>`",
+                (_, InterfaceCardinality::AtMostOne) => {
+                    " `option<T>`, `option<result<T>>`, `option<result<T, E>>` or \
+                     `option<tuple<string, result<T, E>>>`"
+                }
                 _ => {
-                    " `list<T>`, `list<result<T>>`, `list<result<T, E>>`, `list<tuple<string, result<T>>>` or \
-                     `list<tuple<string, result<T, E>>>`"
+                    " `list<T>`, `list<result<T>>`, `list<result<T, E>>`, `list<tuple<string, result<T>>>`, \
+                     `list<tuple<string, result<T, E>>>` or `map<string, result<T, E>>`"
                 }
             }
         )

@@ -196,6 +196,31 @@ impl<P: PluginData> Adapter<P> {
                 Ok(())
             }
             Shape::Result(_) => Err(wasmtime::format_err!("socket `{}` has no plugin", self.site.interface)),
+            Shape::Tagged(kind) => {
+                let Some(target) = targets.first() else {
+                    return Err(wasmtime::format_err!("socket `{}` has no plugin", self.site.interface));
+                };
+                let outcome = call!(target);
+                set(results, shape::wrap_tagged(&target.label, outcome, kind));
+                Ok(())
+            }
+            Shape::OptionTagged(kind) => {
+                let value = match targets.first() {
+                    None => None,
+                    Some(target) => Some(Box::new(shape::wrap_tagged(&target.label, call!(target), kind))),
+                };
+                set(results, Val::Option(value));
+                Ok(())
+            }
+            Shape::MapTagged(kind) => {
+                let mut pairs = Vec::with_capacity(targets.len());
+                for target in targets.iter() {
+                    let outcome = call!(target);
+                    pairs.push((Val::String(target.label.to_string()), shape::wrap_result(outcome, kind)));
+                }
+                set(results, Val::Map(pairs));
+                Ok(())
+            }
             Shape::Option | Shape::OptionResult(_) => {
                 let value = match targets.first() {
                     None => Val::Option(None),

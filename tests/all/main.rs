@@ -18,6 +18,7 @@ mod compat;
 mod dir;
 mod dispatch;
 mod fuzz;
+mod later_releases;
 mod live;
 mod loading;
 mod remote;
