@@ -188,7 +188,8 @@ pub use spec::key::Key;
 pub use spec::plugin::{PluginCtxView, PluginData};
 #[cfg(feature = "wit")]
 pub use spec::wit::{
-    RUNTIME_WIT, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface, runtime_resolve,
+    RUNTIME_WIT, RUNTIME_WIT_VERSION, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface,
+    runtime_resolve,
 };
 pub use stats::{EdgeStats, Latency};
 pub use wasm_error::{WasmError, error_chain};

@@ -42,16 +42,22 @@ impl<'a> ImportPolicy<'a> {
     pub(crate) fn allows(&self, engine: &Engine, import: &str, item: &ComponentItem) -> bool {
         // An instance that only carries types (a WIT `use` of another
         // interface's records) grants nothing.
-        let types_only = match item {
-            ComponentItem::ComponentInstance(instance) => {
-                instance.exports(engine).all(|(_, export)| matches!(export.ty, ComponentItem::Type(_)))
-            }
-            _ => false,
-        };
+        let types_only = types_only(engine, item);
         self.sockets.iter().any(|socket| crate::spec::version::same_track(socket, import))
             || types_only
             || covers(RUNTIME, import)
             || self.grants.iter().any(|grant| covers(grant, import))
+    }
+}
+
+/// Whether `item` is an instance that carries only types: importing it
+/// grants nothing (a WIT `use` of another interface's records).
+pub(crate) fn types_only(engine: &Engine, item: &ComponentItem) -> bool {
+    match item {
+        ComponentItem::ComponentInstance(instance) => {
+            instance.exports(engine).all(|(_, export)| matches!(export.ty, ComponentItem::Type(_)))
+        }
+        _ => false,
     }
 }
 

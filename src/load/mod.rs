@@ -523,8 +523,15 @@ impl<P: PluginData> Env<P> {
         let consumer = Arc::new(OnceLock::new());
         let mut imports = Vec::new();
         // Components that `use` the runtime's WIT types import an instance that
-        // holds only types; give it one so instantiation finds it.
-        let uses_runtime = component_type.get_import(&self.engine, "wasm-link:runtime/types").is_some();
+        // holds only types (`wasm-link:runtime/types` at this crate's version,
+        // another, or none; `wasm-link:runtime/errors@0.4.0` of components
+        // built for wasm-link 0.4); give each one so instantiation finds it.
+        let runtime: Vec<&str> = component_type
+            .imports(&self.engine)
+            .filter(|(name, item)| name.starts_with("wasm-link:runtime/") && grants::types_only(&self.engine, &item.ty))
+            .map(|(name, _)| name)
+            .collect();
+        let uses_runtime = !runtime.is_empty();
         // A plugin without sockets links against the user's linker as it is:
         // no copy of it per plugin.
         // A remote plugin's proxy imports its forwarders (`remote::proxy`).
@@ -561,8 +568,9 @@ impl<P: PluginData> Env<P> {
             for (&socket, provider) in sockets.iter().zip(providers) {
                 self.link_socket(&mut linker, &id, socket, provider, &component_type, &names, &consumer, &mut imports)?;
             }
-            if uses_runtime {
-                let _ = linker.instance("wasm-link:runtime/types");
+            for name in runtime {
+                // Defined already (by the user's linker): that one serves.
+                let _ = linker.instance(name);
             }
             Some(linker)
         };

@@ -310,21 +310,40 @@ impl InterfaceData for WitInterface {
 }
 
 /// A `Resolve` holding the crate's `wit/runtime.wit`, so interfaces can `use`
+/// `wasm-link:runtime/types@0.1.0.{dispatch-error}`, and the same package
+/// without its version, as WIT written before it had one says
 /// `wasm-link:runtime/types.{dispatch-error}`.
+///
+/// ```
+/// let resolve = wasm_link::runtime_resolve();
+/// let names: Vec<String> = resolve.packages.iter().map(|(_, p)| p.name.to_string()).collect();
+/// assert!(names.contains(&format!("wasm-link:runtime@{}", wasm_link::RUNTIME_WIT_VERSION)));
+/// assert!(names.contains(&"wasm-link:runtime".to_owned()));
+/// ```
 #[must_use]
 pub fn runtime_resolve() -> Resolve {
     let mut resolve = Resolve::new();
+    let unversioned =
+        RUNTIME_WIT.replace(&format!("package wasm-link:runtime@{RUNTIME_WIT_VERSION};"), "package wasm-link:runtime;");
     // The file ships with the crate and is tested to parse; an error here is a
     // packaging bug, and the resolve is still usable without it.
-    if let Err(error) = resolve.push_source("wit/runtime.wit", RUNTIME_WIT) {
-        tracing::error!(%error, "wit/runtime.wit does not parse");
+    for (name, text) in [("wit/runtime.wit", RUNTIME_WIT), ("wit/runtime.wit (unversioned)", unversioned.as_str())] {
+        if let Err(error) = resolve.push_source(name, text) {
+            tracing::error!(%error, "{name} does not parse");
+        }
     }
     resolve
 }
 
-/// The text of `wit/runtime.wit`: package `wasm-link:runtime`, whose
-/// `types` interface defines the `dispatch-error` variant plugins receive.
+/// The text of `wit/runtime.wit`: package `wasm-link:runtime@`[`RUNTIME_WIT_VERSION`],
+/// whose `types` interface defines the `dispatch-error` variant plugins
+/// receive.
 pub const RUNTIME_WIT: &str = include_str!("../../wit/runtime.wit");
+
+/// The version of the runtime's WIT package, `wasm-link:runtime`: the
+/// crate's. Plugins import its `types` under this version, another, or none
+/// (built before it had one); each links.
+pub const RUNTIME_WIT_VERSION: &str = "0.1.0";
 
 /// Finds interface `path` (`ns:pkg/iface[@version]`) in `resolve`.
 ///

@@ -341,8 +341,13 @@ pub const RUNTIME_WIT: &str = include_str!("../../wit/runtime.wit");
 
 /// Like [`component`], with `wit/runtime.wit` available to `use`.
 pub fn component_using_runtime(wit: &str, world: &str, core_wat: &str) -> Vec<u8> {
+    component_on_runtime(RUNTIME_WIT, wit, world, core_wat)
+}
+
+/// [`component_using_runtime`] against `runtime` as the runtime's WIT.
+pub fn component_on_runtime(runtime: &str, wit: &str, world: &str, core_wat: &str) -> Vec<u8> {
     let mut resolve = Resolve::new();
-    resolve.push_source("runtime.wit", RUNTIME_WIT).expect("runtime WIT parses");
+    resolve.push_source("runtime.wit", runtime).expect("runtime WIT parses");
     let package = resolve.push_source("fixture.wit", wit).expect("fixture WIT parses");
     let world = resolve.select_world(&[package], Some(world)).expect("fixture world exists");
     let mut module = wat::parse_str(core_wat).expect("fixture WAT parses");

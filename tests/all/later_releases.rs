@@ -204,3 +204,56 @@ fn a_0_3_consumer_of_resources_gets_tagged_handles_and_result_wrapped_methods() 
         other => panic!("{other:?}"),
     }
 }
+
+/// `result<u32, dispatch-error>` with the runtime's `dispatch-error` used
+/// from the package at `version` (`None`: the package before it had one).
+fn runtime_consumer(version: Option<&str>) -> Vec<u8> {
+    let runtime = wasm_link::RUNTIME_WIT.replace(
+        &format!("package wasm-link:runtime@{};", wasm_link::RUNTIME_WIT_VERSION),
+        &match version {
+            Some(version) => format!("package wasm-link:runtime@{version};"),
+            None => "package wasm-link:runtime;".to_owned(),
+        },
+    );
+    let uses = match version {
+        Some(version) => format!("use wasm-link:runtime/types@{version}.{{dispatch-error}};"),
+        None => "use wasm-link:runtime/types.{dispatch-error};".to_owned(),
+    };
+    let shape = ImportShape { defs: Box::leak(uses.into_boxed_str()), ..crate::plugins::RESULT_DISPATCH_ERROR };
+    crate::plugins::consumer_on_runtime(&shape, &runtime)
+}
+
+#[test]
+fn consumers_of_the_runtime_types_at_any_release_or_none_link_and_receive_its_errors() {
+    for version in [None, Some(wasm_link::RUNTIME_WIT_VERSION), Some("0.0.7")] {
+        let plugins = vec![
+            Plugin::new("sum", "sum", &["number"], runtime_consumer(version)),
+            Plugin::new("abc", "number", &[], number(7, false)),
+        ];
+        let engine = wasm_link::default_engine().unwrap();
+        let (head, errors) =
+            load_on(&engine, "sum", vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)], plugins);
+        assert!(errors.is_empty(), "{version:?}: {errors:#?}");
+        assert_eq!(total(&head, "total"), 7);
+        // case 0 (`trap`), plugin id `abc` (3 bytes)
+        assert_eq!(total(&head, "failing"), 1003, "{version:?}");
+    }
+}
+
+#[test]
+fn a_0_4_consumer_importing_its_runtimes_errors_package_links() {
+    // As upstream's `wit_contract` validator: `dispatch-error` used from
+    // `wasm-link:runtime/errors@0.4.0`, an instance of types only.
+    let upstream = format!("package wasm-link:runtime@0.4.0;\ninterface errors {{ {UPSTREAM_ERROR} }}");
+    let shape = ImportShape { defs: "use wasm-link:runtime/errors@0.4.0.{dispatch-error};", ..TAGGED_UPSTREAM_ERROR };
+    let plugins = vec![
+        Plugin::new("sum", "sum", &["number"], crate::plugins::consumer_on_runtime(&shape, &upstream)),
+        Plugin::new("abc", "number", &[], number(7, false)),
+    ];
+    let engine = wasm_link::default_engine().unwrap();
+    let (head, errors) =
+        load_on(&engine, "sum", vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)], plugins);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(total(&head, "total"), 7);
+    assert_eq!(total(&head, "failing"), 1403);
+}

@@ -115,7 +115,7 @@ pub const RESULT_STRING: ImportShape = ImportShape {
 /// `result<u32, dispatch-error>`: err -> 1000 + 100 * case + plugin id length.
 pub const RESULT_DISPATCH_ERROR: ImportShape = ImportShape {
     wit: "result<u32, dispatch-error>",
-    defs: "use wasm-link:runtime/types.{dispatch-error};",
+    defs: "use wasm-link:runtime/types@0.1.0.{dispatch-error};",
     decode: r"(if (result i32) (i32.load8_u (local.get $r))
         (then (i32.add (i32.add (i32.const 1000)
                 (i32.mul (i32.const 100) (i32.load8_u (i32.add (local.get $r) (i32.const 4)))))
@@ -199,6 +199,12 @@ pub const LIST_TAGGED: ImportShape = ImportShape {
 /// A `sum` plugin that imports `number` in `shape`: `total` calls `value`,
 /// `failing` calls `fail`, each decoded into one `u32`.
 pub fn consumer(shape: &ImportShape) -> Vec<u8> {
+    consumer_on_runtime(shape, crate::fixtures::RUNTIME_WIT)
+}
+
+/// [`consumer`], built against `runtime` as the text of the runtime's WIT
+/// package (an older release of it, say).
+pub fn consumer_on_runtime(shape: &ImportShape, runtime: &str) -> Vec<u8> {
     let ImportShape { wit, defs, decode } = shape;
     let wit = format!(
         r"
@@ -241,7 +247,7 @@ pub fn consumer(shape: &ImportShape) -> Vec<u8> {
     if defs.is_empty() {
         component(&wit, "consumer", &core)
     } else {
-        crate::fixtures::component_using_runtime(&wit, "consumer", &core)
+        crate::fixtures::component_on_runtime(runtime, &wit, "consumer", &core)
     }
 }
 

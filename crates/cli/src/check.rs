@@ -51,14 +51,14 @@ pub fn run(dir: &Path, cache: Option<PathBuf>, freeze: bool) -> Result<ExitCode,
             }
         } else if let Some(group) = frozen_into(&loaded, id) {
             println!("  ok      {id} (plug `{plug}`), frozen into `{group}`");
-            print_export(&loaded, id);
             print_wasi(&loaded, id);
             print_capabilities(&loaded, id);
+            print_export(&loaded, id);
         } else if loaded_ids.contains(id) {
             println!("  ok      {id} (plug `{plug}`)");
-            print_export(&loaded, id);
             print_wasi(&loaded, id);
             print_capabilities(&loaded, id);
+            print_export(&loaded, id);
         } else {
             println!("  idle    {id} (plug `{plug}`): not loaded, no loaded plugin depends on it");
         }

@@ -81,10 +81,11 @@ pub fn world(plugin: &str, plug: &WitInterface, sockets: &[&WitInterface]) -> Re
     out.push_str("}\n");
     let roots = std::iter::once(plug).chain(sockets.iter().copied()).map(WitInterface::interface_id);
     let needed = needed_packages(resolve, roots);
-    // The runtime's own package too: its `dispatch-error` is what the other
-    // accepted socket shapes use.
+    // The runtime's own package too, at its version: its `dispatch-error`
+    // is what the other accepted socket shapes use. (Its copy without a
+    // version only when the directory's WIT uses that one.)
     let wanted = |(id, package): &(wit_parser::PackageId, &wit_parser::Package)| {
-        needed.contains(id) || package.name.namespace == "wasm-link"
+        needed.contains(id) || (package.name.namespace == "wasm-link" && package.name.version.is_some())
     };
     for (package, _) in resolve.packages.iter().filter(wanted) {
         let mut printer = WitPrinter::default();

@@ -10,7 +10,7 @@ wit_bindgen::generate!({
         // The pipeline's own view of its sockets: the shapes it imports them in.
         package demo:parser@0.1.0 {
             interface parser {
-                use wasm-link:runtime/types.{dispatch-error};
+                use wasm-link:runtime/types@0.1.0.{dispatch-error};
                 resource document {
                     title: func() -> string;
                     paragraphs: func() -> list<string>;
@@ -21,7 +21,7 @@ wit_bindgen::generate!({
         package demo:transform@0.1.0 {
             interface transform {
                 use demo:parser/parser@0.1.0.{document};
-                use wasm-link:runtime/types.{dispatch-error};
+                use wasm-link:runtime/types@0.1.0.{dispatch-error};
                 apply: func(doc: borrow<document>) -> list<result<string, dispatch-error>>;
             }
         }
