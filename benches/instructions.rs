@@ -63,11 +63,23 @@ fn counted_loop(calls: u32, call: &mut dyn FnMut()) {
     }
 }
 
+/// The engine both sides run on: `default_engine`, or with feature
+/// `component-model-async` and `INSTRUCTION_ENGINE=async-func`, one from
+/// `async_func_engine_config` (wasmtime's concurrency on), to measure what
+/// that costs every call.
+fn engine() -> wasm_link::Engine {
+    #[cfg(feature = "component-model-async")]
+    if std::env::var("INSTRUCTION_ENGINE").is_ok_and(|e| e == "async-func") {
+        return wasm_link::Engine::new(&wasm_link::async_func_engine_config()).expect("engine");
+    }
+    wasm_link::default_engine().expect("engine")
+}
+
 /// Runs side `side` (`linked` or `raw`) of `path` under measurement: sets
 /// it up, warms it, then the counted loop.
 #[allow(clippy::too_many_lines, reason = "one arm per path and side, spelled out")]
 fn measure(path: &str, side: &str) {
-    let engine = wasm_link::default_engine().expect("engine");
+    let engine = engine();
     let empty = wasmtime::component::Linker::<()>::new(&engine);
     let linked = side == "linked";
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");

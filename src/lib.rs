@@ -175,6 +175,8 @@ pub use head::PluginTreeHead;
 pub use head::typed::{TypedDispatch, TypedParams, TypedResult, TypedResults};
 pub use instance::ctx::PluginCtx;
 pub use instance::health::{AddressHealth, PluginHealth, PluginState};
+#[cfg(feature = "component-model-async")]
+pub use limits::async_func_engine_config;
 #[cfg(feature = "pooling")]
 pub use limits::pooling_engine_config;
 pub use limits::{Budget, Limits, Quarantine, Recovery, default_engine, engine_config};

@@ -179,6 +179,37 @@ pub fn engine_config() -> Config {
     // components built for wasm-link 0.3 and 0.4: a type the validator
     // accepts only when asked. Nothing else changes.
     config.wasm_component_model_map(true);
+    // Off even when wasmtime's `component-model-async` feature is compiled
+    // in (by this crate's feature of that name, or by any other crate of
+    // the build asking wasmtime for its defaults): on, every call on the
+    // engine costs 3.5x to 5x as much. `async_func_engine_config` turns it on.
+    config.concurrency_support(false);
+    config
+}
+
+/// [`engine_config`] for plugins that export component-model `async func`s
+/// (feature `component-model-async`): wasmtime's concurrency support on.
+///
+/// Load such trees with [`PluginTree::load_async`](crate::PluginTree::load_async)
+/// (a synchronous load refuses them with
+/// [`LoadError::RequiresAsync`](crate::LoadError::RequiresAsync)); their
+/// async functions are awaited like any other. Every call on such an engine
+/// costs more, async or not: 3.5x for a blocking call into wasm and 5x for
+/// an awaited one on wasmtime 48 (BENCHMARKS.md, "Component-model async"),
+/// so keep plugins that need it on an engine of their own. A call cut off
+/// at its deadline replaces its instance (as every call cut off does):
+/// wasmtime 48 cannot cancel one async task alone (wasmtime issue 11833).
+///
+/// ```
+/// let engine = wasm_link::Engine::new(&wasm_link::async_func_engine_config())?;
+/// # Ok::<(), wasmtime::Error>(())
+/// ```
+#[cfg(feature = "component-model-async")]
+#[must_use]
+pub fn async_func_engine_config() -> Config {
+    let mut config = engine_config();
+    config.concurrency_support(true);
+    config.wasm_component_model_async(true);
     config
 }
 

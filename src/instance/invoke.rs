@@ -305,6 +305,16 @@ impl<P: PluginData> PluginSlot<P> {
                     function: site.function.clone(),
                     source: WasmError::new(error),
                 };
+                // Nothing ran. But on an engine with wasmtime's concurrency
+                // support the call's task was begun, and its failure leaves
+                // the instance one wasmtime will not enter again ("cannot
+                // enter component instance"): the next call gets a new one,
+                // and the plugin is not blamed for the caller's mistake.
+                if self.recipe.engine.get_concurrency_support()
+                    && let SlotState::Live(live) = state
+                {
+                    live.tainted = true;
+                }
                 (error, Blame::Elsewhere)
             }
             Fail::Ran(error) => self.ran(mode, site, error, fuel, state).await,

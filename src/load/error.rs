@@ -143,6 +143,22 @@ pub enum LoadError<PluginId, InterfaceId> {
         #[source]
         source: WasmError,
     },
+    /// The plugin exports a function of its plug as a component-model
+    /// `async func`, which only an awaited call can run: load the tree with
+    /// [`PluginTree::load_async`](crate::PluginTree::load_async), on an
+    /// engine that allows async functions (`async_func_engine_config`,
+    /// feature `component-model-async`).
+    #[error(
+        "plugin `{plugin}` exports `{function}` of `{interface}` as an `async func`: load the tree with `load_async`"
+    )]
+    AsyncExport {
+        /// The plugin.
+        plugin: PluginId,
+        /// The plug interface.
+        interface: InterfaceId,
+        /// The async function.
+        function: String,
+    },
     /// The component imports an async host function of the linker
     /// (`func_wrap_async`, `func_new_async`), so its store can only be
     /// entered asynchronously, but the tree was loaded with
@@ -285,6 +301,7 @@ impl<PluginId: Debug + Display + 'static, InterfaceId: Debug + Display + 'static
             | Self::Link { plugin, .. }
             | Self::Instantiate { plugin, .. }
             | Self::RequiresAsync { plugin, .. }
+            | Self::AsyncExport { plugin, .. }
             | Self::NotGranted { plugin, .. }
             | Self::UnknownSocket { plugin, .. }
             | Self::DependencyCycle { plugin, .. }

@@ -70,6 +70,15 @@ where
             else {
                 return Err(missing(&function.name));
             };
+            // An async function runs only under `call_async`: a blocking
+            // call would fail on every call.
+            if ty.async_() && self.mode == crate::instance::ctx::Mode::Sync {
+                return Err(LoadError::AsyncExport {
+                    plugin: id.clone(),
+                    interface: interface.id.clone(),
+                    function: function.name.clone(),
+                });
+            }
             let result = ty.results().next();
             let mismatch = match (function.return_kind, &result) {
                 (ReturnKind::Void, Some(result)) => Some(format!(

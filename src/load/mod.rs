@@ -36,7 +36,6 @@ use crate::instance::members::Members;
 use crate::instance::{Identity, PlugExports, PluginSlot, Recipe, drive};
 use crate::shape::Shape;
 use crate::socket::resources::ResourceKinds;
-use crate::spec::version;
 use crate::types::ResourceNames;
 use crate::wasm_error::WasmError;
 use crate::{InterfaceData, PartialResult, PluginData, PluginTree};
@@ -622,8 +621,11 @@ impl<P: PluginData> Env<P> {
             self.check_grants(id, sockets, &granted, &component_type)?;
         }
         for (name, _) in component_type.imports(&self.engine) {
-            let interface =
-                self.interfaces.iter().position(|i| version::same_track(&i.name.instance, name)).map(InterfaceIndex);
+            let interface = self
+                .interfaces
+                .iter()
+                .position(|i| crate::spec::version::same_track(&i.name.instance, name))
+                .map(InterfaceIndex);
             if let Some(interface) = interface.filter(|i| !sockets.contains(i)) {
                 return Err(LoadError::SocketImport {
                     plugin: id.clone(),

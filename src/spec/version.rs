@@ -73,6 +73,7 @@ pub(crate) fn same_track(a: &str, b: &str) -> bool {
 }
 
 /// The version after the `@` of `name`, if any, as written.
+#[cfg(feature = "wit")]
 pub(crate) fn version_of(name: &str) -> Option<&str> {
     Versioned::of(name).version
 }

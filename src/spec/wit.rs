@@ -36,7 +36,7 @@ pub enum WitError {
         interface: String,
     },
     /// The interface uses something wasm-link cannot dispatch (an async
-    /// function).
+    /// function, without the `component-model-async` feature).
     #[error("interface `{interface}` function `{function}` is not supported: {reason}")]
     Unsupported {
         /// The interface.
@@ -115,7 +115,8 @@ impl WitInterface {
     /// Metadata for `interface` of `resolve`, known to plugins as `id`.
     ///
     /// # Errors
-    /// [`WitError::Unsupported`] for async functions.
+    /// [`WitError::Unsupported`] for async functions, without the
+    /// `component-model-async` feature.
     pub fn new(
         id: impl Into<String>,
         cardinality: InterfaceCardinality,
@@ -129,11 +130,16 @@ impl WitInterface {
             let is_method = match function.kind {
                 FunctionKind::Method(_) => true,
                 FunctionKind::Freestanding | FunctionKind::Static(_) | FunctionKind::Constructor(_) => false,
+                #[cfg(feature = "component-model-async")]
+                FunctionKind::AsyncMethod(_) => true,
+                #[cfg(feature = "component-model-async")]
+                FunctionKind::AsyncFreestanding | FunctionKind::AsyncStatic(_) => false,
+                #[cfg(not(feature = "component-model-async"))]
                 _ => {
                     return Err(WitError::Unsupported {
                         interface: package_name,
                         function: function.name.clone(),
-                        reason: "async functions cannot be dispatched",
+                        reason: "an `async func` is dispatched only with wasm-link's `component-model-async` feature",
                     });
                 }
             };

@@ -291,7 +291,7 @@ async fn a_spinning_plugin_yields_to_other_tasks_and_is_cut_off_at_its_deadline(
         let head = head.clone();
         async move { one(head.dispatch_async("test:hostile/victim", "spin", true, &[]).await) }
     };
-    spinning_does_not_starve(spinning, deadline).await;
+    Box::pin(spinning_does_not_starve(spinning, deadline)).await;
     // Stopped, re-instantiated, serving.
     assert_eq!(one(head.dispatch_async("test:hostile/victim", "ok", true, &[]).await).ok(), Some(Val::U32(7)));
     let health = health_of(&head, "spinner");
@@ -307,7 +307,7 @@ async fn a_plugin_spinning_behind_a_socket_yields_too() {
         let head = head.clone();
         async move { one(head.dispatch_async("test:hostile/chain", "run", true, &[]).await) }
     };
-    spinning_does_not_starve(spinning, deadline).await;
+    Box::pin(spinning_does_not_starve(spinning, deadline)).await;
     assert_eq!(one(head.dispatch_async("test:hostile/chain", "ok", true, &[]).await).ok(), Some(Val::U32(7)));
 }
 

@@ -10,6 +10,8 @@ mod plugins;
 mod polyglot;
 mod pools;
 
+#[cfg(feature = "component-model-async")]
+mod async_funcs;
 mod asynchronous;
 mod callpath;
 mod capabilities;
