@@ -416,3 +416,28 @@ fn the_demo_pipeline_built_for_parser_0_1_0_renders_the_same_through_a_parser_ex
     assert_eq!(plug("markdown-parser"), Some("demo:parser/parser@0.1.1"));
     assert_eq!(plug("pipeline"), Some("demo:app/app@0.1.0"));
 }
+
+#[test]
+fn freezing_a_consumer_and_a_provider_of_different_releases_leaves_the_edge_dynamic_and_serves() {
+    let (tree, build_errors) = wasm_link::PluginTree::new(
+        "app".to_owned(),
+        vec![app_interface(), number_interface("0.1.0")],
+        vec![
+            Plugin::new("app", "app", &["number"], consumer("0.1.0")),
+            Plugin::new("provider", "number", &[], provider("0.1.1", 7)),
+        ],
+    );
+    assert!(build_errors.is_empty());
+    let engine = wasm_link::Engine::default();
+    let options = wasm_link::LoadOptions::new().freeze(true);
+    let (head, errors) = tree.load_with(&engine, &wasm_link::Linker::new(&engine), &options).unwrap();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(total(&head).unwrap(), Val::U32(7));
+    // wac-graph composes by name, and the two names differ: the group is
+    // not composed (freezing is never fatal) and says why.
+    let report = head.freeze_report();
+    assert!(report.groups.is_empty(), "{report:#?}");
+    let [edge] = report.dynamic.as_slice() else { panic!("{report:#?}") };
+    assert_eq!((edge.consumer.as_str(), edge.interface.as_str()), ("app", "number"));
+    assert!(edge.reason.to_string().contains("test:versions/number@0.1.0"), "{}", edge.reason);
+}
