@@ -441,3 +441,57 @@ fn freezing_a_consumer_and_a_provider_of_different_releases_leaves_the_edge_dyna
     assert_eq!((edge.consumer.as_str(), edge.interface.as_str()), ("app", "number"));
     assert!(edge.reason.to_string().contains("test:versions/number@0.1.0"), "{}", edge.reason);
 }
+
+#[test]
+fn a_directory_holds_two_releases_of_an_interface_side_by_side_each_with_its_plugin() {
+    use wasm_link::dir::{DirOptions, PluginDir};
+    let dir = crate::dir::demo_copy();
+    // `parser-v2`: the parser interface at 0.2.0 (another track than the
+    // demo's 0.1.0), served by the demo's parser re-exported as 0.2.0.
+    let (interfaces, plugins) = (dir.path().join("interfaces"), dir.path().join("plugins"));
+    std::fs::create_dir_all(interfaces.join("parser-v2")).unwrap();
+    let wit = std::fs::read_to_string(interfaces.join("parser/parser.wit")).unwrap();
+    std::fs::write(
+        interfaces.join("parser-v2/parser.wit"),
+        wit.replace("package demo:parser@0.1.0;", "package demo:parser@0.2.0;"),
+    )
+    .unwrap();
+    std::fs::write(
+        interfaces.join("parser-v2/interface.toml"),
+        "cardinality = \"exactly-one\"\ninterface = \"demo:parser/parser@0.2.0\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(plugins.join("parser-v2")).unwrap();
+    let bytes = std::fs::read(plugins.join("markdown-parser/markdown-parser.wasm")).unwrap();
+    std::fs::write(
+        plugins.join("parser-v2/parser-v2.wasm"),
+        reexported(&bytes, "demo:parser/parser@0.1.0", "demo:parser/parser@0.2.0"),
+    )
+    .unwrap();
+    std::fs::write(
+        plugins.join("parser-v2/plugin.toml"),
+        "id = \"parser-v2\"\nplug = \"parser-v2\"\nsockets = []\ncomponent = \"parser-v2.wasm\"\n",
+    )
+    .unwrap();
+    let engine = wasm_link::Engine::default();
+    let linker = PluginDir::linker(&engine).unwrap();
+    // Each release's root is served by its own plugin, from one directory.
+    for (root, path, plugin) in [
+        ("parser", "demo:parser/parser@0.1.0", "markdown-parser"),
+        ("parser-v2", "demo:parser/parser@0.2.0", "parser-v2"),
+    ] {
+        let mut plugin_dir = PluginDir::open(dir.path(), &DirOptions::default()).unwrap();
+        assert!(plugin_dir.errors.is_empty(), "{:?}", plugin_dir.errors);
+        root.clone_into(&mut plugin_dir.root);
+        let (tree, errors) = plugin_dir.into_tree();
+        assert!(errors.is_empty(), "{errors:?}");
+        let (head, errors) = tree.load(&engine, &linker).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(head.loaded_plugin_ids(), [plugin]);
+        let parsed = head.dispatch(path, "parse", true, &[Val::String("# Title\n\ntext".into())]);
+        assert!(matches!(parsed, Socket::ExactlyOne(Ok(Val::Resource(_)))), "{root}: {parsed:?}");
+    }
+    // The demo's app still renders, with the 0.2 interface and plugin beside it.
+    let (report, _) = render(dir.path(), &wasm_link::dir::DirOptions::default());
+    assert!(report.contains("word-count: words"), "{report}");
+}
