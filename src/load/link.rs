@@ -67,8 +67,9 @@ where
         // Imported under the interface's name or another version of it on
         // its track: linked under the name the consumer gave.
         let imports = || component_type.imports(&self.engine).map(|(name, _)| name);
-        let imported = version::find(imports(), &interface.name.instance);
-        let Some(import) = imported.and_then(|name| component_type.get_import(&self.engine, name)) else {
+        let found = version::find(imports(), &interface.name.instance)
+            .and_then(|name| Some((name, component_type.get_import(&self.engine, name)?)));
+        let Some((imported, import)) = found else {
             if let Some(other) = version::other_release(imports(), &interface.name.instance) {
                 return Err(LoadError::SocketImport {
                     plugin: id.clone(),
@@ -82,7 +83,6 @@ where
             // Declared but not imported: nothing to link.
             return Ok(());
         };
-        let imported = imported.unwrap_or_default();
         let imports = socket::socket_imports(
             &self.engine,
             imported,
