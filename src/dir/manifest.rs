@@ -52,10 +52,16 @@ pub struct PluginManifest {
     #[serde(default)]
     pub component: PathBuf,
     /// The addresses of servers of this plugin (`tcp://host:port`, served by
-    /// `wasm-link serve`): the plugin is then remote, with no component of
-    /// its own (feature `remote`; see [`Remote`](crate::Remote)).
+    /// `wasm-link serve --listen`), or of NATS servers of a lattice where
+    /// `wasm-link serve --nats` processes serve it (`nats://host:port`): the
+    /// plugin is then remote, with no component of its own (feature
+    /// `remote`; see [`Remote`](crate::Remote)).
     #[serde(default)]
     pub remote: Vec<String>,
+    /// With `nats://` servers in `remote`: the lattice's subject prefix (see
+    /// [`Remote::prefix`](crate::Remote::prefix)). None by default.
+    #[serde(default)]
+    pub prefix: String,
     /// With `remote`: the servers keep no state between calls, so calls are
     /// spread round-robin over them.
     #[serde(default)]

@@ -177,6 +177,12 @@ pub(super) fn remote_problem(manifest: &PluginManifest) -> Option<&'static str> 
     }
 }
 
+/// The servers a remote plugin's manifest names, as the library takes them.
+#[cfg(feature = "remote")]
+fn remote_of(manifest: &PluginManifest) -> crate::Remote {
+    crate::Remote::new(manifest.remote.clone()).stateless(manifest.stateless).prefix(manifest.prefix.clone())
+}
+
 pub(super) fn read_plugins(
     top: &Path,
     interfaces: &[WitInterface],
@@ -264,7 +270,7 @@ pub(super) fn read_plugins(
             // many calls at once as its callers do, up to 16.
             instances: manifest.instances.unwrap_or(if remote { REMOTE_INSTANCES } else { 1 }).max(1),
             #[cfg(feature = "remote")]
-            remote: remote.then(|| crate::Remote::new(manifest.remote.clone()).stateless(manifest.stateless)),
+            remote: remote.then(|| remote_of(&manifest)),
             socket_paths,
             limits,
             recovery: manifest.recovery.as_ref().map(RecoveryManifest::recovery).unwrap_or_default(),

@@ -556,6 +556,7 @@ impl<P: PluginData> Env<P> {
                     instance: interface.name.instance.as_str().into(),
                     clock: self.ticker.as_ref().map(|ticker| ticker.clock.clone()),
                     mode: self.mode,
+                    caller: id.to_string().into(),
                 });
                 let functions: Vec<String> = interface.functions.iter().map(|f| f.name.clone()).collect();
                 forwarder.define(&mut linker, &functions).map_err(|e| LoadError::Link {

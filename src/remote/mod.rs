@@ -18,6 +18,7 @@
 #![doc = include_str!("../../docs/remote.md")]
 
 pub(crate) mod codec;
+mod nats;
 pub(crate) mod proxy;
 mod serve;
 
@@ -30,7 +31,11 @@ use tokio::io::AsyncReadExt as _;
 use wasmtime::component::{Component, Val};
 use wrpc_transport::Invoke as _;
 
-pub use serve::{ServeError, Served, serve};
+pub use serve::{ServeError, Served, serve, serve_nats};
+
+/// The NATS client [`serve_nats`] takes (re-exported: connect it with the
+/// options your NATS deployment needs, credentials and TLS among them).
+pub use async_nats;
 
 pub use crate::instance::health::AddressHealth;
 
@@ -58,17 +63,44 @@ pub struct Remote {
     addresses: Vec<String>,
     stateless: bool,
     max_message: usize,
+    prefix: String,
 }
 
 impl Remote {
-    /// A remote plugin served at `addresses` (`tcp://host:port` or
-    /// `host:port`), the first preferred.
+    /// A remote plugin served at `addresses`, the first preferred: servers
+    /// over wRPC's framed TCP (`tcp://host:port` or `host:port`), or NATS
+    /// servers (`nats://host:port`, with `user:password@` if the server
+    /// asks) through which whoever serves the interface on that lattice
+    /// takes each call.
     pub fn new<A: Into<String>>(addresses: impl IntoIterator<Item = A>) -> Self {
         Self {
             addresses: addresses.into_iter().map(Into::into).collect(),
             stateless: false,
             max_message: DEFAULT_MAX_MESSAGE,
+            prefix: String::new(),
         }
+    }
+
+    /// The lattice's subject prefix on NATS (none by default): calls are
+    /// published on `{prefix}.wrpc.0.0.1.{interface}.{function}`, and only
+    /// servers started with the same prefix (`wasm-link serve --nats URL
+    /// --prefix P`, [`serve_nats`]) take them. Lattices sharing a NATS
+    /// server stay apart this way.
+    ///
+    /// ```
+    /// let remote = wasm_link::Remote::new(["nats://127.0.0.1:4222"]).prefix("staging");
+    /// assert_eq!(remote.subject_prefix(), "staging");
+    /// ```
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The lattice's subject prefix on NATS, as given (empty for none).
+    #[must_use]
+    pub fn subject_prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// Declares that the servers keep no state between calls: calls are
@@ -154,13 +186,30 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Server {
     address: String,
-    /// What `tokio` connects to: the address without `tcp://`.
-    target: String,
+    transport: Transport,
     calls: AtomicU64,
     failures: AtomicU64,
     /// Whether its last call failed.
     down: std::sync::atomic::AtomicBool,
     last_error: Mutex<Option<String>>,
+}
+
+/// How a server is reached.
+enum Transport {
+    /// wRPC's framed TCP: `tokio` connects to the address without `tcp://`,
+    /// one connection per call.
+    Tcp(String),
+    /// A NATS lattice: whoever serves the interface there takes the call.
+    Nats(nats::Endpoint),
+}
+
+/// How one attempt at a server went wrong.
+enum Attempt {
+    /// The call never reached a server (refused, no responders): the next
+    /// server is tried.
+    Unreachable(String),
+    /// The call was sent and failed: it may have run there.
+    Failed { reason: String, timed_out: bool },
 }
 
 /// The live side of a [`Remote`]: its servers and their health, shared by
@@ -182,7 +231,11 @@ impl Client {
             .iter()
             .map(|address| Server {
                 address: address.clone(),
-                target: address.strip_prefix("tcp://").unwrap_or(address).to_owned(),
+                transport: if address.starts_with("nats://") {
+                    Transport::Nats(nats::Endpoint::new(address, &remote.prefix))
+                } else {
+                    Transport::Tcp(address.strip_prefix("tcp://").unwrap_or(address).to_owned())
+                },
                 calls: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
                 down: std::sync::atomic::AtomicBool::new(false),
@@ -220,20 +273,13 @@ impl Client {
         order
     }
 
-    /// One call: to the first server that takes the connection, within
-    /// `timeout`. A server that refuses or drops the connection is marked
-    /// down and the next one tried; once the call is sent, its failure is
-    /// the call's (it may have run there), and the server stays as it was
-    /// (a failed call and a crashed server look alike until the next
-    /// connection).
-    async fn call(
-        &self,
-        instance: &str,
-        function: &str,
-        params: Bytes,
-        results: &[wasmtime::component::Type],
-        timeout: Duration,
-    ) -> Result<Vec<Val>, RemoteFailure> {
+    /// One call: to the first server that takes it, within `timeout`. A
+    /// server that refuses the connection (TCP) or that nobody answers for
+    /// (NATS "no responders") is marked down and the next one tried; once
+    /// the call is taken, its failure is the call's (it may have run
+    /// there), and the server stays as it was (a failed call and a crashed
+    /// server look alike until the next call).
+    async fn call(&self, call: &Call<'_>, timeout: Duration) -> Result<Vec<Val>, RemoteFailure> {
         let started = Instant::now();
         let mut last = None;
         for index in self.order() {
@@ -243,34 +289,60 @@ impl Client {
                 break;
             }
             server.calls.fetch_add(1, Ordering::Relaxed);
-            let paths: &[&[Option<usize>]] = &[];
-            let client = wrpc_transport::tcp::Client::from(server.target.as_str());
-            let connect = client.invoke((), instance, function, params.clone(), paths);
-            let reason = match tokio::time::timeout(left.min(CONNECT_TIMEOUT), connect).await {
-                Ok(Ok((outgoing, incoming))) => {
-                    let answer = tokio::time::timeout(left, self.answer(outgoing, incoming, results)).await;
-                    let (reason, timed_out) = match answer {
-                        Ok(Ok(values)) => {
-                            server.down.store(false, Ordering::Relaxed);
-                            return Ok(values);
+            let attempt = match &server.transport {
+                Transport::Tcp(target) => self.call_tcp(target, call, left).await,
+                Transport::Nats(endpoint) => {
+                    let sent = endpoint.call(call, left, self.max_message);
+                    match tokio::time::timeout(left, sent).await {
+                        Ok(Ok(values)) => Ok(values),
+                        Ok(Err(nats::Failure::Unreachable(reason))) => Err(Attempt::Unreachable(reason)),
+                        Ok(Err(nats::Failure::Failed { reason, timed_out })) => {
+                            Err(Attempt::Failed { reason, timed_out })
                         }
-                        Ok(Err(reason)) => (reason, false),
-                        Err(_) => (format!("no answer within {timeout:?}"), true),
-                    };
+                        Err(_) => {
+                            Err(Attempt::Failed { reason: format!("no answer within {timeout:?}"), timed_out: true })
+                        }
+                    }
+                }
+            };
+            match attempt {
+                Ok(values) => {
+                    server.down.store(false, Ordering::Relaxed);
+                    return Ok(values);
+                }
+                Err(Attempt::Failed { reason, timed_out }) => {
                     server.failed(&reason, false);
                     return Err(RemoteFailure { address: server.address.clone(), reason, timed_out });
                 }
-                Ok(Err(error)) => format!("cannot call: {error:#}"),
-                Err(_) => format!("no connection within {:?}", left.min(CONNECT_TIMEOUT)),
-            };
-            server.failed(&reason, true);
-            last = Some(RemoteFailure { address: server.address.clone(), reason, timed_out: false });
+                Err(Attempt::Unreachable(reason)) => {
+                    server.failed(&reason, true);
+                    last = Some(RemoteFailure { address: server.address.clone(), reason, timed_out: false });
+                }
+            }
         }
         Err(last.unwrap_or_else(|| RemoteFailure {
             address: String::new(),
             reason: format!("no server could be tried within {timeout:?}"),
             timed_out: true,
         }))
+    }
+
+    /// One attempt over wRPC's framed TCP: a connection of its own.
+    async fn call_tcp(&self, target: &str, call: &Call<'_>, left: Duration) -> Result<Vec<Val>, Attempt> {
+        let paths: &[&[Option<usize>]] = &[];
+        let client = wrpc_transport::tcp::Client::from(target);
+        let connect = client.invoke((), call.instance, call.function, call.params.clone(), paths);
+        match tokio::time::timeout(left.min(CONNECT_TIMEOUT), connect).await {
+            Ok(Ok((outgoing, incoming))) => {
+                match tokio::time::timeout(left, self.answer(outgoing, incoming, call.results)).await {
+                    Ok(Ok(values)) => Ok(values),
+                    Ok(Err(reason)) => Err(Attempt::Failed { reason, timed_out: false }),
+                    Err(_) => Err(Attempt::Failed { reason: format!("no answer within {left:?}"), timed_out: true }),
+                }
+            }
+            Ok(Err(error)) => Err(Attempt::Unreachable(format!("cannot call: {error:#}"))),
+            Err(_) => Err(Attempt::Unreachable(format!("no connection within {:?}", left.min(CONNECT_TIMEOUT)))),
+        }
     }
 
     /// The answer to a call sent: its results, once whole.
@@ -283,6 +355,16 @@ impl Client {
         tokio::io::AsyncWriteExt::shutdown(&mut outgoing).await.map_err(|e| format!("cannot finish the call: {e}"))?;
         read_values(&mut incoming, results, self.max_message, None).await
     }
+}
+
+/// One remote call, as every transport sends it.
+pub(crate) struct Call<'a> {
+    pub(crate) instance: &'a str,
+    pub(crate) function: &'a str,
+    pub(crate) params: Bytes,
+    pub(crate) results: &'a [wasmtime::component::Type],
+    /// The id the calling host gives the remote plugin.
+    pub(crate) caller: &'a str,
 }
 
 impl Server {
@@ -401,6 +483,9 @@ pub(crate) struct Forwarder {
     pub(crate) instance: Arc<str>,
     pub(crate) clock: Option<Arc<Clock>>,
     pub(crate) mode: Mode,
+    /// The remote plugin's id in this tree, sent along with each call
+    /// where the transport has room for it (NATS).
+    pub(crate) caller: Arc<str>,
 }
 
 impl Forwarder {
@@ -488,11 +573,13 @@ impl Forwarder {
     async fn call(
         self: Arc<Self>,
         function: Arc<str>,
-        request: Bytes,
+        params: Bytes,
         results: Vec<wasmtime::component::Type>,
         timeout: Duration,
     ) -> Result<Vec<Val>, RemoteFailure> {
-        self.client.call(&self.instance, &function, request, &results, timeout).await
+        let call =
+            Call { instance: &self.instance, function: &function, params, results: &results, caller: &self.caller };
+        self.client.call(&call, timeout).await
     }
 
     fn deliver(values: Vec<Val>, results: &mut [Val]) {

@@ -1,11 +1,12 @@
-//! Serving a loaded tree's root interface over wRPC's framed TCP: each
+//! Serving a loaded tree's root interface over wRPC's framed TCP or a NATS
+//! lattice: each
 //! invocation's arguments decoded by the function's type, dispatched with
 //! `dispatch_async`, its result encoded back.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use tokio::io::Take;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader};
@@ -15,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wrpc_transport::Serve as _;
 use wrpc_transport::frame::{Incoming, Outgoing};
 
+use super::nats::{Connection, Invocation, QUEUE_GROUP, Refusal, invocation_subject};
 use super::{DEFAULT_MAX_MESSAGE, codec};
 use crate::{InterfaceCardinality, PluginData, PluginTreeHead, Socket};
 
@@ -100,35 +102,20 @@ pub async fn serve<P: PluginData>(
     listener: TcpListener,
     on_ready: impl FnOnce(&Served),
 ) -> Result<(), ServeError> {
-    if !head.is_async() {
-        return Err(ServeError::NotAsync);
-    }
-    let instance = head.interface_path().to_owned();
-    let cardinality = head.cardinality();
-    if !matches!(cardinality, InterfaceCardinality::ExactlyOne | InterfaceCardinality::AtMostOne) {
-        return Err(ServeError::Cardinality { interface: instance, cardinality });
-    }
+    let served = servable(&head)?;
+    let instance = served.instance.clone();
     let wrpc = Arc::new(Server::default());
     // Messages over 1 MiB grow a few at a time: 256 peers each sending the
     // largest message at once would otherwise hold 256 × 16 MiB (twice,
     // while decoding).
     let large = Arc::new(Semaphore::new(LARGE_MESSAGES));
-    let mut served = Served { instance: instance.clone(), ..Served::default() };
-    for function in head.function_names() {
-        let crosses = head.function_type(function).is_some_and(|ty| {
-            ty.params().all(|(_, ty)| codec::crosses(&ty)) && ty.results().all(|ty| codec::crosses(&ty))
-        });
-        if !crosses {
-            served.skipped.push(function.to_owned());
-            continue;
-        }
+    for function in &served.functions {
         let paths: Arc<[Box<[Option<usize>]>]> = Arc::from(Vec::new());
         let invocations = wrpc
             .serve(&instance, function, paths)
             .await
-            .map_err(|e| ServeError::Register { function: function.to_owned(), reason: format!("{e:#}") })?;
-        served.functions.push(function.to_owned());
-        let (head, function, large) = (head.clone(), Arc::<str>::from(function), large.clone());
+            .map_err(|e| ServeError::Register { function: function.clone(), reason: format!("{e:#}") })?;
+        let (head, function, large) = (head.clone(), Arc::<str>::from(function.as_str()), large.clone());
         tokio::spawn(async move {
             let mut invocations = std::pin::pin!(invocations);
             while let Some(invocation) = invocations.next().await {
@@ -141,9 +128,6 @@ pub async fn serve<P: PluginData>(
                 });
             }
         });
-    }
-    if served.functions.is_empty() {
-        return Err(ServeError::NothingToServe(instance));
     }
     on_ready(&served);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -202,34 +186,13 @@ async fn answer<P: PluginData>(
             return;
         }
     };
-    let returns = ty.results().len() == 1;
-    let result = match head.dispatch_async(head.interface_path(), function, returns, &args).await {
-        Socket::ExactlyOne(result) | Socket::AtMostOne(Some(result)) => result,
-        Socket::AtMostOne(None) => {
-            tracing::info!(function, "no plugin serves the interface");
-            return;
-        }
-        Socket::AtLeastOne(_) | Socket::Any(_) => return,
-    };
-    let value = match result {
-        Ok(value) => value,
-        Err(error) => {
-            tracing::info!(function, error = %crate::error_chain(&error), "a served call failed");
+    let answer = match run(head, function, &args, None).await {
+        Ok(answer) => answer,
+        Err((_, reason)) => {
+            tracing::info!(function, %reason, "a served call failed");
             return;
         }
     };
-    let mut answer = BytesMut::new();
-    if returns {
-        let types: Vec<_> = ty.results().collect();
-        if let Err(error) = codec::encode_all(std::slice::from_ref(&value), &types, &mut answer) {
-            tracing::warn!(function, %error, "a result does not encode");
-            return;
-        }
-    }
-    if answer.len() > DEFAULT_MAX_MESSAGE {
-        tracing::warn!(function, bytes = answer.len(), "a result exceeds the largest message");
-        return;
-    }
     // A client that stops reading holds the answer no longer than this.
     let write = async {
         outgoing.write_all(&answer).await?;
@@ -237,5 +200,175 @@ async fn answer<P: PluginData>(
     };
     if !matches!(tokio::time::timeout(READ_TIMEOUT, write).await, Ok(Ok(()))) {
         tracing::info!(function, "an answer could not be delivered");
+    }
+}
+
+/// What of `head`'s root can be served: an async tree, one result per call,
+/// the functions whose signatures cross the wire.
+fn servable<P: PluginData>(head: &PluginTreeHead<P>) -> Result<Served, ServeError> {
+    if !head.is_async() {
+        return Err(ServeError::NotAsync);
+    }
+    let instance = head.interface_path().to_owned();
+    let cardinality = head.cardinality();
+    if !matches!(cardinality, InterfaceCardinality::ExactlyOne | InterfaceCardinality::AtMostOne) {
+        return Err(ServeError::Cardinality { interface: instance, cardinality });
+    }
+    let mut served = Served { instance, ..Served::default() };
+    for function in head.function_names() {
+        let crosses = head.function_type(function).is_some_and(|ty| {
+            ty.params().all(|(_, ty)| codec::crosses(&ty)) && ty.results().all(|ty| codec::crosses(&ty))
+        });
+        if crosses {
+            served.functions.push(function.to_owned());
+        } else {
+            served.skipped.push(function.to_owned());
+        }
+    }
+    if served.functions.is_empty() {
+        return Err(ServeError::NothingToServe(served.instance));
+    }
+    Ok(served)
+}
+
+/// Runs one served call, within `deadline` when the caller sent one: its
+/// result encoded, or why there is none.
+async fn run<P: PluginData>(
+    head: &PluginTreeHead<P>,
+    function: &str,
+    args: &[wasmtime::component::Val],
+    deadline: Option<Duration>,
+) -> Result<Bytes, (Refusal, String)> {
+    let Some(ty) = head.function_type(function) else {
+        return Err((Refusal::Refused, format!("no function `{function}`")));
+    };
+    let returns = ty.results().len() == 1;
+    let dispatched = head.dispatch_async(head.interface_path(), function, returns, args);
+    let outcome = match deadline {
+        // Dropped at the caller's deadline, the call is abandoned: the
+        // plugins it was inside are re-instantiated before their next call.
+        Some(deadline) => match tokio::time::timeout(deadline, dispatched).await {
+            Ok(outcome) => outcome,
+            Err(_) => return Err((Refusal::Deadline, format!("the caller's deadline of {deadline:?} passed"))),
+        },
+        None => dispatched.await,
+    };
+    let result = match outcome {
+        Socket::ExactlyOne(result) | Socket::AtMostOne(Some(result)) => result,
+        Socket::AtMostOne(None) => return Err((Refusal::Refused, "no plugin serves the interface".to_owned())),
+        Socket::AtLeastOne(_) | Socket::Any(_) => {
+            return Err((Refusal::Refused, "the interface gives several results".to_owned()));
+        }
+    };
+    let value = result.map_err(|error| (Refusal::Failed, crate::error_chain(&error)))?;
+    let mut answer = BytesMut::new();
+    if returns {
+        let types: Vec<_> = ty.results().collect();
+        codec::encode_all(std::slice::from_ref(&value), &types, &mut answer)
+            .map_err(|error| (Refusal::Refused, format!("the result does not encode: {error}")))?;
+    }
+    if answer.len() > DEFAULT_MAX_MESSAGE {
+        return Err((Refusal::Refused, format!("the result exceeds {DEFAULT_MAX_MESSAGE} bytes")));
+    }
+    Ok(answer.freeze())
+}
+
+/// The most invocations a NATS server runs at once; more wait in NATS's
+/// subscription buffer (and past it, their callers' deadlines).
+const MAX_IN_FLIGHT: usize = 256;
+
+/// Serves `head`'s root interface on a NATS lattice until the returned
+/// future is dropped: each function it can serve (as [`serve`] does) joins
+/// the queue group of `{prefix}.wrpc.0.0.1.{interface}.{function}`, so the
+/// servers of one interface share its calls and any of them may leave or
+/// join at any time. Remote plugins reach it with
+/// `Remote::new(["nats://…"]).prefix(prefix)`.
+///
+/// Each call runs within the deadline its caller sent (and within the
+/// tree's own limits); a call that fails, or runs out of the caller's
+/// deadline, is answered with a failure that the caller reports as a
+/// [`DispatchError::Remote`](crate::DispatchError::Remote). A void
+/// function's caller is answered once the call is over. The wire follows
+/// wRPC's NATS conventions ([`Remote`](crate::Remote) documents them).
+///
+/// `on_ready` is called once every function's subscription is in place.
+///
+/// # Errors
+/// The root cannot be served ([`ServeError`]), or NATS refused a
+/// subscription ([`ServeError::Register`]). Once serving, failures of
+/// single calls are logged (`tracing`, with the caller's id), never
+/// returned.
+pub async fn serve_nats<P: PluginData>(
+    head: Arc<PluginTreeHead<P>>,
+    nats: async_nats::Client,
+    prefix: &str,
+    on_ready: impl FnOnce(&Served),
+) -> Result<(), ServeError> {
+    let served = servable(&head)?;
+    let connection = Arc::new(
+        Connection::new(nats.clone())
+            .await
+            .map_err(|reason| ServeError::Register { function: String::new(), reason })?,
+    );
+    let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut subscriptions = Vec::new();
+    for function in &served.functions {
+        let subject = invocation_subject(prefix, &served.instance, function);
+        let subscription = nats
+            .queue_subscribe(subject, QUEUE_GROUP.to_owned())
+            .await
+            .map_err(|e| ServeError::Register { function: function.clone(), reason: e.to_string() })?;
+        subscriptions.push((Arc::<str>::from(function.as_str()), subscription));
+    }
+    // Subscribed before anyone is told: a caller told "ready" finds them.
+    nats.flush().await.map_err(|e| ServeError::Register { function: String::new(), reason: e.to_string() })?;
+    on_ready(&served);
+    let loops = subscriptions.into_iter().map(|(function, mut subscription)| {
+        let (head, connection, permits) = (head.clone(), connection.clone(), permits.clone());
+        async move {
+            while let Some(message) = subscription.next().await {
+                let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                let (head, connection, function) = (head.clone(), connection.clone(), function.clone());
+                tokio::spawn(async move {
+                    answer_nats(&head, &connection, &function, message).await;
+                    drop(permit);
+                });
+            }
+        }
+    });
+    futures_util::future::join_all(loops).await;
+    Ok(())
+}
+
+/// Answers one invocation taken from NATS.
+async fn answer_nats<P: PluginData>(
+    head: &PluginTreeHead<P>,
+    connection: &Connection,
+    function: &str,
+    message: async_nats::Message,
+) {
+    let Some(invocation) = Invocation::of(&message) else {
+        tracing::info!(function, "an invocation without a reply subject");
+        return;
+    };
+    let caller = invocation.caller.clone();
+    let Some(ty) = head.function_type(function) else { return };
+    let types: Vec<_> = ty.params().map(|(_, ty)| ty).collect();
+    let wait = invocation.deadline.unwrap_or(READ_TIMEOUT).min(READ_TIMEOUT);
+    let answered = match connection.arguments(&invocation, message, &types, DEFAULT_MAX_MESSAGE, wait).await {
+        Ok(args) => match run(head, function, &args, invocation.deadline).await {
+            Ok(results) => connection.results(&invocation, results).await,
+            Err((refusal, reason)) => {
+                tracing::info!(function, %caller, %reason, "a served call failed");
+                connection.refuse(&invocation, refusal, &reason).await
+            }
+        },
+        Err(reason) => {
+            tracing::info!(function, %caller, %reason, "an invocation's arguments are unusable");
+            connection.refuse(&invocation, Refusal::Refused, &reason).await
+        }
+    };
+    if let Err(reason) = answered {
+        tracing::info!(function, %caller, %reason, "an answer could not be delivered");
     }
 }

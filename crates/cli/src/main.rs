@@ -176,14 +176,23 @@ enum Command {
         #[arg(long)]
         cache: Option<PathBuf>,
     },
-    /// Serve the root interface (or another, with `--interface`) over wRPC
-    /// on framed TCP, for plugins of other hosts declared `remote`.
+    /// Serve the root interface (or another, with `--interface`) over wRPC,
+    /// on framed TCP (`--listen`) or in a NATS lattice's queue group
+    /// (`--nats`), for plugins of other hosts declared `remote`.
     Serve {
         /// The plugin directory.
         dir: PathBuf,
-        /// Where to listen (`127.0.0.1:7000`; port 0 picks a free one).
+        /// Where to listen on TCP (`127.0.0.1:7000`; port 0 picks a free one).
+        #[arg(long, required_unless_present = "nats")]
+        listen: Option<String>,
+        /// A NATS server to serve through (`nats://127.0.0.1:4222`): the
+        /// calls of every host whose remote plugin names a NATS server of
+        /// the same lattice are shared among the servers in its queue group.
         #[arg(long)]
-        listen: String,
+        nats: Option<String>,
+        /// The lattice's subject prefix on NATS (with `--nats`).
+        #[arg(long, requires = "nats", default_value = "")]
+        prefix: String,
         /// The interface to serve (its id in the directory); the directory's
         /// root by default. It must be exactly-one or at-most-one.
         #[arg(long)]
@@ -240,7 +249,12 @@ fn main() -> ExitCode {
         Command::Wit { dir, plugin } => wit::run(&dir, &plugin),
         Command::New { dir, id, plug, sockets, language } => new::run(&dir, &id, &plug, &sockets, language),
         Command::Build { dir, ids, cache } => build::run(&dir, &ids, cache),
-        Command::Serve { dir, listen, interface, cache } => serve::run(&dir, &listen, interface.as_deref(), cache),
+        Command::Serve { dir, listen, nats, prefix, interface, cache } => serve::run(
+            &dir,
+            &serve::Endpoints { listen: listen.as_deref(), nats: nats.as_deref(), prefix: &prefix },
+            interface.as_deref(),
+            cache,
+        ),
     };
     match outcome {
         Ok(code) => code,

@@ -1,5 +1,5 @@
 //! `wasm-link serve`: a directory's interface served over wRPC (framed
-//! TCP), for remote plugins of other hosts.
+//! TCP, a NATS lattice, or both), for remote plugins of other hosts.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,12 +10,19 @@ use wasm_link::dir::{DirOptions, PluginDir};
 
 use crate::with_causes;
 
-/// `wasm-link serve DIR --listen ADDR [--interface ID]`: loads the tree
-/// rooted at `interface` (the directory's root by default) for async calls
-/// and serves it until interrupted.
+/// Where `serve` takes calls from: a TCP address, a NATS server, or both.
+pub struct Endpoints<'a> {
+    pub listen: Option<&'a str>,
+    pub nats: Option<&'a str>,
+    pub prefix: &'a str,
+}
+
+/// `wasm-link serve DIR (--listen ADDR | --nats URL [--prefix P])
+/// [--interface ID]`: loads the tree rooted at `interface` (the directory's
+/// root by default) for async calls and serves it until interrupted.
 pub fn run(
     dir: &Path,
-    listen: &str,
+    endpoints: &Endpoints<'_>,
     interface: Option<&str>,
     cache: Option<std::path::PathBuf>,
 ) -> Result<ExitCode, String> {
@@ -23,12 +30,12 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
-    runtime.block_on(serve(dir, listen, interface, cache))
+    runtime.block_on(serve(dir, endpoints, interface, cache))
 }
 
 async fn serve(
     dir: &Path,
-    listen: &str,
+    endpoints: &Endpoints<'_>,
     interface: Option<&str>,
     cache: Option<std::path::PathBuf>,
 ) -> Result<ExitCode, String> {
@@ -54,16 +61,47 @@ async fn serve(
     for error in &errors {
         eprintln!("not loaded: {}", with_causes(error));
     }
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on `{listen}`: {e}"))?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
-    wasm_link::remote::serve(Arc::new(head), listener, |served| {
-        println!("serving `{}` ({}) on tcp://{address}", served.instance, served.functions.join(", "));
-        for function in &served.skipped {
-            println!("not served: `{function}` (a resource cannot cross the wire)");
-        }
-    })
-    .await
-    .map_err(|e| with_causes(&e))?;
+    let head = Arc::new(head);
+    let tcp = async {
+        let Some(listen) = endpoints.listen else { return std::future::pending().await };
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on `{listen}`: {e}"))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        wasm_link::remote::serve(head.clone(), listener, |served| {
+            println!("serving `{}` ({}) on tcp://{address}", served.instance, served.functions.join(", "));
+            for function in &served.skipped {
+                println!("not served: `{function}` (a resource cannot cross the wire)");
+            }
+        })
+        .await
+        .map_err(|e| with_causes(&e))
+    };
+    let nats = async {
+        let Some(url) = endpoints.nats else { return std::future::pending().await };
+        let client = wasm_link::remote::async_nats::ConnectOptions::new()
+            .name("wasm-link serve")
+            .connect(url)
+            .await
+            .map_err(|e| format!("cannot connect to NATS at `{url}`: {e}"))?;
+        let prefix = endpoints.prefix;
+        wasm_link::remote::serve_nats(head.clone(), client, prefix, |served| {
+            let lattice = if prefix.is_empty() { String::new() } else { format!(", prefix `{prefix}`") };
+            println!(
+                "serving `{}` ({}) on {url}{lattice}, queue group `wasm-link`",
+                served.instance,
+                served.functions.join(", ")
+            );
+            for function in &served.skipped {
+                println!("not served: `{function}` (a resource cannot cross the wire)");
+            }
+        })
+        .await
+        .map_err(|e| with_causes(&e))
+    };
+    // Until one of them stops (an error); each runs until interrupted.
+    tokio::select! {
+        outcome = tcp => outcome?,
+        outcome = nats => outcome?,
+    }
     Ok(ExitCode::SUCCESS)
 }
