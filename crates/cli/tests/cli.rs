@@ -537,13 +537,14 @@ fn new_stubs_a_plug_that_exports_a_resource_and_the_stub_builds() {
     wasm_link().arg("check").arg(dir.path()).assert().stdout(predicate::str::contains("parser2"));
 }
 
-/// `wasm-link serve DIR --listen 127.0.0.1:PORT`, started and waited for:
-/// the process and the address it serves at.
-fn serve(dir: &std::path::Path, port: u16) -> (KillOnDrop, String) {
+/// `wasm-link serve DIR ARGS…`, started and waited for: the process and
+/// its `serving` line.
+fn serve_process(dir: &std::path::Path, args: &[&str]) -> (KillOnDrop, String) {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_wasm-link"))
         .arg("serve")
         .arg(dir)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--cache"])
+        .args(args)
+        .arg("--cache")
         .arg(demo_cache())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -555,14 +556,33 @@ fn serve(dir: &std::path::Path, port: u16) -> (KillOnDrop, String) {
     forward_lines(child.0.stdout.take().expect("piped stdout"), sender.clone());
     forward_lines(child.0.stderr.take().expect("piped stderr"), sender);
     let ready = lines_until(&lines, "serving", Duration::from_mins(2));
-    let line = ready.last().cloned().unwrap_or_default();
+    (child, ready.last().cloned().unwrap_or_default())
+}
+
+/// `wasm-link serve DIR --listen 127.0.0.1:PORT`, started and waited for:
+/// the process and the address it serves at.
+fn serve(dir: &std::path::Path, port: u16) -> (KillOnDrop, String) {
+    let (child, line) = serve_process(dir, &["--listen", &format!("127.0.0.1:{port}")]);
     let address = line.rsplit(' ').next().unwrap_or_default().to_owned();
     assert!(address.starts_with("tcp://127.0.0.1:"), "{line}");
     (child, address)
 }
 
+/// `wasm-link serve DEMO --nats URL`: one more server of the demo's `app`
+/// in the lattice's queue group.
+fn serve_on_lattice(url: &str) -> KillOnDrop {
+    let (child, line) = serve_process(&demo(), &["--nats", url]);
+    assert!(line.contains(url) && line.contains("queue group"), "{line}");
+    child
+}
+
 /// A directory whose `app` plugin is served at `addresses`.
 fn remote_app(addresses: &[&str]) -> TempDir {
+    remote_app_with(addresses, "")
+}
+
+/// [`remote_app`] with more lines in the plugin's manifest.
+fn remote_app_with(addresses: &[&str], manifest: &str) -> TempDir {
     let dir = tempfile::tempdir().expect("a temporary directory");
     std::fs::write(dir.path().join("wasm-link.toml"), "root = \"app\"\n").unwrap();
     let interface = dir.path().join("interfaces/app");
@@ -575,7 +595,7 @@ fn remote_app(addresses: &[&str]) -> TempDir {
     let list: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
     std::fs::write(
         plugin.join("plugin.toml"),
-        format!("id = \"far-app\"\nplug = \"app\"\nremote = [{}]\n", list.join(", ")),
+        format!("id = \"far-app\"\nplug = \"app\"\nremote = [{}]\n{manifest}", list.join(", ")),
     )
     .unwrap();
     dir
@@ -944,4 +964,175 @@ fn check_shows_what_each_plugin_was_approved_and_a_policy_file_replaces_the_dire
         .assert()
         .failure()
         .stderr(predicate::str::contains("host-policy.toml"));
+}
+
+#[path = "../../../tests/all/nats_server.rs"]
+mod nats_server;
+
+/// The demo's `app` through a directory whose `far-app` names only a NATS
+/// server: no address of a serving host in any manifest.
+fn lattice_app(url: &str) -> TempDir {
+    let dir = remote_app_with(&[url], "[limits]\ndeadline-ms = 3000\n");
+    let manifest = std::fs::read_to_string(dir.path().join("plugins/far-app/plugin.toml")).unwrap();
+    assert!(!manifest.contains("tcp://"), "{manifest}");
+    dir
+}
+
+/// A blocking head of `dir`'s tree, loaded in this process.
+fn load_head(dir: &std::path::Path) -> wasm_link::PluginTreeHead<wasm_link::dir::DirPlugin> {
+    use wasm_link::dir::{DirOptions, PluginDir};
+    let plugin_dir = PluginDir::open(dir, &DirOptions::default()).expect("the directory opens");
+    let engine = wasm_link::default_engine().expect("an engine");
+    let linker = PluginDir::linker(&engine).expect("a linker");
+    let (tree, _) = plugin_dir.into_tree();
+    let (head, errors) = tree.load(&engine, &linker).expect("the app loads");
+    assert!(errors.is_empty(), "{errors:?}");
+    head
+}
+
+/// One `run` of the demo's app: its report, or the error.
+fn run_app(
+    head: &wasm_link::PluginTreeHead<wasm_link::dir::DirPlugin>,
+    source: &str,
+) -> Result<wasm_link::Val, wasm_link::DispatchError<String>> {
+    let source = wasm_link::Val::String(source.into());
+    match head.dispatch("demo:app/app@0.1.0", "run", true, std::slice::from_ref(&source)) {
+        wasm_link::Socket::ExactlyOne(result) => result,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `POST /render` to the HTTP server example at `address`: status line and body.
+fn post_render(address: &str, body: &str) -> (String, String) {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(address).expect("the HTTP server example accepts");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        stream,
+        "POST /render HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a whole response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("headers, then a body");
+    (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+}
+
+/// The HTTP server example (`examples/server.rs` of the library, which
+/// plain `cargo test` builds) on `dir`: the process and its address.
+fn http_server_example(dir: &std::path::Path) -> (KillOnDrop, String) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile = exe.parent().and_then(std::path::Path::parent).expect("target/<profile>/deps");
+    let binary = profile.join("examples").join(format!("server{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} is missing: `cargo build --example server` (plain `cargo test` builds it)",
+        binary.display()
+    );
+    let child = std::process::Command::new(binary)
+        .args(["--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the HTTP server example starts");
+    let mut child = KillOnDrop(child);
+    let (sender, lines) = std::sync::mpsc::channel();
+    forward_lines(child.0.stdout.take().expect("piped stdout"), sender.clone());
+    forward_lines(child.0.stderr.take().expect("piped stderr"), sender);
+    let ready = lines_until(&lines, "listening on", Duration::from_mins(2));
+    let line = ready.last().cloned().unwrap_or_default();
+    let address =
+        line.trim_start_matches("listening on ").trim_start_matches("http://").trim_end_matches('/').to_owned();
+    (child, address)
+}
+
+#[test]
+fn the_demo_served_by_two_processes_on_a_lattice_renders_through_the_http_server_example() {
+    let Some(nats) = nats_server::NatsServer::start("lattice demo") else { return };
+    let _servers = [serve_on_lattice(&nats.url()), serve_on_lattice(&nats.url())];
+    let far = lattice_app(&nats.url());
+    let source = "# Title\n\nsome   text. more text here";
+    let local = wasm_link()
+        .arg("call")
+        .arg(demo())
+        .args(["app", "run", &format!("{source:?}"), "--cache"])
+        .arg(demo_cache())
+        .output()
+        .unwrap();
+    let (_http, address) = http_server_example(far.path());
+    let (status, body) = post_render(&address, source);
+    assert!(status.contains("200"), "{status}: {body}");
+    assert_eq!(body.trim_end(), String::from_utf8_lossy(&local.stdout).trim_end());
+    assert!(body.contains("| Title |"), "{body}");
+}
+
+#[test]
+fn three_servers_in_a_queue_group_two_killed_under_a_thousand_calls() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let Some(nats) = nats_server::NatsServer::start("queue group kills") else { return };
+    let mut servers: Vec<Option<KillOnDrop>> = (0..3).map(|_| Some(serve_on_lattice(&nats.url()))).collect();
+    let far = lattice_app(&nats.url());
+    let head = load_head(far.path());
+    let source = "# Lattice\n\nsome text.";
+    let expected = run_app(&head, source).expect("the first call is served");
+    let (done, answered, failed) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..250 {
+                    match run_app(&head, source) {
+                        Ok(report) => {
+                            assert_eq!(report, expected);
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(wasm_link::DispatchError::Remote { plugin, .. }) => {
+                            assert_eq!(plugin, "far-app");
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(other) => panic!("not a remote failure: {other}"),
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        // Two of the three servers killed mid-stream, calls in flight.
+        for (at, server) in [(250, 0), (500, 1)] {
+            while done.load(Ordering::Relaxed) < at {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(servers[server].take());
+        }
+    });
+    let (answered, failed) = (answered.into_inner(), failed.into_inner());
+    assert_eq!(answered + failed, 1000, "every call answered or a typed error");
+    // Only the calls the killed servers had taken can fail (4 callers, 2 kills).
+    assert!(failed <= 8, "{failed} calls failed");
+    // The survivor takes the rest.
+    for n in 0..50 {
+        run_app(&head, source).unwrap_or_else(|e| panic!("call {n} on the survivor: {e}"));
+    }
+    drop(servers);
+}
+
+#[test]
+fn a_server_added_mid_run_takes_the_calls() {
+    let Some(nats) = nats_server::NatsServer::start("added server") else { return };
+    let first = serve_on_lattice(&nats.url());
+    let far = lattice_app(&nats.url());
+    let head = load_head(far.path());
+    let source = "# Added\n\ntext.";
+    for _ in 0..20 {
+        run_app(&head, source).expect("the first server serves");
+    }
+    let _second = serve_on_lattice(&nats.url());
+    drop(first);
+    // NATS drops the killed server's subscription when its connection
+    // closes; from then on, only the added server can answer.
+    std::thread::sleep(Duration::from_millis(200));
+    for n in 0..100 {
+        run_app(&head, source).unwrap_or_else(|e| panic!("call {n} after the first server left: {e}"));
+    }
 }
