@@ -19,6 +19,7 @@ mod asynchronous;
 mod freeze;
 mod host;
 mod languages;
+mod lattice;
 mod load;
 mod memory;
 mod pool;
@@ -30,8 +31,8 @@ mod swap;
 
 #[allow(unused_imports, clippy::wildcard_imports, reason = "each area's benches, by name")]
 use {
-    asynchronous::*, freeze::*, host::*, languages::*, load::*, memory::*, pool::*, remote::*, resource::*, server::*,
-    socket::*, swap::*,
+    asynchronous::*, freeze::*, host::*, languages::*, lattice::*, load::*, memory::*, pool::*, remote::*, resource::*,
+    server::*, socket::*, swap::*,
 };
 
 #[path = "../fixtures.rs"]
@@ -149,6 +150,11 @@ fn engine_figures(table: &mut String) {
 }
 
 fn main() {
+    // The lattice section's server processes: this binary, run again.
+    if let Ok(url) = std::env::var(lattice::SERVE_ENV) {
+        lattice::serve_child(&url);
+        return;
+    }
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
@@ -181,6 +187,7 @@ fn main() {
     let fairness = run("fairness").then(|| fairness(&epochs));
     let pool_rates = run("pool").then(|| pools(&epochs, &mut ratios));
     let remote_rates = run("remote").then(|| remote_calls(&mut ratios));
+    let lattice_figures = run("lattice").then(|| lattice(&mut ratios));
     let swap_figures = run("swap").then(|| swaps(&mut ratios));
     let reinstantiations = run("reinstantiate").then(|| reinstantiation(&mut ratios));
     let mut table = if run("freeze") { freezing(&mut criterion, &epochs, &mut ratios) } else { String::new() };
@@ -208,8 +215,13 @@ fn main() {
         let _ = writeln!(table, "fairness/fast-p50-us-{name} {p50:.1}");
         let _ = writeln!(table, "fairness/fast-p99-us-{name} {p99:.1}");
     }
-    for (name, value) in
-        pool_rates.iter().chain(swap_figures.iter()).chain(reinstantiations.iter()).chain(remote_rates.iter()).flatten()
+    for (name, value) in pool_rates
+        .iter()
+        .chain(swap_figures.iter())
+        .chain(reinstantiations.iter())
+        .chain(remote_rates.iter())
+        .chain(lattice_figures.iter())
+        .flatten()
     {
         let _ = writeln!(table, "{name} {value:.0}");
     }

@@ -331,6 +331,7 @@ impl Connection {
     /// The server's side of one invocation: the handshake answered, the
     /// arguments read whole (from `message` and what follows on the
     /// handshake's subject, within `wait` and `limit` bytes) as `types`.
+    /// Past 1 MiB, arguments grow only with one of the `large` permits.
     pub(crate) async fn arguments(
         &self,
         invocation: &Invocation,
@@ -338,6 +339,7 @@ impl Connection {
         types: &[Type],
         limit: usize,
         wait: Duration,
+        large: &tokio::sync::Semaphore,
     ) -> Result<Vec<Val>, String> {
         let mut route = self.route();
         self.nats
@@ -345,6 +347,7 @@ impl Connection {
             .await
             .map_err(|e| format!("cannot answer the handshake: {e}"))?;
         let mut buffer = message.payload.to_vec();
+        let mut permit = None;
         let read = async {
             loop {
                 match codec::decode_prefix(types, &buffer) {
@@ -358,6 +361,9 @@ impl Connection {
                 };
                 if more.payload.is_empty() {
                     return Err("the arguments ended inside a value".to_owned());
+                }
+                if permit.is_none() && buffer.len() + more.payload.len() > 1 << 20 {
+                    permit = Some(large.acquire().await.map_err(|_| "the server is stopping".to_owned())?);
                 }
                 buffer.extend_from_slice(&more.payload);
                 if buffer.len() > limit {

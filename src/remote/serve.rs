@@ -311,6 +311,8 @@ pub async fn serve_nats<P: PluginData>(
             .map_err(|reason| ServeError::Register { function: String::new(), reason })?,
     );
     let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // As for TCP: arguments over 1 MiB grow a few at a time.
+    let large = Arc::new(Semaphore::new(LARGE_MESSAGES));
     let mut subscriptions = Vec::new();
     for function in &served.functions {
         let subject = invocation_subject(prefix, &served.instance, function);
@@ -324,13 +326,14 @@ pub async fn serve_nats<P: PluginData>(
     nats.flush().await.map_err(|e| ServeError::Register { function: String::new(), reason: e.to_string() })?;
     on_ready(&served);
     let loops = subscriptions.into_iter().map(|(function, mut subscription)| {
-        let (head, connection, permits) = (head.clone(), connection.clone(), permits.clone());
+        let (head, connection, permits, large) = (head.clone(), connection.clone(), permits.clone(), large.clone());
         async move {
             while let Some(message) = subscription.next().await {
                 let Ok(permit) = permits.clone().acquire_owned().await else { return };
                 let (head, connection, function) = (head.clone(), connection.clone(), function.clone());
+                let large = large.clone();
                 tokio::spawn(async move {
-                    answer_nats(&head, &connection, &function, message).await;
+                    answer_nats(&head, &connection, &function, message, &large).await;
                     drop(permit);
                 });
             }
@@ -346,6 +349,7 @@ async fn answer_nats<P: PluginData>(
     connection: &Connection,
     function: &str,
     message: async_nats::Message,
+    large: &Semaphore,
 ) {
     let Some(invocation) = Invocation::of(&message) else {
         tracing::info!(function, "an invocation without a reply subject");
@@ -355,9 +359,12 @@ async fn answer_nats<P: PluginData>(
     let Some(ty) = head.function_type(function) else { return };
     let types: Vec<_> = ty.params().map(|(_, ty)| ty).collect();
     let wait = invocation.deadline.unwrap_or(READ_TIMEOUT).min(READ_TIMEOUT);
-    let answered = match connection.arguments(&invocation, message, &types, DEFAULT_MAX_MESSAGE, wait).await {
+    let answered = match connection.arguments(&invocation, message, &types, DEFAULT_MAX_MESSAGE, wait, large).await {
         Ok(args) => match run(head, function, &args, invocation.deadline).await {
-            Ok(results) => connection.results(&invocation, results).await,
+            Ok(results) => {
+                tracing::debug!(function, %caller, "served a call");
+                connection.results(&invocation, results).await
+            }
             Err((refusal, reason)) => {
                 tracing::info!(function, %caller, %reason, "a served call failed");
                 connection.refuse(&invocation, refusal, &reason).await
