@@ -144,6 +144,18 @@ impl Connection {
         Route { connection: self, id, subject: format!("{}.{id}", self.inbox), messages }
     }
 
+    /// Waits until the NATS server has taken everything this connection sent
+    /// before (subscriptions among them): a message sent to itself comes
+    /// back. (`async-nats`'s `flush` only writes the socket.) Gives up
+    /// after `wait`, for a connection made with `no_echo`.
+    pub(crate) async fn settled(&self, wait: Duration) -> bool {
+        let mut route = self.route();
+        if self.nats.publish(route.subject.clone(), Bytes::new()).await.is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(wait, route.messages.recv()).await, Ok(Some(_)))
+    }
+
     /// The largest payload of one message, less room for headers.
     fn chunk(&self) -> usize {
         self.nats.server_info().max_payload.saturating_sub(HEADROOM).max(1024)

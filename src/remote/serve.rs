@@ -323,7 +323,9 @@ pub async fn serve_nats<P: PluginData>(
         subscriptions.push((Arc::<str>::from(function.as_str()), subscription));
     }
     // Subscribed before anyone is told: a caller told "ready" finds them.
-    nats.flush().await.map_err(|e| ServeError::Register { function: String::new(), reason: e.to_string() })?;
+    if !connection.settled(Duration::from_secs(5)).await {
+        tracing::warn!("NATS did not echo a message within 5 s: the subscriptions may not be in place yet");
+    }
     on_ready(&served);
     let loops = subscriptions.into_iter().map(|(function, mut subscription)| {
         let (head, connection, permits, large) = (head.clone(), connection.clone(), permits.clone(), large.clone());

@@ -334,7 +334,13 @@ fn a_hostile_responder_and_garbage_invocations_are_typed_errors_and_hurt_nobody(
             }
         }
     });
-    runtime.block_on(liar.flush()).unwrap();
+    // In place once a message of its own comes back through the server.
+    runtime.block_on(async {
+        use futures_util::StreamExt as _;
+        let mut echo = liar.subscribe("liar.settled").await.unwrap();
+        liar.publish("liar.settled", "".into()).await.unwrap();
+        echo.next().await.expect("the NATS server echoes");
+    });
     let far = client(Remote::new([nats.url()]).prefix("liar"), short(2_000));
     let (_, reason) = remote_failure(call(&far, "count", &[]));
     assert!(reason.contains("follow the values") || reason.contains("do not decode"), "{reason}");
