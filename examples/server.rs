@@ -5,6 +5,7 @@
 //! cargo run --example server [-- --listen 127.0.0.1:8080 --dir demo]
 //! curl --data-binary @demo/sample.md http://127.0.0.1:8080/render
 //! curl http://127.0.0.1:8080/health
+//! curl http://127.0.0.1:8080/metrics
 //! ```
 //!
 //! - `POST /render`: the body (UTF-8 text, at most 1 MiB) goes to the root
@@ -12,6 +13,8 @@
 //!   A failed call answers 500 with the error chain, or 503 when the failure
 //!   is a quarantined or unavailable plugin.
 //! - `GET /health`: every loaded plugin's calls, failures and state, as JSON.
+//! - `GET /metrics`: the per-edge statistics and the plugins' health as
+//!   Prometheus text (`wasm_link::prometheus_text`), for a scraper.
 //!
 //! The tree is loaded with `load_async` and each request is one
 //! `dispatch_async`: plugins run on the executor's threads as futures, a
@@ -173,6 +176,7 @@ pub fn app(head: Arc<Head>) -> Router {
     Router::new()
         .route("/render", post(render))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(head)
 }
@@ -316,6 +320,12 @@ async fn health(State(head): State<Arc<Head>>) -> Response {
     let plugins: Vec<serde_json::Value> = head.health().iter().map(health_json).collect();
     let body = serde_json::Value::Array(plugins).to_string();
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `GET /metrics`: what `stats()` and `health()` read now, as Prometheus text.
+async fn metrics(State(head): State<Arc<Head>>) -> Response {
+    let body = wasm_link::prometheus_text(&head.stats(), &head.health());
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
 /// One plugin's health. Written by hand: `PluginHealth` is not `Serialize`

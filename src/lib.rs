@@ -193,7 +193,7 @@ pub use spec::wit::{
     RUNTIME_WIT, RUNTIME_WIT_VERSION, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface,
     runtime_resolve,
 };
-pub use stats::{EdgeStats, Latency};
+pub use stats::{EdgeStats, Latency, prometheus_text};
 pub use wasm_error::{WasmError, error_chain};
 
 pub use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable, Val};

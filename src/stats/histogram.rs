@@ -48,6 +48,19 @@ fn middle_of(index: usize) -> u64 {
     low + width / 2
 }
 
+/// The largest value bucket `index` holds, in nanoseconds.
+fn upper_of(index: usize) -> u64 {
+    let index = index as u64;
+    let exact = EXACT as u64;
+    if index < exact {
+        return index;
+    }
+    let exponent = (index - exact) >> SUB_BITS;
+    let sub = (index - exact) & ((1 << SUB_BITS) - 1);
+    let width = 1u64 << (exponent + 4 - u64::from(SUB_BITS));
+    (1u64 << (exponent + 4)) + (sub + 1) * width - 1
+}
+
 /// The counters of one edge's calls to one instance.
 ///
 /// Written on the call path by the call holding the instance's lock (one
@@ -210,6 +223,22 @@ impl Latency {
         (self.samples() > 0).then(|| Duration::from_nanos(self.max))
     }
 
+    /// The total time of the timed calls.
+    #[must_use]
+    pub fn sum(&self) -> Duration {
+        Duration::from_nanos(self.sum)
+    }
+
+    /// How many timed calls took at most `bound`, to the histogram's
+    /// resolution: a bucket counts when all of it lies at or below `bound`
+    /// (so the figure errs low by at most the bucket `bound` falls in, an
+    /// eighth of `bound`). What a Prometheus histogram's `le` bucket holds.
+    #[must_use]
+    pub fn at_most(&self, bound: Duration) -> u64 {
+        let bound = u64::try_from(bound.as_nanos()).unwrap_or(u64::MAX);
+        self.buckets.iter().enumerate().take_while(|&(index, _)| upper_of(index) <= bound).map(|(_, count)| count).sum()
+    }
+
     /// Adds `other`'s timed calls to these.
     pub fn merge(&mut self, other: &Self) {
         if self.buckets.len() < other.buckets.len() {
@@ -243,6 +272,15 @@ mod tests {
     }
 
     #[test]
+    fn each_bucket_ends_where_the_next_begins() {
+        for index in 0..BUCKETS - 1 {
+            let upper = upper_of(index);
+            assert_eq!(bucket_of(upper), index, "{upper} ns");
+            assert_eq!(bucket_of(upper + 1), index + 1, "{} ns", upper + 1);
+        }
+    }
+
+    #[test]
     fn buckets_are_ordered() {
         let mut last = 0;
         for nanos in (0..100_000).step_by(7) {
@@ -268,6 +306,13 @@ mod tests {
         assert!((87_000..=100_000).contains(&p99), "p99 {p99} ns");
         assert_eq!(latency.max(), Some(Duration::from_micros(100)));
         assert_eq!(latency.mean(), Some(Duration::from_nanos(50_500)));
+        // Cumulative counts as a Prometheus histogram reads them: never
+        // above the true count, at most an eighth of the bound below it.
+        assert_eq!(latency.at_most(Duration::ZERO), 0);
+        let half = latency.at_most(Duration::from_micros(50));
+        assert!((44..=50).contains(&half), "{half} calls took at most 50 us");
+        assert_eq!(latency.at_most(Duration::from_secs(1)), 100);
+        assert_eq!(latency.sum(), Duration::from_micros(5_050));
     }
 
     #[test]

@@ -14,12 +14,14 @@
 //! they have no edge to count on.
 
 mod histogram;
+mod prometheus;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 pub use histogram::Latency;
 pub(crate) use histogram::Recorder;
+pub use prometheus::prometheus_text;
 
 use crate::PluginData;
 

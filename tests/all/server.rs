@@ -322,6 +322,41 @@ fn health_lists_every_demo_plugin() {
 }
 
 #[test]
+fn metrics_are_prometheus_text_matching_health() {
+    let server = start(demo_dir());
+    for _ in 0..3 {
+        let (status, body) = server.render("# T\n\nhello.");
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let response = server.client.get(format!("{}/metrics", server.url)).send().expect("GET /metrics");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/plain; version=0.0.4"),
+        "{:?}",
+        response.headers()
+    );
+    let samples = crate::stats::parse_prometheus(&response.text().expect("a text body"));
+    let health = server.health();
+    for plugin in &health {
+        let id = plugin["plugin"].as_str().expect("a plugin id");
+        let calls = crate::stats::sample(&samples, "wasm_link_plugin_calls_total", &[("plugin", id)]);
+        assert_eq!(Some(calls), plugin["calls"].as_u64(), "{id}");
+        assert_eq!(crate::stats::sample(&samples, "wasm_link_plugin_up", &[("plugin", id)]), 1, "{id}");
+    }
+    // The host's three calls of the root, on its edge to the pipeline.
+    let root = [("consumer", ""), ("function", "run"), ("provider", "pipeline")];
+    assert_eq!(crate::stats::sample(&samples, "wasm_link_edge_calls_total", &root), 3);
+    // The pipeline's calls to the parser, one edge per socket function.
+    assert!(samples.iter().any(|(name, labels, value)| name == "wasm_link_edge_calls_total"
+        && labels["consumer"] == "pipeline"
+        && labels["provider"] == "markdown-parser"
+        && value.parse::<u64>().is_ok_and(|calls| calls >= 3)));
+}
+
+#[test]
 fn bad_requests_are_refused_before_any_plugin_runs() {
     let server = start(demo_dir());
     let (status, body) = server.render(vec![b'#', b' ', 0xff, 0xfe]);

@@ -150,3 +150,121 @@ fn a_tree_loaded_without_stats_counts_none() {
     // Health counts all the same.
     assert_eq!(crate::health_of(&head, "a").calls, 1);
 }
+
+/// One sample of Prometheus text: its name, labels and value (as written;
+/// checked to be a number).
+pub(crate) type Sample = (String, std::collections::BTreeMap<String, String>, String);
+
+/// Parses Prometheus text (exposition format 0.0.4) strictly: every sample
+/// line `name{label="value",…} number` with the format's escapes, and its
+/// family declared by a `# TYPE` line before it (a histogram's `_bucket`,
+/// `_sum` and `_count` belong to the histogram). Panics naming the line.
+pub(crate) fn parse_prometheus(text: &str) -> Vec<Sample> {
+    let mut types = std::collections::HashMap::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or_else(|| panic!("bad TYPE line: {line}"));
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            types.insert(name.to_owned(), kind.to_owned());
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.is_empty() {
+            continue;
+        }
+        let name_end = line.find(['{', ' ']).unwrap_or_else(|| panic!("no value: {line}"));
+        let name = &line[..name_end];
+        assert!(
+            name.chars().enumerate().all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || (i > 0 && c.is_ascii_digit())),
+            "bad metric name in {line}"
+        );
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| {
+                name.strip_suffix(suffix).filter(|base| types.get(*base).is_some_and(|k| k == "histogram"))
+            })
+            .unwrap_or(name);
+        assert!(types.contains_key(family), "sample before its TYPE: {line}");
+        let mut labels = std::collections::BTreeMap::new();
+        let mut chars = line[name_end..].chars().peekable();
+        if chars.next_if_eq(&'{').is_some() {
+            while chars.next_if_eq(&'}').is_none() {
+                chars.next_if_eq(&',');
+                let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=')).collect();
+                assert!(chars.next() == Some('=') && chars.next() == Some('"'), "bad label: {line}");
+                let mut value = String::new();
+                loop {
+                    match chars.next().unwrap_or_else(|| panic!("unterminated value: {line}")) {
+                        '\\' => match chars.next() {
+                            Some('\\') => value.push('\\'),
+                            Some('"') => value.push('"'),
+                            Some('n') => value.push('\n'),
+                            other => panic!("bad escape {other:?}: {line}"),
+                        },
+                        '"' => break,
+                        c => value.push(c),
+                    }
+                }
+                labels.insert(key, value);
+            }
+        }
+        let rest: String = chars.collect();
+        let value = rest.trim();
+        assert!(value.parse::<f64>().is_ok(), "bad value: {line}");
+        samples.push((name.to_owned(), labels, value.to_owned()));
+    }
+    samples
+}
+
+/// The count of the sample `name` whose labels include `labels`.
+pub(crate) fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> u64 {
+    let value = &samples
+        .iter()
+        .find(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+        .unwrap_or_else(|| panic!("no {name} {labels:?}"))
+        .2;
+    value.parse().unwrap_or_else(|_| panic!("{name} {labels:?} is not a count: {value}"))
+}
+
+#[test]
+fn the_statistics_as_prometheus_text_parse_and_match_stats_and_health() {
+    let head = tree(InterfaceCardinality::ExactlyOne, &PLAIN, &[("a", 7)]);
+    for _ in 0..3 {
+        assert_eq!(total(&head, "total"), 7);
+    }
+    assert!(call(&head, "failing").is_err());
+    let (stats, health) = (head.stats(), head.health());
+    let samples = parse_prometheus(&wasm_link::prometheus_text(&stats, &health));
+    for edge in &stats {
+        let consumer = edge.consumer.clone().unwrap_or_default();
+        let labels = [
+            ("consumer", consumer.as_str()),
+            ("interface", edge.interface.as_str()),
+            ("function", edge.function.as_str()),
+            ("provider", edge.provider.as_str()),
+        ];
+        assert_eq!(sample(&samples, "wasm_link_edge_calls_total", &labels), edge.calls);
+        assert_eq!(sample(&samples, "wasm_link_edge_failures_total", &labels), edge.failures);
+        let count = sample(&samples, "wasm_link_edge_call_duration_seconds_count", &labels);
+        assert_eq!(count, edge.latency.samples());
+        // Cumulative buckets, ending at the count.
+        let buckets: Vec<u64> = samples
+            .iter()
+            .filter(|(n, l, _)| {
+                n == "wasm_link_edge_call_duration_seconds_bucket"
+                    && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|(_, _, v)| v.parse().expect("a bucket is a count"))
+            .collect();
+        assert_eq!(buckets.len(), 9);
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+        assert_eq!(buckets.last().copied(), Some(count));
+    }
+    for plugin in &health {
+        let labels = [("plugin", plugin.plugin.as_str())];
+        assert_eq!(sample(&samples, "wasm_link_plugin_calls_total", &labels), plugin.calls);
+        assert_eq!(sample(&samples, "wasm_link_plugin_failures_total", &labels), plugin.failures);
+        assert_eq!(sample(&samples, "wasm_link_plugin_up", &labels), 1);
+    }
+    assert_eq!(sample(&samples, "wasm_link_edge_calls_total", &[("consumer", ""), ("function", "total")]), 3);
+}
