@@ -134,8 +134,9 @@ where
 }
 
 /// One plugin's typed call, synchronously, with parameters that may have
-/// run out.
-#[inline]
+/// run out. Always inlined, for the reason `Entered::finish_blocking` is.
+#[allow(clippy::inline_always, reason = "measured: see `instance::invoke`")]
+#[inline(always)]
 fn call_blocking<P, Params, Results>(
     slot: &Arc<PluginSlot<P>>,
     site: &CallSite<P>,

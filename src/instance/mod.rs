@@ -334,8 +334,10 @@ impl<P: PluginData> PluginSlot<P> {
     ///
     /// Fails instead of waiting when the chain already holds it further up,
     /// which would otherwise deadlock. Handles released while the slot was
-    /// busy are dropped here, in the owner's store.
-    #[inline]
+    /// busy are dropped here, in the owner's store. Always inlined: see
+    /// `PluginSlot::admit`.
+    #[allow(clippy::inline_always, reason = "measured: see `PluginSlot::admit`")]
+    #[inline(always)]
     pub(crate) fn hold_blocking(&self, caller: &Caller) -> Result<Busy<'_, P>, NotEntered> {
         let chain = caller.chain;
         if self.is_busy_on(chain) || self.pool_holds(chain) {
