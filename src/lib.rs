@@ -162,6 +162,8 @@ mod shape;
 mod socket;
 mod spec;
 mod stats;
+#[cfg(feature = "otel")]
+mod trace;
 
 mod dispatch_error;
 mod limits;

@@ -203,6 +203,10 @@ pub(crate) struct Caller {
     /// The caller's end, in ticks, and the deadline that set it.
     pub(crate) ends: u64,
     pub(crate) deadline: Duration,
+    /// The caller's span (feature `otel`): the host's current one, or the
+    /// consumer's call.
+    #[cfg(feature = "otel")]
+    pub(crate) span: Option<std::num::NonZeroU64>,
 }
 
 impl Caller {
@@ -212,14 +216,28 @@ impl Caller {
     #[inline]
     pub(crate) fn host() -> Self {
         let chain = Chain::polled().unwrap_or_else(Chain::this_thread);
-        Self { chain, depth: 0, ends: u64::MAX, deadline: Duration::MAX }
+        Self {
+            chain,
+            depth: 0,
+            ends: u64::MAX,
+            deadline: Duration::MAX,
+            #[cfg(feature = "otel")]
+            span: crate::trace::current(),
+        }
     }
 
     /// The host, calling asynchronously: the chain being polled (set by
     /// [`drive::in_chain`](super::drive::in_chain)), or a new one.
     pub(crate) fn host_async() -> Self {
         let chain = Chain::polled().unwrap_or_else(Chain::fresh);
-        Self { chain, depth: 0, ends: u64::MAX, deadline: Duration::MAX }
+        Self {
+            chain,
+            depth: 0,
+            ends: u64::MAX,
+            deadline: Duration::MAX,
+            #[cfg(feature = "otel")]
+            span: crate::trace::current(),
+        }
     }
 
     /// The host, calling in `mode`.
@@ -262,6 +280,9 @@ pub(crate) struct CallState {
     /// instances gets one budget, not one per memory.
     memory_used: Tally,
     table_elements_used: Tally,
+    /// The call's span (feature `otel`), while it runs.
+    #[cfg(feature = "otel")]
+    pub(crate) span: tracing::Span,
 }
 
 /// What the store's memories (or tables) hold together, and the last growth
@@ -318,13 +339,22 @@ impl CallState {
             table_elements: limits.table_elements,
             memory_used: Tally::default(),
             table_elements_used: Tally::default(),
+            #[cfg(feature = "otel")]
+            span: tracing::Span::none(),
         }
     }
 
     /// This call as the caller of a socket call it makes.
     #[inline]
     pub(crate) fn as_caller(&self) -> Caller {
-        Caller { chain: self.chain, depth: self.depth, ends: self.ends, deadline: self.deadline }
+        Caller {
+            chain: self.chain,
+            depth: self.depth,
+            ends: self.ends,
+            deadline: self.deadline,
+            #[cfg(feature = "otel")]
+            span: crate::trace::id_of(&self.span),
+        }
     }
 }
 

@@ -226,7 +226,20 @@ impl<P: PluginData> PluginSlot<P> {
         let (fuel, counted) = match &mut *busy.state {
             SlotState::Live(live) => {
                 let counted = site.edge.as_deref().map(|edge| self.count_call(live, edge));
-                (self.begin_frame(live, caller, mode), counted)
+                let fuel = self.begin_frame(live, caller, mode);
+                #[cfg(feature = "otel")]
+                {
+                    let call = &mut live.store.data_mut().call;
+                    call.span = crate::trace::call(
+                        caller.span,
+                        &self.id,
+                        &site.interface,
+                        &site.function,
+                        call.depth,
+                        call.deadline,
+                    );
+                }
+                (fuel, counted)
             }
             SlotState::Dead { error, .. } => {
                 let source = error.clone();
@@ -577,11 +590,15 @@ impl<'a, P: PluginData> Entered<'a, P> {
     #[allow(clippy::inline_always, reason = "measured: see above")]
     #[inline(always)]
     pub(crate) fn finish_blocking<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
+        #[cfg(feature = "otel")]
+        let span = self.take_span();
         let slot = self.count(outcome.is_err());
         let result = match outcome {
             Ok(value) => Ok(value),
             Err(failure) => Err(self.conclude_blocking(failure)),
         };
+        #[cfg(feature = "otel")]
+        crate::trace::ended(&span, result.as_ref().err().map(|e| e as &dyn std::fmt::Display));
         // Handles released while this call ran (by the plugins it called).
         slot.drain_deferred_blocking(&mut self.busy.state);
         drop(self);
@@ -596,6 +613,8 @@ impl<'a, P: PluginData> Entered<'a, P> {
     }
 
     async fn finish_async<R>(mut self, outcome: Result<R, Fail<P::Id>>) -> Result<R, DispatchError<P::Id>> {
+        #[cfg(feature = "otel")]
+        let span = self.take_span();
         let slot = self.count(outcome.is_err());
         let result = match outcome {
             Ok(value) => Ok(value),
@@ -603,10 +622,22 @@ impl<'a, P: PluginData> Entered<'a, P> {
                 Err(Box::pin(slot.conclude(Mode::Async, self.site, failure, self.fuel, &mut self.busy.state)).await)
             }
         };
+        #[cfg(feature = "otel")]
+        crate::trace::ended(&span, result.as_ref().err().map(|e| e as &dyn std::fmt::Display));
         if slot.takes_deferred() {
             Box::pin(slot.drop_deferred(Mode::Async, &mut self.busy.state)).await;
         }
         result
+    }
+
+    /// The call's span, taken from the store: it ends when the caller
+    /// drops it, not at the instance's next call.
+    #[cfg(feature = "otel")]
+    fn take_span(&mut self) -> tracing::Span {
+        match &mut *self.busy.state {
+            SlotState::Live(live) => std::mem::replace(&mut live.store.data_mut().call.span, tracing::Span::none()),
+            SlotState::Dead { .. } => tracing::Span::none(),
+        }
     }
 
     /// Marks the call finished and counts it, on the plugin and on its edge

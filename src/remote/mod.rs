@@ -365,6 +365,9 @@ pub(crate) struct Call<'a> {
     pub(crate) results: &'a [wasmtime::component::Type],
     /// The id the calling host gives the remote plugin.
     pub(crate) caller: &'a str,
+    /// The W3C `traceparent` of the remote plugin's call (feature `otel`),
+    /// sent where the transport has room for it (NATS).
+    pub(crate) traceparent: Option<String>,
 }
 
 impl Server {
@@ -476,6 +479,18 @@ fn runtime() -> Option<&'static tokio::runtime::Runtime> {
         .as_ref()
 }
 
+/// The W3C `traceparent` of the call a forwarder runs in (feature `otel`).
+#[allow(clippy::unnecessary_wraps, reason = "always `None` without feature `otel`")]
+fn traceparent(call: &crate::instance::ctx::CallState) -> Option<String> {
+    #[cfg(feature = "otel")]
+    return crate::trace::traceparent(&call.span);
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = call;
+        None
+    }
+}
+
 /// What a forwarder needs: the client, the interface's instance name on
 /// the wire, and the clock a call's remaining deadline is read from.
 pub(crate) struct Forwarder {
@@ -502,8 +517,10 @@ impl Forwarder {
             match self.mode {
                 Mode::Sync => instance.func_new(function, move |store, ty, params: &[Val], results: &mut [Val]| {
                     let timeout = forwarder.remaining(&store.data().call);
+                    let traceparent = traceparent(&store.data().call);
                     let request = forwarder.request(&ty, params)?;
-                    let call = forwarder.clone().call(name.clone(), request, ty.results().collect(), timeout);
+                    let call =
+                        forwarder.clone().call(name.clone(), request, ty.results().collect(), timeout, traceparent);
                     let runtime = runtime().ok_or_else(|| wasmtime::format_err!("no runtime for remote calls"))?;
                     let answer = if tokio::runtime::Handle::try_current().is_err() {
                         // A plain thread drives the call itself: no hand-off
@@ -529,13 +546,19 @@ impl Forwarder {
                         let forwarder = forwarder.clone();
                         let name = name.clone();
                         let timeout = forwarder.remaining(&store.data().call);
+                        let traceparent = traceparent(&store.data().call);
                         let request = forwarder.request(&ty, params);
                         Box::new(async move {
                             let request = request?;
                             let runtime =
                                 runtime().ok_or_else(|| wasmtime::format_err!("no runtime for remote calls"))?;
-                            let task =
-                                runtime.spawn(forwarder.clone().call(name, request, ty.results().collect(), timeout));
+                            let task = runtime.spawn(forwarder.clone().call(
+                                name,
+                                request,
+                                ty.results().collect(),
+                                timeout,
+                                traceparent,
+                            ));
                             let answer = tokio_util::task::AbortOnDropHandle::new(task)
                                 .await
                                 .map_err(|_| wasmtime::format_err!("the remote call was dropped"))?;
@@ -576,9 +599,16 @@ impl Forwarder {
         params: Bytes,
         results: Vec<wasmtime::component::Type>,
         timeout: Duration,
+        traceparent: Option<String>,
     ) -> Result<Vec<Val>, RemoteFailure> {
-        let call =
-            Call { instance: &self.instance, function: &function, params, results: &results, caller: &self.caller };
+        let call = Call {
+            instance: &self.instance,
+            function: &function,
+            params,
+            results: &results,
+            caller: &self.caller,
+            traceparent,
+        };
         self.client.call(&call, timeout).await
     }
 

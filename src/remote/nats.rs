@@ -47,6 +47,9 @@ pub(crate) const DEADLINE: &str = "Wasm-Link-Deadline-Ms";
 /// Header: the id the calling host gives the remote plugin, for the
 /// server's logs.
 pub(crate) const CALLER: &str = "Wasm-Link-Caller";
+/// Header: the W3C trace context of the caller's span (feature `otel`),
+/// so the server's spans join the caller's trace.
+pub(crate) const TRACEPARENT: &str = "traceparent";
 /// Header of a failure's answer: its kind ([`Refusal`]).
 pub(crate) const ERROR: &str = "Wasm-Link-Error";
 
@@ -312,6 +315,9 @@ impl Endpoint {
         let mut headers = HeaderMap::new();
         headers.insert(DEADLINE, timeout.as_millis().to_string());
         headers.insert(CALLER, call.caller);
+        if let Some(traceparent) = &call.traceparent {
+            headers.insert(TRACEPARENT, traceparent.as_str());
+        }
         let subject = invocation_subject(&self.prefix, call.instance, call.function);
         connection.call(subject, call.params.clone(), headers, call.results, max_message).await
     }
@@ -325,6 +331,9 @@ pub(crate) struct Invocation {
     pub(crate) deadline: Option<Duration>,
     /// The caller's id, when it sent one.
     pub(crate) caller: String,
+    /// The caller's W3C trace context, when it sent one (feature `otel`).
+    #[cfg(feature = "otel")]
+    pub(crate) traceparent: Option<String>,
 }
 
 impl Invocation {
@@ -335,7 +344,13 @@ impl Invocation {
         };
         let deadline = header(DEADLINE).and_then(|ms| ms.parse::<u64>().ok()).map(Duration::from_millis);
         let caller = header(CALLER).unwrap_or_default().to_owned();
-        Some(Self { reply, deadline, caller })
+        Some(Self {
+            reply,
+            deadline,
+            caller,
+            #[cfg(feature = "otel")]
+            traceparent: header(TRACEPARENT).map(str::to_owned),
+        })
     }
 }
 

@@ -345,6 +345,19 @@ pub async fn serve_nats<P: PluginData>(
     Ok(())
 }
 
+/// `call` in a span of its own, a child of the caller's trace (feature
+/// `otel`): the served tree's spans join the caller's trace.
+#[cfg(feature = "otel")]
+fn traced<F: Future>(call: F, function: &str, invocation: &Invocation) -> impl Future<Output = F::Output> {
+    use tracing::Instrument as _;
+    call.instrument(crate::trace::served(function, &invocation.caller, invocation.traceparent.as_deref()))
+}
+
+#[cfg(not(feature = "otel"))]
+fn traced<F: Future>(call: F, _function: &str, _invocation: &Invocation) -> F {
+    call
+}
+
 /// Answers one invocation taken from NATS.
 async fn answer_nats<P: PluginData>(
     head: &PluginTreeHead<P>,
@@ -362,7 +375,7 @@ async fn answer_nats<P: PluginData>(
     let types: Vec<_> = ty.params().map(|(_, ty)| ty).collect();
     let wait = invocation.deadline.unwrap_or(READ_TIMEOUT).min(READ_TIMEOUT);
     let answered = match connection.arguments(&invocation, message, &types, DEFAULT_MAX_MESSAGE, wait, large).await {
-        Ok(args) => match run(head, function, &args, invocation.deadline).await {
+        Ok(args) => match traced(run(head, function, &args, invocation.deadline), function, &invocation).await {
             Ok(results) => {
                 tracing::debug!(function, %caller, "served a call");
                 connection.results(&invocation, results).await

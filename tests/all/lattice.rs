@@ -16,7 +16,7 @@ use crate::Head;
 use crate::fixtures::{Interface, Plugin, component, func, void};
 use crate::nats_server::NatsServer;
 
-const COUNTER_WIT: &str = r"
+pub(crate) const COUNTER_WIT: &str = r"
 package test:lattice;
 interface counter {
     bump: func();
@@ -28,12 +28,12 @@ interface counter {
 world counter-plugin { export counter; }
 ";
 
-const PATH: &str = "test:lattice/counter";
+pub(crate) const PATH: &str = "test:lattice/counter";
 
 /// `bump` counts, `count` answers the count, `fail` traps, `spin` never
 /// ends, `echo` answers its text (up to 150 KB; the allocator starts over
 /// below 200 000).
-fn counter() -> Vec<u8> {
+pub(crate) fn counter() -> Vec<u8> {
     component(
         COUNTER_WIT,
         "counter-plugin",
@@ -59,7 +59,7 @@ fn counter() -> Vec<u8> {
     )
 }
 
-fn counter_interface() -> Interface {
+pub(crate) fn counter_interface() -> Interface {
     Interface::new(
         "counter",
         InterfaceCardinality::ExactlyOne,
@@ -68,7 +68,7 @@ fn counter_interface() -> Interface {
     )
 }
 
-fn counter_wit() -> WitInterface {
+pub(crate) fn counter_wit() -> WitInterface {
     WitInterface::from_source("counter", InterfaceCardinality::ExactlyOne, COUNTER_WIT, PATH)
         .expect("the counter WIT parses")
 }
@@ -134,12 +134,12 @@ impl LatticeServer {
 }
 
 /// A tree whose `counter` plugin, `far`, is served on the lattice.
-fn client(remote: Remote, limits: Limits) -> Head {
+pub(crate) fn client(remote: Remote, limits: Limits) -> Head {
     let plugin = Plugin::remote("far", "counter", remote, &counter_wit()).limits(limits).recovery(Recovery::default());
     crate::load_clean("counter", vec![counter_interface()], vec![plugin])
 }
 
-fn call(head: &Head, function: &str, args: &[Val]) -> Result<Val, DispatchError<String>> {
+pub(crate) fn call(head: &Head, function: &str, args: &[Val]) -> Result<Val, DispatchError<String>> {
     let returns = !matches!(function, "bump" | "fail");
     match head.dispatch(PATH, function, returns, args) {
         Socket::ExactlyOne(result) => result,

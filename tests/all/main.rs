@@ -32,6 +32,8 @@ mod soak;
 mod sockets;
 mod stats;
 mod threads;
+#[cfg(feature = "otel")]
+mod trace;
 mod tree;
 mod versions;
 mod watch;

@@ -1,0 +1,193 @@
+//! Traces (feature `otel`): spans exported to memory by
+//! `tracing-opentelemetry`. A call is one trace whose spans nest as the
+//! calls nested: the host's span, the root plugin's call, each socket hop;
+//! a remote call's server spans join the caller's trace over NATS.
+//! (`cargo test --features otel --test all trace`; CI runs it.)
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::trace::{SpanId, Status, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use tracing_subscriber::layer::SubscriberExt as _;
+use wasm_link::{InterfaceCardinality, Limits, Linker, PluginTree, Remote, Val};
+
+use crate::fixtures::Plugin;
+use crate::nats_server::NatsServer;
+use crate::plugins::{PLAIN, consumer, number, number_interface, sum_interface};
+
+/// A subscriber exporting to memory, and the exporter to read.
+fn exporting() -> (tracing::Dispatch, InMemorySpanExporter, SdkTracerProvider) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("wasm-link-tests"));
+    (tracing::Dispatch::new(tracing_subscriber::registry().with(layer)), exporter, provider)
+}
+
+/// A span's string attribute.
+fn attribute(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string())
+}
+
+/// The calls into plugins among `spans`, by plugin id.
+fn calls(spans: &[SpanData]) -> HashMap<String, &SpanData> {
+    spans
+        .iter()
+        .filter(|span| attribute(span, "function").is_some() && attribute(span, "plugin").is_some())
+        .map(|span| (attribute(span, "plugin").unwrap_or_default(), span))
+        .collect()
+}
+
+fn span_named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans.iter().find(|span| span.name == name).unwrap_or_else(|| panic!("no span `{name}` in {spans:#?}"))
+}
+
+#[test]
+fn a_call_is_one_trace_whose_spans_nest_as_the_calls_did() {
+    let (dispatch, exporter, provider) = exporting();
+    let head = crate::load_clean(
+        "sum",
+        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
+        vec![
+            Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)),
+            Plugin::new("a", "number", &[], number(7, false)),
+        ],
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        let request = tracing::info_span!("request");
+        let _entered = request.enter();
+        assert_eq!(crate::sockets::total(&head, "total"), 7);
+    });
+    let _ = provider.force_flush();
+    let spans = exporter.get_finished_spans().expect("spans");
+    let request = span_named(&spans, "request");
+    let by_plugin = calls(&spans);
+    let (sum, a) = (by_plugin["sum"], by_plugin["a"]);
+    // Host → root plugin → the plugin behind its socket, one trace.
+    assert_eq!(sum.parent_span_id, request.span_context.span_id());
+    assert_eq!(a.parent_span_id, sum.span_context.span_id());
+    for span in [sum, a] {
+        assert_eq!(span.span_context.trace_id(), request.span_context.trace_id());
+        assert_eq!(attribute(span, "outcome").as_deref(), Some("ok"), "{span:#?}");
+    }
+    // Named after the call: the interface's instance name and the function.
+    assert!(sum.name.ends_with("/sum#total"), "{}", sum.name);
+    assert!(attribute(a, "interface").is_some_and(|i| i.ends_with("/number")), "{a:#?}");
+    assert_eq!(attribute(a, "function").as_deref(), Some("value"));
+    assert_eq!(attribute(a, "depth").as_deref(), Some("2"));
+    assert!(attribute(a, "deadline_ms").is_some());
+}
+
+#[test]
+fn a_failing_plugins_span_carries_the_error() {
+    let (dispatch, exporter, provider) = exporting();
+    let head = crate::load_clean(
+        "sum",
+        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
+        vec![
+            Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)),
+            Plugin::new("a", "number", &[], number(7, false)),
+        ],
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        assert!(crate::sockets::call(&head, "failing").is_err());
+    });
+    let _ = provider.force_flush();
+    let spans = exporter.get_finished_spans().expect("spans");
+    let by_plugin = calls(&spans);
+    let failed = by_plugin["a"];
+    assert_eq!(attribute(failed, "outcome").as_deref(), Some("error"));
+    assert!(attribute(failed, "error").is_some_and(|e| e.contains('a')), "{failed:#?}");
+    assert!(matches!(failed.status, Status::Error { .. }), "{:?}", failed.status);
+    // The root span has no parent here: the host made the call outside any span.
+    assert_eq!(by_plugin["sum"].parent_span_id, SpanId::INVALID);
+}
+
+#[test]
+fn the_demo_run_is_one_trace_across_all_its_plugins() {
+    use wasm_link::dir::{DirOptions, PluginDir};
+    let (dispatch, exporter, provider) = exporting();
+    let dir = PluginDir::open(wasm_link_guests::DEMO_DIR, &DirOptions::default()).expect("the demo opens");
+    let engine = wasm_link::default_engine().expect("an engine");
+    let linker = PluginDir::linker(&engine).expect("a linker");
+    let (tree, _) = dir.into_tree();
+    let (head, errors) = tree.load(&engine, &linker).expect("the demo loads");
+    assert!(errors.is_empty(), "{errors:?}");
+    tracing::dispatcher::with_default(&dispatch, || {
+        let source = Val::String("# Title\n\nsome   text. more text here".into());
+        let _run = tracing::info_span!("demo").entered();
+        match head.dispatch(head.interface_path(), "run", true, &[source]) {
+            wasm_link::Socket::ExactlyOne(result) => assert!(result.is_ok(), "{result:?}"),
+            other => panic!("{other:?}"),
+        }
+    });
+    let _ = provider.force_flush();
+    // Every plugin the run crossed (those of the demo not on its path are not).
+    let plugins: Vec<String> =
+        head.health().into_iter().filter(|health| health.calls > 0).map(|health| health.plugin).collect();
+    assert!(plugins.len() >= 5, "{plugins:?}");
+    let spans = exporter.get_finished_spans().expect("spans");
+    let demo = span_named(&spans, "demo");
+    let by_plugin = calls(&spans);
+    for plugin in &plugins {
+        let span = by_plugin.get(plugin.as_str()).unwrap_or_else(|| panic!("no span of `{plugin}`"));
+        assert_eq!(span.span_context.trace_id(), demo.span_context.trace_id(), "{plugin}");
+    }
+    // Every call span's parent is a span of the same run.
+    let ids: Vec<SpanId> = spans.iter().map(|span| span.span_context.span_id()).collect();
+    for span in by_plugin.values() {
+        assert!(ids.contains(&span.parent_span_id), "{} has a parent outside the run", span.name);
+    }
+}
+
+#[test]
+fn a_remote_calls_server_spans_join_the_callers_trace() {
+    let Some(nats) = NatsServer::start("traces over NATS") else { return };
+    let (dispatch, exporter, provider) = exporting();
+    // The server: its runtime's threads record into the same exporter.
+    let server_dispatch = dispatch.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&server_dispatch)))
+        .build()
+        .expect("a runtime");
+    let engine = wasm_link::default_engine().expect("an engine");
+    let head = runtime.block_on(async {
+        let (tree, errors) = PluginTree::new(
+            "counter".to_owned(),
+            vec![crate::lattice::counter_interface()],
+            vec![Plugin::new("served", "counter", &[], crate::lattice::counter())],
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let (head, errors) = tree.load_async(&engine, &Linker::new(&engine)).await.expect("the tree loads");
+        assert!(errors.is_empty(), "{errors:?}");
+        Arc::new(head)
+    });
+    let client = runtime.block_on(wasm_link::remote::async_nats::connect(nats.url())).expect("connects");
+    let (ready, ready_rx) = std::sync::mpsc::channel();
+    runtime.spawn(wasm_link::remote::serve_nats(head, client, "", move |_| {
+        let _ = ready.send(());
+    }));
+    ready_rx.recv_timeout(Duration::from_secs(10)).expect("the server subscribes");
+    let far = crate::lattice::client(Remote::new([nats.url()]), Limits::default());
+    tracing::dispatcher::with_default(&dispatch, || {
+        let _request = tracing::info_span!("request").entered();
+        assert_eq!(crate::lattice::call(&far, "count", &[]).expect("served"), Val::U32(0));
+    });
+    let _ = provider.force_flush();
+    let spans = exporter.get_finished_spans().expect("spans");
+    let request = span_named(&spans, "request");
+    let by_plugin = calls(&spans);
+    let (proxy, served) = (by_plugin["far"], by_plugin["served"]);
+    let serve = span_named(&spans, "wasm_link.serve");
+    // One trace: the client's proxy call → the server's span → its plugin.
+    for span in [proxy, serve, served] {
+        assert_eq!(span.span_context.trace_id(), request.span_context.trace_id(), "{}", span.name);
+    }
+    assert_eq!(serve.parent_span_id, proxy.span_context.span_id());
+    assert_eq!(served.parent_span_id, serve.span_context.span_id());
+    assert_eq!(attribute(serve, "caller").as_deref(), Some("far"));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+}
