@@ -34,31 +34,30 @@ fn bucket_of(nanos: u64) -> usize {
     usize::try_from(index).unwrap_or(BUCKETS - 1).min(BUCKETS - 1)
 }
 
-/// The middle of bucket `index`, in nanoseconds.
-fn middle_of(index: usize) -> u64 {
+/// The smallest value bucket `index` holds and how many it holds, in
+/// nanoseconds.
+fn range_of(index: usize) -> (u64, u64) {
     let index = index as u64;
     let exact = EXACT as u64;
     if index < exact {
-        return index;
+        return (index, 1);
     }
     let exponent = (index - exact) >> SUB_BITS;
     let sub = (index - exact) & ((1 << SUB_BITS) - 1);
     let width = 1u64 << (exponent + 4 - u64::from(SUB_BITS));
-    let low = (1u64 << (exponent + 4)) + sub * width;
+    ((1u64 << (exponent + 4)) + sub * width, width)
+}
+
+/// The middle of bucket `index`, in nanoseconds.
+fn middle_of(index: usize) -> u64 {
+    let (low, width) = range_of(index);
     low + width / 2
 }
 
 /// The largest value bucket `index` holds, in nanoseconds.
 fn upper_of(index: usize) -> u64 {
-    let index = index as u64;
-    let exact = EXACT as u64;
-    if index < exact {
-        return index;
-    }
-    let exponent = (index - exact) >> SUB_BITS;
-    let sub = (index - exact) & ((1 << SUB_BITS) - 1);
-    let width = 1u64 << (exponent + 4 - u64::from(SUB_BITS));
-    (1u64 << (exponent + 4)) + (sub + 1) * width - 1
+    let (low, width) = range_of(index);
+    low + width - 1
 }
 
 /// The counters of one edge's calls to one instance.

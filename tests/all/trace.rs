@@ -39,6 +39,18 @@ fn calls(spans: &[SpanData]) -> HashMap<String, &SpanData> {
         .collect()
 }
 
+/// `sum` over one `number` plugin, `a`, worth 7.
+fn sum_over_a() -> crate::Head {
+    crate::load_clean(
+        "sum",
+        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
+        vec![
+            Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)),
+            Plugin::new("a", "number", &[], number(7, false)),
+        ],
+    )
+}
+
 fn span_named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
     spans.iter().find(|span| span.name == name).unwrap_or_else(|| panic!("no span `{name}` in {spans:#?}"))
 }
@@ -46,14 +58,7 @@ fn span_named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
 #[test]
 fn a_call_is_one_trace_whose_spans_nest_as_the_calls_did() {
     let (dispatch, exporter, provider) = exporting();
-    let head = crate::load_clean(
-        "sum",
-        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
-        vec![
-            Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)),
-            Plugin::new("a", "number", &[], number(7, false)),
-        ],
-    );
+    let head = sum_over_a();
     tracing::dispatcher::with_default(&dispatch, || {
         let request = tracing::info_span!("request");
         let _entered = request.enter();
@@ -82,14 +87,7 @@ fn a_call_is_one_trace_whose_spans_nest_as_the_calls_did() {
 #[test]
 fn a_failing_plugins_span_carries_the_error() {
     let (dispatch, exporter, provider) = exporting();
-    let head = crate::load_clean(
-        "sum",
-        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
-        vec![
-            Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)),
-            Plugin::new("a", "number", &[], number(7, false)),
-        ],
-    );
+    let head = sum_over_a();
     tracing::dispatcher::with_default(&dispatch, || {
         assert!(crate::sockets::call(&head, "failing").is_err());
     });
