@@ -215,21 +215,18 @@ impl Caller {
     /// from a host function inside an async call).
     #[inline]
     pub(crate) fn host() -> Self {
-        let chain = Chain::polled().unwrap_or_else(Chain::this_thread);
-        Self {
-            chain,
-            depth: 0,
-            ends: u64::MAX,
-            deadline: Duration::MAX,
-            #[cfg(feature = "otel")]
-            span: crate::trace::current(),
-        }
+        Self::host_on(Chain::polled().unwrap_or_else(Chain::this_thread))
     }
 
     /// The host, calling asynchronously: the chain being polled (set by
     /// [`drive::in_chain`](super::drive::in_chain)), or a new one.
     pub(crate) fn host_async() -> Self {
-        let chain = Chain::polled().unwrap_or_else(Chain::fresh);
+        Self::host_on(Chain::polled().unwrap_or_else(Chain::fresh))
+    }
+
+    /// The host on `chain`: no deadline but the callee's own, depth 0.
+    #[inline]
+    fn host_on(chain: Chain) -> Self {
         Self {
             chain,
             depth: 0,

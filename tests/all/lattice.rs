@@ -15,6 +15,7 @@ use wasm_link::{
 use crate::Head;
 use crate::fixtures::{Interface, Plugin, component, func, void};
 use crate::nats_server::NatsServer;
+use crate::remote::remote_failure;
 
 pub(crate) const COUNTER_WIT: &str = r"
 package test:lattice;
@@ -144,17 +145,6 @@ pub(crate) fn call(head: &Head, function: &str, args: &[Val]) -> Result<Val, Dis
     match head.dispatch(PATH, function, returns, args) {
         Socket::ExactlyOne(result) => result,
         other => panic!("expected ExactlyOne, got {other:?}"),
-    }
-}
-
-/// The remote failure of a call, which must be one: its address and reason.
-fn remote_failure(result: Result<Val, DispatchError<String>>) -> (String, String) {
-    match result {
-        Err(DispatchError::Remote { plugin, address, reason, .. }) => {
-            assert_eq!(plugin, "far");
-            (address, reason)
-        }
-        other => panic!("expected a remote failure, got {other:?}"),
     }
 }
 

@@ -166,7 +166,7 @@ fn add(head: &Head, a: u32, b: u32) -> Result<Val, DispatchError<String>> {
 }
 
 /// The remote failure of a call, which must be one.
-fn remote_failure(result: Result<Val, DispatchError<String>>) -> (String, String) {
+pub(crate) fn remote_failure(result: Result<Val, DispatchError<String>>) -> (String, String) {
     match result {
         Err(DispatchError::Remote { plugin, address, reason, .. }) => {
             assert_eq!(plugin, "far");
