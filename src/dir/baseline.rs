@@ -474,6 +474,17 @@ mod output {
                 let line = printable(&String::from_utf8_lossy(&self.partial));
                 tracing::info!(target: "wasm_link::guest", plugin = &*self.plugin, stream = self.stream, "{line}");
             } else {
+                // Said at once, so a flood is visible as it starts; the
+                // count follows when the minute is over.
+                if self.dropped == 0 {
+                    tracing::warn!(
+                        target: "wasm_link::guest",
+                        plugin = &*self.plugin,
+                        stream = self.stream,
+                        "more than {LINES_PER_MINUTE} lines of {} in a minute: the rest of the minute's are dropped",
+                        self.stream
+                    );
+                }
                 self.dropped += 1;
             }
             self.partial.clear();

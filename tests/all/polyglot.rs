@@ -253,6 +253,47 @@ fn guest_output_becomes_bounded_tracing_events_naming_the_plugin() {
     }
 }
 
+#[test]
+fn a_plugin_printing_100_mb_is_cut_to_1000_lines_of_at_most_1_kib_a_minute_per_stream() {
+    let dir = probe_dir(&["rs-probe"], "");
+    let head = load(dir.path());
+    // 1 MiB a call, to standard output and standard error each: 8 192 short
+    // lines, and once one line of 1 MiB without a break.
+    let lines = format!("{}\n", "x".repeat(127)).repeat(8192);
+    let lines = &lines[..lines.len() - 1];
+    let one_long_line = "y".repeat(1 << 20);
+    let seen = capture::Seen::default();
+    let started = Instant::now();
+    tracing::subscriber::with_default(capture::Capture(seen.clone()), || {
+        for call_number in 0..100 {
+            let text = if call_number == 50 { &one_long_line } else { lines };
+            let results = call(&head, "print", &[Val::String(text.to_owned())]);
+            assert!(matches!(results["rs-probe"], Ok(Val::U32(n)) if n as usize == text.len()), "{results:?}");
+        }
+    });
+    // A window of logging is a minute: a slow run may span two.
+    let windows = usize::try_from(started.elapsed().as_secs() / 60 + 1).unwrap();
+    let events = seen.0.lock().unwrap();
+    let guest: Vec<&String> =
+        events.iter().filter(|(target, _)| target == "wasm_link::guest").map(|(_, fields)| fields).collect();
+    for stream in ["stdout", "stderr"] {
+        let of_stream: Vec<&&String> = guest.iter().filter(|f| f.contains(&format!("stream=\"{stream}\""))).collect();
+        let logged: Vec<&&&String> = of_stream.iter().filter(|f| f.contains("level=INFO")).collect();
+        let warned = of_stream.iter().filter(|f| f.contains("level=WARN")).count();
+        assert!(logged.len() >= 1000 && logged.len() <= 1000 * windows, "{stream}: {} lines logged", logged.len());
+        assert!(warned >= 1 && warned <= 2 * windows, "{stream}: {warned} warnings");
+        let bytes: usize = logged.iter().map(|f| f.len()).sum();
+        assert!(bytes <= 1000 * windows * 1200, "{stream}: {bytes} bytes logged of 100 MiB written");
+        for line in logged {
+            assert!(line.contains("plugin=\"rs-probe\""), "{line}");
+            assert!(line.len() < 1200, "a line is cut at 1 KiB: {}", line.len());
+        }
+    }
+    drop(events);
+    // The host and the plugin carry on.
+    assert!(matches!(call(&head, "add", &[Val::U32(2), Val::U32(3)])["rs-probe"], Ok(Val::U32(5))));
+}
+
 /// A `tracing` subscriber that keeps each event's target and fields.
 mod capture {
     use std::sync::{Arc, Mutex};
@@ -285,7 +326,7 @@ mod capture {
         fn record(&self, _: &Id, _: &Record<'_>) {}
         fn record_follows_from(&self, _: &Id, _: &Id) {}
         fn event(&self, event: &Event<'_>) {
-            let mut fields = Fields(String::new());
+            let mut fields = Fields(format!("level={} ", event.metadata().level()));
             event.record(&mut fields);
             self.0.0.lock().unwrap().push((event.metadata().target().to_owned(), fields.0));
         }
