@@ -3,6 +3,7 @@
 //! its parent the caller's span: the host's current span for a root call,
 //! the consumer's call for a socket hop. So a call crossing five plugins is
 //! one tree of spans, and `tracing-opentelemetry` exports it as one trace.
+//! Each swap of a running tree (replace, add, remove) is a span too.
 //!
 //! A span's parent travels through the call path as a bare span id (the
 //! `Caller` is `Copy`, and the call path does not clone `Span`s); the span
@@ -47,6 +48,22 @@ pub(crate) fn call(
         function,
         depth,
         deadline_ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+        outcome = Empty,
+        error = Empty,
+        otel.status_code = Empty,
+    )
+}
+
+/// The span of one swap of the running tree (`change`: replace, add,
+/// remove) of `plugin` (`None`: its id could not be read), a child of the
+/// current span.
+pub(crate) fn swap(change: &'static str, plugin: Option<&dyn Display>) -> Span {
+    tracing::info_span!(
+        target: "wasm_link",
+        "wasm_link.swap",
+        otel.name = %format_args!("swap: {change}"),
+        change,
+        plugin = plugin.map(tracing::field::display),
         outcome = Empty,
         error = Empty,
         otel.status_code = Empty,

@@ -1,6 +1,7 @@
 //! Changing the plugins of a running tree from the head: replace, add,
 //! remove (see `load::swap` for the steps and their rules).
 
+use std::fmt::Display;
 use std::sync::Arc;
 
 use crate::PluginData;
@@ -16,6 +17,48 @@ use super::PluginTreeHead;
 enum Change {
     Replace,
     Add,
+}
+
+/// Runs a swap inside its `wasm_link.swap` span (feature `otel`), which
+/// records how it ended; without the feature, just runs it.
+fn traced<T, E: Display>(
+    change: &'static str,
+    plugin: Option<&impl Display>,
+    swap: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    #[cfg(feature = "otel")]
+    {
+        let span = crate::trace::swap(change, plugin.map(|p| p as &dyn Display));
+        let result = span.in_scope(swap);
+        crate::trace::ended(&span, result.as_ref().err().map(|e| e as &dyn Display));
+        result
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = (change, plugin);
+        swap()
+    }
+}
+
+/// [`traced`] for an async swap: the span is entered at each poll.
+async fn traced_async<T, E: Display>(
+    change: &'static str,
+    plugin: Option<&impl Display>,
+    swap: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    #[cfg(feature = "otel")]
+    {
+        use tracing::Instrument as _;
+        let span = crate::trace::swap(change, plugin.map(|p| p as &dyn Display));
+        let result = swap.instrument(span.clone()).await;
+        crate::trace::ended(&span, result.as_ref().err().map(|e| e as &dyn Display));
+        result
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        let _ = (change, plugin);
+        swap.await
+    }
 }
 
 impl<P: PluginData> PluginTreeHead<P> {
@@ -54,7 +97,8 @@ impl<P: PluginData> PluginTreeHead<P> {
     /// [`SwapError::Recompose`] says why it could not be; a plugin that
     /// sockets an interface composed inside a group is [`SwapError::Frozen`].
     pub fn replace_plugin(&self, plugin: P) -> Result<(), PluginSwapError<P>> {
-        self.bring_in_blocking(Change::Replace, plugin)
+        let id = plugin.id().ok().cloned();
+        traced("replace", id.as_ref(), || self.bring_in_blocking(Change::Replace, plugin))
     }
 
     /// [`replace_plugin`](Self::replace_plugin) for async hosts: on a tree
@@ -65,7 +109,8 @@ impl<P: PluginData> PluginTreeHead<P> {
     ///
     /// As [`replace_plugin`](Self::replace_plugin).
     pub async fn replace_plugin_async(&self, plugin: P) -> Result<(), PluginSwapError<P>> {
-        self.bring_in_async(Change::Replace, plugin).await
+        let id = plugin.id().ok().cloned();
+        traced_async("replace", id.as_ref(), self.bring_in_async(Change::Replace, plugin)).await
     }
 
     /// Adds `plugin` to the plugins of its plug, while other threads
@@ -81,7 +126,8 @@ impl<P: PluginData> PluginTreeHead<P> {
     /// ([`LoadError::CardinalityNotMet`]); [`SwapError::Frozen`] when it
     /// plugs into or sockets an interface composed inside a frozen group.
     pub fn add_plugin(&self, plugin: P) -> Result<(), PluginSwapError<P>> {
-        self.bring_in_blocking(Change::Add, plugin)
+        let id = plugin.id().ok().cloned();
+        traced("add", id.as_ref(), || self.bring_in_blocking(Change::Add, plugin))
     }
 
     /// [`add_plugin`](Self::add_plugin) for async hosts.
@@ -90,7 +136,8 @@ impl<P: PluginData> PluginTreeHead<P> {
     ///
     /// As [`add_plugin`](Self::add_plugin).
     pub async fn add_plugin_async(&self, plugin: P) -> Result<(), PluginSwapError<P>> {
-        self.bring_in_async(Change::Add, plugin).await
+        let id = plugin.id().ok().cloned();
+        traced_async("add", id.as_ref(), self.bring_in_async(Change::Add, plugin)).await
     }
 
     /// Removes the plugin `plugin`, while other threads dispatch. Calls
@@ -104,9 +151,11 @@ impl<P: PluginData> PluginTreeHead<P> {
     /// a consumer uses it (naming them); [`SwapError::Frozen`] for a member
     /// of a frozen group.
     pub fn remove_plugin(&self, plugin: &P::Id) -> Result<(), PluginSwapError<P>> {
-        self.outside_calls(Some(plugin))?;
-        let mut tree = self.tree.lock_blocking();
-        self.removed(&mut tree, plugin)
+        traced("remove", Some(plugin), || {
+            self.outside_calls(Some(plugin))?;
+            let mut tree = self.tree.lock_blocking();
+            self.removed(&mut tree, plugin)
+        })
     }
 
     /// [`remove_plugin`](Self::remove_plugin) for async hosts: waits for
@@ -116,9 +165,12 @@ impl<P: PluginData> PluginTreeHead<P> {
     ///
     /// As [`remove_plugin`](Self::remove_plugin).
     pub async fn remove_plugin_async(&self, plugin: &P::Id) -> Result<(), PluginSwapError<P>> {
-        self.outside_calls(Some(plugin))?;
-        let mut tree = self.tree.lock().await;
-        self.removed(&mut tree, plugin)
+        traced_async("remove", Some(plugin), async {
+            self.outside_calls(Some(plugin))?;
+            let mut tree = self.tree.lock().await;
+            self.removed(&mut tree, plugin)
+        })
+        .await
     }
 
     /// Refuses a change asked from inside one of the tree's calls: the swap

@@ -189,3 +189,29 @@ fn a_remote_calls_server_spans_join_the_callers_trace() {
     assert_eq!(attribute(serve, "caller").as_deref(), Some("far"));
     runtime.shutdown_timeout(Duration::from_secs(1));
 }
+
+#[test]
+fn each_swap_is_a_span_with_its_plugin_and_outcome() {
+    let (dispatch, exporter, provider) = exporting();
+    let head = sum_over_a();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let _request = tracing::info_span!("request").entered();
+        head.replace_plugin(Plugin::new("a", "number", &[], number(9, false))).expect("replaced");
+        assert_eq!(crate::sockets::total(&head, "total"), 9);
+        // `a` is loaded: adding it again is refused, and its span says why.
+        assert!(head.add_plugin(Plugin::new("a", "number", &[], number(1, false))).is_err());
+    });
+    let _ = provider.force_flush();
+    let spans = exporter.get_finished_spans().expect("spans");
+    let request = span_named(&spans, "request");
+    let replace = span_named(&spans, "swap: replace");
+    let add = span_named(&spans, "swap: add");
+    for span in [replace, add] {
+        assert_eq!(span.parent_span_id, request.span_context.span_id(), "{}", span.name);
+        assert_eq!(attribute(span, "plugin").as_deref(), Some("a"), "{span:#?}");
+    }
+    assert_eq!(attribute(replace, "outcome").as_deref(), Some("ok"));
+    assert_eq!(attribute(add, "outcome").as_deref(), Some("error"));
+    assert!(attribute(add, "error").is_some_and(|e| e.contains("already")), "{add:#?}");
+    assert!(matches!(add.status, Status::Error { .. }), "{:?}", add.status);
+}
