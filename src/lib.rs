@@ -183,6 +183,10 @@ pub use limits::async_func_engine_config;
 pub use limits::pooling_engine_config;
 pub use limits::{Budget, Limits, Quarantine, Recovery, default_engine, engine_config};
 pub use load::{DynamicEdge, FreezeReport, FrozenGroup, LoadError, LoadOptions, NestedLoadError, NotFrozen, SwapError};
+/// The OpenTelemetry API this crate's spans and metrics are made with
+/// (feature `otel`): a host's `Meter` for [`otel_metrics`] comes from it.
+#[cfg(feature = "otel")]
+pub use opentelemetry;
 pub use partial::{PartialResult, PartialSuccess};
 #[cfg(feature = "remote")]
 pub use remote::{Remote, RemoteError};
@@ -195,6 +199,8 @@ pub use spec::wit::{
     RUNTIME_WIT, RUNTIME_WIT_VERSION, SignatureMismatch, WitError, WitFunction, WitInterface, find_interface,
     runtime_resolve,
 };
+#[cfg(feature = "otel")]
+pub use stats::otel_metrics;
 pub use stats::{EdgeStats, Latency, prometheus_text};
 pub use wasm_error::{WasmError, error_chain};
 

@@ -40,7 +40,9 @@ fn traced<T, E: Display>(
     }
 }
 
-/// [`traced`] for an async swap: the span is entered at each poll.
+/// [`traced`] for an async swap: the span is entered at each poll. The
+/// swap's future is boxed, so the public futures stay small (a swap is
+/// rare: one allocation is nothing beside compiling a component).
 async fn traced_async<T, E: Display>(
     change: &'static str,
     plugin: Option<&impl Display>,
@@ -50,14 +52,14 @@ async fn traced_async<T, E: Display>(
     {
         use tracing::Instrument as _;
         let span = crate::trace::swap(change, plugin.map(|p| p as &dyn Display));
-        let result = swap.instrument(span.clone()).await;
+        let result = Box::pin(swap).instrument(span.clone()).await;
         crate::trace::ended(&span, result.as_ref().err().map(|e| e as &dyn Display));
         result
     }
     #[cfg(not(feature = "otel"))]
     {
         let _ = (change, plugin);
-        swap.await
+        Box::pin(swap).await
     }
 }
 

@@ -14,6 +14,8 @@
 //! they have no edge to count on.
 
 mod histogram;
+#[cfg(feature = "otel")]
+mod otel;
 mod prometheus;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 pub use histogram::Latency;
 pub(crate) use histogram::Recorder;
+#[cfg(feature = "otel")]
+pub use otel::otel_metrics;
 pub use prometheus::prometheus_text;
 
 use crate::PluginData;

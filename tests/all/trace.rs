@@ -215,3 +215,114 @@ fn each_swap_is_a_span_with_its_plugin_and_outcome() {
     assert!(attribute(add, "error").is_some_and(|e| e.contains("already")), "{add:#?}");
     assert!(matches!(add.status, Status::Error { .. }), "{:?}", add.status);
 }
+
+/// One metric's data point: name, sorted attributes, value.
+type Point = (String, Vec<(String, String)>, f64);
+
+/// The data points of the last export, every value as `f64`.
+#[allow(clippy::cast_precision_loss, reason = "a test's counts are small")]
+fn collected(exporter: &opentelemetry_sdk::metrics::InMemoryMetricExporter) -> Vec<Point> {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    let mut points = Vec::new();
+    let attributes = |kvs: &mut dyn Iterator<Item = &opentelemetry::KeyValue>| {
+        let mut kvs: Vec<(String, String)> = kvs.map(|kv| (kv.key.to_string(), kv.value.to_string())).collect();
+        kvs.sort();
+        kvs
+    };
+    // The last export holds the latest values of every instrument.
+    let exports = exporter.get_finished_metrics().expect("metrics");
+    let last = exports.last().expect("one export");
+    for metric in last.scope_metrics().flat_map(opentelemetry_sdk::metrics::data::ScopeMetrics::metrics) {
+        let name = metric.name().to_owned();
+        match metric.data() {
+            AggregatedMetrics::U64(MetricData::Sum(sum)) => {
+                for p in sum.data_points() {
+                    points.push((name.clone(), attributes(&mut p.attributes()), p.value() as f64));
+                }
+            }
+            AggregatedMetrics::U64(MetricData::Gauge(gauge)) => {
+                for p in gauge.data_points() {
+                    points.push((name.clone(), attributes(&mut p.attributes()), p.value() as f64));
+                }
+            }
+            AggregatedMetrics::F64(MetricData::Sum(sum)) => {
+                for p in sum.data_points() {
+                    points.push((name.clone(), attributes(&mut p.attributes()), p.value()));
+                }
+            }
+            AggregatedMetrics::F64(MetricData::Gauge(gauge)) => {
+                for p in gauge.data_points() {
+                    points.push((name.clone(), attributes(&mut p.attributes()), p.value()));
+                }
+            }
+            other => panic!("{name}: unexpected {other:?}"),
+        }
+    }
+    points
+}
+
+#[test]
+#[allow(clippy::cast_precision_loss, clippy::float_cmp, reason = "a test's counts are small, exact in f64")]
+fn the_statistics_as_opentelemetry_metrics_match_stats_and_health() {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
+    let head = Arc::new(sum_over_a());
+    wasm_link::otel_metrics(&provider.meter("wasm-link-tests"), &head);
+    for _ in 0..3 {
+        assert_eq!(crate::sockets::total(&head, "total"), 7);
+    }
+    assert!(crate::sockets::call(&head, "failing").is_err());
+    provider.force_flush().expect("collected");
+    let points = collected(&exporter);
+    let value = |name: &str, attributes: &[(&str, &str)]| {
+        let mut wanted: Vec<(String, String)> =
+            attributes.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        wanted.sort();
+        let found: Vec<f64> =
+            points.iter().filter(|(n, a, _)| n == name && *a == wanted).map(|(_, _, value)| *value).collect();
+        assert_eq!(found.len(), 1, "{name} {wanted:?} in {points:#?}");
+        found[0]
+    };
+    // Every edge's counters equal `stats()`, the host's edges without a consumer.
+    let stats = head.stats();
+    assert!(stats.len() >= 3, "{stats:?}");
+    for edge in &stats {
+        let mut attributes = vec![
+            ("wasm_link.interface", edge.interface.as_str()),
+            ("wasm_link.function", edge.function.as_str()),
+            ("wasm_link.provider", edge.provider.as_str()),
+        ];
+        if let Some(consumer) = &edge.consumer {
+            attributes.push(("wasm_link.consumer", consumer.as_str()));
+        }
+        assert_eq!(value("wasm_link.edge.calls", &attributes), edge.calls as f64, "{edge:?}");
+        assert_eq!(value("wasm_link.edge.failures", &attributes), edge.failures as f64, "{edge:?}");
+        assert_eq!(value("wasm_link.edge.call.duration.count", &attributes), edge.latency.samples() as f64);
+        let sum = value("wasm_link.edge.call.duration.sum", &attributes);
+        assert!((sum - edge.latency.sum().as_secs_f64()).abs() < 1e-9, "{sum} {edge:?}");
+        if let Some(p99) = edge.latency.quantile(0.99) {
+            assert!((value("wasm_link.edge.call.duration.p99", &attributes) - p99.as_secs_f64()).abs() < 1e-9);
+        }
+    }
+    let total = stats.iter().find(|e| e.consumer.is_none() && e.function == "total").expect("the root edge");
+    assert_eq!(total.calls, 3);
+    let failing =
+        stats.iter().find(|e| e.consumer.as_deref() == Some("sum") && e.function == "fail").expect("a's edge");
+    assert_eq!(failing.failures, 1);
+    // Every plugin's counters equal `health()`.
+    for health in head.health() {
+        let plugin = [("wasm_link.plugin", health.plugin.as_str())];
+        assert_eq!(value("wasm_link.plugin.calls", &plugin), health.calls as f64);
+        assert_eq!(value("wasm_link.plugin.failures", &plugin), health.failures as f64);
+        assert_eq!(value("wasm_link.plugin.reinstantiations", &plugin), health.reinstantiations as f64);
+        assert_eq!(value("wasm_link.plugin.cancelled", &plugin), health.cancelled as f64);
+        assert_eq!(value("wasm_link.plugin.up", &plugin), 1.0);
+    }
+    // The instruments hold the head weakly: they do not keep it alive.
+    let weak = Arc::downgrade(&head);
+    drop(head);
+    assert!(weak.upgrade().is_none(), "the meter keeps the head alive");
+    provider.force_flush().expect("collected after the head is gone");
+}
