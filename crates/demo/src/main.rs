@@ -17,6 +17,15 @@
 //! composed into one component each (`LoadOptions::freeze`); the demo prints
 //! what froze and which `ExactlyOne` edges stayed dynamic, and why, then the
 //! same report.
+//!
+//! Built with feature `otel`, the run is one trace: exported over OTLP/HTTP
+//! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (with the edge statistics as
+//! metrics), and drawn as an SVG waterfall with `--trace-svg FILE`.
+
+#[cfg(feature = "otel")]
+mod telemetry;
+#[cfg(feature = "otel")]
+mod trace_svg;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -31,9 +40,13 @@ use wasm_link::{LoadOptions, PluginTreeHead, Socket, Val};
 
 const SAMPLE: &str = include_str!("../../../demo/sample.md");
 
-const USAGE: &str = "usage: wasm-link-demo [DIR] [--freeze] [--watch] [--watch-for SECONDS]";
+const USAGE: &str = "usage: wasm-link-demo [DIR] [--freeze] [--watch] [--watch-for SECONDS] [--trace-svg FILE]";
 
-/// The command line: `[DIR] [--freeze] [--watch] [--watch-for SECONDS]`.
+/// The name of the span of one run of the pipeline: the root of its trace.
+#[cfg(feature = "otel")]
+const RUN_SPAN: &str = "demo: run";
+
+/// The command line: `[DIR] [--freeze] [--watch] [--watch-for SECONDS] [--trace-svg FILE]`.
 struct Args {
     dir: PathBuf,
     /// Load with `LoadOptions::freeze`.
@@ -42,6 +55,9 @@ struct Args {
     watch: bool,
     /// Stop following after this long (`None`: until interrupted).
     watch_for: Option<Duration>,
+    /// Draw the first run's trace into this file (feature `otel`).
+    #[cfg_attr(not(feature = "otel"), allow(dead_code, reason = "refused without feature otel"))]
+    trace_svg: Option<PathBuf>,
 }
 
 /// The command line, or `None` for `--help`.
@@ -50,6 +66,7 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, 
     let mut watch = false;
     let mut freeze = false;
     let mut watch_for = None;
+    let mut trace_svg = None;
     let mut options_done = false;
     while let Some(arg) = args.next() {
         match arg.to_str() {
@@ -66,6 +83,15 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, 
                 watch = true;
                 watch_for = Some(seconds);
             }
+            Some("--trace-svg") if !options_done => {
+                let file = args.next().ok_or("`--trace-svg` needs a file to draw the trace into")?;
+                if cfg!(not(feature = "otel")) {
+                    return Err("`--trace-svg` needs the demo built with feature `otel`: \
+                                cargo run -p wasm-link-demo --features otel -- --trace-svg FILE"
+                        .to_owned());
+                }
+                trace_svg = Some(PathBuf::from(file));
+            }
             Some("-h" | "--help") if !options_done => return Ok(None),
             Some(option) if !options_done && option.starts_with('-') && option.len() > 1 => {
                 return Err(format!("unknown option `{option}`"));
@@ -75,7 +101,7 @@ fn parse_args(mut args: impl Iterator<Item = OsString>) -> Result<Option<Args>, 
         }
     }
     let dir = dir.unwrap_or_else(|| PathBuf::from(wasm_link_guests::DEMO_DIR));
-    Ok(Some(Args { dir, freeze, watch, watch_for }))
+    Ok(Some(Args { dir, freeze, watch, watch_for, trace_svg }))
 }
 
 fn main() -> ExitCode {
@@ -91,6 +117,14 @@ fn main() -> ExitCode {
         }
     };
     let dir = args.dir;
+    #[cfg(feature = "otel")]
+    let telemetry = match telemetry::Telemetry::start(args.trace_svg.is_some()) {
+        Ok(telemetry) => telemetry,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
     // SAFETY: the cache lives in this workspace's own `target/` directory,
     // written only by the user who builds and runs the demo (as trusted as
     // the demo binary built into the same directory).
@@ -140,8 +174,13 @@ fn main() -> ExitCode {
     for error in &load_errors {
         println!("  not loaded: {}", wasm_link::error_chain(error));
     }
+    let head = Arc::new(head);
     let loaded: Vec<&str> = head.loaded_plugin_ids().into_iter().map(String::as_str).collect();
     println!("  loaded: {}", loaded.join(", "));
+    #[cfg(feature = "otel")]
+    if let Some(telemetry) = &telemetry {
+        telemetry.observe(&head);
+    }
     if args.freeze {
         print_frozen(&head);
     }
@@ -152,10 +191,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if !args.watch {
-        return exit_code(succeeded);
+    let code = if args.watch { watch(&dir, options, head, succeeded, args.watch_for) } else { exit_code(succeeded) };
+    #[cfg(feature = "otel")]
+    if let Some(telemetry) = telemetry
+        && let Err(message) = telemetry.finish(args.trace_svg.as_deref())
+    {
+        eprintln!("{message}");
+        return ExitCode::FAILURE;
     }
-    watch(&dir, options, head, succeeded, args.watch_for)
+    code
 }
 
 /// `--freeze`: what froze, and the `ExactlyOne` edges left dynamic.
@@ -179,6 +223,9 @@ fn print_frozen(head: &PluginTreeHead<DirPlugin>) {
 /// When `out` cannot be written (a closed pipe).
 fn run_pipeline(head: &PluginTreeHead<DirPlugin>, out: &mut impl Write) -> std::io::Result<bool> {
     writeln!(out, "running `{}` on the sample document\n", head.interface_path())?;
+    // One span for the run: every call into a plugin nests under it.
+    #[cfg(feature = "otel")]
+    let _run = tracing::info_span!("demo: run", root = %head.interface_path()).entered();
     match head.dispatch(head.interface_path(), "run", true, &[Val::String(SAMPLE.to_owned())]) {
         Socket::ExactlyOne(Ok(Val::String(report))) => {
             writeln!(out, "{report}")?;
@@ -204,11 +251,10 @@ fn run_pipeline(head: &PluginTreeHead<DirPlugin>, out: &mut impl Write) -> std::
 fn watch(
     dir: &Path,
     options: DirOptions,
-    head: PluginTreeHead<DirPlugin>,
+    head: Arc<PluginTreeHead<DirPlugin>>,
     succeeded: bool,
     watch_for: Option<Duration>,
 ) -> ExitCode {
-    let head = Arc::new(head);
     let last_ok = Arc::new(AtomicBool::new(succeeded));
     let on_change = {
         let (head, last_ok) = (head.clone(), last_ok.clone());
