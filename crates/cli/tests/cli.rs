@@ -455,7 +455,9 @@ fn graph_draws_an_svg_picture_naming_every_plugin_and_interface() {
     let svg = String::from_utf8(output.stdout).unwrap();
     let document = roxmltree::Document::parse(&svg).expect("well-formed SVG");
     assert_eq!(document.root_element().tag_name().name(), "svg");
-    let texts: Vec<&str> = document.descendants().filter_map(|n| n.text()).map(str::trim).collect();
+    // What is written on the picture (not its tooltips).
+    let texts: Vec<&str> =
+        document.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).map(str::trim).collect();
     let words: Vec<&str> = texts.iter().flat_map(|t| t.split_whitespace()).collect();
     for name in [
         "pipeline",
@@ -490,6 +492,7 @@ fn graph_with_stats_labels_every_edge_the_call_crossed() {
         dot.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle} in\n{dot}")).to_owned()
     };
     assert!(line(r#""interface:app" -> "host""#).contains("root: 1 call, p50 "), "{dot}");
+    assert!(line(r#""interface:app" -> "host""#).contains(" µs, p99 "), "{dot}");
     assert!(line(r#""plugin:pipeline" -> "interface:app""#).contains("plug: 1 call, p50 "), "{dot}");
     // Every plugin of the demo serves the one call.
     for plugin in [
@@ -518,6 +521,310 @@ fn graph_with_stats_labels_every_edge_the_call_crossed() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("takes 1 argument(s)"));
+}
+
+/// What a test reads back from `graph --format svg`.
+struct Picture {
+    width: f64,
+    height: f64,
+    /// Every node's box.
+    nodes: Vec<Area>,
+    edges: Vec<DrawnEdge>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Area {
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+}
+
+impl Area {
+    fn centre(self) -> (f64, f64) {
+        (self.x + self.width / 2.0, self.y + self.height / 2.0)
+    }
+
+    fn overlaps(self, other: Self) -> bool {
+        self.x < other.x + other.width
+            && other.x < self.x + self.width
+            && self.y < other.y + other.height
+            && other.y < self.y + self.height
+    }
+}
+
+#[derive(Debug)]
+struct DrawnEdge {
+    /// `FROM → TO: LABEL`.
+    title: String,
+    stroke: String,
+    /// The path, as a polyline of many points.
+    points: Vec<(f64, f64)>,
+    label: Area,
+    /// The label's lines and the colour each is written in.
+    label_lines: Vec<(String, String)>,
+}
+
+fn number(attribute: Option<&str>) -> f64 {
+    attribute.and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("a number: {attribute:?}"))
+}
+
+fn area(node: roxmltree::Node<'_, '_>) -> Area {
+    Area {
+        x: number(node.attribute("x")),
+        y: number(node.attribute("y")),
+        width: number(node.attribute("width")),
+        height: number(node.attribute("height")),
+    }
+}
+
+/// The points of an SVG path of `M`, `L` and `C` commands (what `graph`
+/// draws), each curve sampled.
+fn path_points(d: &str) -> Vec<(f64, f64)> {
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    let mut command = ' ';
+    let mut numbers: Vec<f64> = Vec::new();
+    let flush = |command: char, numbers: &mut Vec<f64>, points: &mut Vec<(f64, f64)>| {
+        match command {
+            'M' | 'L' => points.extend(numbers.chunks(2).map(|p| (p[0], p[1]))),
+            'C' => {
+                for c in numbers.chunks(6) {
+                    let p0 = *points.last().expect("a curve starts somewhere");
+                    for step in 1..=40 {
+                        let t = f64::from(step) / 40.0;
+                        let u = 1.0 - t;
+                        let at = |a: f64, b: f64, c: f64, d: f64| {
+                            u * u * u * a + 3.0 * u * u * t * b + 3.0 * u * t * t * c + t * t * t * d
+                        };
+                        points.push((at(p0.0, c[0], c[2], c[4]), at(p0.1, c[1], c[3], c[5])));
+                    }
+                }
+            }
+            ' ' => {}
+            other => panic!("an unexpected path command {other} in {d}"),
+        }
+        numbers.clear();
+    };
+    for token in d.replace(',', " ").split_whitespace() {
+        let (head, rest) = token.split_at(usize::from(token.starts_with(char::is_alphabetic)));
+        if let Some(c) = head.chars().next() {
+            flush(command, &mut numbers, &mut points);
+            command = c;
+        }
+        if !rest.is_empty() {
+            numbers.push(rest.parse().unwrap_or_else(|_| panic!("a number: {rest} in {d}")));
+        }
+    }
+    flush(command, &mut numbers, &mut points);
+    points
+}
+
+/// How far `point` is from the polyline, and how far along it (0 to 1) its
+/// nearest point lies.
+fn distance_along(points: &[(f64, f64)], point: (f64, f64)) -> (f64, f64) {
+    let lengths: Vec<f64> = points.windows(2).map(|s| (s[1].0 - s[0].0).hypot(s[1].1 - s[0].1)).collect();
+    let total: f64 = lengths.iter().sum();
+    let (mut best, mut at, mut walked) = (f64::INFINITY, 0.0, 0.0);
+    for (segment, length) in points.windows(2).zip(&lengths) {
+        let ((x0, y0), (x1, y1)) = (segment[0], segment[1]);
+        let t = if *length == 0.0 {
+            0.0
+        } else {
+            (((point.0 - x0) * (x1 - x0) + (point.1 - y0) * (y1 - y0)) / (length * length)).clamp(0.0, 1.0)
+        };
+        let distance = (x0 + t * (x1 - x0) - point.0).hypot(y0 + t * (y1 - y0) - point.1);
+        if distance < best {
+            best = distance;
+            at = (walked + t * length) / total;
+        }
+        walked += length;
+    }
+    (best, at)
+}
+
+fn picture(svg: &str) -> Picture {
+    let document = roxmltree::Document::parse(svg).expect("well-formed SVG");
+    let root = document.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    let class = |n: &roxmltree::Node<'_, '_>, name: &str| {
+        n.attribute("class").is_some_and(|c| c.split_whitespace().any(|c| c == name))
+    };
+    let nodes = document
+        .descendants()
+        .filter(|n| n.has_tag_name("g") && class(n, "node"))
+        .map(|g| area(g.children().find(|c| c.has_tag_name("rect")).expect("a node's box")))
+        .collect();
+    let edges = document
+        .descendants()
+        .filter(|n| n.has_tag_name("g") && class(n, "edge"))
+        .map(|g| {
+            let child =
+                |tag: &str| g.children().find(|c| c.has_tag_name(tag)).unwrap_or_else(|| panic!("an edge's {tag}"));
+            let path = child("path");
+            DrawnEdge {
+                title: child("title").text().unwrap_or_default().to_owned(),
+                stroke: path.attribute("stroke").unwrap_or_default().to_owned(),
+                points: path_points(path.attribute("d").expect("a path")),
+                label: area(child("rect")),
+                label_lines: g
+                    .children()
+                    .filter(|c| c.has_tag_name("text"))
+                    .map(|t| {
+                        (t.text().unwrap_or_default().to_owned(), t.attribute("fill").unwrap_or_default().to_owned())
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Picture { width: number(root.attribute("width")), height: number(root.attribute("height")), nodes, edges }
+}
+
+fn svg_of(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The checks every drawing passes: each label on its edge, halfway along,
+/// nothing overlapping, and the canvas the content plus its margin.
+fn assert_well_laid_out(svg: &str) -> Picture {
+    let picture = picture(svg);
+    assert!(!picture.edges.is_empty(), "{svg}");
+    for edge in &picture.edges {
+        let (distance, along) = distance_along(&edge.points, edge.label.centre());
+        assert!(distance < 1.0, "the label of {} is {distance:.1} px off its edge", edge.title);
+        assert!((0.25..=0.75).contains(&along), "the label of {} is at {along:.2} of its edge", edge.title);
+    }
+    let labels: Vec<Area> = picture.edges.iter().map(|e| e.label).collect();
+    let boxes: Vec<Area> = picture.nodes.iter().chain(&labels).copied().collect();
+    for (i, a) in boxes.iter().enumerate() {
+        for b in &boxes[i + 1..] {
+            assert!(!a.overlaps(*b), "{a:?} overlaps {b:?}");
+        }
+    }
+    // The content's bounding box, its edges included, against the canvas.
+    let points = boxes
+        .iter()
+        .flat_map(|a| [(a.x, a.y), (a.x + a.width, a.y + a.height)])
+        .chain(picture.edges.iter().flat_map(|e| e.points.iter().copied()));
+    let (mut low, mut high) = ((f64::INFINITY, f64::INFINITY), (f64::NEG_INFINITY, f64::NEG_INFINITY));
+    for (x, y) in points {
+        low = (low.0.min(x), low.1.min(y));
+        high = (high.0.max(x), high.1.max(y));
+    }
+    for (side, space) in
+        [("left", low.0), ("top", low.1), ("right", picture.width - high.0), ("bottom", picture.height - high.1)]
+    {
+        assert!(
+            (8.0..=24.0).contains(&space),
+            "{space:.1} px empty at the {side} of a {}x{} canvas",
+            picture.width,
+            picture.height
+        );
+    }
+    picture
+}
+
+#[test]
+fn graph_svg_puts_each_label_on_its_edge_and_fits_the_canvas_to_the_drawing() {
+    let svg = svg_of(wasm_link().args(["graph", "--format", "svg"]).arg(demo()));
+    let picture = assert_well_laid_out(&svg);
+    // One edge per plug and per socket of the demo's nine plugins.
+    assert_eq!(picture.edges.len(), 9 + 10, "{svg}");
+    let parser_to_pipeline = picture.edges.iter().find(|e| e.title.starts_with("parser → pipeline")).expect("drawn");
+    assert_eq!(parser_to_pipeline.label_lines[0].0, "socket");
+    // The same directory draws the same bytes: the picture in the docs is
+    // this one (`cargo run -p wasm-link-cli -- graph demo --format svg >
+    // docs/demo-graph.svg` after a change to the drawing or the demo).
+    assert_eq!(svg, svg_of(wasm_link().args(["graph", "--format", "svg"]).arg(demo())));
+    let docs = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/demo-graph.svg"))
+        .expect("docs/demo-graph.svg");
+    assert!(docs == svg, "docs/demo-graph.svg is not the demo's picture any more: regenerate it");
+}
+
+#[test]
+fn graph_svg_with_stats_gives_each_edge_its_calls_p50_and_p99() {
+    let svg = svg_of(
+        wasm_link()
+            .arg("graph")
+            .arg(demo())
+            .args(["--format", "svg", "--stats", "run", "--arg", "\"# Title\\n\\nsome text.\"", "--cache"])
+            .arg(demo_cache()),
+    );
+    let picture = assert_well_laid_out(&svg);
+    // The host's call of the root, and every edge of the demo: one call
+    // crosses them all.
+    assert_eq!(picture.edges.len(), 1 + 9 + 10, "{svg}");
+    for edge in &picture.edges {
+        let text: Vec<&str> = edge.label_lines.iter().map(|(line, _)| line.as_str()).collect();
+        let text = text.join(" / ");
+        assert!(text.contains(" call"), "{text}");
+        assert!(text.contains("p50 ") && text.contains("p99 ") && text.contains(" µs"), "{text}");
+        assert!(!text.contains("failed") && edge.stroke != "#c62828", "{text}");
+    }
+    let root = picture.edges.iter().find(|e| e.title.starts_with("app → host")).expect("the host's call");
+    assert!(root.label_lines[0].0.starts_with("root · 1 call"), "{:?}", root.label_lines);
+    let transforms = picture.edges.iter().find(|e| e.title.starts_with("transform → pipeline")).expect("drawn");
+    assert!(transforms.label_lines[0].0.starts_with("socket · 3 calls"), "{:?}", transforms.label_lines);
+}
+
+#[test]
+fn graph_svg_draws_the_edges_of_a_failed_call_red() {
+    // The demo with a formatter that traps on `TRAP-NOW`: the call fails
+    // there, and so do the calls that led to it.
+    let dir = demo_copy();
+    let plugin = dir.path().join("plugins/table-formatter");
+    let trapping = wasm_link_guests::component("trapping-formatter").expect("the trapping-formatter guest is built");
+    std::fs::copy(trapping, plugin.join("table-formatter.wasm")).unwrap();
+    let svg = svg_of(
+        wasm_link()
+            .arg("graph")
+            .arg(dir.path())
+            .args(["--format", "svg", "--stats", "run", "--arg", "\"# TRAP-NOW\\n\\ntext\"", "--cache"])
+            .arg(demo_cache()),
+    );
+    let picture = assert_well_laid_out(&svg);
+    let red = "#c62828";
+    let edge = |title: &str| {
+        picture.edges.iter().find(|e| e.title.starts_with(title)).unwrap_or_else(|| panic!("no edge {title} in {svg}"))
+    };
+    for failed in ["table-formatter → formatter", "formatter → pipeline", "app → host"] {
+        let edge = edge(failed);
+        assert_eq!(edge.stroke, red, "{failed}");
+        let (first, colour) = &edge.label_lines[0];
+        assert!(first.contains("1 call · 1 failed"), "{failed}: {first}");
+        assert_eq!(colour, red, "{failed}");
+    }
+    for fine in ["parser → capitalize", "markdown-parser → parser"] {
+        let edge = edge(fine);
+        assert_ne!(edge.stroke, red, "{fine}");
+        assert!(edge.label_lines.iter().all(|(line, colour)| !line.contains("failed") && colour != red), "{fine}");
+    }
+}
+
+#[test]
+fn graph_svg_draws_a_dependency_cycle_and_names_with_markup() {
+    // `capitalize` takes `app`, which the pipeline serves from the
+    // transforms: a cycle, still drawn, every edge with its label.
+    let dir = demo_copy();
+    let manifest = dir.path().join("plugins/capitalize/plugin.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("sockets = [\"parser\"]", "sockets = [\"parser\", \"app\"]");
+    std::fs::write(&manifest, text).unwrap();
+    // A plugin whose name is markup: drawn as text.
+    let odd = "w<&\"c'>";
+    let plugins = dir.path().join("plugins");
+    std::fs::rename(plugins.join("word-count"), plugins.join(odd)).unwrap();
+    let manifest = plugins.join(odd).join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("id = \"word-count\"", "id = \"w<&\\\"c'>\"");
+    std::fs::write(&manifest, text).unwrap();
+    let svg = svg_of(wasm_link().args(["graph", "--format", "svg"]).arg(dir.path()));
+    let picture = assert_well_laid_out(&svg);
+    assert!(picture.edges.iter().any(|e| e.title.starts_with("app → capitalize")), "{svg}");
+    assert!(picture.edges.iter().any(|e| e.title.starts_with("pipeline → app")), "{svg}");
+    assert!(picture.edges.iter().any(|e| e.title.starts_with("w<&\"c'> → analyser")), "{svg}");
+    assert!(svg.contains(">w&lt;&amp;&quot;c&apos;&gt;</text>"), "{svg}");
 }
 
 #[test]
