@@ -90,8 +90,8 @@ enum Command {
         #[arg(long)]
         freeze: bool,
         /// Load the tree (this compiles it), call this function of the root
-        /// once, and label each edge with its calls, failures and median
-        /// latency.
+        /// once, and label each edge with its calls, failures and latency
+        /// (p50 and p99).
         #[arg(long, value_name = "FUNCTION")]
         stats: Option<String>,
         /// An argument of the `--stats` call, in WAVE; repeat for more.
