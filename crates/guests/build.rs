@@ -20,7 +20,7 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest_dir.join("../..").canonicalize().expect("the workspace root exists");
     let guests = root.join("guests");
-    for watched in ["guests", "demo/interfaces", "wit", "tests/polyglot/interfaces"] {
+    for watched in ["guests", "demo/interfaces", "wit", "tests/polyglot/interfaces", "tests/logging"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let polyglot = polyglot_plugins(&root);
@@ -48,7 +48,7 @@ fn main() {
         let wasm = built.join(format!("{}.wasm", name.replace('-', "_")));
         // Into the demo's folder of that name, and the Python and
         // JavaScript tests' (`markdown-parser` serves their `parser`).
-        for plugins in ["demo/plugins", "tests/polyglot/plugins"] {
+        for plugins in ["demo/plugins", "tests/polyglot/plugins", "tests/logging/plugins"] {
             let plugin_dir = root.join(plugins).join(&name);
             if plugin_dir.is_dir() {
                 copy_if_changed(&wasm, &plugin_dir.join(format!("{name}.wasm")));
@@ -67,12 +67,15 @@ fn main() {
          pub const DEMO_DIR: &str = {:?};\n\
          /// The plugin directory of the Python and JavaScript test plugins.\n\
          pub const POLYGLOT_DIR: &str = {:?};\n\
+         /// The plugin directory of the `wasi:logging` test plugin.\n\
+         pub const LOGGING_DIR: &str = {:?};\n\
          /// Where the guest toolchains (componentize-py, componentize-js) are installed.\n\
          pub const TOOLCHAINS_DIR: &str = {:?};\n\
          /// Every guest plugin: (crate name, path of its built component).\n\
          pub const COMPONENTS: &[(&str, &str)] = &[\n{listing}];\n",
         root.join("demo").display().to_string(),
         root.join("tests").join("polyglot").display().to_string(),
+        root.join("tests").join("logging").display().to_string(),
         toolchains.root().display().to_string(),
     );
     std::fs::write(out.join("guests.rs"), generated).expect("OUT_DIR is writable");

@@ -12,6 +12,7 @@
 //! | `wasi:sockets/*` | every socket and name lookup refused (`access-denied`) before an OS socket exists |
 //! | `wasi:http/{types,outgoing-handler}` | every request refused (`HTTP-request-denied`) before a connection is made, but to the authorities the host's policy approved (see [`MAX_HTTP_IN_FLIGHT`](super::MAX_HTTP_IN_FLIGHT)) |
 //! | `wasi:config/store` | no key, but those the host's policy gives |
+//! | `wasi:logging/logging` | each message a `tracing` event at its level (critical as error), naming the plugin and its context; bounded as standard output is (1 000 a minute, a message cut at 1 KiB, a context at 128 bytes, escaped) |
 //! | `wasi:io/*` | streams and polls of the above |
 //!
 //! Only `wasi:clocks` and `stdio` change what a grant gives here; real
@@ -31,7 +32,7 @@ use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::PluginCtx;
 
-pub(super) use output::GuestOutput;
+pub(super) use output::{GuestLog, GuestOutput};
 
 /// What every directory plugin may import, as grants (`wasm-link:runtime/*`
 /// is every plugin's by the grants policy itself).
@@ -46,12 +47,19 @@ pub(super) const BASELINE: &[&str] = &[
     "wasi:http/types",
     "wasi:http/outgoing-handler",
     "wasi:config/store",
+    "wasi:logging/logging",
 ];
 
 /// The grant that gives a plugin the host's clocks instead of virtual ones.
 const REAL_CLOCKS: &str = "wasi:clocks";
 /// The grant that gives a plugin the host's standard output and error.
 const STDIO: &str = "stdio";
+
+/// `wasi:logging`'s interface, as its proposal names it (no crate defines
+/// it for wasmtime 48: the host below follows its WIT,
+/// `tests/logging/wit/logging.wit`). A guest importing another `0.1.0-*`
+/// draft does not link: pre-releases match only exactly.
+const LOGGING: &str = "wasi:logging/logging@0.1.0-draft";
 
 /// The version of `wasi:clocks` wasmtime-wasi defines; guests importing an
 /// older `0.2.x` link to it by wasmtime's semver rule.
@@ -190,6 +198,8 @@ pub struct Sandbox {
     pub(super) clocks: Clocks,
     /// Its standard error, unless it has the host's (`stdio`).
     pub(super) stderr: Option<GuestOutput>,
+    /// Where its `wasi:logging` messages go.
+    pub(super) log: GuestLog,
     pub(super) http_ctx: WasiHttpCtx,
     pub(super) http: super::http::HttpGate,
     /// What `wasi:config/store` answers (shared by its instances).
@@ -256,6 +266,7 @@ impl Sandbox {
             wasi: wasi.build(),
             clocks,
             stderr,
+            log: GuestLog::new(plugin),
             http_ctx: WasiHttpCtx::new(),
             http: super::http::HttpGate::new(plugin, allowed, capabilities.http_response_bytes),
             config: Arc::new(capabilities.config.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()),
@@ -295,6 +306,7 @@ impl Sandbox {
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
         add_config(&mut linker)?;
         add_clocks(&mut linker)?;
+        add_logging(&mut linker)?;
         Ok(linker)
     }
 
@@ -310,6 +322,7 @@ impl Sandbox {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         add_config(&mut linker)?;
         add_clocks(&mut linker)?;
+        add_logging(&mut linker)?;
         Ok(linker)
     }
 }
@@ -359,6 +372,38 @@ fn add_config<P: SandboxView>(linker: &mut Linker<PluginCtx<P>>) -> wasmtime::Re
     })
 }
 
+/// `wasi:logging`'s levels, lifted from the guest's enum.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lift, Clone, Copy)]
+#[allow(dead_code, reason = "made by lifting the guest's value, never by name")]
+#[component(enum)]
+#[repr(u8)]
+pub(super) enum Level {
+    #[component(name = "trace")]
+    Trace,
+    #[component(name = "debug")]
+    Debug,
+    #[component(name = "info")]
+    Info,
+    #[component(name = "warn")]
+    Warn,
+    #[component(name = "error")]
+    Error,
+    #[component(name = "critical")]
+    Critical,
+}
+
+/// `wasi:logging/logging`: each message a bounded `tracing` event naming
+/// the plugin (see [`GuestLog`]).
+fn add_logging<P: SandboxView>(linker: &mut Linker<PluginCtx<P>>) -> wasmtime::Result<()> {
+    linker.instance(LOGGING)?.func_wrap(
+        "log",
+        |store: StoreContextMut<'_, PluginCtx<P>>, (level, context, message): (Level, String, String)| {
+            store.data().plugin().sandbox().log.log(level, &context, &message);
+            Ok(())
+        },
+    )
+}
+
 fn subscribe(plugin: &mut impl WasiView, sleep: Sleep) -> wasmtime::Result<Resource<DynPollable>> {
     let table = plugin.ctx().table;
     let sleep = table.push(sleep)?;
@@ -391,33 +436,126 @@ mod output {
     /// their size, so this only sets how a guest chunks its output.
     const PERMIT: usize = 64 << 10;
 
+    /// The longest `wasi:logging` context logged.
+    const CONTEXT: usize = 128;
+
     /// One stream of one plugin (its instances share it: the plugin's value
     /// outlives a re-instantiation).
     #[derive(Clone)]
     pub(crate) struct GuestOutput(Arc<Mutex<Lines>>);
 
     struct Lines {
-        plugin: Arc<str>,
-        stream: &'static str,
+        window: Window,
         partial: Vec<u8>,
-        /// When the current minute of logging began, and the lines logged
-        /// and dropped in it.
-        window: Option<Instant>,
-        logged: u32,
-        dropped: u64,
         /// The last bytes written, for a trap's error (standard error only).
         tail: Option<VecDeque<u8>>,
+    }
+
+    /// The minute of logging of one stream of one plugin: what bounds it.
+    struct Window {
+        plugin: Arc<str>,
+        stream: &'static str,
+        /// When the current minute began, and the lines logged and dropped
+        /// in it.
+        start: Option<Instant>,
+        logged: u32,
+        dropped: u64,
+    }
+
+    impl Window {
+        fn new(plugin: &str, stream: &'static str) -> Self {
+            Self { plugin: plugin.into(), stream, start: None, logged: 0, dropped: 0 }
+        }
+
+        /// Whether one more line may be logged now; a dropped line is
+        /// counted (and the first drop of a minute warned about at once,
+        /// the count when the minute is over).
+        fn admit(&mut self) -> bool {
+            let now = Instant::now();
+            if self.start.is_none_or(|start| now.duration_since(start) >= Duration::from_mins(1)) {
+                if self.dropped > 0 {
+                    tracing::warn!(
+                        target: "wasm_link::guest",
+                        plugin = &*self.plugin,
+                        stream = self.stream,
+                        "{} line(s) of {} dropped: more than {LINES_PER_MINUTE} a minute",
+                        self.dropped,
+                        self.stream
+                    );
+                }
+                self.start = Some(now);
+                self.logged = 0;
+                self.dropped = 0;
+            }
+            if self.logged < LINES_PER_MINUTE {
+                self.logged += 1;
+                return true;
+            }
+            // Said at once, so a flood is visible as it starts; the count
+            // follows when the minute is over.
+            if self.dropped == 0 {
+                tracing::warn!(
+                    target: "wasm_link::guest",
+                    plugin = &*self.plugin,
+                    stream = self.stream,
+                    "more than {LINES_PER_MINUTE} lines of {} in a minute: the rest of the minute's are dropped",
+                    self.stream
+                );
+            }
+            self.dropped += 1;
+            false
+        }
+    }
+
+    /// A plugin's `wasi:logging` messages: each a `tracing` event at its
+    /// level, bounded as standard output is (shared by its instances).
+    #[derive(Clone)]
+    pub(crate) struct GuestLog(Arc<Mutex<Window>>);
+
+    impl GuestLog {
+        pub(crate) fn new(plugin: &str) -> Self {
+            Self(Arc::new(Mutex::new(Window::new(plugin, "wasi:logging"))))
+        }
+
+        /// Logs one message, unless the minute's are spent.
+        pub(crate) fn log(&self, level: super::Level, context: &str, message: &str) {
+            use super::Level;
+            let mut window = self.0.lock();
+            if !window.admit() {
+                return;
+            }
+            let plugin = &*window.plugin;
+            let context = printable(cut(context, CONTEXT));
+            let message = printable(cut(message, LINE));
+            let stream = "wasi:logging";
+            match level {
+                Level::Trace => tracing::trace!(target: "wasm_link::guest", plugin, stream, context, "{message}"),
+                Level::Debug => tracing::debug!(target: "wasm_link::guest", plugin, stream, context, "{message}"),
+                Level::Info => tracing::info!(target: "wasm_link::guest", plugin, stream, context, "{message}"),
+                Level::Warn => tracing::warn!(target: "wasm_link::guest", plugin, stream, context, "{message}"),
+                Level::Error => tracing::error!(target: "wasm_link::guest", plugin, stream, context, "{message}"),
+                Level::Critical => {
+                    tracing::error!(target: "wasm_link::guest", plugin, stream, context, critical = true, "{message}");
+                }
+            }
+        }
+    }
+
+    /// The longest start of `text` of at most `bytes` bytes that ends on a
+    /// character boundary.
+    fn cut(text: &str, bytes: usize) -> &str {
+        let mut end = text.len().min(bytes);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        &text[..end]
     }
 
     impl GuestOutput {
         pub(crate) fn new(plugin: &str, stream: &'static str, keep_tail: bool) -> Self {
             Self(Arc::new(Mutex::new(Lines {
-                plugin: plugin.into(),
-                stream,
+                window: Window::new(plugin, stream),
                 partial: Vec::new(),
-                window: None,
-                logged: 0,
-                dropped: 0,
                 tail: keep_tail.then(VecDeque::new),
             })))
         }
@@ -451,41 +589,12 @@ mod output {
         }
 
         fn flush_line(&mut self) {
-            let now = Instant::now();
-            if self.window.is_none_or(|start| now.duration_since(start) >= Duration::from_mins(1)) {
-                if self.dropped > 0 {
-                    tracing::warn!(
-                        target: "wasm_link::guest",
-                        plugin = &*self.plugin,
-                        stream = self.stream,
-                        "{} line(s) of {} dropped: more than {LINES_PER_MINUTE} a minute",
-                        self.dropped,
-                        self.stream
-                    );
-                }
-                self.window = Some(now);
-                self.logged = 0;
-                self.dropped = 0;
-            }
-            if self.logged < LINES_PER_MINUTE {
-                self.logged += 1;
+            if self.window.admit() {
                 // Control characters escaped: a plugin's line cannot pass
                 // for another of the host's, nor steer a terminal.
                 let line = printable(&String::from_utf8_lossy(&self.partial));
-                tracing::info!(target: "wasm_link::guest", plugin = &*self.plugin, stream = self.stream, "{line}");
-            } else {
-                // Said at once, so a flood is visible as it starts; the
-                // count follows when the minute is over.
-                if self.dropped == 0 {
-                    tracing::warn!(
-                        target: "wasm_link::guest",
-                        plugin = &*self.plugin,
-                        stream = self.stream,
-                        "more than {LINES_PER_MINUTE} lines of {} in a minute: the rest of the minute's are dropped",
-                        self.stream
-                    );
-                }
-                self.dropped += 1;
+                let (plugin, stream) = (&*self.window.plugin, self.window.stream);
+                tracing::info!(target: "wasm_link::guest", plugin, stream, "{line}");
             }
             self.partial.clear();
         }

@@ -21,6 +21,7 @@ mod compat;
 mod dir;
 mod dispatch;
 mod fuzz;
+mod guest_logs;
 mod later_releases;
 mod lattice;
 mod live;

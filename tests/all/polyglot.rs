@@ -295,7 +295,7 @@ fn a_plugin_printing_100_mb_is_cut_to_1000_lines_of_at_most_1_kib_a_minute_per_s
 }
 
 /// A `tracing` subscriber that keeps each event's target and fields.
-mod capture {
+pub(crate) mod capture {
     use std::sync::{Arc, Mutex};
 
     use tracing::field::{Field, Visit};

@@ -139,7 +139,7 @@ fn wasi_facts(
     grants: &[String],
     approved: &wasm_link::dir::Capabilities,
 ) -> (Vec<String>, Vec<String>) {
-    const BASELINE: &[&str] = &["cli", "clocks", "filesystem", "io", "random", "sockets", "http", "config"];
+    const BASELINE: &[&str] = &["cli", "clocks", "filesystem", "io", "random", "sockets", "http", "config", "logging"];
     let imports_any = |prefixes: &[&str]| imports.iter().any(|i| prefixes.iter().any(|p| i.starts_with(p)));
     let grants_it = |grant: &str| grants.iter().any(|g| g == grant);
     let mut facts = Vec::new();
@@ -158,6 +158,9 @@ fn wasi_facts(
     }
     if imports_any(&["config/"]) {
         facts.push(if approved.config.is_empty() { "no config" } else { "config as approved" }.to_owned());
+    }
+    if imports_any(&["logging/"]) {
+        facts.push("wasi:logging to the log".to_owned());
     }
     if imports_any(&["clocks/"]) {
         if grants_it("wasi:clocks") {
