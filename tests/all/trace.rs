@@ -326,3 +326,70 @@ fn the_statistics_as_opentelemetry_metrics_match_stats_and_health() {
     assert!(weak.upgrade().is_none(), "the meter keeps the head alive");
     provider.force_flush().expect("collected after the head is gone");
 }
+
+#[test]
+fn the_demo_served_by_a_remote_host_is_one_trace_across_both_hosts() {
+    use wasm_link::dir::{DirOptions, PluginDir};
+    let Some(nats) = NatsServer::start("the demo's trace over NATS") else { return };
+    let (dispatch, exporter, provider) = exporting();
+    // The serving host: the whole demo, its runtime's threads recording
+    // into the same exporter (as a second process's collector would).
+    let server_dispatch = dispatch.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&server_dispatch)))
+        .build()
+        .expect("a runtime");
+    let engine = wasm_link::default_engine().expect("an engine");
+    let served = runtime.block_on(async {
+        let dir = PluginDir::open(wasm_link_guests::DEMO_DIR, &DirOptions { cache: Some(crate::polyglot::cache()) })
+            .expect("the demo opens");
+        let (tree, _) = dir.into_tree();
+        let linker = PluginDir::linker_async(&engine).expect("a linker");
+        let (head, errors) = tree.load_async(&engine, &linker).await.expect("the demo loads");
+        assert!(errors.is_empty(), "{errors:?}");
+        Arc::new(head)
+    });
+    let client = runtime.block_on(wasm_link::remote::async_nats::connect(nats.url())).expect("connects");
+    let (ready, ready_rx) = std::sync::mpsc::channel();
+    runtime.spawn(wasm_link::remote::serve_nats(served.clone(), client, "", move |_| {
+        let _ = ready.send(());
+    }));
+    ready_rx.recv_timeout(Duration::from_secs(10)).expect("the server subscribes");
+
+    // The calling host: `demo-lattice/`, its `app` a remote plugin on the lattice.
+    let dir = tempfile::tempdir().expect("a directory");
+    wasm_link_guests::copy_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-lattice"), dir.path());
+    let manifest = dir.path().join("plugins/far-app/plugin.toml");
+    let text = std::fs::read_to_string(&manifest).expect("the manifest");
+    std::fs::write(&manifest, text.replace("nats://127.0.0.1:4222", &nats.url())).expect("written");
+    let far = crate::polyglot::load_opened(PluginDir::open(dir.path(), &DirOptions::default()).expect("opens"));
+    tracing::dispatcher::with_default(&dispatch, || {
+        let _run = tracing::info_span!("demo").entered();
+        let source = Val::String("# Title\n\nsome   text. more text here".into());
+        match far.dispatch(far.interface_path(), "run", true, &[source]) {
+            wasm_link::Socket::ExactlyOne(result) => assert!(result.is_ok(), "{result:?}"),
+            other => panic!("{other:?}"),
+        }
+    });
+    let _ = provider.force_flush();
+    let spans = exporter.get_finished_spans().expect("spans");
+    let demo = span_named(&spans, "demo");
+    let by_plugin = calls(&spans);
+    // One trace: the caller's proxy → the server's serve span → the demo's
+    // root plugin, and every plugin the served run crossed.
+    let proxy = by_plugin["far-app"];
+    let serve = span_named(&spans, "wasm_link.serve");
+    assert_eq!(proxy.parent_span_id, demo.span_context.span_id());
+    assert_eq!(serve.parent_span_id, proxy.span_context.span_id());
+    assert_eq!(by_plugin["pipeline"].parent_span_id, serve.span_context.span_id());
+    let crossed: Vec<String> =
+        served.health().into_iter().filter(|health| health.calls > 0).map(|health| health.plugin).collect();
+    assert!(crossed.len() >= 5, "{crossed:?}");
+    for plugin in crossed.iter().map(String::as_str).chain(["far-app"]) {
+        let span = by_plugin.get(plugin).unwrap_or_else(|| panic!("no span of `{plugin}`"));
+        assert_eq!(span.span_context.trace_id(), demo.span_context.trace_id(), "{plugin}");
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+}
