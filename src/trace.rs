@@ -29,7 +29,8 @@ pub(crate) fn id_of(span: &Span) -> Option<NonZeroU64> {
     span.id().map(|id| id.into_non_zero_u64())
 }
 
-/// The span of one call into `plugin`, child of `parent`.
+/// The span of one call into `plugin`, child of `parent`; `fuel` is what
+/// it was given when the engine consumes fuel (`u64::MAX`: no limit).
 pub(crate) fn call(
     parent: Option<NonZeroU64>,
     plugin: &dyn Display,
@@ -37,6 +38,7 @@ pub(crate) fn call(
     function: &str,
     depth: u32,
     deadline: Duration,
+    fuel: Option<u64>,
 ) -> Span {
     tracing::info_span!(
         target: "wasm_link",
@@ -48,6 +50,8 @@ pub(crate) fn call(
         function,
         depth,
         deadline_ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+        fuel_limit = fuel.filter(|&fuel| fuel != u64::MAX),
+        fuel_used = Empty,
         outcome = Empty,
         error = Empty,
         otel.status_code = Empty,

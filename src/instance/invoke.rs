@@ -237,6 +237,7 @@ impl<P: PluginData> PluginSlot<P> {
                         &site.function,
                         call.depth,
                         call.deadline,
+                        fuel,
                     );
                 }
                 (fuel, counted)
@@ -635,7 +636,18 @@ impl<'a, P: PluginData> Entered<'a, P> {
     #[cfg(feature = "otel")]
     fn take_span(&mut self) -> tracing::Span {
         match &mut *self.busy.state {
-            SlotState::Live(live) => std::mem::replace(&mut live.store.data_mut().call.span, tracing::Span::none()),
+            SlotState::Live(live) => {
+                let span = std::mem::replace(&mut live.store.data_mut().call.span, tracing::Span::none());
+                // The fuel the call burned, in its own plugin: a socket
+                // call's burns in its provider's store.
+                if let Some(given) = self.fuel
+                    && !span.is_disabled()
+                    && let Ok(left) = live.store.get_fuel()
+                {
+                    span.record("fuel_used", given.saturating_sub(left));
+                }
+                span
+            }
             SlotState::Dead { .. } => tracing::Span::none(),
         }
     }

@@ -393,3 +393,33 @@ fn the_demo_served_by_a_remote_host_is_one_trace_across_both_hosts() {
     }
     runtime.shutdown_timeout(Duration::from_secs(1));
 }
+
+#[test]
+fn on_an_engine_that_consumes_fuel_a_calls_span_gives_its_fuel_limit_and_use() {
+    let (dispatch, exporter, provider) = exporting();
+    let mut config = wasm_link::engine_config();
+    config.consume_fuel(true);
+    let engine = wasmtime::Engine::new(&config).expect("an engine");
+    let limits = Limits { fuel: Some(1_000_000), ..Limits::default() };
+    let (head, errors) = crate::load_on(
+        &engine,
+        "sum",
+        vec![sum_interface(), number_interface(InterfaceCardinality::ExactlyOne)],
+        vec![
+            Plugin::new("sum", "sum", &["number"], consumer(&PLAIN)).limits(limits.clone()),
+            Plugin::new("a", "number", &[], number(7, false)),
+        ],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    tracing::dispatcher::with_default(&dispatch, || assert_eq!(crate::sockets::total(&head, "total"), 7));
+    let _ = provider.force_flush();
+    let spans = exporter.get_finished_spans().expect("spans");
+    let by_plugin = calls(&spans);
+    let (sum, a) = (by_plugin["sum"], by_plugin["a"]);
+    assert_eq!(attribute(sum, "fuel_limit").as_deref(), Some("1000000"));
+    let used: u64 = attribute(sum, "fuel_used").and_then(|u| u.parse().ok()).expect("fuel used");
+    assert!(used > 0 && used < 1_000_000, "{used}");
+    // `a` has no limit: its fuel is counted, not bounded.
+    assert_eq!(attribute(a, "fuel_limit"), None);
+    assert!(attribute(a, "fuel_used").and_then(|u| u.parse::<u64>().ok()).is_some_and(|u| u > 0), "{a:#?}");
+}
