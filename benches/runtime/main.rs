@@ -22,6 +22,8 @@ mod languages;
 mod lattice;
 mod load;
 mod memory;
+#[cfg(feature = "otel")]
+mod otel;
 mod pool;
 mod remote;
 mod resource;
@@ -183,6 +185,11 @@ fn main() {
     }
     if run("stats") {
         stats_cost(&epochs, &mut ratios);
+    }
+    // Only when asked: its subscriber must not be around the others.
+    #[cfg(feature = "otel")]
+    if only.as_deref().is_some_and(|only| only.split(',').any(|s| s.trim() == "otel")) {
+        otel::otel(&epochs, &mut ratios);
     }
     let fairness = run("fairness").then(|| fairness(&epochs));
     let pool_rates = run("pool").then(|| pools(&epochs, &mut ratios));
