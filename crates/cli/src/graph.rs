@@ -80,8 +80,8 @@ impl Figures {
     fn text(&self, separator: &str) -> String {
         let calls = self.calls;
         let mut parts = vec![format!("{calls} call{}", if calls == 1 { "" } else { "s" })];
-        parts.extend(self.p50.map(|p50| format!("p50 {}", micros(p50))));
-        parts.extend(self.p99.map(|p99| format!("p99 {}", micros(p99))));
+        parts.extend(self.p50.map(|p50| format!("p50 {}", readable(p50))));
+        parts.extend(self.p99.map(|p99| format!("p99 {}", readable(p99))));
         if self.failures > 0 {
             parts.push(format!("{} failed", self.failures));
         }
@@ -89,10 +89,19 @@ impl Figures {
     }
 }
 
-/// A duration in microseconds, to two significant places at most.
-fn micros(duration: Duration) -> String {
+/// A duration in the unit that reads best: `6.3 µs`, `180 µs`, `7.50 ms`,
+/// `1.20 s`.
+fn readable(duration: Duration) -> String {
     let us = duration.as_secs_f64() * 1e6;
-    if us < 10.0 { format!("{us:.1} µs") } else { format!("{us:.0} µs") }
+    if us < 10.0 {
+        format!("{us:.1} µs")
+    } else if us < 1000.0 {
+        format!("{us:.0} µs")
+    } else if us < 1e6 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{:.2} s", us / 1e6)
+    }
 }
 
 /// `wasm-link graph`; `stats` is the root function to call first, with its
@@ -358,7 +367,7 @@ impl Edge {
         }
         let latency: Vec<String> = [("p50", figures.p50), ("p99", figures.p99)]
             .into_iter()
-            .filter_map(|(name, value)| Some(format!("{name} {}", micros(value?))))
+            .filter_map(|(name, value)| Some(format!("{name} {}", readable(value?))))
             .collect();
         let mut lines = vec![first];
         if !latency.is_empty() {
