@@ -139,18 +139,37 @@ fn the_demo_run_is_one_trace_across_all_its_plugins() {
     }
 }
 
+/// A runtime whose threads record into `dispatch`: a serving host's.
+fn recording_runtime(dispatch: &tracing::Dispatch) -> tokio::runtime::Runtime {
+    let dispatch = dispatch.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&dispatch)))
+        .build()
+        .expect("a runtime")
+}
+
+/// Serves `head` on `nats`'s lattice from `runtime`, once it is subscribed.
+fn serve_on<P: wasm_link::PluginData>(
+    runtime: &tokio::runtime::Runtime,
+    head: Arc<wasm_link::PluginTreeHead<P>>,
+    nats: &NatsServer,
+) {
+    let client = runtime.block_on(wasm_link::remote::async_nats::connect(nats.url())).expect("connects");
+    let (ready, ready_rx) = std::sync::mpsc::channel();
+    runtime.spawn(wasm_link::remote::serve_nats(head, client, "", move |_| {
+        let _ = ready.send(());
+    }));
+    ready_rx.recv_timeout(Duration::from_secs(10)).expect("the server subscribes");
+}
+
 #[test]
 fn a_remote_calls_server_spans_join_the_callers_trace() {
     let Some(nats) = NatsServer::start("traces over NATS") else { return };
     let (dispatch, exporter, provider) = exporting();
     // The server: its runtime's threads record into the same exporter.
-    let server_dispatch = dispatch.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&server_dispatch)))
-        .build()
-        .expect("a runtime");
+    let runtime = recording_runtime(&dispatch);
     let engine = wasm_link::default_engine().expect("an engine");
     let head = runtime.block_on(async {
         let (tree, errors) = PluginTree::new(
@@ -163,12 +182,7 @@ fn a_remote_calls_server_spans_join_the_callers_trace() {
         assert!(errors.is_empty(), "{errors:?}");
         Arc::new(head)
     });
-    let client = runtime.block_on(wasm_link::remote::async_nats::connect(nats.url())).expect("connects");
-    let (ready, ready_rx) = std::sync::mpsc::channel();
-    runtime.spawn(wasm_link::remote::serve_nats(head, client, "", move |_| {
-        let _ = ready.send(());
-    }));
-    ready_rx.recv_timeout(Duration::from_secs(10)).expect("the server subscribes");
+    serve_on(&runtime, head, &nats);
     let far = crate::lattice::client(Remote::new([nats.url()]), Limits::default());
     tracing::dispatcher::with_default(&dispatch, || {
         let _request = tracing::info_span!("request").entered();
@@ -334,13 +348,7 @@ fn the_demo_served_by_a_remote_host_is_one_trace_across_both_hosts() {
     let (dispatch, exporter, provider) = exporting();
     // The serving host: the whole demo, its runtime's threads recording
     // into the same exporter (as a second process's collector would).
-    let server_dispatch = dispatch.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&server_dispatch)))
-        .build()
-        .expect("a runtime");
+    let runtime = recording_runtime(&dispatch);
     let engine = wasm_link::default_engine().expect("an engine");
     let served = runtime.block_on(async {
         let dir = PluginDir::open(wasm_link_guests::DEMO_DIR, &DirOptions { cache: Some(crate::polyglot::cache()) })
@@ -351,12 +359,7 @@ fn the_demo_served_by_a_remote_host_is_one_trace_across_both_hosts() {
         assert!(errors.is_empty(), "{errors:?}");
         Arc::new(head)
     });
-    let client = runtime.block_on(wasm_link::remote::async_nats::connect(nats.url())).expect("connects");
-    let (ready, ready_rx) = std::sync::mpsc::channel();
-    runtime.spawn(wasm_link::remote::serve_nats(served.clone(), client, "", move |_| {
-        let _ = ready.send(());
-    }));
-    ready_rx.recv_timeout(Duration::from_secs(10)).expect("the server subscribes");
+    serve_on(&runtime, served.clone(), &nats);
 
     // The calling host: `demo-lattice/`, its `app` a remote plugin on the lattice.
     let dir = tempfile::tempdir().expect("a directory");
