@@ -53,7 +53,7 @@ pub fn otel_metrics<P: PluginData>(meter: &Meter, head: &Arc<PluginTreeHead<P>>)
     let edges = |head: &Weak<PluginTreeHead<P>>| head.upgrade().map(|head| head.stats()).unwrap_or_default();
     let plugins = |head: &Weak<PluginTreeHead<P>>| head.upgrade().map(|head| head.health()).unwrap_or_default();
 
-    let edge_counters: [EdgeCounter<P>; 3] = [
+    let edge_counters: [Counter<EdgeStats<P::Id, P::InterfaceId>>; 3] = [
         ("wasm_link.edge.calls", "Calls made along an edge, refused ones included.", "{call}", |e| e.calls),
         ("wasm_link.edge.failures", "Calls along an edge that ended in an error.", "{call}", |e| e.failures),
         (
@@ -63,19 +63,7 @@ pub fn otel_metrics<P: PluginData>(meter: &Meter, head: &Arc<PluginTreeHead<P>>)
             |e| e.latency.samples(),
         ),
     ];
-    for (name, description, unit, value) in edge_counters {
-        let head = Arc::downgrade(head);
-        meter
-            .u64_observable_counter(name)
-            .with_description(description)
-            .with_unit(unit)
-            .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
-                for edge in edges(&head) {
-                    observer.observe(value(&edge), &edge_attributes(&edge));
-                }
-            })
-            .build();
-    }
+    counters(meter, head, edge_counters, PluginTreeHead::stats, edge_attributes);
     let weak = Arc::downgrade(head);
     meter
         .f64_observable_counter("wasm_link.edge.call.duration.sum")
@@ -103,7 +91,7 @@ pub fn otel_metrics<P: PluginData>(meter: &Meter, head: &Arc<PluginTreeHead<P>>)
             .build();
     }
 
-    let plugin_counters: [PluginCounter<P>; 4] = [
+    let plugin_counters: [Counter<PluginHealth<P::Id>>; 4] = [
         ("wasm_link.plugin.calls", "Calls a plugin served or refused.", "{call}", |h| h.calls),
         ("wasm_link.plugin.failures", "Calls a plugin failed.", "{call}", |h| h.failures),
         ("wasm_link.plugin.reinstantiations", "Times a plugin was re-instantiated.", "{reinstantiation}", |h| {
@@ -111,19 +99,9 @@ pub fn otel_metrics<P: PluginData>(meter: &Meter, head: &Arc<PluginTreeHead<P>>)
         }),
         ("wasm_link.plugin.cancelled", "Calls abandoned inside a plugin by their caller.", "{call}", |h| h.cancelled),
     ];
-    for (name, description, unit, value) in plugin_counters {
-        let head = Arc::downgrade(head);
-        meter
-            .u64_observable_counter(name)
-            .with_description(description)
-            .with_unit(unit)
-            .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
-                for plugin in plugins(&head) {
-                    observer.observe(value(&plugin), &[KeyValue::new("wasm_link.plugin", plugin.plugin.to_string())]);
-                }
-            })
-            .build();
-    }
+    counters(meter, head, plugin_counters, PluginTreeHead::health, |plugin| {
+        vec![KeyValue::new("wasm_link.plugin", plugin.plugin.to_string())]
+    });
     let weak = Arc::downgrade(head);
     meter
         .u64_observable_gauge("wasm_link.plugin.up")
@@ -137,16 +115,33 @@ pub fn otel_metrics<P: PluginData>(meter: &Meter, head: &Arc<PluginTreeHead<P>>)
         .build();
 }
 
-/// An edge counter: name, description, unit, and its value for one edge.
-type EdgeCounter<P> = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&EdgeStats<<P as PluginData>::Id, <P as PluginData>::InterfaceId>) -> u64,
-);
+/// A counter: name, description, unit, and its value for one item (an
+/// edge, a plugin).
+type Counter<T> = (&'static str, &'static str, &'static str, fn(&T) -> u64);
 
-/// A plugin counter: name, description, unit, and its value for one plugin.
-type PluginCounter<P> = (&'static str, &'static str, &'static str, fn(&PluginHealth<<P as PluginData>::Id>) -> u64);
+/// Registers `list`'s counters, each observing every item `read` gives of
+/// the head, while it lives, with the item's `attributes`.
+fn counters<P: PluginData, T: 'static, const N: usize>(
+    meter: &Meter,
+    head: &Arc<PluginTreeHead<P>>,
+    list: [Counter<T>; N],
+    read: fn(&PluginTreeHead<P>) -> Vec<T>,
+    attributes: fn(&T) -> Vec<KeyValue>,
+) {
+    for (name, description, unit, value) in list {
+        let head = Arc::downgrade(head);
+        meter
+            .u64_observable_counter(name)
+            .with_description(description)
+            .with_unit(unit)
+            .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
+                for item in head.upgrade().map(|head| read(&head)).unwrap_or_default() {
+                    observer.observe(value(&item), &attributes(&item));
+                }
+            })
+            .build();
+    }
+}
 
 /// An edge's attributes; the host's calls have no consumer.
 fn edge_attributes<Id: std::fmt::Display, InterfaceId: std::fmt::Display>(

@@ -117,14 +117,21 @@ fn check_reports_a_plugin_whose_exports_do_not_match_its_plug_in_wit() {
         .stdout(predicate::str::contains("demo:analyser/analyser@0.1.0"));
 }
 
-#[test]
-fn check_reports_a_dependency_cycle() {
+/// A copy of the demo where `capitalize` also takes `app`, which the
+/// pipeline serves from the transforms: a dependency cycle.
+fn demo_with_a_cycle() -> TempDir {
     let dir = demo_copy();
     let manifest = dir.path().join("plugins/capitalize/plugin.toml");
     let text = std::fs::read_to_string(&manifest)
         .unwrap()
         .replace("sockets = [\"parser\"]", "sockets = [\"parser\", \"app\"]");
     std::fs::write(&manifest, text).unwrap();
+    dir
+}
+
+#[test]
+fn check_reports_a_dependency_cycle() {
+    let dir = demo_with_a_cycle();
     wasm_link().arg("check").arg(dir.path()).assert().code(1).stdout(predicate::str::contains("(cycle)"));
 }
 
@@ -810,12 +817,7 @@ fn graph_svg_draws_the_edges_of_a_failed_call_red() {
 fn graph_svg_draws_a_dependency_cycle_and_names_with_markup() {
     // `capitalize` takes `app`, which the pipeline serves from the
     // transforms: a cycle, still drawn, every edge with its label.
-    let dir = demo_copy();
-    let manifest = dir.path().join("plugins/capitalize/plugin.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("sockets = [\"parser\"]", "sockets = [\"parser\", \"app\"]");
-    std::fs::write(&manifest, text).unwrap();
+    let dir = demo_with_a_cycle();
     // A plugin whose name is markup: drawn as text.
     let odd = "w<&\"c'>";
     let plugins = dir.path().join("plugins");
